@@ -1,0 +1,1 @@
+"""Bluetooth LE devices: GATT decoders and the bleak transport."""

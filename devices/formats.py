@@ -1,0 +1,30 @@
+"""Wire formats that ``kapmon decode`` understands, gathered from the BLE and serial decoders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from devices.reading import Item
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFormat:
+    """One named wire format: whether its input is hex bytes or text, and its decoder.
+
+    ``decode`` takes the whole input (bytes for hex formats, str for text formats) and
+    returns what it holds, raising ``DecodeError`` with a one-line reason if malformed.
+    """
+
+    name: str
+    input: str  # "hex" or "text"
+    description: str
+    decode: Callable[[bytes | str], list[Item]]
+
+
+def all_formats() -> dict[str, DecodeFormat]:
+    """Every format, by name."""
+    from devices.ble.formats import FORMATS as ble
+    from devices.serial.formats import FORMATS as serial
+
+    return {**ble, **serial}

@@ -1,0 +1,1 @@
+"""Serial devices: streaming decoders, the pyserial transport and virtual devices."""

@@ -1,0 +1,1 @@
+"""Dash pages and components. Reads from ``monitor``; never talks to devices."""

@@ -1,0 +1,61 @@
+"""``kapmon decode FORMAT DATA``: decode one payload and print JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from devices.errors import DecodeError
+from devices.formats import all_formats
+from devices.reading import Condition, Item, Reading
+
+HELP = "decode one device payload (hex for binary formats, text for ASCII ones) and print JSON lines"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    names = ", ".join(sorted(all_formats()))
+    p.add_argument("format", metavar="FORMAT", help=f"one of: {names}")
+    p.add_argument("data", metavar="DATA", help="hex bytes (spaces allowed) or text")
+
+
+def parse_hex(text: str) -> bytes:
+    """Bytes from hex text such as ``1E 8A 00`` or ``1e8a00``; raise ``DecodeError`` if not hex."""
+    cleaned = "".join(text.replace("0x", "").replace(",", " ").split())
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise DecodeError(f"not hex: {text!r}") from None
+
+
+def item_json(item: Item) -> dict:
+    """The JSON object printed for one decoded reading or condition."""
+    if isinstance(item, Reading):
+        out = {"vital": item.vital, "value": item.value, "unit": item.unit}
+        if not item.has_value:
+            out["status"] = item.status
+        return out
+    assert isinstance(item, Condition)
+    out = {"condition": item.condition, "active": item.active}
+    if item.vitals:
+        out["vitals"] = list(item.vitals)
+    if item.detail:
+        out["detail"] = item.detail
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    formats = all_formats()
+    fmt = formats.get(args.format)
+    if fmt is None:
+        print(f"kapmon decode: unknown format {args.format!r} (known: {', '.join(sorted(formats))})", file=sys.stderr)
+        return 2
+    try:
+        data = parse_hex(args.data) if fmt.input == "hex" else args.data
+        items = fmt.decode(data)
+    except DecodeError as exc:
+        print(f"kapmon decode: {args.format}: {exc}", file=sys.stderr)
+        return 1
+    for item in items:
+        print(json.dumps(item_json(item)))
+    return 0
