@@ -35,7 +35,8 @@ def item_json(item: Item) -> dict:
         if not item.has_value:
             out["status"] = item.status
         return out
-    assert isinstance(item, Condition)
+    if not isinstance(item, Condition):
+        return item.as_json()  # a record that is neither, such as a device's feature list
     out = {"condition": item.condition, "active": item.active}
     if item.vitals:
         out["vitals"] = list(item.vitals)
