@@ -1,0 +1,35 @@
+"""The Dash app factory: routes ``/`` to the sessions page and ``/live/<id>`` to a live page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dash import Dash, Input, Output, dcc, html
+
+from layouts import live as live_page
+from layouts import sessions as sessions_page
+from monitor.hub import Hub
+from monitor.store import Store
+
+
+def create_app(store: Store, live: Mapping[str, Hub] | None = None) -> Dash:
+    """A Dash app over ``store``; ``live`` maps session ids to running hubs."""
+    hubs: Mapping[str, Hub] = live if live is not None else {}
+    app = Dash(
+        __name__,
+        title="kapmon",
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        update_title=None,
+    )
+    app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")], className="app")
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(pathname: str | None) -> html.Div:
+        path = (pathname or "/").rstrip("/")
+        if path.startswith("/live/"):
+            return live_page.layout(path.removeprefix("/live/"))
+        return sessions_page.layout(store, hubs)
+
+    live_page.register(app, store, hubs)
+    return app

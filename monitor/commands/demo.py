@@ -1,0 +1,38 @@
+"""``kapmon demo``: a simulated KAP session on the live page."""
+
+from __future__ import annotations
+
+import argparse
+
+from devices.errors import DeviceError
+from devices.registry import open_source
+from monitor.commands.serving import add_server_arguments, fail, open_store, serve
+from monitor.running import StartError, check_bind, start_session
+
+HELP = "watch a simulated KAP session on the live page (http://127.0.0.1:8050)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", default="typical_iv", help="simulated scenario (default typical_iv)")
+    p.add_argument("--speed", type=float, default=1.0, help="how many times faster than real time (default 1)")
+    p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    add_server_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.speed > 0:
+        return fail("demo", "--speed must be greater than 0")
+    try:
+        check_bind(args.host)
+        source = open_source(f"sim://{args.scenario}?seed={args.seed}")
+        store = open_store(args.db)
+    except (DeviceError, StartError) as exc:
+        return fail("demo", str(exc))
+    meta = source.metadata
+    patient = meta.get("patient", {})
+    hub = start_session(
+        store, [source], patient=patient.get("pseudonym", "DEMO"), route=meta.get("route", "iv"),
+        weight_kg=patient.get("weight_kg"), speed=args.speed, kind="demo", metadata=meta, scripted=True,
+    )
+    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")
+    return 0

@@ -1,0 +1,55 @@
+"""A KAP session: who (pseudonymously), how much medicine, by which route, and what happened."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+ROUTES = ("iv", "im", "sublingual", "oral", "intranasal")
+KINDS = ("clinical", "training", "demo")
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """One administration. ``end`` is set for infusions (IV over 40 min) and ``None`` for boluses."""
+
+    t: float
+    route: str
+    drug: str
+    mg: float
+    end: float | None = None
+
+    def mg_per_kg(self, weight_kg: float | None) -> float | None:
+        """Dose per body weight, or ``None`` when the weight is unknown."""
+        return round(self.mg / weight_kg, 3) if weight_kg else None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One monitored session. ``patient`` is a pseudonym; no name is ever required."""
+
+    id: str
+    patient: str
+    started: float
+    route: str
+    weight_kg: float | None = None
+    protocol: str = ""
+    kind: str = "clinical"
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise ValueError(f"route must be one of {', '.join(ROUTES)}, not {self.route!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.weight_kg is not None and not 2 <= self.weight_kg <= 400:
+            raise ValueError(f"weight {self.weight_kg} kg is not plausible (2-400 kg)")
+        if not self.patient.strip():
+            raise ValueError("a session needs a patient pseudonym")
+
+
+def new_session_id(started: float | None = None) -> str:
+    """A sortable, unique session id such as ``20261121-0907-a1b2``."""
+    stamp = time.strftime("%Y%m%d-%H%M", time.gmtime(time.time() if started is None else started))
+    return f"{stamp}-{secrets.token_hex(2)}"

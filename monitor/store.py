@@ -1,0 +1,272 @@
+"""The session store: one SQLite file (WAL mode) holding many sessions, append-only.
+
+Readings, session events (doses, notes, phases, device conditions) and alarm transitions are
+only ever inserted; triggers refuse updates and deletes. Each thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.reading import Reading
+from monitor.alarm_events import AlarmEvent
+from monitor.session import Dose, Session
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    patient TEXT NOT NULL,
+    started REAL NOT NULL,
+    route TEXT NOT NULL,
+    weight_kg REAL,
+    protocol TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'clinical',
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    t REAL NOT NULL,
+    vital TEXT NOT NULL,
+    value REAL,
+    unit TEXT NOT NULL,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    CHECK ((status = 'no_value') = (value IS NULL))
+);
+CREATE INDEX IF NOT EXISTS readings_by_vital ON readings(session_id, vital, id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    who TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, id);
+CREATE TABLE IF NOT EXISTS alarm_events (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    t REAL NOT NULL,
+    event TEXT NOT NULL,
+    alarm_id TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    vital TEXT,
+    value REAL,
+    limit_value REAL,
+    rule TEXT NOT NULL,
+    message TEXT NOT NULL,
+    who TEXT,
+    source TEXT
+);
+CREATE INDEX IF NOT EXISTS alarm_events_by_session ON alarm_events(session_id, id);
+"""
+
+APPEND_ONLY = "".join(
+    f"""
+CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;"""
+    for table in ("readings", "events", "alarm_events")
+    for op in ("update", "delete")
+)
+
+
+class StoreError(Exception):
+    """The store file cannot be used (wrong schema version, not a kapmon store...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """A reading as stored, with its row id (the live cursor)."""
+
+    id: int
+    t: float
+    vital: str
+    value: float | None
+    unit: str
+    source: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A session event (dose, note, phase, condition, ...) as stored."""
+
+    id: int
+    t: float
+    kind: str
+    data: dict
+    who: str | None
+
+
+class Store:
+    """Many sessions in one SQLite file. Safe to share between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._init_schema()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def _init_schema(self) -> None:
+        try:
+            conn = self._conn()
+            conn.executescript("BEGIN;" + SCHEMA + APPEND_ONLY + "COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {row[0]}, this kapmon reads version {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --- writing -------------------------------------------------------------------------
+
+    def create_session(self, session: Session) -> None:
+        self._conn().execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (session.id, session.patient, session.started, session.route, session.weight_kg,
+             session.protocol, session.kind, json.dumps(session.metadata)),
+        )
+
+    def write(
+        self,
+        session_id: str,
+        readings: Sequence[Reading] = (),
+        events: Sequence[tuple[float, str, dict, str | None]] = (),
+        alarms: Sequence[AlarmEvent] = (),
+    ) -> None:
+        """Append readings, events ``(t, kind, data, who)`` and alarm transitions in one transaction."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            if readings:
+                conn.executemany(
+                    "INSERT INTO readings (session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?)",
+                    [(session_id, r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings],
+                )
+            if events:
+                conn.executemany(
+                    "INSERT INTO events (session_id, t, kind, data, who) VALUES (?,?,?,?,?)",
+                    [(session_id, t, kind, json.dumps(data), who) for t, kind, data, who in events],
+                )
+            if alarms:
+                conn.executemany(
+                    "INSERT INTO alarm_events (session_id, t, event, alarm_id, priority, kind, vital, value,"
+                    " limit_value, rule, message, who, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(session_id, a.t, a.event, a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit,
+                      a.rule, a.message, a.who, a.source) for a in alarms],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def add_dose(self, session_id: str, dose: Dose, who: str | None = None) -> None:
+        self.write(session_id, events=[(dose.t, "dose", dose_data(dose), who)])
+
+    # --- reading -------------------------------------------------------------------------
+
+    def sessions(self) -> list[Session]:
+        """Every session, newest first."""
+        rows = self._conn().execute("SELECT * FROM sessions ORDER BY started DESC").fetchall()
+        return [_session(row) for row in rows]
+
+    def session(self, session_id: str) -> Session | None:
+        row = self._conn().execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+        return None if row is None else _session(row)
+
+    def readings(
+        self,
+        session_id: str,
+        after_id: int = 0,
+        vitals: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[StoredReading]:
+        """Readings after the cursor ``after_id``, oldest first, optionally only some vitals."""
+        sql = "SELECT id, t, vital, value, unit, source, status FROM readings WHERE session_id=? AND id>?"
+        params: list = [session_id, after_id]
+        if vitals is not None:
+            names = list(vitals)
+            sql += f" AND vital IN ({','.join('?' * len(names))})"
+            params += names
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [StoredReading(*row) for row in self._conn().execute(sql, params)]
+
+    def latest(self, session_id: str, vital: str) -> StoredReading | None:
+        """The newest reading of one vital (value or no-value)."""
+        row = self._conn().execute(
+            "SELECT id, t, vital, value, unit, source, status FROM readings"
+            " WHERE session_id=? AND vital=? ORDER BY id DESC LIMIT 1",
+            (session_id, vital),
+        ).fetchone()
+        return None if row is None else StoredReading(*row)
+
+    def last_reading_id(self, session_id: str) -> int:
+        row = self._conn().execute("SELECT MAX(id) FROM readings WHERE session_id=?", (session_id,)).fetchone()
+        return row[0] or 0
+
+    def events(self, session_id: str, after_id: int = 0, kind: str | None = None) -> list[StoredEvent]:
+        sql = "SELECT id, t, kind, data, who FROM events WHERE session_id=? AND id>?"
+        params: list = [session_id, after_id]
+        if kind is not None:
+            sql += " AND kind=?"
+            params.append(kind)
+        rows = self._conn().execute(sql + " ORDER BY id", params).fetchall()
+        return [StoredEvent(i, t, k, json.loads(d), w) for i, t, k, d, w in rows]
+
+    def doses(self, session_id: str) -> list[Dose]:
+        return [dose_from_data(e.t, e.data) for e in self.events(session_id, kind="dose")]
+
+    def alarm_events(self, session_id: str, after_id: int = 0) -> list[tuple[int, AlarmEvent]]:
+        rows = self._conn().execute(
+            "SELECT id, t, event, alarm_id, priority, kind, vital, value, limit_value, rule, message, who, source"
+            " FROM alarm_events WHERE session_id=? AND id>? ORDER BY id",
+            (session_id, after_id),
+        ).fetchall()
+        return [(row[0], AlarmEvent(*row[1:])) for row in rows]
+
+    def count_readings(self, session_id: str) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+
+
+def dose_data(dose: Dose) -> dict:
+    return {"route": dose.route, "drug": dose.drug, "mg": dose.mg, "end": dose.end}
+
+
+def dose_from_data(t: float, data: dict) -> Dose:
+    return Dose(t=t, route=data["route"], drug=data["drug"], mg=data["mg"], end=data.get("end"))
+
+
+def _session(row: tuple) -> Session:
+    sid, patient, started, route, weight, protocol, kind, metadata = row
+    return Session(sid, patient, started, route, weight, protocol, kind, json.loads(metadata))

@@ -1,0 +1,104 @@
+import time
+
+from devices.reading import Condition, no_value, reading
+from devices.source import FastClock, ScaledClock
+from monitor.hub import Hub, Scheduled
+from monitor.limits import SimpleLimits
+from monitor.session import Session
+from monitor.store import Store
+from tests.helpers import ListSource
+
+START = 1_000_000.0
+
+
+def new_hub(tmp_path, items, clock=None, **kw):
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", START, "iv", 70.0)
+    store.create_session(session)
+    return store, Hub(store, session, [ListSource(items)], clock or FastClock(START), SimpleLimits(), **kw)
+
+
+def test_every_item_is_stored_before_listeners_see_it(tmp_path):
+    items = [reading(float(i), "hr", 60 + i % 5, "ox") for i in range(300)] + [
+        Condition(300.0, "sensor_off", "ox", vitals=("spo2",)), no_value(300.0, "spo2", "ox")]
+    store, hub = new_hub(tmp_path, items)
+    seen_before_stored = []
+
+    def listener(batch, _alarms):
+        stored = store.count_readings("s1")
+        seen_before_stored.extend(i for i in batch if stored == 0)
+
+    hub.listeners.append(listener)
+    hub.run()
+    assert not seen_before_stored
+    rows = store.readings("s1")
+    assert len(rows) == 301
+    assert [r.t for r in rows[:3]] == [START, START + 1, START + 2]
+    assert rows[-1].value is None and rows[-1].status == "no_value"
+    assert store.events("s1", kind="condition")[0].data["condition"] == "sensor_off"
+    assert store.events("s1", kind="end")
+
+
+def test_sustained_breach_raises_and_acknowledge_is_audited(tmp_path):
+    items = [reading(float(i), "spo2", 97 if i < 20 else 86, "ox") for i in range(60)]
+    store, hub = new_hub(tmp_path, items, clock=ScaledClock(START, 200.0))
+    hub.start()
+    assert hub.finished.wait(5)
+    raised = [a for _, a in store.alarm_events("s1") if a.event == "raised"]
+    assert [a.alarm_id for a in raised] == ["spo2_low"]
+    assert raised[0].t >= START + 20 + 15  # the 15 s condition delay is honoured
+    assert "86 < 90" in raised[0].message
+    hub.acknowledge("spo2_low", "nurse K")
+    acks = [a for _, a in store.alarm_events("s1") if a.event == "acknowledged"]
+    assert acks and acks[0].who == "nurse K"
+
+
+def test_a_failing_source_becomes_a_technical_condition_not_a_crash(tmp_path):
+    class Broken:
+        uri = "test://broken"
+
+        async def stream(self, clock):
+            yield reading(clock.now(), "hr", 70, "b")
+            raise OSError("cable pulled")
+
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", START, "iv", 70.0)
+    store.create_session(session)
+    good = ListSource([reading(float(i), "spo2", 97, "ox") for i in range(5)])
+    hub = Hub(store, session, [Broken(), good], FastClock(START), SimpleLimits())
+    hub.run()
+    conds = [e.data for e in store.events("s1", kind="condition")]
+    assert conds[0]["condition"] == "disconnected" and "cable pulled" in conds[0]["detail"]
+    assert store.count_readings("s1") == 6
+    assert any(a.kind == "technical" for _, a in store.alarm_events("s1"))
+
+
+def test_scheduled_dose_is_recorded_at_its_time(tmp_path):
+    items = [reading(float(i), "hr", 70, "ox") for i in range(0, 100, 10)]
+    dose = Scheduled(START + 30, "dose", {"route": "iv", "drug": "ketamine", "mg": 35.0, "end": START + 2430})
+    store, hub = new_hub(tmp_path, items, clock=ScaledClock(START, 500.0), scheduled=[dose])
+    hub.start()
+    assert hub.finished.wait(5)
+    doses = store.doses("s1")
+    assert len(doses) == 1 and doses[0].t == START + 30 and doses[0].mg == 35.0
+
+
+def test_stop_ends_an_endless_source_and_keeps_its_data(tmp_path):
+    class Endless:
+        uri = "test://endless"
+
+        async def stream(self, clock):
+            while True:
+                await clock.sleep_until(clock.now() + 0.01)
+                yield reading(clock.now(), "hr", 70, "e")
+
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", START, "iv", 70.0)
+    store.create_session(session)
+    hub = Hub(store, session, [Endless()], ScaledClock(START, 1.0), SimpleLimits(), flush_interval=0.05).start()
+    time.sleep(0.3)
+    hub.stop()
+    assert not hub.running
+    n = store.count_readings("s1")
+    assert n > 5
+    assert store.events("s1", kind="end")

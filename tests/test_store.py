@@ -1,0 +1,90 @@
+import sqlite3
+
+import pytest
+
+from devices.reading import no_value, reading
+from monitor.alarm_events import AlarmEvent
+from monitor.session import Dose, Session
+from monitor.store import SCHEMA_VERSION, Store, StoreError
+
+
+def make_session(sid="s1", started=1000.0):
+    return Session(sid, "P-001", started, "iv", 70.0, "kap-iv", "clinical", {"screening": {"age": 40}})
+
+
+def test_round_trip_and_reopen(tmp_path):
+    path = tmp_path / "k.db"
+    store = Store(path)
+    store.create_session(make_session())
+    rs = [reading(1001.0, "hr", 72, "ox"), no_value(1002.0, "spo2", "ox"), reading(1003.0, "sbp", 128, "cuff")]
+    alarm = AlarmEvent(1003.0, "raised", "sbp_high", "medium", "physiological", "sbp", 128.0, 120.0, "r: sbp_high", "m")
+    store.write("s1", rs, [(1001.5, "note", {"text": "anxious"}, "nurse A")], [alarm])
+    store.add_dose("s1", Dose(1000.5, "iv", "ketamine", 35.0, 3400.5), who="Dr B")
+    store.close()
+
+    again = Store(path)
+    assert again.session("s1") == make_session()
+    got = again.readings("s1")
+    assert [(r.t, r.vital, r.value, r.status) for r in got] == [
+        (1001.0, "hr", 72.0, "ok"), (1002.0, "spo2", None, "no_value"), (1003.0, "sbp", 128.0, "ok")]
+    assert again.readings("s1", after_id=got[0].id, vitals=["sbp"])[0].value == 128.0
+    assert again.latest("s1", "spo2").value is None
+    assert [e.data for e in again.events("s1", kind="note")] == [{"text": "anxious"}]
+    assert again.doses("s1") == [Dose(1000.5, "iv", "ketamine", 35.0, 3400.5)]
+    assert again.events("s1", kind="dose")[0].who == "Dr B"
+    assert [a for _, a in again.alarm_events("s1")] == [alarm]
+
+
+def test_many_sessions_in_one_file(tmp_path):
+    store = Store(tmp_path / "k.db")
+    store.create_session(make_session("a", 1.0))
+    store.create_session(make_session("b", 2.0))
+    store.write("a", [reading(1.5, "hr", 60, "x")])
+    store.write("b", [reading(2.5, "hr", 90, "x")])
+    assert [s.id for s in store.sessions()] == ["b", "a"]
+    assert [r.value for r in store.readings("a")] == [60.0]
+
+
+def test_readings_are_append_only(tmp_path):
+    store = Store(tmp_path / "k.db")
+    store.create_session(make_session())
+    store.write("s1", [reading(1.0, "hr", 60, "x")])
+    conn = sqlite3.connect(tmp_path / "k.db")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE readings SET value = 0")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM readings")
+
+
+def test_no_value_can_never_be_stored_as_a_number(tmp_path):
+    store = Store(tmp_path / "k.db")
+    store.create_session(make_session())
+    conn = sqlite3.connect(tmp_path / "k.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO readings (session_id,t,vital,value,unit,source,status) "
+                     "VALUES ('s1',1,'spo2',127,'%','x','no_value')")
+
+
+def test_wal_mode_and_schema_version(tmp_path):
+    Store(tmp_path / "k.db")
+    conn = sqlite3.connect(tmp_path / "k.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    conn.commit()
+    with pytest.raises(StoreError, match=f"schema version 99.*version {SCHEMA_VERSION}"):
+        Store(tmp_path / "k.db")
+
+
+def test_not_a_store(tmp_path):
+    bad = tmp_path / "junk.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable kapmon store"):
+        Store(bad)
+
+
+def test_a_failed_write_leaves_nothing_half_written(tmp_path):
+    store = Store(tmp_path / "k.db")
+    store.create_session(make_session())
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write("nope", [reading(1.0, "hr", 60, "x")])  # unknown session: foreign key
+    assert store.count_readings("s1") == 0
