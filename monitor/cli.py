@@ -12,6 +12,7 @@ COMMANDS = [
     "monitor",
     "sessions",
     "decode",
+    "simulate",
 ]
 
 
