@@ -214,7 +214,7 @@ class Scenario:
             "drug": self.drug,
             "screening": dict(self.screening),
             "doses": [d.as_dict() for d in self.doses],
-            "events": [e.as_dict() for e in self.events],
+            "events": [e.as_dict() for e in sorted(self.events, key=lambda e: e.t)],
             "sources": dict(SOURCES),
             "teaching": self.teaching,
         }
@@ -474,7 +474,7 @@ _VASOVAGAL = Scenario(
     extra_nibp=(480.0, 540.0, 720.0),
     episodes=(
         Episode(
-            PHYSIOLOGY, 420.0, 420.0, ramp_in=45.0, ramp_out=240.0, sbp=-31.0, dbp=-23.0, hr=-27.0,
+            PHYSIOLOGY, 420.0, 420.0, ramp_in=45.0, ramp_out=240.0, sbp=-28.0, dbp=-21.0, hr=-27.0,
             pi_factor=0.5, text="vasovagal reaction at cannulation",
         ),
         Episode(MOTION, 440.0, 15.0, text="patient restless, pale, sweating"),

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.duration is not None:
         metadata["duration_s"] = args.duration
+        metadata["events"] = [e for e in metadata["events"] if e["t"] < args.duration]
     items = simulate(scenario, seed=args.seed, duration=args.duration, pleth=args.pleth,
                      nibp_interval=args.nibp, pi=not args.no_pi)
     try:
