@@ -1,0 +1,1 @@
+"""Protocol files shipped with kapmon (package data)."""
