@@ -7,7 +7,9 @@ import argparse
 from devices.errors import DeviceError
 from devices.registry import open_source
 from monitor.commands.serving import add_server_arguments, fail, open_store, serve
+from monitor.hub import Hub
 from monitor.running import StartError, check_bind, start_session
+from monitor.store import Store
 
 HELP = "watch a simulated KAP session on the live page (http://127.0.0.1:8050)"
 
@@ -19,20 +21,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_server_arguments(p)
 
 
+def start_demo(store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 1) -> Hub:
+    """Start a simulated session of ``scenario``, its doses and notes played as scripted."""
+    source = open_source(f"sim://{scenario}?seed={seed}")
+    meta = source.metadata
+    patient = meta.get("patient", {})
+    return start_session(
+        store, [source], patient=patient.get("pseudonym", "DEMO"), route=meta.get("route", "iv"),
+        weight_kg=patient.get("weight_kg"), speed=speed, kind="demo", metadata=meta, scripted=True,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         return fail("demo", "--speed must be greater than 0")
     try:
         check_bind(args.host)
-        source = open_source(f"sim://{args.scenario}?seed={args.seed}")
         store = open_store(args.db)
+        hub = start_demo(store, args.scenario, args.speed, args.seed)
     except (DeviceError, StartError) as exc:
         return fail("demo", str(exc))
-    meta = source.metadata
-    patient = meta.get("patient", {})
-    hub = start_session(
-        store, [source], patient=patient.get("pseudonym", "DEMO"), route=meta.get("route", "iv"),
-        weight_kg=patient.get("weight_kg"), speed=args.speed, kind="demo", metadata=meta, scripted=True,
-    )
     serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")
     return 0

@@ -1,0 +1,82 @@
+"""The live page in headless Chromium, driven by the demo's simulated session."""
+
+import re
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from layouts.app import create_app
+from monitor.commands.demo import start_demo
+from monitor.store import Store
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def demo(tmp_path):
+    store = Store(tmp_path / "k.db")
+    hub = start_demo(store, "typical_iv", speed=30.0, seed=1)
+    yield store, hub
+    hub.stop()
+
+
+def text(dash_duo, selector: str) -> str:
+    """Text of an element that the page re-renders every tick (so no stale element handles)."""
+    return dash_duo.driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector)
+
+
+def number(text: str) -> int | None:
+    m = re.search(r"\d+", text)
+    return int(m.group()) if m else None
+
+
+def test_numbers_move_and_an_alarm_appears(dash_duo, demo):
+    store, hub = demo
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.wait_for_contains_text("#patient", hub.session.patient, timeout=10)
+
+    seen_hr = set()
+    deadline = time.time() + 12
+    while time.time() < deadline and len(seen_hr) < 3:
+        seen_hr.add(text(dash_duo, "#value-hr"))
+        time.sleep(0.5)
+    assert len({number(v) for v in seen_hr if number(v)}) >= 2, f"heart rate did not move: {seen_hr}"
+    assert 40 <= number(text(dash_duo, "#value-spo2")) <= 100
+
+    # The scenario's probe slips off at 5 min (10 s at 30x): a technical alarm is listed and announced.
+    dash_duo.wait_for_contains_text("#alarm-list", "sensor off", timeout=25)
+    assert dash_duo.find_element("#banner").get_attribute("aria-live") == "assertive"
+    dash_duo.wait_for_contains_text("#banner", "LOW", timeout=5)
+    assert "tile-alarm-" in dash_duo.find_element("#tile-spo2").get_attribute("class") or "sensor off" in text(
+        dash_duo, "#banner")
+
+    # Trends receive data.
+    points = dash_duo.driver.execute_script(
+        "return document.getElementById('trend-hr').querySelector('.js-plotly-plot').data[0].x.length")
+    assert points > 5
+
+
+def test_acknowledge_from_the_page_is_audited(dash_duo, demo):
+    store, hub = demo
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.wait_for_contains_text("#alarm-list", "sensor off", timeout=25)
+    who = dash_duo.find_element("#who")
+    who.clear()
+    who.send_keys("RN Patel\n")
+    dash_duo.find_elements("button.ack")[0].click()
+    dash_duo.wait_for_contains_text("#ack-result", "RN Patel", timeout=5)
+    acks = [a for _, a in store.alarm_events(hub.session.id) if a.event == "acknowledged"]
+    assert acks and acks[0].who == "RN Patel"
+
+
+def test_sessions_page_lists_the_live_session(dash_duo, demo):
+    store, hub = demo
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_contains_text(".session-table", hub.session.id, timeout=10)
+    assert "LIVE" in dash_duo.find_element(".session-table").text
+    dash_duo.driver.find_element(By.LINK_TEXT, hub.session.id).click()
+    dash_duo.wait_for_contains_text("#patient", hub.session.patient, timeout=10)
