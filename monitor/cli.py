@@ -13,6 +13,7 @@ COMMANDS = [
     "sessions",
     "decode",
     "simulate",
+    "scan",
 ]
 
 
