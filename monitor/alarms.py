@@ -23,7 +23,9 @@ Semantics, in short:
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from devices.reading import CONDITIONS, NIBP_VITALS, Condition, Reading
 from monitor.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, PRIORITY_RANK, TECHNICAL, AlarmEvent
@@ -31,7 +33,7 @@ from monitor.baseline import Baseline, BaselineBuilder
 from monitor.plan import Plan
 from monitor.protocol import Checkpoint, Limit
 
-LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP", "hr": "HR", "pr": "PR", "spo2": "SpO2", "pi": "PI", "rr": "RR", "etco2": "EtCO2"}
+LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP", "hr": "HR", "pr": "PR", "spo2": "SpO2", "pi": "PI", "rr": "RR", "etco2": "EtCO2", "pleth": "Pleth"}
 
 # Conditions that say the device has no data; a valid reading of the same vital (or, for conditions
 # naming no vital, from the same source) shows the data is back and ends them.
@@ -102,7 +104,7 @@ class AlarmEngine:
         self._pending_conditions: dict[str, Condition] = {}
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
-        self._last_valid_t: dict[str, float] = {}
+        self._quiet_since: dict[str, float] = {}  # per vital: last valid reading, or end of a condition explaining the gap
         self._last_nibp_t: float | None = None
         self._doses: list[tuple[float, float | None]] = []
         self._checkpoints_done: set[str] = set()
@@ -186,15 +188,15 @@ class AlarmEngine:
     # ---------------------------------------------------------------- readings
 
     def _on_reading(self, r: Reading) -> list[AlarmEvent]:
-        if not self._doses:
+        if not self._doses and not any(a.kind == PHYSIOLOGICAL for a in self._alarms.values()):
             self._builder.add(r)
-        self._last_valid_t.setdefault(r.vital, r.t)
+        self._quiet_since.setdefault(r.vital, r.t)
         events: list[AlarmEvent] = []
         if r.value is None:
             for limit in self._limits.get(r.vital, ()):
                 self._pending.pop(limit.id, None)
             return events
-        self._last_valid_t[r.vital] = r.t
+        self._quiet_since[r.vital] = r.t
         self._last_value[r.vital] = r.value
         events += self._data_back(r)
         if r.vital in NIBP_VITALS:
@@ -292,6 +294,9 @@ class AlarmEngine:
         key = f"{c.condition}:{c.source}"
         if not c.active:
             self._pending_conditions.pop(key, None)
+            for vital in c.vitals:
+                if vital in self._quiet_since:
+                    self._quiet_since[vital] = max(self._quiet_since[vital], c.t)
             alarm = self._alarms.get(key)
             return [self._clear(alarm, c.t, f"{alarm.message}: ended")] if alarm else []
         if key not in self._alarms:
@@ -299,7 +304,7 @@ class AlarmEngine:
         return []
 
     def _raise_condition(self, key: str, c: Condition, t: float) -> list[AlarmEvent]:
-        what = " ".join(LABELS.get(v, v) for v in c.vitals)
+        what = "/".join(LABELS.get(v, v) for v in c.vitals)
         detail = f": {c.detail}" if c.detail else ""
         text = f"{what + ' ' if what else ''}{CONDITIONS[c.condition]} ({c.source}){detail}"
         self._condition_of[key] = c
@@ -348,6 +353,9 @@ class AlarmEngine:
         alarm.acknowledged = False
         alarm.latching = alarm.latching or (alarm.priority == HIGH and alarm.kind == PHYSIOLOGICAL)
         held = fmt(now - alarm.onset)
+        limit = self._limit_by_id.get(alarm.alarm_id)
+        if limit is not None and alarm.value is not None and alarm.limit is not None:
+            alarm.message = self._limit_message(limit, alarm.value, alarm.limit)
         alarm.message = f"{alarm.message.rsplit(' (', 1)[0]}; escalated to {alarm.priority} after {held} s ({alarm.rule})"
         events = [self._event(alarm, "escalated", now, alarm.message)]
         if self._outranks_pause(alarm):
@@ -357,12 +365,17 @@ class AlarmEngine:
     def _stale(self, now: float) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
         for vital, quiet in self._tech.max_quiet_s.items():
-            last = self._last_valid_t.get(vital)
+            last = self._quiet_since.get(vital)
             key = f"{vital}_stale"
-            if last is not None and now - last > quiet and key not in self._alarms:
+            if last is not None and now - last > quiet and key not in self._alarms and not self._explained(vital):
                 text = f"{LABELS.get(vital, vital)} no valid data for {fmt(now - last)} s (max {fmt(quiet)} s)"
                 events += self._raise_technical(key, "stale", text, vital, now - last, quiet, last + quiet, now)
         return events
+
+    def _explained(self, vital: str) -> bool:
+        """Whether a device condition already says why ``vital`` has no data."""
+        conditions = (*self._condition_of.values(), *self._pending_conditions.values())
+        return any(c.condition in NO_DATA_CONDITIONS and vital in c.vitals for c in conditions)
 
     def _nibp_overdue(self, now: float) -> list[AlarmEvent]:
         if not self._doses or self._last_nibp_t is None or "nibp_overdue" in self._alarms:
@@ -432,3 +445,34 @@ class AlarmEngine:
             t=t, event=event, alarm_id=alarm.alarm_id, priority=alarm.priority, kind=alarm.kind, vital=alarm.vital,
             value=alarm.value, limit=alarm.limit, rule=alarm.rule, message=message, who=who, source=alarm.source,
         )
+
+
+def run_session(
+    engine: AlarmEngine, items: Iterable[Reading | Condition], doses: Iterable[Mapping[str, Any]] = (), tick_s: float = 1.0
+) -> Iterator[AlarmEvent]:
+    """Feed a whole session through ``engine`` in time order, ticking every ``tick_s`` between items.
+
+    ``doses`` are sidecar-style mappings with ``t`` (and optionally ``mg``, ``end``); a dose is taken
+    after the items stamped at the same time, so a cuff reading at the dose start counts as pre-dose.
+    """
+    pending = sorted(doses, key=lambda d: float(d["t"]))
+    clock: float | None = None
+    for item in items:
+        while pending and float(pending[0]["t"]) < item.t:
+            dose = pending.pop(0)
+            clock = yield from _tick_until(engine, clock, float(dose["t"]), tick_s)
+            yield from engine.on_dose(float(dose["t"]), mg=dose.get("mg"), end=dose.get("end"))
+        clock = yield from _tick_until(engine, clock, item.t, tick_s)
+        yield from engine.on_item(item)
+    for dose in pending:
+        yield from engine.on_dose(float(dose["t"]), mg=dose.get("mg"), end=dose.get("end"))
+
+
+def _tick_until(engine: AlarmEngine, clock: float | None, t: float, tick_s: float) -> Generator[AlarmEvent, None, float]:
+    """Tick from ``clock`` up to (not including) ``t``; return the new clock."""
+    if clock is None:
+        return t
+    while clock + tick_s < t:
+        clock += tick_s
+        yield from engine.tick(clock)
+    return max(clock, t)

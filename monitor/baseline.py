@@ -2,8 +2,10 @@
 
 Rule: for each NIBP vital (sbp, dbp, map), the median of the last ``nibp_readings`` valid pre-dose
 cuff readings; for each continuous vital (spo2, pr, hr, ...), the median of the valid readings in
-the last ``window_s`` seconds before the newest one. "No value" readings never count. The baseline
-freezes at the first dose; relative limits and discharge criteria compare against it.
+the last ``window_s`` seconds before the newest one. "No value" readings never count, nor do
+readings taken while a physiological alarm is active (a patient in a vasovagal episode is not at
+rest: the alarm engine holds those back). The baseline freezes at the first dose; relative limits
+and discharge criteria compare against it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def describe_rule(rule: BaselineRule) -> str:
     """The baseline rule in words."""
     return (
         f"median of the last {rule.nibp_readings} pre-dose NIBP readings, and of the last "
-        f"{rule.window_s:g} s of continuous vitals before the first dose ({rule.cited.source})"
+        f"{rule.window_s:g} s of continuous vitals before the first dose, leaving out readings taken while a "
+        f"physiological alarm was active ({rule.cited.source})"
     )
 
 
