@@ -12,6 +12,8 @@ COMMANDS = [
     "monitor",
     "sessions",
     "decode",
+    "protocol",
+    "alarms",
     "simulate",
     "scan",
 ]
