@@ -1,0 +1,328 @@
+"""The recording / import format: good files in both forms, bad files with line and column,
+no-value readings, conditions, the sidecar, write -> read round trips, the sample data."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from devices.errors import RecordingError
+from devices.reading import NO_VALUE, Condition, Reading
+from devices.recording import (
+    FORMAT,
+    parse_rows,
+    read_metadata,
+    read_recording,
+    validate_metadata,
+    write_recording,
+)
+from devices.scenarios import SCENARIOS
+from devices.simulator import simulate
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def write(tmp_path: Path, text: str, name: str = "rec.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- good files -------------------------------------------------------------------------------
+
+
+def test_long_form_seconds(tmp_path):
+    path = write(
+        tmp_path,
+        "t,vital,value,unit,source,status\n"
+        "0,sbp,127,mmHg,nibp,ok\n"
+        "0,dbp,81,mmHg,nibp,\n"
+        "0.5,hr,72,bpm,ecg,ok\n"
+        "1,spo2,,%,ox,no_value\n"
+        "1,pr,-,/min,ox,\n"
+        "2,spo2,97,,ox,\n",
+    )
+    rec = read_recording(path)
+    assert rec.metadata == {}
+    assert rec.items == [
+        Reading(0.0, "sbp", 127.0, "mmHg", "nibp"),
+        Reading(0.0, "dbp", 81.0, "mmHg", "nibp"),
+        Reading(0.5, "hr", 72.0, "/min", "ecg"),
+        Reading(1.0, "spo2", None, "%", "ox", NO_VALUE),
+        Reading(1.0, "pr", None, "/min", "ox", NO_VALUE),
+        Reading(2.0, "spo2", 97.0, "%", "ox"),
+    ]
+
+
+def test_long_form_minimal_columns_and_conditions(tmp_path):
+    path = write(
+        tmp_path,
+        "# exported by hand\n"
+        "T,Vital,Value\n"
+        "\n"
+        "10,HR,70\n"
+        "11,condition:sensor_off,1\n"
+        "12,spo2,-\n"
+        "13,condition:sensor_off,0\n",
+    )
+    items = read_recording(path).items
+    assert items[0] == Reading(10.0, "hr", 70.0, "/min", "recording")
+    assert items[1] == Condition(11.0, "sensor_off", "recording", True)
+    assert items[2].status == NO_VALUE and items[2].value is None
+    assert items[3] == Condition(13.0, "sensor_off", "recording", False)
+
+
+def test_wide_form_seconds(tmp_path):
+    path = write(tmp_path, "t,hr,spo2,sbp,dbp\n0,72,98,127,81\n1,73,-,,\n2,74,no_value,,\n")
+    items = read_recording(path).items
+    assert [(i.t, i.vital, i.value, i.status) for i in items] == [
+        (0.0, "hr", 72.0, "ok"),
+        (0.0, "spo2", 98.0, "ok"),
+        (0.0, "sbp", 127.0, "ok"),
+        (0.0, "dbp", 81.0, "ok"),
+        (1.0, "hr", 73.0, "ok"),
+        (1.0, "spo2", None, NO_VALUE),
+        (2.0, "hr", 74.0, "ok"),
+        (2.0, "spo2", None, NO_VALUE),
+    ]
+
+
+def test_wide_form_iso_rebased_to_first_row(tmp_path):
+    path = write(
+        tmp_path,
+        "t,hr,spo2\n2025-03-03T09:00:00Z,72,98\n2025-03-03T09:00:01.5Z,73,97\n2025-03-03T10:00:01+01:00,74,-\n",
+    )
+    items = read_recording(path).items
+    # the third row is 09:00:01 UTC written with an offset: 0.5 s before the second, within tolerance
+    assert [(i.t, i.vital, i.value) for i in items] == [
+        (0.0, "hr", 72.0),
+        (0.0, "spo2", 98.0),
+        (1.0, "hr", 74.0),
+        (1.0, "spo2", None),
+        (1.5, "hr", 73.0),
+        (1.5, "spo2", 97.0),
+    ]
+
+
+def test_long_form_iso_rebased_to_sidecar_started(tmp_path):
+    path = write(
+        tmp_path,
+        "t,vital,value\n2025-03-03T09:05:00Z,hr,72\n2025-03-03T09:05:01,spo2,97\n",
+    )
+    (tmp_path / "rec.json").write_text(json.dumps({"format": FORMAT, "started": "2025-03-03T09:00:00+00:00"}))
+    rec = read_recording(path)
+    assert [i.t for i in rec.items] == [300.0, 301.0]
+    assert rec.metadata["started"] == "2025-03-03T09:00:00+00:00"
+
+
+def test_small_backwards_step_is_tolerated_and_sorted(tmp_path):
+    path = write(tmp_path, "t,vital,value\n10,hr,70\n11,hr,71\n9.5,sbp,120\n12,hr,72\n")
+    items = read_recording(path).items
+    assert [i.t for i in items] == [9.5, 10.0, 11.0, 12.0]
+
+
+def test_items_from_shifts(tmp_path):
+    path = write(tmp_path, "t,vital,value\n0,hr,70\n1,condition:motion,1\n")
+    rec = read_recording(path)
+    shifted = rec.items_from(1000.0)
+    assert [i.t for i in shifted] == [1000.0, 1001.0]
+    assert [i.t for i in rec.items] == [0.0, 1.0]
+
+
+# --- bad files --------------------------------------------------------------------------------
+
+BAD = [
+    # (csv text, line, column, words in the message)
+    ("t,vital,value,colour\n0,hr,70,red\n", 1, 4, "unknown column 'colour'"),
+    ("t,hr,temp\n0,70,37\n", 1, 3, "unknown column 'temp'"),
+    ("t,vital,value\n0,hr,70\n1,bp,120\n", 3, 2, "unknown vital 'bp'"),
+    ("t,vital,value\n0,hr,seventy\n", 2, 3, "not a number"),
+    ("t,hr,spo2\n0,70,98\n1,71,ninety\n", 3, 3, "not a number"),
+    ("t,vital,value\n0,spo2,104\n", 2, 3, "outside its physical range"),
+    ("t,hr,spo2\n0,-5,98\n", 2, 2, "outside its physical range"),
+    ("t,vital,value\n0,hr,nan\n", 2, 3, "not a number"),
+    ("t,vital,value,unit\n0,sbp,16,kPa\n", 2, 4, "unit 'kPa' does not match sbp"),
+    ("t,vital,value\n0,hr,70\n100,hr,70\n50,hr,70\n", 4, 1, "time goes backwards"),
+    ("t,vital,value,status\n0,hr,70,bad\n", 2, 4, "unknown status 'bad'"),
+    ("t,vital,value,status\n0,spo2,97,no_value\n", 2, 3, "present with status no_value"),
+    ("t,vital,value,status\n0,spo2,-,ok\n", 2, 3, "with status ok"),
+    ("t,vital,value\n0,hr,\n", 2, 3, "empty value"),
+    ("t,vital,value\n0,condition:exploded,1\n", 2, 2, "unknown condition 'exploded'"),
+    ("t,vital,value\n0,condition:sensor_off,yes\n", 2, 3, "1 (starts) or 0 (ends)"),
+    ("t,vital,value\nsoon,hr,70\n", 2, 1, "neither seconds nor an ISO-8601"),
+    ("t,vital,value\n-3,hr,70\n", 2, 1, "negative time"),
+    ("t,vital,value\n0,hr,70\n2025-03-03T09:00:00Z,hr,70\n", 3, 1, "earlier rows are seconds"),
+    ("t,vital,value\n,hr,70\n", 2, 1, "empty time"),
+    ("t,vital,value\n0,hr,70,extra\n", 2, 4, "4 cells but the header has 3"),
+    ("t,vital,value,t\n0,hr,70,0\n", 1, 4, "appears twice"),
+    ("t,vital,value,,\n0,hr,70,,\n", 1, 4, "empty column name"),
+    ("t,vital,value\n0,,70\n", 2, 2, "empty vital"),
+]
+
+
+@pytest.mark.parametrize("text, line, col, words", BAD, ids=[b[3] for b in BAD])
+def test_bad_file_names_line_and_column(tmp_path, text, line, col, words):
+    path = write(tmp_path, text)
+    with pytest.raises(RecordingError) as info:
+        read_recording(path)
+    msg = str(info.value)
+    assert str(path) in msg
+    assert f"line {line}, column {col} (" in msg, msg
+    assert words in msg, msg
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("", "line 1: empty recording"),
+        ("\n\n# only comments\n", "line 1: empty recording"),
+        ("time,vital,value\n0,hr,70\n", "line 1: no 't' column"),
+        ("t,vital,value\n", "line 2: no rows after the header"),
+        ("t\n0\n", "line 1: wide form needs at least one vital column"),
+    ],
+)
+def test_bad_file_without_a_column(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(RecordingError, match=re.escape(words)):
+        read_recording(path)
+
+
+def test_iso_before_sidecar_start(tmp_path):
+    path = write(tmp_path, "t,vital,value\n2025-03-03T08:00:00Z,hr,70\n")
+    (tmp_path / "rec.json").write_text(json.dumps({"format": FORMAT, "started": "2025-03-03T09:00:00Z"}))
+    with pytest.raises(RecordingError, match=r"line 2, column 1 \(t\): .*before the session start"):
+        read_recording(path)
+
+
+def test_header_errors_name_the_header_line_after_comments(tmp_path):
+    path = write(tmp_path, "# comment\n# another\nt,vital,value,colour\n")
+    with pytest.raises(RecordingError, match=r"line 3, column 4 \(colour\)"):
+        read_recording(path)
+
+
+def test_parse_rows_is_pure():
+    items = parse_rows(["t,hr", "0,70", "1,-"], "inline")
+    assert [(i.t, i.value) for i in items] == [(0.0, 70.0), (1.0, None)]
+    with pytest.raises(RecordingError, match=r"^inline, line 3, column 2 \(hr\)"):
+        parse_rows(["t,hr", "0,70", "1,x"], "inline")
+
+
+# --- sidecar ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "meta, words",
+    [
+        ([], "must be a JSON object"),
+        ({}, "field format"),
+        ({"format": "other/2"}, "field format"),
+        ({"format": FORMAT, "colour": "red"}, "field colour: unknown field"),
+        ({"format": FORMAT, "started": "yesterday"}, "field started"),
+        ({"format": FORMAT, "route": "rectal"}, "field route"),
+        ({"format": FORMAT, "patient": {"name": "Jane"}}, "field patient.name"),
+        ({"format": FORMAT, "patient": {"age": "old"}}, "field patient.age"),
+        ({"format": FORMAT, "screening": {"smoker": True}}, "field screening.smoker"),
+        ({"format": FORMAT, "screening": {"psychosis": "no"}}, "field screening.psychosis"),
+        ({"format": FORMAT, "screening": {"hepatic_impairment": "mild"}}, "field screening.hepatic_impairment"),
+        ({"format": FORMAT, "doses": [{"t": 600, "mg": -1}]}, "field doses[0].mg"),
+        ({"format": FORMAT, "doses": [{"t": 600, "mg": 35, "end": 100}]}, "field doses[0].end"),
+        ({"format": FORMAT, "events": [{"t": 1, "text": "x"}]}, "field events[0].kind"),
+        ({"format": FORMAT, "seed": "zero"}, "field seed"),
+    ],
+)
+def test_bad_sidecar(meta, words):
+    with pytest.raises(RecordingError, match=re.escape(words)):
+        validate_metadata(meta, "x.json")
+
+
+def test_bad_sidecar_json_names_line(tmp_path):
+    write(tmp_path, "t,hr\n0,70\n")
+    (tmp_path / "rec.json").write_text('{\n  "format": "kapmon-recording/1",\n  "seed": ,\n}\n')
+    with pytest.raises(RecordingError, match=r"rec.json, line 3, column 11: invalid JSON"):
+        read_recording(tmp_path / "rec.csv")
+
+
+def test_scenario_metadata_is_a_valid_sidecar():
+    for sc in SCENARIOS.values():
+        meta = validate_metadata(sc.metadata(seed=3), sc.name)
+        assert meta["screening"] == sc.screening
+        assert meta["doses"][0]["t"] == sc.dose_start
+
+
+# --- round trips ------------------------------------------------------------------------------
+
+
+def test_long_round_trip_keeps_everything(tmp_path):
+    items = list(simulate("desaturation", seed=5, duration=900, pleth=True))
+    meta = SCENARIOS["desaturation"].metadata(seed=5)
+    path = write_recording(tmp_path / "s.csv", items, meta)
+    rec = read_recording(path)
+    assert rec.items == items
+    assert rec.metadata == json.loads(json.dumps(meta))
+    assert read_metadata(tmp_path / "s.json")["scenario"] == "desaturation"
+
+
+def test_round_trip_with_start_offset(tmp_path):
+    start = 1_700_000_000.0
+    items = list(simulate("typical_iv", duration=400, start=start))
+    path = write_recording(tmp_path / "s.csv", items, start=start)
+    assert not (tmp_path / "s.json").exists()
+    rec = read_recording(path)
+    assert rec.items_from(start) == items
+
+
+def test_wide_round_trip_keeps_values_and_no_value(tmp_path):
+    items = list(simulate("typical_iv", duration=400))
+    path = write_recording(tmp_path / "w.csv", items, form="wide")
+    header = path.read_text().splitlines()[0]
+    assert header == "t,sbp,dbp,map,hr,pr,spo2,pi"
+    got = read_recording(path).items
+    want = [i for i in items if isinstance(i, Reading)]
+    key = lambda i: (i.t, i.vital)  # noqa: E731
+    assert sorted(((i.t, i.vital, i.value, i.status) for i in got), key=lambda x: x[:2]) == sorted(
+        ((i.t, i.vital, i.value, i.status) for i in want), key=lambda x: x[:2]
+    )
+    assert any(i.status == NO_VALUE for i in got)
+    assert key(got[0]) == (0.0, "sbp")
+
+
+def test_no_value_never_becomes_a_number(tmp_path):
+    items = list(simulate("desaturation", duration=400))
+    for form in ("long", "wide"):
+        path = write_recording(tmp_path / f"{form}.csv", items, form=form)
+        got = read_recording(path).items
+        nv = [i for i in got if isinstance(i, Reading) and i.status == NO_VALUE]
+        assert len(nv) == 2 * 40 + 40  # spo2, pr and pi for the 40 s probe-off
+        assert all(i.value is None for i in nv)
+
+
+# --- sample data ------------------------------------------------------------------------------
+
+SAMPLES = sorted(SAMPLE_DATA.glob("*.csv"))
+
+
+def test_sample_data_present():
+    names = {p.stem for p in SAMPLES}
+    assert {"typical_iv", "hypertensive_surge", "desaturation", "vasovagal_bradycardia"} <= names
+    wide = SAMPLE_DATA / "typical_iv_wide_15min.csv"
+    assert wide.read_text().splitlines()[0].startswith("t,sbp,dbp,map,hr")
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])
+def test_sample_data_loads(path):
+    rec = read_recording(path)
+    assert rec.items
+    ts = [i.t for i in rec.items]
+    assert ts == sorted(ts) and ts[0] == 0.0
+
+
+@pytest.mark.parametrize("name", ["typical_iv", "hypertensive_surge", "desaturation", "vasovagal_bradycardia"])
+def test_sample_data_matches_the_simulator(name):
+    rec = read_recording(SAMPLE_DATA / f"{name}.csv")
+    assert rec.metadata["scenario"] == name
+    assert 2 * 3600 <= rec.duration <= 2.5 * 3600
+    assert rec.items == list(simulate(name, seed=rec.metadata["seed"]))
+    assert any(isinstance(i, Condition) for i in rec.items) or name == "hypertensive_surge"
