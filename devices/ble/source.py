@@ -85,34 +85,36 @@ class BleSource:
         self.profiles = profiles
         self.stale_after = stale_after
         self.timing = timing
-        self._bluez = {"adapter": adapter} if adapter else {}
-        self._client_backend = client_backend
-        self._scanner_backend = scanner_backend
+        self.bluez = {"adapter": adapter} if adapter else {}
+        self.client_backend = client_backend
+        self.scanner_backend = scanner_backend
 
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
         """Readings and conditions until cancelled; the link is kept up in a background task."""
         queue: asyncio.Queue[Item] = asyncio.Queue()
         link = _Link(self, clock, queue.put_nowait)
         runner = asyncio.create_task(link.run())
+        getter: asyncio.Future[Item] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
                 await asyncio.wait({getter, runner}, return_when=asyncio.FIRST_COMPLETED)
                 if not getter.done():
-                    getter.cancel()
                     runner.result()  # the link never ends by itself: surface its failure
                 yield getter.result()
         finally:
-            runner.cancel()
-            with suppress(asyncio.CancelledError):
-                await runner
+            for task in (runner, getter):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
 
     def matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
         """Whether a scanned device is the one this URI names."""
         if ADDRESS.match(self.target):
             return device.address.lower() == self.target.lower()
         if self.target.lower() == ANY:
-            return bool(profiles_for_services(adv.service_uuids))
+            offered = profiles_for_services(adv.service_uuids)
+            return any(p in offered for p in self.profiles) if self.profiles else bool(offered)
         name = adv.local_name or device.name or ""
         return name.startswith(self.target)
 
@@ -168,8 +170,8 @@ class _Link:
         client = BleakClient(
             device,
             disconnected_callback=lambda _client: lost.set(),
-            bluez=self.src._bluez,
-            backend=self.src._client_backend,
+            bluez=self.src.bluez,
+            backend=self.src.client_backend,
         )
         try:
             async with asyncio.timeout(self.src.timing.connect):
@@ -189,7 +191,7 @@ class _Link:
     async def find(self) -> BLEDevice:
         """Scan for the device; profiles the URI leaves open are taken from its advertisement."""
         services = [p.service for p in self.src.profiles or PROFILES.values()] if self.src.target.lower() == ANY else None
-        scanner = BleakScanner(service_uuids=services, bluez=self.src._bluez, backend=self.src._scanner_backend)
+        scanner = BleakScanner(service_uuids=services, bluez=self.src.bluez, backend=self.src.scanner_backend)
         try:
             async with asyncio.timeout(self.src.timing.scan), scanner:
                 async for device, adv in scanner.advertisement_data():
