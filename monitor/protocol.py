@@ -258,7 +258,7 @@ class _Reader:
                 self.fail(key, f"unknown field (known: {', '.join(known)})")
 
     def fail(self, key: str, message: str) -> None:
-        where = f"{self.where}.{key}" if key else self.where
+        where = ".".join(part for part in (self.where, key) if part)
         raise ProtocolError(self.path, _line_of(self.lines, where), where, message)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., check: Callable[[Any], str | None] | None = None) -> Any:
