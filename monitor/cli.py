@@ -16,6 +16,7 @@ COMMANDS = [
     "alarms",
     "simulate",
     "scan",
+    "emulate",
 ]
 
 
