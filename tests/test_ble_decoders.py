@@ -279,3 +279,35 @@ def test_plx_continuous_round_trip(spo2_tenths: int, pr_tenths: int, flags: int)
     got = values(decode_plx_cont(body))
     assert got["spo2"] == spo2_tenths / 10 and got["pr"] == pr_tenths / 10
     assert ("pi" in got) == bool(flags & 0x10)
+
+
+# --- kapmon decode ---------------------------------------------------------------------------
+
+
+def _decode_cli(name: str, data: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
+    import argparse
+    import json
+
+    from monitor.commands import decode
+
+    code = decode.run(argparse.Namespace(format=name, data=data))
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_cli_prints_readings_and_conditions(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = _decode_cli("ble-bp", BP_VECTOR, capsys)
+    assert code == 0
+    assert lines[0] == {"vital": "sbp", "value": 138.0, "unit": "mmHg"}
+    assert {"condition": "cuff_loose", "active": True} == {k: lines[5][k] for k in ("condition", "active")}
+
+
+def test_cli_prints_plx_features(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = _decode_cli("ble-plx-features", "A3 00 40 10 80 01 00", capsys)
+    assert code == 0 and lines[0]["plx_features"][0] == "measurement_status"
+
+
+def test_cli_malformed_is_one_line_and_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, err = _decode_cli("ble-hr", "17 01 01", capsys)
+    assert code == 1 and lines == []
+    assert err.count("\n") == 1 and "flag/length mismatch" in err
