@@ -1,5 +1,7 @@
 """GATT decoders against the published vectors, every truncation, flag/length mismatches and fuzz."""
 
+import argparse
+import json
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +14,7 @@ from devices.ble.heart_rate import decode_hr
 from devices.ble.pulse_oximetry import PlxFeatures, decode_plx_cont, decode_plx_features, decode_plx_spot
 from devices.errors import DecodeError
 from devices.reading import NO_VALUE, Condition, Reading, in_physical_range
+from monitor.commands import decode
 
 BP_VECTOR = "1E 8A 00 58 00 78 00 00 00 04 11 14 29 3B 3C 00 01 27 00"
 ICP_VECTOR = "1E 04 00 00 00 00 00 00 00 04 11 14 29 3B 3C 00 01 27 00"
@@ -285,11 +288,6 @@ def test_plx_continuous_round_trip(spo2_tenths: int, pr_tenths: int, flags: int)
 
 
 def _decode_cli(name: str, data: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
-    import argparse
-    import json
-
-    from monitor.commands import decode
-
     code = decode.run(argparse.Namespace(format=name, data=data))
     out, err = capsys.readouterr()
     return code, [json.loads(line) for line in out.splitlines()], err
