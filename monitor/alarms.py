@@ -188,8 +188,6 @@ class AlarmEngine:
     # ---------------------------------------------------------------- readings
 
     def _on_reading(self, r: Reading) -> list[AlarmEvent]:
-        if not self._doses and not any(a.kind == PHYSIOLOGICAL for a in self._alarms.values()):
-            self._builder.add(r)
         self._quiet_since.setdefault(r.vital, r.t)
         events: list[AlarmEvent] = []
         if r.value is None:
@@ -204,6 +202,8 @@ class AlarmEngine:
             self._mark_checkpoints(r.t)
         for limit in self._limits.get(r.vital, ()):
             events += self._judge(limit, r)
+        if not self._doses and not any(a.kind == PHYSIOLOGICAL and a.condition_active for a in self._alarms.values()):
+            self._builder.add(r)
         return events
 
     def _data_back(self, r: Reading) -> list[AlarmEvent]:

@@ -1,0 +1,310 @@
+"""The alarm engine, one behaviour at a time, with time given explicitly."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.reading import Condition, no_value, reading
+from monitor.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, TECHNICAL
+from monitor.alarms import AlarmEngine, run_session
+from monitor.commands.protocol import SAMPLE_SCREENING
+from monitor.discharge import engine_readiness
+from monitor.plan import make_plan
+from monitor.protocol import load
+
+T0 = 1_700_000_000.0
+
+
+def engine(**answers) -> AlarmEngine:
+    return AlarmEngine(make_plan(load("kap-iv"), {**SAMPLE_SCREENING, **answers}), start=T0)
+
+
+def feed(e: AlarmEngine, vital: str, values, start: float = 0.0, step: float = 1.0, source: str = "ox"):
+    """Feed one value per ``step`` seconds from ``start`` (relative to T0); return all events."""
+    events = []
+    for i, v in enumerate(values):
+        events += e.on_item(reading(T0 + start + i * step, vital, v, source))
+    return events
+
+
+def nibp(e: AlarmEngine, t: float, sbp: float, dbp: float, mean: float | None = None):
+    mean = mean if mean is not None else round((sbp + 2 * dbp) / 3)
+    return [ev for v, x in (("sbp", sbp), ("dbp", dbp), ("map", mean)) for ev in e.on_item(reading(T0 + t, v, x, "cuff"))]
+
+
+def kinds(events):
+    return [(ev.event, ev.alarm_id) for ev in events]
+
+
+def test_condition_delay_spo2_below_90_for_15_s():
+    e = engine()
+    events = feed(e, "spo2", [97] * 5 + [88] * 15)
+    assert events == []
+    events = feed(e, "spo2", [88], start=20)
+    assert kinds(events) == [("raised", "spo2_low")]
+    (ev,) = events
+    assert (ev.t - T0, ev.priority, ev.kind, ev.value, ev.limit) == (20, MEDIUM, PHYSIOLOGICAL, 88, 90)
+    assert ev.message == "SpO2 88 < 90 (kap-iv: spo2_low)" and ev.rule == "kap-iv: spo2_low" and ev.source == "ox"
+
+
+def test_a_short_dip_resets_the_delay():
+    e = engine()
+    events = feed(e, "spo2", [88] * 10 + [95] + [88] * 14)
+    assert events == []
+
+
+def test_delay_elapses_on_tick_without_new_readings():
+    e = engine()
+    feed(e, "spo2", [88])
+    assert e.tick(T0 + 14) == []
+    assert kinds(e.tick(T0 + 15)) == [("raised", "spo2_low")]
+
+
+def test_zero_delay_critical_limit_raises_on_the_reading_and_latches():
+    e = engine()
+    (ev,) = feed(e, "spo2", [84])
+    assert (ev.alarm_id, ev.priority) == ("spo2_critical", HIGH)
+    events = feed(e, "spo2", [98] * 5, start=1)
+    assert [x for x in events if x.alarm_id == "spo2_critical"] == []
+    (alarm,) = [a for a in e.active() if a.alarm_id == "spo2_critical"]
+    assert alarm.latched and not alarm.condition_active
+
+
+def test_acknowledging_a_latched_alarm_whose_condition_ended_clears_it():
+    e = engine()
+    feed(e, "spo2", [84] + [98] * 3)
+    events = e.acknowledge("spo2_critical", "nurse K", T0 + 4)
+    assert kinds(events) == [("acknowledged", "spo2_critical"), ("cleared", "spo2_critical")]
+    assert events[0].who == "nurse K"
+    assert e.active() == []
+
+
+def test_acknowledged_alarm_is_silent_until_its_condition_clears():
+    e = engine()
+    feed(e, "spo2", [84])
+    e.acknowledge("spo2_critical", "nurse K", T0 + 1)
+    assert e.audio_priority(T0 + 1) is None
+    (alarm,) = e.active()
+    assert alarm.acknowledged and alarm.condition_active
+    events = feed(e, "spo2", [97], start=2)
+    assert kinds(events) == [("cleared", "spo2_critical")]
+
+
+def test_hysteresis_keeps_the_alarm_until_the_value_is_clearly_back():
+    e = engine()
+    feed(e, "spo2", [88] * 16)
+    assert feed(e, "spo2", [90] * 3, start=16) == []
+    assert kinds(feed(e, "spo2", [91], start=19)) == [("cleared", "spo2_low")]
+
+
+def test_spo2_below_90_for_two_minutes_escalates_to_high_and_then_latches():
+    e = engine()
+    events = feed(e, "spo2", [88] * 121)
+    assert kinds(events) == [("raised", "spo2_low"), ("escalated", "spo2_low")]
+    assert events[1].priority == HIGH and events[1].t - T0 == 120
+    assert "escalated to high after 120 s" in events[1].message
+    feed(e, "spo2", [97] * 3, start=121)
+    (alarm,) = e.active()
+    assert alarm.latched and alarm.priority == HIGH
+
+
+def test_escalation_cancels_an_acknowledgement():
+    e = engine()
+    feed(e, "spo2", [88] * 20)
+    e.acknowledge("spo2_low", "nurse K", T0 + 20)
+    assert e.audio_priority(T0 + 20) is None
+    feed(e, "spo2", [88] * 101, start=20)
+    (alarm,) = e.active()
+    assert alarm.priority == HIGH and not alarm.acknowledged
+    assert e.audio_priority(T0 + 121) == HIGH
+
+
+def test_no_value_never_raises_and_interrupts_a_pending_delay():
+    e = engine()
+    events = [ev for t in range(60) for ev in e.on_item(no_value(T0 + t, "spo2", "ox"))]
+    assert [ev for ev in events if ev.kind == PHYSIOLOGICAL] == []
+    e = engine()
+    feed(e, "spo2", [88] * 10)
+    e.on_item(no_value(T0 + 10, "spo2", "ox"))
+    assert feed(e, "spo2", [88] * 15, start=11) == []
+    assert kinds(feed(e, "spo2", [88], start=26)) == [("raised", "spo2_low")]
+
+
+def test_nibp_alarms_are_judged_on_each_discrete_reading():
+    e = engine()
+    events = nibp(e, 0, 185, 95)
+    assert kinds(events) == [("raised", "sbp_critical"), ("raised", "sbp_high")]
+    events = nibp(e, 300, 150, 85)
+    assert kinds(events) == [("cleared", "sbp_high")]
+    assert [a.alarm_id for a in e.active()] == ["sbp_critical"]
+
+
+def test_relative_limits_use_the_baseline_after_the_dose():
+    e = engine()
+    nibp(e, 0, 118, 74)
+    nibp(e, 300, 122, 76)
+    nibp(e, 600, 120, 78)
+    assert kinds(nibp(e, 650, 165, 80)) == [("raised", "sbp_high")]  # no dose yet: rise limits are post-dose
+    e.on_dose(T0 + 700, mg=35, end=T0 + 3100)
+    assert e.baseline is not None and e.baseline.get("sbp") == 120  # the 165 came with an alarm: not at rest
+    events = nibp(e, 1000, 163, 102)
+    assert ("raised", "sbp_rise") in kinds(events) and ("raised", "dbp_rise") in kinds(events)
+    rise = next(ev for ev in events if ev.alarm_id == "sbp_rise")
+    assert rise.limit == 160 and "baseline 120 + 40" in rise.message
+
+
+def test_baseline_freezes_at_the_first_dose_and_skips_readings_during_alarms():
+    e = engine()
+    nibp(e, 0, 120, 80)
+    nibp(e, 100, 80, 45)  # vasovagal: raises sbp_low, so this reading is not at rest
+    nibp(e, 200, 124, 82)  # the SBP is held back: dbp_low is still active when it arrives
+    nibp(e, 250, 124, 84)
+    e.on_dose(T0 + 300)
+    nibp(e, 400, 160, 95)
+    assert (e.baseline.get("sbp"), e.baseline.get("dbp")) == (122, 82)
+
+
+def test_device_condition_raises_a_technical_alarm_after_its_delay_and_escalates():
+    e = engine()
+    off = Condition(T0, "sensor_off", "ox", True, ("spo2", "pr"))
+    assert e.on_item(off) == []
+    (raised,) = e.tick(T0 + 10)
+    assert (raised.event, raised.kind, raised.priority, raised.alarm_id) == ("raised", TECHNICAL, LOW, "sensor_off:ox")
+    assert "SpO2/PR sensor off the patient (ox)" in raised.message
+    (escalated,) = e.tick(T0 + 40)
+    assert (escalated.event, escalated.priority) == ("escalated", MEDIUM)
+    (cleared,) = e.on_item(Condition(T0 + 50, "sensor_off", "ox", False, ("spo2", "pr")))
+    assert cleared.event == "cleared"
+
+
+def test_a_brief_condition_raises_nothing_and_data_back_ends_a_condition():
+    e = engine()
+    e.on_item(Condition(T0, "searching", "ox", True, ("spo2",)))
+    e.on_item(Condition(T0 + 5, "searching", "ox", False, ("spo2",)))
+    assert e.tick(T0 + 30) == []
+    e.on_item(Condition(T0 + 30, "disconnected", "ox"))
+    e.tick(T0 + 45)
+    assert [a.alarm_id for a in e.active()] == ["disconnected:ox"]
+    assert kinds(feed(e, "spo2", [97], start=46)) == [("cleared", "disconnected:ox")]
+
+
+def test_informational_conditions_do_not_alarm():
+    e = engine()
+    e.on_item(Condition(T0, "motion", "ox", True, ("spo2",)))
+    assert e.tick(T0 + 60) == []
+
+
+def test_stale_data_per_vital():
+    e = engine()
+    feed(e, "spo2", [97] * 3)
+    assert e.tick(T0 + 32) == []
+    (ev,) = e.tick(T0 + 33)
+    assert (ev.alarm_id, ev.kind, ev.priority) == ("spo2_stale", TECHNICAL, LOW)
+    assert "SpO2 no valid data for 31 s (max 30 s)" in ev.message
+    assert kinds(feed(e, "spo2", [97], start=34)) == [("cleared", "spo2_stale")]
+
+
+def test_nibp_overdue_after_the_dose():
+    e = engine()
+    nibp(e, 0, 120, 80)
+    e.on_dose(T0 + 60)
+    assert e.tick(T0 + 60 + 300 + 120) == []
+    (ev,) = e.tick(T0 + 60 + 300 + 121)
+    assert ev.alarm_id == "nibp_overdue" and ev.kind == TECHNICAL
+    assert ("cleared", "nibp_overdue") in kinds(nibp(e, 500, 120, 80))
+
+
+def test_bp_at_40_min_not_taken_raises_a_low_reminder():
+    e = engine()
+    nibp(e, 0, 120, 80)
+    e.on_dose(T0 + 60)
+    for t in range(300, 3000, 300):
+        if not 29 * 60 <= t - 60 <= 51 * 60:
+            nibp(e, t, 120, 80)
+    events = e.tick(T0 + 60 + 50 * 60 + 1)
+    assert ("raised", "bp_40min") in kinds(events)
+    ev = next(x for x in events if x.alarm_id == "bp_40min")
+    assert ev.priority == LOW and "not taken" in ev.message
+    assert ("cleared", "bp_40min") in kinds(nibp(e, 3200, 120, 80))
+
+
+def test_bp_at_40_min_taken_raises_nothing():
+    e = engine()
+    e.on_dose(T0)
+    nibp(e, 41 * 60, 120, 80)
+    assert [ev for ev in e.tick(T0 + 60 * 60) if ev.alarm_id == "bp_40min"] == []
+
+
+def test_audio_pause_has_a_set_time_and_a_reminder_when_it_ends():
+    e = engine()
+    feed(e, "spo2", [88] * 16)
+    (paused,) = e.pause_audio("nurse K", T0 + 16, seconds=60)
+    assert paused.event == "audio_paused" and paused.who == "nurse K"
+    assert e.audio_paused_until == T0 + 76
+    assert e.audio_priority(T0 + 20) is None
+    (resumed,) = [ev for ev in e.tick(T0 + 76) if ev.alarm_id == "audio"]
+    assert resumed.event == "audio_resumed" and "pause ended" in resumed.message and e.audio_paused_until is None
+    assert e.audio_priority(T0 + 76) == MEDIUM
+    (default,) = e.pause_audio("nurse K", T0 + 80)
+    assert e.audio_paused_until == T0 + 80 + 120
+
+
+def test_audio_pause_is_capped_and_ended_by_a_higher_priority_alarm():
+    e = engine()
+    feed(e, "spo2", [88] * 16)
+    e.pause_audio("nurse K", T0 + 16, seconds=3600)
+    assert e.audio_paused_until == T0 + 16 + 300
+    events = feed(e, "spo2", [84], start=16)
+    assert kinds(events)[:2] == [("raised", "spo2_critical"), ("audio_resumed", "audio")]
+    assert e.audio_priority(T0 + 17) == HIGH
+
+
+def test_active_lists_the_state_of_each_alarm():
+    e = engine()
+    feed(e, "spo2", [84])
+    (a,) = e.active()
+    assert (a.priority, a.kind, a.vital, a.value, a.limit, a.rule, a.since) == (HIGH, PHYSIOLOGICAL, "spo2", 84, 85, "kap-iv: spo2_critical", T0)
+    assert a.latching and not a.latched and not a.acknowledged
+
+
+def test_tightened_plan_limits_drive_the_engine():
+    e = engine(cns_depressant=True)
+    events = feed(e, "spo2", [91] * 6)
+    assert kinds(events) == [("raised", "spo2_low")] and events[0].t - T0 == 5
+
+
+def test_acknowledging_an_unknown_alarm_does_nothing():
+    assert engine().acknowledge("nope", "nurse K", T0) == []
+
+
+def test_run_session_merges_doses_and_ticks():
+    e = engine()
+    items = [reading(T0 + t, "spo2", 97, "ox") for t in range(10)] + [reading(T0 + 100, "spo2", 97, "ox")]
+    events = list(run_session(e, items, [{"t": T0 + 5, "mg": 35}]))
+    assert e.first_dose_t == T0 + 5
+    assert ("raised", "spo2_stale") in kinds(events)
+
+
+def test_discharge_readiness_says_what_is_missing():
+    e = engine()
+    nibp(e, 0, 120, 80)
+    feed(e, "spo2", [97] * 3, start=1)
+    e.on_dose(T0 + 10, end=T0 + 2410)
+    early = engine_readiness(e, T0 + 2500)
+    assert not early.ready and any("observation" in m for m in early.missing)
+    nibp(e, 2410 + 3600, 150, 82)
+    feed(e, "spo2", [92], start=2410 + 3600)
+    late = engine_readiness(e, T0 + 2410 + 3601)
+    assert not late.ready
+    assert any(m.startswith("SBP 150 is +25%") for m in late.missing) and any(m.startswith("SpO2 92") for m in late.missing)
+    nibp(e, 2410 + 3900, 125, 80)
+    feed(e, "spo2", [97], start=2410 + 3900)
+    for alarm in e.active():
+        e.acknowledge(alarm.alarm_id, "nurse K", T0 + 2410 + 3901)
+    assert engine_readiness(e, T0 + 2410 + 3901).ready, engine_readiness(e, T0 + 2410 + 3901).describe()
+
+
+@pytest.mark.parametrize("name", ["kap-iv", "kap-im", "kap-sublingual", "esketamine-intranasal"])
+def test_every_shipped_protocol_drives_an_engine(name):
+    e = AlarmEngine(make_plan(load(name), SAMPLE_SCREENING), start=T0)
+    assert kinds(feed(e, "spo2", [84])) == [("raised", "spo2_critical")]
