@@ -163,27 +163,28 @@ class AlarmEngine:
         return self._advance(t)
 
     def acknowledge(self, alarm_id: str, who: str, now: float) -> list[AlarmEvent]:
-        """Silence one alarm until it clears; a latched alarm whose condition ended clears now."""
-        events = self._advance(now)
+        """Silence one alarm until it clears; a latched alarm whose condition ended clears now.
+
+        The acknowledgement applies to the alarm as it was before ``now``; anything that escalates
+        at ``now`` is applied after it, and so is heard.
+        """
         alarm = self._alarms.get(alarm_id)
-        if alarm is None or alarm.acknowledged:
-            return events
-        alarm.acknowledged = True
-        events.append(self._event(alarm, "acknowledged", now, f"{alarm.message} acknowledged by {who}", who=who))
-        if alarm.latched:
-            events.append(self._clear(alarm, now, f"{alarm.message}: latched alarm reset by {who}"))
-        return events
+        events: list[AlarmEvent] = []
+        if alarm is not None and not alarm.acknowledged:
+            alarm.acknowledged = True
+            events.append(self._event(alarm, "acknowledged", now, f"{alarm.message} acknowledged by {who}", who=who))
+            if alarm.latched:
+                events.append(self._clear(alarm, now, f"{alarm.message}: latched alarm reset by {who}"))
+        return events + self._advance(now)
 
     def pause_audio(self, who: str, now: float, seconds: float | None = None) -> list[AlarmEvent]:
         """Pause the audio of the alarms present now for ``seconds`` (protocol default, capped at its maximum)."""
-        events = self._advance(now)
         audio = self.plan.protocol.audio
         length = min(audio.pause_s if seconds is None else seconds, audio.max_pause_s)
         self.audio_paused_until = now + length
         self._pause_rank = max((PRIORITY_RANK[a.priority] for a in self._alarms.values()), default=0)
         message = f"audio paused {fmt(length)} s by {who} ({len(self._alarms)} alarms active)"
-        events.append(self._audio_event("audio_paused", now, message, who))
-        return events
+        return [self._audio_event("audio_paused", now, message, who), *self._advance(now)]
 
     # ---------------------------------------------------------------- readings
 
