@@ -11,6 +11,7 @@ COMMANDS = [
     "demo",
     "monitor",
     "sessions",
+    "export",
     "decode",
     "protocol",
     "alarms",

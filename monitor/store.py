@@ -222,6 +222,12 @@ class Store:
             params.append(limit)
         return [StoredReading(*row) for row in self._conn().execute(sql, params)]
 
+    def series(self, session_id: str, vital: str) -> list[tuple[float, float | None]]:
+        """``(t, value)`` of one vital in row order: the fast path for long waveforms (review, export)."""
+        return self._conn().execute(
+            "SELECT t, value FROM readings WHERE session_id=? AND vital=? ORDER BY id", (session_id, vital)
+        ).fetchall()
+
     def latest(self, session_id: str, vital: str) -> StoredReading | None:
         """The newest reading of one vital (value or no-value)."""
         row = self._conn().execute(

@@ -1,0 +1,332 @@
+"""Exports of one recorded session: CSV (long or wide), Parquet, a FHIR R4 Bundle, the HTML report.
+
+- **CSV** is the recording format (``devices.recording``) with its JSON sidecar, so an export reads
+  back with ``read_recording`` (and replays with ``replay://``). Long form keeps everything (sources,
+  no-value statuses, device conditions); wide form keeps values and no-value cells only.
+- **Parquet** holds the same rows as the long CSV (``t`` in seconds from session start) and the
+  sidecar as JSON in the file's key-value metadata under ``kapmon``.
+- **FHIR R4**: a ``collection`` Bundle of a pseudonymous Patient (identifier only), the Encounter
+  (the session), one Device per source, vital-sign Observations (LOINC code, IEEE 11073 MDC coding,
+  UCUM unit; blood pressure as one 85354-9 Observation with 8480-6/8462-4/8478-0 components), one
+  MedicationAdministration per dose, and one DetectedIssue per alarm episode: ``identifiedPeriod``
+  spans raised..cleared, ``severity`` is the highest priority reached, and every later transition
+  (escalated, acknowledged, audio paused, cleared, reset...) is a ``mitigation`` with its time and
+  who acted. No-value readings become Observations with a ``dataAbsentReason``. The pleth waveform,
+  perfusion index, EtCO2 and cuff pressure have no code in the clinical reference and are left out
+  (they are in the CSV and Parquet exports).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from devices.reading import Condition, Item, Reading
+from devices.recording import FORMAT, LONG, WIDE, validate_metadata, write_recording
+from monitor.report import write_report
+from monitor.store import Store, StoredReading
+from monitor.summary import BP, Episode, SessionRecord, bp_readings, episodes, load_record
+
+FORMATS = ("csv", "parquet", "fhir", "report")
+SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}
+SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end")
+
+LOINC = "http://loinc.org"
+MDC = "urn:iso:std:iso:11073:10101"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+# vital -> (LOINC codes, MDC ref id, MDC name, label, UCUM code, unit shown); clinical-reference §8.
+CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str, str, str, str]] = {
+    "hr": ((("8867-4", "Heart rate"),), "147842", "MDC_ECG_HEART_RATE", "Heart rate", "/min", "/min"),
+    "pr": ((("8867-4", "Heart rate"),), "149530", "MDC_PULS_OXIM_PULS_RATE", "Pulse rate (oximeter)", "/min", "/min"),
+    "spo2": ((("2708-6", "Oxygen saturation in Arterial blood"),
+              ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")),
+             "150456", "MDC_PULS_OXIM_SAT_O2", "SpO2", "%", "%"),
+    "rr": ((("9279-1", "Respiratory rate"),), "151562", "MDC_RESP_RATE", "Respiratory rate", "/min", "/min"),
+    "sbp": ((("8480-6", "Systolic blood pressure"),), "150021", "MDC_PRESS_BLD_NONINV_SYS", "Systolic", "mm[Hg]", "mmHg"),
+    "dbp": ((("8462-4", "Diastolic blood pressure"),), "150022", "MDC_PRESS_BLD_NONINV_DIA", "Diastolic", "mm[Hg]", "mmHg"),
+    "map": ((("8478-0", "Mean blood pressure"),), "150023", "MDC_PRESS_BLD_NONINV_MEAN", "Mean", "mm[Hg]", "mmHg"),
+}
+BP_PANEL = ((("85354-9", "Blood pressure panel with all children optional"),), "150020", "MDC_PRESS_BLD_NONINV",
+            "Blood pressure (NIBP)")
+ROUTE_SNOMED = {
+    "iv": ("47625008", "Intravenous route"), "im": ("78421000", "Intramuscular route"),
+    "sublingual": ("37839007", "Sublingual route"), "oral": ("26643006", "Oral route"),
+    "intranasal": ("46713006", "Nasal route"),
+}
+SEVERITY = {"high": "high", "medium": "moderate", "low": "low"}
+
+
+class ExportError(Exception):
+    """An export that cannot be made; the message says why."""
+
+
+# --------------------------------------------------------------------------------------------- items
+
+
+def session_items(store: Store, session_id: str) -> list[Item]:
+    """Every reading (pleth included) and device condition of a session, in time order."""
+    readings: list[Item] = [Reading(r.t, r.vital, r.value, r.unit, r.source, r.status)
+                            for r in store.readings(session_id)]
+    conditions: list[Item] = [
+        Condition(e.t, e.data["condition"], e.data.get("source", ""), bool(e.data.get("active", True)),
+                  tuple(e.data.get("vitals", ())), e.data.get("detail", ""))
+        for e in store.events(session_id, kind="condition")
+    ]
+    return sorted(readings + conditions, key=lambda i: i.t)
+
+
+def sidecar(record: SessionRecord) -> dict:
+    """The recording sidecar of a session: patient pseudonym, route, doses and notes (t from start)."""
+    s = record.session
+    start = s.started
+    meta = {
+        "format": FORMAT,
+        "description": f"kapmon session {s.id}",
+        "started": iso(start),
+        "duration_s": round(record.end - start, 3),
+        "patient": {"pseudonym": s.patient, "weight_kg": s.weight_kg},
+        "route": s.route,
+        "doses": [{"t": d.t - start, "route": d.route, "drug": d.drug, "mg": d.mg,
+                   "end": None if d.end is None else d.end - start} for d in record.doses],
+        "events": [{"t": e.t - start, "kind": e.kind, "text": str(e.data.get("text", ""))}
+                   for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED],
+    }
+    drugs = {d.drug for d in record.doses}
+    if len(drugs) == 1:
+        meta["drug"] = drugs.pop()
+    return validate_metadata(meta, f"session {s.id}")
+
+
+def iso(t: float) -> str:
+    """Epoch seconds as an ISO-8601 UTC instant with milliseconds."""
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------------------------- CSV, Parquet
+
+
+def write_csv(store: Store, session_id: str, path: Path, form: str = LONG) -> Path:
+    """The session as a recording (CSV + ``.json`` sidecar) in long or wide form."""
+    if form not in (LONG, WIDE):
+        raise ExportError(f"CSV form must be {LONG} or {WIDE}, not {form!r}")
+    record = load_record(store, session_id, vitals=())
+    items = session_items(store, session_id)
+    if form == WIDE:
+        items = [i for i in items if isinstance(i, Reading)]
+    return write_recording(path, items, sidecar(record), form, start=record.session.started)
+
+
+PARQUET_SCHEMA = pa.schema([
+    ("t", pa.float64()), ("vital", pa.string()), ("value", pa.float64()), ("unit", pa.string()),
+    ("source", pa.string()), ("status", pa.string()), ("vitals", pa.string()), ("detail", pa.string()),
+])
+
+
+def parquet_table(items: Iterable[Item], start: float, meta: dict) -> pa.Table:
+    """The long-form rows as an Arrow table (``t`` in seconds from ``start``), sidecar in the metadata."""
+    cols: dict[str, list] = {name: [] for name in PARQUET_SCHEMA.names}
+    for i in items:
+        if isinstance(i, Reading):
+            row = (i.t - start, i.vital, i.value, i.unit, i.source, i.status, "", "")
+        else:
+            row = (i.t - start, f"condition:{i.condition}", 1.0 if i.active else 0.0, "", i.source, "",
+                   " ".join(i.vitals), i.detail)
+        for name, cell in zip(PARQUET_SCHEMA.names, row):
+            cols[name].append(cell)
+    schema = PARQUET_SCHEMA.with_metadata({"kapmon": json.dumps(meta)})
+    return pa.table(cols, schema=schema)
+
+
+def write_parquet(store: Store, session_id: str, path: Path) -> Path:
+    record = load_record(store, session_id, vitals=())
+    table = parquet_table(session_items(store, session_id), record.session.started, sidecar(record))
+    pq.write_table(table, path, compression="zstd")
+    return path
+
+
+def read_parquet(path: str | Path) -> tuple[list[Item], dict]:
+    """Items (t from session start) and sidecar of a Parquet export."""
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(b"kapmon", b"{}"))
+    items: list[Item] = []
+    for t, vital, value, unit, source, status, vitals, detail in zip(*(table.column(n).to_pylist()
+                                                                        for n in PARQUET_SCHEMA.names)):
+        if vital.startswith("condition:"):
+            items.append(Condition(t, vital.removeprefix("condition:"), source, value == 1.0,
+                                   tuple(vitals.split()), detail))
+        else:
+            items.append(Reading(t, vital, value, unit, source, status))
+    return items, meta
+
+
+# --------------------------------------------------------------------------------------------- FHIR
+
+
+def _uid(session_id: str, *parts: object) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "kapmon:" + ":".join([session_id, *map(str, parts)])))
+
+
+def _ref(uid: str) -> dict:
+    return {"reference": f"urn:uuid:{uid}"}
+
+
+def _concept(loinc: tuple[tuple[str, str], ...], mdc: str, mdc_name: str, text: str) -> dict:
+    codings = [{"system": LOINC, "code": c, "display": d} for c, d in loinc]
+    return {"coding": codings + [{"system": MDC, "code": mdc, "display": mdc_name}], "text": text}
+
+
+def _quantity(value: float | None, vital: str) -> dict:
+    if value is None:
+        return {"dataAbsentReason": {"coding": [{"system": ABSENT, "code": "unknown"}],
+                                     "text": "the device reported no value"}}
+    ucum, unit = CODES[vital][4], CODES[vital][5]
+    return {"valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum}}
+
+
+def _observation(uid: str, code: dict, t: float, context: dict, device: str) -> dict:
+    return {
+        "resourceType": "Observation", "id": uid, "status": "final",
+        "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}],
+        "code": code, "subject": context["subject"], "encounter": context["encounter"],
+        "effectiveDateTime": iso(t), "device": _ref(device),
+    }
+
+
+def vital_observation(sid: str, r: StoredReading, context: dict, device: str) -> dict:
+    """One vital-sign Observation (HR, PR, SpO2, RR) with LOINC + MDC codes and a UCUM quantity."""
+    loinc, mdc, name, label, _, _ = CODES[r.vital]
+    obs = _observation(_uid(sid, "obs", r.vital, r.source, r.t), _concept(loinc, mdc, name, label), r.t, context, device)
+    return obs | _quantity(r.value, r.vital)
+
+
+def bp_observation(sid: str, bp: BP, context: dict, device: str) -> dict:
+    """One NIBP measurement: panel 85354-9 with systolic, diastolic and (if measured) mean components."""
+    loinc, mdc, name, label = BP_PANEL
+    obs = _observation(_uid(sid, "bp", bp.source, bp.t), _concept(loinc, mdc, name, label), bp.t, context, device)
+    components = []
+    for vital in ("sbp", "dbp", "map"):
+        value = getattr(bp, vital)
+        if vital == "map" and value is None:
+            continue
+        c_loinc, c_mdc, c_name, c_label, _, _ = CODES[vital]
+        components.append({"code": _concept(c_loinc, c_mdc, c_name, c_label)} | _quantity(value, vital))
+    obs["component"] = components
+    return obs
+
+
+def medication_administration(sid: str, n: int, dose, weight: float | None, context: dict) -> dict:
+    code, display = ROUTE_SNOMED[dose.route]
+    when = ({"effectivePeriod": {"start": iso(dose.t), "end": iso(dose.end)}} if dose.end is not None
+            else {"effectiveDateTime": iso(dose.t)})
+    per_kg = dose.mg_per_kg(weight)
+    return {
+        "resourceType": "MedicationAdministration", "id": _uid(sid, "dose", n), "status": "completed",
+        "medicationCodeableConcept": {"text": dose.drug}, "subject": context["subject"],
+        "context": context["encounter"], **when,
+        "dosage": {
+            "text": f"{dose.mg:g} mg {dose.route}" + (f" ({per_kg:g} mg/kg)" if per_kg else ""),
+            "route": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
+            "dose": {"value": dose.mg, "unit": "mg", "system": UCUM, "code": "mg"},
+        },
+    }
+
+
+def detected_issue(sid: str, n: int, ep: Episode, context: dict) -> dict:
+    """One alarm episode; every transition after ``raised`` is a mitigation with time and who."""
+    period = {"start": iso(ep.start)} | ({"end": iso(ep.end)} if ep.end is not None else {})
+    return {
+        "resourceType": "DetectedIssue", "id": _uid(sid, "alarm", n), "status": "final",
+        "code": {"coding": [{"system": "urn:kapmon:alarm", "code": ep.alarm_id},
+                            {"system": "urn:kapmon:alarm-kind", "code": ep.kind}], "text": ep.message},
+        "severity": SEVERITY[ep.priority], "patient": context["subject"], "identifiedPeriod": period,
+        "detail": f"{ep.priority.upper()} {ep.kind} alarm: {ep.message}",
+        "mitigation": [
+            {"action": {"text": f"{a.event} ({a.priority})"}, "date": iso(a.t),
+             "author": {"display": a.who or "kapmon"}}
+            for a in ep.transitions[1:]
+        ],
+    }
+
+
+def fhir_bundle(record: SessionRecord, interval_s: float = 0.0) -> dict:
+    """The session as a FHIR R4 collection Bundle; ``interval_s`` > 0 keeps one HR/PR/SpO2/RR reading
+    per vital and source per interval (NIBP measurements and alarms are always all kept)."""
+    s = record.session
+    sid = s.id
+    patient, encounter = _uid(sid, "patient"), _uid(sid, "encounter")
+    context = {"subject": _ref(patient), "encounter": _ref(encounter)}
+    sources = sorted({r.source for r in record.readings if r.vital in CODES})
+    devices = {src: _uid(sid, "device", src) for src in sources}
+    resources: list[dict] = [
+        {"resourceType": "Patient", "id": patient,
+         "identifier": [{"system": "urn:kapmon:pseudonym", "value": s.patient}]},
+        {"resourceType": "Encounter", "id": encounter, "status": "finished",
+         "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+         "identifier": [{"system": "urn:kapmon:session", "value": sid}], "subject": context["subject"],
+         "period": {"start": iso(s.started), "end": iso(record.end)}},
+    ]
+    resources += [
+        {"resourceType": "Device", "id": uid, "identifier": [{"system": "urn:kapmon:source", "value": src}],
+         "deviceName": [{"name": src, "type": "user-friendly-name"}], "patient": context["subject"]}
+        for src, uid in devices.items()
+    ]
+    resources += [medication_administration(sid, n, d, s.weight_kg, context) for n, d in enumerate(record.doses)]
+    resources += [bp_observation(sid, bp, context, devices[bp.source]) for bp in bp_readings(record.readings)]
+    next_due: dict[tuple[str, str], float] = {}
+    for r in record.readings:
+        if r.vital not in CODES or r.vital in ("sbp", "dbp", "map"):
+            continue
+        key = (r.vital, r.source)
+        if interval_s > 0 and r.t < next_due.get(key, -1.0):
+            continue
+        next_due[key] = r.t + interval_s
+        resources.append(vital_observation(sid, r, context, devices[r.source]))
+    resources += [detected_issue(sid, n, ep, context) for n, ep in enumerate(episodes(record.alarms))]
+    return {
+        "resourceType": "Bundle", "id": _uid(sid, "bundle"), "type": "collection", "timestamp": iso(record.end),
+        "identifier": {"system": "urn:kapmon:session", "value": sid},
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+
+
+def write_fhir(store: Store, session_id: str, path: Path, interval_s: float = 0.0) -> Path:
+    bundle = fhir_bundle(load_record(store, session_id), interval_s)
+    path.write_text(json.dumps(bundle, separators=(",", ":")), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------- dispatch
+
+
+def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: str = LONG,
+           interval_s: float = 0.0) -> Path:
+    """Write one export of a session to ``out``; ``ExportError`` or ``SessionNotFound`` on bad input."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    path = Path(out)
+    if path.is_dir():
+        raise ExportError(f"{path} is a directory; give a file name such as {path / ('session' + SUFFIX[fmt])}")
+    if not path.parent.is_dir():
+        raise ExportError(f"{path.parent}: no such directory")
+    load_record(store, session_id, vitals=())  # SessionNotFound before any file is touched
+    try:
+        if fmt == "csv":
+            return write_csv(store, session_id, path, form)
+        if fmt == "parquet":
+            return write_parquet(store, session_id, path)
+        if fmt == "fhir":
+            return write_fhir(store, session_id, path, interval_s)
+        return write_report(store, session_id, path)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write: {exc.strerror or exc}") from None

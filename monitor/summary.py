@@ -1,0 +1,521 @@
+"""What happened in one recorded session, in the terms a prescriber signs off.
+
+``load_record`` reads a session from the store (every vital except the pleth waveform); every
+other function here is pure: the record and the protocol in, numbers out.
+
+Rules (documented here because the report and the review page quote them):
+
+- **Baseline**: the protocol's baseline rule (``monitor.baseline``) applied to the readings before
+  the first dose. No dose recorded: no baseline, and no rises.
+- **Peak** SBP/DBP: the highest valid reading at or after the first dose (the whole session if
+  there was no dose); time is measured from the first dose. **Rise** = peak - baseline.
+- **Time below 90 %**: the sum of the intervals between consecutive valid SpO2 readings that
+  start below 90 %, counting only intervals of at most ``MAX_STEP_S`` (a gap or a no-value reading
+  is not time below 90 %).
+- **Alarm episodes** run from ``raised`` to the first ``cleared`` or ``reset`` (or the session end);
+  an episode counts at the highest priority it reached; time to acknowledge is the first
+  ``acknowledged`` transition minus ``raised``.
+- **Discharge**: a recorded ``discharge`` event (or a phase whose text starts with "discharge");
+  otherwise the earliest time after the first dose from which the protocol's discharge criteria
+  held until the end of the recording. The criteria: observation since the first dose at least the
+  route's ``observation_min``; the latest SBP and DBP within ``bp_within_pct`` of baseline; the
+  latest SpO2 above ``spo2_above``; no alarm active (when the protocol asks for it).
+- **REMS-style summary**: the last BP before the first dose; the BP closest to the route's ~40 min
+  checkpoint (within its window); the last BP of the session; total monitoring time (session
+  start to end) and time from the first dose to the end (the REMS form asks for >= 2 h).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from devices.reading import Reading
+from monitor.alarm_events import PRIORITIES, PRIORITY_RANK, AlarmEvent
+from monitor.baseline import BaselineBuilder, describe_rule
+from monitor.protocol import Protocol, ProtocolError, load, shipped
+from monitor.session import Dose, Session
+from monitor.store import Store, StoredEvent, StoredReading
+
+MAX_STEP_S = 5.0
+SPO2_LOW = 90.0
+REMS_MIN_S = 2 * 3600.0
+ROUTE_PROTOCOL = {
+    "iv": "kap-iv", "im": "kap-im", "sublingual": "kap-sublingual", "oral": "kap-sublingual",
+    "intranasal": "esketamine-intranasal",
+}
+CLOSING = ("cleared", "reset")
+
+
+class SessionNotFound(LookupError):
+    """No session with that id in the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One session as recorded: readings (no pleth) in time order, events, doses, alarm transitions."""
+
+    session: Session
+    readings: list[StoredReading]
+    events: list[StoredEvent]
+    doses: list[Dose]
+    alarms: list[AlarmEvent]
+    end: float
+
+    @property
+    def first_dose(self) -> float | None:
+        return min((d.t for d in self.doses), default=None)
+
+
+def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = None) -> SessionRecord:
+    """Read a session from the store; ``vitals`` defaults to every vital but the pleth waveform."""
+    session = store.session(session_id)
+    if session is None:
+        raise SessionNotFound(f"no session {session_id!r} in {store.path}")
+    wanted = vitals if vitals is not None else ("sbp", "dbp", "map", "hr", "pr", "spo2", "pi", "rr", "etco2", "cuff")
+    readings = sorted(store.readings(session_id, vitals=wanted), key=lambda r: (r.t, r.id))
+    events = store.events(session_id)
+    alarms = [a for _, a in store.alarm_events(session_id)]
+    ends = [e.t for e in events if e.kind == "end"]
+    last = max([session.started] + [r.t for r in readings[-1:]] + [e.t for e in events] + [a.t for a in alarms])
+    return SessionRecord(session, readings, events, store.doses(session_id), alarms, max(ends) if ends else last)
+
+
+def protocol_for(session: Session) -> Protocol:
+    """The session's protocol if it names a loadable one, else the shipped protocol for its route."""
+    if session.protocol:
+        try:
+            return load(session.protocol)
+        except (ProtocolError, OSError):
+            pass
+    name = ROUTE_PROTOCOL.get(session.route, "kap-iv")
+    return load(name if name in shipped() else "kap-iv")
+
+
+# --------------------------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A value at a time; ``after_dose_s`` is the time since the first dose (None without a dose)."""
+
+    t: float
+    value: float
+    after_dose_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BP:
+    """One cuff measurement: systolic, diastolic and mean taken together."""
+
+    t: float
+    sbp: float | None
+    dbp: float | None
+    map: float | None
+    source: str
+
+
+def valid(readings: Sequence[StoredReading], vital: str) -> list[StoredReading]:
+    """The readings of one vital that carry a value, in the given order."""
+    return [r for r in readings if r.vital == vital and r.value is not None]
+
+
+def bp_readings(readings: Sequence[StoredReading]) -> list[BP]:
+    """Cuff measurements: sbp/dbp/map readings grouped by time and source."""
+    groups: dict[tuple[float, str], dict[str, float | None]] = {}
+    for r in readings:
+        if r.vital in ("sbp", "dbp", "map"):
+            groups.setdefault((r.t, r.source), {})[r.vital] = r.value
+    return [BP(t, g.get("sbp"), g.get("dbp"), g.get("map"), src) for (t, src), g in sorted(groups.items())]
+
+
+def baseline(readings: Sequence[StoredReading], first_dose: float | None, protocol: Protocol) -> dict[str, float]:
+    """Pre-dose reference values by the protocol's baseline rule; empty without a dose."""
+    if first_dose is None:
+        return {}
+    builder = BaselineBuilder(protocol.baseline)
+    for r in readings:
+        if r.t < first_dose:
+            builder.add(Reading(r.t, r.vital, r.value, r.unit, r.source, r.status))
+    found = builder.baseline()
+    return dict(found.values) if found else {}
+
+
+def peak(readings: Sequence[StoredReading], vital: str, first_dose: float | None) -> Point | None:
+    """The highest valid reading at or after the first dose (whole session without a dose)."""
+    after = [r for r in valid(readings, vital) if first_dose is None or r.t >= first_dose]
+    if not after:
+        return None
+    top = max(after, key=lambda r: (r.value, -r.t))
+    return Point(top.t, float(top.value), None if first_dose is None else top.t - first_dose)
+
+
+def rise(top: Point | None, reference: float | None) -> Point | None:
+    """Largest rise from baseline: the peak minus the baseline value."""
+    if top is None or reference is None:
+        return None
+    return Point(top.t, top.value - reference, top.after_dose_s)
+
+
+def lowest(readings: Sequence[StoredReading], vital: str, first_dose: float | None) -> Point | None:
+    """The lowest valid reading of the whole session."""
+    values = valid(readings, vital)
+    if not values:
+        return None
+    low = min(values, key=lambda r: (r.value, r.t))
+    return Point(low.t, float(low.value), None if first_dose is None else low.t - first_dose)
+
+
+def time_below(readings: Sequence[StoredReading], vital: str, limit: float, max_step: float = MAX_STEP_S) -> float:
+    """Seconds spent below ``limit``: intervals between consecutive readings that start below it."""
+    series = [r for r in readings if r.vital == vital]
+    total = 0.0
+    for a, b in zip(series, series[1:]):
+        if a.value is not None and a.value < limit and b.t - a.t <= max_step:
+            total += b.t - a.t
+    return total
+
+
+def value_range(readings: Sequence[StoredReading], vital: str) -> tuple[float, float] | None:
+    values = [r.value for r in valid(readings, vital)]
+    return (min(values), max(values)) if values else None
+
+
+# --------------------------------------------------------------------------------------------- alarms
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One alarm from raised to cleared/reset (``end`` None: still active when the recording ended)."""
+
+    alarm_id: str
+    priority: str
+    kind: str
+    vital: str | None
+    message: str
+    start: float
+    end: float | None
+    acknowledged_at: float | None
+    acknowledged_by: str | None
+    transitions: tuple[AlarmEvent, ...]
+
+    def until(self, session_end: float) -> float:
+        return self.end if self.end is not None else session_end
+
+
+def episodes(alarms: Sequence[AlarmEvent]) -> list[Episode]:
+    """Alarm transitions grouped into episodes, in order of raising."""
+    open_: dict[str, list[AlarmEvent]] = {}
+    done: list[list[AlarmEvent]] = []
+    for a in sorted(alarms, key=lambda a: a.t):
+        if a.event == "raised":
+            if a.alarm_id in open_:
+                done.append(open_.pop(a.alarm_id))
+            open_[a.alarm_id] = [a]
+        elif a.alarm_id in open_:
+            open_[a.alarm_id].append(a)
+            if a.event in CLOSING:
+                done.append(open_.pop(a.alarm_id))
+    done += open_.values()
+    return sorted((_episode(tr) for tr in done), key=lambda e: e.start)
+
+
+def _episode(tr: list[AlarmEvent]) -> Episode:
+    first = tr[0]
+    top = max(tr, key=lambda a: PRIORITY_RANK.get(a.priority, 0))
+    ack = next((a for a in tr if a.event == "acknowledged"), None)
+    end = tr[-1].t if tr[-1].event in CLOSING else None
+    return Episode(first.alarm_id, top.priority, first.kind, first.vital, first.message, first.t, end,
+                   None if ack is None else ack.t, None if ack is None else ack.who, tuple(tr))
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmStats:
+    """Alarm episodes of one priority and how fast they were acknowledged."""
+
+    priority: str
+    count: int
+    acknowledged: int
+    median_ack_s: float | None
+    max_ack_s: float | None
+
+
+def alarm_stats(eps: Sequence[Episode]) -> list[AlarmStats]:
+    """Counts and time to acknowledge, one row per priority (high first)."""
+    rows = []
+    for priority in PRIORITIES:
+        mine = [e for e in eps if e.priority == priority]
+        waits = [e.acknowledged_at - e.start for e in mine if e.acknowledged_at is not None]
+        rows.append(AlarmStats(priority, len(mine), len(waits), statistics.median(waits) if waits else None,
+                               max(waits) if waits else None))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- discharge
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    name: str
+    met: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Discharge:
+    """When the patient was (or could have been) discharged, and the criteria at that time.
+
+    ``how``: "recorded" (a discharge event), "criteria" (earliest time all criteria held to the
+    end) or "not met" (criteria evaluated at the end of the recording).
+    """
+
+    t: float
+    how: str
+    criteria: tuple[Criterion, ...]
+
+
+def recorded_discharge(events: Sequence[StoredEvent]) -> float | None:
+    """Time of a recorded discharge: a ``discharge`` event or a phase whose text starts with it."""
+    for e in events:
+        text = str(e.data.get("text", "")).strip().lower()
+        if e.kind == "discharge" or (e.kind == "phase" and text.startswith("discharge")):
+            return e.t
+    return None
+
+
+def criteria_at(
+    t: float, latest: dict[str, float], active_alarms: int, first_dose: float | None, base: dict[str, float],
+    protocol: Protocol, route: str,
+) -> tuple[Criterion, ...]:
+    """The protocol's discharge criteria judged with the latest values known at time ``t``."""
+    rules = protocol.discharge
+    route_rules = protocol.routes.get(route)
+    observation_s = (route_rules.observation_min if route_rules else 120.0) * 60
+    observed = None if first_dose is None else t - first_dose
+    out = [Criterion(f"observed >= {observation_s / 60:g} min after the first dose",
+                     observed is not None and observed >= observation_s,
+                     "no dose recorded" if observed is None else f"{observed / 60:.0f} min")]
+    for vital in ("sbp", "dbp"):
+        value, ref = latest.get(vital), base.get(vital)
+        ok = value is not None and ref is not None and abs(value - ref) <= ref * rules.bp_within_pct / 100
+        detail = "no baseline" if ref is None else "no reading" if value is None else (
+            f"{value:.0f} vs baseline {ref:.0f} ({(value - ref) / ref * 100:+.0f} %)")
+        out.append(Criterion(f"{vital.upper()} within {rules.bp_within_pct:g} % of baseline", ok, detail))
+    spo2 = latest.get("spo2")
+    out.append(Criterion(f"SpO2 > {rules.spo2_above:g} %", spo2 is not None and spo2 > rules.spo2_above,
+                         "no reading" if spo2 is None else f"{spo2:.0f} %"))
+    if rules.no_active_alarm:
+        out.append(Criterion("no active alarm", active_alarms == 0, f"{active_alarms} active"))
+    return tuple(out)
+
+
+def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], protocol: Protocol) -> Discharge:
+    """The recorded discharge, else the earliest time the criteria held until the end."""
+    first = record.first_dose
+    marks = sorted([(e.start, 1) for e in eps] + [(e.end, -1) for e in eps if e.end is not None])
+    latest: dict[str, float] = {}
+    active = 0
+    k = 0
+    ready_since: float | None = None
+    ready: tuple[Criterion, ...] = ()
+
+    def judge(t: float) -> tuple[Criterion, ...]:
+        return criteria_at(t, latest, active, first, base, protocol, record.session.route)
+
+    recorded = recorded_discharge(record.events)
+    limit = record.end if recorded is None else recorded
+    for r in record.readings:
+        if r.t > limit:
+            break
+        while k < len(marks) and marks[k][0] <= r.t:
+            active += marks[k][1]
+            k += 1
+        if r.vital in ("sbp", "dbp", "spo2") and r.value is not None:
+            latest[r.vital] = r.value
+        if first is not None and r.t >= first:
+            now = judge(r.t)
+            if not all(c.met for c in now):
+                ready_since = None
+            elif ready_since is None:
+                ready_since, ready = r.t, now
+    while k < len(marks) and marks[k][0] <= limit:
+        active += marks[k][1]
+        k += 1
+    at_end = judge(limit)
+    if recorded is not None:
+        return Discharge(recorded, "recorded", at_end)
+    if ready_since is not None and all(c.met for c in at_end):
+        return Discharge(ready_since, "criteria", ready)
+    return Discharge(limit, "not met", at_end)
+
+
+# --------------------------------------------------------------------------------------------- REMS
+
+
+@dataclass(frozen=True, slots=True)
+class Rems:
+    """The REMS-style monitoring summary: BP pre-dose, at ~40 min and at the end; monitoring time."""
+
+    pre_dose: BP | None
+    checkpoint: BP | None
+    checkpoint_min: float
+    end: BP | None
+    monitoring_s: float
+    after_dose_s: float | None
+
+    @property
+    def two_hours(self) -> bool:
+        return self.after_dose_s is not None and self.after_dose_s >= REMS_MIN_S
+
+
+def rems(record: SessionRecord, protocol: Protocol) -> Rems:
+    """Pre-dose, ~40 min and end-of-session BP; total monitoring time."""
+    bps = [b for b in bp_readings(record.readings) if b.sbp is not None]
+    first = record.first_dose
+    route = protocol.routes.get(record.session.route)
+    cp = next(iter(route.checkpoints), None) if route else None
+    at_min, window_min = (cp.after_dose_min, cp.window_min) if cp else (40.0, 10.0)
+    pre = [b for b in bps if first is not None and b.t < first]
+    near: BP | None = None
+    if first is not None:
+        target = first + at_min * 60
+        close = [b for b in bps if abs(b.t - target) <= window_min * 60]
+        near = min(close, key=lambda b: abs(b.t - target)) if close else None
+    return Rems(pre[-1] if pre else None, near, at_min, bps[-1] if bps else None,
+                record.end - record.session.started, None if first is None else record.end - first)
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Everything on the review page's summary panel and in the report."""
+
+    baseline: dict[str, float]
+    baseline_rule: str
+    first_dose: float | None
+    total_mg: float
+    mg_per_kg: float | None
+    peak_sbp: Point | None
+    peak_dbp: Point | None
+    rise_sbp: Point | None
+    rise_dbp: Point | None
+    min_spo2: Point | None
+    below_90_s: float
+    hr_range: tuple[float, float] | None
+    hr_vital: str
+    alarms: list[AlarmStats]
+    episodes: list[Episode]
+    discharge: Discharge
+    rems: Rems
+    protocol: str = field(default="")
+
+
+def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summary:
+    """The summary of one recorded session under ``protocol`` (default: :func:`protocol_for`)."""
+    protocol = protocol or protocol_for(record.session)
+    first = record.first_dose
+    readings = record.readings
+    base = baseline(readings, first, protocol)
+    p_sbp, p_dbp = peak(readings, "sbp", first), peak(readings, "dbp", first)
+    eps = episodes(record.alarms)
+    hr_vital = "hr" if valid(readings, "hr") else "pr"
+    total = sum(d.mg for d in record.doses)
+    weight = record.session.weight_kg
+    return Summary(
+        baseline=base,
+        baseline_rule=describe_rule(protocol.baseline) if first is not None else "no dose recorded: no baseline",
+        first_dose=first,
+        total_mg=total,
+        mg_per_kg=round(total / weight, 3) if weight and total else None,
+        peak_sbp=p_sbp,
+        peak_dbp=p_dbp,
+        rise_sbp=rise(p_sbp, base.get("sbp")),
+        rise_dbp=rise(p_dbp, base.get("dbp")),
+        min_spo2=lowest(readings, "spo2", first),
+        below_90_s=time_below(readings, "spo2", SPO2_LOW),
+        hr_range=value_range(readings, hr_vital),
+        hr_vital=hr_vital,
+        alarms=alarm_stats(eps),
+        episodes=eps,
+        discharge=discharge(record, base, eps, protocol),
+        rems=rems(record, protocol),
+        protocol=protocol.name,
+    )
+
+
+# --------------------------------------------------------------------------------------------- text
+
+
+def minutes(seconds: float | None) -> str:
+    """``42 min`` / ``2 h 05 min``; ``-`` for None."""
+    if seconds is None:
+        return "-"
+    m = round(seconds / 60)
+    return f"{m} min" if abs(m) < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def _bp(b: BP | None, started: float) -> str:
+    if b is None:
+        return "none"
+    dia = "-" if b.dbp is None else f"{b.dbp:.0f}"
+    return f"{b.sbp:.0f}/{dia} mmHg at T+{minutes(b.t - started)}"
+
+
+def _at(p: Point | None, unit: str, sign: bool = False) -> str:
+    if p is None:
+        return "-"
+    value = f"{p.value:+.0f}" if sign else f"{p.value:.0f}"
+    when = f", {minutes(p.after_dose_s)} after the first dose" if p.after_dose_s is not None else ""
+    return f"{value} {unit}{when}"
+
+
+def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The summary as titled sections of (label, text) rows: the review page and the report show these."""
+    base = s.baseline
+    bp_base = f"{base['sbp']:.0f}/{base['dbp']:.0f} mmHg" if "sbp" in base and "dbp" in base else "none"
+    pulse = base.get("hr", base.get("pr"))
+    spo2 = base.get("spo2")
+    hr = s.hr_range
+    alarm_rows = []
+    for a in s.alarms:
+        ack = (f"{a.acknowledged} acknowledged, median {a.median_ack_s:.0f} s, max {a.max_ack_s:.0f} s"
+               if a.acknowledged else "none acknowledged" if a.count else "")
+        alarm_rows.append((a.priority.upper(), f"{a.count}" + (f" ({ack})" if ack else "")))
+    d = s.discharge
+    how = {"recorded": "recorded", "criteria": "criteria met from", "not met": "criteria not met by the end"}[d.how]
+    r = s.rems
+    return [
+        ("Dose and baseline", [
+            ("Dose", f"{s.total_mg:g} mg" + (f" ({s.mg_per_kg:g} mg/kg)" if s.mg_per_kg else "")
+             if s.total_mg else "none recorded"),
+            ("First dose", "-" if s.first_dose is None else f"T+{minutes(s.first_dose - started)}"),
+            ("Baseline BP", bp_base),
+            ("Baseline pulse / SpO2", f"{'-' if pulse is None else f'{pulse:.0f} /min'} / "
+                                      f"{'-' if spo2 is None else f'{spo2:.0f} %'}"),
+        ]),
+        ("Blood pressure", [
+            ("Peak SBP", _at(s.peak_sbp, "mmHg")),
+            ("Peak DBP", _at(s.peak_dbp, "mmHg")),
+            ("Largest SBP rise", _at(s.rise_sbp, "mmHg", sign=True)),
+            ("Largest DBP rise", _at(s.rise_dbp, "mmHg", sign=True)),
+        ]),
+        ("SpO2 and heart rate", [
+            ("Lowest SpO2", _at(s.min_spo2, "%")),
+            ("Time SpO2 < 90 %", minutes(s.below_90_s) if s.below_90_s >= 60 else f"{s.below_90_s:.0f} s"),
+            (f"{s.hr_vital.upper()} range", "-" if hr is None else f"{hr[0]:.0f}-{hr[1]:.0f} /min"),
+        ]),
+        ("Alarms (episodes)", alarm_rows),
+        ("Discharge", [("Time", f"T+{minutes(d.t - started)} ({how})")]
+         + [(("met: " if c.met else "NOT met: ") + c.name, c.detail) for c in d.criteria]),
+        ("Monitoring (REMS-style)", [
+            ("Pre-dose BP", _bp(r.pre_dose, started)),
+            (f"~{r.checkpoint_min:g} min BP", _bp(r.checkpoint, started)),
+            ("End-of-session BP", _bp(r.end, started)),
+            ("Total monitoring", minutes(r.monitoring_s)),
+            ("First dose to end", minutes(r.after_dose_s) + ("" if r.after_dose_s is None else
+                                                             " (>= 2 h)" if r.two_hours else " (< 2 h)")),
+        ]),
+    ]
