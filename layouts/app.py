@@ -28,7 +28,8 @@ def create_app(store: Store, live: Mapping[str, Hub] | None = None) -> Dash:
     def route(pathname: str | None) -> html.Div:
         path = (pathname or "/").rstrip("/")
         if path.startswith("/live/"):
-            return live_page.layout(path.removeprefix("/live/"))
+            session_id = path.removeprefix("/live/")
+            return live_page.layout(session_id, hubs.get(session_id), store)
         return sessions_page.layout(store, hubs)
 
     live_page.register(app, store, hubs)

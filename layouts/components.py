@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 from dash import html
@@ -41,19 +42,41 @@ def elapsed_text(seconds: float) -> str:
     return f"T+{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def trend_figure(key: str) -> go.Figure:
-    """An empty trend graph for one group of vitals; data arrives by ``extendData``."""
+LIMIT_COLOURS = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
+
+
+def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:
+    """Dashed lines at the plan's absolute limits for the vitals of one trend graph."""
+    vitals = TRENDS[key]["vitals"]
+    for planned in limits:
+        limit = planned.limit
+        if limit.vital in vitals and not limit.relative:
+            fig.add_hline(
+                y=limit.threshold, line={"color": LIMIT_COLOURS[limit.priority], "width": 1, "dash": "dash"},
+                annotation_text=f"{limit.vital.upper()} {limit.comparison} {limit.threshold:g}",
+                annotation_font={"size": 11, "color": LIMIT_COLOURS[limit.priority]}, annotation_position="bottom left",
+            )
+
+
+def trend_figure(key: str, limits: Sequence = ()) -> go.Figure:
+    """An empty trend graph for one group of vitals, with the plan's limits; data arrives by ``extendData``.
+
+    The last trace holds dose and note markers (vertical lines)."""
     spec = TRENDS[key]
     fig = go.Figure()
     for vital in spec["vitals"]:
         dashed = vital == "dbp"
         fig.add_trace(
             go.Scatter(
-                x=[], y=[], name=vital.upper(), mode="lines+markers" if key == "bp" else "lines",
+                x=[], y=[], text=[], name=vital.upper(), hovertemplate="%{y}<extra>" + vital.upper() + "</extra>", mode="lines+markers" if key == "bp" else "lines",
                 line={"color": COLOURS[vital], "width": 2, "dash": "dot" if dashed else "solid"},
                 marker={"size": 7}, connectgaps=False,
             )
         )
+    fig.add_trace(go.Scatter(x=[], y=[], text=[], name="events", mode="lines+text", showlegend=False,
+                             textposition="top right", textfont={"size": 13, "color": "#fff"},
+                             line={"color": "#bbb", "width": 1, "dash": "dot"}, hoverinfo="text"))
+    limit_lines(fig, key, limits)
     fig.update_layout(
         template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0b0b",
         margin={"l": 48, "r": 12, "t": 28, "b": 28}, height=210, uirevision=key,
@@ -61,6 +84,17 @@ def trend_figure(key: str) -> go.Figure:
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.15, "font": {"size": 13}},
         yaxis={"range": list(spec["range"]), "fixedrange": True, "gridcolor": "#222"},
         xaxis={"type": "date", "gridcolor": "#222"},
+    )
+    return fig
+
+
+def pleth_figure() -> go.Figure:
+    """The pleth strip: the last ten seconds of waveform."""
+    fig = go.Figure(go.Scatter(x=[], y=[], mode="lines", line={"color": COLOURS["spo2"], "width": 2}))
+    fig.update_layout(
+        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#000", height=110,
+        margin={"l": 10, "r": 10, "t": 4, "b": 4}, showlegend=False,
+        xaxis={"visible": False}, yaxis={"visible": False},
     )
     return fig
 

@@ -192,6 +192,11 @@ class Hub:
     def now(self) -> float:
         return self.clock.now()
 
+    @property
+    def clock_speed(self) -> float:
+        """How many session seconds pass per real second."""
+        return getattr(self.clock, "speed", 1.0)
+
     def acknowledge(self, alarm_id: str, who: str) -> list[AlarmEvent]:
         def act() -> list[AlarmEvent]:
             events = self.engine.acknowledge(alarm_id, who, self.clock.now())

@@ -222,6 +222,15 @@ class Store:
             params.append(limit)
         return [StoredReading(*row) for row in self._conn().execute(sql, params)]
 
+    def recent(self, session_id: str, vital: str, after_id: int, n: int) -> list[StoredReading]:
+        """At most the newest ``n`` readings of one vital after the cursor, oldest first."""
+        rows = self._conn().execute(
+            "SELECT id, t, vital, value, unit, source, status FROM readings"
+            " WHERE session_id=? AND vital=? AND id>? ORDER BY id DESC LIMIT ?",
+            (session_id, vital, after_id, n),
+        ).fetchall()
+        return [StoredReading(*row) for row in reversed(rows)]
+
     def series(self, session_id: str, vital: str) -> list[tuple[float, float | None]]:
         """``(t, value)`` of one vital in row order: the fast path for long waveforms (review, export)."""
         return self._conn().execute(

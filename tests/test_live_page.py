@@ -8,7 +8,10 @@ from selenium.webdriver.common.by import By
 
 from layouts.app import create_app
 from monitor.commands.demo import start_demo
+from devices.reading import reading
+from monitor.running import start_session
 from monitor.store import Store
+from tests.helpers import ListSource
 
 pytestmark = pytest.mark.browser
 
@@ -59,15 +62,48 @@ def test_numbers_move_and_an_alarm_appears(dash_duo, demo):
     assert points > 5
 
 
-def test_acknowledge_from_the_page_is_audited(dash_duo, demo):
-    store, hub = demo
+@pytest.fixture
+def quiet(tmp_path):
+    """A live session at real speed whose only changes are the ones a test injects."""
+    store = Store(tmp_path / "q.db")
+    items = [reading(float(t), v, val, "ox") for t in range(600) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
+    hub = start_session(store, [ListSource(items)], patient="Q-1", route="iv", weight_kg=80.0)
+    yield store, hub
+    hub.stop()
+
+
+def inject_bp(hub, sbp, dbp):
+    now = hub.now()
+    hub.add_readings([reading(now, "sbp", sbp, "manual"), reading(now, "dbp", dbp, "manual"),
+                      reading(now, "map", round((sbp + 2 * dbp) / 3), "manual")])
+
+
+def test_an_injected_breach_turns_the_tile_red_and_lists_the_alarm(dash_duo, quiet):
+    store, hub = quiet
     dash_duo.start_server(create_app(store, {hub.session.id: hub}))
     dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
-    dash_duo.wait_for_contains_text("#alarm-list", "sensor off", timeout=25)
+    dash_duo.wait_for_contains_text("#value-hr", "72", timeout=10)
+    inject_bp(hub, 196, 104)
+    dash_duo.wait_for_contains_text("#alarm-list", "196", timeout=5)
+    dash_duo.wait_for_contains_text("#value-nibp", "196/104", timeout=5)
+    assert "tile-alarm-high" in dash_duo.find_element("#tile-nibp").get_attribute("class")
+    assert "HIGH" in text(dash_duo, "#banner") and "196" in text(dash_duo, "#banner")
+    assert dash_duo.find_element("#banner").get_attribute("role") == "alert"
+
+
+def test_acknowledge_from_the_page_is_audited(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    inject_bp(hub, 196, 104)
+    dash_duo.wait_for_contains_text("#alarm-list", "196", timeout=8)
+    dash_duo.find_elements("#alarm-list button.ack")[0].click()
+    dash_duo.wait_for_contains_text("#ack-result", "initials", timeout=5)  # nobody named: refused
+    assert not [a for _, a in store.alarm_events(hub.session.id) if a.event == "acknowledged"]
     who = dash_duo.find_element("#who")
     who.clear()
     who.send_keys("RN Patel\n")
-    dash_duo.find_elements("button.ack")[0].click()
+    dash_duo.find_elements("#alarm-list button.ack")[0].click()
     dash_duo.wait_for_contains_text("#ack-result", "RN Patel", timeout=5)
     acks = [a for _, a in store.alarm_events(hub.session.id) if a.event == "acknowledged"]
     assert acks and acks[0].who == "RN Patel"

@@ -17,11 +17,11 @@ HELP = "watch a simulated KAP session on the live page (http://127.0.0.1:8050)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default="typical_iv", help="simulated scenario (default typical_iv)")
     p.add_argument("--speed", type=float, default=1.0, help="how many times faster than real time (default 1)")
-    p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     add_server_arguments(p)
 
 
-def start_demo(store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 1) -> Hub:
+def start_demo(store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 0) -> Hub:
     """Start a simulated session of ``scenario``, its doses and notes played as scripted."""
     source = open_source(f"sim://{scenario}?seed={seed}")
     meta = source.metadata

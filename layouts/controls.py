@@ -1,0 +1,197 @@
+"""The live page's session panel and the nurse's actions: acknowledge, pause audio, record a dose,
+enter a BP by hand, add a note. Every action names who did it and goes to the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
+
+from devices.reading import reading
+from layouts.components import clock_text
+from monitor.bedside import manual_bp, mg_per_kg_text
+from monitor.hub import Hub
+from monitor.session import ROUTES, Dose, Session
+from monitor.store import Store
+
+QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Dissociation", "Intervention given")
+AUDIO_PAUSE_S = 120
+DRUG_BY_ROUTE = {"intranasal": "esketamine"}
+
+
+def plan_box(hub: Hub | None) -> html.Details:
+    """The monitoring plan from screening, in words (why each limit is what it is)."""
+    if hub is None or not hasattr(hub.engine, "plan"):
+        return html.Details([html.Summary("Plan: not available (session not live)")], className="plan")
+    plan = hub.engine.plan
+    lines = plan.lines(hub.engine.baseline)
+    state = lines[1] if len(lines) > 1 else ""
+    return html.Details(className="plan", children=[
+        html.Summary(f"Plan: {plan.name} · {state}"),
+        html.Ul([html.Li(line) for line in lines], className="plan-lines"),
+    ])
+
+
+def discharge_box(hub: Hub, now: float) -> html.Div:
+    """Discharge readiness: met, or what is still missing."""
+    from monitor.discharge import readiness
+
+    ready = readiness(hub.engine, now)
+    if ready.ready:
+        return html.Div("Discharge criteria met (clinician decides)", className="check check-done")
+    return html.Div(className="check discharge", children=[
+        html.Div("Not ready for discharge:"), html.Ul([html.Li(m) for m in ready.missing]),
+    ])
+
+
+def panel(session: Session | None, hub: Hub | None) -> html.Div:
+    """Plan, due checks, dose entry, manual NIBP and notes."""
+    route = session.route if session else "iv"
+    return html.Div(className="panel", children=[
+        html.H2("Session"),
+        plan_box(hub),
+        html.Div(id="status", className="status"),
+        html.H3("Dose"),
+        html.Div(className="form-row", children=[
+            dcc.Dropdown(id="dose-route", options=list(ROUTES), value=route, clearable=False, className="dd"),
+            dcc.Input(id="dose-drug", value=DRUG_BY_ROUTE.get(route, "ketamine"), className="txt"),
+            dcc.Input(id="dose-mg", type="number", min=0, placeholder="mg", className="num"),
+            dcc.Input(id="dose-minutes", type="number", min=0, placeholder="infusion min",
+                      value=40 if route == "iv" else None, className="num"),
+            html.Button("Record dose", id="dose-save", className="ack", n_clicks=0),
+        ]),
+        html.Div(id="dose-mgkg", className="hint"),
+        html.Div(id="dose-result", className="feedback", **{"aria-live": "polite"}),
+        html.H3("Manual NIBP"),
+        html.Div(className="form-row", children=[
+            dcc.Input(id="bp-sbp", type="number", placeholder="SYS", className="num"),
+            html.Span("/"),
+            dcc.Input(id="bp-dbp", type="number", placeholder="DIA", className="num"),
+            html.Button("Record BP", id="bp-save", className="ack", n_clicks=0),
+        ]),
+        html.Div(id="bp-result", className="feedback", **{"aria-live": "polite"}),
+        html.H3("Notes"),
+        html.Div(className="form-row", children=[
+            html.Button(text, id={"type": "quick-note", "text": text}, className="quick", n_clicks=0)
+            for text in QUICK_NOTES
+        ]),
+        html.Div(className="form-row", children=[
+            dcc.Input(id="note-text", placeholder="note", className="txt wide"),
+            html.Button("Add note", id="note-save", className="ack", n_clicks=0),
+        ]),
+        html.Div(id="note-result", className="feedback", **{"aria-live": "polite"}),
+    ])
+
+
+def _who(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+NEED_WHO = "Enter your initials in the Nurse box first."
+
+
+def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
+    """Callbacks for the nurse's actions on the live page."""
+
+    def hub_of(cursor: dict) -> Hub | None:
+        hub = live.get(cursor["session"])
+        return hub if hub is not None and not hub.finished.is_set() else None
+
+    @app.callback(
+        Output("ack-result", "children"),
+        Input({"type": "ack", "alarm": ALL}, "n_clicks"), Input("pause-audio", "n_clicks"),
+        State("cursor", "data"), State("who", "value"),
+        prevent_initial_call=True,
+    )
+    def on_alarm_action(clicks: list[int], pause: int, cursor: dict, who: str | None) -> str:
+        trigger = callback_context.triggered_id
+        if trigger is None or not callback_context.triggered[0]["value"]:
+            return no_update  # a button (re)rendered, not clicked
+        hub = hub_of(cursor)
+        if hub is None:
+            return "This session is not live."
+        name = _who(who)
+        if name is None:
+            return NEED_WHO
+        if trigger == "pause-audio":
+            hub.pause_audio(name, AUDIO_PAUSE_S * 1.0)
+            return f"Audio paused {AUDIO_PAUSE_S // 60} min by {name}"
+        events = hub.acknowledge(trigger["alarm"], name)
+        return f"Acknowledged by {name}" if events else "Already acknowledged"
+
+    @app.callback(Output("dose-mgkg", "children"), Input("dose-mg", "value"), State("cursor", "data"))
+    def on_mg(mg: float | None, cursor: dict) -> str:
+        session = store.session(cursor["session"])
+        return mg_per_kg_text(mg, session.weight_kg if session else None)
+
+    @app.callback(
+        Output("dose-result", "children"),
+        Input("dose-save", "n_clicks"),
+        State("dose-route", "value"), State("dose-drug", "value"), State("dose-mg", "value"),
+        State("dose-minutes", "value"), State("cursor", "data"), State("who", "value"),
+        prevent_initial_call=True,
+    )
+    def on_dose(_n: int, route: str, drug: str, mg: float | None, minutes: float | None, cursor: dict,
+                who: str | None) -> str:
+        hub = hub_of(cursor)
+        if hub is None:
+            return "This session is not live."
+        name = _who(who)
+        if name is None:
+            return NEED_WHO
+        if mg is None or mg <= 0:
+            return "Enter the dose in mg."
+        now = hub.now()
+        end = now + minutes * 60 if minutes else None
+        dose = Dose(t=now, route=route, drug=(drug or "ketamine").strip(), mg=float(mg), end=end)
+        hub.add_dose(dose, name)
+        per_kg = dose.mg_per_kg(hub.session.weight_kg)
+        over = f" over {minutes:g} min" if minutes else ""
+        return (f"{dose.drug} {dose.mg:g} mg{over}" + (f" ({per_kg:.2f} mg/kg)" if per_kg else "")
+                + f" recorded by {name} at {clock_text(now)[11:19]}")
+
+    @app.callback(
+        Output("bp-result", "children"),
+        Input("bp-save", "n_clicks"), State("bp-sbp", "value"), State("bp-dbp", "value"),
+        State("cursor", "data"), State("who", "value"),
+        prevent_initial_call=True,
+    )
+    def on_manual_bp(_n: int, sbp: float | None, dbp: float | None, cursor: dict, who: str | None) -> str:
+        hub = hub_of(cursor)
+        if hub is None:
+            return "This session is not live."
+        name = _who(who)
+        if name is None:
+            return NEED_WHO
+        try:
+            s, d, m = manual_bp(sbp, dbp)
+        except ValueError as exc:
+            return f"Not recorded: {exc}."
+        now = hub.now()
+        hub.add_readings([reading(now, "sbp", s, "manual"), reading(now, "dbp", d, "manual"),
+                          reading(now, "map", m, "manual")])
+        hub.add_event("manual_nibp", {"sbp": s, "dbp": d, "map": m}, name)
+        return f"BP {s:g}/{d:g} ({m:g}) recorded by {name} at {clock_text(now)[11:19]}"
+
+    @app.callback(
+        Output("note-result", "children"), Output("note-text", "value"),
+        Input({"type": "quick-note", "text": ALL}, "n_clicks"), Input("note-save", "n_clicks"),
+        State("note-text", "value"), State("cursor", "data"), State("who", "value"),
+        prevent_initial_call=True,
+    )
+    def on_note(quick: list[int], _n: int, text: str | None, cursor: dict, who: str | None) -> tuple[str, object]:
+        trigger = callback_context.triggered_id
+        if trigger is None or not callback_context.triggered[0]["value"]:
+            return no_update, no_update
+        hub = hub_of(cursor)
+        if hub is None:
+            return "This session is not live.", no_update
+        name = _who(who)
+        if name is None:
+            return NEED_WHO, no_update
+        note = trigger["text"] if isinstance(trigger, dict) else (text or "").strip()
+        if not note:
+            return "Write the note first.", no_update
+        hub.add_event("note", {"text": note}, name)
+        return f"Note \u201c{note}\u201d added by {name}", ""
