@@ -116,3 +116,54 @@ def test_sessions_page_lists_the_live_session(dash_duo, demo):
     assert "LIVE" in dash_duo.find_element(".session-table").text
     dash_duo.driver.find_element(By.LINK_TEXT, hub.session.id).click()
     dash_duo.wait_for_contains_text("#patient", hub.session.patient, timeout=10)
+
+
+def test_dose_entry_computes_mg_per_kg_and_draws_a_marker(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.find_element("#who").send_keys("RN Okafor")
+    dash_duo.find_element("#dose-mg").send_keys("40")
+    dash_duo.wait_for_contains_text("#dose-mgkg", "0.50 mg/kg", timeout=5)  # 40 mg / 80 kg
+    dash_duo.find_element("#dose-save").click()
+    dash_duo.wait_for_contains_text("#dose-result", "recorded by RN Okafor", timeout=5)
+    doses = store.doses(hub.session.id)
+    assert len(doses) == 1 and doses[0].mg == 40.0 and doses[0].end == pytest.approx(doses[0].t + 40 * 60)
+    assert store.events(hub.session.id, kind="dose")[0].who == "RN Okafor"
+    dash_duo.wait_for_contains_text("#phase-clock", "since first dose", timeout=5)
+    marker = dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#trend-bp .js-plotly-plot'); return gd.data[gd.data.length - 1].text;")
+    assert any("ketamine 40 mg" in (t or "") for t in marker)
+
+
+def test_the_page_says_no_data_when_the_server_stops(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.wait_for_contains_text("#value-hr", "72", timeout=10)
+    assert not dash_duo.find_element("#nodata").is_displayed()
+    dash_duo.server.stop()
+    dash_duo.wait_for_contains_text("#nodata", "NO DATA", timeout=10)
+    assert dash_duo.find_element("#nodata").is_displayed()
+    assert "live-stale" in dash_duo.find_element("#live-root").get_attribute("class")
+    first = int(re.search(r"(\d+) s", text(dash_duo, "#nodata")).group(1))
+    time.sleep(2.2)
+    assert int(re.search(r"(\d+) s", text(dash_duo, "#nodata")).group(1)) >= first + 2
+
+
+def test_manual_nibp_is_validated_and_recorded(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.find_element("#who").send_keys("RN Li")
+    dash_duo.find_element("#bp-sbp").send_keys("80")
+    dash_duo.find_element("#bp-dbp").send_keys("95")
+    dash_duo.find_element("#bp-save").click()
+    dash_duo.wait_for_contains_text("#bp-result", "must be below systolic", timeout=5)
+    assert store.latest(hub.session.id, "sbp") is None
+    dash_duo.find_element("#bp-dbp").clear()
+    dash_duo.find_element("#bp-dbp").send_keys("52")
+    dash_duo.find_element("#bp-save").click()
+    dash_duo.wait_for_contains_text("#bp-result", "recorded by RN Li", timeout=5)
+    dash_duo.wait_for_contains_text("#value-nibp", "80/52", timeout=5)
+    assert store.events(hub.session.id, kind="manual_nibp")[0].who == "RN Li"
