@@ -1,4 +1,4 @@
-"""The Dash app factory: routes ``/`` to the sessions page and ``/live/<id>`` to a live page."""
+"""The Dash app factory: routes ``/`` (sessions), ``/live/<id>`` (live page) and ``/review/<id>`` (review page)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dash import Dash, Input, Output, dcc, html
 
 from layouts import live as live_page
+from layouts import review as review_page
 from layouts import sessions as sessions_page
 from monitor.hub import Hub
 from monitor.store import Store
@@ -30,7 +31,10 @@ def create_app(store: Store, live: Mapping[str, Hub] | None = None) -> Dash:
         if path.startswith("/live/"):
             session_id = path.removeprefix("/live/")
             return live_page.layout(session_id, hubs.get(session_id), store)
+        if path.startswith("/review/"):
+            return review_page.layout(store, path.removeprefix("/review/"))
         return sessions_page.layout(store, hubs)
 
     live_page.register(app, store, hubs)
+    review_page.register(app, store)
     return app

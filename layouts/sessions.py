@@ -21,9 +21,10 @@ def layout(store: Store, live: Mapping[str, Hub]) -> html.Div:
             html.Td(html.A(s.id, href=f"/live/{s.id}")),
             html.Td(s.patient), html.Td(s.route.upper()), html.Td(s.kind),
             html.Td(clock_text(s.started)[:16]), html.Td("LIVE" if is_live else "ended", className="live-flag" if is_live else ""),
+            html.Td(html.A("Review", href=f"/review/{s.id}", className="review-link")),
         ])
 
-    head = html.Tr([html.Th(h) for h in ("Session", "Patient", "Route", "Kind", "Started", "State")])
+    head = html.Tr([html.Th(h) for h in ("Session", "Patient", "Route", "Kind", "Started", "State", "")])
     return html.Div(className="sessions", children=[
         html.H1("kapmon sessions"),
         html.P("Not a medical device: for research, education, simulation and secondary display.", className="muted"),

@@ -16,10 +16,10 @@ Rules (documented here because the report and the review page quote them):
   an episode counts at the highest priority it reached; time to acknowledge is the first
   ``acknowledged`` transition minus ``raised``.
 - **Discharge**: a recorded ``discharge`` event (or a phase whose text starts with "discharge");
-  otherwise the earliest time after the first dose from which the protocol's discharge criteria
-  held until the end of the recording. The criteria: observation since the first dose at least the
-  route's ``observation_min``; the latest SBP and DBP within ``bp_within_pct`` of baseline; the
-  latest SpO2 above ``spo2_above``; no alarm active (when the protocol asks for it).
+  otherwise the earliest time after the last dose from which the discharge criteria of
+  ``monitor.discharge`` (the same advisory the live page shows: the plan's minimum observation since
+  the last dose, BP within the protocol's percentage of baseline, SpO2 above its floor, no active
+  alarm) held, judged at every reading, until the end of the recording.
 - **REMS-style summary**: the last BP before the first dose; the BP closest to the route's ~40 min
   checkpoint (within its window); the last BP of the session; total monitoring time (session
   start to end) and time from the first dose to the end (the REMS form asks for >= 2 h).
@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 
 from devices.reading import Reading
 from monitor.alarm_events import PRIORITIES, PRIORITY_RANK, AlarmEvent
-from monitor.baseline import BaselineBuilder, describe_rule
+from monitor.baseline import Baseline, BaselineBuilder, describe_rule
+from monitor.discharge import readiness
+from monitor.plan import Plan, make_plan
 from monitor.protocol import Protocol, ProtocolError, load, shipped
 from monitor.session import Dose, Session
 from monitor.store import Store, StoredEvent, StoredReading
@@ -257,9 +259,8 @@ def alarm_stats(eps: Sequence[Episode]) -> list[AlarmStats]:
 
 @dataclass(frozen=True, slots=True)
 class Criterion:
-    name: str
+    text: str
     met: bool
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,35 +285,26 @@ def recorded_discharge(events: Sequence[StoredEvent]) -> float | None:
     return None
 
 
-def criteria_at(
-    t: float, latest: dict[str, float], active_alarms: int, first_dose: float | None, base: dict[str, float],
-    protocol: Protocol, route: str,
-) -> tuple[Criterion, ...]:
-    """The protocol's discharge criteria judged with the latest values known at time ``t``."""
-    rules = protocol.discharge
-    route_rules = protocol.routes.get(route)
-    observation_s = (route_rules.observation_min if route_rules else 120.0) * 60
-    observed = None if first_dose is None else t - first_dose
-    out = [Criterion(f"observed >= {observation_s / 60:g} min after the first dose",
-                     observed is not None and observed >= observation_s,
-                     "no dose recorded" if observed is None else f"{observed / 60:.0f} min")]
-    for vital in ("sbp", "dbp"):
-        value, ref = latest.get(vital), base.get(vital)
-        ok = value is not None and ref is not None and abs(value - ref) <= ref * rules.bp_within_pct / 100
-        detail = "no baseline" if ref is None else "no reading" if value is None else (
-            f"{value:.0f} vs baseline {ref:.0f} ({(value - ref) / ref * 100:+.0f} %)")
-        out.append(Criterion(f"{vital.upper()} within {rules.bp_within_pct:g} % of baseline", ok, detail))
-    spo2 = latest.get("spo2")
-    out.append(Criterion(f"SpO2 > {rules.spo2_above:g} %", spo2 is not None and spo2 > rules.spo2_above,
-                         "no reading" if spo2 is None else f"{spo2:.0f} %"))
-    if rules.no_active_alarm:
-        out.append(Criterion("no active alarm", active_alarms == 0, f"{active_alarms} active"))
-    return tuple(out)
+def plan_for(record: SessionRecord, protocol: Protocol) -> Plan:
+    """The monitoring plan of the session: its screening answers (if recorded) on its route."""
+    route = record.session.route if record.session.route in protocol.routes else None
+    try:
+        return make_plan(protocol, record.session.metadata.get("screening") or {}, route)
+    except ValueError:
+        return make_plan(protocol, {}, route or next(iter(protocol.routes)))
 
 
-def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], protocol: Protocol) -> Discharge:
+def criteria_at(t: float, latest: dict[str, float], active_alarms: int, last_dose_end: float | None,
+                base: dict[str, float], plan: Plan) -> tuple[Criterion, ...]:
+    """The discharge criteria (``monitor.discharge``) judged with the latest values known at ``t``."""
+    ref = Baseline(dict(base), {v: 0 for v in base}, "") if base else None
+    r = readiness(plan, ref, latest.get, last_dose_end, active_alarms, t)
+    return tuple(Criterion(m, True) for m in r.met) + tuple(Criterion(m, False) for m in r.missing)
+
+
+def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], plan: Plan) -> Discharge:
     """The recorded discharge, else the earliest time the criteria held until the end."""
-    first = record.first_dose
+    last_end = max((d.end if d.end is not None else d.t for d in record.doses), default=None)
     marks = sorted([(e.start, 1) for e in eps] + [(e.end, -1) for e in eps if e.end is not None])
     latest: dict[str, float] = {}
     active = 0
@@ -321,7 +313,7 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
     ready: tuple[Criterion, ...] = ()
 
     def judge(t: float) -> tuple[Criterion, ...]:
-        return criteria_at(t, latest, active, first, base, protocol, record.session.route)
+        return criteria_at(t, latest, active, last_end, base, plan)
 
     recorded = recorded_discharge(record.events)
     limit = record.end if recorded is None else recorded
@@ -333,7 +325,7 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
             k += 1
         if r.vital in ("sbp", "dbp", "spo2") and r.value is not None:
             latest[r.vital] = r.value
-        if first is not None and r.t >= first:
+        if last_end is not None and r.t >= last_end:
             now = judge(r.t)
             if not all(c.met for c in now):
                 ready_since = None
@@ -440,7 +432,7 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         hr_vital=hr_vital,
         alarms=alarm_stats(eps),
         episodes=eps,
-        discharge=discharge(record, base, eps, protocol),
+        discharge=discharge(record, base, eps, plan_for(record, protocol)),
         rems=rems(record, protocol),
         protocol=protocol.name,
     )
@@ -509,7 +501,7 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
         ]),
         ("Alarms (episodes)", alarm_rows),
         ("Discharge", [("Time", f"T+{minutes(d.t - started)} ({how})")]
-         + [(("met: " if c.met else "NOT met: ") + c.name, c.detail) for c in d.criteria]),
+         + [("met" if c.met else "NOT met", c.text) for c in d.criteria]),
         ("Monitoring (REMS-style)", [
             ("Pre-dose BP", _bp(r.pre_dose, started)),
             (f"~{r.checkpoint_min:g} min BP", _bp(r.checkpoint, started)),
