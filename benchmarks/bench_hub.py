@@ -15,7 +15,8 @@ from pathlib import Path
 from devices.simulator import SimSource
 from devices.source import FastClock
 from monitor.hub import Hub
-from monitor.limits import SimpleLimits
+from monitor.alarms import AlarmEngine
+from monitor.running import build_plan
 from monitor.session import Session
 from monitor.store import Store
 
@@ -30,7 +31,7 @@ def main() -> None:
         session = Session("bench", "BENCH-1", start, "iv", 70.0)
         store.create_session(session)
         source = SimSource("typical_iv", seed=1, pleth=True, duration=args.hours * 3600)
-        hub = Hub(store, session, [source], FastClock(start), SimpleLimits())
+        hub = Hub(store, session, [source], FastClock(start), AlarmEngine(build_plan("kap-iv", "iv", {}), start))
         t0 = time.perf_counter()
         hub.run()
         elapsed = time.perf_counter() - t0

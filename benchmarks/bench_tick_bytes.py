@@ -16,7 +16,8 @@ from devices.simulator import SimSource
 from devices.source import FastClock
 from layouts.app import create_app
 from monitor.hub import Hub
-from monitor.limits import SimpleLimits
+from monitor.alarms import AlarmEngine
+from monitor.running import build_plan
 from monitor.session import Session
 from monitor.store import Store
 
@@ -27,7 +28,7 @@ def record(store: Store, sid: str, minutes: float) -> None:
     session = Session(sid, "BENCH-1", START, "iv", 70.0)
     store.create_session(session)
     source = SimSource("typical_iv", seed=1, pleth=True, duration=minutes * 60)
-    Hub(store, session, [source], FastClock(START), SimpleLimits()).run()
+    Hub(store, session, [source], FastClock(START), AlarmEngine(build_plan("kap-iv", "iv", {}), START)).run()
 
 
 def tick_request(app, client) -> dict:
@@ -40,13 +41,16 @@ def tick_request(app, client) -> dict:
 
 
 def tick_bytes(store: Store, sid: str) -> tuple[int, int]:
-    """Response size of a tick whose cursor is one second behind the end of the session."""
+    """Response size of a tick whose cursors are one second behind the end of the session (pleth included)."""
     end = max(r.t for r in store.readings(sid, vitals=["hr"]))
-    cursor = max(r.id for r in store.readings(sid, vitals=["hr", "pr", "spo2", "sbp", "dbp", "map"]) if r.t <= end - 1)
+    trend = max(r.id for r in store.readings(sid, vitals=["hr", "pr", "spo2", "sbp", "dbp", "map"]) if r.t <= end - 1)
+    pleth = max(r.id for r in store.recent(sid, "pleth", 0, 200) if r.t <= end - 1)
+    events = max(e.id for e in store.events(sid))
+    cursor = {"session": sid, "id": trend, "pleth": pleth, "event": events, "alarms": ""}
     app = create_app(store, {})
     client = app.server.test_client()
     body = tick_request(app, client)
-    body["state"] = [{"id": "cursor", "property": "data", "value": {"session": sid, "id": cursor}}]
+    body["state"] = [{"id": "cursor", "property": "data", "value": cursor}]
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.data[:300]
     return len(response.data), store.count_readings(sid)

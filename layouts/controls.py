@@ -10,6 +10,7 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 from devices.reading import reading
 from layouts.components import clock_text
 from monitor.bedside import manual_bp, mg_per_kg_text
+from monitor.discharge import engine_readiness
 from monitor.hub import Hub
 from monitor.session import ROUTES, Dose, Session
 from monitor.store import Store
@@ -21,10 +22,10 @@ DRUG_BY_ROUTE = {"intranasal": "esketamine"}
 
 def plan_box(hub: Hub | None) -> html.Details:
     """The monitoring plan from screening, in words (why each limit is what it is)."""
-    if hub is None or not hasattr(hub.engine, "plan"):
+    if hub is None:
         return html.Details([html.Summary("Plan: not available (session not live)")], className="plan")
     plan = hub.engine.plan
-    lines = plan.lines(hub.engine.baseline)
+    lines = hub.call(lambda: plan.lines(hub.engine.baseline))
     state = lines[1] if len(lines) > 1 else ""
     return html.Details(className="plan", children=[
         html.Summary(f"Plan: {plan.name} · {state}"),
@@ -34,9 +35,7 @@ def plan_box(hub: Hub | None) -> html.Details:
 
 def discharge_box(hub: Hub, now: float) -> html.Div:
     """Discharge readiness: met, or what is still missing."""
-    from monitor.discharge import readiness
-
-    ready = readiness(hub.engine, now)
+    ready = hub.call(lambda: engine_readiness(hub.engine, now))
     if ready.ready:
         return html.Div("Discharge criteria met (clinician decides)", className="check check-done")
     return html.Div(className="check discharge", children=[

@@ -47,7 +47,7 @@ TILES = (
 def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     """The live page skeleton; the tick callback fills it."""
     session = store.session(session_id)
-    limits = hub.engine.plan.limits if hub is not None and hasattr(hub.engine, "plan") else ()
+    limits = hub.engine.plan.limits if hub is not None else ()
     return html.Div(id="live-root", className="live", children=[
         dcc.Store(id="cursor", data={"session": session_id, "id": 0, "pleth": 0, "event": 0}),
         dcc.Store(id="audio"),
@@ -197,14 +197,13 @@ def audio_state(hub: Hub | None, now: float) -> dict:
     if hub is None or hub.finished.is_set():
         return {"priority": None, "paused_s": 0}
     engine = hub.engine
-    priority = engine.audio_priority(now) if hasattr(engine, "audio_priority") else None
-    until = getattr(engine, "audio_paused_until", None)
+    priority, until = hub.call(lambda: (engine.audio_priority(now), engine.audio_paused_until))
     return {"priority": priority, "paused_s": max(0.0, (until - now) / hub.clock_speed) if until else 0}
 
 
 def status_panel(hub: Hub | None, store: Store, session_id: str, now: float) -> list:
     """Next due checks, NIBP cycle and discharge readiness, in words."""
-    if hub is None or not hasattr(hub.engine, "plan"):
+    if hub is None:
         return [html.P("Session not live: no plan to show.", className="muted")]
     plan = hub.engine.plan
     doses = store.doses(session_id)

@@ -13,31 +13,16 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from devices.reading import Condition, Item, Reading
 from devices.source import Clock, Source
 from monitor.alarm_events import AlarmEvent
+from monitor.alarms import AlarmEngine
 from monitor.session import Dose, Session
 from monitor.store import Store, dose_data
 
 log = logging.getLogger(__name__)
-
-
-class AlarmEngine(Protocol):
-    """What the hub needs of an alarm engine (see ``monitor.alarms``)."""
-
-    def on_item(self, item: Item) -> list[AlarmEvent]: ...
-
-    def on_dose(self, dose: Dose) -> list[AlarmEvent]: ...
-
-    def tick(self, now: float) -> list[AlarmEvent]: ...
-
-    def acknowledge(self, alarm_id: str, who: str, now: float) -> list[AlarmEvent]: ...
-
-    def pause_audio(self, who: str, now: float, seconds: float | None = None) -> list[AlarmEvent]: ...
-
-    def active(self) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +155,12 @@ class Hub:
 
     def _record_dose(self, dose: Dose, who: str | None) -> None:
         self.store.write(self.session.id, events=[(dose.t, "dose", dose_data(dose), who)])
-        self._record_alarms(self.engine.on_dose(dose))
+        self._record_alarms(self.engine.on_dose(dose.t, mg=dose.mg, end=dose.end, route=dose.route, drug=dose.drug))
 
     # --- controls (any thread) ----------------------------------------------------------
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` in the hub's thread and return its result."""
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in the hub's thread (where the engine lives) and return its result."""
         if self._loop is None or self.finished.is_set():
             return fn()
         future: Future = Future()
@@ -203,7 +188,7 @@ class Hub:
             self._record_alarms(events)
             return events
 
-        return self._call(act)
+        return self.call(act)
 
     def pause_audio(self, who: str, seconds: float | None = None) -> list[AlarmEvent]:
         def act() -> list[AlarmEvent]:
@@ -211,17 +196,17 @@ class Hub:
             self._record_alarms(events)
             return events
 
-        return self._call(act)
+        return self.call(act)
 
     def add_dose(self, dose: Dose, who: str) -> None:
-        self._call(lambda: self._record_dose(dose, who))
+        self.call(lambda: self._record_dose(dose, who))
 
     def add_event(self, kind: str, data: dict, who: str | None) -> None:
-        self._call(lambda: self.store.write(self.session.id, events=[(self.clock.now(), kind, data, who)]))
+        self.call(lambda: self.store.write(self.session.id, events=[(self.clock.now(), kind, data, who)]))
 
     def add_readings(self, readings: list[Reading]) -> None:
         """Readings entered by hand (a cuff that is not connected); they flow like any other."""
-        self._call(lambda: self._pending.extend(readings))
+        self.call(lambda: self._pending.extend(readings))
 
     def active_alarms(self) -> list[Any]:
-        return self._call(self.engine.active)
+        return self.call(self.engine.active)

@@ -9,10 +9,21 @@ from collections.abc import Sequence
 from devices.registry import open_source
 from devices.source import Clock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
+from monitor.alarms import AlarmEngine
 from monitor.hub import Hub, Scheduled
-from monitor.limits import SimpleLimits
+from monitor.plan import Plan, make_plan
+from monitor.protocol import ProtocolError, load
 from monitor.session import Session, new_session_id
 from monitor.store import Store
+
+# The shipped protocol used for a route when none is named.
+DEFAULT_PROTOCOL = {
+    "iv": "kap-iv",
+    "im": "kap-im",
+    "sublingual": "kap-sublingual",
+    "oral": "kap-sublingual",
+    "intranasal": "esketamine-intranasal",
+}
 
 
 class StartError(Exception):
@@ -40,6 +51,19 @@ def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
     return out
 
 
+def build_plan(protocol: str | None, route: str, screening: dict) -> Plan:
+    """The patient's monitoring plan; raise ``StartError`` (naming file, line and field) if the rules are bad."""
+    try:
+        rules = load(protocol or DEFAULT_PROTOCOL[route])
+    except ProtocolError as exc:
+        raise StartError(f"not starting without valid rules: {exc}") from None
+    if route not in rules.routes:
+        if len(rules.routes) != 1:
+            raise StartError(f"protocol {rules.name} has no rules for route {route} (it has {', '.join(rules.routes)})")
+        route = next(iter(rules.routes))
+    return make_plan(rules, screening, route)
+
+
 def start_session(
     store: Store,
     sources: Sequence[Source],
@@ -49,18 +73,23 @@ def start_session(
     weight_kg: float | None,
     speed: float = 1.0,
     kind: str = "clinical",
-    protocol: str = "",
+    protocol: str | None = None,
+    screening: dict | None = None,
     metadata: dict | None = None,
     scripted: bool = False,
 ) -> Hub:
-    """Create the session in the store and start its hub; ``scripted`` plays the metadata's doses."""
+    """Create the session in the store and start its hub under the protocol's plan for this patient.
+
+    ``scripted`` plays the metadata's doses and notes at their times (simulations)."""
     started = time.time()
-    meta = metadata or {}
-    session = Session(new_session_id(started), patient, started, route, weight_kg, protocol, kind, meta)
+    meta = dict(metadata or {})
+    plan = build_plan(protocol, route, screening if screening is not None else meta.get("screening", {}))
+    meta["screening"] = dict(plan.screening)
+    session = Session(new_session_id(started), patient, started, route, weight_kg, plan.name, kind, meta)
     store.create_session(session)
     clock = make_clock(started, speed)
     scheduled = scheduled_from_metadata(meta, started) if scripted else []
-    return Hub(store, session, sources, clock, SimpleLimits(), scheduled).start()
+    return Hub(store, session, sources, clock, AlarmEngine(plan, started), scheduled).start()
 
 
 def open_sources(uris: Sequence[str]) -> list[Source]:

@@ -18,17 +18,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default="typical_iv", help="simulated scenario (default typical_iv)")
     p.add_argument("--speed", type=float, default=1.0, help="how many times faster than real time (default 1)")
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    p.add_argument("--protocol", metavar="NAME_OR_PATH",
+                   help="protocol (shipped name or file; default: the shipped one for the scenario's route)")
     add_server_arguments(p)
 
 
-def start_demo(store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 0) -> Hub:
+def start_demo(
+    store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 0, protocol: str | None = None
+) -> Hub:
     """Start a simulated session of ``scenario``, its doses and notes played as scripted."""
     source = open_source(f"sim://{scenario}?seed={seed}")
     meta = source.metadata
     patient = meta.get("patient", {})
     return start_session(
         store, [source], patient=patient.get("pseudonym", "DEMO"), route=meta.get("route", "iv"),
-        weight_kg=patient.get("weight_kg"), speed=speed, kind="demo", metadata=meta, scripted=True,
+        weight_kg=patient.get("weight_kg"), speed=speed, kind="demo", protocol=protocol, metadata=meta, scripted=True,
     )
 
 
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_bind(args.host)
         store = open_store(args.db)
-        hub = start_demo(store, args.scenario, args.speed, args.seed)
+        hub = start_demo(store, args.scenario, args.speed, args.seed, args.protocol)
     except (DeviceError, StartError) as exc:
         return fail("demo", str(exc))
     serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")

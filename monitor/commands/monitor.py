@@ -6,7 +6,8 @@ import argparse
 
 from devices.errors import DeviceError
 from monitor.commands.serving import add_server_arguments, fail, open_store, serve
-from monitor.running import StartError, check_bind, open_sources, session_speed, start_session
+from monitor.commands.alarms import read_screening
+from monitor.running import StartError, build_plan, check_bind, open_sources, session_speed, start_session
 from monitor.session import ROUTES
 
 HELP = "monitor a session from devices (serial://, ble://, sim://, replay://) and serve its live page"
@@ -18,6 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patient", required=True, help="patient pseudonym (never a name)")
     p.add_argument("--weight", type=float, required=True, metavar="KG", help="body weight in kg")
     p.add_argument("--route", required=True, choices=ROUTES, help="route of administration")
+    p.add_argument("--protocol", metavar="NAME_OR_PATH",
+                   help="protocol: a shipped name (kap-iv, kap-im, kap-sublingual, esketamine-intranasal) or a file;"
+                        " default: the shipped one for the route")
+    p.add_argument("--screening", metavar="FILE", help="the patient's screening answers (JSON)")
     add_server_arguments(p)
 
 
@@ -25,11 +30,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_bind(args.host)
         speed = session_speed(args.device)
+        screening = read_screening(args.screening) if args.screening else {}
+        build_plan(args.protocol, args.route, screening)  # refuse bad rules before touching devices
         sources = open_sources(args.device)
         store = open_store(args.db)
         hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
-                            speed=speed, kind="clinical")
-    except (DeviceError, StartError, ValueError) as exc:
+                            speed=speed, kind="clinical", protocol=args.protocol, screening=screening)
+    except (DeviceError, StartError, ValueError, OSError) as exc:
         return fail("monitor", str(exc))
     serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")
     return 0
