@@ -42,6 +42,7 @@ def elapsed_text(seconds: float) -> str:
     return f"T+{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+SYMBOLS = {"below": "<", "at_most": "\u2264", "above": ">", "at_least": "\u2265"}
 LIMIT_COLOURS = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
 
 
@@ -53,8 +54,9 @@ def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:
         if limit.vital in vitals and not limit.relative:
             fig.add_hline(
                 y=limit.threshold, line={"color": LIMIT_COLOURS[limit.priority], "width": 1, "dash": "dash"},
-                annotation_text=f"{limit.vital.upper()} {limit.comparison} {limit.threshold:g}",
-                annotation_font={"size": 11, "color": LIMIT_COLOURS[limit.priority]}, annotation_position="bottom left",
+                annotation_text=f"{limit.vital.upper()} {SYMBOLS[limit.comparison]} {limit.threshold:g}",
+                annotation_font={"size": 11, "color": LIMIT_COLOURS[limit.priority]},
+                annotation_position="top right" if limit.low_side else "bottom right",
             )
 
 
@@ -81,7 +83,7 @@ def trend_figure(key: str, limits: Sequence = ()) -> go.Figure:
         template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0b0b",
         margin={"l": 48, "r": 12, "t": 28, "b": 28}, height=210, uirevision=key,
         title={"text": spec["title"], "font": {"size": 16}, "x": 0.01, "y": 0.97},
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.15, "font": {"size": 13}},
+        legend={"orientation": "h", "x": 0.3, "xanchor": "left", "y": 1.17, "font": {"size": 13}},
         yaxis={"range": list(spec["range"]), "fixedrange": True, "gridcolor": "#222"},
         xaxis={"type": "date", "gridcolor": "#222"},
     )
