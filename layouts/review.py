@@ -152,8 +152,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary) -> Non
                                  hovertemplate=f"{priority.upper()} %{{text}}<extra></extra>", showlegend=bool(eps)),
                       row=1, col=1)
         for e in eps:
-            fig.add_vrect(x0=m(e.start), x1=max(m(e.until(record.end)), m(e.start) + 0.2), fillcolor=colour,
-                          opacity=0.16, line_width=0, layer="below", row="all", col=1)
+            fig.add_shape(type="rect", xref="x", yref="paper", x0=m(e.start), y0=0, y1=1, fillcolor=colour,
+                          x1=max(m(e.until(record.end)), m(e.start) + 0.2), opacity=0.16, line_width=0, layer="below")
     notes = [e for e in record.events if e.kind in ("note", "phase", "discharge")]
     fig.add_trace(go.Scatter(x=[m(e.t) for e in notes], y=[0.5] * len(notes), mode="markers",
                              marker={"symbol": ["diamond" if e.kind != "note" else "circle" for e in notes],
@@ -161,7 +161,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary) -> Non
                              text=[f"{e.kind}: {e.data.get('text', '')}" for e in notes], name="notes",
                              hovertemplate="%{text}<extra>T+%{x:.0f} min</extra>", showlegend=False), row=1, col=1)
     for d in record.doses:
-        fig.add_vline(x=m(d.t), line={"color": DOSE_COLOUR, "width": 2, "dash": "dash"})
+        fig.add_shape(type="line", xref="x", yref="paper", x0=m(d.t), x1=m(d.t), y0=0, y1=1,
+                      line={"color": DOSE_COLOUR, "width": 2, "dash": "dash"})
         fig.add_annotation(x=m(d.t), y=1, yref="paper", text=f"{d.mg:g} mg {d.drug}", showarrow=False, yanchor="bottom",
                            font={"color": DOSE_COLOUR, "size": 14}, xanchor="left")
 
@@ -277,7 +278,7 @@ def layout(store: Store, session_id: str) -> html.Div:
         html.H2("Notes, phases and doses"),
         notes_table(record),
         html.H2(f"Course: every session of {s.patient}"),
-        course_table(course(store, s.patient), s.id),
+        course_table(course(store, s.patient, {s.id: summary}), s.id),
     ])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.store import Store
-from monitor.summary import Point, load_record, summarise
+from monitor.summary import Point, Summary, load_record, summarise
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +32,12 @@ def _value(p: Point | None) -> float | None:
     return None if p is None else p.value
 
 
-def course(store: Store, patient: str) -> list[CourseRow]:
-    """Every session of ``patient`` (by pseudonym), oldest first."""
+def course(store: Store, patient: str, known: dict[str, Summary] | None = None) -> list[CourseRow]:
+    """Every session of ``patient`` (by pseudonym), oldest first; ``known`` holds summaries already made."""
     rows = []
     for s in sorted((s for s in store.sessions() if s.patient == patient), key=lambda s: s.started):
         record = load_record(store, s.id)
-        summary = summarise(record)
+        summary = (known or {}).get(s.id) or summarise(record)
         rows.append(CourseRow(
             s.id, s.started, s.route, ", ".join(sorted({d.drug for d in record.doses})) or "-",
             summary.total_mg, summary.mg_per_kg, summary.baseline.get("sbp"), summary.baseline.get("dbp"),

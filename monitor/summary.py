@@ -311,6 +311,7 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
     k = 0
     ready_since: float | None = None
     ready: tuple[Criterion, ...] = ()
+    judged: tuple | None = None
 
     def judge(t: float) -> tuple[Criterion, ...]:
         return criteria_at(t, latest, active, last_end, base, plan)
@@ -325,12 +326,17 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
             k += 1
         if r.vital in ("sbp", "dbp", "spo2") and r.value is not None:
             latest[r.vital] = r.value
-        if last_end is not None and r.t >= last_end:
-            now = judge(r.t)
-            if not all(c.met for c in now):
-                ready_since = None
-            elif ready_since is None:
-                ready_since, ready = r.t, now
+        if last_end is None or r.t < last_end:
+            continue
+        key = (latest.get("sbp"), latest.get("dbp"), latest.get("spo2"), active, r.t - last_end >= plan.observation_s)
+        if key == judged:  # only these decide the outcome: judge again when one changes
+            continue
+        judged = key
+        now = judge(r.t)
+        if not all(c.met for c in now):
+            ready_since = None
+        elif ready_since is None:
+            ready_since, ready = r.t, now
     while k < len(marks) and marks[k][0] <= limit:
         active += marks[k][1]
         k += 1
