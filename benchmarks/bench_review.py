@@ -23,7 +23,7 @@ from monitor.hub import Hub
 from monitor.plan import make_plan
 from monitor.protocol import load
 from monitor.running import scheduled_from_metadata
-from monitor.session import Session
+from monitor.session import Dose, Session
 from monitor.store import Store
 
 START = 1_800_000_000.0
@@ -33,8 +33,12 @@ def record(store: Store, hours: float) -> None:
     src = SimSource("typical_iv", seed=1, pleth=True, duration=hours * 3600)
     session = Session("bench", "BENCH-1", START, "iv", 70.0, "kap-iv", "demo", src.metadata)
     store.create_session(session)
-    engine = AlarmEngine(make_plan(load("kap-iv"), {}, "iv"), START)
-    Hub(store, session, [src], FastClock(START), engine, scheduled_from_metadata(src.metadata, START)).run()
+    Hub(store, session, [src], FastClock(START), AlarmEngine(make_plan(load("kap-iv"), {}, "iv"), START)).run()
+    for item in scheduled_from_metadata(src.metadata, START):  # filed at their times, after the data
+        if item.kind == "dose":
+            store.add_dose(session.id, Dose(t=item.t, **item.data), who="scenario")
+        else:
+            store.write(session.id, events=[(item.t, item.kind, item.data, "scenario")])
 
 
 def call(client, output: str, inputs: list[dict], state: list[dict]) -> tuple[float, int]:
