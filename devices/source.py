@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -74,3 +75,85 @@ class FastClock:
         if t > self._now:
             self._now = t
         await asyncio.sleep(0)
+
+
+class PlaybackClock:
+    """Session time for replays and training: can be paused, sped up (1-60x) and skipped forward.
+
+    Controls may be called from any thread; sleepers wake at once to re-read the clock.
+    """
+
+    def __init__(self, start: float, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.start = start
+        self._base_t = start
+        self._base_wall = time.monotonic()
+        self._speed = speed
+        self._paused = False
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def _now(self) -> float:
+        if self._paused:
+            return self._base_t
+        return self._base_t + (time.monotonic() - self._base_wall) * self._speed
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now()
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def _change(self, paused: bool | None = None, speed: float | None = None, t: float | None = None) -> None:
+        with self._lock:
+            now = self._now()
+            self._base_t = max(now, t) if t is not None else now
+            self._base_wall = time.monotonic()
+            if paused is not None:
+                self._paused = paused
+            if speed is not None:
+                self._speed = speed
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            loop.call_soon_threadsafe(event.set)
+
+    def pause(self) -> None:
+        self._change(paused=True)
+
+    def resume(self) -> None:
+        self._change(paused=False)
+
+    def set_speed(self, speed: float) -> None:
+        if not 0 < speed <= 1000:
+            raise ValueError(f"speed {speed} out of range")
+        self._change(speed=speed)
+
+    def skip_to(self, t: float) -> None:
+        """Jump forward to session time ``t`` (never backward: what happened stays recorded)."""
+        self._change(t=t)
+
+    async def sleep_until(self, t: float) -> None:
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.add(entry)
+        try:
+            while True:
+                entry[1].clear()  # before reading the clock, so no change can slip between
+                with self._lock:
+                    now, paused, speed = self._now(), self._paused, self._speed
+                if now >= t:
+                    return
+                try:
+                    await asyncio.wait_for(entry[1].wait(), None if paused else (t - now) / speed)
+                except TimeoutError:
+                    pass
+        finally:
+            with self._lock:
+                self._waiters.discard(entry)

@@ -1,21 +1,23 @@
-"""The Dash app factory: routes ``/`` (sessions), ``/live/<id>`` (live page) and ``/review/<id>`` (review page)."""
+"""The Dash app factory: routes ``/`` (sessions), ``/live/<id>`` (live page), ``/review/<id>`` (review
+page), ``/training`` (start a training session) and ``/debrief/<id>`` (a training session's debrief)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 
 from dash import Dash, Input, Output, dcc, html
 
 from layouts import live as live_page
 from layouts import review as review_page
 from layouts import sessions as sessions_page
+from layouts import training as training_page
 from monitor.hub import Hub
 from monitor.store import Store
 
 
-def create_app(store: Store, live: Mapping[str, Hub] | None = None) -> Dash:
-    """A Dash app over ``store``; ``live`` maps session ids to running hubs."""
-    hubs: Mapping[str, Hub] = live if live is not None else {}
+def create_app(store: Store, live: MutableMapping[str, Hub] | None = None) -> Dash:
+    """A Dash app over ``store``; ``live`` maps session ids to running hubs (training adds to it)."""
+    hubs: MutableMapping[str, Hub] = live if live is not None else {}
     app = Dash(
         __name__,
         title="kapmon",
@@ -33,8 +35,17 @@ def create_app(store: Store, live: Mapping[str, Hub] | None = None) -> Dash:
             return live_page.layout(session_id, hubs.get(session_id), store)
         if path.startswith("/review/"):
             return review_page.layout(store, path.removeprefix("/review/"))
+        if path == "/training":
+            return training_page.start_page()
+        if path.startswith("/debrief/"):
+            session_id = path.removeprefix("/debrief/")
+            hub = hubs.get(session_id)
+            if hub is not None and not hub.finished.is_set():
+                hub.stop()
+            return training_page.debrief_page(store, session_id)
         return sessions_page.layout(store, hubs)
 
     live_page.register(app, store, hubs)
     review_page.register(app, store)
+    training_page.register(app, store, hubs)
     return app

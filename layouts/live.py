@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
 from layouts import controls
+from layouts import training as training_page
 from layouts.components import (
     COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
 )
@@ -65,6 +66,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
                       role="status"),
             html.Label(["Nurse ", dcc.Input(id="who", value="", placeholder="initials", className="who")]),
         ]),
+        training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
         html.Div(id="banner", className="banner banner-none", role="alert", **{"aria-live": "assertive"}),
         html.Div(className="tiles", children=[html.Div(id=f"tile-{t.key}", className="tile") for t in TILES]),
         html.Div(id="pleth-box", className="pleth-box", hidden=True, children=[

@@ -12,6 +12,8 @@ COMMANDS = [
     "monitor",
     "sessions",
     "export",
+    "replay",
+    "debrief",
     "decode",
     "protocol",
     "alarms",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from devices.registry import open_source
-from devices.source import Clock, ScaledClock, Source, WallClock
+from devices.source import Clock, PlaybackClock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
 from monitor.alarms import AlarmEngine
 from monitor.hub import Hub, Scheduled
@@ -77,17 +77,19 @@ def start_session(
     screening: dict | None = None,
     metadata: dict | None = None,
     scripted: bool = False,
+    playback: bool = False,
 ) -> Hub:
     """Create the session in the store and start its hub under the protocol's plan for this patient.
 
-    ``scripted`` plays the metadata's doses and notes at their times (simulations)."""
+    ``scripted`` plays the metadata's doses and notes at their times (simulations); ``playback``
+    gives a clock that can be paused, sped up and skipped (training)."""
     started = time.time()
     meta = dict(metadata or {})
     plan = build_plan(protocol, route, screening if screening is not None else meta.get("screening", {}))
     meta["screening"] = dict(plan.screening)
     session = Session(new_session_id(started), patient, started, route, weight_kg, plan.name, kind, meta)
     store.create_session(session)
-    clock = make_clock(started, speed)
+    clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
     scheduled = scheduled_from_metadata(meta, started) if scripted else []
     return Hub(store, session, sources, clock, AlarmEngine(plan, started), scheduled).start()
 

@@ -1,0 +1,157 @@
+"""The debrief of a training session: each expectation with the trainee's response and response
+time, each scenario event and alarm with what the trainee did, and what was missed. Pure functions
+over what the store holds."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+from monitor.alarm_events import AlarmEvent
+from monitor.store import Store, StoredEvent
+
+TRAINEE_EVENT_KINDS = ("action", "note", "manual_nibp", "dose")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something the trainee did, as a matchable name such as ``acknowledge:spo2_low`` or ``note:oxygen given``."""
+
+    t: float
+    name: str
+    who: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One expectation judged: ``done``, ``missed``, ``avoided`` (a must-not kept) or ``violated``."""
+
+    id: str
+    what: str
+    due_s: float
+    within_s: float
+    result: str
+    action: str | None
+    response_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    """A scenario event or an alarm, and the trainee's response to it."""
+
+    t_s: float
+    event: str
+    response: str
+    response_s: float | None
+
+
+@dataclass(frozen=True)
+class Debrief:
+    title: str
+    trainee: str
+    outcomes: tuple[Outcome, ...]
+    timeline: tuple[TimelineRow, ...]
+
+    @property
+    def missed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.result in ("missed", "violated")]
+
+    def as_dict(self) -> dict:
+        return {"title": self.title, "trainee": self.trainee,
+                "outcomes": [asdict(o) for o in self.outcomes], "timeline": [asdict(r) for r in self.timeline],
+                "missed": [o.id for o in self.missed]}
+
+    def as_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["expectation", "what", "due_min", "result", "action", "response_s"])
+        for o in self.outcomes:
+            writer.writerow([o.id, o.what, f"{o.due_s / 60:g}", o.result, o.action or "",
+                             "" if o.response_s is None else f"{o.response_s:.0f}"])
+        return out.getvalue()
+
+
+def trainee_actions(events: Iterable[StoredEvent], alarms: Iterable[AlarmEvent], start: float) -> list[Action]:
+    """What people (not the scenario script) did, in session seconds, in time order."""
+    out = [Action(a.t - start, f"acknowledge:{a.alarm_id}", a.who) for a in alarms if a.event == "acknowledged"]
+    out += [Action(a.t - start, "pause_audio", a.who) for a in alarms if a.event == "audio_paused"]
+    for e in events:
+        if e.kind not in TRAINEE_EVENT_KINDS or e.who in (None, "scenario"):
+            continue
+        if e.kind == "action":
+            out.append(Action(e.t - start, str(e.data.get("action")), e.who))
+        elif e.kind == "note":
+            out.append(Action(e.t - start, f"note:{e.data.get('text', '')}", e.who))
+        else:
+            out.append(Action(e.t - start, e.kind, e.who))
+    return sorted(out, key=lambda a: a.t)
+
+
+def matches(spec: str, action: str) -> bool:
+    """``acknowledge`` matches any acknowledgement; ``acknowledge:spo2`` one whose alarm starts with
+    spo2; ``note:oxygen`` a note containing "oxygen" (any case)."""
+    base, _, detail = spec.partition(":")
+    name, _, what = action.partition(":")
+    if base != name:
+        return False
+    if not detail:
+        return True
+    if base == "note":
+        return detail.lower() in what.lower()
+    return what.startswith(detail)
+
+
+def judge(expectation: dict, actions: Sequence[Action]) -> Outcome:
+    """The trainee's response to one expectation."""
+    due, within = expectation["at_s"], expectation["within_s"]
+    negative = [s.removeprefix("not:") for s in expectation["actions"] if s.startswith("not:")]
+    positive = [s for s in expectation["actions"] if not s.startswith("not:")]
+    window = [a for a in actions if due <= a.t <= due + within]
+    common = {"id": expectation["id"], "what": expectation["what"], "due_s": due, "within_s": within}
+    bad = next((a for a in window if any(matches(s, a.name) for s in negative)), None)
+    if negative and not positive:
+        if bad is None:
+            return Outcome(**common, result="avoided", action=None, response_s=None)
+        return Outcome(**common, result="violated", action=bad.name, response_s=bad.t - due)
+    good = next((a for a in window if any(matches(s, a.name) for s in positive)), None)
+    if good is None:
+        return Outcome(**common, result="missed", action=None, response_s=None)
+    return Outcome(**common, result="done", action=good.name, response_s=good.t - due)
+
+
+def timeline(events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent], start: float) -> list[TimelineRow]:
+    """Scenario and instructor events, and every alarm raised with how long until it was acknowledged."""
+    rows = []
+    for e in events:
+        if e.kind == "injection":
+            rows.append(TimelineRow(e.t - start, f"instructor: {e.data.get('label', e.data.get('kind'))}", "", None))
+        elif e.kind in ("note", "phase") and e.who == "scenario":
+            rows.append(TimelineRow(e.t - start, f"scenario: {e.data.get('text', '')}", "", None))
+    acks = {}
+    for a in alarms:
+        if a.event == "acknowledged":
+            acks.setdefault(a.alarm_id, []).append(a)
+    for a in alarms:
+        if a.event != "raised":
+            continue
+        ack = next((k for k in acks.get(a.alarm_id, []) if k.t >= a.t), None)
+        response = f"acknowledged by {ack.who}" if ack else "not acknowledged"
+        rows.append(TimelineRow(a.t - start, f"alarm {a.priority}: {a.message}", response,
+                                None if ack is None else ack.t - a.t))
+    return sorted(rows, key=lambda r: r.t_s)
+
+
+def debrief(store: Store, session_id: str) -> Debrief:
+    """The debrief of a stored training session."""
+    session = store.session(session_id)
+    if session is None:
+        raise KeyError(f"no session {session_id}")
+    training = session.metadata.get("training", {})
+    events = store.events(session_id)
+    alarms = [a for _, a in store.alarm_events(session_id)]
+    actions = trainee_actions(events, alarms, session.started)
+    outcomes = tuple(judge(e, actions) for e in training.get("expectations", []))
+    return Debrief(training.get("title", session_id), training.get("trainee", ""), outcomes,
+                   tuple(timeline(events, alarms, session.started)))
