@@ -6,8 +6,10 @@ import argparse
 
 from devices.errors import DeviceError
 from devices.registry import open_source
+from monitor.broker import BrokerError, add_publish_arguments, publish_settings
 from monitor.commands.serving import add_server_arguments, fail, open_store, serve
 from monitor.hub import Hub
+from monitor.publisher import publish_from_args
 from monitor.running import StartError, check_bind, start_session
 from monitor.store import Store
 
@@ -21,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", metavar="NAME_OR_PATH",
                    help="protocol (shipped name or file; default: the shipped one for the scenario's route)")
     add_server_arguments(p)
+    add_publish_arguments(p)
 
 
 def start_demo(
@@ -42,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_bind(args.host)
         store = open_store(args.db)
+        settings = publish_settings(args)
         hub = start_demo(store, args.scenario, args.speed, args.seed, args.protocol)
-    except (DeviceError, StartError) as exc:
+        publish_from_args(hub, settings, args)
+    except (DeviceError, StartError, BrokerError) as exc:
         return fail("demo", str(exc))
     serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")
     return 0

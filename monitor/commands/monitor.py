@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from devices.errors import DeviceError
+from monitor.broker import BrokerError, add_publish_arguments, publish_settings
 from monitor.commands.serving import add_server_arguments, fail, open_store, serve
 from monitor.commands.alarms import read_screening
 from monitor.running import StartError, build_plan, check_bind, open_sources, session_speed, start_session
+from monitor.publisher import publish_from_args
 from monitor.session import ROUTES
 
 HELP = "monitor a session from devices (serial://, ble://, sim://, replay://) and serve its live page"
@@ -24,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         " default: the shipped one for the route")
     p.add_argument("--screening", metavar="FILE", help="the patient's screening answers (JSON)")
     add_server_arguments(p)
+    add_publish_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,11 +35,13 @@ def run(args: argparse.Namespace) -> int:
         speed = session_speed(args.device)
         screening = read_screening(args.screening) if args.screening else {}
         build_plan(args.protocol, args.route, screening)  # refuse bad rules before touching devices
+        settings = publish_settings(args)  # and a broker kapmon would not use
         sources = open_sources(args.device)
         store = open_store(args.db)
         hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
                             speed=speed, kind="clinical", protocol=args.protocol, screening=screening)
-    except (DeviceError, StartError, ValueError, OSError) as exc:
+    except (DeviceError, StartError, BrokerError, ValueError, OSError) as exc:
         return fail("monitor", str(exc))
+    publish_from_args(hub, settings, args)
     serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")
     return 0

@@ -1,0 +1,291 @@
+"""Bedsides publishing to a real Mosquitto broker and a central station mirroring them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from devices.reading import reading
+from monitor.broker import BrokerError, config_from_args
+from monitor.commands.demo import start_demo
+from monitor.running import start_session
+from monitor.store import Store
+from tests.helpers import ListSource
+from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, make_password_file
+
+pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)
+paho = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
+
+from monitor.central import Central, CentralStore  # noqa: E402
+from monitor.publisher import Publisher  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+def config(b: Broker, **kw):
+    return config_from_args(b.url, Namespace(**kw))
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def record(store: Store, session_id: str) -> tuple[list, list, list]:
+    """A session's record without row ids: what the central station must hold exactly."""
+    readings = [(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in store.readings(session_id)]
+    events = [(e.t, e.kind, e.data, e.who) for e in store.events(session_id)]
+    alarms = [a for _, a in store.alarm_events(session_id)]
+    return readings, events, alarms
+
+
+def mirrored(bedside: Store, central: Store, session_id: str) -> bool:
+    return central.session(session_id) is not None and record(bedside, session_id) == record(central, session_id)
+
+
+class Collector:
+    """A plain subscriber that keeps every message on kapmon/#."""
+
+    def __init__(self, b: Broker) -> None:
+        self.messages: list = []
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="collector")
+        self.client.on_message = lambda _c, _u, m: self.messages.append(m)
+        self.client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe("kapmon/#", qos=1)
+        self.client.connect(b.host, b.port)
+        self.client.loop_start()
+
+    def on(self, suffix: str) -> list:
+        return [m for m in list(self.messages) if m.topic.endswith(suffix)]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_each_kind_is_published_and_mirrored(tmp_path, broker):
+    collector = Collector(broker)
+    bedside = Store(tmp_path / "bedside.db")
+    hub = start_demo(bedside, "typical_iv", speed=30.0)  # a dose at minute 2, a probe-off at minute 5
+    publisher = Publisher(hub, config(broker), "clinic", "room-1", url="http://10.0.0.5:8050/live/x").start()
+    central_store = CentralStore(tmp_path / "central.db")
+    central = Central(central_store, config(broker)).start()
+    try:
+        sid = hub.session.id
+        def rows(leaf):
+            return [row for m in collector.on(leaf) for row in json.loads(m.payload)["rows"]]
+
+        wait_for(lambda: collector.on("/data/alarms") and "dose" in {r[2] for r in rows("/data/events")}, 30,
+                 "alarms and a dose")
+        states = wait_for(lambda: collector.on("/state"), 5, "room state")
+        state = json.loads(states[-1].payload)
+        assert state["session"]["id"] == sid and state["session"]["patient"] == hub.session.patient
+        assert state["url"] == "http://10.0.0.5:8050/live/x" and "alarms" in state and "cursors" in state
+        assert collector.on("/status")[0].payload.startswith(b'{"status":"online"')
+        for leaf in ("/data/alarms", "/data/events", "/data/readings", "/state", "/status"):
+            assert all(m.qos == 1 for m in collector.on(leaf)), leaf
+        assert {"hr", "spo2", "sbp"} <= {r[2] for r in rows("/data/readings")}
+        assert {"raised"} <= {r[2] for r in rows("/data/alarms")}
+        # Retained state: a subscriber that arrives late gets status and state at once.
+        late = Collector(broker)
+        wait_for(lambda: late.on("/state") and late.on("/status"), 5, "retained state for a late subscriber")
+        assert late.on("/state")[0].retain and late.on("/status")[0].retain
+        late.close()
+
+        hub.stop()
+        assert publisher.wait_until_published(10)
+        wait_for(lambda: mirrored(bedside, central_store, sid), 15, "the central record to equal the bedside's")
+        assert central_store.session(sid) == hub.session
+        assert central_store.room_of(sid) == ("clinic", "room-1")
+        assert any(e.kind == "end" for e in central_store.events(sid))
+        room = central.room("clinic/room-1")
+        assert room.status == "online" and room.ended
+    finally:
+        publisher.close()
+        central.stop()
+        collector.close()
+        hub.stop()
+
+
+def test_broker_killed_and_restarted_mid_session(tmp_path, broker):
+    bedside = Store(tmp_path / "bedside.db")
+    hub = start_demo(bedside, "typical_iv", speed=20.0)
+    publisher = Publisher(hub, config(broker), "clinic", "room-2").start()
+    central_store = CentralStore(tmp_path / "central.db")
+    central = Central(central_store, config(broker)).start()
+    sid = hub.session.id
+    try:
+        wait_for(lambda: central_store.count_readings(sid) > 20, 15, "readings at the central station")
+        broker.kill()
+        during = bedside.count_readings(sid)
+        time.sleep(4)
+        assert bedside.count_readings(sid) > during + 20, "the bedside must keep recording without a broker"
+        assert central_store.count_readings(sid) <= during
+        broker.start()
+        wait_for(lambda: publisher.connected and central.connected, 15, "both sides to reconnect")
+        time.sleep(3)  # more of the session after the outage
+        hub.stop()
+        assert publisher.wait_until_published(15)
+        wait_for(lambda: mirrored(bedside, central_store, sid), 30, "the central record to equal the bedside's", 0.25)
+        ids = [r.id for r in central_store.readings(sid)]
+        assert len(ids) == len(set(ids)) == bedside.count_readings(sid)
+    finally:
+        publisher.close()
+        central.stop()
+        hub.stop()
+
+
+BEDSIDE_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from argparse import Namespace
+    from monitor.broker import config_from_args
+    from monitor.commands.demo import start_demo
+    from monitor.publisher import Publisher
+    from monitor.store import Store
+    hub = start_demo(Store(sys.argv[2]), "typical_iv", speed=1.0)
+    Publisher(hub, config_from_args(sys.argv[1], Namespace()), "clinic", "room-3").start()
+    print("started", flush=True)
+    time.sleep(600)
+""")
+
+
+def test_bedside_killed_shows_offline_within_15_s(tmp_path, broker):
+    central = Central(CentralStore(tmp_path / "central.db"), config(broker)).start()
+    proc = subprocess.Popen([sys.executable, "-c", BEDSIDE_SCRIPT, broker.url, str(tmp_path / "bedside.db")],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"started"
+        wait_for(lambda: (r := central.room("clinic/room-3")) and r.status == "online" and r.state, 15, "room online")
+        proc.kill()
+        proc.wait(5)
+        killed = time.monotonic()
+        wait_for(lambda: central.room("clinic/room-3").status == "offline", 15, "OFFLINE after the bedside died")
+        took = time.monotonic() - killed
+        assert took < 15
+        room = central.snapshot()[0]
+        assert room.urgency() == 4, "a room gone offline mid-session sorts near the top"
+    finally:
+        proc.kill()
+        central.stop()
+
+
+def test_acknowledge_round_trip(tmp_path, broker):
+    bedside = Store(tmp_path / "bedside.db")
+    items = [reading(float(t), v, val, "ox") for t in range(120) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
+    hub = start_session(bedside, [ListSource(items)], patient="ACK-1", route="iv", weight_kg=70.0)
+    publisher = Publisher(hub, config(broker), "clinic", "room-4").start()
+    central_store = CentralStore(tmp_path / "central.db")
+    central = Central(central_store, config(broker)).start()
+    sid = hub.session.id
+    try:
+        hub.add_readings([reading(hub.now(), "spo2", 82, "ox")])  # below 85: a latching high alarm at once
+        room = wait_for(lambda: (r := central.room("clinic/room-4")) and r.highest_alarm() and r, 10, "the alarm")
+        top = room.highest_alarm()
+        assert top["alarm_id"] == "spo2_critical" and top["priority"] == "high" and not top["acknowledged"]
+        assert central.snapshot()[0].urgency() == 5
+
+        ok, message = central.acknowledge("clinic/room-4", "spo2_critical", "RN Lee")
+        assert ok, message
+        acks = [a for _, a in bedside.alarm_events(sid) if a.event == "acknowledged"]
+        assert acks and acks[0].who == "RN Lee (central station)"
+        wait_for(lambda: any(a.event == "acknowledged" and a.who == "RN Lee (central station)"
+                             for _, a in central_store.alarm_events(sid)), 5, "the mirrored acknowledgement")
+        wait_for(lambda: central.room("clinic/room-4").highest_alarm()["acknowledged"], 5, "acknowledged state")
+        audit = central_store.audit_log(sid)
+        assert [(e.action, e.alarm_id, e.who) for e in audit] == [("ack", "spo2_critical", "RN Lee")] * 2
+        assert audit[0].result == "requested" and audit[1].result.startswith("done")
+
+        ok, message = central.acknowledge("clinic/room-4", "spo2_critical", "RN Lee")
+        assert not ok and "already acknowledged" in message
+        ok, message = central.acknowledge("clinic/room-4", "spo2_critical", "  ")
+        assert not ok and "name" in message
+    finally:
+        publisher.close()
+        central.stop()
+        hub.stop()
+
+
+def test_refuses_a_remote_broker_without_credentials(tmp_path):
+    with pytest.raises(BrokerError, match="credentials"):
+        config_from_args("mqtt://192.0.2.10:1883", Namespace())
+    with pytest.raises(BrokerError, match="credentials"):
+        config_from_args("mqtt://broker.example:1883", Namespace(mqtt_user="room-1"))
+    with pytest.raises(BrokerError, match="not in the address"):
+        config_from_args("mqtt://u:p@192.0.2.10:1883", Namespace())
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    ok = config_from_args("mqtts://192.0.2.10", Namespace(mqtt_user="room-1", mqtt_password_file=pw))
+    assert (ok.port, ok.tls, ok.password) == (8883, True, "secret")
+
+    # The command refuses before a session starts: nothing recorded, nothing published.
+    db = tmp_path / "k.db"
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--db", str(db), "--publish",
+                          "mqtt://192.0.2.10:1883"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**{k: v for k, v in os.environ.items() if k != "KAPMON_MQTT_PASSWORD"},
+                              "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 2 and "refusing to use the broker" in out.stderr, out.stderr
+    assert not db.exists() or Store(db).sessions() == []
+
+
+def test_no_mqtt_import_without_a_broker():
+    code = ("import sys; from monitor.cli import build_parser; build_parser(); "
+            "import monitor.commands.demo, monitor.commands.monitor, monitor.publisher; "
+            "assert not any(m.startswith('paho') for m in sys.modules), 'paho imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_password_file_and_room_acls(tmp_path):
+    users = {"central": "c-pass", "room-1": "r1-pass", "room-2": "r2-pass"}
+    pwfile = make_password_file(tmp_path / "passwd", users)
+    acl = tmp_path / "acl"
+    acl.write_text((ROOT / "sample_data/mosquitto/acl").read_text())
+    b = Broker(tmp_path / "secure", password_file=pwfile, acl_file=acl).start()
+    bedside = Store(tmp_path / "bedside.db")
+    hub = start_demo(bedside, "typical_iv", speed=20.0)
+    pws = {}
+    for user, password in users.items():
+        pws[user] = tmp_path / f"{user}.pw"
+        pws[user].write_text(password)
+    central_store = CentralStore(tmp_path / "central.db")
+    central = Central(central_store, config(b, mqtt_user="central", mqtt_password_file=pws["central"])).start()
+    anonymous = Publisher(hub, config(b), "clinic", "room-1")
+    wrong = Publisher(hub, config(b, mqtt_user="room-2", mqtt_password_file=pws["room-2"]), "clinic", "room-1")
+    right = Publisher(hub, config(b, mqtt_user="room-1", mqtt_password_file=pws["room-1"]), "clinic", "room-1")
+    try:
+        anonymous.start()
+        wrong.start()  # room-2's credentials may not publish as room-1
+        time.sleep(2)
+        assert not anonymous.connected
+        assert wrong.connected, "room-2 signs in, but the ACL keeps it out of room-1's topics"
+        assert central.room("clinic/room-1") is None, "nothing from a refused or foreign client"
+        right.start()
+        wait_for(lambda: central_store.count_readings(hub.session.id) > 5, 15, "readings through the ACL")
+        room = central.room("clinic/room-1")
+        alarms = room.state["alarms"] if room and room.state else []
+        assert room.status == "online" and isinstance(alarms, list)
+    finally:
+        for p in (anonymous, wrong, right):
+            if p._thread is not None:
+                p.close()
+        central.stop()
+        hub.stop()
+        b.stop()
