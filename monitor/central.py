@@ -207,6 +207,7 @@ class Central:
         self._lock = threading.Lock()
         self._replies: dict[str, tuple[threading.Event, list]] = {}
         self._connected = threading.Event()
+        self._stopping = False
         self.client = make_client(config, f"kapmon-central-{secrets.token_hex(3)}")
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -222,6 +223,7 @@ class Central:
         return self
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -277,7 +279,7 @@ class Central:
         self._connected.set()
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.warning("lost the broker %s (%s)", self.config, reason_code)
         self._connected.clear()
 

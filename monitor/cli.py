@@ -10,6 +10,7 @@ from importlib import import_module
 COMMANDS = [
     "demo",
     "monitor",
+    "central",
     "sessions",
     "export",
     "replay",

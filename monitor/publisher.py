@@ -127,7 +127,7 @@ class Publisher:
         self._wake.set()
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._closing.is_set():
             log.warning("lost the broker %s (%s); recording continues, publishing resumes on reconnect",
                         self.config, reason_code)
         self._connected.clear()

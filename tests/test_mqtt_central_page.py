@@ -1,0 +1,107 @@
+"""The central station page in headless Chromium, fed by two bedsides through a real Mosquitto."""
+
+from __future__ import annotations
+
+import time
+from argparse import Namespace
+
+import pytest
+
+from devices.reading import reading
+from monitor.broker import config_from_args
+from monitor.running import start_session
+from monitor.store import Store
+from tests.helpers import ListSource
+from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)]
+pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
+
+from layouts.central import create_central_app  # noqa: E402
+from monitor.central import Central, CentralStore  # noqa: E402
+from monitor.publisher import Publisher  # noqa: E402
+
+
+def js(dash_duo, script: str, *args):
+    return dash_duo.driver.execute_script(script, *args)
+
+
+def rooms(dash_duo) -> list[tuple[str, str]]:
+    """``(room, state)`` of each tile in page order."""
+    return js(dash_duo, "return [...document.querySelectorAll('.c-room')]"
+                        ".map(e => [e.dataset.room, e.dataset.state]);") or []
+
+
+def tile_text(dash_duo, room: str) -> str:
+    return js(dash_duo, "const e = document.querySelector(`[data-room='${arguments[0]}']`);"
+                        " return e ? e.innerText : '';", room)
+
+
+def wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def station(tmp_path):
+    broker = Broker(tmp_path / "broker").start()
+    cfg = config_from_args(broker.url, Namespace())
+    hubs, publishers = [], []
+    for i, name in enumerate(("room-a", "room-b")):
+        store = Store(tmp_path / f"{name}.db")
+        items = [reading(float(t), v, val, "ox") for t in range(300)
+                 for v, val in (("hr", 70 + i), ("pr", 70 + i), ("spo2", 97))]
+        hub = start_session(store, [ListSource(items)], patient=f"P-{i}", route="iv", weight_kg=70.0)
+        hub.add_readings([reading(hub.now(), "sbp", 128, "cuff"), reading(hub.now(), "dbp", 82, "cuff")])
+        hubs.append(hub)
+        publishers.append(Publisher(hub, cfg, "clinic", name, url=f"http://10.0.0.{i + 1}:8050/live/{hub.session.id}")
+                          .start())
+    central = Central(CentralStore(tmp_path / "central.db"), cfg).start()
+    yield central, hubs, publishers
+    for p in publishers:
+        p.close()
+    central.stop()
+    for h in hubs:
+        h.stop()
+    broker.stop()
+
+
+def test_rooms_sorted_by_urgency_acknowledge_and_offline(dash_duo, station):
+    central, (hub_a, hub_b), (pub_a, pub_b) = station
+    dash_duo.start_server(create_central_app(central))
+    dash_duo.wait_for_page(dash_duo.server_url)
+    wait(lambda: len(rooms(dash_duo)) == 2 and "97" in tile_text(dash_duo, "clinic/room-b"), 15, "two rooms")
+    assert "128/82" in tile_text(dash_duo, "clinic/room-a")
+    assert "P-1" in tile_text(dash_duo, "clinic/room-b") and "LIVE" in tile_text(dash_duo, "clinic/room-b")
+    href = js(dash_duo, "return document.querySelector(`[data-room='clinic/room-b'] .c-bedside`).href")
+    assert href == f"http://10.0.0.2:8050/live/{hub_b.session.id}"
+
+    # Room B desaturates: it moves to the top, red, with its alarm; the station sounds high.
+    hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox")])
+    wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "high"]], 10, "room B first and high")
+    assert "SpO2" in tile_text(dash_duo, "clinic/room-b") and "HIGH" in tile_text(dash_duo, "clinic/room-b")
+    assert js(dash_duo, "return document.querySelector('.c-room').className").endswith("c-room-high")
+
+    # Acknowledge from the central station: needs a name, then reaches the bedside.
+    dash_duo.find_element("#c-who").send_keys("RN Ko")
+    dash_duo.find_element("[data-room='clinic/room-b'] .c-ack").click()
+    dash_duo.wait_for_contains_text("#c-ack-result", "acknowledged by RN Ko", timeout=10)
+    # SpO2 is back to 97, so the latched alarm clears on acknowledgement.
+    wait(lambda: dict(map(tuple, rooms(dash_duo))).get("clinic/room-b") == "ok", 10, "room B settled")
+    assert any(a.event == "acknowledged" and a.who == "RN Ko (central station)"
+               for _, a in hub_b.store.alarm_events(hub_b.session.id))
+
+    # Room A's bedside goes away mid-session (the last will is tested in test_mqtt_station): OFFLINE, and it
+    # sorts above the acknowledged room.
+    pub_a.close()
+    wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-a", "offline"]], 10, "room A offline first")
+    assert "OFFLINE" in tile_text(dash_duo, "clinic/room-a")
+
+    # Click-through to the central view of the mirrored session.
+    dash_duo.find_element("[data-room='clinic/room-b'] .c-live").click()
+    dash_duo.wait_for_contains_text("#patient", "P-1", timeout=10)
