@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from devices.reading import reading
+from layouts.auth import signed_in_user
 from layouts.components import clock_text
 from monitor.bedside import manual_bp, mg_per_kg_text
 from monitor.discharge import engine_readiness
@@ -83,6 +84,10 @@ def panel(session: Session | None, hub: Hub | None) -> html.Div:
 
 
 def _who(value: str | None) -> str | None:
+    """Who acts: the signed-in user when sign-in is on, else the initials typed in the Nurse box."""
+    user = signed_in_user()
+    if user is not None:
+        return user
     value = (value or "").strip()
     return value or None
 

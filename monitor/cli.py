@@ -21,6 +21,7 @@ COMMANDS = [
     "simulate",
     "scan",
     "emulate",
+    "user",
 ]
 
 

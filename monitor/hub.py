@@ -108,7 +108,7 @@ class Hub:
         finally:
             for task in (*pumps, script, stop):
                 task.cancel()
-            await asyncio.gather(*pumps, script, stop, return_exceptions=True)
+            await asyncio.gather(all_done, *pumps, script, stop, return_exceptions=True)
             self._flush()
             self.store.write(self.session.id, events=[(self.clock.now(), "end", {}, None)])
             self.finished.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import time
 from collections.abc import Sequence
@@ -11,10 +12,12 @@ from devices.source import Clock, PlaybackClock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
 from monitor.alarms import AlarmEngine
 from monitor.hub import Hub, Scheduled
+from monitor.resume import restore_engine
 from monitor.plan import Plan, make_plan
 from monitor.protocol import ProtocolError, load
 from monitor.session import Session, new_session_id
 from monitor.store import Store
+from monitor.users import Users
 
 # The shipped protocol used for a route when none is named.
 DEFAULT_PROTOCOL = {
@@ -77,6 +80,7 @@ def start_session(
     screening: dict | None = None,
     metadata: dict | None = None,
     scripted: bool = False,
+    who: str | None = None,
     playback: bool = False,
 ) -> Hub:
     """Create the session in the store and start its hub under the protocol's plan for this patient.
@@ -89,23 +93,61 @@ def start_session(
     meta["screening"] = dict(plan.screening)
     session = Session(new_session_id(started), patient, started, route, weight_kg, plan.name, kind, meta)
     store.create_session(session)
+    store.write(session.id, events=[(started, "protocol", plan_audit(plan), who)])
     clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
     scheduled = scheduled_from_metadata(meta, started) if scripted else []
     return Hub(store, session, sources, clock, AlarmEngine(plan, started), scheduled).start()
+
+
+def plan_audit(plan: Plan) -> dict:
+    """What the audit log keeps of the rules a session runs under."""
+    meta = plan.protocol.meta
+    return {"protocol": plan.name, "version": meta.version, "route": plan.route.name,
+            "screening": dict(plan.screening)}
+
+
+def resume_session(
+    store: Store,
+    session: Session,
+    sources: Sequence[Source],
+    *,
+    speed: float = 1.0,
+    protocol: str | None = None,
+    who: str | None = None,
+) -> Hub:
+    """Continue an unfinished session (after a crash) in the same record: the alarm engine is rebuilt
+    from what the store holds (baseline, doses, conditions, acknowledgements), then the hub starts."""
+    plan = build_plan(protocol, session.route, session.metadata.get("screening", {}))
+    if plan.name != session.protocol:
+        raise StartError(f"session {session.id} runs under protocol {session.protocol}, not {plan.name}")
+    engine, last_t = restore_engine(store, session, plan)
+    now = time.time()
+    start = max(now, last_t) if speed != 1.0 else now
+    clock = make_clock(start, speed)
+    store.write(session.id, events=[(start, "resumed", {"last_t": last_t, "gap_s": round(start - last_t, 3)}, who)])
+    return Hub(store, session, sources, clock, engine).start()
 
 
 def open_sources(uris: Sequence[str]) -> list[Source]:
     return [open_source(u) for u in uris]
 
 
-def check_bind(host: str) -> None:
-    """Refuse to serve patient data beyond this machine: sign-in is required for that."""
+def check_bind(host: str, users: Users | None = None) -> None:
+    """Refuse to serve patient data beyond this machine without sign-in (a users file with a user in it)."""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if not loopback:
+    if not loopback and (users is None or not users.hashes):
         raise StartError(
-            f"refusing to serve on {host}: only loopback addresses (127.0.0.1, ::1, localhost) are allowed "
-            "without sign-in, which this version does not provide"
+            f"refusing to serve on {host} without sign-in: only loopback addresses (127.0.0.1, ::1, localhost) "
+            "are allowed without --users FILE (create it with: kapmon user add NAME --users FILE)"
         )
+
+
+def operator() -> str | None:
+    """Who started the recorder: the operating-system account (for the audit log)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None

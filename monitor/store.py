@@ -69,13 +69,20 @@ CREATE TABLE IF NOT EXISTS alarm_events (
     source TEXT
 );
 CREATE INDEX IF NOT EXISTS alarm_events_by_session ON alarm_events(session_id, id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    t REAL NOT NULL,
+    action TEXT NOT NULL,
+    who TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
 """
 
 APPEND_ONLY = "".join(
     f"""
 CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table}
 BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;"""
-    for table in ("readings", "events", "alarm_events")
+    for table in ("readings", "events", "alarm_events", "audit")
     for op in ("update", "delete")
 )
 
@@ -187,6 +194,16 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def write_audit(self, t: float, action: str, who: str | None, detail: dict | None = None) -> None:
+        """Append one entry to the audit log (sign-ins and other actions not tied to one session)."""
+        self._conn().execute("INSERT INTO audit (t, action, who, detail) VALUES (?,?,?,?)",
+                             (t, action, who, json.dumps(detail or {})))
+
+    def audit(self, after_id: int = 0) -> list[tuple[int, float, str, str | None, dict]]:
+        """The audit log after ``after_id``: ``(id, t, action, who, detail)``, oldest first."""
+        rows = self._conn().execute("SELECT id, t, action, who, detail FROM audit WHERE id>? ORDER BY id", (after_id,))
+        return [(i, t, a, w, json.loads(d)) for i, t, a, w, d in rows]
 
     def add_dose(self, session_id: str, dose: Dose, who: str | None = None) -> None:
         self.write(session_id, events=[(dose.t, "dose", dose_data(dose), who)])

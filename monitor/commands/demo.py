@@ -7,7 +7,7 @@ import argparse
 from devices.errors import DeviceError
 from devices.registry import open_source
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
-from monitor.commands.serving import add_server_arguments, fail, open_store, serve
+from monitor.commands.serving import add_server_arguments, fail, load_users, open_store, serve
 from monitor.hub import Hub
 from monitor.publisher import publish_from_args
 from monitor.running import StartError, check_bind, start_session
@@ -43,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         return fail("demo", "--speed must be greater than 0")
     try:
-        check_bind(args.host)
+        users = load_users(args.users)
+        check_bind(args.host, users)
         store = open_store(args.db)
         settings = publish_settings(args)
         hub = start_demo(store, args.scenario, args.speed, args.seed, args.protocol)
         publish_from_args(hub, settings, args)
     except (DeviceError, StartError, BrokerError) as exc:
         return fail("demo", str(exc))
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")
+    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users)
     return 0

@@ -6,9 +6,11 @@ import argparse
 
 from devices.errors import DeviceError
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
-from monitor.commands.serving import add_server_arguments, fail, open_store, serve
+from monitor.commands.serving import add_server_arguments, fail, load_users, open_store, serve
 from monitor.commands.alarms import read_screening
-from monitor.running import StartError, build_plan, check_bind, open_sources, session_speed, start_session
+from monitor.resume import find_unfinished
+from monitor.running import (StartError, build_plan, check_bind, open_sources, operator, resume_session, session_speed,
+                             start_session)
 from monitor.publisher import publish_from_args
 from monitor.session import ROUTES
 
@@ -25,23 +27,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="protocol: a shipped name (kap-iv, kap-im, kap-sublingual, esketamine-intranasal) or a file;"
                         " default: the shipped one for the route")
     p.add_argument("--screening", metavar="FILE", help="the patient's screening answers (JSON)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue this patient's unfinished session on the same devices (after a crash) in the same"
+                        " record; starts a new session if there is none")
     add_server_arguments(p)
     add_publish_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        check_bind(args.host)
+        users = load_users(args.users)
+        check_bind(args.host, users)
         speed = session_speed(args.device)
         screening = read_screening(args.screening) if args.screening else {}
         build_plan(args.protocol, args.route, screening)  # refuse bad rules before touching devices
         settings = publish_settings(args)  # and a broker kapmon would not use
         sources = open_sources(args.device)
         store = open_store(args.db)
-        hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
-                            speed=speed, kind="clinical", protocol=args.protocol, screening=screening)
+        unfinished = find_unfinished(store, args.patient, args.route, args.device) if args.resume else None
+        if unfinished is not None:
+            hub = resume_session(store, unfinished, sources, speed=speed, protocol=args.protocol, who=operator())
+            print(f"kapmon monitor: resuming session {unfinished.id}", flush=True)
+        else:
+            hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
+                                speed=speed, kind="clinical", protocol=args.protocol, screening=screening,
+                                metadata={"devices": list(args.device)}, who=operator())
     except (DeviceError, StartError, BrokerError, ValueError, OSError) as exc:
         return fail("monitor", str(exc))
     publish_from_args(hub, settings, args)
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}")
+    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users)
     return 0

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from monitor.hub import Hub
 from monitor.paths import default_db
 from monitor.running import StartError, check_bind
 from monitor.store import Store, StoreError
+from monitor.users import Users, UsersError
 
 
 def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
     p.add_argument("--db", type=Path, default=None, help=f"store file (default: {default_db()})")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=port, help=f"port to serve on (default {port})")
+    p.add_argument("--users", type=Path, default=None, metavar="FILE",
+                   help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
 
 
 def open_store(path: Path | None) -> Store:
@@ -26,19 +31,44 @@ def open_store(path: Path | None) -> Store:
         raise StartError(str(exc)) from None
 
 
-def serve(store: Store, hubs: dict[str, Hub], host: str, port: int, open_path: str = "/") -> None:
-    """Serve the pages until Ctrl-C, then stop the hubs (their data is already stored)."""
-    from layouts.app import create_app  # the entry point is the one place that wires pages in
-
-    check_bind(host)
-    app = create_app(store, hubs)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    print(f"kapmon: serving http://{host}:{port}{open_path}  (store: {store.path}; Ctrl-C to stop)", flush=True)
+def load_users(path: Path | None) -> Users | None:
+    """The users file named by ``--users``, or None when sign-in is off."""
+    if path is None:
+        return None
     try:
+        users = Users.load(path)
+    except UsersError as exc:
+        raise StartError(str(exc)) from None
+    if not users.hashes:
+        raise StartError(f"{path}: no users yet (add one with: kapmon user add NAME --users {path})")
+    return users
+
+
+def serve(
+    store: Store, hubs: dict[str, Hub], host: str, port: int, open_path: str = "/", users: Users | None = None
+) -> None:
+    """Serve the pages until Ctrl-C, then stop the hubs (their data is already stored). With ``users``
+    every page, callback and asset needs sign-in."""
+    from layouts.app import create_app  # the entry point is the one place that wires pages in
+    from layouts.auth import protect
+
+    check_bind(host, users)
+    app = create_app(store, hubs)
+    if users is not None:
+        protect(app, users, store)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_term)  # a service manager's stop ends the sessions cleanly
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        print(f"kapmon: serving http://{host}:{port}{open_path}  (store: {store.path}; Ctrl-C to stop)", flush=True)
         app.run(host=host, port=port, debug=False)
     finally:
         for hub in hubs.values():
             hub.stop()
+
+
+def _stop_on_term(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def fail(command: str, message: str) -> int:

@@ -1,0 +1,135 @@
+"""Crash safety: a recorder killed with SIGKILL loses at most the last second, and restarting it with
+``--resume`` continues the same session with its alarm engine rebuilt from the store."""
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devices.reading import reading
+from devices.source import ScaledClock
+from monitor.alarms import AlarmEngine
+from monitor.hub import Hub, Scheduled
+from monitor.resume import find_unfinished, is_finished, restore_engine
+from monitor.running import build_plan, resume_session
+from monitor.session import Session
+from monitor.store import Store
+from tests.helpers import ListSource
+
+ROOT = Path(__file__).resolve().parent.parent
+START = 1_000_000.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def monitor(db: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "monitor.cli", "monitor", "--device", "sim://typical_iv?seed=3&pleth=1",
+           "--patient", "P-CRASH", "--weight", "70", "--route", "iv", "--db", str(db),
+           "--port", str(free_port()), "--resume", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def query(db: Path, sql: str, *params):
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def wait_for(predicate, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_sigkill_loses_at_most_one_second_and_resume_continues_the_same_session(tmp_path):
+    db = tmp_path / "k.db"
+    first = monitor(db)
+    try:
+        wait_for(lambda: db.exists() and query(db, "SELECT COUNT(*) FROM readings")[0][0] > 200)
+        time.sleep(1.5)
+        killed_at = time.time()
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(5)
+    finally:
+        first.kill()
+    [(session_id, last_t, n_before)] = query(db, "SELECT session_id, MAX(t), COUNT(*) FROM readings")
+    lost = killed_at - last_t
+    print(f"killed at {killed_at:.3f}, last stored reading {last_t:.3f}: {lost:.3f} s lost, {n_before} readings kept")
+    assert lost <= 1.0
+    assert not query(db, "SELECT 1 FROM events WHERE kind='end'")
+
+    second = monitor(db)
+    try:
+        lines = [second.stdout.readline() for _ in range(2)]  # "resuming ...", then "serving ..."
+        wait_for(lambda: query(db, "SELECT COUNT(*) FROM readings WHERE t > ?", killed_at)[0][0] > 50)
+        second.send_signal(signal.SIGTERM)
+        out = "".join(lines) + second.communicate(timeout=10)[0]
+    finally:
+        second.kill()
+    assert f"resuming session {session_id}" in out
+    assert query(db, "SELECT COUNT(*) FROM sessions") == [(1,)]
+    assert query(db, "SELECT DISTINCT session_id FROM readings") == [(session_id,)]
+    kinds = [k for (k,) in query(db, "SELECT kind FROM events ORDER BY id")]
+    assert kinds[0] == "protocol" and "resumed" in kinds and kinds[-1] == "end", (second.returncode, out)  # SIGTERM ends it cleanly
+
+
+def run_session(tmp_path):
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", START, "iv", 70.0, protocol="kap-iv")
+    store.create_session(session)
+    items = [reading(float(t), v, x, "cuff") for t in range(0, 300, 60) for v, x in (("sbp", 128), ("dbp", 82), ("map", 97))]
+    items += [reading(float(t), "spo2", 97 if t < 400 else 85, "ox") for t in range(0, 600)]
+    items += [reading(float(t), "pr", 72, "ox") for t in range(0, 600)]
+    items.sort(key=lambda r: r.t)
+    dose = Scheduled(START + 320, "dose", {"route": "iv", "drug": "ketamine", "mg": 35.0, "end": START + 2720})
+    engine = AlarmEngine(build_plan("kap-iv", "iv", {}), START)
+    hub = Hub(store, session, [ListSource(items)], ScaledClock(START, 1000.0), engine, [dose])
+    hub.run()
+    return store, session, engine
+
+
+def test_the_alarm_engine_is_rebuilt_from_the_store(tmp_path):
+    store, session, engine = run_session(tmp_path)
+    active = engine.active()
+    assert any(a.alarm_id == "spo2_low" for a in active)
+    store.write("s1", alarms=engine.acknowledge("spo2_low", "nurse K", START + 599))
+    restored, last_t = restore_engine(store, session, build_plan("kap-iv", "iv", {}))
+    assert restored.baseline == engine.baseline and restored.baseline.get("sbp") == 128
+    assert restored.first_dose_t == engine.first_dose_t == START + 320 and restored.last_dose_end == START + 2720
+    assert [(a.alarm_id, a.acknowledged) for a in restored.active()] == [(a.alarm_id, a.acknowledged) for a in engine.active()]
+    assert last_t == max(r.t for r in store.readings("s1"))
+
+
+def test_only_an_unfinished_session_of_the_same_patient_and_devices_is_resumed(tmp_path):
+    store = Store(tmp_path / "k.db")
+    for sid, patient, devices in (("a", "P-1", ["sim://x"]), ("b", "P-1", ["sim://y"]), ("c", "P-2", ["sim://x"])):
+        store.create_session(Session(sid, patient, START, "iv", 70.0, "kap-iv", metadata={"devices": devices}))
+    assert find_unfinished(store, "P-1", "iv", ["sim://x"]).id == "a"
+    assert find_unfinished(store, "P-1", "im", ["sim://x"]) is None
+    store.write("a", events=[(START + 10, "end", {}, None)])
+    assert is_finished(store, "a")
+    assert find_unfinished(store, "P-1", "iv", ["sim://x"]) is None
+    assert find_unfinished(store, "P-1", "iv", ["sim://y"]).id == "b"
+
+
+def test_resume_refuses_other_rules_than_the_session_ran_under(tmp_path):
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", START, "iv", 70.0, protocol="kap-im")
+    store.create_session(session)
+    try:
+        resume_session(store, session, [], protocol="kap-iv")
+    except Exception as exc:
+        assert "kap-im" in str(exc)
+    else:
+        raise AssertionError("resumed under other rules")
