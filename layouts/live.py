@@ -92,13 +92,16 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     ])
 
 
-def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float, alarms: list) -> html.Div:
-    """One numeric tile: value, unit, age and source, coloured (and labelled) by its worst alarm."""
+def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float, alarms: list,
+         speed: float = 1.0) -> html.Div:
+    """One numeric tile: value, unit, age and source, coloured (and labelled) by its worst alarm.
+
+    A value is stale when older than its freshness limit in real seconds (a replay at 60x ages 60x faster)."""
     main = latest.get(spec.vitals[0])
     hot = [a for a in alarms if a.vital in spec.vitals and not getattr(a, "acknowledged", False)] or [
         a for a in alarms if a.vital in spec.vitals]
     worst = max(hot, key=lambda a: ("low", "medium", "high").index(a.priority)) if hot else None
-    stale = main is None or now - main.t > FRESH_S[spec.vitals[0]]
+    stale = main is None or (now - main.t) / speed > FRESH_S[spec.vitals[0]]
     if spec.key == "nibp":
         value = f"{_num(latest.get('sbp'))}/{_num(latest.get('dbp'))}"
         sub = f"({_num(latest.get('map'))})"
@@ -254,7 +257,8 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         events = [e for e in store.events(session_id, cursor["event"]) if e.kind in MARKED_EVENTS]
         pleth = store.recent(session_id, "pleth", cursor["pleth"], PLETH_POINTS)
         latest = {v: store.latest(session_id, v) for t in TILES for v in t.vitals}
-        tiles = [tile(t, latest, now, alarms) for t in TILES]
+        speed = hub.clock_speed if running else 1.0
+        tiles = [tile(t, latest, now, alarms, speed) for t in TILES]
         doses = store.doses(session_id)
         phase = elapsed_text(now - doses[0].t) + " since first dose" if doses else "pre-dose"
         weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
