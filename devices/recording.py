@@ -134,7 +134,7 @@ def parse_rows(lines: Iterable[str], name: str = "<recording>", *, started: date
     ``started`` is the session start used to rebase ISO-8601 times (else the first row's time).
     Pure: no file access. Raises ``RecordingError`` naming ``name``, line and column.
     """
-    rows = csv.reader(line for line in lines)
+    rows = _Rows(lines, name)
     header: list[str] | None = None
     header_line = 0
     for raw in rows:
@@ -163,6 +163,27 @@ def parse_rows(lines: Iterable[str], name: str = "<recording>", *, started: date
         raise RecordingError(f"{name}, line {header_line + 1}: no rows after the header")
     items.sort(key=lambda item: item.t)  # stable: rows out of order within the tolerance
     return items
+
+
+class _Rows:
+    """``csv.reader`` whose malformed lines (a stray carriage return, ...) raise ``RecordingError``."""
+
+    def __init__(self, lines: Iterable[str], name: str) -> None:
+        self._reader = csv.reader(line for line in lines)
+        self._name = name
+
+    @property
+    def line_num(self) -> int:
+        return self._reader.line_num
+
+    def __iter__(self) -> _Rows:
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            return next(self._reader)
+        except csv.Error as exc:
+            raise RecordingError(f"{self._name}, line {max(self._reader.line_num, 1)}: malformed CSV ({exc})") from None
 
 
 class _Times:

@@ -8,6 +8,7 @@ raises :class:`ProtocolError` naming the file, the line and the field.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -276,6 +277,8 @@ class _Reader:
             self.fail(key, f"must be {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
         if is_number and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if is_number and isinstance(value, float) and not math.isfinite(value):
+            self.fail(key, f"must be a finite number, got {value!r}")
         if check and (problem := check(value)):
             self.fail(key, problem)
         return value

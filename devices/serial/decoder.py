@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from devices.errors import DecodeError
-from devices.reading import Condition, Item, Reading, no_value, reading
+from devices.reading import Condition, Item, Reading, in_physical_range, no_value, reading
 
 
 class StreamDecoder(Protocol):
@@ -48,6 +48,13 @@ class ConditionEdges:
         return out
 
 
+def physical(t: float, vital: str, value: float | None, source: str) -> Reading:
+    """A reading of ``value``; a number the vital cannot physically take (a corrupted frame) is no value."""
+    if value is None or not in_physical_range(vital, value):
+        return no_value(t, vital, source)
+    return reading(t, vital, value, source)
+
+
 class NumericGate:
     """Passes a numeric vital when its value (or no-value state) changes or ``period`` seconds
     have passed since it was last passed; frame-rate devices then report numerics at ~1 Hz."""
@@ -62,7 +69,7 @@ class NumericGate:
         if previous is not None and previous[1] == value and t - previous[0] < self.period:
             return []
         self.last[vital] = (t, value)
-        return [reading(t, vital, value, self.source) if value is not None else no_value(t, vital, self.source)]
+        return [physical(t, vital, value, self.source)]
 
 
 def numerics(gate: NumericGate, t: float, values: Iterable[tuple[str, float | None]]) -> list[Reading]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from devices.errors import DecodeError
-from devices.reading import Item, reading
-from devices.serial.decoder import ConditionEdges
+from devices.reading import Item
+from devices.serial.decoder import ConditionEdges, physical
 
 MAX_LINE = 512
 LINE = re.compile(r"(\d\d/\d\d/\d\d\s+\d\d:\d\d:\d\d)\s+(.*)")
@@ -167,7 +167,7 @@ class MasimoDecoder:
         self.frames += 1
         active = {**conditions(line.alarm, ALARM_BITS), **conditions(line.exc, EXC_BITS)}
         flags = {name: ", ".join(active[name]) if name in active else None for name in CONDITION_NAMES}
-        out: list[Item] = [*self.edges.update(t, flags), reading(t, "spo2", line.spo2, self.source), reading(t, "pr", line.pr, self.source)]
+        out: list[Item] = [*self.edges.update(t, flags), physical(t, "spo2", line.spo2, self.source), physical(t, "pr", line.pr, self.source)]
         if line.has_pi:
-            out.append(reading(t, "pi", line.pi, self.source))
+            out.append(physical(t, "pi", line.pi, self.source))
         return out

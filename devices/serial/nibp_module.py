@@ -10,8 +10,8 @@ Framing of the module's replies and the meaning of status and error codes are
 
 from __future__ import annotations
 
-from devices.reading import Item, reading
-from devices.serial.decoder import ConditionEdges
+from devices.reading import Item
+from devices.serial.decoder import ConditionEdges, physical
 
 STX, ETX = 0x02, 0x03
 DONE = "999"
@@ -127,6 +127,6 @@ class NibpModuleDecoder:
         rate = None if failed else pressure(f.get("R", ""))
         return [
             *self.edges.update(t, {"nibp_error": f"module error code {error}" if failed else None}, NIBP_OUT),
-            *(reading(t, vital, v, self.source) for vital, v in zip(NIBP_OUT, values)),
-            reading(t, "pr", rate, self.source),
+            *(physical(t, vital, v, self.source) for vital, v in zip(NIBP_OUT, values)),
+            physical(t, "pr", rate, self.source),
         ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from devices.reading import Item, reading
 from devices.serial.cms50d import spo2_value
-from devices.serial.decoder import ConditionEdges, NumericGate, numerics, take_sync_frames
+from devices.serial.decoder import ConditionEdges, NumericGate, numerics, physical, take_sync_frames
 
 FRAMES_PER_PACKET = 25
 FRAME_RATE = 75.0
@@ -229,6 +229,6 @@ class NoninFormat8Decoder:
         }
         return [
             *self.edges.update(t, flags),
-            reading(t, "spo2", r.spo2, self.source),
-            reading(t, "pr", r.hr, self.source),
+            physical(t, "spo2", r.spo2, self.source),
+            physical(t, "pr", r.hr, self.source),
         ]
