@@ -35,7 +35,7 @@ from monitor.summary import BP, Episode, SessionRecord, bp_readings, episodes, l
 
 FORMATS = ("csv", "parquet", "fhir", "report")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}
-SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end")
+SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed")  # the last two are audit entries
 
 LOINC = "http://loinc.org"
 MDC = "urn:iso:std:iso:11073:10101"

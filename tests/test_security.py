@@ -154,3 +154,25 @@ def test_the_rules_a_session_runs_under_are_audited(tmp_path):
     hub.stop()
     [event] = store.events(hub.session.id, kind="protocol")
     assert event.who == "dr.m" and event.data["protocol"] == "kap-iv" and event.data["version"]
+
+
+def test_exports_carry_the_pseudonym_and_not_the_audit_trail(tmp_path):
+    import json as _json
+
+    from monitor.export import export
+    from monitor.running import start_session
+    from devices.registry import open_source
+
+    store = Store(tmp_path / "k.db")
+    hub = start_session(store, [open_source("sim://typical_iv?seed=1&duration=30")], patient="P-7", route="iv",
+                        weight_kg=70, speed=60, protocol="kap-iv", screening={"age": 44}, who="dr.m")
+    assert hub.finished.wait(10)
+    fhir = _json.loads(export(store, hub.session.id, "fhir", tmp_path / "s.json").read_text())
+    [patient] = [e["resource"] for e in fhir["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert set(patient) == {"resourceType", "id", "identifier"}  # no name, birth date, address or contact
+    assert patient["identifier"][0]["value"] == "P-7"
+    csv_path = export(store, hub.session.id, "csv", tmp_path / "s.csv")
+    sidecar = _json.loads(csv_path.with_suffix(".json").read_text())
+    assert sidecar["patient"] == {"pseudonym": "P-7", "weight_kg": 70}
+    assert not [e for e in sidecar.get("events", []) if e["kind"] in ("protocol", "resumed")]
+    assert "dr.m" not in csv_path.with_suffix(".json").read_text()
