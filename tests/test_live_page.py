@@ -94,6 +94,23 @@ def test_an_injected_breach_turns_the_tile_red_and_lists_the_alarm(dash_duo, qui
     assert dash_duo.find_element("#banner").get_attribute("role") == "alert"
 
 
+def test_audio_state_is_visible_and_unlocked_by_start_monitoring(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.wait_for_contains_text("#audio-state", "AUDIO OFF", timeout=10)
+    dash_duo.find_element("#start-audio").click()
+    dash_duo.wait_for_text_to_equal("#audio-state", "AUDIO ON", timeout=5)
+    inject_bp(hub, 196, 104)
+    dash_duo.wait_for_contains_text("#alarm-list", "196", timeout=8)
+    dash_duo.wait_until(lambda: dash_duo.driver.execute_script("return window.kapmonTones.sounding()") == "high",
+                        timeout=5)
+    dash_duo.find_element("#who").send_keys("RN Li")
+    dash_duo.find_element("#pause-audio").click()
+    dash_duo.wait_for_contains_text("#audio-state", "AUDIO PAUSED", timeout=5)
+    assert [a.who for _, a in store.alarm_events(hub.session.id) if a.event == "audio_paused"] == ["RN Li"]
+
+
 def test_acknowledge_from_the_page_is_audited(dash_duo, quiet):
     store, hub = quiet
     dash_duo.start_server(create_app(store, {hub.session.id: hub}))

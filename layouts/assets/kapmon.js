@@ -44,7 +44,7 @@
     audio.priority = priority;
     clearInterval(audio.timer);
     audio.timer = null;
-    if (!priority || !audio.wanted) return;
+    if (!priority || !PATTERNS[priority] || !audio.wanted) return;
     burst(priority);
     audio.timer = setInterval(function () { burst(priority); }, PATTERNS[priority].every * 1000);
   }
@@ -58,6 +58,17 @@
     }
     return ["AUDIO ON", "audio-state audio-on"];
   }
+
+  function unlock() {
+    audio.wanted = true;
+    audio.ctx = audio.ctx || new (window.AudioContext || window.webkitAudioContext)();
+    audio.ctx.resume();
+    audio.priority = null;
+  }
+
+  /* Shared with the central station page (central.js). */
+  window.kapmonTones = { unlock: unlock, sound: sound, state: audioState,
+                         sounding: function () { return audio.timer ? audio.priority : null; } };
 
   function setWindow(cursor, minutes) {
     if (!cursor || !cursor.now_ms || !window.Plotly) return;
@@ -90,12 +101,7 @@
       audio: function (state, clicks) {
         const ctx = window.dash_clientside.callback_context;
         const clicked = ctx && ctx.triggered && ctx.triggered.some(function (t) { return t.prop_id.startsWith("start-audio"); });
-        if (clicked) {
-          audio.wanted = true;
-          audio.ctx = audio.ctx || new (window.AudioContext || window.webkitAudioContext)();
-          audio.ctx.resume();
-          audio.priority = null;
-        }
+        if (clicked) unlock();
         const s = state || {};
         sound(s.priority || null);  // the engine already leaves paused alarms out
         return audioState(s.paused_s || 0);
