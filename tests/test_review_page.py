@@ -76,22 +76,22 @@ def test_open_see_alarms_and_zoom(dash_duo, store):
     # The whole session arrives downsampled; a zoom re-sends only the visible minute at full detail.
     full = pleth_x(dash_duo)
     assert 1000 < len(full) <= 2200 and min(full) < 1 and max(full) > 49
-    js(dash_duo, "Plotly.relayout(gd, {'xaxis.range': [20, 21]});")
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        zoomed = pleth_x(dash_duo)
-        if zoomed and min(zoomed) > 19.9 and max(zoomed) < 21.1:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"zoom did not re-send the window: {min(zoomed)}..{max(zoomed)}")
+    zoomed = relayout_until(dash_duo, "{'xaxis.range': [20, 21]}", lambda x: min(x) > 19.9 and max(x) < 21.1)
     assert len(zoomed) > 1000  # ~4,500 samples in that minute, min/max-kept
-    js(dash_duo, "Plotly.relayout(gd, {'xaxis.autorange': true});")
-    dash_duo.wait_for_element("#review-graph .js-plotly-plot")
-    deadline = time.time() + 10
-    while time.time() < deadline and max(pleth_x(dash_duo)) < 49:
-        time.sleep(0.2)
-    assert max(pleth_x(dash_duo)) > 49
+    relayout_until(dash_duo, "{'xaxis.autorange': true}", lambda x: max(x) > 49 and min(x) < 1)
+
+
+def relayout_until(dash_duo, update: str, done, timeout: float = 15) -> list:
+    """Zoom the way a drag does; repeat if the page was not listening yet; the pleth x once ``done``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        js(dash_duo, f"Plotly.relayout(gd, {update});")
+        for _ in range(10):
+            time.sleep(0.2)
+            x = pleth_x(dash_duo)
+            if x and done(x):
+                return x
+    pytest.fail(f"{update} did not re-send the window: pleth x {min(x)}..{max(x)}")
 
 
 def test_gaps_stay_gaps(dash_duo, store):
