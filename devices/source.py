@@ -63,17 +63,30 @@ class ScaledClock:
 
 
 class FastClock:
-    """Session time that jumps ahead as fast as it is asked to: runs a whole session at full speed."""
+    """Session time that jumps ahead as fast as it is asked to: runs a whole session at full speed.
+
+    With several sleepers (a source and a dose schedule, say) time only moves to the earliest time
+    anyone waits for, so no sleeper is woken ahead of data that comes before it.
+    """
 
     def __init__(self, start: float) -> None:
         self._now = start
+        self._waiting: list[float] = []
 
     def now(self) -> float:
         return self._now
 
     async def sleep_until(self, t: float) -> None:
-        if t > self._now:
-            self._now = t
+        if t <= self._now:
+            await asyncio.sleep(0)
+            return
+        self._waiting.append(t)
+        try:
+            while min(self._waiting) < t:
+                await asyncio.sleep(0)
+            self._now = max(self._now, t)
+        finally:
+            self._waiting.remove(t)
         await asyncio.sleep(0)
 
 

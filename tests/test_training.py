@@ -224,3 +224,21 @@ def test_scripted_events_are_not_trainee_actions():
               StoredEvent(2, START + 6, "note", {"text": "mine"}, "RN"),
               StoredEvent(3, START + 7, "injection", {"kind": "probe_off"}, "instructor X")]
     assert [a.name for a in trainee_actions(events, [], START)] == ["note:mine"]
+
+
+def test_a_fast_clock_never_wakes_a_later_sleeper_before_an_earlier_one():
+    async def scenario():
+        clock = FastClock(0.0)
+        woke = []
+
+        async def sleeper(times, name):
+            for t in times:
+                await clock.sleep_until(t)
+                woke.append((clock.now(), name))
+
+        await asyncio.gather(sleeper([600.0], "dose"), sleeper([float(t) for t in range(0, 700, 100)], "data"))
+        return woke
+
+    woke = asyncio.run(scenario())
+    assert [t for t, _ in woke] == sorted(t for t, _ in woke)
+    assert (600.0, "dose") in woke
