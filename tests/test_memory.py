@@ -22,10 +22,12 @@ def test_no_reading_outlives_its_flush(tmp_path):
     source = SimSource("typical_iv", seed=2, pleth=True, duration=20 * 60)
     engine = AlarmEngine(build_plan("kap-iv", "iv", {}), START)
     hub = Hub(store, session, [source], FastClock(START), engine)
+    gc.collect()
+    before = sum(isinstance(o, Reading) for o in gc.get_objects())  # other tests' leftovers
     hub.run()
     n = store.count_readings("mem")
     assert n > 90_000  # 20 min with 75 Hz pleth
     gc.collect()
-    alive = sum(isinstance(o, Reading) for o in gc.get_objects())
+    alive = sum(isinstance(o, Reading) for o in gc.get_objects()) - before
     assert alive < 500, f"{alive} readings still referenced after {n:,} passed through"
     assert not hub._pending
