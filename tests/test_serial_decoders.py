@@ -18,7 +18,7 @@ from devices.serial.decoder import StreamDecoder
 from devices.serial.formats import FORMATS
 from devices.serial.protocols import PROTOCOLS
 
-HYPO = settings(derandomize=True, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+HYPO = settings(derandomize=True, max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def values(items, vital: str) -> list[float | None]:
@@ -402,3 +402,11 @@ def test_decode_cli_prints_json_lines(capsys) -> None:
     assert lines[-1] == '{"vital": "pleth", "value": 99.0, "unit": "au"}'
     assert main(["decode", "nonin2", "01 98 63 00 FD"]) == 1
     assert "checksum" in capsys.readouterr().err
+
+
+def test_impossible_numbers_from_corrupted_frames_are_no_value() -> None:
+    hr_400 = FORMATS["nonin8"].decode(bytes((0x80 | 0x03, 400 & 0x7F, 95, 0)))
+    assert values(hr_400, "pr") == [None]
+    pi_300 = cms50d_v7.Cms50dV7Decoder().feed(cms50d_v7.encode_packet(0x01, bytes((0, 10, 0x10, 70, 97, 30000 & 0xFF, 30000 >> 8))), 0.0)
+    assert values(pi_300, "pi") == [None]
+    assert values(FORMATS["masimo"].decode("01/01/25 00:00:01 SPO2=090% BPM=999"), "pr") == [None]

@@ -221,7 +221,13 @@ class SerialSource:
 
     @staticmethod
     async def _next(link: Link, timeout: float) -> bytes | Exception | None:
+        """The next chunk or error, or ``None`` after ``timeout`` seconds.
+
+        ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 ``wait_for`` can swallow a
+        cancellation that arrives as the queue delivers, leaving the stream running after cancel.
+        """
         try:
-            return await asyncio.wait_for(link.queue.get(), timeout)
+            async with asyncio.timeout(None if timeout == float("inf") else timeout):
+                return await link.queue.get()
         except TimeoutError:
             return None
