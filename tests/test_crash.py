@@ -42,6 +42,14 @@ def query(db: Path, sql: str, *params):
         return conn.execute(sql, params).fetchall()
 
 
+def stored(db: Path) -> int:
+    """Readings in the store so far (0 while the recorder is still creating it)."""
+    try:
+        return query(db, "SELECT COUNT(*) FROM readings")[0][0]
+    except sqlite3.OperationalError:
+        return 0
+
+
 def wait_for(predicate, timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,7 +64,7 @@ def test_sigkill_loses_at_most_one_second_and_resume_continues_the_same_session(
     db = tmp_path / "k.db"
     first = monitor(db)
     try:
-        wait_for(lambda: db.exists() and query(db, "SELECT COUNT(*) FROM readings")[0][0] > 200)
+        wait_for(lambda: stored(db) > 200)
         time.sleep(1.5)
         killed_at = time.time()
         os.kill(first.pid, signal.SIGKILL)
