@@ -51,6 +51,18 @@ def panel(session: Session | None, hub: Hub | None) -> html.Div:
         html.H2("Session"),
         plan_box(hub),
         html.Div(id="status", className="status"),
+        html.Details(className="override", children=[
+            html.Summary("Physician override of a block or gate"),
+            html.Div(className="form-row", children=[
+                dcc.Dropdown(id="override-finding", options=[], placeholder="open block or gate", className="dd wide-dd"),
+            ]),
+            html.Div(className="form-row", children=[
+                dcc.Input(id="override-physician", placeholder="physician's name", className="txt"),
+                dcc.Input(id="override-reason", placeholder="reason", className="txt wide"),
+                html.Button("Record override", id="override-save", className="ack", n_clicks=0),
+            ]),
+            html.Div(id="override-result", className="feedback", **{"aria-live": "polite"}),
+        ]),
         html.H3("Dose"),
         html.Div(className="form-row", children=[
             dcc.Dropdown(id="dose-route", options=list(ROUTES), value=route, clearable=False, className="dd"),
@@ -146,6 +158,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return NEED_WHO
         if mg is None or mg <= 0:
             return "Enter the dose in mg."
+        hold = hub.outstanding()
+        if hold:
+            reasons = "; ".join(f"{f.action.upper()} {f.text}" for f in hold)
+            return f"Not recorded: dosing is on hold ({reasons}). A physician must override or acknowledge first."
         now = hub.now()
         end = now + minutes * 60 if minutes else None
         dose = Dose(t=now, route=route, drug=(drug or "ketamine").strip(), mg=float(mg), end=end)
@@ -154,6 +170,31 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         over = f" over {minutes:g} min" if minutes else ""
         return (f"{dose.drug} {dose.mg:g} mg{over}" + (f" ({per_kg:.2f} mg/kg)" if per_kg else "")
                 + f" recorded by {name} at {clock_text(now)[11:19]}")
+
+    @app.callback(Output("override-finding", "options"), Input("cursor", "data"))
+    def on_findings(cursor: dict) -> list[dict]:
+        hub = hub_of(cursor)
+        if hub is None:
+            return []
+        return [{"value": f.id, "label": f"{f.action.upper()} {f.id}: {f.text}"} for f in hub.outstanding()]
+
+    @app.callback(
+        Output("override-result", "children"),
+        Input("override-save", "n_clicks"), State("override-finding", "value"),
+        State("override-physician", "value"), State("override-reason", "value"), State("cursor", "data"),
+        prevent_initial_call=True,
+    )
+    def on_override(_n: int, finding: str | None, physician: str | None, reason: str | None, cursor: dict) -> str:
+        hub = hub_of(cursor)
+        if hub is None:
+            return "This session is not live."
+        if not finding:
+            return "Choose the block or gate."
+        try:
+            event = hub.override(finding, physician or "", reason or "")
+        except ValueError as exc:
+            return f"Not recorded: {exc}."
+        return f"Recorded: {event.message}"
 
     @app.callback(
         Output("bp-result", "children"),

@@ -19,6 +19,7 @@ from devices.reading import Condition, Item, Reading
 from devices.source import Clock, Source
 from monitor.alarm_events import AlarmEvent
 from monitor.alarms import AlarmEngine
+from monitor.plan import override as override_plan
 from monitor.session import Dose, Session
 from monitor.store import Store, dose_data
 
@@ -207,6 +208,23 @@ class Hub:
     def add_readings(self, readings: list[Reading]) -> None:
         """Readings entered by hand (a cuff that is not connected); they flow like any other."""
         self.call(lambda: self._pending.extend(readings))
+
+    def outstanding(self) -> list[Any]:
+        """Blocks and gates of the plan not yet lifted (screening and, with a baseline, pre-dose BP/SpO2)."""
+        return self.call(lambda: self.engine.plan.outstanding(self.engine.baseline))
+
+    def override(self, finding_id: str, physician: str, reason: str) -> AlarmEvent:
+        """A named physician lifts a block or acknowledges a gate, with a reason; audited."""
+
+        def act() -> AlarmEvent:
+            finding = next((f for f in self.engine.plan.outstanding(self.engine.baseline) if f.id == finding_id), None)
+            if finding is None:
+                raise ValueError(f"{finding_id} is not an open block or gate")
+            self.engine.plan, event = override_plan(self.engine.plan, finding, physician, reason, self.clock.now())
+            self._record_alarms([event])
+            return event
+
+        return self.call(act)
 
     def active_alarms(self) -> list[Any]:
         return self.call(self.engine.active)

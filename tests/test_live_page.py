@@ -9,6 +9,7 @@ from selenium.webdriver.common.by import By
 from layouts.app import create_app
 from monitor.commands.demo import start_demo
 from devices.reading import reading
+from devices.scenarios import screening
 from monitor.running import start_session
 from monitor.store import Store
 from tests.helpers import ListSource
@@ -70,7 +71,8 @@ def quiet(tmp_path):
     """A live session at real speed whose only changes are the ones a test injects."""
     store = Store(tmp_path / "q.db")
     items = [reading(float(t), v, val, "ox") for t in range(600) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
-    hub = start_session(store, [ListSource(items)], patient="Q-1", route="iv", weight_kg=80.0)
+    hub = start_session(store, [ListSource(items)], patient="Q-1", route="iv", weight_kg=80.0,
+                        screening=screening(age=45))  # every question answered, nothing found
     yield store, hub
     hub.stop()
 
@@ -189,3 +191,38 @@ def test_manual_nibp_is_validated_and_recorded(dash_duo, quiet):
     dash_duo.wait_for_contains_text("#bp-result", "recorded by RN Li", timeout=5)
     dash_duo.wait_for_contains_text("#value-nibp", "80/52", timeout=5)
     assert store.events(hub.session.id, kind="manual_nibp")[0].who == "RN Li"
+
+
+@pytest.fixture
+def blocked(tmp_path):
+    """A live session whose screening blocks dosing (aneurysm)."""
+    store = Store(tmp_path / "b.db")
+    items = [reading(float(t), "spo2", 97, "ox") for t in range(600)]
+    hub = start_session(store, [ListSource(items)], patient="B-1", route="iv", weight_kg=70.0,
+                        screening=screening(age=45, aneurysm_or_avm=True))
+    yield store, hub
+    hub.stop()
+
+
+def test_a_block_holds_dosing_until_a_named_physician_overrides(dash_duo, blocked):
+    store, hub = blocked
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.find_element("#who").send_keys("RN Okafor")
+    dash_duo.find_element("#dose-mg").send_keys("35")
+    dash_duo.find_element("#dose-save").click()
+    dash_duo.wait_for_contains_text("#dose-result", "dosing is on hold", timeout=5)
+    assert store.doses(hub.session.id) == []
+    dash_duo.find_element(".override summary").click()
+    dash_duo.select_dcc_dropdown("#override-finding", index=0)
+    dash_duo.find_element("#override-save").click()
+    dash_duo.wait_for_contains_text("#override-result", "physician", timeout=5)  # name and reason required
+    dash_duo.find_element("#override-physician").send_keys("Dr Rahman")
+    dash_duo.find_element("#override-reason").send_keys("aneurysm repaired 2019, cleared by vascular surgery")
+    dash_duo.find_element("#override-save").click()
+    dash_duo.wait_for_contains_text("#override-result", "overridden by Dr Rahman", timeout=5)
+    overrides = [a for _, a in store.alarm_events(hub.session.id) if a.event == "overridden"]
+    assert overrides and overrides[0].who == "Dr Rahman"
+    dash_duo.find_element("#dose-save").click()
+    dash_duo.wait_for_contains_text("#dose-result", "recorded by RN Okafor", timeout=5)
+    assert len(store.doses(hub.session.id)) == 1
