@@ -133,14 +133,17 @@ def test_garbage_before_and_between_frames_is_skipped(fmt: Fmt, data) -> None:
 @HYPO
 @given(data=st.data())
 def test_garbage_inside_a_frame_loses_at_most_that_frame(fmt: Fmt, data) -> None:
-    frames = [fmt.frame(i) for i in range(8)]
+    """Nonin #7 frames have only a status bit and a one-byte sum to sync on: a misaligned window passes
+    the checksum about once in 256, which can cost the next frame or two before the decoder re-aligns.
+    For it, the frames after the damage are judged from the third on."""
+    frames = [fmt.frame(i) for i in range(8 if fmt.name != "nonin7" else 10)]
     k = data.draw(st.integers(1, 6))
     at = data.draw(st.integers(1, len(frames[k]) - 1))
     junk = data.draw(st.binary(min_size=1, max_size=12))
     sync = b"\x01\xff" if fmt.name == "nonin2" else b"\xff" if fmt.name != "cms50d-v7" else b"\x01"
     broken = frames[k][:at] + sync + junk + frames[k][at:]
     got = values(fmt.decoder().feed(b"".join(frames[:k] + [broken] + frames[k + 1 :]), 0.0), fmt.vital)
-    before, after = expected(fmt, frames[:k]), expected(fmt, frames)[k + 1 :]
+    before, after = expected(fmt, frames[:k]), expected(fmt, frames)[k + (3 if fmt.name == "nonin7" else 1) :]
     assert got[: len(before)] == before
     if fmt.name != "nonin2":  # nonin2: frames after a loss are kept, but their packet position is not
         assert got[len(got) - len(after) :] == after
