@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devices.reading import Item, reading
-from devices.serial.decoder import ConditionEdges, NumericGate, numerics, take_sync_frames
+from devices.serial.decoder import DecoderState, NumericGate, numerics, take_sync_frames
 
 FRAME_LEN = 5
 SYNC = 0x80
@@ -62,20 +62,12 @@ def encode_frame(frame: Frame) -> bytes:
     return bytes((b1, frame.pleth & 0x7F, b3, pr & 0x7F, spo2 & 0x7F))
 
 
-class Cms50dDecoder:
+class Cms50dDecoder(DecoderState):
     """Streaming decoder for generation-A frames; resynchronises on the sync bit."""
 
     def __init__(self, source: str = "cms50d") -> None:
-        self.buf = bytearray()
-        self.skipped = 0
-        self.frames = 0
-        self.problem = ""
-        self.edges = ConditionEdges(source)
+        super().__init__(source)
         self.gate = NumericGate(source)
-        self.source = source
-
-    def outgoing(self) -> bytes:
-        return b""
 
     def feed(self, chunk: bytes, t: float) -> list[Item]:
         self.buf += chunk

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from devices.reading import Item, reading
 from devices.serial.cms50d import pr_value, spo2_value
-from devices.serial.decoder import ConditionEdges, NumericGate, numerics
+from devices.serial.decoder import DecoderState, NumericGate, numerics
 
 REALTIME = 0x01
 DISCONNECT_NOTICE = 0x0D
@@ -120,20 +120,12 @@ def encode_realtime(p: Realtime) -> bytes:
     return encode_packet(REALTIME, bytes((d0, d1, d2, pr, spo2, pi & 0xFF, pi >> 8)))
 
 
-class Cms50dV7Decoder:
+class Cms50dV7Decoder(DecoderState):
     """Streaming decoder for V7.0 packets from the device."""
 
     def __init__(self, source: str = "cms50d-v7") -> None:
-        self.buf = bytearray()
-        self.skipped = 0
-        self.frames = 0
-        self.problem = ""
-        self.edges = ConditionEdges(source)
+        super().__init__(source)
         self.gate = NumericGate(source)
-        self.source = source
-
-    def outgoing(self) -> bytes:
-        return b""
 
     def feed(self, chunk: bytes, t: float) -> list[Item]:
         self.buf += chunk

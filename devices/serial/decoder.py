@@ -27,6 +27,23 @@ class StreamDecoder(Protocol):
     def outgoing(self) -> bytes: ...
 
 
+class DecoderState:
+    """The state every streaming decoder starts with: unread bytes, counts of frames and skipped
+    bytes, why bytes were last skipped, and the conditions it has reported."""
+
+    def __init__(self, source: str) -> None:
+        self.buf = bytearray()
+        self.skipped = 0
+        self.frames = 0
+        self.problem = ""
+        self.edges = ConditionEdges(source)
+        self.source = source
+
+    def outgoing(self) -> bytes:
+        """Bytes to send back to the device (none, for most protocols)."""
+        return b""
+
+
 class ConditionEdges:
     """Turns per-frame condition flags into edges: a condition is reported when it starts and ends."""
 

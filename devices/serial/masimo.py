@@ -13,7 +13,7 @@ from datetime import datetime
 
 from devices.errors import DecodeError
 from devices.reading import Item
-from devices.serial.decoder import ConditionEdges, physical
+from devices.serial.decoder import DecoderState, physical
 
 MAX_LINE = 512
 LINE = re.compile(r"(\d\d/\d\d/\d\d\s+\d\d:\d\d:\d\d)\s+(.*)")
@@ -127,19 +127,11 @@ def encode_line(when: datetime, line: Line, serial_number: str = "0000000000") -
     ).encode("ascii")
 
 
-class MasimoDecoder:
+class MasimoDecoder(DecoderState):
     """Streaming decoder for ASCII 1 lines; lines that do not decode are skipped and counted."""
 
     def __init__(self, source: str = "masimo") -> None:
-        self.buf = bytearray()
-        self.skipped = 0
-        self.frames = 0
-        self.problem = ""
-        self.edges = ConditionEdges(source)
-        self.source = source
-
-    def outgoing(self) -> bytes:
-        return b""
+        super().__init__(source)
 
     def feed(self, chunk: bytes, t: float) -> list[Item]:
         self.buf += chunk

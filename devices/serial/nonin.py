@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from devices.reading import Item, reading
 from devices.serial.cms50d import spo2_value
-from devices.serial.decoder import ConditionEdges, NumericGate, numerics, physical, take_sync_frames
+from devices.serial.decoder import DecoderState, NumericGate, numerics, physical, take_sync_frames
 
 FRAMES_PER_PACKET = 25
 FRAME_RATE = 75.0
@@ -75,26 +75,18 @@ def float_byte(number: int, hr: int | None, spo2: int | None, low_battery: bool)
     }.get(number, 0)
 
 
-class NoninPacketDecoder:
+class NoninPacketDecoder(DecoderState):
     """Streaming decoder for format #2 (``fmt=2``) or #7 (``fmt=7``)."""
 
     def __init__(self, fmt: int = 2, source: str = "nonin") -> None:
         if fmt not in (2, 7):
             raise ValueError("format must be 2 or 7")
+        super().__init__(source)
         self.fmt = fmt
-        self.buf = bytearray()
-        self.skipped = 0
-        self.frames = 0
-        self.problem = ""
         self.number: int | None = None  # 1-based frame number in the packet, None until SYNC
         self.floats: dict[int, int] = {}
         self.pulse = {"low_perfusion": None, "motion": None}
-        self.edges = ConditionEdges(source)
         self.gate = NumericGate(source)
-        self.source = source
-
-    def outgoing(self) -> bytes:
-        return b""
 
     def feed(self, chunk: bytes, t: float) -> list[Item]:
         buf = self.buf
@@ -196,19 +188,11 @@ def encode_format8(r: Format8) -> bytes:
     return bytes((s, hr & 0x7F, spo2 & 0x7F, (0x08 * r.sensor_alarm) | int(r.low_battery)))
 
 
-class NoninFormat8Decoder:
+class NoninFormat8Decoder(DecoderState):
     """Streaming decoder for format #8 (framed on the STATUS byte's bit 7; no checksum)."""
 
     def __init__(self, source: str = "nonin8") -> None:
-        self.buf = bytearray()
-        self.skipped = 0
-        self.frames = 0
-        self.problem = ""
-        self.edges = ConditionEdges(source)
-        self.source = source
-
-    def outgoing(self) -> bytes:
-        return b""
+        super().__init__(source)
 
     def feed(self, chunk: bytes, t: float) -> list[Item]:
         self.buf += chunk
