@@ -114,6 +114,14 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         hub = live.get(cursor["session"])
         return hub if hub is not None and not hub.finished.is_set() else None
 
+    def actor(cursor: dict, who: str | None) -> tuple[Hub, str] | str:
+        """The live hub and who is acting, or why nobody can act."""
+        hub = hub_of(cursor)
+        if hub is None:
+            return "This session is not live."
+        name = _who(who)
+        return NEED_WHO if name is None else (hub, name)
+
     @app.callback(
         Output("ack-result", "children"),
         Input({"type": "ack", "alarm": ALL}, "n_clicks"), Input("pause-audio", "n_clicks"),
@@ -124,12 +132,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         trigger = callback_context.triggered_id
         if trigger is None or not callback_context.triggered[0]["value"]:
             return no_update  # a button (re)rendered, not clicked
-        hub = hub_of(cursor)
-        if hub is None:
-            return "This session is not live."
-        name = _who(who)
-        if name is None:
-            return NEED_WHO
+        acting = actor(cursor, who)
+        if isinstance(acting, str):
+            return acting
+        hub, name = acting
         if trigger == "pause-audio":
             hub.pause_audio(name, AUDIO_PAUSE_S * 1.0)
             return f"Audio paused {AUDIO_PAUSE_S // 60} min by {name}"
@@ -150,12 +156,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     )
     def on_dose(_n: int, route: str, drug: str, mg: float | None, minutes: float | None, cursor: dict,
                 who: str | None) -> str:
-        hub = hub_of(cursor)
-        if hub is None:
-            return "This session is not live."
-        name = _who(who)
-        if name is None:
-            return NEED_WHO
+        acting = actor(cursor, who)
+        if isinstance(acting, str):
+            return acting
+        hub, name = acting
         if mg is None or mg <= 0:
             return "Enter the dose in mg."
         hold = hub.outstanding()
@@ -203,12 +207,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         prevent_initial_call=True,
     )
     def on_manual_bp(_n: int, sbp: float | None, dbp: float | None, cursor: dict, who: str | None) -> str:
-        hub = hub_of(cursor)
-        if hub is None:
-            return "This session is not live."
-        name = _who(who)
-        if name is None:
-            return NEED_WHO
+        acting = actor(cursor, who)
+        if isinstance(acting, str):
+            return acting
+        hub, name = acting
         try:
             s, d, m = manual_bp(sbp, dbp)
         except ValueError as exc:
@@ -229,12 +231,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         trigger = callback_context.triggered_id
         if trigger is None or not callback_context.triggered[0]["value"]:
             return no_update, no_update
-        hub = hub_of(cursor)
-        if hub is None:
-            return "This session is not live.", no_update
-        name = _who(who)
-        if name is None:
-            return NEED_WHO, no_update
+        acting = actor(cursor, who)
+        if isinstance(acting, str):
+            return acting, no_update
+        hub, name = acting
         note = trigger["text"] if isinstance(trigger, dict) else (text or "").strip()
         if not note:
             return "Write the note first.", no_update

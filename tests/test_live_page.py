@@ -43,7 +43,7 @@ def test_numbers_move_and_an_alarm_appears(dash_duo, demo):
     dash_duo.wait_for_contains_text("#patient", hub.session.patient, timeout=10)
 
     seen_hr = set()
-    deadline = time.time() + 12
+    deadline = time.time() + 25
     while time.time() < deadline and len(seen_hr) < 3:
         seen_hr.add(text(dash_duo, "#value-hr"))
         time.sleep(0.5)
