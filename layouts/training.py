@@ -81,14 +81,17 @@ def debrief_page(store: Store, session_id: str) -> html.Div:
         return html.Div(html.H1(f"No training session {session_id}"), className="sessions")
     d = debrief(store, session_id)
     rows = [html.Tr([html.Td(o.id), html.Td(o.what), html.Td(f"{o.due_s / 60:g} min"),
-                     html.Td(o.result.upper(), className=f"result-{o.result}"), html.Td(o.action or ""),
+                     html.Td(o.result.upper(), className=f"result-{o.result.replace(' ', '-')}"),
+                     html.Td(o.action or ""),
                      html.Td("" if o.response_s is None else f"{o.response_s:.0f} s")]) for o in d.outcomes]
     events = [html.Tr([html.Td(elapsed_text(r.t_s)), html.Td(r.event), html.Td(r.response),
                        html.Td("" if r.response_s is None else f"{r.response_s:.0f} s")]) for r in d.timeline]
     return html.Div(className="sessions debrief", children=[
         html.H1(f"Debrief: {d.title}"),
         html.P(f"Trainee: {d.trainee or 'not named'} · session {session_id} · "
-               f"{len(d.outcomes) - len(d.missed)} of {len(d.outcomes)} expectations met", className="muted"),
+               f"{sum(o.result in ('done', 'avoided') for o in d.outcomes)} of {len(d.outcomes)} expectations met"
+               f"{' (the session ended before some were due)' if any(o.result == 'not reached' for o in d.outcomes) else ''}",
+               className="muted"),
         html.H2("What the trainee should have done"),
         html.Table([html.Thead(html.Tr([html.Th(h) for h in ("", "Expected", "Due", "Result", "Action", "Response")])),
                     html.Tbody(rows)], className="session-table", id="debrief-outcomes"),

@@ -26,7 +26,8 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One expectation judged: ``done``, ``missed``, ``avoided`` (a must-not kept) or ``violated``."""
+    """One expectation judged: ``done``, ``missed``, ``avoided`` (a must-not kept), ``violated``, or
+    ``not reached`` (the session ended before it was due)."""
 
     id: str
     what: str
@@ -103,13 +104,15 @@ def matches(spec: str, action: str) -> bool:
     return what.startswith(detail)
 
 
-def judge(expectation: dict, actions: Sequence[Action]) -> Outcome:
-    """The trainee's response to one expectation."""
+def judge(expectation: dict, actions: Sequence[Action], ended_s: float | None = None) -> Outcome:
+    """The trainee's response to one expectation (``ended_s``: when the session ended, in session seconds)."""
     due, within = expectation["at_s"], expectation["within_s"]
     negative = [s.removeprefix("not:") for s in expectation["actions"] if s.startswith("not:")]
     positive = [s for s in expectation["actions"] if not s.startswith("not:")]
     window = [a for a in actions if due <= a.t <= due + within]
     common = {"id": expectation["id"], "what": expectation["what"], "due_s": due, "within_s": within}
+    if ended_s is not None and due > ended_s:
+        return Outcome(**common, result="not reached", action=None, response_s=None)
     bad = next((a for a in window if any(matches(s, a.name) for s in negative)), None)
     if negative and not positive:
         if bad is None:
@@ -152,6 +155,8 @@ def debrief(store: Store, session_id: str) -> Debrief:
     events = store.events(session_id)
     alarms = [a for _, a in store.alarm_events(session_id)]
     actions = trainee_actions(events, alarms, session.started)
-    outcomes = tuple(judge(e, actions) for e in training.get("expectations", []))
+    ended = next((e.t for e in events if e.kind == "end"), None)
+    ended_s = None if ended is None else ended - session.started
+    outcomes = tuple(judge(e, actions, ended_s) for e in training.get("expectations", []))
     return Debrief(training.get("title", session_id), training.get("trainee", ""), outcomes,
                    tuple(timeline(events, alarms, session.started)))

@@ -194,6 +194,7 @@ def test_judging_done_missed_avoided_violated():
     assert judge({**exp, "actions": ["not:dose"], "within_s": 500.0}, acts).result == "avoided"
     violated = judge({**exp, "actions": ["not:dose"], "within_s": 700.0}, acts)
     assert violated.result == "violated" and violated.action == "dose"
+    assert judge({**exp, "at_s": 900.0}, acts, ended_s=600.0).result == "not reached"
 
 
 def test_debrief_of_a_hypertensive_surge_session(tmp_path):
