@@ -602,6 +602,16 @@ def _syntax_error(path: str, text: str, exc: tomllib.TOMLDecodeError) -> Protoco
     return ProtocolError(path, line, _clean_key(key.group(1)) if key else "(syntax)", f"TOML syntax error: {reason}")
 
 
+# The shipped protocol used for a route when none is named.
+DEFAULT_PROTOCOL = {
+    "iv": "kap-iv",
+    "im": "kap-im",
+    "sublingual": "kap-sublingual",
+    "oral": "kap-sublingual",
+    "intranasal": "esketamine-intranasal",
+}
+
+
 def shipped() -> list[str]:
     """Names of the protocols that ship with kapmon."""
     folder = resources.files("monitor.protocols")

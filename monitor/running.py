@@ -14,19 +14,10 @@ from monitor.alarms import AlarmEngine
 from monitor.hub import Hub, Scheduled
 from monitor.resume import restore_engine
 from monitor.plan import Plan, make_plan
-from monitor.protocol import ProtocolError, load
+from monitor.protocol import DEFAULT_PROTOCOL, ProtocolError, load
 from monitor.session import Session, new_session_id
 from monitor.store import Store
 from monitor.users import Users
-
-# The shipped protocol used for a route when none is named.
-DEFAULT_PROTOCOL = {
-    "iv": "kap-iv",
-    "im": "kap-im",
-    "sublingual": "kap-sublingual",
-    "oral": "kap-sublingual",
-    "intranasal": "esketamine-intranasal",
-}
 
 
 class StartError(Exception):

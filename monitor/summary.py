@@ -36,17 +36,13 @@ from monitor.alarm_events import PRIORITIES, PRIORITY_RANK, AlarmEvent
 from monitor.baseline import Baseline, BaselineBuilder, describe_rule
 from monitor.discharge import readiness
 from monitor.plan import Plan, make_plan
-from monitor.protocol import Protocol, ProtocolError, load, shipped
+from monitor.protocol import DEFAULT_PROTOCOL, Protocol, ProtocolError, load
 from monitor.session import Dose, Session
 from monitor.store import Store, StoredEvent, StoredReading
 
 MAX_STEP_S = 5.0
 SPO2_LOW = 90.0
 REMS_MIN_S = 2 * 3600.0
-ROUTE_PROTOCOL = {
-    "iv": "kap-iv", "im": "kap-im", "sublingual": "kap-sublingual", "oral": "kap-sublingual",
-    "intranasal": "esketamine-intranasal",
-}
 CLOSING = ("cleared", "reset")
 
 
@@ -91,8 +87,7 @@ def protocol_for(session: Session) -> Protocol:
             return load(session.protocol)
         except (ProtocolError, OSError):
             pass
-    name = ROUTE_PROTOCOL.get(session.route, "kap-iv")
-    return load(name if name in shipped() else "kap-iv")
+    return load(DEFAULT_PROTOCOL.get(session.route, "kap-iv"))
 
 
 # --------------------------------------------------------------------------------------------- values
