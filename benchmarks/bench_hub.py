@@ -13,10 +13,7 @@ import time
 from pathlib import Path
 
 from devices.simulator import SimSource
-from devices.source import FastClock
-from monitor.hub import Hub
-from monitor.alarms import AlarmEngine
-from monitor.running import build_plan
+from monitor.running import build_plan, record_at_full_speed
 from monitor.session import Session
 from monitor.store import Store
 
@@ -31,9 +28,8 @@ def main() -> None:
         session = Session("bench", "BENCH-1", start, "iv", 70.0)
         store.create_session(session)
         source = SimSource("typical_iv", seed=1, pleth=True, duration=args.hours * 3600)
-        hub = Hub(store, session, [source], FastClock(start), AlarmEngine(build_plan("kap-iv", "iv", {}), start))
         t0 = time.perf_counter()
-        hub.run()
+        record_at_full_speed(store, session, source, build_plan("kap-iv", "iv", {}))
         elapsed = time.perf_counter() - t0
         n = store.count_readings("bench")
         size = (Path(tmp) / "bench.db").stat().st_size + sum(p.stat().st_size for p in Path(tmp).glob("bench.db-*"))

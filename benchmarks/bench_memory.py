@@ -21,7 +21,7 @@ from devices.source import FastClock
 from monitor.alarms import AlarmEngine
 from monitor.hub import Hub
 from monitor.running import build_plan, scheduled_from_metadata
-from monitor.session import Dose, Session
+from monitor.session import Session
 from monitor.store import Store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -45,20 +45,15 @@ def main() -> None:
         session = Session("bench", "BENCH-1", start, "iv", 70.0)
         store.create_session(session)
         source = SimSource("typical_iv", seed=1, pleth=True, duration=args.hours * 3600)
-        scheduled = scheduled_from_metadata(source.metadata, start)
         hub = Hub(store, session, [source], FastClock(start), AlarmEngine(build_plan("kap-iv", "iv", {}), start),
-                  scheduled[1:])  # the scripted notes; the dose comes in order below (a FastClock runs ahead)
-        dose = scheduled[0]
-        state = {"next": start, "n": 0, "dosed": False}
+                  scheduled_from_metadata(source.metadata, start))
+        state = {"next": start, "n": 0}
 
         def sample(items, _alarms) -> None:
             state["n"] += len(items)
             if not items:
                 return
             t = items[-1].t
-            if not state["dosed"] and t >= dose.t:
-                state["dosed"] = True
-                hub._record_dose(Dose(t=dose.t, **dose.data), "bench")
             if t >= state["next"]:
                 gc.collect()
                 samples.append(((t - start) / 60, rss_mb(), state["n"]))

@@ -16,14 +16,9 @@ import time
 from pathlib import Path
 
 from devices.simulator import SimSource
-from devices.source import FastClock
 from layouts.app import create_app
-from monitor.alarms import AlarmEngine
-from monitor.hub import Hub
-from monitor.plan import make_plan
-from monitor.protocol import load
-from monitor.running import scheduled_from_metadata
-from monitor.session import Dose, Session
+from monitor.running import build_plan, record_at_full_speed
+from monitor.session import Session
 from monitor.store import Store
 
 START = 1_800_000_000.0
@@ -33,12 +28,7 @@ def record(store: Store, hours: float) -> None:
     src = SimSource("typical_iv", seed=1, pleth=True, duration=hours * 3600)
     session = Session("bench", "BENCH-1", START, "iv", 70.0, "kap-iv", "demo", src.metadata)
     store.create_session(session)
-    Hub(store, session, [src], FastClock(START), AlarmEngine(make_plan(load("kap-iv"), {}, "iv"), START)).run()
-    for item in scheduled_from_metadata(src.metadata, START):  # filed at their times, after the data
-        if item.kind == "dose":
-            store.add_dose(session.id, Dose(t=item.t, **item.data), who="scenario")
-        else:
-            store.write(session.id, events=[(item.t, item.kind, item.data, "scenario")])
+    record_at_full_speed(store, session, src, build_plan("kap-iv", "iv", {}))
 
 
 def call(client, output: str, inputs: list[dict], state: list[dict]) -> tuple[float, int]:

@@ -13,11 +13,8 @@ import tempfile
 from pathlib import Path
 
 from devices.simulator import SimSource
-from devices.source import FastClock
 from layouts.app import create_app
-from monitor.hub import Hub
-from monitor.alarms import AlarmEngine
-from monitor.running import build_plan
+from monitor.running import build_plan, record_at_full_speed
 from monitor.session import Session
 from monitor.store import Store
 
@@ -28,7 +25,7 @@ def record(store: Store, sid: str, minutes: float) -> None:
     session = Session(sid, "BENCH-1", START, "iv", 70.0)
     store.create_session(session)
     source = SimSource("typical_iv", seed=1, pleth=True, duration=minutes * 60)
-    Hub(store, session, [source], FastClock(START), AlarmEngine(build_plan("kap-iv", "iv", {}), START)).run()
+    record_at_full_speed(store, session, source, build_plan("kap-iv", "iv", {}))
 
 
 def tick_request(app, client) -> dict:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from devices.registry import open_source
-from devices.source import Clock, PlaybackClock, ScaledClock, Source, WallClock
+from devices.source import Clock, FastClock, PlaybackClock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
 from monitor.alarms import AlarmEngine
 from monitor.hub import Hub, Scheduled
@@ -43,6 +43,14 @@ def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
     ]
     out += [Scheduled(start + e["t"], e.get("kind", "note"), {"text": e.get("text", "")}) for e in metadata.get("events", [])]
     return out
+
+
+def record_at_full_speed(store: Store, session: Session, source: Source, plan: Plan) -> None:
+    """Record a finite source (simulation, recording) into a stored session as fast as it runs, under
+    ``plan``, its scripted doses and notes played at their times. For tests, benchmarks and imports."""
+    start = session.started
+    scheduled = scheduled_from_metadata(getattr(source, "metadata", {}), start)
+    Hub(store, session, [source], FastClock(start), AlarmEngine(plan, start), scheduled).run()
 
 
 def build_plan(protocol: str | None, route: str, screening: dict) -> Plan:

@@ -9,29 +9,13 @@ import pytest
 from devices.reading import Condition, Reading
 from devices.recording import read_recording
 from devices.simulator import SimSource
-from devices.source import FastClock
 from monitor.cli import main
 from monitor.export import ExportError, export, read_parquet, session_items
-from monitor.hub import Hub
-from monitor.alarms import AlarmEngine
-from monitor.plan import make_plan
-from monitor.protocol import load
-from monitor.running import scheduled_from_metadata
-from monitor.session import Dose, Session
+from monitor.running import build_plan, record_at_full_speed
+from monitor.session import Session
 from monitor.store import Store
 
 T0 = 1_800_000_000.0
-
-
-def record(store, session, src):
-    """Run the simulated source through the hub and alarm engine at full speed, then file the scenario's
-    doses and notes at their times (played live, a FastClock would jump to each one ahead of the data)."""
-    Hub(store, session, [src], FastClock(T0), AlarmEngine(make_plan(load("kap-iv"), {}, "iv"), T0)).run()
-    for item in scheduled_from_metadata(src.metadata, T0):
-        if item.kind == "dose":
-            store.add_dose(session.id, Dose(t=item.t, **item.data), who="scenario")
-        else:
-            store.write(session.id, events=[(item.t, item.kind, item.data, "scenario")])
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +26,7 @@ def recorded(tmp_path_factory):
     src = SimSource("typical_iv", seed=3, pleth=True, duration=3000)
     session = Session("s1", "SIM-TIV-01", T0, "iv", 70.0, "kap-iv", "demo", src.metadata)
     store.create_session(session)
-    record(store, session, src)
+    record_at_full_speed(store, session, src, build_plan("kap-iv", "iv", {}))
     return store
 
 

@@ -6,29 +6,13 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from devices.simulator import SimSource
-from devices.source import FastClock
 from layouts.app import create_app
-from monitor.alarms import AlarmEngine
-from monitor.hub import Hub
-from monitor.plan import make_plan
-from monitor.protocol import load
-from monitor.running import scheduled_from_metadata
-from monitor.session import Dose, Session
+from monitor.running import build_plan, record_at_full_speed
+from monitor.session import Session
 from monitor.store import Store
 
 pytestmark = pytest.mark.browser
 T0 = 1_800_000_000.0
-
-
-def record(store, session, src):
-    """Run the simulated source through the hub and alarm engine at full speed, then file the scenario's
-    doses and notes at their times (played live, a FastClock would jump to each one ahead of the data)."""
-    Hub(store, session, [src], FastClock(T0), AlarmEngine(make_plan(load("kap-iv"), {}, "iv"), T0)).run()
-    for item in scheduled_from_metadata(src.metadata, T0):
-        if item.kind == "dose":
-            store.add_dose(session.id, Dose(t=item.t, **item.data), who="scenario")
-        else:
-            store.write(session.id, events=[(item.t, item.kind, item.data, "scenario")])
 
 
 @pytest.fixture
@@ -38,7 +22,7 @@ def store(tmp_path):
     src = SimSource("typical_iv", seed=1, pleth=True, duration=3000)
     session = Session("s1", "SIM-TIV-01", T0, "iv", 70.0, "kap-iv", "demo", src.metadata)
     store.create_session(session)
-    record(store, session, src)
+    record_at_full_speed(store, session, src, build_plan("kap-iv", "iv", {}))
     return store
 
 
