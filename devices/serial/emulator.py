@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from devices.reading import Condition, Item, Reading
 from devices.serial import cms50d, cms50d_v7, masimo, nibp_module, nonin
@@ -89,21 +88,31 @@ class Beat:
         return False
 
 
-class EmulatedDevice(Protocol):
-    """One protocol's device behaviour. ``t`` is emulated session time, ``wall`` monotonic seconds."""
+class EmulatedDevice:
+    """One protocol's device behaviour. ``t`` is emulated session time, ``wall`` monotonic seconds.
 
-    rate: float  # frames per emulated second; 0 = sends only in reply
+    By default a device streams frames and ignores what it is sent; devices with commands override
+    ``receive``, ``tick`` and ``reset``."""
 
-    def frame(self, state: DeviceState, wall: float) -> bytes: ...
+    rate: float = 0.0  # frames per emulated second; 0 = sends only in reply
 
-    def receive(self, data: bytes, state: DeviceState, t: float, wall: float) -> bytes: ...
+    def frame(self, state: DeviceState, wall: float) -> bytes:
+        """One frame of what the device streams (devices with ``rate`` 0 stream nothing)."""
+        return b""
 
-    def tick(self, state: DeviceState, t: float) -> bytes: ...
+    def receive(self, data: bytes, state: DeviceState, t: float, wall: float) -> bytes:
+        """Bytes the device answers to ``data`` from the host."""
+        return b""
 
-    def reset(self) -> None: ...
+    def tick(self, state: DeviceState, t: float) -> bytes:
+        """Bytes the device sends of its own accord at emulated time ``t``."""
+        return b""
+
+    def reset(self) -> None:
+        """Forget the host's commands (after an unplug)."""
 
 
-class Cms50dDevice:
+class Cms50dDevice(EmulatedDevice):
     """Generation A: streams 60 frames/s unprompted."""
 
     rate = 60.0
@@ -125,17 +134,8 @@ class Cms50dDevice:
             )
         )
 
-    def receive(self, data: bytes, state: DeviceState, t: float, wall: float) -> bytes:
-        return b""
 
-    def tick(self, state: DeviceState, t: float) -> bytes:
-        return b""
-
-    def reset(self) -> None:
-        pass
-
-
-class Cms50dV7Device:
+class Cms50dV7Device(EmulatedDevice):
     """V7.0: streams 60 packets/s after ``A1`` until ``A2`` or ``keepalive_timeout`` s without ``AF``/``A1``."""
 
     rate = 60.0
@@ -172,15 +172,12 @@ class Cms50dV7Device:
                 self.alive_until = 0.0
         return b""
 
-    def tick(self, state: DeviceState, t: float) -> bytes:
-        return b""
-
     def reset(self) -> None:
         self.buf.clear()
         self.alive_until = 0.0
 
 
-class NoninDevice:
+class NoninDevice(EmulatedDevice):
     """Formats #2/#7 (75 frames/s, 25-frame packets) or #8 (1 record/s); ACKs format selection."""
 
     def __init__(self, fmt: int) -> None:
@@ -231,15 +228,12 @@ class NoninDevice:
                 replies += bytes((nonin.ACK if ok else nonin.NAK,))
         return replies
 
-    def tick(self, state: DeviceState, t: float) -> bytes:
-        return b""
-
     def reset(self) -> None:
         self.buf.clear()
         self.number = 0
 
 
-class MasimoDevice:
+class MasimoDevice(EmulatedDevice):
     """Radical-7 style ASCII 1 lines, one per second."""
 
     rate = 1.0
@@ -256,21 +250,10 @@ class MasimoDevice:
         line = masimo.Line(state.spo2, state.pr, state.pi, True, alarm, exc)
         return masimo.encode_line(self.clock_start + timedelta(seconds=self.frames), line)
 
-    def receive(self, data: bytes, state: DeviceState, t: float, wall: float) -> bytes:
-        return b""
 
-    def tick(self, state: DeviceState, t: float) -> bytes:
-        return b""
-
-    def reset(self) -> None:
-        pass
-
-
-class NibpModuleDevice:
+class NibpModuleDevice(EmulatedDevice):
     """Measures on ``01;;`` (taking ``measure_seconds`` of session time) and whenever the played
     items hold a new cuff reading; prints ``999`` when done and answers ``18;;`` with the result."""
-
-    rate = 0.0
 
     def __init__(self, measure_seconds: float = 20.0) -> None:
         self.measure_seconds = measure_seconds
@@ -278,9 +261,6 @@ class NibpModuleDevice:
         self.done_at: float | None = None
         self.seen = 0
         self.result = nibp_module.result_body(None, None, None, None, error=1)
-
-    def frame(self, state: DeviceState, wall: float) -> bytes:
-        return b""
 
     def receive(self, data: bytes, state: DeviceState, t: float, wall: float) -> bytes:
         self.buf += data
