@@ -256,6 +256,19 @@ def _unit(where: _Where, line: int, col: int, vital: str, cell: str) -> str:
     return standard
 
 
+def _data_rows(rows: Iterator[list[str]], where: _Where) -> Iterator[tuple[int, list[str]]]:
+    """(line number, stripped cells padded to the header's width) for every data row; blank and
+    ``#`` comment lines are skipped, a row wider than the header is an error naming its line."""
+    width = len(where.header)
+    for raw in rows:
+        line = rows.line_num  # type: ignore[attr-defined]
+        if not raw or all(not c.strip() for c in raw) or raw[0].lstrip().startswith("#"):
+            continue
+        if len(raw) > width:
+            raise where.error(line, width, f"{len(raw)} cells but the header has {width} columns")
+        yield line, [c.strip() for c in raw] + [""] * (width - len(raw))
+
+
 def _parse_long(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], started: datetime | None) -> list[Item]:
     for name, i in cols.items():
         if name not in LONG_REQUIRED + LONG_OPTIONAL:
@@ -265,17 +278,9 @@ def _parse_long(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
     ct, cv, cval = cols["t"], cols["vital"], cols["value"]
     cu, cs, cst = cols.get("unit"), cols.get("source"), cols.get("status")
     cvs, cd = cols.get("vitals"), cols.get("detail")
-    width = len(where.header)
     times = _Times(where, ct, started)
     items: list[Item] = []
-    for raw in rows:
-        line = rows.line_num  # type: ignore[attr-defined]
-        if not raw or all(not c.strip() for c in raw) or raw[0].lstrip().startswith("#"):
-            continue
-        if len(raw) > width:
-            raise where.error(line, width, f"{len(raw)} cells but the header has {width} columns")
-        raw = raw + [""] * (width - len(raw))
-        cells = [c.strip() for c in raw]
+    for line, cells in _data_rows(rows, where):
         t = times.parse(cells[ct], line)
         vital = cells[cv]
         source = cells[cs] if cs is not None and cells[cs] else DEFAULT_SOURCE
@@ -353,19 +358,12 @@ def _parse_wide(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
     if not vitals:
         raise where.error(where.header_line, None, "wide form needs at least one vital column after t")
     ct = cols["t"]
-    width = len(where.header)
     times = _Times(where, ct, started)
     items: list[Item] = []
-    for raw in rows:
-        line = rows.line_num  # type: ignore[attr-defined]
-        if not raw or all(not c.strip() for c in raw) or raw[0].lstrip().startswith("#"):
-            continue
-        if len(raw) > width:
-            raise where.error(line, width, f"{len(raw)} cells but the header has {width} columns")
-        raw = raw + [""] * (width - len(raw))
-        t = times.parse(raw[ct], line)
+    for line, cells in _data_rows(rows, where):
+        t = times.parse(cells[ct], line)
         for i, vital in vitals:
-            cell = raw[i].strip()
+            cell = cells[i]
             if not cell:
                 continue
             if cell == NO_VALUE_CELL or cell.lower() == NO_VALUE:
