@@ -8,25 +8,16 @@ from collections.abc import MutableMapping
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
-from devices.perturb import OverlaySource, Perturbation
-from devices.source import PlaybackClock
 from layouts.components import elapsed_text
 from monitor.debrief import debrief
 from monitor.hub import Hub
 from monitor.session import Session
 from monitor.store import Store
-from monitor.training import choices, start_training
+from monitor.training import INJECTIONS, TRAINEE_ACTIONS, choices, inject, playback, start_training
 
 SPEEDS = (1, 5, 10, 30, 60)
 SKIPS_MIN = (1, 5, 10)
-TRAINEE_ACTIONS = {"hold_dosing": "Hold dosing", "resume_dosing": "Resume dosing", "stop_dosing": "Stop dosing",
-                   "call_help": "Call for help"}
-INJECTIONS = {
-    "bp_rise": ("Raise BP +40", {"kind": "bp_rise", "amount": 40, "duration": 900}),
-    "desaturation": ("Drop SpO2 to 84", {"kind": "desaturation", "amount": 84, "duration": 300}),
-    "probe_off": ("Pull probe 60 s", {"kind": "probe_off", "duration": 60}),
-    "disconnect": ("Disconnect oximeter 90 s", {"kind": "disconnect", "duration": 90}),
-}
+
 
 
 def start_page() -> html.Div:
@@ -129,7 +120,7 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub]) -> None:
 
     def training_hub(cursor: dict) -> Hub | None:
         hub = live.get(cursor["session"])
-        if hub is None or hub.finished.is_set() or not isinstance(hub.clock, PlaybackClock):
+        if hub is None or hub.finished.is_set() or playback(hub) is None:
             return None
         return hub
 
@@ -174,7 +165,8 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub]) -> None:
 
 def control(hub: Hub, trigger: str | dict, who: str) -> str:
     """Carry out one playback, trainee or instructor control; say what was done."""
-    clock: PlaybackClock = hub.clock  # type: ignore[assignment]
+    clock = playback(hub)
+    assert clock is not None
     if trigger == "play-pause":
         clock.resume() if clock.paused else clock.pause()
         return "Paused" if clock.paused else "Playing"
@@ -190,13 +182,7 @@ def control(hub: Hub, trigger: str | dict, who: str) -> str:
     if kind == "trainee":
         hub.add_event("action", {"action": trigger["action"]}, who)
         return f"{TRAINEE_ACTIONS[trigger['action']]} recorded for {who}"
-    label, spec = INJECTIONS[trigger["kind"]]
-    source = next((s for s in hub.sources if isinstance(s, OverlaySource)), None)
-    if source is None:
-        return "This session's source does not take injections."
-    perturbation = Perturbation(kind=spec["kind"], t=hub.now(), duration=spec["duration"],
-                                amount=spec.get("amount", 0.0), text=f"injected by {who}")
-    source.overlay.add(perturbation)
-    hub.add_event("injection", {"kind": perturbation.kind, "label": label, "amount": perturbation.amount,
-                                "duration": perturbation.duration}, f"instructor {who}")
-    return f"Injected: {label}"
+    try:
+        return f"Injected: {inject(hub, trigger['kind'], who)}"
+    except ValueError as exc:
+        return str(exc)

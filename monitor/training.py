@@ -16,6 +16,7 @@ from devices.perturb import OverlaySource, Perturbation
 from devices.replay import open_replay
 from devices.scenarios import SCENARIOS, Scenario, get_scenario
 from devices.simulator import SimSource
+from devices.source import PlaybackClock
 from devices.uri import parse_uri
 from monitor.hub import Hub
 from monitor.running import start_session
@@ -26,6 +27,17 @@ ACTIONS = ("acknowledge", "note", "hold_dosing", "stop_dosing", "resume_dosing",
            "pause_audio")
 SCENARIO_KEYS = {"title", "base", "seed", "duration_min", "summary", "doses", "overrides"}
 OVERRIDABLE = {f.name for f in fields(Scenario)} - {"name", "screening", "doses", "episodes", "events"}
+
+
+# What a trainee can do on the live page beyond any nurse's actions, and what an instructor can inject.
+TRAINEE_ACTIONS = {"hold_dosing": "Hold dosing", "resume_dosing": "Resume dosing", "stop_dosing": "Stop dosing",
+                   "call_help": "Call for help"}
+INJECTIONS = {
+    "bp_rise": ("Raise BP +40", {"kind": "bp_rise", "amount": 40, "duration": 900}),
+    "desaturation": ("Drop SpO2 to 84", {"kind": "desaturation", "amount": 84, "duration": 300}),
+    "probe_off": ("Pull probe 60 s", {"kind": "probe_off", "duration": 60}),
+    "disconnect": ("Disconnect oximeter 90 s", {"kind": "disconnect", "duration": 90}),
+}
 
 
 class ScenarioFileError(ValueError):
@@ -172,6 +184,26 @@ def start_training(store: Store, name_or_path: str, speed: float = 10.0, trainee
         weight_kg=patient.get("weight_kg"), speed=speed, kind="training", metadata=meta, scripted=True,
         playback=True,
     )
+
+
+def playback(hub: Hub) -> PlaybackClock | None:
+    """The clock a trainer can pause, speed up and skip, if this session has one."""
+    return hub.clock if isinstance(hub.clock, PlaybackClock) else None
+
+
+def inject(hub: Hub, kind: str, who: str) -> str:
+    """An instructor's perturbation, from now, on the session's source; recorded for the debrief.
+    Returns its label; ``ValueError`` if the session's source takes no injections."""
+    label, spec = INJECTIONS[kind]
+    source = next((s for s in hub.sources if isinstance(s, OverlaySource)), None)
+    if source is None:
+        raise ValueError("This session's source does not take injections.")
+    perturbation = Perturbation(kind=spec["kind"], t=hub.now(), duration=spec["duration"],
+                                amount=spec.get("amount", 0.0), text=f"injected by {who}")
+    source.overlay.add(perturbation)
+    hub.add_event("injection", {"kind": perturbation.kind, "label": label, "amount": perturbation.amount,
+                                "duration": perturbation.duration}, f"instructor {who}")
+    return label
 
 
 def choices() -> list[tuple[str, str]]:
