@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
-from devices.reading import reading
 from layouts.auth import signed_in_user
 from layouts.components import clock_text
 from monitor.bedside import manual_bp, mg_per_kg_text
@@ -215,10 +214,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             s, d, m = manual_bp(sbp, dbp)
         except ValueError as exc:
             return f"Not recorded: {exc}."
-        now = hub.now()
-        hub.add_readings([reading(now, "sbp", s, "manual"), reading(now, "dbp", d, "manual"),
-                          reading(now, "map", m, "manual")])
-        hub.add_event("manual_nibp", {"sbp": s, "dbp": d, "map": m}, name)
+        now = hub.add_manual_bp(s, d, m, name)
         return f"BP {s:g}/{d:g} ({m:g}) recorded by {name} at {clock_text(now)[11:19]}"
 
     @app.callback(

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from devices.reading import Condition, Item, Reading
+from devices.reading import Condition, Item, Reading, reading
 from devices.source import Clock, Source
 from monitor.alarm_events import AlarmEvent
 from monitor.alarms import AlarmEngine
@@ -208,6 +208,18 @@ class Hub:
     def add_readings(self, readings: list[Reading]) -> None:
         """Readings entered by hand (a cuff that is not connected); they flow like any other."""
         self.call(lambda: self._pending.extend(readings))
+
+    def add_manual_bp(self, sbp: float, dbp: float, mean: float, who: str) -> float:
+        """A blood pressure taken by hand: its readings flow like a cuff's, and who took it is recorded.
+        Returns the session time it was recorded at."""
+
+        def act() -> float:
+            now = self.clock.now()
+            self._pending.extend(reading(now, v, x, "manual") for v, x in (("sbp", sbp), ("dbp", dbp), ("map", mean)))
+            self.store.write(self.session.id, events=[(now, "manual_nibp", {"sbp": sbp, "dbp": dbp, "map": mean}, who)])
+            return now
+
+        return self.call(act)
 
     def outstanding(self) -> list[Any]:
         """Blocks and gates of the plan not yet lifted (screening and, with a baseline, pre-dose BP/SpO2)."""
