@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -163,10 +164,9 @@ class PlaybackClock:
                     now, paused, speed = self._now(), self._paused, self._speed
                 if now >= t:
                     return
-                try:
-                    await asyncio.wait_for(entry[1].wait(), None if paused else (t - now) / speed)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout, unlike wait_for, never eats a cancel
+                    async with asyncio.timeout(None if paused else (t - now) / speed):
+                        await entry[1].wait()
         finally:
             with self._lock:
                 self._waiters.discard(entry)
