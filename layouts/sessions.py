@@ -1,5 +1,5 @@
-"""The sessions page: live sessions first, then recent clinical (and demo) ones, then training ones,
-which are never mixed with clinical sessions."""
+"""The sessions page: live sessions, then recent clinical (and demo) ones, then training ones, which are
+never mixed with clinical sessions."""
 
 from __future__ import annotations
 
@@ -28,13 +28,18 @@ def layout(store: Store, live: Mapping[str, Hub]) -> html.Div:
         ])
 
     head = html.Tr([html.Th(h) for h in ("Session", "Patient", "Route", "Kind", "Started", "State", "", "")])
+
+    def section(title: str, table_id: str, rows: list, is_live: bool) -> list:
+        if not rows:
+            return [html.H2(title), html.P("None.", className="muted")]
+        body = html.Tbody([row(s, is_live) for s in rows])
+        return [html.H2(title), html.Table([html.Thead(head), body], className="session-table", id=table_id)]
+
     return html.Div(className="sessions", children=[
         html.H1("kapmon sessions"),
         html.P(["Not a medical device: for research, education, simulation and secondary display. ",
                 html.A("Start a training session", href="/training")], className="muted"),
-        html.Table([html.Thead(head), html.Tbody([row(s, True) for s in running] + [row(s, False) for s in recent])],
-                   className="session-table", id="clinical-sessions"),
-        html.H2("Training sessions"),
-        html.Table([html.Thead(head), html.Tbody([row(s, False) for s in training])], className="session-table",
-                   id="training-sessions"),
+        *section("Live now", "live-sessions", running, True),
+        *section("Recent clinical and demo sessions", "clinical-sessions", recent, False),
+        *section("Recent training sessions", "training-sessions", training, False),
     ])

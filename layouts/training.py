@@ -109,7 +109,9 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub]) -> None:
         State("train-choice", "value"), State("train-speed", "value"), State("train-trainee", "value"),
         prevent_initial_call=True,
     )
-    def on_start(_n: int, choice: str | None, speed: float, trainee: str | None) -> tuple:
+    def on_start(clicks: int, choice: str | None, speed: float, trainee: str | None) -> tuple:
+        if not clicks:
+            return no_update, no_update  # the page was drawn, not the button pressed
         if not choice:
             return no_update, "Choose a scenario or recording."
         if not (trainee or "").strip():
