@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from monitor.session import Dose, Session
 from monitor.store import Store, dose_data
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 1.0  # how often a running recorder writes its heartbeat into the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
+        self._last_beat = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -149,6 +154,14 @@ class Hub:
         self._record_alarms(alarms)
         for listener in self.listeners:
             listener(items, alarms)
+        self._beat()
+
+    def _beat(self) -> None:
+        """Tell other processes reading the store that this recorder is alive (at most once a second)."""
+        wall = time.time()
+        if wall - self._last_beat >= HEARTBEAT_S:
+            self.store.beat(self.session.id, wall, os.getpid())
+            self._last_beat = wall
 
     def _record_alarms(self, alarms: list[AlarmEvent]) -> None:
         if alarms:

@@ -69,6 +69,11 @@ CREATE TABLE IF NOT EXISTS alarm_events (
     source TEXT
 );
 CREATE INDEX IF NOT EXISTS alarm_events_by_session ON alarm_events(session_id, id);
+CREATE TABLE IF NOT EXISTS heartbeat (
+    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+    wall REAL NOT NULL,
+    pid INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     t REAL NOT NULL,
@@ -204,6 +209,17 @@ class Store:
         """The audit log after ``after_id``: ``(id, t, action, who, detail)``, oldest first."""
         rows = self._conn().execute("SELECT id, t, action, who, detail FROM audit WHERE id>? ORDER BY id", (after_id,))
         return [(i, t, a, w, json.loads(d)) for i, t, a, w, d in rows]
+
+    def beat(self, session_id: str, wall: float, pid: int) -> None:
+        """Record that the recorder of ``session_id`` (process ``pid``) was alive at wall-clock ``wall``."""
+        self._conn().execute(
+            "INSERT INTO heartbeat VALUES (?,?,?) ON CONFLICT(session_id) DO UPDATE SET wall=excluded.wall, pid=excluded.pid",
+            (session_id, wall, pid),
+        )
+
+    def heartbeats(self) -> dict[str, float]:
+        """The last wall-clock heartbeat of every session that has had a recorder running."""
+        return dict(self._conn().execute("SELECT session_id, wall FROM heartbeat").fetchall())
 
     def add_dose(self, session_id: str, dose: Dose, who: str | None = None) -> None:
         self.write(session_id, events=[(dose.t, "dose", dose_data(dose), who)])

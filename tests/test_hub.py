@@ -103,3 +103,11 @@ def test_stop_ends_an_endless_source_and_keeps_its_data(tmp_path):
     n = store.count_readings("s1")
     assert n > 5
     assert store.events("s1", kind="end")
+
+
+def test_a_running_recorder_leaves_a_heartbeat_other_processes_can_read(tmp_path):
+    store, hub = new_hub(tmp_path, [reading(float(i), "hr", 60, "ox") for i in range(5)])
+    before = time.time()
+    hub.run()
+    beats = Store(tmp_path / "k.db").heartbeats()  # a second connection, as another process would open
+    assert set(beats) == {"s1"} and beats["s1"] >= before
