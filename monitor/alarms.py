@@ -63,6 +63,7 @@ class ActiveAlarm:
     acknowledged: bool = False
     escalates_to: str | None = None
     escalate_at: float | None = None
+    response: str = ""  # what the protocol says to do, e.g. "Hold the infusion; repeat NIBP within 5 min"
 
 
 def fmt(x: float) -> str:
@@ -284,6 +285,7 @@ class AlarmEngine:
             latching=limit.latching,
             escalates_to=limit.escalate_to,
             escalate_at=None if limit.escalate_after_s is None else onset + limit.escalate_after_s,
+            response=limit.response,
         )
         return self._raise(alarm, t)
 
@@ -320,6 +322,7 @@ class AlarmEngine:
             alarm_id=key, priority=LOW, kind=TECHNICAL, message=f"{text} ({rule})", since=t, vital=vital, value=value,
             limit=limit, rule=rule, source=source, onset=onset,
             escalates_to=MEDIUM if escalates else None, escalate_at=t + self._tech.escalate_after_s if escalates else None,
+            response=self._tech.response,
         )
         return self._raise(alarm, t)
 

@@ -139,6 +139,7 @@ class Limit:
     escalate_to: str | None
     phase: str
     cited: Cited
+    response: str = ""
 
     @property
     def relative(self) -> bool:
@@ -157,6 +158,7 @@ class Technical:
     nibp_overdue_grace_s: float
     conditions: tuple[str, ...]
     cited: Cited
+    response: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +435,7 @@ def _limit(r: _Reader) -> Limit:
         escalate_to=escalate_to,
         phase=r.get("phase", str, "post_dose" if comparison == "rise" else "any", _one_of(PHASES)),
         cited=r.cited(),
+        response=r.get("response", str, ""),
     )
 
 
@@ -453,6 +456,7 @@ def _technical(r: _Reader) -> Technical:
         nibp_overdue_grace_s=r.number("nibp_overdue_grace_s"),
         conditions=conditions,
         cited=r.cited(),
+        response=r.get("response", str, ""),
     )
 
 
@@ -537,9 +541,9 @@ KNOWN = {
         "nibp_interval_min", "extend_observation_min", "checks", *CITED,
     ),
     "limit": (
-        "id", "vital", *COMPARISONS, "priority", "delay_s", "hysteresis", "latching", "escalate_after_s", "escalate_to", "phase", *CITED,
+        "id", "vital", *COMPARISONS, "priority", "delay_s", "hysteresis", "latching", "escalate_after_s", "escalate_to", "phase", "response", *CITED,
     ),
-    "technical": ("condition_delay_s", "escalate_after_s", "max_quiet_s", "nibp_overdue_grace_s", "conditions", *CITED),
+    "technical": ("condition_delay_s", "escalate_after_s", "max_quiet_s", "nibp_overdue_grace_s", "conditions", "response", *CITED),
     "audio": ("pause_s", "max_pause_s", *CITED),
     "baseline": ("nibp_readings", "window_s", *CITED),
     "discharge": ("bp_within_pct", "spo2_above", "no_active_alarm", *CITED),

@@ -308,3 +308,15 @@ def test_discharge_readiness_says_what_is_missing():
 def test_every_shipped_protocol_drives_an_engine(name):
     e = AlarmEngine(make_plan(load(name), SAMPLE_SCREENING), start=T0)
     assert kinds(feed(e, "spo2", [84])) == [("raised", "spo2_critical")]
+
+
+def test_an_alarm_carries_the_protocols_response_in_words():
+    e = engine()
+    e.on_dose(T0, mg=35)
+    nibp(e, 60, 186, 96)
+    alarm = next(a for a in e.active() if a.alarm_id == "sbp_critical")
+    assert alarm.response.startswith("Hold the infusion; repeat NIBP within 5 min")
+    e.on_item(Condition(T0 + 100, "sensor_off", "ox", vitals=("spo2",)))
+    e.tick(T0 + 120)
+    technical = next(a for a in e.active() if a.alarm_id == "sensor_off:ox")
+    assert technical.response == "Check the sensor, its cable and the device"
