@@ -18,7 +18,7 @@ from pathlib import Path
 
 from devices.simulator import SimSource
 from devices.source import FastClock
-from monitor.alarms import AlarmEngine
+from monitor.session_rules import SessionRules
 from monitor.hub import Hub
 from monitor.running import build_plan, scheduled_from_metadata
 from monitor.session import Session
@@ -45,7 +45,7 @@ def main() -> None:
         session = Session("bench", "BENCH-1", start, "iv", 70.0)
         store.create_session(session)
         source = SimSource("typical_iv", seed=1, pleth=True, duration=args.hours * 3600)
-        hub = Hub(store, session, [source], FastClock(start), AlarmEngine(build_plan("kap-iv", "iv", {}), start),
+        hub = Hub(store, session, [source], FastClock(start), SessionRules(build_plan("kap-iv", "iv", {}), start),
                   scheduled_from_metadata(source.metadata, start))
         state = {"next": start, "n": 0}
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 OK = "ok"
 NO_VALUE = "no_value"
-STATUSES = (OK, NO_VALUE)
+QUESTIONABLE = "questionable"  # a number kept in the record but not trusted: never alarmed on, summarised or a baseline
+STATUSES = (OK, NO_VALUE, QUESTIONABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,8 @@ class Reading:
     """One value of one vital at one time (epoch seconds), from one source.
 
     ``value`` is ``None`` exactly when ``status`` is ``NO_VALUE``: a device's "no value" code
-    is never turned into a number.
+    is never turned into a number. A ``QUESTIONABLE`` reading keeps its number for the record (a
+    device flagged it, or it is not plausible) but is never treated as the patient's value.
     """
 
     t: float
@@ -90,10 +92,11 @@ class Reading:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
         if (self.value is None) != (self.status == NO_VALUE):
-            raise ValueError("a reading has a value exactly when its status is ok")
+            raise ValueError("a reading has no value exactly when its status is no_value")
 
     @property
     def has_value(self) -> bool:
+        """Whether this reading is a trusted value of the patient (not no-value, not questionable)."""
         return self.status == OK
 
 
@@ -126,6 +129,11 @@ def reading(t: float, vital: str, value: float | None, source: str, unit: str | 
         source=source,
         status=NO_VALUE if value is None else OK,
     )
+
+
+def questionable(r: Reading) -> Reading:
+    """``r`` with its number kept but marked questionable (a no-value reading stays as it is)."""
+    return r if r.value is None else Reading(r.t, r.vital, r.value, r.unit, r.source, QUESTIONABLE)
 
 
 def no_value(t: float, vital: str, source: str) -> Reading:

@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import math
+import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -76,6 +77,26 @@ class Recording:
     @property
     def duration(self) -> float:
         return self.items[-1].t if self.items else 0.0
+
+    @property
+    def end(self) -> float:
+        """Seconds from session start to the end of the recording: the sidecar's duration, or the last item."""
+        stated = self.metadata.get("duration_s")
+        return max(self.duration, float(stated)) if isinstance(stated, (int, float)) else self.duration
+
+    def sampling_s(self) -> dict[str, float]:
+        """Seconds between readings per vital: as the sidecar states (``sampling_s``), else the median
+        interval in the recording (vitals with fewer than two readings are left out)."""
+        stated = self.metadata.get("sampling_s")
+        if isinstance(stated, dict):
+            return {k: float(v) for k, v in stated.items()}
+        times: dict[str, list[float]] = {}
+        for item in self.items:
+            if isinstance(item, Reading) and item.vital != "pleth":
+                seen = times.setdefault(item.vital, [])
+                if not seen or item.t > seen[-1]:
+                    seen.append(item.t)
+        return {v: statistics.median(b - a for a, b in zip(ts, ts[1:])) for v, ts in times.items() if len(ts) > 1}
 
 
 def shift(item: Item, dt: float) -> Item:
@@ -379,7 +400,7 @@ def _parse_wide(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
 ROUTES = ("iv", "im", "sublingual", "intranasal", "oral")
 SIDECAR_KEYS = (
     "format", "scenario", "seed", "description", "started", "duration_s", "patient", "route", "drug",
-    "screening", "doses", "events", "sources", "teaching",
+    "screening", "doses", "events", "sources", "teaching", "sampling_s",
 )
 PATIENT_KEYS = ("pseudonym", "age", "weight_kg", "sex")
 
@@ -481,6 +502,10 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
             raise err(f"{where}.kind", "must be a non-empty string (note, phase, ...)")
         if not isinstance(event.get("text", ""), str):
             raise err(f"{where}.text", "must be a string")
+    sampling = meta.get("sampling_s")
+    if sampling is not None:
+        if not isinstance(sampling, dict) or not all(k in VITALS and _is_num(v) and v > 0 for k, v in sampling.items()):
+            raise err("sampling_s", "must map vital names to seconds between readings (> 0)")
     sources = meta.get("sources")
     if sources is not None:
         if not isinstance(sources, dict) or not all(k in VITALS and isinstance(v, str) for k, v in sources.items()):

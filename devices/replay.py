@@ -23,19 +23,37 @@ TICK = 0.1
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-async def paced(items: Iterable[Item], clock: Clock, t0: float, tick: float = TICK) -> AsyncIterator[Item]:
-    """Yield ``items`` (stamped in session time, non-decreasing) once ``clock`` reaches them.
+class Horizon:
+    """How far a replayed source has got: every item stamped before ``t`` has been yielded.
+
+    The hub lets the alarm engine run up to a replay's horizon and no further, so alarms are judged
+    on the same data in the same order at any pace. ``t`` is None before the replay starts.
+    """
+
+    def __init__(self) -> None:
+        self.t: float | None = None
+
+
+async def paced(items: Iterable[Item], clock: Clock, t0: float, horizon: Horizon, end: float, tick: float = TICK) -> AsyncIterator[Item]:
+    """Yield ``items`` (stamped in session time, non-decreasing) once ``clock`` reaches them, then
+    wait until ``end``; ``horizon`` follows how far the replay has got.
 
     Items due within the same ``tick`` are yielded together after one ``clock.sleep_until``,
     so 75 Hz pleth costs about 1/tick sleeps per simulated second, not one per sample.
     """
     released = t0
+    horizon.t = t0
     for item in items:
         if item.t > released:
+            horizon.t = item.t
             k = -(-(item.t - t0) // tick)  # ceil
             released = max(t0 + k * tick, item.t)
             await clock.sleep_until(released)
         yield item
+    if end > released:
+        horizon.t = end
+        await clock.sleep_until(end)
+    horizon.t = max(end, released)
 
 
 def resolve_path(target: str) -> Path:
@@ -55,13 +73,20 @@ class ReplaySource:
         self.recording = recording
         self.uri = uri or f"replay://{recording.path}"
         self.metadata: dict = dict(recording.metadata)
+        self.metadata.setdefault("sampling_s", recording.sampling_s())
+        self._horizon = Horizon()
+
+    @property
+    def horizon(self) -> float | None:
+        """Every item stamped before this session time has been yielded (None before the start)."""
+        return self._horizon.t
 
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
         t0 = clock.now()
         self.metadata.setdefault("started", None)
         if self.metadata["started"] is None:
             self.metadata["started"] = datetime.fromtimestamp(t0, timezone.utc).isoformat()
-        async for item in paced(self.recording.items_from(t0), clock, t0):
+        async for item in paced(self.recording.items_from(t0), clock, t0, self._horizon, t0 + self.recording.end):
             yield item
 
 

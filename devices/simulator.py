@@ -38,6 +38,7 @@ from devices.scenarios import (
     Scenario,
     get_scenario,
 )
+from devices.replay import Horizon
 from devices.source import Clock
 from devices.uri import DeviceURI
 
@@ -252,6 +253,12 @@ class SimSource:
         self.metadata: dict = self.scenario.metadata(seed=seed, started=None)
         if duration is not None:
             self.metadata["duration_s"] = duration
+        self._horizon = Horizon()
+
+    @property
+    def horizon(self) -> float | None:
+        """Every item stamped before this session time has been yielded (None before the start)."""
+        return self._horizon.t
 
     def items(self, start: float) -> Iterator[Item]:
         return simulate(
@@ -270,7 +277,8 @@ class SimSource:
 
         t0 = clock.now()
         self.metadata["started"] = datetime.fromtimestamp(t0, timezone.utc).isoformat()
-        async for item in paced(self.items(t0), clock, t0):
+        length = self.scenario.duration_s if self.duration is None else self.duration
+        async for item in paced(self.items(t0), clock, t0, self._horizon, t0 + math.ceil(length)):
             yield item
 
 

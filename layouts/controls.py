@@ -25,7 +25,7 @@ def plan_box(hub: Hub | None) -> html.Details:
     if hub is None:
         return html.Details([html.Summary("Plan: not available (session not live)")], className="plan")
     plan = hub.engine.plan
-    lines = hub.call(lambda: plan.lines(hub.engine.baseline))
+    lines = plan.lines(hub.outstanding())
     state = lines[1] if len(lines) > 1 else ""
     return html.Details(className="plan", children=[
         html.Summary(f"Plan: {plan.name} · {state}"),

@@ -11,7 +11,8 @@ PRIORITY_RANK = {HIGH: 3, MEDIUM: 2, LOW: 1}
 PHYSIOLOGICAL, TECHNICAL = "physiological", "technical"
 KINDS = (PHYSIOLOGICAL, TECHNICAL)
 
-EVENTS = ("raised", "escalated", "acknowledged", "audio_paused", "audio_resumed", "cleared", "reset", "overridden")
+# "latched": a latching alarm's condition ended; its signal stays until acknowledged (the episode is over).
+EVENTS = ("raised", "escalated", "latched", "acknowledged", "audio_paused", "audio_resumed", "cleared", "reset", "overridden")
 
 
 @dataclass(frozen=True, slots=True)

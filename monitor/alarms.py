@@ -5,29 +5,41 @@ and low priority; condition delays; hysteresis; latching; acknowledgement; time-
 with a reminder when it ends; escalation. It reads no clock and does no I/O: every method takes the
 time, so the same engine runs live, in replay at any speed and in tests.
 
+Time: every timed transition (a condition delay running out, escalation, stale data, NIBP overdue,
+a missed key time point, a repeat NIBP not taken, the end of an audio pause) happens at its own due
+time, stamped with that time, as soon as the engine is told that time has passed it. A transition
+due at ``d`` fires when the engine reaches a later time (an input at ``t > d``, or ``tick(now)``
+with ``now > d``); inputs at exactly ``d`` are taken first. So the transitions do not depend on how
+often the engine is ticked: a whole recording fed at once gives what a live session gave.
+
 Semantics, in short:
 
-- A physiological limit raises once its condition has held on every valid reading for ``delay_s``
-  (zero-delay limits raise on the reading). A "no value" reading never raises one; it interrupts a
-  pending delay, which then starts again.
-- NIBP limits are judged on each discrete cuff reading.
+- A physiological limit raises once its condition has held on every trusted reading for ``delay_s``
+  (zero-delay limits raise on the reading). A "no value" or questionable reading never raises one;
+  it interrupts a pending delay, which then starts again.
+- NIBP limits are judged on each discrete cuff reading; a limit with ``repeat_nibp_min`` asks for a
+  repeat cuff reading within that time, and a technical alarm follows if none comes.
 - The condition ends when the value is back past the limit by ``hysteresis``. A non-latching alarm
-  then clears; a latching one stays (``latched``) until acknowledged.
+  then clears; a latching one stays (``latched``) until acknowledged. A new breach of a latched
+  alarm is a new episode: it is ``raised`` again.
 - Acknowledging silences an alarm until it clears; a latched alarm whose condition has ended clears
   on acknowledgement. Escalation to a higher priority cancels the acknowledgement.
 - Audio pause silences the alarms present when it starts, for a set time; a new alarm of higher
   priority ends the pause; when it ends an ``audio_resumed`` reminder is emitted.
-- Technical alarms (device conditions, stale data per vital, NIBP overdue, a key BP not taken) are
-  non-latching; condition and data alarms start LOW and become MEDIUM after ``escalate_after_s``.
+- Technical alarms (device conditions, stale data per vital, questionable values, NIBP overdue, a
+  key BP not taken) are non-latching; condition and data alarms start LOW and become MEDIUM after
+  ``escalate_after_s``. A vital is stale after the protocol's quiet time, or after a few of its own
+  sampling intervals when the source samples more slowly (a monitor that sends once a minute).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from statistics import median
 
-from devices.reading import CONDITIONS, NIBP_VITALS, Condition, Reading
+from devices.reading import CONDITIONS, NIBP_VITALS, OK, QUESTIONABLE, Condition, Reading
 from monitor.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, PRIORITY_RANK, TECHNICAL, AlarmEvent
 from monitor.baseline import Baseline, BaselineBuilder
 from monitor.plan import Plan
@@ -39,7 +51,8 @@ LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP", "hr": "HR", "pr": "PR", "spo
 # naming no vital, from the same source) shows the data is back and ends them.
 NO_DATA_CONDITIONS = frozenset(CONDITIONS) - {"low_battery", "equipment_malfunction", "device_alarm"}
 
-SYMBOLS = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">=", "rise": ">="}
+WORDS = {"below": "below", "at_most": "at or below", "above": "above", "at_least": "at or above"}
+SAMPLING_HISTORY = 5  # intervals kept per vital to measure how often a source sends it
 
 
 @dataclass(slots=True)
@@ -66,9 +79,23 @@ class ActiveAlarm:
     response: str = ""  # what the protocol says to do, e.g. "Hold the infusion; repeat NIBP within 5 min"
 
 
+@dataclass(frozen=True, slots=True)
+class RepeatNibp:
+    """A repeat cuff reading the protocol asks for after a reading breached ``limit_id``."""
+
+    after: float
+    due: float
+    text: str
+
+
 def fmt(x: float) -> str:
     """A number as a nurse reads it: no trailing ``.0``."""
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def whole(x: float) -> int:
+    """``x`` rounded half up to a whole number (as a nurse would round 131.5)."""
+    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
 
 
 def violates(comparison: str, value: float, threshold: float) -> bool:
@@ -88,12 +115,26 @@ def recovered(limit: Limit, value: float, threshold: float) -> bool:
     return not violates(limit.comparison, value, threshold + shift)
 
 
-class AlarmEngine:
-    """Turns a session's readings, conditions and doses into alarm transitions under one plan."""
+def limit_message(limit: Limit, value: float, threshold: float) -> str:
+    """A breach in a nurse's words: ``SBP 186 - at or above 180``, ``SBP 174 - 43 above baseline 131``."""
+    label = LABELS.get(limit.vital, limit.vital)
+    if limit.relative:
+        base = whole(threshold - limit.threshold)
+        return f"{label} {fmt(value)} \u2014 {fmt(value - base)} above baseline {base}"
+    return f"{label} {fmt(value)} \u2014 {WORDS[limit.comparison]} {fmt(threshold)}"
 
-    def __init__(self, plan: Plan, start: float) -> None:
+
+class AlarmEngine:
+    """Turns a session's readings, conditions and doses into alarm transitions under one plan.
+
+    ``sampling`` gives the seconds between readings per vital when a recording states them;
+    otherwise they are measured as readings arrive.
+    """
+
+    def __init__(self, plan: Plan, start: float, sampling: Mapping[str, float] | None = None) -> None:
         self.plan = plan
         self.start = start
+        self.now = start
         proto = plan.protocol
         self._tech = proto.technical
         self._limits: dict[str, list[Limit]] = {}
@@ -103,9 +144,14 @@ class AlarmEngine:
         self._alarms: dict[str, ActiveAlarm] = {}
         self._pending: dict[str, float] = {}
         self._pending_conditions: dict[str, Condition] = {}
+        self._pending_checks: dict[str, tuple[float, Reading]] = {}  # vital -> (onset, last questionable reading)
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
         self._quiet_since: dict[str, float] = {}  # per vital: last valid reading, or end of a condition explaining the gap
+        self._last_arrival: dict[str, float] = {}
+        self._intervals: dict[str, deque[float]] = {}
+        self._measured: dict[str, float] = {}  # per vital: median of the last intervals, at most max_interval_s
+        self._stated = dict(sampling or {})
         self._last_nibp_t: float | None = None
         self._doses: list[tuple[float, float | None]] = []
         self._checkpoints_done: set[str] = set()
@@ -113,6 +159,7 @@ class AlarmEngine:
         self._baseline: Baseline | None = None
         self._pause_rank = 0
         self.audio_paused_until: float | None = None
+        self.repeat_nibp: RepeatNibp | None = None
 
     # ---------------------------------------------------------------- public API
 
@@ -134,12 +181,20 @@ class AlarmEngine:
         return t if end is None else end
 
     def latest(self, vital: str) -> float | None:
-        """The newest valid value of ``vital``."""
+        """The newest trusted value of ``vital``."""
         return self._last_value.get(vital)
+
+    def sampling_s(self, vital: str) -> float | None:
+        """Seconds between readings of ``vital``: as stated by the recording, else measured (None until known)."""
+        return self._stated.get(vital, self._measured.get(vital))
 
     def active(self) -> list[ActiveAlarm]:
         """Current alarms, highest priority first, as snapshots."""
         return [replace(a) for a in sorted(self._alarms.values(), key=lambda a: (-PRIORITY_RANK[a.priority], a.since))]
+
+    def holding(self) -> list[ActiveAlarm]:
+        """Alarms whose condition is present now and whose limit holds dosing."""
+        return [a for a in self.active() if a.condition_active and (lim := self._limit_by_id.get(a.alarm_id)) and lim.holds_dosing]
 
     def audio_priority(self, now: float) -> str | None:
         """The priority the audio signal should sound at now, or None for silence."""
@@ -148,20 +203,21 @@ class AlarmEngine:
         return max((a.priority for a in loud), key=PRIORITY_RANK.__getitem__, default=None)
 
     def on_item(self, item: Reading | Condition) -> list[AlarmEvent]:
-        """Take one reading or device condition; return the transitions it causes."""
-        events = self._on_condition(item) if isinstance(item, Condition) else self._on_reading(item)
-        return events + self._advance(item.t)
+        """Take one reading or device condition; return the transitions it causes (and those due before it)."""
+        events = self._advance(item.t)
+        return events + (self._on_condition(item) if isinstance(item, Condition) else self._on_reading(item))
 
     def tick(self, now: float) -> list[AlarmEvent]:
-        """Let time pass: condition delays, escalation, stale data, NIBP overdue, key BP, audio pause."""
+        """Let time pass up to ``now``: every timed transition due before it fires at its due time."""
         return self._advance(now)
 
     def on_dose(self, t: float, mg: float | None = None, end: float | None = None, **_details: object) -> list[AlarmEvent]:
         """A dose starting at ``t`` (an infusion may give its ``end``); the first freezes the baseline."""
+        events = self._advance(t)
         if not self._doses:
             self._baseline = self._builder.baseline()
         self._doses.append((t, end))
-        return self._advance(t)
+        return events
 
     def acknowledge(self, alarm_id: str, who: str, now: float) -> list[AlarmEvent]:
         """Silence one alarm until it clears; a latched alarm whose condition ended clears now.
@@ -169,56 +225,95 @@ class AlarmEngine:
         The acknowledgement applies to the alarm as it was before ``now``; anything that escalates
         at ``now`` is applied after it, and so is heard.
         """
+        events = self._advance(now)
         alarm = self._alarms.get(alarm_id)
-        events: list[AlarmEvent] = []
         if alarm is not None and not alarm.acknowledged:
             alarm.acknowledged = True
-            events.append(self._event(alarm, "acknowledged", now, f"{alarm.message} acknowledged by {who}", who=who))
+            events.append(self._event(alarm, "acknowledged", now, f"{alarm.message}: acknowledged by {who}", who=who))
             if alarm.latched:
                 events.append(self._clear(alarm, now, f"{alarm.message}: latched alarm reset by {who}"))
-        return events + self._advance(now)
+        return events
 
     def pause_audio(self, who: str, now: float, seconds: float | None = None) -> list[AlarmEvent]:
         """Pause the audio of the alarms present now for ``seconds`` (protocol default, capped at its maximum)."""
+        events = self._advance(now)
         audio = self.plan.protocol.audio
         length = min(audio.pause_s if seconds is None else seconds, audio.max_pause_s)
         self.audio_paused_until = now + length
         self._pause_rank = max((PRIORITY_RANK[a.priority] for a in self._alarms.values()), default=0)
         message = f"audio paused {fmt(length)} s by {who} ({len(self._alarms)} alarms active)"
-        return [self._audio_event("audio_paused", now, message, who), *self._advance(now)]
+        return [*events, self._audio_event("audio_paused", now, message, who)]
 
     # ---------------------------------------------------------------- readings
 
     def _on_reading(self, r: Reading) -> list[AlarmEvent]:
+        self._arrived(r)
         self._quiet_since.setdefault(r.vital, r.t)
-        events: list[AlarmEvent] = []
-        if r.value is None:
+        if r.status != OK:
             for limit in self._limits.get(r.vital, ()):
                 self._pending.pop(limit.id, None)
-            return events
+            return self._questionable(r) if r.status == QUESTIONABLE else []
+        assert r.value is not None
         self._quiet_since[r.vital] = r.t
         self._last_value[r.vital] = r.value
-        events += self._data_back(r)
+        events = self._data_back(r)
         if r.vital in NIBP_VITALS:
             self._last_nibp_t = r.t
             self._mark_checkpoints(r.t)
+            if self.repeat_nibp is not None and r.t > self.repeat_nibp.after:
+                self.repeat_nibp = None
         for limit in self._limits.get(r.vital, ()):
             events += self._judge(limit, r)
         if not self._doses and not any(a.kind == PHYSIOLOGICAL and a.condition_active for a in self._alarms.values()):
             self._builder.add(r)
         return events
 
+    def _arrived(self, r: Reading) -> None:
+        """Measure how often the source sends this vital (any status counts)."""
+        last = self._last_arrival.get(r.vital)
+        if last is not None and r.t > last:
+            seen = self._intervals.setdefault(r.vital, deque(maxlen=SAMPLING_HISTORY))
+            seen.append(r.t - last)
+            self._measured[r.vital] = min(median(seen), self._tech.max_interval_s)
+        self._last_arrival[r.vital] = r.t if last is None else max(last, r.t)
+
+    def _questionable(self, r: Reading) -> list[AlarmEvent]:
+        """A value kept but not trusted: after a while without a trusted one, "check sensor"."""
+        if f"{r.vital}_check" in self._alarms:
+            return []
+        onset = self._pending_checks[r.vital][0] if r.vital in self._pending_checks else r.t
+        self._pending_checks[r.vital] = (onset, r)
+        return self._advance_checks(r.t, inclusive=True)
+
+    def _check_delay(self, vital: str) -> float:
+        """How long questionable values may go on before "check sensor": at once for a cuff reading,
+        else the condition delay or two of the source's own intervals, whichever is longer."""
+        if vital in NIBP_VITALS:
+            return 0.0
+        interval = self.sampling_s(vital)
+        return max(self._tech.condition_delay_s, 2 * interval) if interval else self._tech.condition_delay_s
+
+    def _check_message(self, r: Reading) -> str:
+        label = LABELS.get(r.vital, r.vital)
+        assert r.value is not None
+        rule = self.plan.protocol.plausible.get(r.vital)
+        why = rule.problem(r.value, None, 0.0) if rule else None
+        return f"{label} {fmt(r.value)} questionable ({why or 'sudden change or flagged by the device'}): check sensor"
+
     def _data_back(self, r: Reading) -> list[AlarmEvent]:
-        """Technical alarms that a valid reading disproves: stale, overdue, key BP, no-data conditions."""
-        ended = [f"{r.vital}_stale"]
+        """Technical alarms that a trusted reading disproves: stale, questionable, overdue, key BP, no-data conditions."""
+        self._pending_checks.pop(r.vital, None)
+        ended = [f"{r.vital}_stale", f"{r.vital}_check"]
         if r.vital in NIBP_VITALS:
-            ended += ["nibp_overdue", *(c.id for c in self.plan.checkpoints)]
+            ended += ["nibp_overdue", "nibp_repeat", *(c.id for c in self.plan.checkpoints)]
         conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
         for key, cond in conditions.items():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)
                 self._pending_conditions.pop(key, None)
-        return [self._clear(self._alarms[k], r.t, f"{self._alarms[k].message}: data back") for k in ended if k in self._alarms]
+        label = LABELS.get(r.vital, r.vital)
+        return [self._clear(self._alarms[k], r.t, f"{self._alarms[k].message}: {label} {fmt(r.value or 0)} received")
+                for k in ended if k in self._alarms]
 
     def _threshold(self, limit: Limit, t: float) -> float | None:
         """The absolute threshold of ``limit`` at ``t``, or None while it does not apply."""
@@ -232,18 +327,18 @@ class AlarmEngine:
     def _judge(self, limit: Limit, r: Reading) -> list[AlarmEvent]:
         assert r.value is not None
         threshold = self._threshold(limit, r.t)
-        alarm = self._alarms.get(limit.id)
         if threshold is None:
             self._pending.pop(limit.id, None)
             return []
         bad = violates(limit.comparison, r.value, threshold)
-        if alarm is not None:
+        if bad and limit.repeat_nibp_min is not None:
+            self._ask_repeat(limit, r, threshold)
+        alarm = self._alarms.get(limit.id)
+        if alarm is not None and alarm.condition_active:
             if bad:
-                alarm.value, alarm.condition_active, alarm.latched = r.value, True, False
+                alarm.value = r.value
                 return []
-            if alarm.condition_active and recovered(limit, r.value, threshold):
-                return self._condition_ended(alarm, r)
-            return []
+            return self._condition_ended(alarm, r) if recovered(limit, r.value, threshold) else []
         if not bad:
             self._pending.pop(limit.id, None)
             return []
@@ -252,29 +347,33 @@ class AlarmEngine:
             return self._raise_limit(limit, r.value, threshold, onset, r.t, r.source)
         return []
 
+    def _ask_repeat(self, limit: Limit, r: Reading, threshold: float) -> None:
+        assert limit.repeat_nibp_min is not None and r.value is not None
+        due = r.t + limit.repeat_nibp_min * 60
+        if self.repeat_nibp is None or due < self.repeat_nibp.due:
+            text = f"Repeat NIBP within {fmt(limit.repeat_nibp_min)} min of {limit_message(limit, r.value, threshold)}"
+            self.repeat_nibp = RepeatNibp(r.t, due, text)
+
     def _condition_ended(self, alarm: ActiveAlarm, r: Reading) -> list[AlarmEvent]:
         self._pending.pop(alarm.alarm_id, None)
         alarm.condition_active = False
         alarm.value = r.value
+        label = LABELS.get(alarm.vital or "", alarm.vital)
         if alarm.latching and not alarm.acknowledged:
             alarm.latched = True
-            return []
-        return [self._clear(alarm, r.t, f"{LABELS.get(alarm.vital or '', alarm.vital)} {fmt(r.value or 0)} back within limit ({alarm.rule})")]
-
-    def _limit_message(self, limit: Limit, value: float, threshold: float) -> str:
-        label = LABELS.get(limit.vital, limit.vital)
-        rule = f"{self.plan.name}: {limit.id}"
-        if limit.relative:
-            base = threshold - limit.threshold
-            return f"{label} {fmt(value)} >= {fmt(threshold)} (baseline {fmt(base)} + {fmt(limit.threshold)}) ({rule})"
-        return f"{label} {fmt(value)} {SYMBOLS[limit.comparison]} {fmt(threshold)} ({rule})"
+            return [self._event(alarm, "latched", r.t, f"{label} {fmt(r.value or 0)} back within limit; latched until acknowledged")]
+        return [self._clear(alarm, r.t, f"{label} {fmt(r.value or 0)} back within limit")]
 
     def _raise_limit(self, limit: Limit, value: float, threshold: float, onset: float, t: float, source: str | None) -> list[AlarmEvent]:
+        latched = self._alarms.get(limit.id)
+        priority = limit.priority
+        if latched is not None and PRIORITY_RANK[latched.priority] > PRIORITY_RANK[priority]:
+            priority = latched.priority  # a new episode never sounds quieter than the latched one it joins
         alarm = ActiveAlarm(
             alarm_id=limit.id,
-            priority=limit.priority,
+            priority=priority,
             kind=PHYSIOLOGICAL,
-            message=self._limit_message(limit, value, threshold),
+            message=limit_message(limit, value, threshold),
             since=t,
             vital=limit.vital,
             value=value,
@@ -282,11 +381,13 @@ class AlarmEngine:
             rule=f"{self.plan.name}: {limit.id}",
             source=source,
             onset=onset,
-            latching=limit.latching,
-            escalates_to=limit.escalate_to,
+            latching=limit.latching or (latched is not None and latched.latching),
+            escalates_to=limit.escalate_to if PRIORITY_RANK.get(limit.escalate_to or "", 0) > PRIORITY_RANK[priority] else None,
             escalate_at=None if limit.escalate_after_s is None else onset + limit.escalate_after_s,
             response=limit.response,
         )
+        if alarm.escalates_to is None:
+            alarm.escalate_at = None
         return self._raise(alarm, t)
 
     # ---------------------------------------------------------------- device conditions
@@ -315,12 +416,11 @@ class AlarmEngine:
 
     def _raise_technical(
         self, key: str, rule_id: str, text: str, vital: str | None, value: float | None, limit: float | None, onset: float, t: float,
-        source: str | None = None, escalates: bool = True,
+        source: str | None = None, escalates: bool = True, priority: str = LOW,
     ) -> list[AlarmEvent]:
-        rule = f"{self.plan.name}: {rule_id}"
         alarm = ActiveAlarm(
-            alarm_id=key, priority=LOW, kind=TECHNICAL, message=f"{text} ({rule})", since=t, vital=vital, value=value,
-            limit=limit, rule=rule, source=source, onset=onset,
+            alarm_id=key, priority=priority, kind=TECHNICAL, message=text, since=t, vital=vital, value=value,
+            limit=limit, rule=f"{self.plan.name}: {rule_id}", source=source, onset=onset,
             escalates_to=MEDIUM if escalates else None, escalate_at=t + self._tech.escalate_after_s if escalates else None,
             response=self._tech.response,
         )
@@ -328,28 +428,94 @@ class AlarmEngine:
 
     # ---------------------------------------------------------------- time
 
+    def _next_timer(self) -> tuple[float, int, str] | None:
+        """The transition due first: (due, kind, name); kinds in the order they fire at one instant."""
+        best: tuple[float, int, str] | None = None
+
+        def consider(due: float, kind: int, name: str) -> None:
+            nonlocal best
+            if best is None or (due, kind, name) < best:
+                best = (due, kind, name)
+
+        for limit_id, onset in self._pending.items():
+            consider(onset + self._limit_by_id[limit_id].delay_s, 0, limit_id)
+        for key, cond in self._pending_conditions.items():
+            consider(cond.t + self._tech.condition_delay_s, 1, key)
+        for vital, (onset, _) in self._pending_checks.items():
+            consider(onset + self._check_delay(vital), 2, vital)
+        for alarm in self._alarms.values():
+            if alarm.escalate_at is not None and alarm.condition_active:
+                consider(alarm.escalate_at, 3, alarm.alarm_id)
+        for vital in self._tech.max_quiet_s:
+            if (due := self._stale_due(vital)) is not None:
+                consider(due, 4, vital)
+        if (due := self._overdue_due()) is not None:
+            consider(due, 5, "nibp_overdue")
+        if self._doses:
+            for c in self.plan.checkpoints:
+                if c.id not in self._checkpoints_done:
+                    consider(self._window(c)[1], 6, c.id)
+        if self.repeat_nibp is not None and "nibp_repeat" not in self._alarms:
+            consider(self.repeat_nibp.due, 7, "nibp_repeat")
+        if self.audio_paused_until is not None:
+            consider(self.audio_paused_until, 8, "audio")
+        return best
+
+    def _fire(self, kind: int, name: str, t: float) -> list[AlarmEvent]:
+        """Make the transition ``_next_timer`` named happen at ``t``."""
+        if kind == 0:
+            return self._delay_over(name, t)
+        if kind == 1:
+            return self._condition_due(name, t)
+        if kind == 2:
+            return self._check_due(name, t)
+        if kind == 3:
+            return self._escalate(self._alarms[name], t)
+        if kind == 4:
+            return self._stale(name, t)
+        if kind == 5:
+            return self._nibp_overdue(t)
+        if kind == 6:
+            return self._missed_checkpoint(next(c for c in self.plan.checkpoints if c.id == name), t)
+        if kind == 7:
+            return self._repeat_missed(t)
+        return self._pause_over(t)
+
     def _advance(self, now: float) -> list[AlarmEvent]:
+        """Fire every timed transition due before ``now``, in time order, each at its due time."""
         events: list[AlarmEvent] = []
-        for limit_id, onset in list(self._pending.items()):
-            limit = self._limit_by_id[limit_id]
-            if limit.id not in self._alarms and now - onset >= limit.delay_s:
-                threshold = self._threshold(limit, now)
-                value = self._last_value.get(limit.vital)
-                if threshold is not None and value is not None and violates(limit.comparison, value, threshold):
-                    events += self._raise_limit(limit, value, threshold, onset, now, None)
-        for key, cond in list(self._pending_conditions.items()):
-            if now - cond.t >= self._tech.condition_delay_s:
-                del self._pending_conditions[key]
-                events += self._raise_condition(key, cond, now)
-        for alarm in list(self._alarms.values()):
-            if alarm.escalate_at is not None and now >= alarm.escalate_at and alarm.condition_active:
-                events += self._escalate(alarm, now)
-        events += self._stale(now)
-        events += self._nibp_overdue(now)
-        events += self._missed_checkpoints(now)
-        if self.audio_paused_until is not None and now >= self.audio_paused_until:
-            events.append(self._resume_audio(now, f"audio pause ended: {len(self._alarms)} alarms active"))
+        while (timer := self._next_timer()) is not None and timer[0] < now:
+            due, kind, name = timer
+            self.now = max(self.now, due)
+            events += self._fire(kind, name, self.now)
+        self.now = max(self.now, now)
         return events
+
+    def _advance_checks(self, t: float, inclusive: bool) -> list[AlarmEvent]:
+        """Raise "check sensor" alarms whose delay has run out at ``t`` (a zero delay raises on the reading)."""
+        events: list[AlarmEvent] = []
+        for vital, (onset, _) in list(self._pending_checks.items()):
+            due = onset + self._check_delay(vital)
+            if due < t or (inclusive and due <= t):
+                events += self._check_due(vital, t)
+        return events
+
+    def _delay_over(self, limit_id: str, t: float) -> list[AlarmEvent]:
+        limit = self._limit_by_id[limit_id]
+        onset = self._pending.pop(limit_id)
+        threshold = self._threshold(limit, t)
+        value = self._last_value.get(limit.vital)
+        if threshold is not None and value is not None and violates(limit.comparison, value, threshold):
+            return self._raise_limit(limit, value, threshold, onset, t, None)
+        return []
+
+    def _condition_due(self, key: str, t: float) -> list[AlarmEvent]:
+        cond = self._pending_conditions.pop(key)
+        return self._raise_condition(key, cond, t)
+
+    def _check_due(self, vital: str, t: float) -> list[AlarmEvent]:
+        onset, r = self._pending_checks.pop(vital)
+        return self._raise_technical(f"{vital}_check", "plausible", self._check_message(r), vital, r.value, None, onset, t, r.source)
 
     def _escalate(self, alarm: ActiveAlarm, now: float) -> list[AlarmEvent]:
         assert alarm.escalates_to is not None
@@ -359,37 +525,48 @@ class AlarmEngine:
         held = fmt(now - alarm.onset)
         limit = self._limit_by_id.get(alarm.alarm_id)
         if limit is not None and alarm.value is not None and alarm.limit is not None:
-            alarm.message = self._limit_message(limit, alarm.value, alarm.limit)
-        alarm.message = f"{alarm.message.rsplit(' (', 1)[0]}; escalated to {alarm.priority} after {held} s ({alarm.rule})"
+            alarm.message = limit_message(limit, alarm.value, alarm.limit)
+        alarm.message = f"{alarm.message.split('; escalated')[0]}; escalated to {alarm.priority} after {held} s"
         events = [self._event(alarm, "escalated", now, alarm.message)]
         if self._outranks_pause(alarm):
             events.append(self._resume_audio(now, f"audio resumed: {alarm.alarm_id} escalated to {alarm.priority}"))
         return events
 
-    def _stale(self, now: float) -> list[AlarmEvent]:
-        events: list[AlarmEvent] = []
-        for vital, quiet in self._tech.max_quiet_s.items():
-            last = self._quiet_since.get(vital)
-            key = f"{vital}_stale"
-            if last is not None and now - last > quiet and key not in self._alarms and not self._explained(vital):
-                text = f"{LABELS.get(vital, vital)} no valid data for {fmt(now - last)} s (max {fmt(quiet)} s)"
-                events += self._raise_technical(key, "stale", text, vital, now - last, quiet, last + quiet, now)
-        return events
+    def _quiet_limit(self, vital: str) -> float:
+        """Seconds without trusted data before ``vital`` is stale: the protocol's quiet time, or a few
+        of the source's own sampling intervals when that is longer."""
+        interval = self.sampling_s(vital)
+        quiet = self._tech.max_quiet_s[vital]
+        return max(quiet, self._tech.stale_intervals * interval) if interval else quiet
+
+    def _stale_due(self, vital: str) -> float | None:
+        last = self._quiet_since.get(vital)
+        if last is None or f"{vital}_stale" in self._alarms or self._explained(vital):
+            return None
+        return last + self._quiet_limit(vital)
+
+    def _stale(self, vital: str, t: float) -> list[AlarmEvent]:
+        last = self._quiet_since[vital]
+        quiet = self._quiet_limit(vital)
+        text = f"{LABELS.get(vital, vital)}: no valid data for over {fmt(quiet)} s"
+        return self._raise_technical(f"{vital}_stale", "stale", text, vital, None, quiet, last + quiet, t)
 
     def _explained(self, vital: str) -> bool:
-        """Whether a device condition already says why ``vital`` has no data."""
+        """Whether a device condition or a questionable-value alarm already says why ``vital`` has no data."""
+        if f"{vital}_check" in self._alarms or vital in self._pending_checks:
+            return True
         conditions = (*self._condition_of.values(), *self._pending_conditions.values())
         return any(c.condition in NO_DATA_CONDITIONS and vital in c.vitals for c in conditions)
 
-    def _nibp_overdue(self, now: float) -> list[AlarmEvent]:
+    def _overdue_due(self) -> float | None:
         if not self._doses or self._last_nibp_t is None or "nibp_overdue" in self._alarms:
-            return []
-        since = max(self._last_nibp_t, self._doses[0][0])
+            return None
+        return max(self._last_nibp_t, self._doses[0][0]) + self.plan.nibp_interval_s + self._tech.nibp_overdue_grace_s
+
+    def _nibp_overdue(self, t: float) -> list[AlarmEvent]:
         allowed = self.plan.nibp_interval_s + self._tech.nibp_overdue_grace_s
-        if now - since <= allowed:
-            return []
-        text = f"NIBP overdue: last reading {fmt((now - self._last_nibp_t) / 60)} min ago, cycle {fmt(self.plan.nibp_interval_s / 60)} min"
-        return self._raise_technical("nibp_overdue", "nibp_overdue", text, "sbp", now - self._last_nibp_t, allowed, since + allowed, now)
+        text = f"NIBP overdue: no cuff reading for over {fmt(allowed / 60)} min (cycle {fmt(self.plan.nibp_interval_s / 60)} min)"
+        return self._raise_technical("nibp_overdue", "nibp_overdue", text, "sbp", None, allowed, t, t)
 
     def _window(self, c: Checkpoint) -> tuple[float, float]:
         t0 = self._doses[0][0]
@@ -399,20 +576,22 @@ class AlarmEngine:
         if self._doses:
             self._checkpoints_done.update(c.id for c in self.plan.checkpoints if self._window(c)[0] <= t <= self._window(c)[1])
 
-    def _missed_checkpoints(self, now: float) -> list[AlarmEvent]:
-        if not self._doses:
-            return []
-        events: list[AlarmEvent] = []
-        for c in self.plan.checkpoints:
-            if c.id not in self._checkpoints_done and now > self._window(c)[1]:
-                self._checkpoints_done.add(c.id)
-                text = f"{c.message} not taken"
-                alarm = ActiveAlarm(
-                    alarm_id=c.id, priority=c.priority, kind=TECHNICAL, message=f"{text} ({self.plan.name}: {c.id})", since=now,
-                    vital="sbp", value=None, limit=c.after_dose_min, rule=f"{self.plan.name}: {c.id}", onset=now,
-                )
-                events += self._raise(alarm, now)
-        return events
+    def _missed_checkpoint(self, c: Checkpoint, t: float) -> list[AlarmEvent]:
+        self._checkpoints_done.add(c.id)
+        alarm = ActiveAlarm(
+            alarm_id=c.id, priority=c.priority, kind=TECHNICAL, message=f"{c.message} not taken", since=t,
+            vital="sbp", value=None, limit=c.after_dose_min, rule=f"{self.plan.name}: {c.id}", onset=t,
+        )
+        return self._raise(alarm, t)
+
+    def _repeat_missed(self, t: float) -> list[AlarmEvent]:
+        assert self.repeat_nibp is not None
+        text = f"{self.repeat_nibp.text}: not taken"
+        return self._raise_technical("nibp_repeat", "repeat_nibp", text, "sbp", None, None, t, t, escalates=False,
+                                     priority=self._tech.repeat_nibp_priority)
+
+    def _pause_over(self, t: float) -> list[AlarmEvent]:
+        return [self._resume_audio(t, f"audio pause ended: {len(self._alarms)} alarms active")]
 
     # ---------------------------------------------------------------- transitions
 
@@ -449,34 +628,3 @@ class AlarmEngine:
             t=t, event=event, alarm_id=alarm.alarm_id, priority=alarm.priority, kind=alarm.kind, vital=alarm.vital,
             value=alarm.value, limit=alarm.limit, rule=alarm.rule, message=message, who=who, source=alarm.source,
         )
-
-
-def run_session(
-    engine: AlarmEngine, items: Iterable[Reading | Condition], doses: Iterable[Mapping[str, Any]] = (), tick_s: float = 1.0
-) -> Iterator[AlarmEvent]:
-    """Feed a whole session through ``engine`` in time order, ticking every ``tick_s`` between items.
-
-    ``doses`` are sidecar-style mappings with ``t`` (and optionally ``mg``, ``end``); a dose is taken
-    after the items stamped at the same time, so a cuff reading at the dose start counts as pre-dose.
-    """
-    pending = sorted(doses, key=lambda d: float(d["t"]))
-    clock: float | None = None
-    for item in items:
-        while pending and float(pending[0]["t"]) < item.t:
-            dose = pending.pop(0)
-            clock = yield from _tick_until(engine, clock, float(dose["t"]), tick_s)
-            yield from engine.on_dose(float(dose["t"]), mg=dose.get("mg"), end=dose.get("end"))
-        clock = yield from _tick_until(engine, clock, item.t, tick_s)
-        yield from engine.on_item(item)
-    for dose in pending:
-        yield from engine.on_dose(float(dose["t"]), mg=dose.get("mg"), end=dose.get("end"))
-
-
-def _tick_until(engine: AlarmEngine, clock: float | None, t: float, tick_s: float) -> Generator[AlarmEvent, None, float]:
-    """Tick from ``clock`` up to (not including) ``t``; return the new clock."""
-    if clock is None:
-        return t
-    while clock + tick_s < t:
-        clock += tick_s
-        yield from engine.tick(clock)
-    return max(clock, t)

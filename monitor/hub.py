@@ -1,8 +1,13 @@
 """The hub: runs a session's sources in the background, writes every item to the store, then
-feeds the alarm engine and records its transitions.
+feeds the session's rules (alarm engine and dosing decision) and records what they decide.
 
 Only the hub reads the clock. Display reads from the store (a cursor on readings), so nothing is
 shown that is not already recorded.
+
+Time for the rules: a replayed or simulated source says how far it has got (its ``horizon``:
+everything before it has been delivered); the rules are advanced to the clock's time, but never
+past a running replay's horizon, so a paced replay, a full-speed record and ``kapmon alarms`` judge
+the same data in the same order.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from devices.reading import Condition, Item, Reading, reading
 from devices.source import Clock, Source
 from monitor.alarm_events import AlarmEvent
 from monitor.alarms import AlarmEngine
-from monitor.plan import override as override_plan
+from monitor.dosing import Decision
 from monitor.session import Dose, Session
+from monitor.session_rules import DosingChange, Output, SessionRules
 from monitor.store import Store, dose_data
 
 log = logging.getLogger(__name__)
@@ -43,8 +49,13 @@ def condition_data(c: Condition) -> dict:
     return {"condition": c.condition, "active": c.active, "source": c.source, "vitals": list(c.vitals), "detail": c.detail}
 
 
+def dosing_data(decision: Decision) -> dict:
+    """What the store keeps of a change of the dosing decision."""
+    return {"state": decision.state, "reasons": decision.reasons}
+
+
 class Hub:
-    """One running session: sources in, store and alarm engine out. Thread-safe controls."""
+    """One running session: sources in, store and session rules out. Thread-safe controls."""
 
     def __init__(
         self,
@@ -52,7 +63,7 @@ class Hub:
         session: Session,
         sources: Sequence[Source],
         clock: Clock,
-        engine: AlarmEngine,
+        rules: SessionRules,
         scheduled: Sequence[Scheduled] = (),
         flush_interval: float = 0.2,
     ) -> None:
@@ -60,8 +71,10 @@ class Hub:
         self.session = session
         self.sources = list(sources)
         self.clock = clock
-        self.engine = engine
+        self.rules = rules
         self.scheduled = sorted(scheduled, key=lambda s: s.t)
+        rules.add(Dose(t=s.t, **s.data) for s in self.scheduled if s.kind == "dose")
+        self._running: set[int] = set()
         self.flush_interval = flush_interval
         self.finished = threading.Event()
         self.listeners: list[Callable[[list[Item], list[AlarmEvent]], None]] = []
@@ -96,10 +109,16 @@ class Hub:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def engine(self) -> AlarmEngine:
+        """The session's alarm engine (read it in the hub's thread, through :meth:`call`)."""
+        return self.rules.engine
+
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()
+        self._running = {id(src) for src in self.sources}
         pumps = [asyncio.create_task(self._pump(src)) for src in self.sources]
         script = asyncio.create_task(self._play_schedule())
         all_done = asyncio.gather(*pumps)
@@ -115,8 +134,10 @@ class Hub:
             for task in (*pumps, script, stop):
                 task.cancel()
             await asyncio.gather(all_done, *pumps, script, stop, return_exceptions=True)
-            self._flush()
-            self.store.write(self.session.id, events=[(self.clock.now(), "end", {}, None)])
+            stopped = self._stop.is_set()
+            end = self._end_time(stopped)
+            self._flush(end=end, finished=not stopped)
+            self.store.write(self.session.id, events=[(end, "end", {}, None)])
             self.finished.set()
 
     async def _pump(self, source: Source) -> None:
@@ -128,30 +149,44 @@ class Hub:
         except Exception as exc:  # a source must never take the recorder down
             log.exception("source %s failed", source.uri)
             self._pending.append(Condition(self.clock.now(), "disconnected", source.uri, detail=f"source failed: {exc}"))
+        finally:
+            self._running.discard(id(source))
 
     async def _play_schedule(self) -> None:
+        """Record scripted doses and notes at their times (the rules were given the doses at the start)."""
         for item in self.scheduled:
             await self.clock.sleep_until(item.t)
-            self._flush()
-            if item.kind == "dose":
-                self._record_dose(Dose(t=item.t, **item.data), who="scenario")
-            else:
-                self.store.write(self.session.id, events=[(item.t, item.kind, item.data, "scenario")])
+            data = dose_data(Dose(t=item.t, **item.data)) if item.kind == "dose" else item.data
+            self.store.write(self.session.id, events=[(item.t, item.kind, data, "scenario")])
 
     # --- the flow of readings -----------------------------------------------------------
 
-    def _flush(self) -> None:
-        items, self._pending = self._pending, []
+    def _horizon(self) -> float:
+        """How far the rules may go: the clock, but never past a running replay's horizon."""
+        marks = [getattr(s, "horizon", None) for s in self.sources if id(s) in self._running and hasattr(s, "horizon")]
+        return min([self.clock.now(), *(self.rules.start if m is None else m for m in marks)])
+
+    def _end_time(self, stopped: bool) -> float:
+        """When the session ends: where its replays ended when they all ran out, else now."""
+        marks = [getattr(s, "horizon", None) for s in self.sources]
+        if stopped or not marks or any(m is None for m in marks):
+            return self.clock.now()
+        return max(m for m in marks if m is not None)
+
+    def _flush(self, end: float | None = None, finished: bool = False) -> None:
+        """Store what arrived, then let the rules judge it: up to the horizon, or (at the end) up to ``end``."""
+        items = self.rules.admit(self._pending)
+        self._pending = []
         readings = [i for i in items if isinstance(i, Reading)]
         events = [(c.t, "condition", condition_data(c), None) for c in items if isinstance(c, Condition)]
         if readings or events:
             self.store.write(self.session.id, readings, events)
-        alarms: list[AlarmEvent] = []
-        for item in items:
-            if not (isinstance(item, Reading) and item.vital == "pleth"):
-                alarms += self.engine.on_item(item)
-        alarms += self.engine.tick(self.clock.now())
-        self._record_alarms(alarms)
+        self.rules.add(i for i in items if not (isinstance(i, Reading) and i.vital == "pleth"))
+        if end is None:
+            outputs = self.rules.advance(self._horizon())
+        else:
+            outputs = self.rules.finish(end) if finished else self.rules.advance(end)
+        alarms = self._record(outputs)
         for listener in self.listeners:
             listener(items, alarms)
         self._beat()
@@ -163,13 +198,15 @@ class Hub:
             self.store.beat(self.session.id, wall, os.getpid())
             self._last_beat = wall
 
-    def _record_alarms(self, alarms: list[AlarmEvent]) -> None:
-        if alarms:
-            self.store.write(self.session.id, alarms=alarms)
-
-    def _record_dose(self, dose: Dose, who: str | None) -> None:
-        self.store.write(self.session.id, events=[(dose.t, "dose", dose_data(dose), who)])
-        self._record_alarms(self.engine.on_dose(dose.t, mg=dose.mg, end=dose.end, route=dose.route, drug=dose.drug))
+    def _record(self, outputs: list[Output]) -> list[AlarmEvent]:
+        """Store what the rules decided: alarm transitions and dosing changes; returns the transitions."""
+        alarms = [o for o in outputs if isinstance(o, AlarmEvent)]
+        changes = [(o.t, "dosing", dosing_data(o.decision), None) for o in outputs if isinstance(o, DosingChange)]
+        if alarms or changes:
+            self.store.write(self.session.id, events=changes, alarms=alarms)
+        for change in changes:
+            log.info("session %s: %s", self.session.id, change[2]["state"])
+        return alarms
 
     # --- controls (any thread) ----------------------------------------------------------
 
@@ -196,24 +233,30 @@ class Hub:
         """How many session seconds pass per real second."""
         return getattr(self.clock, "speed", 1.0)
 
-    def acknowledge(self, alarm_id: str, who: str) -> list[AlarmEvent]:
+    def _act(self, action: Callable[[AlarmEngine, float], list[AlarmEvent]]) -> list[AlarmEvent]:
+        """Apply an action to the engine now, after everything received so far; record what follows."""
         def act() -> list[AlarmEvent]:
-            events = self.engine.acknowledge(alarm_id, who, self.clock.now())
-            self._record_alarms(events)
-            return events
+            self._flush()
+            now = self.clock.now()
+            return self._record(self.rules.act(now, lambda engine: action(engine, now)))
 
         return self.call(act)
+
+    def acknowledge(self, alarm_id: str, who: str) -> list[AlarmEvent]:
+        return self._act(lambda engine, now: engine.acknowledge(alarm_id, who, now))
 
     def pause_audio(self, who: str, seconds: float | None = None) -> list[AlarmEvent]:
-        def act() -> list[AlarmEvent]:
-            events = self.engine.pause_audio(who, self.clock.now(), seconds)
-            self._record_alarms(events)
-            return events
-
-        return self.call(act)
+        return self._act(lambda engine, now: engine.pause_audio(who, now, seconds))
 
     def add_dose(self, dose: Dose, who: str) -> None:
-        self.call(lambda: self._record_dose(dose, who))
+        """Record a dose given now (its time is the dose's ``t``) and let the rules take it."""
+        def act() -> None:
+            self._flush()
+            self.store.write(self.session.id, events=[(dose.t, "dose", dose_data(dose), who)])
+            self.rules.add([dose])
+            self._record(self.rules.act(dose.t, lambda _engine: []))
+
+        self.call(act)
 
     def add_event(self, kind: str, data: dict, who: str | None) -> None:
         self.call(lambda: self.store.write(self.session.id, events=[(self.clock.now(), kind, data, who)]))
@@ -234,20 +277,21 @@ class Hub:
 
         return self.call(act)
 
+    def decision(self) -> Decision:
+        """The dosing decision now (screening, pre-dose readings, holds, overrides)."""
+        return self.call(lambda: self.rules.decision)
+
     def outstanding(self) -> list[Any]:
-        """Blocks and gates of the plan not yet lifted (screening and, with a baseline, pre-dose BP/SpO2)."""
-        return self.call(lambda: self.engine.plan.outstanding(self.engine.baseline))
+        """The open blocks and gates of the dosing decision (those a physician may need to lift)."""
+        return list(self.decision().findings)
 
     def override(self, finding_id: str, physician: str, reason: str) -> AlarmEvent:
         """A named physician lifts a block or acknowledges a gate, with a reason; audited."""
 
         def act() -> AlarmEvent:
-            finding = next((f for f in self.engine.plan.outstanding(self.engine.baseline) if f.id == finding_id), None)
-            if finding is None:
-                raise ValueError(f"{finding_id} is not an open block or gate")
-            self.engine.plan, event = override_plan(self.engine.plan, finding, physician, reason, self.clock.now())
-            self._record_alarms([event])
-            return event
+            self._flush()
+            outputs = self.rules.override(finding_id, physician, reason, self.clock.now())
+            return next(a for a in self._record(outputs) if a.event == "overridden")
 
         return self.call(act)
 

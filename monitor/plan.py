@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 from monitor.alarm_events import TECHNICAL, AlarmEvent
-from monitor.baseline import Baseline
-from monitor.protocol import COMPARISONS, Checkpoint, Gate, Limit, Protocol, RouteRules, ScreeningItem
+from monitor.protocol import COMPARISONS, Checkpoint, Limit, Protocol, RouteRules, ScreeningItem
 
 BLOCK, GATE, CHECK = "block", "gate", "check"
 
@@ -78,23 +77,16 @@ class Plan:
     def overridden(self, finding_id: str) -> Override | None:
         return next((o for o in self.overrides if o.finding_id == finding_id), None)
 
-    def outstanding(self, baseline: Baseline | None = None) -> list[Finding]:
-        """Blocks and gates (from screening and, given a baseline, the pre-dose gates) not yet lifted."""
-        found = [*self.blocks, *self.gates, *predose_findings(self, baseline)]
-        return [f for f in found if self.overridden(f.id) is None]
-
-    def blocked(self, baseline: Baseline | None = None) -> bool:
-        return any(f.action == BLOCK for f in self.outstanding(baseline))
-
-    def lines(self, baseline: Baseline | None = None) -> list[str]:
-        """The plan in words, for the CLI and the dashboard."""
+    def lines(self, findings: Sequence[Finding] | None = None) -> list[str]:
+        """The plan in words, for the CLI and the dashboard; ``findings`` are the open blocks and gates
+        of the current dosing decision (default: the screening's, before any reading)."""
         out = [f"Protocol {self.name} {self.protocol.meta.version}, route {self.route.name}: {self.route.drug}, {self.route.dose}"]
         if not self.protocol.meta.reviewed_by:
             out.append("  NOT REVIEWED: a clinician must review and sign off these rules")
-        outstanding = self.outstanding(baseline)
-        state = "BLOCKED" if self.blocked(baseline) else "GATED" if outstanding else "clear to dose"
+        open_ = [f for f in (findings if findings is not None else [*self.blocks, *self.gates]) if self.overridden(f.id) is None]
+        state = "BLOCKED" if any(f.action == BLOCK for f in open_) else "GATED" if open_ else "clear to dose"
         out.append(f"Dosing: {state}")
-        out += [f"  {f.action.upper()} {f.id}: {f.text} [{f.source}]" for f in outstanding]
+        out += [f"  {f.action.upper()} {f.id}: {f.text} [{f.source}]" for f in open_]
         out += [f"  overridden {o.finding_id} by {o.physician}: {o.reason}" for o in self.overrides]
         out.append(f"NIBP every {self.nibp_interval_s / 60:g} min: " + "; ".join(self.nibp_reasons))
         out.append(f"Minimum observation after the last dose {self.observation_s / 60:g} min: " + "; ".join(self.observation_reasons))
@@ -204,35 +196,6 @@ def make_plan(
         notes=tuple(dict.fromkeys(notes)),
         overrides=tuple(overrides),
     )
-
-
-def _gate_applies(gate: Gate, baseline: Baseline, age: object) -> bool:
-    if isinstance(age, (int, float)) and not isinstance(age, bool):
-        if (gate.min_age is not None and age < gate.min_age) or (gate.max_age is not None and age > gate.max_age):
-            return False
-    elif gate.min_age is not None:
-        return False
-    sbp, dbp, spo2 = baseline.get("sbp"), baseline.get("dbp"), baseline.get("spo2")
-    return any(
-        (
-            gate.sbp_above is not None and sbp is not None and sbp > gate.sbp_above,
-            gate.dbp_above is not None and dbp is not None and dbp > gate.dbp_above,
-            gate.sbp_at_least is not None and sbp is not None and sbp >= gate.sbp_at_least,
-            gate.dbp_at_least is not None and dbp is not None and dbp >= gate.dbp_at_least,
-            gate.spo2_below is not None and spo2 is not None and spo2 < gate.spo2_below,
-        )
-    )
-
-
-def predose_findings(plan: Plan, baseline: Baseline | None) -> list[Finding]:
-    """The pre-dose gates and blocks the baseline triggers (none without a baseline)."""
-    if baseline is None:
-        return []
-    return [
-        Finding(g.id, g.action, f"{g.message} (baseline {baseline.describe()})", g.cited.source, g.cited.verified)
-        for g in plan.protocol.gates
-        if _gate_applies(g, baseline, plan.screening.get("age"))
-    ]
 
 
 def override(plan: Plan, finding: Finding, physician: str, reason: str, t: float) -> tuple[Plan, AlarmEvent]:

@@ -75,11 +75,14 @@ class RouteRules:
     nibp_interval_min: float
     checkpoints: tuple[Checkpoint, ...]
     cited: Cited
+    predose_bp_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Gate:
-    """A pre-dose check on the baseline: ``gate`` asks for a re-measure and acknowledgement, ``block`` stops dosing."""
+    """A pre-dose check on the latest readings: ``gate`` asks for a re-measure and acknowledgement,
+    ``block`` stops dosing. With ``recheck_after_min`` a reading below the limit only lifts it when
+    taken at least that long after the last reading that breached it (rest before re-measuring)."""
 
     id: str
     action: str
@@ -92,6 +95,12 @@ class Gate:
     spo2_below: float | None = None
     min_age: int | None = None
     max_age: int | None = None
+    recheck_after_min: float | None = None
+
+    @property
+    def on_bp(self) -> bool:
+        """Whether this gate is judged on cuff readings (else on SpO2)."""
+        return any(v is not None for v in (self.sbp_above, self.dbp_above, self.sbp_at_least, self.dbp_at_least))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,8 @@ class Limit:
     phase: str
     cited: Cited
     response: str = ""
+    repeat_nibp_min: float | None = None
+    holds_dosing: bool = False
 
     @property
     def relative(self) -> bool:
@@ -152,6 +163,13 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class Technical:
+    """Technical alarms: device conditions, stale data, NIBP overdue, questionable values.
+
+    A vital is stale after ``max_quiet_s`` without valid data, or after ``stale_intervals`` of its
+    own sampling interval when that is longer (a monitor that sends once a minute); the interval is
+    taken as stated by the recording or measured, at most ``max_interval_s``.
+    """
+
     condition_delay_s: float
     escalate_after_s: float
     max_quiet_s: dict[str, float]
@@ -159,6 +177,35 @@ class Technical:
     conditions: tuple[str, ...]
     cited: Cited
     response: str = ""
+    stale_intervals: float = 3.0
+    max_interval_s: float = 300.0
+    repeat_nibp_priority: str = "medium"
+
+
+@dataclass(frozen=True, slots=True)
+class Plausible:
+    """What a real value of one vital can be: a range, and how fast it can change (per second).
+    A value outside it is kept in the record as questionable and raises "check sensor", never a
+    physiological alarm."""
+
+    vital: str
+    low: float
+    high: float
+    max_change_per_s: float | None
+    cited: Cited
+
+    def problem(self, value: float, previous: float | None, dt: float) -> str | None:
+        """Why ``value`` is not plausible (given the previous value ``dt`` seconds earlier), or None."""
+        if not self.low <= value <= self.high:
+            return f"outside the plausible {self.low:g}-{self.high:g}"
+        if self.max_change_per_s is not None and previous is not None and 0 < dt <= MAX_RATE_WINDOW_S:
+            if abs(value - previous) > self.max_change_per_s * max(dt, 1.0):
+                return f"changed from {previous:g} in {dt:g} s"
+        return None
+
+
+# Rates of change are judged only between readings this close together (continuous monitoring).
+MAX_RATE_WINDOW_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +242,7 @@ class Protocol:
     baseline: BaselineRule
     discharge: Discharge
     path: str
+    plausible: dict[str, Plausible] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -346,6 +394,7 @@ def _route(name: str, r: _Reader, sub: Callable[[str, Any, tuple[str, ...]], _Re
         nibp_interval_min=r.number("nibp_interval_min", minimum=1.0),
         checkpoints=tuple(_checkpoint(sub(f"{r.where}.checkpoint[{i}]", t, known)) for i, t in enumerate(raw)),
         cited=r.cited(),
+        predose_bp_required=r.get("predose_bp_required", bool, False),
     )
 
 
@@ -361,6 +410,7 @@ def _gate(r: _Reader) -> Gate:
         spo2_below=r.get("spo2_below", float, None, _physical("spo2", "below")),
         min_age=r.get("min_age", int, None),
         max_age=r.get("max_age", int, None),
+        recheck_after_min=r.get("recheck_after_min", float, None, lambda v: None if v > 0 else "must be > 0"),
         cited=r.cited(),
     )
     if all(v is None for v in (gate.sbp_above, gate.dbp_above, gate.sbp_at_least, gate.dbp_at_least, gate.spo2_below)):
@@ -422,6 +472,9 @@ def _limit(r: _Reader) -> Limit:
     delay = r.number("delay_s")
     if vital in NIBP_VITALS and delay:
         r.fail("delay_s", "NIBP limits alarm on the discrete reading: delay_s must be 0")
+    repeat = r.get("repeat_nibp_min", float, None, lambda v: None if v > 0 else "must be > 0")
+    if repeat is not None and vital not in NIBP_VITALS:
+        r.fail("repeat_nibp_min", "only NIBP limits can ask for a repeat NIBP")
     return Limit(
         id=r.get("id", str),
         vital=vital,
@@ -436,6 +489,8 @@ def _limit(r: _Reader) -> Limit:
         phase=r.get("phase", str, "post_dose" if comparison == "rise" else "any", _one_of(PHASES)),
         cited=r.cited(),
         response=r.get("response", str, ""),
+        repeat_nibp_min=repeat,
+        holds_dosing=r.get("holds_dosing", bool, False),
     )
 
 
@@ -457,7 +512,25 @@ def _technical(r: _Reader) -> Technical:
         conditions=conditions,
         cited=r.cited(),
         response=r.get("response", str, ""),
+        stale_intervals=r.number("stale_intervals", 3.0, minimum=1.0),
+        max_interval_s=r.number("max_interval_s", 300.0, minimum=1.0),
+        repeat_nibp_priority=r.get("repeat_nibp_priority", str, "medium", _one_of(PRIORITIES)),
     )
+
+
+def _plausible(r: _Reader) -> Plausible:
+    vital = r.get("vital", str, check=lambda v: None if v in VITALS else f"unknown vital {v!r} (known: {', '.join(VITALS)})")
+    inside = _physical(vital, "above")
+    plausible = Plausible(
+        vital=vital,
+        low=r.get("low", float, check=inside),
+        high=r.get("high", float, check=inside),
+        max_change_per_s=r.get("max_change_per_s", float, None, lambda v: None if v > 0 else "must be > 0"),
+        cited=r.cited(),
+    )
+    if plausible.low >= plausible.high:
+        r.fail("low", f"low {plausible.low:g} must be below high {plausible.high:g}")
+    return plausible
 
 
 def _audio(r: _Reader) -> Audio:
@@ -531,19 +604,26 @@ def _check_screening(items: tuple[ScreeningItem, ...], limits: tuple[Limit, ...]
 
 # ---------------------------------------------------------------- loading
 
-TOP = ("protocol", "route", "gate", "screening", "limit", "technical", "audio", "baseline", "discharge")
+TOP = ("protocol", "route", "gate", "screening", "limit", "plausible", "technical", "audio", "baseline", "discharge")
 KNOWN = {
     "protocol": ("name", "version", "reviewed_by", "reviewed_on", "description"),
-    "route": ("drug", "dose", "observation_min", "nibp_interval_min", "checkpoint", *CITED),
-    "gate": ("id", "action", "message", "sbp_above", "dbp_above", "sbp_at_least", "dbp_at_least", "spo2_below", "min_age", "max_age", *CITED),
+    "route": ("drug", "dose", "observation_min", "nibp_interval_min", "predose_bp_required", "checkpoint", *CITED),
+    "gate": (
+        "id", "action", "message", "sbp_above", "dbp_above", "sbp_at_least", "dbp_at_least", "spo2_below", "min_age", "max_age",
+        "recheck_after_min", *CITED,
+    ),
     "screening": (
         "id", "key", "question", "reason", "when", "at_least", "block", "overridable", "gate", "tighten", "delay",
         "nibp_interval_min", "extend_observation_min", "checks", *CITED,
     ),
     "limit": (
-        "id", "vital", *COMPARISONS, "priority", "delay_s", "hysteresis", "latching", "escalate_after_s", "escalate_to", "phase", "response", *CITED,
+        "id", "vital", *COMPARISONS, "priority", "delay_s", "hysteresis", "latching", "escalate_after_s", "escalate_to", "phase", "response", "repeat_nibp_min", "holds_dosing", *CITED,
     ),
-    "technical": ("condition_delay_s", "escalate_after_s", "max_quiet_s", "nibp_overdue_grace_s", "conditions", "response", *CITED),
+    "plausible": ("vital", "low", "high", "max_change_per_s", *CITED),
+    "technical": (
+        "condition_delay_s", "escalate_after_s", "max_quiet_s", "nibp_overdue_grace_s", "conditions", "response",
+        "stale_intervals", "max_interval_s", "repeat_nibp_priority", *CITED,
+    ),
     "audio": ("pause_s", "max_pause_s", *CITED),
     "baseline": ("nibp_readings", "window_s", *CITED),
     "discharge": ("bp_within_pct", "spo2_above", "no_active_alarm", *CITED),
@@ -580,6 +660,12 @@ def parse(text: str, path: str = "<protocol>") -> Protocol:
     routes = {name: _route(name, reader(f"route.{name}", t, KNOWN["route"]), reader) for name, t in routes_raw.items()}
     limits = many("limit", _limit)
     screening = many("screening", _screening)
+    plausible = many("plausible", _plausible)
+    seen_vitals: dict[str, int] = {}
+    for i, p in enumerate(plausible):
+        if p.vital in seen_vitals:
+            fail(f"plausible[{i}].vital", f"{p.vital} already has a plausible range (plausible[{seen_vitals[p.vital]}])")
+        seen_vitals[p.vital] = i
     _check_limits(limits, fail)
     _check_screening(screening, limits, fail)
     return Protocol(
@@ -593,6 +679,7 @@ def parse(text: str, path: str = "<protocol>") -> Protocol:
         baseline=_baseline(reader("baseline", data["baseline"], KNOWN["baseline"])),
         discharge=_discharge(reader("discharge", data["discharge"], KNOWN["discharge"])),
         path=path,
+        plausible={p.vital: p for p in plausible},
     )
 
 

@@ -1,20 +1,20 @@
 """Continuing a session after the recorder stopped without ending it (a crash, a power cut).
 
-A session is unfinished while it has no ``end`` event. Its alarm engine is rebuilt by replaying what
-the store holds, in time order: valid and no-value readings (pleth excepted, as live), device conditions,
-doses and acknowledgements. The transitions that replay produces were recorded the first time and are
-dropped; the engine comes out with the same baseline, doses, checkpoints and active alarms it had.
+A session is unfinished while it has no ``end`` event. Its rules are rebuilt by replaying what the
+store holds, in time order, through the same path as live: readings (pleth excepted, as live), device
+conditions, doses, acknowledgements and overrides. The transitions that replay produces were recorded
+the first time and are dropped; the rules come out with the same baseline, doses, checkpoints, active
+alarms and dosing decision they had.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from devices.reading import VITALS, Condition, Reading
-from monitor.alarms import AlarmEngine
-from monitor.plan import Plan
+from monitor.alarm_events import AlarmEvent
 from monitor.session import Session
+from monitor.session_rules import SessionRules
 from monitor.store import Store, dose_from_data
 
 REPLAYED_VITALS = tuple(v for v in VITALS if v != "pleth")
@@ -41,33 +41,32 @@ def _condition(t: float, data: dict) -> Condition:
                      tuple(data.get("vitals", ())), data.get("detail", ""))
 
 
-def _history(store: Store, session: Session) -> Iterator[tuple[float, int, object]]:
-    """Everything the engine was given, merged by time (readings before events at the same instant)."""
-    readings = ((r.t, 0, r) for r in store.readings(session.id, vitals=REPLAYED_VITALS))
-    events = []
-    for e in store.events(session.id):
-        if e.kind == "condition":
-            events.append((e.t, 1, _condition(e.t, e.data)))
-        elif e.kind == "dose":
-            events.append((e.t, 1, dose_from_data(e.t, e.data)))
-    acks = [(a.t, 2, a) for _, a in store.alarm_events(session.id) if a.event == "acknowledged"]
-    return heapq.merge(readings, sorted(events, key=lambda x: x[:2]), acks, key=lambda x: x[:2])
+def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[SessionRules, float]:
+    """``rules`` brought to the state the stored history leaves them in, and the last time seen.
 
-
-def restore_engine(store: Store, session: Session, plan: Plan) -> tuple[AlarmEngine, float]:
-    """A fresh engine brought to the state the stored history leaves it in, and the last time seen."""
-    engine = AlarmEngine(plan, session.started)
-    last_t = session.started
-    for t, order, item in _history(store, session):
-        if order == 0 or isinstance(item, Condition):
-            stored = item
-            if order == 0:
-                stored = Reading(item.t, item.vital, item.value, item.unit, item.source, item.status)
-            engine.on_item(stored)
-        elif order == 1:
-            engine.on_dose(item.t, mg=item.mg, end=item.end, route=item.route, drug=item.drug)
-        else:
-            engine.acknowledge(item.alarm_id, item.who or "", t)
-        last_t = max(last_t, t)
+    Readings keep the status they were stored with (they were judged when they arrived); the
+    transitions and dosing changes the replay produces were recorded the first time and are dropped.
+    """
+    readings = [Reading(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in store.readings(session.id, vitals=REPLAYED_VITALS)]
+    events = store.events(session.id)
+    rules.add(readings)
+    rules.add(_condition(e.t, e.data) for e in events if e.kind == "condition")
+    rules.add(dose_from_data(e.t, e.data) for e in events if e.kind == "dose")
+    last_t = max([session.started, *(r.t for r in readings), *(e.t for e in events if e.kind in ("condition", "dose"))])
+    for _, a in store.alarm_events(session.id):
+        if a.event == "acknowledged":
+            rules.act(a.t, lambda engine, a=a: engine.acknowledge(a.alarm_id, a.who or "", a.t))
+        elif a.event == "overridden" and a.who:
+            _reoverride(rules, a)
+    rules.advance(last_t)
     pleth = store.latest(session.id, "pleth")
-    return engine, max(last_t, pleth.t if pleth else last_t)
+    return rules, max(last_t, pleth.t if pleth else last_t)
+
+
+def _reoverride(rules: SessionRules, a: AlarmEvent) -> None:
+    """Apply a recorded override again (the reason is the text after the physician's name)."""
+    reason = a.message.split(": ", 1)[1] if ": " in a.message else a.message
+    try:
+        rules.override(a.alarm_id, a.who or "", reason, a.t)
+    except ValueError:
+        pass  # the finding it lifted is no longer open at that point of the replay

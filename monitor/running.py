@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from devices.registry import open_source
 from devices.source import Clock, FastClock, PlaybackClock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
-from monitor.alarms import AlarmEngine
 from monitor.hub import Hub, Scheduled
-from monitor.resume import restore_engine
+from monitor.resume import restore_rules
 from monitor.plan import Plan, make_plan
 from monitor.protocol import DEFAULT_PROTOCOL, ProtocolError, load
 from monitor.session import Session, new_session_id
+from monitor.session_rules import SessionRules
 from monitor.store import Store
 from monitor.users import Users
 
@@ -45,12 +45,18 @@ def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
     return out
 
 
+def session_rules(plan: Plan, start: float, metadata: dict) -> SessionRules:
+    """The rules of a session starting at ``start``, with the sampling intervals its recording states."""
+    return SessionRules(plan, start, sampling=metadata.get("sampling_s"))
+
+
 def record_at_full_speed(store: Store, session: Session, source: Source, plan: Plan) -> None:
     """Record a finite source (simulation, recording) into a stored session as fast as it runs, under
     ``plan``, its scripted doses and notes played at their times. For tests, benchmarks and imports."""
     start = session.started
-    scheduled = scheduled_from_metadata(getattr(source, "metadata", {}), start)
-    Hub(store, session, [source], FastClock(start), AlarmEngine(plan, start), scheduled).run()
+    metadata = getattr(source, "metadata", {})
+    scheduled = scheduled_from_metadata(metadata, start)
+    Hub(store, session, [source], FastClock(start), session_rules(plan, start, metadata), scheduled).run()
 
 
 def build_plan(protocol: str | None, route: str, screening: dict) -> Plan:
@@ -95,7 +101,7 @@ def start_session(
     store.write(session.id, events=[(started, "protocol", plan_audit(plan), who)])
     clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
     scheduled = scheduled_from_metadata(meta, started) if scripted else []
-    return Hub(store, session, sources, clock, AlarmEngine(plan, started), scheduled).start()
+    return Hub(store, session, sources, clock, session_rules(plan, started, meta), scheduled).start()
 
 
 def plan_audit(plan: Plan) -> dict:
@@ -119,12 +125,12 @@ def resume_session(
     plan = build_plan(protocol, session.route, session.metadata.get("screening", {}))
     if plan.name != session.protocol:
         raise StartError(f"session {session.id} runs under protocol {session.protocol}, not {plan.name}")
-    engine, last_t = restore_engine(store, session, plan)
+    rules, last_t = restore_rules(store, session, session_rules(plan, session.started, session.metadata))
     now = time.time()
     start = max(now, last_t) if speed != 1.0 else now
     clock = make_clock(start, speed)
     store.write(session.id, events=[(start, "resumed", {"last_t": last_t, "gap_s": round(start - last_t, 3)}, who)])
-    return Hub(store, session, sources, clock, engine).start()
+    return Hub(store, session, sources, clock, rules).start()
 
 
 def open_sources(uris: Sequence[str]) -> list[Source]:

@@ -6,7 +6,7 @@ import pytest
 
 from devices.reading import Condition, no_value, reading
 from monitor.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, TECHNICAL
-from monitor.alarms import AlarmEngine, run_session
+from monitor.alarms import AlarmEngine
 from monitor.commands.protocol import SAMPLE_SCREENING
 from monitor.discharge import engine_readiness
 from monitor.plan import make_plan
@@ -44,7 +44,7 @@ def test_condition_delay_spo2_below_90_for_15_s():
     assert kinds(events) == [("raised", "spo2_low")]
     (ev,) = events
     assert (ev.t - T0, ev.priority, ev.kind, ev.value, ev.limit) == (20, MEDIUM, PHYSIOLOGICAL, 88, 90)
-    assert ev.message == "SpO2 88 < 90 (kap-iv: spo2_low)" and ev.rule == "kap-iv: spo2_low" and ev.source == "ox"
+    assert ev.message == "SpO2 88 — below 90" and ev.rule == "kap-iv: spo2_low" and ev.source == "ox"
 
 
 def test_a_short_dip_resets_the_delay():
@@ -56,8 +56,9 @@ def test_a_short_dip_resets_the_delay():
 def test_delay_elapses_on_tick_without_new_readings():
     e = engine()
     feed(e, "spo2", [88])
-    assert e.tick(T0 + 14) == []
-    assert kinds(e.tick(T0 + 15)) == [("raised", "spo2_low")]
+    assert e.tick(T0 + 15) == []  # due at 15: fires once time has passed it
+    (ev,) = e.tick(T0 + 15.2)
+    assert (ev.event, ev.alarm_id, ev.t) == ("raised", "spo2_low", T0 + 15)  # stamped with its due time
 
 
 def test_zero_delay_critical_limit_raises_on_the_reading_and_latches():
@@ -65,7 +66,7 @@ def test_zero_delay_critical_limit_raises_on_the_reading_and_latches():
     (ev,) = feed(e, "spo2", [84])
     assert (ev.alarm_id, ev.priority) == ("spo2_critical", HIGH)
     events = feed(e, "spo2", [98] * 5, start=1)
-    assert [x for x in events if x.alarm_id == "spo2_critical"] == []
+    assert kinds(x for x in events if x.alarm_id == "spo2_critical") == [("latched", "spo2_critical")]
     (alarm,) = [a for a in e.active() if a.alarm_id == "spo2_critical"]
     assert alarm.latched and not alarm.condition_active
 
@@ -99,11 +100,11 @@ def test_hysteresis_keeps_the_alarm_until_the_value_is_clearly_back():
 
 def test_spo2_below_90_for_two_minutes_escalates_to_high_and_then_latches():
     e = engine()
-    events = feed(e, "spo2", [88] * 121)
+    events = feed(e, "spo2", [88] * 122)
     assert kinds(events) == [("raised", "spo2_low"), ("escalated", "spo2_low")]
     assert events[1].priority == HIGH and events[1].t - T0 == 120
     assert "escalated to high after 120 s" in events[1].message
-    feed(e, "spo2", [97] * 3, start=121)
+    feed(e, "spo2", [97] * 3, start=122)
     (alarm,) = e.active()
     assert alarm.latched and alarm.priority == HIGH
 
@@ -113,7 +114,7 @@ def test_escalation_cancels_an_acknowledgement():
     feed(e, "spo2", [88] * 20)
     e.acknowledge("spo2_low", "nurse K", T0 + 20)
     assert e.audio_priority(T0 + 20) is None
-    feed(e, "spo2", [88] * 101, start=20)
+    feed(e, "spo2", [88] * 102, start=20)
     (alarm,) = e.active()
     assert alarm.priority == HIGH and not alarm.acknowledged
     assert e.audio_priority(T0 + 121) == HIGH
@@ -133,9 +134,9 @@ def test_no_value_never_raises_and_interrupts_a_pending_delay():
 def test_nibp_alarms_are_judged_on_each_discrete_reading():
     e = engine()
     events = nibp(e, 0, 185, 95)
-    assert kinds(events) == [("raised", "sbp_critical"), ("raised", "sbp_high")]
-    events = nibp(e, 300, 150, 85)
-    assert kinds(events) == [("cleared", "sbp_high")]
+    assert kinds(events) == [("raised", "sbp_critical"), ("raised", "sbp_high"), ("raised", "map_high")]
+    events = nibp(e, 300, 140, 80)
+    assert kinds(events) == [("latched", "sbp_critical"), ("cleared", "sbp_high"), ("cleared", "map_high")]
     assert [a.alarm_id for a in e.active()] == ["sbp_critical"]
 
 
@@ -150,7 +151,7 @@ def test_relative_limits_use_the_baseline_after_the_dose():
     events = nibp(e, 1000, 163, 102)
     assert ("raised", "sbp_rise") in kinds(events) and ("raised", "dbp_rise") in kinds(events)
     rise = next(ev for ev in events if ev.alarm_id == "sbp_rise")
-    assert rise.limit == 160 and "baseline 120 + 40" in rise.message
+    assert rise.limit == 160 and rise.message == "SBP 163 — 43 above baseline 120"
 
 
 def test_baseline_freezes_at_the_first_dose_and_skips_readings_during_alarms():
@@ -168,10 +169,10 @@ def test_device_condition_raises_a_technical_alarm_after_its_delay_and_escalates
     e = engine()
     off = Condition(T0, "sensor_off", "ox", True, ("spo2", "pr"))
     assert e.on_item(off) == []
-    (raised,) = e.tick(T0 + 10)
-    assert (raised.event, raised.kind, raised.priority, raised.alarm_id) == ("raised", TECHNICAL, LOW, "sensor_off:ox")
+    (raised,) = e.tick(T0 + 11)
+    assert (raised.event, raised.kind, raised.priority, raised.alarm_id, raised.t) == ("raised", TECHNICAL, LOW, "sensor_off:ox", T0 + 10)
     assert "SpO2/PR sensor off the patient (ox)" in raised.message
-    (escalated,) = e.tick(T0 + 40)
+    (escalated,) = e.tick(T0 + 41)
     assert (escalated.event, escalated.priority) == ("escalated", MEDIUM)
     (cleared,) = e.on_item(Condition(T0 + 50, "sensor_off", "ox", False, ("spo2", "pr")))
     assert cleared.event == "cleared"
@@ -199,8 +200,8 @@ def test_stale_data_per_vital():
     feed(e, "spo2", [97] * 3)
     assert e.tick(T0 + 32) == []
     (ev,) = e.tick(T0 + 33)
-    assert (ev.alarm_id, ev.kind, ev.priority) == ("spo2_stale", TECHNICAL, LOW)
-    assert "SpO2 no valid data for 31 s (max 30 s)" in ev.message
+    assert (ev.alarm_id, ev.kind, ev.priority, ev.t) == ("spo2_stale", TECHNICAL, LOW, T0 + 32)
+    assert ev.message == "SpO2: no valid data for over 30 s"
     assert kinds(feed(e, "spo2", [97], start=34)) == [("cleared", "spo2_stale")]
 
 
@@ -242,7 +243,8 @@ def test_audio_pause_has_a_set_time_and_a_reminder_when_it_ends():
     assert paused.event == "audio_paused" and paused.who == "nurse K"
     assert e.audio_paused_until == T0 + 76
     assert e.audio_priority(T0 + 20) is None
-    (resumed,) = [ev for ev in e.tick(T0 + 76) if ev.alarm_id == "audio"]
+    (resumed,) = [ev for ev in e.tick(T0 + 77) if ev.alarm_id == "audio"]
+    assert resumed.t == T0 + 76
     assert resumed.event == "audio_resumed" and "pause ended" in resumed.message and e.audio_paused_until is None
     assert e.audio_priority(T0 + 76) == MEDIUM
     (default,) = e.pause_audio("nurse K", T0 + 80)
@@ -277,12 +279,12 @@ def test_acknowledging_an_unknown_alarm_does_nothing():
     assert engine().acknowledge("nope", "nurse K", T0) == []
 
 
-def test_run_session_merges_doses_and_ticks():
+def test_a_gap_fires_the_stale_alarm_at_its_due_time_when_the_next_reading_arrives():
     e = engine()
-    items = [reading(T0 + t, "spo2", 97, "ox") for t in range(10)] + [reading(T0 + 100, "spo2", 97, "ox")]
-    events = list(run_session(e, items, [{"t": T0 + 5, "mg": 35}]))
-    assert e.first_dose_t == T0 + 5
-    assert ("raised", "spo2_stale") in kinds(events)
+    feed(e, "spo2", [97] * 10)
+    events = e.on_item(reading(T0 + 100, "spo2", 97, "ox"))
+    assert kinds(events) == [("raised", "spo2_stale"), ("escalated", "spo2_stale"), ("cleared", "spo2_stale")]
+    assert [ev.t - T0 for ev in events] == [39, 69, 100]  # each when it was due, not when data came back
 
 
 def test_discharge_readiness_says_what_is_missing():

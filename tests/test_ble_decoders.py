@@ -125,9 +125,11 @@ def test_bp_nan_is_no_value_and_infinity_is_out_of_range() -> None:
 
 
 @pytest.mark.parametrize(("bits", "detail"), [(0x08, "above"), (0x10, "below")])
-def test_bp_pulse_rate_out_of_range_is_no_value(bits: int, detail: str) -> None:
+def test_bp_pulse_rate_out_of_range_is_kept_as_questionable(bits: int, detail: str) -> None:
     items = decode_bp(bytes([0x14]) + bytes.fromhex("8A00580078003C00") + bytes([bits, 0]))
-    assert values(items)["pr"] is None
+    assert values(items)["pr"] == 60.0
+    statuses = {i.vital: i.status for i in items if isinstance(i, Reading)}
+    assert statuses == {"sbp": "ok", "dbp": "ok", "map": "ok", "pr": "questionable"}
     (cond,) = [c for c in items if isinstance(c, Condition)]
     assert cond.condition == "pulse_rate_out_of_range" and detail in cond.detail
 
@@ -161,8 +163,7 @@ def test_plx_spot_with_all_fields() -> None:
     assert values(decode_plx_spot(bytes.fromhex(SPOT_VECTOR))) == {"spo2": 97.0, "pr": 72.0, "pi": 8.7}
 
 
-@pytest.mark.parametrize(("bit", "condition"), [(13, "unavailable"), (14, "questionable"), (15, "invalid"),
-                                                (10, "invalid"), (11, "invalid")])
+@pytest.mark.parametrize(("bit", "condition"), [(13, "unavailable"), (15, "invalid"), (10, "invalid"), (11, "invalid")])
 def test_plx_measurement_status_makes_no_value(bit: int, condition: str) -> None:
     status = (1 << bit).to_bytes(2, "little")
     for decode, flags in ((decode_plx_cont, 0x04), (decode_plx_spot, 0x02)):
@@ -189,6 +190,21 @@ def test_plx_advisory_sensor_status_keeps_values() -> None:
     assert set(by_name) == {"low_perfusion", "poor_signal"}
     assert by_name["poor_signal"].detail == "inadequate signal; poor signal"
     assert by_name["low_perfusion"].vitals == ("spo2", "pr")
+
+
+def test_plx_questionable_measurement_keeps_its_numbers_marked_questionable() -> None:
+    status = (1 << 14).to_bytes(2, "little")
+    for decode, flags in ((decode_plx_cont, 0x04), (decode_plx_spot, 0x02)):
+        items = decode(bytes([flags]) + bytes.fromhex("61004800") + status)
+        assert values(items) == {"spo2": 97.0, "pr": 72.0}
+        assert {i.status for i in items if isinstance(i, Reading)} == {"questionable"}
+        assert conditions(items) == {"questionable"}
+
+
+def test_plx_questionable_pulse_marks_only_the_pulse_rate() -> None:
+    status = (1 << 8).to_bytes(3, "little")
+    items = decode_plx_cont(bytes([0x08]) + bytes.fromhex("61004800") + status)
+    assert {i.vital: i.status for i in items if isinstance(i, Reading)} == {"spo2": "ok", "pr": "questionable"}
 
 
 def test_plx_nan_spo2_is_no_value_never_zero() -> None:

@@ -7,7 +7,7 @@ from devices.ble.fake import FakeClient, FakeScanner, peripheral
 from devices.ble.source import Timing, open_ble
 from devices.source import WallClock
 from devices.uri import parse_uri
-from monitor.alarms import AlarmEngine
+from monitor.session_rules import SessionRules
 from monitor.hub import Hub
 from monitor.running import build_plan
 from monitor.session import Session
@@ -32,7 +32,7 @@ def test_a_ble_oximeter_session_is_recorded_and_its_disconnect_is_a_condition(tm
     now = time.time()
     session = Session("ble", "P-1", now, "iv", 70.0)
     store.create_session(session)
-    hub = Hub(store, session, [source], WallClock(), AlarmEngine(build_plan(None, "iv", {}), now)).start()
+    hub = Hub(store, session, [source], WallClock(), SessionRules(build_plan(None, "iv", {}), now)).start()
     try:
         wait_for(lambda: hub.call(lambda: bool(oximeter.callbacks)))
         for spo2 in (97, 96, 95):

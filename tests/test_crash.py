@@ -12,9 +12,9 @@ from pathlib import Path
 
 from devices.reading import reading
 from devices.source import ScaledClock
-from monitor.alarms import AlarmEngine
+from monitor.session_rules import SessionRules
 from monitor.hub import Hub, Scheduled
-from monitor.resume import find_unfinished, is_finished, restore_engine
+from monitor.resume import find_unfinished, is_finished, restore_rules
 from monitor.running import build_plan, resume_session
 from monitor.session import Session
 from monitor.store import Store
@@ -101,10 +101,10 @@ def run_session(tmp_path):
     items += [reading(float(t), "pr", 72, "ox") for t in range(0, 600)]
     items.sort(key=lambda r: r.t)
     dose = Scheduled(START + 320, "dose", {"route": "iv", "drug": "ketamine", "mg": 35.0, "end": START + 2720})
-    engine = AlarmEngine(build_plan("kap-iv", "iv", {}), START)
-    hub = Hub(store, session, [ListSource(items)], ScaledClock(START, 1000.0), engine, [dose])
+    rules = SessionRules(build_plan("kap-iv", "iv", {}), START)
+    hub = Hub(store, session, [ListSource(items)], ScaledClock(START, 1000.0), rules, [dose])
     hub.run()
-    return store, session, engine
+    return store, session, rules.engine
 
 
 def test_the_alarm_engine_is_rebuilt_from_the_store(tmp_path):
@@ -112,7 +112,8 @@ def test_the_alarm_engine_is_rebuilt_from_the_store(tmp_path):
     active = engine.active()
     assert any(a.alarm_id == "spo2_low" for a in active)
     store.write("s1", alarms=engine.acknowledge("spo2_low", "nurse K", START + 599))
-    restored, last_t = restore_engine(store, session, build_plan("kap-iv", "iv", {}))
+    rules, last_t = restore_rules(store, session, SessionRules(build_plan("kap-iv", "iv", {}), START))
+    restored = rules.engine
     assert restored.baseline == engine.baseline and restored.baseline.get("sbp") == 128
     assert restored.first_dose_t == engine.first_dose_t == START + 320 and restored.last_dose_end == START + 2720
     assert [(a.alarm_id, a.acknowledged) for a in restored.active()] == [(a.alarm_id, a.acknowledged) for a in engine.active()]

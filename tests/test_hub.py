@@ -3,7 +3,7 @@ import time
 from devices.reading import Condition, no_value, reading
 from devices.source import FastClock, ScaledClock
 from monitor.hub import Hub, Scheduled
-from monitor.alarms import AlarmEngine
+from monitor.session_rules import SessionRules
 from monitor.running import build_plan
 from monitor.session import Session
 from monitor.store import Store
@@ -16,7 +16,7 @@ def new_hub(tmp_path, items, clock=None, **kw):
     store = Store(tmp_path / "k.db")
     session = Session("s1", "P-1", START, "iv", 70.0)
     store.create_session(session)
-    return store, Hub(store, session, [ListSource(items)], clock or FastClock(START), AlarmEngine(build_plan("kap-iv", "iv", {}), START), **kw)
+    return store, Hub(store, session, [ListSource(items)], clock or FastClock(START), SessionRules(build_plan("kap-iv", "iv", {}), START), **kw)
 
 
 def test_every_item_is_stored_before_listeners_see_it(tmp_path):
@@ -48,7 +48,7 @@ def test_sustained_breach_raises_and_acknowledge_is_audited(tmp_path):
     raised = [a for _, a in store.alarm_events("s1") if a.event == "raised"]
     assert [a.alarm_id for a in raised] == ["spo2_low"]
     assert raised[0].t >= START + 20 + 15  # the 15 s condition delay is honoured
-    assert "86 < 90" in raised[0].message
+    assert raised[0].message == "SpO2 86 — below 90"
     hub.acknowledge("spo2_low", "nurse K")
     acks = [a for _, a in store.alarm_events("s1") if a.event == "acknowledged"]
     assert acks and acks[0].who == "nurse K"
@@ -66,7 +66,7 @@ def test_a_failing_source_becomes_a_technical_condition_not_a_crash(tmp_path):
     session = Session("s1", "P-1", START, "iv", 70.0)
     store.create_session(session)
     good = ListSource([reading(float(i), "spo2", 97, "ox") for i in range(60)])  # past the technical delay
-    hub = Hub(store, session, [Broken(), good], FastClock(START), AlarmEngine(build_plan("kap-iv", "iv", {}), START))
+    hub = Hub(store, session, [Broken(), good], FastClock(START), SessionRules(build_plan("kap-iv", "iv", {}), START))
     hub.run()
     conds = [e.data for e in store.events("s1", kind="condition")]
     assert conds[0]["condition"] == "disconnected" and "cable pulled" in conds[0]["detail"]
@@ -96,7 +96,7 @@ def test_stop_ends_an_endless_source_and_keeps_its_data(tmp_path):
     store = Store(tmp_path / "k.db")
     session = Session("s1", "P-1", START, "iv", 70.0)
     store.create_session(session)
-    hub = Hub(store, session, [Endless()], ScaledClock(START, 1.0), AlarmEngine(build_plan("kap-iv", "iv", {}), START), flush_interval=0.05).start()
+    hub = Hub(store, session, [Endless()], ScaledClock(START, 1.0), SessionRules(build_plan("kap-iv", "iv", {}), START), flush_interval=0.05).start()
     time.sleep(0.3)
     hub.stop()
     assert not hub.running

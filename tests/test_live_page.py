@@ -70,7 +70,8 @@ def test_numbers_move_and_an_alarm_appears(dash_duo, demo):
 def quiet(tmp_path):
     """A live session at real speed whose only changes are the ones a test injects."""
     store = Store(tmp_path / "q.db")
-    items = [reading(float(t), v, val, "ox") for t in range(600) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
+    items = [reading(0.0, v, val, "cuff") for v, val in (("sbp", 118), ("dbp", 76), ("map", 90))]  # the pre-dose BP
+    items += [reading(float(t), v, val, "ox") for t in range(600) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
     hub = start_session(store, [ListSource(items)], patient="Q-1", route="iv", weight_kg=80.0,
                         screening=screening(age=45))  # every question answered, nothing found
     yield store, hub
@@ -184,7 +185,7 @@ def test_manual_nibp_is_validated_and_recorded(dash_duo, quiet):
     dash_duo.find_element("#bp-dbp").send_keys("95")
     dash_duo.find_element("#bp-save").click()
     dash_duo.wait_for_contains_text("#bp-result", "must be below systolic", timeout=5)
-    assert store.latest(hub.session.id, "sbp") is None
+    assert [r.value for r in store.readings(hub.session.id, vitals=["sbp"])] == [118]  # only the pre-dose cuff
     dash_duo.find_element("#bp-dbp").clear()
     dash_duo.find_element("#bp-dbp").send_keys("52")
     dash_duo.find_element("#bp-save").click()
@@ -197,7 +198,8 @@ def test_manual_nibp_is_validated_and_recorded(dash_duo, quiet):
 def blocked(tmp_path):
     """A live session whose screening blocks dosing (aneurysm)."""
     store = Store(tmp_path / "b.db")
-    items = [reading(float(t), "spo2", 97, "ox") for t in range(600)]
+    items = [reading(0.0, v, val, "cuff") for v, val in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    items += [reading(float(t), "spo2", 97, "ox") for t in range(600)]
     hub = start_session(store, [ListSource(items)], patient="B-1", route="iv", weight_kg=70.0,
                         screening=screening(age=45, aneurysm_or_avm=True))
     yield store, hub

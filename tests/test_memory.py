@@ -6,7 +6,7 @@ import gc
 from devices.reading import Reading
 from devices.simulator import SimSource
 from devices.source import FastClock
-from monitor.alarms import AlarmEngine
+from monitor.session_rules import SessionRules
 from monitor.hub import Hub
 from monitor.running import build_plan
 from monitor.session import Session
@@ -20,7 +20,7 @@ def test_no_reading_outlives_its_flush(tmp_path):
     session = Session("mem", "P-1", START, "iv", 70.0)
     store.create_session(session)
     source = SimSource("typical_iv", seed=2, pleth=True, duration=20 * 60)
-    engine = AlarmEngine(build_plan("kap-iv", "iv", {}), START)
+    engine = SessionRules(build_plan("kap-iv", "iv", {}), START)
     hub = Hub(store, session, [source], FastClock(START), engine)
     gc.collect()
     before = sum(isinstance(o, Reading) for o in gc.get_objects())  # other tests' leftovers

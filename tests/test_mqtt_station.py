@@ -197,7 +197,7 @@ def test_acknowledge_round_trip(tmp_path, broker):
     central = Central(central_store, config(broker)).start()
     sid = hub.session.id
     try:
-        hub.add_readings([reading(hub.now(), "spo2", 82, "ox")])  # below 85: a latching high alarm at once
+        hub.add_readings([reading(hub.now(), "spo2", 82, "ox-2")])  # below 85 (a second probe, so no implausible jump): a latching high alarm at once
         room = wait_for(lambda: (r := central.room("clinic/room-4")) and r.highest_alarm() and r, 10, "the alarm")
         top = room.highest_alarm()
         assert top["alarm_id"] == "spo2_critical" and top["priority"] == "high" and not top["acknowledged"]

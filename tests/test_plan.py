@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.baseline import Baseline
+from devices.reading import reading
 from monitor.commands.protocol import SAMPLE_SCREENING
-from monitor.plan import BLOCK, GATE, make_plan, override, predose_findings
+from monitor.dosing import BLOCKED, PredoseReadings, decide
+from monitor.plan import BLOCK, GATE, make_plan, override
 from monitor.protocol import load
 
 KAP_IV = load("kap-iv")
@@ -20,13 +21,26 @@ def limit(plan, limit_id):
     return next(p for p in plan.limits if p.limit.id == limit_id)
 
 
-def baseline(**values):
-    return Baseline(values={k: float(v) for k, v in values.items()}, counts={k: 3 for k in values}, rule="test")
+def readings(plan, **values):
+    """Pre-dose readings taken together at t=0 (a cuff measurement and/or SpO2)."""
+    out = PredoseReadings(120.0)
+    for vital, value in values.items():
+        out.add(reading(0.0, vital, value, "cuff"), plan.protocol.gates, plan.screening.get("age"))
+    return out
+
+
+def outstanding(plan, **values):
+    """The open findings of the dosing decision, on a normal pre-dose BP unless values are given."""
+    return list(decide(plan, readings(plan, **(values or {"sbp": 120, "dbp": 80}))).findings)
+
+
+def blocked(plan, **values):
+    return decide(plan, readings(plan, **(values or {"sbp": 120, "dbp": 80}))).state == BLOCKED
 
 
 def test_a_clean_screening_gives_the_protocol_defaults():
     plan = plan_for()
-    assert plan.outstanding() == [] and not plan.blocked()
+    assert outstanding(plan) == [] and not blocked(plan)
     assert {p.limit for p in plan.limits} == set(KAP_IV.limits)
     assert plan.nibp_interval_s == 300 and plan.observation_s == 3600
     assert plan.checks == () and plan.notes == ()
@@ -46,8 +60,8 @@ def test_a_clean_screening_gives_the_protocol_defaults():
 )
 def test_absolute_contraindications_block(answers, finding):
     plan = plan_for(**answers)
-    assert plan.blocked()
-    (found,) = plan.outstanding()
+    assert blocked(plan)
+    (found,) = outstanding(plan)
     assert (found.id, found.action) == (finding, BLOCK)
     assert any(finding in line for line in plan.lines())
 
@@ -55,16 +69,16 @@ def test_absolute_contraindications_block(answers, finding):
 @pytest.mark.parametrize("item", ["cardiac_disease", "hyperthyroidism"])
 def test_relative_contraindications_need_physician_clearance(item):
     plan = plan_for(**{item: True})
-    (found,) = plan.outstanding()
+    (found,) = outstanding(plan)
     assert (found.id, found.action) == (item, GATE) and "physician clearance" in found.text
-    assert not plan.blocked()
+    assert not blocked(plan)
 
 
 def test_an_unanswered_blocking_question_gates_dosing():
     answers = dict(SAMPLE_SCREENING)
     del answers["pregnancy"]
     plan = make_plan(KAP_IV, answers)
-    (found,) = plan.outstanding()
+    (found,) = outstanding(plan)
     assert (found.id, found.action) == ("pregnancy", GATE) and "not answered" in found.text
 
 
@@ -153,21 +167,24 @@ def test_moderate_hepatic_impairment_extends_observation():
         (40, {"spo2": 92}, ["predose_spo2_gate"]),
     ],
 )
-def test_predose_gates_on_the_baseline(age, values, expected):
+def test_predose_gates_on_the_latest_readings(age, values, expected):
     plan = plan_for(age=age)
-    assert [f.id for f in predose_findings(plan, baseline(**values))] == expected
-    assert plan.blocked(baseline(**values)) == ("predose_bp_block" in expected)
+    if "sbp" not in values:
+        values = {"sbp": 120, "dbp": 80, **values}
+    assert [f.id for f in outstanding(plan, **values)] == expected
+    assert blocked(plan, **values) == ("predose_bp_block" in expected)
 
 
-def test_no_baseline_no_predose_findings():
-    assert predose_findings(plan_for(), None) == []
+def test_no_cuff_reading_gates_dosing_until_a_predose_bp_is_taken():
+    plan = plan_for()
+    assert [f.id for f in decide(plan, PredoseReadings(120.0)).findings] == ["predose_bp_missing"]
 
 
 def test_a_named_physician_overrides_a_block_with_a_reason():
     plan = plan_for(psychosis=True)
-    (block,) = plan.outstanding()
+    (block,) = outstanding(plan)
     lifted, event = override(plan, block, "Dr A. Smith", "remote history, psychiatrist reviewed", t=100.0)
-    assert not lifted.blocked() and lifted.outstanding() == []
+    assert not blocked(lifted) and outstanding(lifted) == []
     assert (event.event, event.alarm_id, event.who, event.t) == ("overridden", "psychosis", "Dr A. Smith", 100.0)
     assert "remote history" in event.message
     assert any("overridden psychosis by Dr A. Smith" in line for line in lifted.lines())
@@ -175,15 +192,14 @@ def test_a_named_physician_overrides_a_block_with_a_reason():
 
 def test_a_prescriber_acknowledges_a_predose_gate():
     plan = plan_for()
-    high = baseline(sbp=146, dbp=84)
-    (gate,) = plan.outstanding(high)
+    (gate,) = outstanding(plan, sbp=146, dbp=84)
     acknowledged, _ = override(plan, gate, "Dr B", "re-measured 138/84 after rest", 10.0)
-    assert acknowledged.outstanding(high) == []
+    assert outstanding(acknowledged, sbp=146, dbp=84) == []
 
 
 def test_an_override_needs_a_name_and_a_reason():
     plan = plan_for(pregnancy=True)
-    (block,) = plan.outstanding()
+    (block,) = outstanding(plan)
     with pytest.raises(ValueError):
         override(plan, block, "", "because", 0.0)
     with pytest.raises(ValueError):
@@ -194,7 +210,7 @@ def test_a_non_overridable_block_cannot_be_overridden():
     from dataclasses import replace
 
     plan = plan_for(ketamine_hypersensitivity=True)
-    (block,) = plan.outstanding()
+    (block,) = outstanding(plan)
     with pytest.raises(ValueError, match="cannot be overridden"):
         override(plan, replace(block, overridable=False), "Dr D", "reason", 0.0)
 

@@ -11,7 +11,7 @@ from devices.errors import RecordingError, URIError
 from devices.reading import Reading
 from devices.recording import read_recording, write_recording
 from devices.registry import open_source
-from devices.replay import paced
+from devices.replay import Horizon, paced
 from devices.simulator import simulate
 from devices.source import FastClock
 
@@ -44,7 +44,7 @@ def test_replay_relative_path(tmp_path, monkeypatch):
     write_recording(tmp_path / "short.csv", items)
     monkeypatch.chdir(tmp_path)
     src = open_source("replay://short.csv")
-    assert src.metadata == {}
+    assert src.metadata == {"sampling_s": {"hr": 1.0, "pi": 1.0, "pr": 1.0, "spo2": 1.0}}  # measured from the recording
     got = asyncio.run(drain(src, FastClock(50.0)))
     assert got == [Reading(i.t + 50.0, i.vital, i.value, i.unit, i.source, i.status) for i in items]
 
@@ -86,8 +86,10 @@ def test_paced_sleeps_in_batches():
     clock.sleep_until = sleep_until
 
     async def run():
-        return [i async for i in paced(items, clock, 0.0)]
+        return [i async for i in paced(items, clock, 0.0, horizon, end=items[-1].t)]
 
+    horizon = Horizon()
     assert asyncio.run(run()) == items
+    assert horizon.t >= items[-1].t  # everything has been yielded
     assert len(calls) <= 20 * 10 + 1
     assert calls == sorted(calls)

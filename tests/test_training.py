@@ -9,7 +9,7 @@ from devices.perturb import Overlay, Perturbation
 from devices.reading import Condition, reading
 from devices.simulator import SimSource
 from devices.source import FastClock, PlaybackClock
-from monitor.alarms import AlarmEngine
+from monitor.session_rules import SessionRules
 from monitor.debrief import Action, debrief, judge, matches, trainee_actions
 from monitor.hub import Hub
 from monitor.running import build_plan
@@ -151,7 +151,7 @@ def stored_values(name: str, tmp_path, tag: str) -> list[tuple]:
     source, meta = resolve(name)
     session = Session(tag, "T", START, meta["route"], 70.0, kind="training")
     store.create_session(session)
-    Hub(store, session, [source], FastClock(START), AlarmEngine(build_plan(None, "iv", {}), START)).run()
+    Hub(store, session, [source], FastClock(START), SessionRules(build_plan(None, "iv", {}), START)).run()
     return [(r.t, r.vital, r.value, r.status) for r in store.readings(tag)]
 
 
@@ -167,7 +167,7 @@ def test_a_ten_minute_scenario_at_60x_plays_in_ten_seconds(tmp_path):
     store.create_session(session)
     source = SimSource("typical_iv", seed=0, duration=600)
     clock = PlaybackClock(time.time(), speed=60)
-    hub = Hub(store, session, [source], clock, AlarmEngine(build_plan(None, "iv", {}), START))
+    hub = Hub(store, session, [source], clock, SessionRules(build_plan(None, "iv", {}), START))
     t0 = time.monotonic()
     hub.start()
     assert hub.finished.wait(20)
@@ -202,7 +202,7 @@ def test_debrief_of_a_hypertensive_surge_session(tmp_path):
     source, meta = resolve("hypertensive_surge")
     session = Session("surge", "T", START, "iv", 70.0, kind="training", metadata=meta)
     store.create_session(session)
-    Hub(store, session, [source], FastClock(START), AlarmEngine(build_plan(None, "iv", {}), START)).run()
+    Hub(store, session, [source], FastClock(START), SessionRules(build_plan(None, "iv", {}), START)).run()
     # The trainee holds the infusion 2 min after the surge and calls for help; never re-measures.
     store.write("surge", events=[(START + 37 * 60, "action", {"action": "hold_dosing"}, "RN Ade"),
                                  (START + 38 * 60, "action", {"action": "call_help"}, "RN Ade")])

@@ -10,7 +10,7 @@ Readings are stamped with the receive time ``t``; the cuff's own time stamp is n
 from __future__ import annotations
 
 from devices.ble.fields import KPA_TO_MMHG, Fields, bit_conditions, value_items
-from devices.reading import Condition, Item, no_value
+from devices.reading import Condition, Item, Reading, questionable
 
 KPA = 0x01
 TIME_STAMP = 0x02
@@ -48,8 +48,9 @@ def _decode(data: bytes, what: str, pressure_vitals: tuple[str, ...], t: float, 
         items += value_items(t, vital, value, source, scale)
     pulse_range = PULSE_RANGE.get(status >> 3 & 0b11)
     if pulse is not None:
-        # A pulse rate the cuff itself says is outside its range is not a number to show.
-        items += [no_value(t, "pr", source)] if pulse_range else value_items(t, "pr", pulse, source)
+        # A pulse rate the cuff itself says is outside its range is kept, marked questionable.
+        pulse_items = value_items(t, "pr", pulse, source)
+        items += [questionable(i) if isinstance(i, Reading) else i for i in pulse_items] if pulse_range else pulse_items
     vitals = pressure_vitals + (("pr",) if pulse is not None else ())
     items += bit_conditions(t, status, STATUS_BITS, source, vitals)
     if pulse_range:

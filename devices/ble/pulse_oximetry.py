@@ -2,9 +2,11 @@
 Measurement 0x2A5F (notify) and PLX Features 0x2A60 (read).
 
 SpO2 becomes ``spo2`` (%), pulse rate ``pr`` (/min) and the pulse amplitude index ``pi`` (%).
-A measurement the device marks unavailable, questionable or invalid, or demonstration or testing
-data, or one taken while the sensor is off the patient, displaced or disconnected, is not a
-reading: it becomes no-value readings plus the conditions that explain why.
+A measurement the device marks unavailable or invalid, or demonstration or testing data, or one
+taken while the sensor is off the patient, displaced or disconnected, is not a reading: it becomes
+no-value readings plus the conditions that explain why. A measurement the device calls
+questionable (or a pulse it calls questionable) keeps its numbers with the ``questionable``
+status: recorded and shown with "?", never alarmed on.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from devices.ble.fields import Fields, bit_conditions, value_items
 from devices.ble.sfloat import Special
-from devices.reading import Item, no_value
+from devices.reading import Item, Reading, no_value, questionable
 
 MEASUREMENT_STATUS_BITS: dict[int, tuple[str, str]] = {
     10: ("invalid", "demonstration data, not from a patient"),
@@ -22,7 +24,8 @@ MEASUREMENT_STATUS_BITS: dict[int, tuple[str, str]] = {
     14: ("questionable", "questionable measurement"),
     15: ("invalid", "invalid measurement"),
 }
-MEASUREMENT_NOT_DISPLAYABLE = sum(1 << bit for bit in MEASUREMENT_STATUS_BITS)
+QUESTIONABLE_MEASUREMENT = 1 << 14
+MEASUREMENT_NOT_DISPLAYABLE = sum(1 << bit for bit in MEASUREMENT_STATUS_BITS) & ~QUESTIONABLE_MEASUREMENT
 
 SENSOR_STATUS_BITS: dict[int, tuple[str, str]] = {
     1: ("equipment_malfunction", "equipment malfunction"),
@@ -41,6 +44,7 @@ SENSOR_STATUS_BITS: dict[int, tuple[str, str]] = {
     15: ("sensor_disconnected", "sensor disconnected"),
 }
 SENSOR_NOT_DISPLAYABLE = (1 << 11) | (1 << 13) | (1 << 15)
+QUESTIONABLE_PULSE = 1 << 8
 
 
 def _items(
@@ -56,6 +60,10 @@ def _items(
     else:
         for vital, value in values.items():
             items += value_items(t, vital, value, source)
+        doubtful = set(vitals) if measurement_status & QUESTIONABLE_MEASUREMENT else set()
+        if sensor_status & QUESTIONABLE_PULSE:
+            doubtful.add("pr")
+        items = [questionable(i) if isinstance(i, Reading) and i.vital in doubtful else i for i in items]
     return items + conditions
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from devices.errors import DeviceError
 from devices.recording import read_recording
 from monitor.alarm_events import AlarmEvent
-from monitor.alarms import AlarmEngine, run_session
 from monitor.plan import make_plan
 from monitor.protocol import ProtocolError, load
+from monitor.session_rules import DosingChange, Output, judge_recording
 
-HELP = "run a recorded session through a protocol's alarm engine at full speed and print every alarm transition"
+HELP = "run a recorded session through a protocol's rules at full speed and print every alarm transition and dosing decision"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,15 +34,18 @@ def read_screening(path: str | Path) -> dict:
     return inner if isinstance(inner, dict) else data
 
 
-def event_json(event: AlarmEvent) -> dict:
-    """The JSON line for one transition (``t`` in seconds from session start)."""
-    return event.as_dict()
+def output_json(output: Output) -> dict:
+    """The JSON line for one transition or dosing change (``t`` in seconds from session start)."""
+    return output.as_dict()
 
 
-def event_text(event: AlarmEvent) -> str:
-    minutes, seconds = divmod(int(event.t), 60)
-    who = f" [{event.who}]" if event.who else ""
-    return f"{minutes:4d}:{seconds:02d}  {event.event:<12} {event.priority:<6} {event.kind:<13} {event.message}{who}"
+def output_text(output: Output) -> str:
+    minutes, seconds = divmod(int(output.t), 60)
+    if isinstance(output, DosingChange):
+        reasons = "; ".join(output.decision.reasons) or "no open block or gate"
+        return f"{minutes:4d}:{seconds:02d}  {'dosing':<12} {output.decision.state:<20} {reasons}"
+    who = f" [{output.who}]" if output.who else ""
+    return f"{minutes:4d}:{seconds:02d}  {output.event:<12} {output.priority:<6} {output.kind:<13} {output.message}{who}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         route = None
     plan = make_plan(protocol, screening, route)
     counts: Counter[str] = Counter()
-    for event in run_session(AlarmEngine(plan, start=0.0), recording.items, recording.metadata.get("doses") or []):
-        counts[event.event] += 1
-        print(json.dumps(event_json(event)) if args.json else event_text(event))
+    for output in judge_recording(plan, recording):
+        counts["dosing" if isinstance(output, DosingChange) else output.event] += 1
+        print(json.dumps(output_json(output)) if args.json else output_text(output))
     if not args.json:
         summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items())) or "no alarms"
         print(f"{args.recording} under {protocol.name}: {summary}")

@@ -1,0 +1,155 @@
+"""The dosing decision: may the next dose be given now, and if not, why.
+
+Judged on the actual readings, separately from the baseline that rise alarms use:
+
+- **Blood pressure gates and blocks** on the most recent cuff measurement (systolic and diastolic
+  taken together). A gate with ``recheck_after_min`` stays open until a reading below its limit is
+  taken at least that long after the last reading that breached it (rest, then re-measure).
+- **SpO2 gates** on the median of the trusted SpO2 readings in the last ``window_s`` (the baseline
+  rule's window), so one noisy sample neither opens nor closes a gate.
+- **No pre-dose BP**: where the route asks for one, dosing is gated until a cuff reading exists.
+- **Screening** blocks and gates from the plan.
+- **Holds**: an alarm whose limit ``holds_dosing`` holds dosing while its condition is present.
+
+A physician's override lifts the finding it names (holds from alarms cannot be overridden: they
+end when the condition ends). The state is ``blocked`` if any block is open, ``gated`` if any
+gate or hold is open, else ``clear``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import median
+
+from devices.reading import OK, Reading
+from monitor.plan import BLOCK, GATE, Finding, Plan
+from monitor.protocol import Gate
+
+CLEAR, GATED, BLOCKED = "clear", "gated", "blocked"
+STATES = (CLEAR, GATED, BLOCKED)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The dosing state and the open findings behind it."""
+
+    state: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def key(self) -> tuple:
+        """What makes two decisions different: the state and which findings are open."""
+        return self.state, tuple((f.id, f.action) for f in self.findings)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{f.action} {f.id}: {f.text}" for f in self.findings]
+
+    def headline(self) -> str:
+        """One line for a banner or a terminal: ``DOSING BLOCKED: psychosis (...)``."""
+        if self.state == CLEAR:
+            return "Dosing: clear to dose"
+        head = "DOSING BLOCKED" if self.state == BLOCKED else "DOSING ON HOLD"
+        first = next((f for f in self.findings if f.action == BLOCK), self.findings[0])
+        more = f" (+{len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
+        return f"{head}: {first.text}{more}"
+
+
+@dataclass(frozen=True, slots=True)
+class Cuff:
+    """The latest cuff measurement: the values taken together at one time by one source."""
+
+    t: float
+    source: str
+    sbp: float | None = None
+    dbp: float | None = None
+
+    def text(self) -> str:
+        return "/".join("-" if v is None else f"{v:g}" for v in (self.sbp, self.dbp))
+
+
+class PredoseReadings:
+    """The readings a dosing decision is judged on (trusted values only)."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.cuff: Cuff | None = None
+        self._spo2: deque[tuple[float, float]] = deque()
+        self.breached_at: dict[str, float] = {}  # gate id -> time of the last cuff reading that breached it
+
+    def add(self, r: Reading, gates: Sequence[Gate], age: object) -> None:
+        """Take one reading into account; ``gates`` and ``age`` say which breaches to remember."""
+        if r.status != OK or r.value is None:
+            return
+        if r.vital == "spo2":
+            self._spo2.append((r.t, r.value))
+            while self._spo2 and self._spo2[0][0] < r.t - self.window_s:
+                self._spo2.popleft()
+        elif r.vital in ("sbp", "dbp"):
+            same = self.cuff is not None and self.cuff.t == r.t and self.cuff.source == r.source
+            base = self.cuff if same and self.cuff is not None else Cuff(r.t, r.source)
+            self.cuff = Cuff(base.t, base.source, r.value if r.vital == "sbp" else base.sbp, r.value if r.vital == "dbp" else base.dbp)
+            for gate in gates:
+                if gate.on_bp and applies_to_age(gate, age) and breaches(gate, self.cuff.sbp, self.cuff.dbp, None):
+                    self.breached_at[gate.id] = r.t
+
+    def spo2(self) -> float | None:
+        """Median SpO2 over the window (None without trusted readings)."""
+        return float(median(v for _, v in self._spo2)) if self._spo2 else None
+
+
+def applies_to_age(gate: Gate, age: object) -> bool:
+    """Whether a gate's age band covers the patient (an unknown age gets the gates without a minimum age)."""
+    if isinstance(age, (int, float)) and not isinstance(age, bool):
+        return not ((gate.min_age is not None and age < gate.min_age) or (gate.max_age is not None and age > gate.max_age))
+    return gate.min_age is None
+
+
+def breaches(gate: Gate, sbp: float | None, dbp: float | None, spo2: float | None) -> bool:
+    """Whether these values are beyond any of the gate's limits."""
+    return any((
+        gate.sbp_above is not None and sbp is not None and sbp > gate.sbp_above,
+        gate.dbp_above is not None and dbp is not None and dbp > gate.dbp_above,
+        gate.sbp_at_least is not None and sbp is not None and sbp >= gate.sbp_at_least,
+        gate.dbp_at_least is not None and dbp is not None and dbp >= gate.dbp_at_least,
+        gate.spo2_below is not None and spo2 is not None and spo2 < gate.spo2_below,
+    ))
+
+
+def _gate_finding(gate: Gate, readings: PredoseReadings) -> Finding | None:
+    """The finding a pre-dose gate gives on the readings, or None when it is not open."""
+    def finding(text: str) -> Finding:
+        return Finding(gate.id, gate.action, f"{gate.message} ({text})", gate.cited.source, gate.cited.verified)
+
+    if not gate.on_bp:
+        spo2 = readings.spo2()
+        return finding(f"SpO2 {spo2:g} over the last {readings.window_s / 60:g} min") if breaches(gate, None, None, spo2) else None
+    cuff = readings.cuff
+    if cuff is None:
+        return None
+    if breaches(gate, cuff.sbp, cuff.dbp, None):
+        return finding(f"latest BP {cuff.text()}")
+    last = readings.breached_at.get(gate.id)
+    if gate.recheck_after_min is not None and last is not None and cuff.t - last < gate.recheck_after_min * 60:
+        waited = (cuff.t - last) / 60
+        return finding(f"BP {cuff.text()} was re-measured {waited:.0f} min after a reading above the limit; "
+                       f"re-measure after {gate.recheck_after_min:g} min rest")
+    return None
+
+
+def decide(plan: Plan, readings: PredoseReadings, holds: Sequence[Finding] = ()) -> Decision:
+    """The dosing decision now: screening findings, pre-dose gates on the readings, holds; overrides applied."""
+    age = plan.screening.get("age")
+    found = [*plan.blocks, *plan.gates]
+    if plan.route.predose_bp_required and readings.cuff is None:
+        found.append(Finding("predose_bp_missing", GATE, "No blood pressure recorded yet: take a pre-dose BP before dosing",
+                             plan.route.cited.source, plan.route.cited.verified))
+    for gate in plan.protocol.gates:
+        if applies_to_age(gate, age) and (f := _gate_finding(gate, readings)) is not None:
+            found.append(f)
+    found += holds
+    open_ = tuple(f for f in found if not (f.overridable and plan.overridden(f.id)))
+    state = BLOCKED if any(f.action == BLOCK for f in open_) else GATED if open_ else CLEAR
+    return Decision(state, open_)
