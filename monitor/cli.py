@@ -12,6 +12,8 @@ COMMANDS = [
     "monitor",
     "central",
     "sessions",
+    "import",
+    "summary",
     "export",
     "replay",
     "debrief",
@@ -25,6 +27,10 @@ COMMANDS = [
 ]
 
 
+# Subcommands whose module is not named like the command ("import" is a Python keyword).
+MODULES = {"import": "import_recording"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kapmon",
@@ -33,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = import_module(f"monitor.commands.{name.replace('-', '_')}")
+        module = import_module(f"monitor.commands.{MODULES.get(name, name.replace('-', '_'))}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(run=module.run)

@@ -26,9 +26,10 @@ from devices.reading import Condition, Item, Reading, reading
 from devices.source import Clock, Source
 from monitor.alarm_events import AlarmEvent
 from monitor.alarms import AlarmEngine
+from monitor.baseline import Baseline
 from monitor.dosing import Decision
 from monitor.session import Dose, Session
-from monitor.session_rules import DosingChange, Output, SessionRules
+from monitor.session_rules import BaselineSet, DosingChange, Output, SessionRules
 from monitor.store import Store, dose_data
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,11 @@ class Scheduled:
 
 def condition_data(c: Condition) -> dict:
     return {"condition": c.condition, "active": c.active, "source": c.source, "vitals": list(c.vitals), "detail": c.detail}
+
+
+def baseline_data(baseline: Baseline | None) -> dict:
+    """What the store keeps of the baseline frozen at the first dose."""
+    return {"values": {}, "counts": {}} if baseline is None else {"values": baseline.values, "counts": baseline.counts}
 
 
 def dosing_data(decision: Decision) -> dict:
@@ -202,10 +208,12 @@ class Hub:
         """Store what the rules decided: alarm transitions and dosing changes; returns the transitions."""
         alarms = [o for o in outputs if isinstance(o, AlarmEvent)]
         changes = [(o.t, "dosing", dosing_data(o.decision), None) for o in outputs if isinstance(o, DosingChange)]
-        if alarms or changes:
-            self.store.write(self.session.id, events=changes, alarms=alarms)
-        for change in changes:
-            log.info("session %s: %s", self.session.id, change[2]["state"])
+        baselines = [(o.t, "baseline", baseline_data(o.baseline), None) for o in outputs if isinstance(o, BaselineSet)]
+        if alarms or changes or baselines:
+            self.store.write(self.session.id, events=baselines + changes, alarms=alarms)
+        for o in outputs:
+            if isinstance(o, DosingChange):
+                log.info("session %s: %s", self.session.id, o.decision.headline())
         return alarms
 
     # --- controls (any thread) ----------------------------------------------------------

@@ -7,7 +7,9 @@ import ipaddress
 import time
 from collections.abc import Sequence
 
+from devices.recording import Recording
 from devices.registry import open_source
+from devices.replay import ReplaySource
 from devices.source import Clock, FastClock, PlaybackClock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
 from monitor.hub import Hub, Scheduled
@@ -95,13 +97,35 @@ def start_session(
     started = time.time()
     meta = dict(metadata or {})
     plan = build_plan(protocol, route, screening if screening is not None else meta.get("screening", {}))
-    meta["screening"] = dict(plan.screening)
-    session = Session(new_session_id(started), patient, started, route, weight_kg, plan.name, kind, meta)
-    store.create_session(session)
-    store.write(session.id, events=[(started, "protocol", plan_audit(plan), who)])
+    session = create_session(store, plan, patient=patient, weight_kg=weight_kg, started=started, kind=kind, metadata=meta, who=who)
     clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
     scheduled = scheduled_from_metadata(meta, started) if scripted else []
     return Hub(store, session, sources, clock, session_rules(plan, started, meta), scheduled).start()
+
+
+def create_session(
+    store: Store, plan: Plan, *, patient: str, weight_kg: float | None, started: float, kind: str, metadata: dict,
+    who: str | None,
+) -> Session:
+    """Store a new session under ``plan`` and audit the rules it runs under."""
+    meta = {**metadata, "screening": dict(plan.screening)}
+    session = Session(new_session_id(started), patient, started, plan.route.name, weight_kg, plan.name, kind, meta)
+    store.create_session(session)
+    store.write(session.id, events=[(started, "protocol", plan_audit(plan), who)])
+    return session
+
+
+def import_recording(
+    store: Store, recording: Recording, plan: Plan, *, patient: str, started: float, who: str | None,
+) -> Session:
+    """Store a recording as a reviewable session, judged by ``plan`` through the same path as live."""
+    meta = dict(recording.metadata)
+    meta.setdefault("sampling_s", recording.sampling_s())
+    weight = (meta.get("patient") or {}).get("weight_kg")
+    session = create_session(store, plan, patient=patient, weight_kg=weight, started=started, kind="clinical",
+                             metadata=meta, who=who)
+    record_at_full_speed(store, session, ReplaySource(recording), plan)
+    return session
 
 
 def plan_audit(plan: Plan) -> dict:

@@ -28,6 +28,7 @@ from devices.reading import Condition, Item, Reading
 from devices.recording import Recording
 from monitor.alarm_events import AlarmEvent
 from monitor.alarms import AlarmEngine
+from monitor.baseline import Baseline
 from monitor.dosing import Decision, PredoseReadings, decide
 from monitor.plan import GATE, Finding, Plan
 from monitor.plan import override as override_plan
@@ -50,7 +51,15 @@ class DosingChange:
         return {"t": self.t - start, "event": "dosing", "state": self.decision.state, "reasons": self.decision.reasons}
 
 
-Output = Union[AlarmEvent, DosingChange]
+@dataclass(frozen=True, slots=True)
+class BaselineSet:
+    """The baseline froze at the first dose (``None``: there were no pre-dose readings)."""
+
+    t: float
+    baseline: Baseline | None
+
+
+Output = Union[AlarmEvent, DosingChange, BaselineSet]
 Input = Union[Reading, Condition, Dose]
 
 
@@ -123,7 +132,10 @@ class SessionRules:
                 out += self._decide(judge_at)
                 judge_at = None
             if isinstance(x, Dose):
+                first = self.engine.first_dose_t is None
                 events = self.engine.on_dose(x.t, mg=x.mg, end=x.end, route=x.route, drug=x.drug)
+                if first:
+                    out.append(BaselineSet(x.t, self.engine.baseline))
             else:
                 events = self.engine.on_item(x)
                 if isinstance(x, Reading) and x.vital in DECISION_VITALS:

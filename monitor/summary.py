@@ -5,16 +5,24 @@ other function here is pure: the record and the protocol in, numbers out.
 
 Rules (documented here because the report and the review page quote them):
 
-- **Baseline**: the protocol's baseline rule (``monitor.baseline``) applied to the readings before
-  the first dose. No dose recorded: no baseline, and no rises.
+Only trusted readings count (status ``ok``): "no value" and questionable readings never become a
+peak, a minimum, a baseline or time below 90 %.
+
+- **Baseline**: the one the alarm engine froze at the first dose (stored as the ``baseline``
+  event), so the summary and the rise alarms agree; for older records, the protocol's baseline rule
+  (``monitor.baseline``) applied to the readings before the first dose. No dose: no baseline, no rises.
 - **Peak** SBP/DBP: the highest valid reading at or after the first dose (the whole session if
   there was no dose); time is measured from the first dose. **Rise** = peak - baseline.
-- **Time below 90 %**: the sum of the intervals between consecutive valid SpO2 readings that
-  start below 90 %, counting only intervals of at most ``MAX_STEP_S`` (a gap or a no-value reading
-  is not time below 90 %).
-- **Alarm episodes** run from ``raised`` to the first ``cleared`` or ``reset`` (or the session end);
+- **Lowest** values and ranges are shown as measured (89.5 stays 89.5): never rounded across a
+  threshold.
+- **Time below 90 %**: each trusted SpO2 reading below 90 % holds until the next SpO2 reading
+  (sample and hold), for intervals up to ``GAP_INTERVALS`` of the source's usual interval (at least
+  ``MAX_STEP_S``): at one reading a minute a minute counts; a longer gap, or a no-value or
+  questionable reading, is not time below 90 %.
+- **Alarm episodes** run from ``raised`` to the first ``latched``, ``cleared`` or ``reset`` (or the
+  session end); every new ``raised`` is a new episode, even of an alarm still latched from before;
   an episode counts at the highest priority it reached; time to acknowledge is the first
-  ``acknowledged`` transition minus ``raised``.
+  ``acknowledged`` transition after ``raised`` minus ``raised``.
 - **Discharge**: a recorded ``discharge`` event (or a phase whose text starts with "discharge");
   otherwise the earliest time after the last dose from which the discharge criteria of
   ``monitor.discharge`` (the same advisory the live page shows: the plan's minimum observation since
@@ -31,7 +39,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from devices.reading import Reading
+from devices.reading import OK, Reading
+from monitor.alarms import fmt
 from monitor.alarm_events import PRIORITIES, PRIORITY_RANK, AlarmEvent
 from monitor.baseline import Baseline, BaselineBuilder, describe_rule
 from monitor.discharge import readiness
@@ -41,9 +50,10 @@ from monitor.session import Dose, Session
 from monitor.store import Store, StoredEvent, StoredReading
 
 MAX_STEP_S = 5.0
+GAP_INTERVALS = 2.5
 SPO2_LOW = 90.0
 REMS_MIN_S = 2 * 3600.0
-CLOSING = ("cleared", "reset")
+CLOSING = ("latched", "cleared", "reset")
 
 
 class SessionNotFound(LookupError):
@@ -114,8 +124,8 @@ class BP:
 
 
 def valid(readings: Sequence[StoredReading], vital: str) -> list[StoredReading]:
-    """The readings of one vital that carry a value, in the given order."""
-    return [r for r in readings if r.vital == vital and r.value is not None]
+    """The trusted readings of one vital (a value, not questionable), in the given order."""
+    return [r for r in readings if r.vital == vital and r.status == OK and r.value is not None]
 
 
 def bp_readings(readings: Sequence[StoredReading]) -> list[BP]:
@@ -123,17 +133,22 @@ def bp_readings(readings: Sequence[StoredReading]) -> list[BP]:
     groups: dict[tuple[float, str], dict[str, float | None]] = {}
     for r in readings:
         if r.vital in ("sbp", "dbp", "map"):
-            groups.setdefault((r.t, r.source), {})[r.vital] = r.value
+            groups.setdefault((r.t, r.source), {})[r.vital] = r.value if r.status == OK else None
     return [BP(t, g.get("sbp"), g.get("dbp"), g.get("map"), src) for (t, src), g in sorted(groups.items())]
 
 
-def baseline(readings: Sequence[StoredReading], first_dose: float | None, protocol: Protocol) -> dict[str, float]:
-    """Pre-dose reference values by the protocol's baseline rule; empty without a dose."""
+def baseline(record: SessionRecord, protocol: Protocol) -> dict[str, float]:
+    """The baseline the alarm engine froze at the first dose; empty without a dose."""
+    first_dose = record.first_dose
     if first_dose is None:
         return {}
+    frozen = next((e for e in record.events if e.kind == "baseline"), None)
+    if frozen is not None:
+        return {k: float(v) for k, v in frozen.data.get("values", {}).items()}
     builder = BaselineBuilder(protocol.baseline)
+    readings = record.readings
     for r in readings:
-        if r.t < first_dose:
+        if r.t < first_dose and r.status == OK:
             builder.add(Reading(r.t, r.vital, r.value, r.unit, r.source, r.status))
     found = builder.baseline()
     return dict(found.values) if found else {}
@@ -164,12 +179,22 @@ def lowest(readings: Sequence[StoredReading], vital: str, first_dose: float | No
     return Point(low.t, float(low.value), None if first_dose is None else low.t - first_dose)
 
 
-def time_below(readings: Sequence[StoredReading], vital: str, limit: float, max_step: float = MAX_STEP_S) -> float:
-    """Seconds spent below ``limit``: intervals between consecutive readings that start below it."""
+def usual_interval(readings: Sequence[StoredReading], vital: str) -> float | None:
+    """The median seconds between consecutive readings of ``vital`` (None with fewer than two)."""
+    times = sorted({r.t for r in readings if r.vital == vital})
+    steps = [b - a for a, b in zip(times, times[1:])]
+    return statistics.median(steps) if steps else None
+
+
+def time_below(readings: Sequence[StoredReading], vital: str, limit: float) -> float:
+    """Seconds below ``limit``: each trusted reading below it holds until the next reading of the
+    vital, if that comes within ``GAP_INTERVALS`` usual intervals (at least ``MAX_STEP_S``)."""
     series = [r for r in readings if r.vital == vital]
+    interval = usual_interval(series, vital)
+    max_step = max(MAX_STEP_S, GAP_INTERVALS * interval) if interval else MAX_STEP_S
     total = 0.0
     for a, b in zip(series, series[1:]):
-        if a.value is not None and a.value < limit and b.t - a.t <= max_step:
+        if a.status == OK and a.value is not None and a.value < limit and b.t - a.t <= max_step:
             total += b.t - a.t
     return total
 
@@ -202,27 +227,27 @@ class Episode:
 
 
 def episodes(alarms: Sequence[AlarmEvent]) -> list[Episode]:
-    """Alarm transitions grouped into episodes, in order of raising."""
-    open_: dict[str, list[AlarmEvent]] = {}
-    done: list[list[AlarmEvent]] = []
+    """Alarm transitions grouped into episodes, in order of raising: each ``raised`` starts one, and
+    the transitions of that alarm up to its next ``raised`` (an acknowledgement of a latched alarm
+    included) belong to it."""
+    latest: dict[str, list[AlarmEvent]] = {}
+    every: list[list[AlarmEvent]] = []
     for a in sorted(alarms, key=lambda a: a.t):
         if a.event == "raised":
-            if a.alarm_id in open_:
-                done.append(open_.pop(a.alarm_id))
-            open_[a.alarm_id] = [a]
-        elif a.alarm_id in open_:
-            open_[a.alarm_id].append(a)
-            if a.event in CLOSING:
-                done.append(open_.pop(a.alarm_id))
-    done += open_.values()
-    return sorted((_episode(tr) for tr in done), key=lambda e: e.start)
+            latest[a.alarm_id] = [a]
+            every.append(latest[a.alarm_id])
+        elif a.alarm_id in latest:
+            latest[a.alarm_id].append(a)
+    return sorted((_episode(tr) for tr in every), key=lambda e: e.start)
 
 
 def _episode(tr: list[AlarmEvent]) -> Episode:
     first = tr[0]
-    top = max(tr, key=lambda a: PRIORITY_RANK.get(a.priority, 0))
+    closing = next((a for a in tr if a.event in CLOSING), None)
+    during = tr if closing is None else tr[: tr.index(closing) + 1]
+    top = max(during, key=lambda a: PRIORITY_RANK.get(a.priority, 0))
     ack = next((a for a in tr if a.event == "acknowledged"), None)
-    end = tr[-1].t if tr[-1].event in CLOSING else None
+    end = None if closing is None else closing.t
     return Episode(first.alarm_id, top.priority, first.kind, first.vital, first.message, first.t, end,
                    None if ack is None else ack.t, None if ack is None else ack.who, tuple(tr))
 
@@ -411,7 +436,7 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
     protocol = protocol or protocol_for(record.session)
     first = record.first_dose
     readings = record.readings
-    base = baseline(readings, first, protocol)
+    base = baseline(record, protocol)
     p_sbp, p_dbp = peak(readings, "sbp", first), peak(readings, "dbp", first)
     eps = episodes(record.alarms)
     hr_vital = "hr" if valid(readings, "hr") else "pr"
@@ -460,7 +485,7 @@ def _bp(b: BP | None, started: float) -> str:
 def _at(p: Point | None, unit: str, sign: bool = False) -> str:
     if p is None:
         return "-"
-    value = f"{p.value:+.0f}" if sign else f"{p.value:.0f}"
+    value = ("+" if sign and p.value > 0 else "") + fmt(p.value)
     when = f", {minutes(p.after_dose_s)} after the first dose" if p.after_dose_s is not None else ""
     return f"{value} {unit}{when}"
 
@@ -498,7 +523,7 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
         ("SpO2 and heart rate", [
             ("Lowest SpO2", _at(s.min_spo2, "%")),
             ("Time SpO2 < 90 %", minutes(s.below_90_s) if s.below_90_s >= 60 else f"{s.below_90_s:.0f} s"),
-            (f"{s.hr_vital.upper()} range", "-" if hr is None else f"{hr[0]:.0f}-{hr[1]:.0f} /min"),
+            (f"{s.hr_vital.upper()} range", "-" if hr is None else f"{fmt(hr[0])}-{fmt(hr[1])} /min"),
         ]),
         ("Alarms (episodes)", alarm_rows),
         ("Discharge", [("Time", f"T+{minutes(d.t - started)} ({how})")]
@@ -512,3 +537,55 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
                                                              " (>= 2 h)" if r.two_hours else " (< 2 h)")),
         ]),
     ]
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+
+def summary_json(record: SessionRecord, s: Summary) -> dict:
+    """The summary as one JSON object: numbers as measured (unrounded), times in seconds from session start."""
+    start = record.session.started
+
+    def at(t: float | None) -> float | None:
+        return None if t is None else t - start
+
+    def point(p: Point | None) -> tuple[float | None, float | None]:
+        return (None, None) if p is None else (p.value, p.t - start)
+
+    def bp(b: BP | None) -> dict | None:
+        return None if b is None else {"t": b.t - start, "sbp": b.sbp, "dbp": b.dbp, "map": b.map}
+
+    peak_sbp, peak_sbp_t = point(s.peak_sbp)
+    peak_dbp, peak_dbp_t = point(s.peak_dbp)
+    lowest, lowest_t = point(s.min_spo2)
+    return {
+        "session": record.session.id,
+        "protocol": s.protocol,
+        "route": record.session.route,
+        "duration_s": record.end - start,
+        "first_dose_s": at(s.first_dose),
+        "total_mg": s.total_mg,
+        "mg_per_kg": s.mg_per_kg,
+        "baseline": s.baseline,
+        "peak_sbp": peak_sbp, "peak_sbp_t": peak_sbp_t,
+        "peak_dbp": peak_dbp, "peak_dbp_t": peak_dbp_t,
+        "rise_sbp": None if s.rise_sbp is None else s.rise_sbp.value,
+        "rise_dbp": None if s.rise_dbp is None else s.rise_dbp.value,
+        "lowest_spo2": lowest, "lowest_spo2_t": lowest_t,
+        "time_spo2_below_90_s": s.below_90_s,
+        "hr_vital": s.hr_vital,
+        "hr_range": None if s.hr_range is None else list(s.hr_range),
+        "alarm_episodes": {a.priority: a.count for a in s.alarms},
+        "alarm_transitions": [
+            {"t": a.t - start, "event": a.event, "alarm_id": a.alarm_id, "vital": a.vital, "priority": a.priority,
+             "kind": a.kind, "value": a.value, "limit": a.limit, "message": a.message, "who": a.who}
+            for a in sorted(record.alarms, key=lambda a: a.t)
+        ],
+        "dosing": [{"t": e.t - start, "state": e.data.get("state"), "reasons": e.data.get("reasons", [])}
+                   for e in record.events if e.kind == "dosing"],
+        "discharge": {"t": s.discharge.t - start, "how": s.discharge.how,
+                      "criteria": [{"text": c.text, "met": c.met} for c in s.discharge.criteria]},
+        "rems": {"pre_dose_bp": bp(s.rems.pre_dose), "checkpoint_bp": bp(s.rems.checkpoint), "checkpoint_min": s.rems.checkpoint_min,
+                 "end_bp": bp(s.rems.end), "monitoring_s": s.rems.monitoring_s, "after_dose_s": s.rems.after_dose_s,
+                 "two_hours": s.rems.two_hours},
+    }

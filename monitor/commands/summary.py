@@ -1,0 +1,40 @@
+"""``kapmon summary SESSION_ID``: the summary of a recorded session, as text or one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from monitor.commands.serving import fail, open_store
+from monitor.paths import default_db
+from monitor.running import StartError
+from monitor.summary import SessionNotFound, describe, load_record, summarise, summary_json
+
+HELP = "print the summary of a recorded session (baseline, peaks, SpO2 below 90 %, alarms, discharge, REMS)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("session", metavar="SESSION_ID", help="session id (see kapmon sessions)")
+    p.add_argument("--db", type=Path, default=None, help=f"store file (default: {default_db()})")
+    p.add_argument("--json", action="store_true", help="one JSON object: numbers unrounded, times in seconds from session start")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        record = load_record(open_store(args.db), args.session)
+    except SessionNotFound as exc:
+        return fail("summary", exc.args[0])
+    except StartError as exc:
+        return fail("summary", str(exc))
+    summary = summarise(record)
+    if args.json:
+        print(json.dumps(summary_json(record, summary)))
+        return 0
+    started = record.session.started
+    print(f"Session {record.session.id} ({record.session.patient}, {record.session.route}) under {summary.protocol}")
+    for title, rows in describe(summary, started):
+        print(f"\n{title}")
+        for label, text in rows:
+            print(f"  {label:<24} {text}")
+    return 0
