@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 
 from devices.reading import Condition, Item, Reading, no_value, reading
-from devices.source import Clock, Source
+from devices.source import Clock, Source, session_start
 
 KINDS = ("bp_rise", "desaturation", "probe_off", "disconnect")
 OXIMETER_VITALS = ("spo2", "pr", "pi", "pleth")
@@ -155,8 +155,14 @@ class OverlaySource:
         self.overlay = Overlay()
         self._scripted = list(scripted)
 
+    def __getattr__(self, name: str) -> object:
+        """Anything else (a replay's ``horizon``, say) is the wrapped source's."""
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
-        t0 = clock.now()
+        t0 = session_start(clock)
         for p in self._scripted:
             self.overlay.add(p.shifted(t0))
         async for item in self.inner.stream(clock):

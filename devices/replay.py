@@ -1,7 +1,7 @@
 """Replay a recording as a live source: ``replay://sample_data/typical_iv.csv?speed=10``.
 
 The recording is read (and checked) when the source is opened; ``stream(clock)`` yields its
-items stamped from ``clock.now()`` and paced by the clock, and ends when the recording ends.
+items stamped from the session start and paced by the clock, and ends when the recording ends.
 Speed belongs to the clock the hub hands in; the ``speed`` parameter is only checked here.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from devices.errors import URIError
 from devices.reading import Item
 from devices.recording import Recording, read_recording
-from devices.source import Clock
+from devices.source import Clock, session_start
 from devices.uri import DeviceURI
 
 # Items are released in batches: the source sleeps at most once per TICK of session time.
@@ -82,7 +82,7 @@ class ReplaySource:
         return self._horizon.t
 
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
-        t0 = clock.now()
+        t0 = session_start(clock)
         self.metadata.setdefault("started", None)
         if self.metadata["started"] is None:
             self.metadata["started"] = datetime.fromtimestamp(t0, timezone.utc).isoformat()

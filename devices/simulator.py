@@ -39,7 +39,7 @@ from devices.scenarios import (
     get_scenario,
 )
 from devices.replay import Horizon
-from devices.source import Clock
+from devices.source import Clock, session_start
 from devices.uri import DeviceURI
 
 PLETH_HZ = 75
@@ -232,7 +232,7 @@ def simulate(
 
 class SimSource:
     """A live simulated session: ``stream(clock)`` yields ``simulate()``'s items stamped from
-    ``clock.now()`` and paced by the clock (batched ~10 times per simulated second)."""
+    the session start and paced by the clock (batched ~10 times per simulated second)."""
 
     def __init__(
         self,
@@ -275,7 +275,7 @@ class SimSource:
 
         from devices.replay import paced
 
-        t0 = clock.now()
+        t0 = session_start(clock)
         self.metadata["started"] = datetime.fromtimestamp(t0, timezone.utc).isoformat()
         length = self.scenario.duration_s if self.duration is None else self.duration
         async for item in paced(self.items(t0), clock, t0, self._horizon, t0 + math.ceil(length)):

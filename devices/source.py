@@ -13,11 +13,21 @@ from devices.reading import Item
 
 
 class Clock(Protocol):
-    """Session time in epoch seconds. Only the hub creates clocks; sources are given one."""
+    """Session time in epoch seconds. Only the hub creates clocks; sources are given one.
+
+    Clocks that run a replay or simulation (scaled, fast, playback) also have ``start``, the
+    session start, from which replayed items are stamped.
+    """
 
     def now(self) -> float: ...
 
     async def sleep_until(self, t: float) -> None: ...
+
+
+def session_start(clock: Clock) -> float:
+    """Where a replay's time 0 lands: the clock's session start, or now for a wall clock."""
+    start = getattr(clock, "start", None)
+    return clock.now() if start is None else float(start)
 
 
 class Source(Protocol):
@@ -71,6 +81,7 @@ class FastClock:
     """
 
     def __init__(self, start: float) -> None:
+        self.start = start
         self._now = start
         self._waiting: list[float] = []
 
