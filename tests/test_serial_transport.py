@@ -233,7 +233,7 @@ def test_nonin_emulator_acknowledges_format_select(emulate) -> None:
         assert bytes((nonin.NAK,)) in port.read(port.in_waiting or 1)
         port.timeout = 3.0
         records = port.read(12)
-    assert has("spo2", 96)(nonin.NoninFormat8Decoder().feed(records, 0.0))
+    assert has("spo2", 96)(nonin.NoninFormat8Decoder(lock=1).feed(records, 0.0))
 
 
 @pytest.mark.parametrize("uri,message", [
