@@ -111,7 +111,7 @@ def read_only_reason(path: Path) -> str | None:
         if not os.access(target, os.W_OK):
             try:
                 mount_ro = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
-            except OSError:
+            except (OSError, AttributeError):  # no statvfs (Windows): say what can be said
                 mount_ro = False
             return "it is on a read-only file system" if mount_ro else f"{what} is not writable"
     return None
