@@ -7,8 +7,8 @@ Long form, one reading per row::
     300,spo2,,%,sim-oximeter,no_value
     300,condition:sensor_off,1,,sim-oximeter,
 
-Wide form, one row per time, one column per vital (an empty cell is no reading, ``-`` a
-no-value reading)::
+An empty value or ``-`` is a no-value reading. Wide form, one row per time, one column per vital
+(an empty cell is no reading, ``-`` a no-value reading)::
 
     t,hr,spo2,sbp,dbp
     0,72,98,127,81
@@ -27,13 +27,14 @@ import io
 import json
 import math
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from devices.errors import RecordingError
-from devices.reading import CONDITIONS, NO_VALUE, OK, VITALS, Condition, Item, Reading
+from devices.patient import AGE_YEARS, ROUTES, weight_problem
+from devices.reading import CONDITIONS, NO_VALUE, OK, STATUSES, VITALS, Condition, Item, Reading
 
 FORMAT = "kapmon-recording/1"
 LONG, WIDE = "long", "wide"
@@ -41,10 +42,15 @@ LONG_REQUIRED = ("t", "vital", "value")
 LONG_OPTIONAL = ("unit", "source", "status", "vitals", "detail")
 CONDITION_PREFIX = "condition:"
 NO_VALUE_CELL = "-"
+NO_VALUE_CELLS = ("", NO_VALUE_CELL)  # long form: an empty value is no value, as in exported spreadsheets
 DEFAULT_SOURCE = "recording"
 # A row may be up to this many seconds earlier than the latest row before it (devices multiplexed
 # into one file stamp slightly out of order); items are then put in time order. More is an error.
 BACKWARDS_TOLERANCE_S = 2.0
+# The longest recording: every time (rows, doses, events, duration) is at most this many seconds
+# after session start. Design proposal: a KAP session lasts hours; 14 days covers any monitored stay
+# while a stray 1e300 or a year typed wrong is refused instead of run through second by second.
+MAX_SPAN_S = 14 * 24 * 3600.0
 
 # Units accepted as spellings of a vital's standard unit.
 UNIT_ALIASES: dict[str, str] = {
@@ -229,6 +235,8 @@ class _Times:
             if seconds < 0:
                 raise self.where.error(line, self.col, f"negative time {cell}")
             t = seconds
+            if t > MAX_SPAN_S:
+                raise self.where.error(line, self.col, f"time {cell} s is beyond {span_text()} after the session start")
         else:
             ts = _parse_iso(cell)
             if ts is None:
@@ -244,6 +252,10 @@ class _Times:
             if t < -BACKWARDS_TOLERANCE_S:
                 raise self.where.error(line, self.col, f"{cell} is before the session start {self.started.isoformat()}")
             t = max(t, 0.0)
+            if t > MAX_SPAN_S:
+                raise self.where.error(
+                    line, self.col, f"{cell} is more than {span_text()} after the session start {self.started.isoformat()}"
+                )
         if t < self.latest - BACKWARDS_TOLERANCE_S:
             raise self.where.error(
                 line,
@@ -253,6 +265,11 @@ class _Times:
             )
         self.latest = max(self.latest, t)
         return t
+
+
+def span_text() -> str:
+    """The longest recording, in words (``14 days``)."""
+    return f"{MAX_SPAN_S / 86400:g} days"
 
 
 def _value(where: _Where, line: int, col: int, vital: str, cell: str) -> float:
@@ -321,20 +338,17 @@ def _parse_long(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
             if extra is not None and cells[extra]:
                 raise where.error(line, extra, "only condition rows have this column")
         unit = _unit(where, line, cu, vital, cells[cu]) if cu is not None else VITALS[vital].unit
-        if status not in ("", OK, NO_VALUE):
-            raise where.error(line, cst, f"unknown status {cells[cst]!r} (known: ok, no_value)")
-        if status == NO_VALUE:
-            if value_cell not in ("", NO_VALUE_CELL):
-                raise where.error(line, cval, f"value {value_cell!r} present with status no_value")
+        if status and status not in STATUSES:
+            raise where.error(line, cst, f"unknown status {cells[cst]!r} (known: {', '.join(STATUSES)})")
+        if value_cell in NO_VALUE_CELLS:
+            if status not in ("", NO_VALUE):
+                shown = f"'{value_cell}'" if value_cell else "empty"
+                raise where.error(line, cval, f"no value ({shown}) with status {status} (only no_value has no value)")
             items.append(Reading(t, vital, None, unit, source, NO_VALUE))
-        elif value_cell == NO_VALUE_CELL:
-            if status == OK:
-                raise where.error(line, cval, "no value ('-') with status ok")
-            items.append(Reading(t, vital, None, unit, source, NO_VALUE))
-        elif not value_cell:
-            raise where.error(line, cval, "empty value (write '-' or status no_value for a no-value reading)")
+        elif status == NO_VALUE:
+            raise where.error(line, cval, f"value {value_cell!r} present with status no_value")
         else:
-            items.append(Reading(t, vital, _value(where, line, cval, vital, value_cell), unit, source, OK))
+            items.append(Reading(t, vital, _value(where, line, cval, vital, value_cell), unit, source, status or OK))
     return items
 
 
@@ -397,12 +411,12 @@ def _parse_wide(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
 # ---------------------------------------------------------------------------------------------
 # Sidecar
 
-ROUTES = ("iv", "im", "sublingual", "intranasal", "oral")
 SIDECAR_KEYS = (
     "format", "scenario", "seed", "description", "started", "duration_s", "patient", "route", "drug",
     "screening", "doses", "events", "sources", "teaching", "sampling_s",
 )
 PATIENT_KEYS = ("pseudonym", "age", "weight_kg", "sex")
+FieldError = Callable[[str, str], RecordingError]  # (field, message) -> the error naming the file and field
 
 
 def sidecar_path(csv_path: str | Path) -> Path:
@@ -414,8 +428,15 @@ def _is_num(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _is_time(v: object) -> bool:
+    """Seconds from session start within the longest recording."""
+    return _is_num(v) and 0 <= v <= MAX_SPAN_S  # type: ignore[operator]
+
+
 def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
-    """Check a sidecar dict; return it. ``RecordingError`` naming the file and the field."""
+    """Check a sidecar dict; return a copy with the defaults the rest of kapmon relies on filled in
+    (each dose's ``route`` and ``drug`` from the sidecar's, ``end`` and each event's ``text``).
+    ``RecordingError`` naming the file and the field."""
     from devices.scenarios import HEPATIC_IMPAIRMENT, SCREENING_KEYS
 
     def err(fieldname: str, message: str) -> RecordingError:
@@ -436,8 +457,8 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
     if meta.get("started") is not None:
         if not isinstance(meta["started"], str) or _parse_iso(meta["started"]) is None:
             raise err("started", f"{meta['started']!r} is not an ISO-8601 timestamp")
-    if meta.get("duration_s") is not None and not (_is_num(meta["duration_s"]) and meta["duration_s"] >= 0):
-        raise err("duration_s", "must be a number >= 0")
+    if meta.get("duration_s") is not None and not _is_time(meta["duration_s"]):
+        raise err("duration_s", f"must be seconds from 0 to {span_text()}")
     if meta.get("route") is not None and meta["route"] not in ROUTES:
         raise err("route", f"{meta['route']!r} is not one of {', '.join(ROUTES)}")
     patient = meta.get("patient")
@@ -451,10 +472,11 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
                 continue
             if key in ("pseudonym", "sex") and not isinstance(value, str):
                 raise err(f"patient.{key}", "must be a string")
-            if key == "age" and not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 130):
-                raise err("patient.age", "must be an integer 0..130")
-            if key == "weight_kg" and not (_is_num(value) and 0 < value <= 400):
-                raise err("patient.weight_kg", "must be a number 0..400")
+            if key == "age" and not (isinstance(value, int) and not isinstance(value, bool)
+                                     and AGE_YEARS[0] <= value <= AGE_YEARS[1]):
+                raise err("patient.age", f"must be an integer {AGE_YEARS[0]}..{AGE_YEARS[1]}")
+            if key == "weight_kg" and (problem := weight_problem(value)):
+                raise err("patient.weight_kg", problem)
     scr = meta.get("screening")
     if scr is not None:
         if not isinstance(scr, dict):
@@ -471,37 +493,10 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
                 raise err(f"screening.{key}", "must be an integer")
             if key == "hepatic_impairment" and value not in HEPATIC_IMPAIRMENT:
                 raise err(f"screening.{key}", f"must be one of {', '.join(HEPATIC_IMPAIRMENT)}")
-    for i, dose in enumerate(meta.get("doses") or ()):
-        where = f"doses[{i}]"
-        if not isinstance(dose, dict):
-            raise err(where, "must be an object")
-        for key in dose:
-            if key not in ("t", "route", "drug", "mg", "end"):
-                raise err(f"{where}.{key}", "unknown field (known: t, route, drug, mg, end)")
-        if not (_is_num(dose.get("t")) and dose["t"] >= 0):
-            raise err(f"{where}.t", "must be seconds >= 0")
-        if dose.get("route") is not None and dose["route"] not in ROUTES:
-            raise err(f"{where}.route", f"{dose['route']!r} is not one of {', '.join(ROUTES)}")
-        if dose.get("drug") is not None and not isinstance(dose["drug"], str):
-            raise err(f"{where}.drug", "must be a string")
-        if not (_is_num(dose.get("mg")) and dose["mg"] > 0):
-            raise err(f"{where}.mg", "must be a number > 0")
-        if dose.get("end") is not None and not (_is_num(dose["end"]) and dose["end"] >= dose["t"]):
-            raise err(f"{where}.end", "must be null or seconds >= t")
     if meta.get("doses") is not None and not isinstance(meta["doses"], list):
         raise err("doses", "must be a list")
     if meta.get("events") is not None and not isinstance(meta["events"], list):
         raise err("events", "must be a list")
-    for i, event in enumerate(meta.get("events") or ()):
-        where = f"events[{i}]"
-        if not isinstance(event, dict):
-            raise err(where, "must be an object")
-        if not (_is_num(event.get("t")) and event["t"] >= 0):
-            raise err(f"{where}.t", "must be seconds >= 0")
-        if not isinstance(event.get("kind"), str) or not event["kind"]:
-            raise err(f"{where}.kind", "must be a non-empty string (note, phase, ...)")
-        if not isinstance(event.get("text", ""), str):
-            raise err(f"{where}.text", "must be a string")
     sampling = meta.get("sampling_s")
     if sampling is not None:
         if not isinstance(sampling, dict) or not all(k in VITALS and _is_num(v) and v > 0 for k, v in sampling.items()):
@@ -510,7 +505,50 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
     if sources is not None:
         if not isinstance(sources, dict) or not all(k in VITALS and isinstance(v, str) for k, v in sources.items()):
             raise err("sources", "must map vital names to source names")
-    return meta
+    out = dict(meta)
+    if meta.get("doses") is not None:
+        out["doses"] = [_dose(err, f"doses[{i}]", dose, meta) for i, dose in enumerate(meta["doses"])]
+    if meta.get("events") is not None:
+        out["events"] = [_event(err, f"events[{i}]", event) for i, event in enumerate(meta["events"])]
+    return out
+
+
+def _dose(err: FieldError, where: str, dose: object, meta: dict) -> dict:
+    """One sidecar dose, checked, with ``route`` and ``drug`` defaulted to the sidecar's own."""
+    if not isinstance(dose, dict):
+        raise err(where, "must be an object")
+    for key in dose:
+        if key not in ("t", "route", "drug", "mg", "end"):
+            raise err(f"{where}.{key}", "unknown field (known: t, route, drug, mg, end)")
+    if not _is_time(dose.get("t")):
+        raise err(f"{where}.t", f"must be seconds from 0 to {span_text()}")
+    if not (_is_num(dose.get("mg")) and dose["mg"] > 0):
+        raise err(f"{where}.mg", "must be a number > 0")
+    end = dose.get("end")
+    if end is not None and not (_is_time(end) and end >= dose["t"]):
+        raise err(f"{where}.end", f"must be null or seconds >= t (at most {span_text()})")
+    route = dose["route"] if dose.get("route") is not None else meta.get("route")
+    if route is None:
+        raise err(f"{where}.route", "missing (give the dose's route, or the sidecar's route)")
+    if route not in ROUTES:
+        raise err(f"{where}.route", f"{route!r} is not one of {', '.join(ROUTES)}")
+    drug = dose["drug"] if dose.get("drug") is not None else meta.get("drug")
+    if not isinstance(drug, str) or not drug.strip():
+        raise err(f"{where}.drug", "must be a drug name (give the dose's drug, or the sidecar's drug)")
+    return {"t": dose["t"], "route": route, "drug": drug, "mg": dose["mg"], "end": end}
+
+
+def _event(err: FieldError, where: str, event: object) -> dict:
+    """One sidecar timeline event, checked, with ``text`` defaulted to empty."""
+    if not isinstance(event, dict):
+        raise err(where, "must be an object")
+    if not _is_time(event.get("t")):
+        raise err(f"{where}.t", f"must be seconds from 0 to {span_text()}")
+    if not isinstance(event.get("kind"), str) or not event["kind"]:
+        raise err(f"{where}.kind", "must be a non-empty string (note, phase, ...)")
+    if not isinstance(event.get("text", ""), str):
+        raise err(f"{where}.text", "must be a string")
+    return {**event, "text": event.get("text", "")}
 
 
 def read_metadata(path: str | Path) -> dict:

@@ -59,7 +59,9 @@ def parse_broker(url: str) -> tuple[str, int, bool]:
     try:
         port = parts.port
     except ValueError:
-        raise BrokerError(f"{url}: bad port") from None
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise BrokerError(f"{url}: bad port (1-65535)")
     tls = parts.scheme == "mqtts"
     return parts.hostname, port or (8883 if tls else 1883), tls
 
@@ -106,12 +108,17 @@ def check_config(config: BrokerConfig) -> None:
         raise BrokerError("--mqtt-cert and --mqtt-key go together")
 
 
+# The README's install command for the MQTT extra (a test holds the two to the same text).
+MQTT_INSTALL = 'python3 -m pip install -e ".[mqtt]"'
+NO_PAHO = f"MQTT needs paho-mqtt, which the mqtt extra installs: {MQTT_INSTALL}"
+
+
 def require_paho() -> None:
     """Refuse early (before a session starts) when paho-mqtt is not installed; does not import it."""
     from importlib.util import find_spec
 
     if find_spec("paho") is None or find_spec("paho.mqtt") is None:
-        raise BrokerError("MQTT needs paho-mqtt: pip install 'kapmon[mqtt]'")
+        raise BrokerError(NO_PAHO)
 
 
 def make_client(config: BrokerConfig, client_id: str) -> Any:
@@ -120,7 +127,7 @@ def make_client(config: BrokerConfig, client_id: str) -> Any:
     try:
         import paho.mqtt.client as mqtt
     except ImportError:  # pragma: no cover - depends on the installation
-        raise BrokerError("MQTT needs paho-mqtt: pip install 'kapmon[mqtt]'") from None
+        raise BrokerError(NO_PAHO) from None
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
     if config.username:
         client.username_pw_set(config.username, config.password)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -12,6 +13,7 @@ COMMANDS = [
     "monitor",
     "central",
     "sessions",
+    "review",
     "import",
     "summary",
     "export",
@@ -31,8 +33,15 @@ COMMANDS = [
 MODULES = {"import": "import_recording"}
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the full usage is in --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kapmon",
         description="In-session vitals monitor for ketamine-assisted psychotherapy. "
         "Not a medical device: for research, education, simulation and secondary display.",
@@ -48,11 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kapmon`` console script."""
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        args = build_parser().parse_args(argv)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # here, so a closed pipe is caught below rather than at exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (kapmon sessions | head -1): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 141  # 128 + SIGPIPE, as a shell reports a command a closed pipe stopped
 
 
 if __name__ == "__main__":

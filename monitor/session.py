@@ -6,7 +6,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-ROUTES = ("iv", "im", "sublingual", "oral", "intranasal")
+from devices.patient import ROUTES, weight_problem
+
 KINDS = ("clinical", "training", "demo")
 
 
@@ -43,8 +44,8 @@ class Session:
             raise ValueError(f"route must be one of {', '.join(ROUTES)}, not {self.route!r}")
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
-        if self.weight_kg is not None and not 2 <= self.weight_kg <= 400:
-            raise ValueError(f"weight {self.weight_kg} kg is not plausible (2-400 kg)")
+        if self.weight_kg is not None and (problem := weight_problem(self.weight_kg)):
+            raise ValueError(problem)
         if not self.patient.strip():
             raise ValueError("a session needs a patient pseudonym")
 

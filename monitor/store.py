@@ -7,6 +7,7 @@ only ever inserted; triggers refuse updates and deletes. Each thread gets its ow
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -96,6 +97,51 @@ class StoreError(Exception):
     """The store file cannot be used (wrong schema version, not a kapmon store...)."""
 
 
+class ReadOnlyStore(StoreError):
+    """The store can be read but not written (file or folder permissions, a read-only mount)."""
+
+
+READ_ONLY_COMMANDS = "sessions, export, summary, debrief and review"
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why an existing store file cannot be written here, or ``None`` when it can. SQLite writes the
+    file and, for its write-ahead log, files beside it: both must be writable."""
+    for target, what in ((path, "the file"), (path.parent, "its folder")):
+        if not os.access(target, os.W_OK):
+            try:
+                mount_ro = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+            except (OSError, AttributeError):  # no statvfs (Windows): say what can be said
+                mount_ro = False
+            return "it is on a read-only file system" if mount_ro else f"{what} is not writable"
+    return None
+
+
+def _open_uri(path: Path, mode: str) -> sqlite3.Connection:
+    """Open ``path`` with SQLite URI parameters ``mode`` and read its schema (so a bad file fails here)."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=10, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def kapmon_schema_version(conn: sqlite3.Connection) -> str | None:
+    """The kapmon schema version of the database on ``conn``; ``None`` when it holds no tables at
+    all; ``StoreError`` when it holds tables but is not a kapmon store (another application's file)."""
+    tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+    if not tables:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() if "meta" in tables else None
+    if row is None:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(f"an SQLite database that is not a kapmon store (its tables: {shown}); left untouched")
+    return row[0]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredReading:
     """A reading as stored, with its row id (the live cursor)."""
@@ -123,18 +169,68 @@ class StoredEvent:
 class Store:
     """Many sessions in one SQLite file. Safe to share between threads."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """Open (creating if need be) the store at ``path``; with ``read_only`` open an existing store
+        without writing anything to it. A file that is not a kapmon store is refused untouched
+        (``StoreError``); a store that cannot be written is ``ReadOnlyStore`` unless ``read_only``."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._local = threading.local()
+        if read_only:
+            self._check_version(self._conn())
+            return
+        exists = self.path.is_file() and self.path.stat().st_size > 0
+        if exists:
+            probe = self._connect_read_only()
+            try:
+                self._check_version(probe)
+            finally:
+                probe.close()
+            reason = read_only_reason(self.path)
+            if reason:
+                raise ReadOnlyStore(f"{self.path}: the store is read-only ({reason}); kapmon "
+                                    f"{READ_ONLY_COMMANDS} can still read it")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that never writes the database. Where SQLite cannot make its write-ahead-log
+        index beside the file (a read-only folder or mount) the file is read as immutable."""
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: no such store")
+        modes = ("mode=ro", "immutable=1") if read_only_reason(self.path) else ("mode=ro",)
+        failure: sqlite3.Error | None = None
+        for mode in modes:
+            try:
+                return _open_uri(self.path, mode)
+            except sqlite3.OperationalError as exc:
+                failure = exc  # e.g. no write-ahead-log index and no right to make one: try the next mode
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: not a kapmon store ({exc})") from None
+        raise StoreError(f"{self.path}: cannot be opened for reading ({failure})")
+
+    def _check_version(self, conn: sqlite3.Connection) -> None:
+        try:
+            version = kapmon_schema_version(conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a kapmon store ({exc})") from None
+        except StoreError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        if version is None and self.read_only:
+            raise StoreError(f"{self.path}: an empty database, not a kapmon store")
+        if version is not None and int(version) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {version}, this kapmon reads version {SCHEMA_VERSION}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            if self.read_only:
+                conn = self._connect_read_only()
+            else:
+                conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
         return conn
@@ -142,14 +238,11 @@ class Store:
     def _init_schema(self) -> None:
         try:
             conn = self._conn()
-            conn.executescript("BEGIN;" + SCHEMA + APPEND_ONLY + "COMMIT;")
+            conn.executescript("BEGIN;" + SCHEMA + APPEND_ONLY
+                               + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: schema version {row[0]}, this kapmon reads version {SCHEMA_VERSION}")
+        self._check_version(conn)
 
     def close(self) -> None:
         """Close this thread's connection."""

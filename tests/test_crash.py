@@ -1,14 +1,8 @@
 """Crash safety: a recorder killed with SIGKILL loses at most the last second, and restarting it with
 ``--resume`` continues the same session with its alarm engine rebuilt from the store."""
 
-import os
 import signal
-import socket
-import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from devices.reading import reading
 from devices.source import ScaledClock
@@ -18,69 +12,30 @@ from monitor.resume import find_unfinished, is_finished, restore_rules
 from monitor.running import build_plan, resume_session
 from monitor.session import Session
 from monitor.store import Store
+from tests.faults import kill_recorder, query, start_recorder, stored, wait_for
 from tests.helpers import ListSource
 
-ROOT = Path(__file__).resolve().parent.parent
 START = 1_000_000.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def monitor(db: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "monitor.cli", "monitor", "--device", "sim://typical_iv?seed=3&pleth=1",
-           "--patient", "P-CRASH", "--weight", "70", "--route", "iv", "--db", str(db),
-           "--port", str(free_port()), "--resume", *extra]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def query(db: Path, sql: str, *params):
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def stored(db: Path) -> int:
-    """Readings in the store so far (0 while the recorder is still creating it)."""
-    try:
-        return query(db, "SELECT COUNT(*) FROM readings")[0][0]
-    except sqlite3.OperationalError:
-        return 0
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_sigkill_loses_at_most_one_second_and_resume_continues_the_same_session(tmp_path):
     db = tmp_path / "k.db"
-    first = monitor(db)
+    first = start_recorder(db)
     try:
         wait_for(lambda: stored(db) > 200)
         time.sleep(1.5)
-        killed_at = time.time()
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(5)
+        killed_at, lost = kill_recorder(db, first)
     finally:
         first.kill()
     [(session_id, last_t, n_before)] = query(db, "SELECT session_id, MAX(t), COUNT(*) FROM readings")
-    lost = killed_at - last_t
     print(f"killed at {killed_at:.3f}, last stored reading {last_t:.3f}: {lost:.3f} s lost, {n_before} readings kept")
     assert lost <= 1.0
     assert not query(db, "SELECT 1 FROM events WHERE kind='end'")
 
-    second = monitor(db)
+    second = start_recorder(db)
     try:
         lines = [second.stdout.readline() for _ in range(2)]  # "resuming ...", then "serving ..."
-        wait_for(lambda: query(db, "SELECT COUNT(*) FROM readings WHERE t > ?", killed_at)[0][0] > 50)
+        wait_for(lambda: stored(db, after=killed_at) > 50)
         second.send_signal(signal.SIGTERM)
         out = "".join(lines) + second.communicate(timeout=10)[0]
     finally:

@@ -149,7 +149,11 @@ BAD = [
     ("t,vital,value,status\n0,hr,70,bad\n", 2, 4, "unknown status 'bad'"),
     ("t,vital,value,status\n0,spo2,97,no_value\n", 2, 3, "present with status no_value"),
     ("t,vital,value,status\n0,spo2,-,ok\n", 2, 3, "with status ok"),
-    ("t,vital,value\n0,hr,\n", 2, 3, "empty value"),
+    ("t,vital,value,status\n0,hr,,ok\n", 2, 3, "no value (empty) with status ok"),
+    ("t,vital,value\n0,hr,70\n1e300,hr,70\n", 3, 1, "beyond 14 days after the session start"),
+    ("t,vital,value\n1209601,hr,70\n", 2, 1, "beyond 14 days"),
+    ("t,hr\n2025-03-03T09:00:00Z,70\n12025-03-03T09:00:00Z,70\n", 3, 1, "neither seconds nor an ISO-8601"),
+    ("t,hr\n0001-01-01T00:00:00Z,70\n9999-03-03T09:00:00Z,70\n", 3, 1, "more than 14 days after the session start"),
     ("t,vital,value\n0,condition:exploded,1\n", 2, 2, "unknown condition 'exploded'"),
     ("t,vital,value\n0,condition:sensor_off,yes\n", 2, 3, "1 (starts) or 0 (ends)"),
     ("t,vital,value\nsoon,hr,70\n", 2, 1, "neither seconds nor an ISO-8601"),
@@ -326,3 +330,95 @@ def test_sample_data_matches_the_simulator(name):
     assert 2 * 3600 <= rec.duration <= 2.5 * 3600
     assert rec.items == list(simulate(name, seed=rec.metadata["seed"]))
     assert any(isinstance(i, Condition) for i in rec.items) or name == "hypertensive_surge"
+
+
+# --- what exported spreadsheets and hand-made sidecars do ------------------------------------
+
+
+def test_an_empty_value_in_long_form_is_a_no_value_reading():
+    items = parse_rows(["t,vital,value,unit,source,status", "0,spo2,,%,ox,", "1,spo2,,%,ox,no_value", "2,hr,", "3,hr,70"],
+                       "sheet.csv")
+    assert [(i.vital, i.value, i.status) for i in items] == [
+        ("spo2", None, NO_VALUE), ("spo2", None, NO_VALUE), ("hr", None, NO_VALUE), ("hr", 70.0, "ok")]
+
+
+def test_the_readme_says_what_the_importer_does_with_an_empty_value():
+    readme = (SAMPLE_DATA / "README.md").read_text(encoding="utf-8")
+    assert "| `value` | yes | the number; empty or `-` for a no-value reading" in readme
+    parse_rows(["t,vital,value", "0,hr,"], "readme.csv")  # what the README promises reads
+
+
+def test_long_form_statuses_come_from_the_reading_vocabulary(monkeypatch):
+    """A status added to ``devices.reading.STATUSES`` is accepted with its value; only no_value has none."""
+    import devices.reading
+    import devices.recording
+
+    statuses = (*devices.reading.STATUSES, "questionable")
+    monkeypatch.setattr(devices.reading, "STATUSES", statuses)
+    monkeypatch.setattr(devices.recording, "STATUSES", statuses)
+    [r] = parse_rows(["t,vital,value,status", "0,pr,277,questionable"], "q.csv")
+    assert (r.value, r.status) == (277.0, "questionable")
+    with pytest.raises(RecordingError, match=r"column 3 \(value\): no value \('-'\) with status questionable"):
+        parse_rows(["t,vital,value,status", "0,pr,-,questionable"], "q.csv")
+    with pytest.raises(RecordingError, match=r"unknown status 'bad' \(known: ok, no_value, questionable\)"):
+        parse_rows(["t,vital,value,status", "0,pr,70,bad"], "q.csv")
+
+
+@pytest.mark.parametrize(
+    "meta, words",
+    [
+        ({"format": FORMAT, "doses": [{"t": 600, "mg": 35, "drug": "ketamine"}]}, "field doses[0].route: missing"),
+        ({"format": FORMAT, "route": "iv", "doses": [{"t": 600, "mg": 35}]}, "field doses[0].drug"),
+        ({"format": FORMAT, "patient": {"weight_kg": 1}}, "field patient.weight_kg: weight 1 kg is not plausible (a number 2-400 kg)"),
+        ({"format": FORMAT, "patient": {"weight_kg": True}}, "field patient.weight_kg"),
+        ({"format": FORMAT, "patient": {"age": 131}}, "field patient.age: must be an integer 0..130"),
+        ({"format": FORMAT, "doses": [{"t": 1e300, "route": "iv", "drug": "k", "mg": 35}]}, "field doses[0].t: must be seconds from 0 to 14 days"),
+        ({"format": FORMAT, "doses": [{"t": 0, "route": "iv", "drug": "k", "mg": 35, "end": 1e300}]}, "field doses[0].end"),
+        ({"format": FORMAT, "events": [{"t": 2e6, "kind": "note"}]}, "field events[0].t"),
+        ({"format": FORMAT, "duration_s": 1e300}, "field duration_s"),
+    ],
+)
+def test_sidecar_fields_kapmon_relies_on_are_required_or_bounded(meta, words):
+    with pytest.raises(RecordingError, match=re.escape(words)):
+        validate_metadata(meta, "x.json")
+
+
+def test_sidecar_dose_route_and_drug_default_to_the_sidecars_own():
+    meta = validate_metadata({"format": FORMAT, "route": "im", "drug": "ketamine", "doses": [{"t": 60, "mg": 50}],
+                              "events": [{"t": 1, "kind": "note"}]}, "x.json")
+    assert meta["doses"] == [{"t": 60, "route": "im", "drug": "ketamine", "mg": 50, "end": None}]
+    assert meta["events"] == [{"t": 1, "kind": "note", "text": ""}]
+
+
+def test_the_sidecar_weight_bound_is_the_session_bound():
+    from monitor.session import Session
+
+    for weight in (1.9, 2, 400, 400.5):
+        try:
+            Session("s", "P", 0.0, "iv", weight)
+            session_ok = True
+        except ValueError:
+            session_ok = False
+        try:
+            validate_metadata({"format": FORMAT, "patient": {"weight_kg": weight}})
+            sidecar_ok = True
+        except RecordingError:
+            sidecar_ok = False
+        assert session_ok == sidecar_ok, weight
+
+
+def test_a_sidecar_that_validates_replays_without_a_traceback(tmp_path):
+    """Before: a dose without a route passed validation, then KeyError'd when the replay scheduled it."""
+    from monitor.running import record_at_full_speed, build_plan
+    from monitor.session import Session
+    from monitor.store import Store
+    from devices.replay import ReplaySource
+
+    path = write(tmp_path, "t,vital,value\n0,hr,70\n5,hr,\n10,hr,72\n")
+    (tmp_path / "rec.json").write_text(json.dumps({"format": FORMAT, "route": "iv", "drug": "ketamine",
+                                                   "doses": [{"t": 2, "mg": 30}]}))
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", 1000.0, "iv", 70.0)
+    store.create_session(session)
+    record_at_full_speed(store, session, ReplaySource(read_recording(path)), build_plan("kap-iv", "iv", {}))
+    assert [(d.route, d.drug, d.mg) for d in store.doses("s1")] == [("iv", "ketamine", 30)]

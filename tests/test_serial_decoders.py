@@ -1,8 +1,11 @@
 """Serial streaming decoders: published vectors, missing-value codes, edge-triggered conditions,
-garbage before, between and inside frames, every split across reads, and wrong checksums."""
+garbage before, between and inside frames, every split across reads, wrong checksums, and the frame
+lock that keeps noise from becoming readings. Tests of one frame's fields use ``lock=1`` (every frame
+reported); stream tests use each decoder as the transport does."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,17 +79,18 @@ class Fmt:
     decoder: Callable[[], StreamDecoder]
     vital: str
     garbage: st.SearchStrategy[bytes]
+    lock: int = 1  # frames in a row before the decoder reports any
 
 
 low7 = st.binary(min_size=1, max_size=20).map(lambda b: bytes(x & 0x7F for x in b))
 FMTS = [
-    Fmt("cms50d", cms50d_frame, cms50d.Cms50dDecoder, "pleth", low7),
+    Fmt("cms50d", cms50d_frame, cms50d.Cms50dDecoder, "pleth", low7, cms50d.LOCK_FRAMES),
     Fmt("cms50d-v7", v7_frame, cms50d_v7.Cms50dV7Decoder, "pleth",
-        st.binary(min_size=1, max_size=20).map(lambda b: bytes(x | 0x80 for x in b))),
+        st.binary(min_size=1, max_size=20).map(lambda b: bytes(x | 0x80 for x in b)), cms50d_v7.LOCK_FRAMES),
     Fmt("nonin2", nonin_frame(2), lambda: nonin.NoninPacketDecoder(2), "pleth",
-        st.binary(min_size=1, max_size=20).map(lambda b: bytes(x if x != 1 else 0 for x in b))),
-    Fmt("nonin7", nonin_frame(7), lambda: nonin.NoninPacketDecoder(7), "pleth", low7),
-    Fmt("nonin8", nonin8_frame, nonin.NoninFormat8Decoder, "spo2", low7),
+        st.binary(min_size=1, max_size=20).map(lambda b: bytes(x if x != 1 else 0 for x in b)), nonin.PACKET_LOCK_FRAMES),
+    Fmt("nonin7", nonin_frame(7), lambda: nonin.NoninPacketDecoder(7), "pleth", low7, nonin.PACKET_LOCK_FRAMES),
+    Fmt("nonin8", nonin8_frame, nonin.NoninFormat8Decoder, "spo2", low7, nonin.FORMAT8_LOCK_FRAMES),
     Fmt("masimo", masimo_frame, masimo.MasimoDecoder, "spo2", st.text("abcxyz \r\n", min_size=1, max_size=20).map(str.encode)),
     Fmt("nibp-module", nibp_frame, nibp_module.NibpModuleDecoder, "sbp", st.text("abcw0123 \r\n", min_size=1, max_size=20).map(str.encode)),
 ]
@@ -99,10 +103,10 @@ def expected(fmt: Fmt, frames: list[bytes]) -> list:
 
 @pytest.mark.parametrize("fmt", FMTS, ids=IDS)
 def test_every_split_of_a_frame_across_two_reads(fmt: Fmt) -> None:
-    frames = [fmt.frame(i) for i in range(3)]
+    frames = [fmt.frame(i) for i in range(fmt.lock + 2)]
     data = b"".join(frames)
     whole = fmt.decoder().feed(data, 0.0)
-    assert len(values(whole, fmt.vital)) == 3
+    assert len(values(whole, fmt.vital)) == len(frames)
     for cut in range(1, len(data)):
         assert feed_chunks(fmt.decoder(), [data[:cut], data[cut:]]) == whole, cut
 
@@ -111,7 +115,7 @@ def test_every_split_of_a_frame_across_two_reads(fmt: Fmt) -> None:
 @HYPO
 @given(data=st.data())
 def test_any_chunking_gives_the_same_items(fmt: Fmt, data) -> None:
-    stream = b"".join(fmt.frame(i) for i in range(30))
+    stream = b"".join(fmt.frame(i) for i in range(fmt.lock + 30))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=40)))
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
     assert feed_chunks(fmt.decoder(), chunks) == fmt.decoder().feed(stream, 0.0)
@@ -120,13 +124,24 @@ def test_any_chunking_gives_the_same_items(fmt: Fmt, data) -> None:
 @pytest.mark.parametrize("fmt", FMTS, ids=IDS)
 @HYPO
 @given(data=st.data())
-def test_garbage_before_and_between_frames_is_skipped(fmt: Fmt, data) -> None:
-    frames = [fmt.frame(i) for i in range(6)]
-    junk = [data.draw(fmt.garbage) for _ in frames]
+def test_garbage_before_and_between_runs_of_frames_is_skipped(fmt: Fmt, data) -> None:
+    runs = [[fmt.frame(i) for i in range(k * 40, k * 40 + fmt.lock + 2)] for k in range(3)]
+    junk = [data.draw(fmt.garbage) for _ in runs]
     decoder = fmt.decoder()
-    items = decoder.feed(b"".join(j + f for j, f in zip(junk, frames)), 0.0)
-    assert values(items, fmt.vital) == expected(fmt, frames)
-    assert decoder.frames == len(frames)
+    items = decoder.feed(b"".join(j + b"".join(run) for j, run in zip(junk, runs)), 0.0)
+    assert values(items, fmt.vital) == [v for run in runs for v in expected(fmt, run)]
+    assert decoder.frames == sum(map(len, runs))
+
+
+@pytest.mark.parametrize("fmt", [f for f in FMTS if f.lock > 1], ids=lambda f: f.name)
+@HYPO
+@given(data=st.data())
+def test_frames_between_garbage_are_reported_only_in_runs_as_long_as_the_lock(fmt: Fmt, data) -> None:
+    """A resync forgets the frames held so far: a run shorter than the lock is never reported."""
+    short = data.draw(st.integers(1, fmt.lock - 1))
+    stream = b"".join(data.draw(fmt.garbage) + b"".join(fmt.frame(i) for i in range(short)) for _ in range(5))
+    decoder = fmt.decoder()
+    assert [i for i in decoder.feed(stream, 0.0) if isinstance(i, Reading)] == [] and decoder.frames == 0
 
 
 @pytest.mark.parametrize("fmt", [f for f in FMTS if f.name not in ("masimo", "nibp-module")], ids=lambda f: f.name)
@@ -136,8 +151,8 @@ def test_garbage_inside_a_frame_loses_at_most_that_frame(fmt: Fmt, data) -> None
     """Nonin #7 frames have only a status bit and a one-byte sum to sync on: a misaligned window passes
     the checksum about once in 256, which can cost the next frame or two before the decoder re-aligns.
     For it, the frames after the damage are judged from the third on."""
-    frames = [fmt.frame(i) for i in range(8 if fmt.name != "nonin7" else 10)]
-    k = data.draw(st.integers(1, 6))
+    frames = [fmt.frame(i) for i in range(2 * fmt.lock + (8 if fmt.name != "nonin7" else 10))]
+    k = data.draw(st.integers(fmt.lock, fmt.lock + 6))
     at = data.draw(st.integers(1, len(frames[k]) - 1))
     junk = data.draw(st.binary(min_size=1, max_size=12))
     sync = b"\x01\xff" if fmt.name == "nonin2" else b"\xff" if fmt.name != "cms50d-v7" else b"\x01"
@@ -147,6 +162,24 @@ def test_garbage_inside_a_frame_loses_at_most_that_frame(fmt: Fmt, data) -> None
     assert got[: len(before)] == before
     if fmt.name != "nonin2":  # nonin2: frames after a loss are kept, but their packet position is not
         assert got[len(got) - len(after) :] == after
+
+
+NOISE_BYTES = 2_000_000
+CHUNK = 4096  # about what a USB-serial adapter hands over per read under load
+
+
+@pytest.mark.parametrize("fmt", FMTS, ids=IDS)
+def test_random_bytes_give_no_readings_and_real_frames_still_decode_after_them(fmt: Fmt) -> None:
+    """Noise on the line (a wrong baud rate, another device's protocol, a failing cable): 2 MB of
+    seeded random bytes through each streaming decoder, in the transport's chunks, give no reading
+    at all (the stated bound is 0), then a real stream decodes once the lock holds."""
+    decoder = PROTOCOLS[fmt.name].decoder("noise")
+    noise = random.Random(f"noise-{fmt.name}").randbytes(NOISE_BYTES)
+    noisy = [i for k in range(0, len(noise), CHUNK) for i in decoder.feed(noise[k : k + CHUNK], k / 960)]
+    assert [i for i in noisy if isinstance(i, Reading)] == []
+    frames = [fmt.frame(i) for i in range(fmt.lock + 30)]
+    got = values(decoder.feed(b"".join(frames), 9999.0), fmt.vital)
+    assert got[len(got) - 29 :] == expected(fmt, frames)[-29:]  # the first frame may join the noise's tail
 
 
 def test_masimo_noise_inside_a_line_loses_only_that_line() -> None:
@@ -162,14 +195,14 @@ def test_masimo_noise_inside_a_line_loses_only_that_line() -> None:
 
 
 def test_cms50d_frame_fields_and_missing_codes() -> None:
-    items = cms50d.Cms50dDecoder().feed(bytes((0xCE, 0x40, 0x05, 0x48, 0x62)), 0.0)
+    items = cms50d.Cms50dDecoder(lock=1).feed(bytes((0xCE, 0x40, 0x05, 0x48, 0x62)), 0.0)
     assert values(items, "pleth") == [64] and values(items, "pr") == [72] and values(items, "spo2") == [98]
     # PR bit 7 comes from byte 3 bit 6: PR 200
-    assert values(cms50d.Cms50dDecoder().feed(bytes((0x80, 0, 0x40, 200 & 0x7F, 95)), 0.0), "pr") == [200]
-    missing = cms50d.Cms50dDecoder().feed(bytes((0x80, 0x10, 0x40, 0x7F, 0x7F)), 0.0)  # PR 255, SpO2 127
+    assert values(cms50d.Cms50dDecoder(lock=1).feed(bytes((0x80, 0, 0x40, 200 & 0x7F, 95)), 0.0), "pr") == [200]
+    missing = cms50d.Cms50dDecoder(lock=1).feed(bytes((0x80, 0x10, 0x40, 0x7F, 0x7F)), 0.0)  # PR 255, SpO2 127
     assert [(r.vital, r.value, r.status) for r in missing if r.vital != "pleth"] == [
         ("spo2", None, "no_value"), ("pr", None, "no_value")]
-    zeros = cms50d.Cms50dDecoder().feed(bytes((0x80, 0, 0, 0, 0)), 0.0)  # atbrask's [0x80|x, 0, 0, 0, 0]
+    zeros = cms50d.Cms50dDecoder(lock=1).feed(bytes((0x80, 0, 0, 0, 0)), 0.0)  # atbrask's [0x80|x, 0, 0, 0, 0]
     assert values(zeros, "spo2") == [None] and values(zeros, "pr") == [None]
 
 
@@ -177,14 +210,14 @@ def test_cms50d_conditions_are_edge_triggered() -> None:
     def frame(off: bool, searching: bool) -> bytes:
         return cms50d.encode_frame(cms50d.Frame(10, None if off else 70, None if off else 97, off, searching, False, False, 0))
 
-    decoder = cms50d.Cms50dDecoder()
+    decoder = cms50d.Cms50dDecoder(lock=1)
     stream = [frame(False, False)] * 3 + [frame(True, True)] * 5 + [frame(False, True)] * 2 + [frame(False, False)] * 3
     items = feed_chunks(decoder, stream)
     assert conditions(items) == [("sensor_off", True), ("searching", True), ("sensor_off", False), ("searching", False)]
 
 
 def test_cms50d_numerics_are_limited_to_changes_and_about_once_a_second() -> None:
-    decoder = cms50d.Cms50dDecoder()
+    decoder = cms50d.Cms50dDecoder(lock=1)
     items = [i for n in range(90) for i in decoder.feed(cms50d_frame(0), n / 60)]
     assert values(items, "spo2") == [90, 90] and len(values(items, "pleth")) == 90
 
@@ -201,14 +234,14 @@ def test_v7_realtime_packet_and_high_bits() -> None:
     # type 01; hi AA: data 1, 3 and 5 have bit 7 (searching, PR 0xC8 = 200, PI low byte 0x96);
     # d0 signal 5, d1 pleth 0x40, d2 PI valid, SpO2 98, PI 0x0096 = 1.50 %
     packet = bytes((0x01, 0xAA, 0x85, 0xC0, 0x90, 0xC8, 0xE2, 0x96, 0x80))
-    items = cms50d_v7.Cms50dV7Decoder().feed(packet, 0.0)
+    items = cms50d_v7.Cms50dV7Decoder(lock=1).feed(packet, 0.0)
     assert values(items, "pr") == [200] and values(items, "spo2") == [98] and values(items, "pi") == [1.5]
     assert values(items, "pleth") == [0x40] and conditions(items) == [("searching", True)]
 
 
 def test_v7_missing_codes_become_no_value() -> None:
     p = cms50d_v7.Realtime(10, None, None, None, True, False, False, False, 0)
-    items = cms50d_v7.Cms50dV7Decoder().feed(cms50d_v7.encode_realtime(p), 0.0)
+    items = cms50d_v7.Cms50dV7Decoder(lock=1).feed(cms50d_v7.encode_realtime(p), 0.0)
     assert cms50d_v7.encode_realtime(p)[5:] == bytes((0xFF, 0xFF, 0xFF, 0xFF))  # PR FF, SpO2 7F, PI FFFF
     assert [(r.vital, r.status) for r in items if r.vital != "pleth"] == [
         ("spo2", "no_value"), ("pr", "no_value"), ("pi", "no_value")]
@@ -216,18 +249,18 @@ def test_v7_missing_codes_become_no_value() -> None:
 
 def test_v7_pi_valid_flag_with_ffff_is_no_value() -> None:
     packet = cms50d_v7.encode_packet(0x01, bytes((0, 10, 0x10, 70, 97, 0xFF, 0xFF)))
-    assert values(cms50d_v7.Cms50dV7Decoder().feed(packet, 0.0), "pi") == [None]
+    assert values(cms50d_v7.Cms50dV7Decoder(lock=1).feed(packet, 0.0), "pi") == [None]
 
 
 def test_v7_short_and_unknown_packets_are_skipped() -> None:
-    decoder = cms50d_v7.Cms50dV7Decoder()
+    decoder = cms50d_v7.Cms50dV7Decoder(lock=1)
     good = v7_frame(1)
     items = decoder.feed(good[:5] + bytes((0x05, 0x81, 0x85, 0x80)) + good, 0.0)
     assert values(items, "pleth") == [1] and decoder.frames == 1 and decoder.skipped == 9
 
 
 def test_v7_disconnect_notice_is_a_condition_until_data_returns() -> None:
-    decoder = cms50d_v7.Cms50dV7Decoder()
+    decoder = cms50d_v7.Cms50dV7Decoder(lock=1)
     items = decoder.feed(cms50d_v7.encode_packet(0x0D, b"\x02") + v7_frame(1), 0.0)
     assert conditions(items) == [("disconnected", True), ("disconnected", False)]
 
@@ -244,7 +277,7 @@ def test_nonin2_published_vector() -> None:
 def test_nonin2_wrong_checksum_is_rejected_and_stream_recovers() -> None:
     with pytest.raises(DecodeError, match="checksum 0xFD != 0xFC"):
         FORMATS["nonin2"].decode(bytes.fromhex("01986300FD"))
-    decoder = nonin.NoninPacketDecoder(2)
+    decoder = nonin.NoninPacketDecoder(2, lock=1)
     items = decoder.feed(bytes.fromhex("01986300FD") + bytes.fromhex("01986300FC"), 0.0)
     assert values(items, "pleth") == [99] and decoder.skipped == 5
 
@@ -259,23 +292,23 @@ def packet(fmt: int, hr: int | None, spo2: int | None, status: int = 0, low_batt
 
 @pytest.mark.parametrize("fmt", [2, 7])
 def test_nonin_packet_numerics_and_missing_codes(fmt: int) -> None:
-    decoder = nonin.NoninPacketDecoder(fmt)
+    decoder = nonin.NoninPacketDecoder(fmt, lock=1)
     items = decoder.feed(packet(fmt, 300, 97), 0.0)  # HR 300 needs HR8 from the MSB frame
     assert values(items, "pr") == [300] and values(items, "spo2") == [97] and len(values(items, "pleth")) == 25
-    missing = nonin.NoninPacketDecoder(fmt).feed(packet(fmt, None, None), 0.0)
+    missing = nonin.NoninPacketDecoder(fmt, lock=1).feed(packet(fmt, None, None), 0.0)
     assert [(r.vital, r.status) for r in missing if r.vital != "pleth"] == [("spo2", "no_value"), ("pr", "no_value")]
 
 
 def test_nonin_packet_without_sync_gives_no_numerics() -> None:
     frames = packet(2, 80, 95)
-    items = nonin.NoninPacketDecoder(2).feed(frames[5:], 0.0)  # starts at frame 2: position unknown
+    items = nonin.NoninPacketDecoder(2, lock=1).feed(frames[5:], 0.0)  # starts at frame 2: position unknown
     assert values(items, "spo2") == [] and len(values(items, "pleth")) == 24
 
 
 def test_nonin_lost_frame_forgets_the_packet_position() -> None:
     frames = packet(2, 80, 95)
     corrupted = frames[:5] + frames[5:9] + b"\x00" + frames[10:]  # frame 2 (HR LSB) has a bad checksum
-    assert values(nonin.NoninPacketDecoder(2).feed(corrupted, 0.0), "pr") == []
+    assert values(nonin.NoninPacketDecoder(2, lock=1).feed(corrupted, 0.0), "pr") == []
 
 
 def test_nonin_perfusion_follows_pulse_frames_not_every_frame() -> None:
@@ -283,12 +316,12 @@ def test_nonin_perfusion_follows_pulse_frames_not_every_frame() -> None:
         return nonin.encode_frame(2, nonin.PacketFrame(status, 10, 0))
 
     red, green, none = frame(nonin.S_RPRF), frame(nonin.S_GPRF), frame(0)
-    items = feed_chunks(nonin.NoninPacketDecoder(2), [red] * 12 + [none] * 60 + [red] * 12 + [none] * 60 + [green] * 12)
+    items = feed_chunks(nonin.NoninPacketDecoder(2, lock=1), [red] * 12 + [none] * 60 + [red] * 12 + [none] * 60 + [green] * 12)
     assert conditions(items) == [("low_perfusion", True), ("low_perfusion", False)]
 
 
 def test_nonin_low_battery_from_stat2() -> None:
-    items = nonin.NoninPacketDecoder(2).feed(packet(2, 80, 95, low_battery=True), 0.0)
+    items = nonin.NoninPacketDecoder(2, lock=1).feed(packet(2, 80, 95, low_battery=True), 0.0)
     assert ("low_battery", True) in conditions(items)
 
 
@@ -408,8 +441,8 @@ def test_decode_cli_prints_json_lines(capsys) -> None:
 
 
 def test_impossible_numbers_from_corrupted_frames_are_no_value() -> None:
-    hr_400 = FORMATS["nonin8"].decode(bytes((0x80 | 0x03, 400 & 0x7F, 95, 0)))
-    assert values(hr_400, "pr") == [None]
-    pi_300 = cms50d_v7.Cms50dV7Decoder().feed(cms50d_v7.encode_packet(0x01, bytes((0, 10, 0x10, 70, 97, 30000 & 0xFF, 30000 >> 8))), 0.0)
+    with pytest.raises(DecodeError, match="impossible HR or SpO2"):  # format #8 has no checksum: a framing error
+        FORMATS["nonin8"].decode(bytes((0x80 | 0x03, 400 & 0x7F, 95, 0)))
+    pi_300 = cms50d_v7.Cms50dV7Decoder(lock=1).feed(cms50d_v7.encode_packet(0x01, bytes((0, 10, 0x10, 70, 97, 30000 & 0xFF, 30000 >> 8))), 0.0)
     assert values(pi_300, "pi") == [None]
     assert values(FORMATS["masimo"].decode("01/01/25 00:00:01 SPO2=090% BPM=999"), "pr") == [None]

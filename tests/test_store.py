@@ -78,7 +78,7 @@ def test_wal_mode_and_schema_version(tmp_path):
 def test_not_a_store(tmp_path):
     bad = tmp_path / "junk.db"
     bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable kapmon store"):
+    with pytest.raises(StoreError, match="not a kapmon store"):
         Store(bad)
 
 

@@ -164,8 +164,10 @@ class Cms50dV7Device(EmulatedDevice):
 
     def receive(self, data: bytes, state: DeviceState, t: float, wall: float) -> bytes:
         self.buf += data
-        packets, _, _ = cms50d_v7.take_packets(self.buf, cms50d_v7.HOST_LENGTHS)
-        for _, payload in packets:
+        for packet in cms50d_v7.packets(self.buf, cms50d_v7.HOST_LENGTHS):
+            if not isinstance(packet, bytes):
+                continue
+            payload = cms50d_v7.unpack(packet)
             if payload[0] in (cms50d_v7.START, cms50d_v7.KEEPALIVE) and (payload[0] == cms50d_v7.START or wall <= self.alive_until):
                 self.alive_until = wall + self.keepalive_timeout
             elif payload[0] == cms50d_v7.STOP:

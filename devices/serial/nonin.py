@@ -5,18 +5,30 @@ Formats #2 and #7 are framed on the STATUS byte's bit 7 plus the frame checksum;
 position in its packet comes from the SYNC bit of frame 1 and is forgotten whenever a frame is
 lost, so a value is never read from the wrong frame. Numerics use the 4-beat averages (frames
 1-3), not the display values, which Nonin holds for 10 s after the finger is removed.
+
+A one-byte sum (#2, #7) or no check at all (#8) also passes noise now and then, so every format
+reports nothing until a run of frames has arrived back to back (see ``FrameLock``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devices.reading import Item, reading
+from devices.reading import Item, in_physical_range, reading
 from devices.serial.cms50d import spo2_value
-from devices.serial.decoder import DecoderState, NumericGate, numerics, physical, take_sync_frames
+from devices.serial.decoder import DecoderState, NumericGate, Skipped, numerics, physical, sync_frames
 
+# Frames in a row before any is reported, at start and after a resync (design proposals).
+# #2/#7: one packet (1/3 s at 75 frames/s); noise passes the status bit and the sum about once in 512.
+PACKET_LOCK_FRAMES = 25
+# #8: six records (6 s at one a second). Noise passes the bit checks once in 16 and the value checks
+# (HR and SpO2 physically possible or their no-value codes) about half of the time; measured on random
+# bytes, each further record in a run is about 30 times rarer, so six in a row comes about once in
+# 1 GB of noise (ten days of it at 9600 baud).
+FORMAT8_LOCK_FRAMES = 6
 FRAMES_PER_PACKET = 25
 FRAME_RATE = 75.0
+FORMAT8_PERIOD = 1.0  # seconds between format #8 records
 ACK, NAK = 0x06, 0x15
 HR_MISSING, SPO2_MISSING = 511, 127
 
@@ -78,10 +90,10 @@ def float_byte(number: int, hr: int | None, spo2: int | None, low_battery: bool)
 class NoninPacketDecoder(DecoderState):
     """Streaming decoder for format #2 (``fmt=2``) or #7 (``fmt=7``)."""
 
-    def __init__(self, fmt: int = 2, source: str = "nonin") -> None:
+    def __init__(self, fmt: int = 2, source: str = "nonin", lock: int = PACKET_LOCK_FRAMES) -> None:
         if fmt not in (2, 7):
             raise ValueError("format must be 2 or 7")
-        super().__init__(source)
+        super().__init__(source, lock)
         self.fmt = fmt
         self.number: int | None = None  # 1-based frame number in the packet, None until SYNC
         self.floats: dict[int, int] = {}
@@ -93,34 +105,35 @@ class NoninPacketDecoder(DecoderState):
         buf += chunk
         out: list[Item] = []
         while len(buf) >= 5:
-            frame = self._frame_at_start()
-            if frame is None:
-                self._skip()
-                continue
-            del buf[:5]
-            self.frames += 1
-            out += self._items(frame, t)
+            if self._frame_at_start():
+                frame = bytes(buf[:5])
+                del buf[:5]
+                out += self.take(frame, t)
+            else:
+                out += self.take(self._skipped_byte(), t)
         return out
 
-    def _frame_at_start(self) -> PacketFrame | None:
+    def _frame_at_start(self) -> bool:
         b = self.buf
         if self.fmt == 2:
-            ok = b[0] == 0x01 and b[1] & 0x80 and checksum(b) == b[4]
-            return PacketFrame(b[1], b[2], b[3]) if ok else None
-        ok = b[0] & 0x80 and checksum(b) == b[4]
-        return PacketFrame(b[0], (b[1] << 8) | b[2], b[3]) if ok else None
+            return bool(b[0] == 0x01 and b[1] & 0x80 and checksum(b) == b[4])
+        return bool(b[0] & 0x80 and checksum(b) == b[4])
 
-    def _skip(self) -> None:
+    def _skipped_byte(self) -> Skipped:
         b = self.buf
         status = b[1] if self.fmt == 2 else b[0]
         lead = b[0] == 0x01 if self.fmt == 2 else True
-        self.problem = f"checksum 0x{b[4]:02X} != 0x{checksum(b):02X}" if lead and status & 0x80 else "bytes before a frame"
+        problem = f"checksum 0x{b[4]:02X} != 0x{checksum(b):02X}" if lead and status & 0x80 else "bytes before a frame"
         del b[:1]
-        self.skipped += 1
+        return Skipped(1, problem)
+
+    def resync(self) -> None:
         self.number = None
         self.floats.clear()
 
-    def _items(self, f: PacketFrame, t: float) -> list[Item]:
+    def decode_frame(self, frame: bytes, t: float) -> list[Item]:
+        b = frame
+        f = PacketFrame(b[1], b[2], b[3]) if self.fmt == 2 else PacketFrame(b[0], (b[1] << 8) | b[2], b[3])
         self._place(f)
         s = f.status
         if s & (S_RPRF | S_GPRF):  # pulse frames carry the perfusion and artifact flags
@@ -188,22 +201,32 @@ def encode_format8(r: Format8) -> bytes:
     return bytes((s, hr & 0x7F, spo2 & 0x7F, (0x08 * r.sensor_alarm) | int(r.low_battery)))
 
 
-class NoninFormat8Decoder(DecoderState):
-    """Streaming decoder for format #8 (framed on the STATUS byte's bit 7; no checksum)."""
+def plausible_format8(b: bytes) -> bool:
+    """Whether a framed record's HR and SpO2 are each a possible value or the no-value code (a record
+    framed out of noise often is not)."""
+    hr = ((b[0] & 0x03) << 7) | (b[1] & 0x7F)
+    spo2 = b[2] & 0x7F
+    return (hr == HR_MISSING or in_physical_range("pr", hr)) and (spo2 == SPO2_MISSING or in_physical_range("spo2", spo2))
 
-    def __init__(self, source: str = "nonin8") -> None:
-        super().__init__(source)
+
+class NoninFormat8Decoder(DecoderState):
+    """Streaming decoder for format #8 (framed on the STATUS byte's bit 7; no checksum): a record
+    with an impossible HR or SpO2 code counts as a framing error."""
+
+    def __init__(self, source: str = "nonin8", lock: int = FORMAT8_LOCK_FRAMES) -> None:
+        super().__init__(source, lock)
 
     def feed(self, chunk: bytes, t: float) -> list[Item]:
         self.buf += chunk
-        frames, skipped, problem = take_sync_frames(self.buf, 4)
-        if skipped:
-            self.skipped += skipped
-            self.problem = problem
-        self.frames += len(frames)
-        return [item for f in frames for item in self._items(parse_format8(f), t)]
+        out: list[Item] = []
+        for piece in sync_frames(self.buf, 4):
+            if isinstance(piece, bytes) and not plausible_format8(piece):
+                piece = Skipped(len(piece), "record with an impossible HR or SpO2 code")
+            out += self.take(piece, t)
+        return out
 
-    def _items(self, r: Format8, t: float) -> list[Item]:
+    def decode_frame(self, frame: bytes, t: float) -> list[Item]:
+        r = parse_format8(frame)
         flags = {
             "sensor_off": "sensor alarm (SNSA)" if r.sensor_alarm else None,
             "poor_signal": "out of track" if r.oot else None,

@@ -29,7 +29,8 @@ class SerialProtocol:
     ``start`` is sent after every open and re-sent every ``negotiate`` seconds while the data
     is stale; ``periodic`` is sent every ``period`` seconds. A streaming protocol is stale after
     ``quiet`` seconds without a valid frame; a command-driven one (``streams=False``) is stale
-    when ``quiet`` seconds pass after a ``periodic`` command with nothing decoded.
+    when ``quiet`` seconds pass after a ``periodic`` command with nothing decoded. ``settle`` is
+    how long the decoder's frame lock may take after opening, added to the first quiet time.
     """
 
     name: str
@@ -41,6 +42,7 @@ class SerialProtocol:
     period: float = 0.0
     streams: bool = True
     negotiate: float = 1.0
+    settle: float = 0.0
 
 
 # Generation A sends pleth/PR/SpO2 bytes of 0-127, which include XON/XOFF (0x11/0x13):
@@ -60,7 +62,8 @@ PROTOCOLS: dict[str, SerialProtocol] = {
         ),
         SerialProtocol("nonin2", port_settings(9600), lambda s: NoninPacketDecoder(2, s), quiet=3.0, start=nonin.format_select(2)),
         SerialProtocol("nonin7", port_settings(9600), lambda s: NoninPacketDecoder(7, s), quiet=3.0, start=nonin.format_select(7)),
-        SerialProtocol("nonin8", port_settings(9600), NoninFormat8Decoder, quiet=3.0, start=nonin.format_select(8)),
+        SerialProtocol("nonin8", port_settings(9600), NoninFormat8Decoder, quiet=3.0, start=nonin.format_select(8),
+                       settle=nonin.FORMAT8_LOCK_FRAMES * nonin.FORMAT8_PERIOD),
         SerialProtocol("masimo", port_settings(9600), MasimoDecoder, quiet=2.5),
         SerialProtocol("nibp-module", port_settings(4800), NibpModuleDecoder, quiet=None, streams=False),
     )

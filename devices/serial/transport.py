@@ -166,7 +166,7 @@ class SerialSource:
         probing = len(self.candidates) > 1
         opened = time.monotonic()
         last_frame = opened
-        armed: float | None = opened if p.streams else None
+        armed: float | None = opened + p.settle if p.streams else None
         next_periodic = opened + p.period if p.period else float("inf")
         next_negotiate = float("inf")
         try:

@@ -6,30 +6,28 @@ import argparse
 import json
 from pathlib import Path
 
-from monitor.commands.serving import fail
+from monitor.commands.serving import add_store_argument, fail, read_store
 from monitor.debrief import debrief
-from monitor.store import Store, StoreError
+from monitor.store import StoreError
 
 HELP = "print or export the debrief of a training session"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("session", metavar="SESSION_ID")
-    p.add_argument("--db", type=Path, required=True, help="store file")
-    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("session", metavar="SESSION_ID", help="the training session's id (see kapmon sessions)")
+    add_store_argument(p)
+    p.add_argument("--format", choices=("json", "csv"), default="json", help="json (default) or csv")
     p.add_argument("--out", type=Path, help="write to FILE instead of printing")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        return fail("debrief", f"{args.db}: no such store")
     try:
-        store = Store(args.db)
+        store = read_store(args.db)
     except StoreError as exc:
         return fail("debrief", str(exc))
     session = store.session(args.session)
     if session is None or session.kind != "training":
-        return fail("debrief", f"{args.session}: no training session with that id in {args.db}")
+        return fail("debrief", f"{args.session}: no training session with that id in {store.path}")
     d = debrief(store, args.session)
     text = json.dumps(d.as_dict(), indent=2) if args.format == "json" else d.as_csv()
     if args.out:

@@ -6,8 +6,9 @@ import argparse
 
 from devices.errors import DeviceError
 from devices.registry import open_source
+from devices.scenarios import SCENARIOS
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
-from monitor.commands.serving import add_server_arguments, fail, load_users, open_store, serve
+from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, load_users, open_store, serve
 from monitor.hub import Hub
 from monitor.publisher import publish_from_args
 from monitor.running import StartError, check_bind, start_session
@@ -17,8 +18,10 @@ HELP = "watch a simulated KAP session on the live page (http://127.0.0.1:8050)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default="typical_iv", help="simulated scenario (default typical_iv)")
-    p.add_argument("--speed", type=float, default=1.0, help="how many times faster than real time (default 1)")
+    p.add_argument("--scenario", default="typical_iv", choices=list(SCENARIOS), metavar="NAME",
+                   help=f"simulated scenario: {', '.join(SCENARIOS)} (default typical_iv)")
+    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+                   help=f"how many times faster than real time (default {DEFAULT_SPEED:g})")
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     p.add_argument("--protocol", metavar="NAME_OR_PATH",
                    help="protocol (shipped name or file; default: the shipped one for the scenario's route)")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from devices.errors import RecordingError
 from devices.recording import LONG, WIDE
-from monitor.commands.serving import fail
+from monitor.commands.serving import add_store_argument, fail, read_store
 from monitor.export import FORMATS, ExportError, export
-from monitor.store import Store, StoreError
+from monitor.store import StoreError
 from monitor.summary import SessionNotFound
 
 HELP = "export a recorded session (csv, parquet, fhir, report)"
@@ -17,7 +17,7 @@ HELP = "export a recorded session (csv, parquet, fhir, report)"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", metavar="SESSION_ID", help="session id (see kapmon sessions)")
-    p.add_argument("--db", type=Path, required=True, help="store file")
+    add_store_argument(p)
     p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--out", type=Path, required=True, help="file to write (CSV also writes a .json sidecar)")
     p.add_argument("--form", choices=(LONG, WIDE), default=LONG, help="CSV form (default long)")
@@ -30,10 +30,8 @@ def run(args: argparse.Namespace) -> int:
         return fail("export", f"unknown format {args.format!r} (known: {', '.join(FORMATS)})")
     if args.interval < 0:
         return fail("export", "--interval must be >= 0")
-    if not args.db.is_file():
-        return fail("export", f"{args.db}: no such store")
     try:
-        path = export(Store(args.db), args.session, args.format, args.out, form=args.form, interval_s=args.interval)
+        path = export(read_store(args.db), args.session, args.format, args.out, form=args.form, interval_s=args.interval)
     except SessionNotFound as exc:
         return fail("export", exc.args[0])
     except (ExportError, StoreError, RecordingError) as exc:

@@ -7,14 +7,15 @@ dosing decision), so its alarms, summary and exports are what monitoring it live
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from devices.errors import DeviceError
 from devices.recording import parse_started, read_recording
 from monitor.commands.alarms import read_screening
-from monitor.commands.serving import fail, open_store
-from monitor.paths import default_db
+from devices.patient import pseudonym_warning
+from monitor.commands.serving import add_store_argument, fail, open_store
 from monitor.running import StartError, build_plan, import_recording, operator
 
 HELP = "store a recording (CSV + JSON sidecar, from kapmon or another system) as a reviewable session"
@@ -22,7 +23,7 @@ HELP = "store a recording (CSV + JSON sidecar, from kapmon or another system) as
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("recording", metavar="RECORDING", help="a recording CSV (its .json sidecar gives start, route, doses and screening)")
-    p.add_argument("--db", type=Path, default=None, help=f"store file (default: {default_db()})")
+    add_store_argument(p)
     p.add_argument("--protocol", metavar="NAME_OR_PATH", help="a shipped protocol name or a protocol file (default: the route's)")
     p.add_argument("--screening", metavar="FILE", help="screening answers as JSON (default: the sidecar's)")
     p.add_argument("--route", help="the route, when the sidecar does not say (iv, im, sublingual, oral, intranasal)")
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
             return fail("import", f"protocol {plan.name} has no rules for route {route} (it has {', '.join(plan.protocol.routes)})")
         started = parse_started(meta["started"]).timestamp() if meta.get("started") else time.time()
         patient = args.patient or (meta.get("patient") or {}).get("pseudonym") or Path(args.recording).stem
+        if warning := pseudonym_warning(patient):
+            print(f"kapmon import: warning: {warning}", file=sys.stderr)
         store = open_store(args.db)
         session = import_recording(store, recording, plan, patient=patient, started=started, who=operator())
     except (DeviceError, StartError, ValueError, OSError) as exc:

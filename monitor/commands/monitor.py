@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from devices.errors import DeviceError
+from devices.patient import pseudonym_warning
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
 from monitor.commands.serving import add_server_arguments, fail, load_users, open_store, serve
 from monitor.commands.alarms import read_screening
@@ -35,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    warning = pseudonym_warning(args.patient)
+    if warning:
+        print(f"kapmon monitor: warning: {warning}", file=sys.stderr, flush=True)
     try:
         users = load_users(args.users)
         check_bind(args.host, users)

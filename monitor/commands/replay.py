@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from devices.errors import DeviceError
-from monitor.commands.serving import add_server_arguments, fail, load_users, open_store, serve
+from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, load_users, open_store, serve
 from monitor.running import StartError, check_bind
 from monitor.training import ScenarioFileError, library, start_training
 
@@ -16,14 +16,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     names = ", ".join(library())
     p.add_argument("what", metavar="RECORDING_OR_SCENARIO",
                    help=f"a recording CSV, a scenario file, or a library scenario: {names}")
-    p.add_argument("--speed", type=float, default=10.0, help="playback speed, 1-60 (default 10); change it on the page")
+    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+                   help=f"playback speed, above 0 and at most 60 (default {DEFAULT_SPEED:g}); change it on the page")
     p.add_argument("--trainee", default="", help="the trainee's name, for the debrief")
     add_server_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.speed <= 60:
-        return fail("replay", "--speed must be between 1 and 60")
+        return fail("replay", "--speed must be above 0 and at most 60")
     try:
         users = load_users(args.users)
         check_bind(args.host, users)

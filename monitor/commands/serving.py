@@ -1,4 +1,5 @@
-"""Serving the pages for running sessions (shared by ``demo``, ``monitor`` and ``replay``)."""
+"""What the subcommands share: the store, port and speed arguments, opening a store, and serving the
+pages (for running sessions in ``demo``, ``monitor`` and ``replay``; for a store alone in ``review``)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,33 @@ from pathlib import Path
 from monitor.hub import Hub
 from monitor.paths import default_db
 from monitor.running import StartError, check_bind
-from monitor.store import Store, StoreError
+from monitor.store import ReadOnlyStore, Store, StoreError
 from monitor.users import Users, UsersError
+
+# Playback speed of demo and replay when --speed is not given (times real time); a design proposal:
+# a two-hour session shows its course in twelve minutes, and the page can change it.
+DEFAULT_SPEED = 10.0
+
+
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, 1-65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
+
+
+def add_store_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, default=None, metavar="PATH", help=f"store file (default: {default_db()})")
 
 
 def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
-    p.add_argument("--db", type=Path, default=None, help=f"store file (default: {default_db()})")
+    add_store_argument(p)
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=port, help=f"port to serve on (default {port})")
+    p.add_argument("--port", type=port_number, default=port, help=f"port to serve on, 1-65535 (default {port})")
     p.add_argument("--users", type=Path, default=None, metavar="FILE",
                    help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
 
@@ -29,6 +49,29 @@ def open_store(path: Path | None) -> Store:
         return Store(path or default_db())
     except StoreError as exc:
         raise StartError(str(exc)) from None
+
+
+def read_store(path: Path | None) -> Store:
+    """An existing store (``--db``, default the user's) opened for reading only: it works on a
+    read-only store and never writes. ``StoreError`` says why it cannot be read."""
+    path = path or default_db()
+    if not path.is_file():
+        raise StoreError(f"{path}: no such store")
+    return Store(path, read_only=True)
+
+
+def review_store(path: Path | None, users: Users | None) -> Store:
+    """An existing store to serve pages from: writable when it can be (sign-ins are audited in it),
+    else read-only, which sign-in needs not (an unaudited sign-in is refused)."""
+    path = path or default_db()
+    if not path.is_file():
+        raise StoreError(f"{path}: no such store")
+    try:
+        return Store(path)
+    except ReadOnlyStore as exc:
+        if users is not None:
+            raise StoreError(f"{exc}, but sign-ins could not be audited in it: serve it without --users") from None
+        return Store(path, read_only=True)
 
 
 def load_users(path: Path | None) -> Users | None:

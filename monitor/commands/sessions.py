@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
-from monitor.commands.serving import fail
-from monitor.store import Store, StoreError
+from monitor.commands.serving import add_store_argument, fail, read_store
+from monitor.store import StoreError
 
 HELP = "list the sessions in a store"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, required=True, help="store file")
+    add_store_argument(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
@@ -23,10 +22,8 @@ def iso(t: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        return fail("sessions", f"{args.db}: no such store")
     try:
-        store = Store(args.db)
+        store = read_store(args.db)
     except StoreError as exc:
         return fail("sessions", str(exc))
     for s in store.sessions():

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from monitor.commands.serving import fail, open_store
-from monitor.paths import default_db
-from monitor.running import StartError
+from monitor.commands.serving import add_store_argument, fail, read_store
+from monitor.store import StoreError
 from monitor.summary import SessionNotFound, describe, load_record, summarise, summary_json
 
 HELP = "print the summary of a recorded session (baseline, peaks, SpO2 below 90 %, alarms, discharge, REMS)"
@@ -16,16 +14,16 @@ HELP = "print the summary of a recorded session (baseline, peaks, SpO2 below 90 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", metavar="SESSION_ID", help="session id (see kapmon sessions)")
-    p.add_argument("--db", type=Path, default=None, help=f"store file (default: {default_db()})")
+    add_store_argument(p)
     p.add_argument("--json", action="store_true", help="one JSON object: numbers unrounded, times in seconds from session start")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        record = load_record(open_store(args.db), args.session)
+        record = load_record(read_store(args.db), args.session)
     except SessionNotFound as exc:
         return fail("summary", exc.args[0])
-    except StartError as exc:
+    except StoreError as exc:
         return fail("summary", str(exc))
     summary = summarise(record)
     if args.json:

@@ -1,0 +1,45 @@
+"""What a session may say about its patient and dosing: the routes of administration and the
+plausible ranges of weight and age. The recording sidecar and the session record both check
+against these, so a value one accepts the other never refuses."""
+
+from __future__ import annotations
+
+import re
+
+ROUTES = ("iv", "im", "sublingual", "oral", "intranasal")
+
+# Plausible body weight in kg. Design proposal: from a newborn's weight to well above the heaviest
+# adults a clinic chair and cuff serve; a number outside it is a typing error (1 for 100, grams).
+WEIGHT_KG = (2.0, 400.0)
+# Age in whole years. Design proposal: 0 up to the oldest recorded human age (122), rounded up.
+AGE_YEARS = (0, 130)
+
+
+def weight_problem(weight_kg: object) -> str | None:
+    """Why ``weight_kg`` is not a plausible body weight, or ``None`` when it is."""
+    low, high = WEIGHT_KG
+    if isinstance(weight_kg, bool) or not isinstance(weight_kg, (int, float)) or not low <= weight_kg <= high:
+        return f"weight {weight_kg!r} kg is not plausible (a number {low:g}-{high:g} kg)"
+    return None
+
+
+# What a real identity tends to look like; a pseudonym (P-0142, SIM-DES-01, BLUE-7) looks like none of
+# these. A name must be the whole text; the others are found anywhere in it.
+_NAME = re.compile(r"(?:[A-Z][a-z'’]+[-\s,]+){1,3}[A-Z][a-z'’]+")
+_ANYWHERE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", re.IGNORECASE), "an e-mail address"),
+    (re.compile(r"\b(?:19|20)\d\d-\d\d-\d\d\b|\b\d\d?[./]\d\d?[./](?:19|20)\d\d\b"), "a date (of birth?)"),
+    (re.compile(r"(?:\d[\s-]?){7,}"), "a phone or record number"),
+)
+
+
+def pseudonym_warning(patient: str) -> str | None:
+    """A warning when ``patient`` looks like a real identity rather than a pseudonym, else ``None``.
+
+    A heuristic: it catches the common slips (a typed name, an e-mail), never proves anonymity."""
+    found = ["a person's name"] if _NAME.fullmatch(patient.strip()) else []
+    found += [what for pattern, what in _ANYWHERE if pattern.search(patient)]
+    if not found:
+        return None
+    return (f"{patient!r} looks like {found[0]}: only a pseudonym belongs in a session "
+            "(kapmon stores, exports and publishes it)")
