@@ -117,8 +117,8 @@ def test_each_kind_is_published_and_mirrored(tmp_path, broker):
         assert central_store.session(sid) == hub.session
         assert central_store.room_of(sid) == ("clinic", "room-1")
         assert any(e.kind == "end" for e in central_store.events(sid))
-        room = central.room("clinic/room-1")
-        assert room.status == "online" and room.ended
+        room = wait_for(lambda: (r := central.room("clinic/room-1")).ended and r, 5, "the room to show the session ended")
+        assert room.status == "online"
     finally:
         publisher.close()
         central.stop()

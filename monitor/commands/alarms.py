@@ -13,7 +13,7 @@ from devices.recording import read_recording
 from monitor.alarm_events import AlarmEvent
 from monitor.plan import make_plan
 from monitor.protocol import ProtocolError, load
-from monitor.session_rules import DosingChange, Output, judge_recording
+from monitor.session_rules import BaselineSet, DosingChange, Output, judge_recording
 
 HELP = "run a recorded session through a protocol's rules at full speed and print every alarm transition and dosing decision"
 
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     plan = make_plan(protocol, screening, route)
     counts: Counter[str] = Counter()
     for output in judge_recording(plan, recording):
+        if isinstance(output, BaselineSet):
+            continue
         counts["dosing" if isinstance(output, DosingChange) else output.event] += 1
         print(json.dumps(output_json(output)) if args.json else output_text(output))
     if not args.json:

@@ -9,7 +9,7 @@ from monitor.commands.serving import add_store_argument, fail, read_store
 from monitor.store import StoreError
 from monitor.summary import SessionNotFound, describe, load_record, summarise, summary_json
 
-HELP = "print the summary of a recorded session (baseline, peaks, SpO2 below 90 %, alarms, discharge, REMS)"
+HELP = "print the summary of a recorded session (baseline, peaks, time with SpO2 below 90, alarms, discharge, REMS)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
