@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from devices.errors import RecordingError
 from devices.recording import LONG, WIDE
 from monitor.commands.serving import fail
-from monitor.export import FORMATS, ExportError, export
+from monitor.export import FORMATS, ExportError, export, export_problems
 from monitor.store import Store, StoreError
 from monitor.summary import SessionNotFound
 
@@ -38,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("export", exc.args[0])
     except (ExportError, StoreError, RecordingError) as exc:
         return fail("export", str(exc))
+    for line in export_problems(Store(args.db), args.session):
+        print(f"kapmon export: warning: {line}", file=sys.stderr)
     print(f"kapmon export: wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
