@@ -31,9 +31,9 @@ from devices.reading import NIBP_VITALS, Condition, Item, Reading
 from devices.recording import FORMAT, LONG, WIDE, validate_metadata, write_recording
 from monitor.report import write_report
 from monitor.dose_rows import INVALID_DRUG, DoseRow, dose_rows
+from monitor.record_view import is_ended, reference
 from monitor.store import Store, StoredReading
 from monitor.summary import Episode, SessionRecord, episodes, load_record
-from monitor.timeref import TimeRef
 
 FORMATS = ("csv", "parquet", "fhir", "report")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}
@@ -92,15 +92,9 @@ def session_items(store: Store, session_id: str) -> list[Item]:
     return sorted(readings + conditions, key=lambda i: i.t)
 
 
-def is_ended(record: SessionRecord) -> bool:
-    """Whether the session was ended (an ``end`` event); otherwise it is still being recorded, or its
-    recorder stopped without ending it."""
-    return any(e.kind == "end" for e in record.events)
-
-
 def record_problems(record: SessionRecord) -> list[str]:
     """One line per stored value that an export shows as invalid or leaves out (doses written by older code)."""
-    ref = TimeRef.of(record.first_dose, record.session.started)
+    ref = reference(record)
     return [f"stored dose at {ref.text_with_clock(r.t)}: " + "; ".join(r.problems) + ": shown as invalid, left out"
             for r in dose_rows(record.events) if r.problems]
 

@@ -312,3 +312,12 @@ def test_a_stored_oddity_never_stops_an_export(handmade, tmp_path, capsys, odd):
     assert any(words in e["text"] for e in meta["events"])
     assert all(math.isfinite(d["mg"]) and 0 < d["mg"] <= 1000 for d in meta["doses"])
     assert read_parquet(tmp_path / "o.parquet")[1]["doses"] == meta["doses"]
+
+
+def test_the_review_page_download_thins_fhir_like_the_cli(recorded):
+    from layouts.review import export_bytes
+
+    def spo2(b):
+        return sum(1 for e in json.loads(b)["entry"] if "150456" in json.dumps(e["resource"].get("code", {})))
+
+    assert spo2(export_bytes(recorded, "s1", "fhir", 60)) <= 3000 / 60 + 2 < spo2(export_bytes(recorded, "s1", "fhir"))
