@@ -30,16 +30,16 @@ from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
 from layouts.components import COLOURS, clock_text
-from monitor.alarm_events import PRIORITIES, PRIORITY_RANK
+from monitor.alarm_events import PRIORITIES
 from monitor.course import CourseRow, course
 from monitor.dose_rows import dose_rows
 from monitor.downsample import gap_threshold, minmax, window, with_gaps
 from monitor.export import FORMATS, ExportError, export, export_problems
 from monitor.record_view import (
-    ENDED, EventRow, event_rows, recording_state, reference, stagger, state_text, summary_sections,
+    ENDED, EventRow, event_rows, recording_state, reference, stagger, state_text, summary_sections, top_spans,
 )
 from monitor.store import Store, StoreError
-from monitor.summary import Episode, SessionRecord, Summary, load_record, minutes, summarise
+from monitor.summary import SessionRecord, Summary, load_record, minutes, summarise
 from monitor.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
@@ -199,22 +199,6 @@ def phases(record: SessionRecord, summary: Summary) -> list[tuple[str, float, fl
     spans = [("baseline", start, first), ("dosing", first, dosing_end), ("recovery", dosing_end, max(leave, dosing_end)),
              ("discharge", leave, end)]
     return [(name, a, b) for name, a, b in spans if b > a]
-
-
-def top_spans(eps: list[Episode], end: float) -> list[tuple[str, float, float]]:
-    """The highest priority active at each moment, as non-overlapping spans (priority, start, stop)."""
-    cuts = sorted({t for e in eps for t in (e.start, e.until(end))})
-    spans: list[tuple[str, float, float]] = []
-    for a, b in zip(cuts, cuts[1:]):
-        active = [e.priority for e in eps if e.start <= a and e.until(end) >= b]
-        if not active:
-            continue
-        top = max(active, key=lambda p: PRIORITY_RANK[p])
-        if spans and spans[-1][0] == top and spans[-1][2] == a:
-            spans[-1] = (top, spans[-1][1], b)
-        else:
-            spans.append((top, a, b))
-    return spans
 
 
 def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: TimeRef) -> int:

@@ -8,8 +8,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from monitor.alarm_events import PRIORITY_RANK
 from monitor.dose_rows import INVALID_DRUG, DoseRow, dose_rows
-from monitor.summary import SessionRecord, Summary, describe
+from monitor.summary import Episode, SessionRecord, Summary, describe
 from monitor.timeref import TimeRef, duration_text
 
 RUNNING_WITHIN_S = 10.0  # design proposal: a recorder writes a heartbeat every second (monitor.hub.HEARTBEAT_S)
@@ -128,3 +129,19 @@ def event_rows(record: SessionRecord, ref: TimeRef) -> list[EventRow]:
         rows.append(EventRow(e.t, "manual BP" if e.kind == "manual_nibp" else e.kind, what, e.who or ""))
     rows += [EventRow(a.t, "override", a.message, a.who or "") for a in record.alarms if a.event == "overridden"]
     return sorted(rows, key=lambda r: r.t)
+
+
+def top_spans(eps: Sequence[Episode], end: float) -> list[tuple[str, float, float]]:
+    """The highest priority active at each moment, as non-overlapping spans (priority, start, stop)."""
+    cuts = sorted({t for e in eps for t in (e.start, e.until(end))})
+    spans: list[tuple[str, float, float]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        active = [e.priority for e in eps if e.start <= a and e.until(end) >= b]
+        if not active:
+            continue
+        top = max(active, key=lambda p: PRIORITY_RANK[p])
+        if spans and spans[-1][0] == top and spans[-1][2] == a:
+            spans[-1] = (top, spans[-1][1], b)
+        else:
+            spans.append((top, a, b))
+    return spans

@@ -19,10 +19,12 @@ def clock_hm(t: float) -> str:
 
 
 def duration_text(seconds: float | None) -> str:
-    """A short duration in minutes and seconds: ``45 s``, ``2 min 05 s``; ``-`` for None."""
+    """A duration in minutes and seconds: ``45 s``, ``2 min 05 s``; ``3 h 10 min`` from an hour; ``-`` for None."""
     if seconds is None:
         return "-"
     s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
 
 

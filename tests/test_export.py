@@ -1,7 +1,9 @@
 """Exports: CSV and Parquet round trips, the FHIR Bundle's structure, codes and units, the report, the CLI."""
 
+import html
 import json
 import math
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -312,6 +314,8 @@ def test_a_stored_oddity_never_stops_an_export(handmade, tmp_path, capsys, odd):
     assert any(words in e["text"] for e in meta["events"])
     assert all(math.isfinite(d["mg"]) and 0 < d["mg"] <= 1000 for d in meta["doses"])
     assert read_parquet(tmp_path / "o.parquet")[1]["doses"] == meta["doses"]
+    report = html.unescape((tmp_path / "o.html").read_text())
+    assert "invalid" in report and words in report and len(report) < 200_000
 
 
 def test_the_review_page_download_thins_fhir_like_the_cli(recorded):
@@ -321,3 +325,46 @@ def test_the_review_page_download_thins_fhir_like_the_cli(recorded):
         return sum(1 for e in json.loads(b)["entry"] if "150456" in json.dumps(e["resource"].get("code", {})))
 
     assert spo2(export_bytes(recorded, "s1", "fhir", 60)) <= 3000 / 60 + 2 < spo2(export_bytes(recorded, "s1", "fhir"))
+
+
+def test_the_report_is_something_a_clinician_files(handmade, tmp_path):
+    from monitor.alarm_events import AlarmEvent
+
+    handmade.write("h1", [Reading(T0 + 900, "sbp", 240.0, "mmHg", "cuff"), Reading(T0 + 900, "dbp", 130.0, "mmHg", "cuff"),
+                          Reading(T0 + 950, "spo2", 70.0, "%", "ox")],
+                   events=[(T0 + 5, "protocol", {"protocol": "kap-iv", "version": "0.1.0", "route": "iv"}, "Dr Okafor"),
+                           (T0 + 800, "manual_nibp", {"sbp": 152, "dbp": 94, "map": 113}, "RN Lee"),
+                           (T0 + 850, "note", {"text": "patient calm"}, "RN Lee")],
+                   alarms=[AlarmEvent(T0 + 100, "overridden", "predose_bp_gate", "medium", "technical", None, None, None,
+                                      "kap-iv: predose_bp_gate", "gate predose_bp_gate overridden by Dr Okafor: rechecked",
+                                      "Dr Okafor"),
+                           AlarmEvent(T0 + 900, "raised", "sbp_high", "high", "physiological", "sbp", 240.0, 180.0,
+                                      "kap-iv: sbp_high", "SBP 240 > 180"),
+                           AlarmEvent(T0 + 965, "acknowledged", "sbp_high", "high", "physiological", "sbp", 240.0, 180.0,
+                                      "kap-iv: sbp_high", "SBP 240 > 180", "RN Lee")])
+    handmade.add_dose("h1", Dose(T0 + 120, "iv", "ketamine", 20.0, T0 + 720), who="RN A")
+    handmade.add_dose("h1", Dose(T0 + 150, "iv", "ketamine", 5.0), who="RN A")
+    text = export(handmade, "h1", "report", tmp_path / "r.html").read_text()
+    plain = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    plain = re.sub(r"\s+", " ", plain)
+    # Who decided what and when, in T+ (since the first dose at 08:02:00) with the clock time beside it.
+    assert "protocol kap-iv 0.1.0, chosen by Dr Okafor" in plain
+    assert "since the first dose (08:02:00)" in plain
+    assert "predose_bp_gate by Dr Okafor at T+0 min · 08:01:40 : gate predose_bp_gate overridden by Dr Okafor: rechecked" in plain
+    # Each dose: drug, route, mg, mg/kg, start, end, who gave it.
+    assert "1 ketamine IV 20 0.286 T+0 min · 08:02:00 T+10 min · 08:12:00 RN A" in plain
+    assert "2 ketamine IV 5 0.071 T+0 min · 08:02:30 bolus RN A" in plain
+    assert "T+11 min · 08:13:20 152/94 mmHg (MAP 113) RN Lee" in plain
+    assert "after 1 min 05 s by RN Lee" in plain and "patient calm RN Lee" in plain
+    assert "This session was not ended" in plain  # no end event and no running recorder
+    # Nothing clipped: every point inside its chart; labels of doses 30 s apart on two rows.
+    for svg in re.findall(r'<svg class="chart".*?</svg>', text, re.S):
+        ys = [float(y) for y in re.findall(r'<circle cx="[^"]+" cy="([^"]+)"', svg)]
+        top, bottom = map(float, re.search(r'y1="([^"]+)" y2="([^"]+)" stroke="#eee"', svg).groups())
+        assert all(top <= y <= bottom for y in ys)
+    bp = re.findall(r'<svg class="chart".*?</svg>', text, re.S)[0]
+    assert re.search(r">2[45]0</text>", bp), "the y axis does not reach SBP 240"
+    rows = re.findall(r'<text class="dose-label" x="[^"]+" y="([^"]+)"', bp)
+    assert len(rows) == 2 and rows[0] != rows[1]
+    spo2 = re.findall(r'<svg class="chart".*?</svg>', text, re.S)[2]
+    assert re.search(r">70</text>", spo2), "the SpO2 axis does not reach 70"
