@@ -1,0 +1,29 @@
+"""What the review page and the report share: label rows, the highest alarm over time, time texts."""
+
+from monitor.alarm_events import AlarmEvent
+from monitor.record_view import stagger, top_spans
+from monitor.summary import episodes
+from monitor.timeref import TimeRef, duration_text
+
+
+def test_labels_in_one_row_never_overlap():
+    rows = stagger([0, 5, 8, 30, 31], [10, 10, 10, 10, 10])
+    assert rows == [0, 1, 2, 0, 1]
+    assert stagger([], []) == [] and stagger([3], [100]) == [0]
+
+
+def alarm(t, event, alarm_id, priority):
+    return AlarmEvent(t, event, alarm_id, priority, "physiological", "sbp", 1.0, 1.0, "r", alarm_id)
+
+
+def test_the_shading_is_the_highest_alarm_active_and_never_overlaps():
+    eps = episodes([alarm(0, "raised", "a", "low"), alarm(10, "raised", "b", "high"), alarm(20, "cleared", "b", "high"),
+                    alarm(30, "cleared", "a", "low"), alarm(40, "raised", "c", "medium")])
+    assert top_spans(eps, 50) == [("low", 0, 10), ("high", 10, 20), ("low", 20, 30), ("medium", 40, 50)]
+
+
+def test_time_texts():
+    ref = TimeRef.of(1000.0, 400.0)
+    assert (ref.text(1000 + 12 * 60), ref.text(400), ref.text(1000 + 75 * 60)) == ("T+12 min", "T-10 min", "T+1 h 15 min")
+    assert TimeRef.of(None, 400.0).what == "session start"
+    assert [duration_text(s) for s in (None, 45, 65, 3600 * 3 + 600)] == ["-", "45 s", "1 min 05 s", "3 h 10 min"]
