@@ -416,6 +416,14 @@ def layout(store: Store, session_id: str) -> html.Div:
 _RANGE = re.compile(r"^xaxis\d*\.range\[([01])\]$")
 
 
+def _number(value: object) -> float | None:
+    """A relayout value as a number (plotly sends numbers, or strings for date axes), or None."""
+    try:
+        return float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
 def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
     """The new x range of a relayout event; "all" after autorange; None when x did not change."""
     if not relayout:
@@ -425,11 +433,11 @@ def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
     ends: dict[str, float] = {}
     for key, value in relayout.items():
         match = _RANGE.match(key)
-        if match:
-            ends[match.group(1)] = float(value)
+        if match and _number(value) is not None:
+            ends[match.group(1)] = _number(value)
         elif re.match(r"^xaxis\d*\.range$", key) and isinstance(value, list) and len(value) == 2:
-            ends = {"0": float(value[0]), "1": float(value[1])}
-    if len(ends) != 2:
+            ends = {str(i): v for i, v in enumerate(map(_number, value)) if v is not None}
+    if len(ends) != 2 or not all(map(math.isfinite, ends.values())) or ends["0"] >= ends["1"]:
         return None
     return ends["0"], ends["1"]
 
@@ -474,8 +482,10 @@ def register(app: Dash, store: Store) -> None:
         fmt = (ctx.triggered_id or "").removeprefix("export-")
         if fmt not in FORMATS:
             return no_update, no_update
+        if interval not in {s for s, _ in FHIR_INTERVALS}:
+            return no_update, html.Span(f"Unknown FHIR reading interval {interval!r}.", className="error")
         try:
-            data = export_bytes(store, session_id, fmt, float(interval or 0))
+            data = export_bytes(store, session_id, fmt, float(interval))
             problems = export_problems(store, session_id)
         except (ExportError, StoreError, RecordingError, OSError) as exc:
             return no_update, html.Span(f"Export failed: {exc}", className="error")

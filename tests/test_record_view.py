@@ -27,3 +27,14 @@ def test_time_texts():
     assert (ref.text(1000 + 12 * 60), ref.text(400), ref.text(1000 + 75 * 60)) == ("T+12 min", "T-10 min", "T+1 h 15 min")
     assert TimeRef.of(None, 400.0).what == "session start"
     assert [duration_text(s) for s in (None, 45, 65, 3600 * 3 + 600)] == ["-", "45 s", "1 min 05 s", "3 h 10 min"]
+
+
+def test_a_zoom_range_that_is_not_two_increasing_numbers_is_ignored():
+    from layouts.review import x_range
+
+    assert x_range({"xaxis.range[0]": 1, "xaxis.range[1]": 2.5}) == (1, 2.5)
+    assert x_range({"xaxis3.range": ["1", "4"]}) == (1, 4)
+    assert x_range({"xaxis.autorange": True}) == "all"
+    for bad in ({"xaxis.range[0]": "abc", "xaxis.range[1]": 3}, {"xaxis.range": [float("nan"), 2]},
+                {"xaxis.range[0]": 5, "xaxis.range[1]": 2}, {"xaxis.range": [None, True]}, {"yaxis.range": [0, 1]}):
+        assert x_range(bad) is None, bad
