@@ -14,7 +14,7 @@ from monitor.summary import Episode, SessionRecord, Summary, describe
 from monitor.timeref import TimeRef, duration_text
 
 RUNNING_WITHIN_S = 10.0  # design proposal: a recorder writes a heartbeat every second (monitor.hub.HEARTBEAT_S)
-ENDED, RECORDING, STOPPED = "ended", "recording", "stopped"
+ENDED, RECORDING, STOPPED, UNENDED = "ended", "recording", "stopped", "unended"
 
 
 def is_ended(record: SessionRecord) -> bool:
@@ -23,11 +23,14 @@ def is_ended(record: SessionRecord) -> bool:
 
 
 def recording_state(record: SessionRecord, heartbeat: float | None, now: float) -> str:
-    """``ended``; ``recording`` (no end, and its recorder wrote a heartbeat in the last few seconds); or
-    ``stopped`` (no end and no live recorder: it crashed or lost power, and can be resumed)."""
+    """``ended``; ``recording`` (no end, and its recorder wrote a heartbeat in the last few seconds);
+    ``stopped`` (no end, and its recorder's heartbeat stopped: it crashed or lost power, and can be
+    resumed); or ``unended`` (no end and no heartbeat in this store, e.g. a central station's mirror)."""
     if is_ended(record):
         return ENDED
-    return RECORDING if heartbeat is not None and now - heartbeat <= RUNNING_WITHIN_S else STOPPED
+    if heartbeat is None:
+        return UNENDED
+    return RECORDING if now - heartbeat <= RUNNING_WITHIN_S else STOPPED
 
 
 def state_text(state: str, record: SessionRecord, ref: TimeRef) -> str:
@@ -38,6 +41,9 @@ def state_text(state: str, record: SessionRecord, ref: TimeRef) -> str:
     if state == STOPPED:
         return (f"This session was not ended: its recording stopped at {ref.text_with_clock(record.end)} without an "
                 "end (kapmon monitor --resume continues it). Exports say it is in progress.")
+    if state == UNENDED:
+        return (f"This session has no end in this record: shown up to {ref.text_with_clock(record.end)}. It may "
+                "still be running elsewhere; exports say it is in progress.")
     return ""
 
 

@@ -356,7 +356,8 @@ def test_the_report_is_something_a_clinician_files(handmade, tmp_path):
     assert "2 ketamine IV 5 0.071 T+0 min · 08:02:30 bolus RN A" in plain
     assert "T+11 min · 08:13:20 152/94 mmHg (MAP 113) RN Lee" in plain
     assert "after 1 min 05 s by RN Lee" in plain and "patient calm RN Lee" in plain
-    assert "This session was not ended" in plain  # no end event and no running recorder
+    assert "HIGH 1 (1 acknowledged, median 1 min 05 s, max 1 min 05 s)" in plain
+    assert "This session has no end in this record" in plain  # no end event and no recorder known
     # Nothing clipped: every point inside its chart; labels of doses 30 s apart on two rows.
     for svg in re.findall(r'<svg class="chart".*?</svg>', text, re.S):
         ys = [float(y) for y in re.findall(r'<circle cx="[^"]+" cy="([^"]+)"', svg)]

@@ -38,3 +38,19 @@ def test_a_zoom_range_that_is_not_two_increasing_numbers_is_ignored():
     for bad in ({"xaxis.range[0]": "abc", "xaxis.range[1]": 3}, {"xaxis.range": [float("nan"), 2]},
                 {"xaxis.range[0]": 5, "xaxis.range[1]": 2}, {"xaxis.range": [None, True]}, {"yaxis.range": [0, 1]}):
         assert x_range(bad) is None, bad
+
+
+def test_recording_state_reads_the_end_event_and_the_heartbeat():
+    from monitor.record_view import recording_state
+    from monitor.session import Session
+    from monitor.store import StoredEvent
+    from monitor.summary import SessionRecord
+
+    def record(*kinds):
+        events = [StoredEvent(i, 100.0 + i, k, {}, None) for i, k in enumerate(kinds)]
+        return SessionRecord(Session("s", "P", 0.0, "iv"), [], events, [], [], 200.0)
+
+    assert recording_state(record("note", "end"), None, 1e9) == "ended"
+    assert recording_state(record("note"), 995.0, 1000.0) == "recording"
+    assert recording_state(record("note"), 900.0, 1000.0) == "stopped"
+    assert recording_state(record("note"), None, 1000.0) == "unended"
