@@ -166,8 +166,14 @@ def test_report_renders(recorded, tmp_path):
     parser.feed(text)
     assert parser.tags.count("svg") == 3 and "script" not in parser.tags
     for words in ("Peak SBP", "Largest SBP rise", "Lowest SpO2", "Time SpO2 &lt; 90 %", "Pre-dose BP", "~40 min BP",
-                  "Total monitoring", "SIM-TIV-01", "35 mg", "class=\"alarm-low\""):
+                  "Total monitoring", "SIM-TIV-01", "35 mg"):
         assert words in text, words
+    from monitor.record_view import top_spans
+    from monitor.summary import load_record, summarise
+
+    record = load_record(recorded, "s1")
+    shaded = {p for p, _, _ in top_spans(summarise(record).episodes, record.end)}
+    assert shaded and set(re.findall(r'class="alarm-(\w+)"', text)) == shaded
 
 
 def test_bad_requests_are_clear(recorded, tmp_path):
