@@ -31,8 +31,8 @@ def record(store: Store, hours: float) -> None:
     record_at_full_speed(store, session, src, build_plan("kap-iv", "iv", {}))
 
 
-def call(client, output: str, inputs: list[dict], state: list[dict]) -> tuple[float, int]:
-    """One callback request: (seconds, response bytes)."""
+def call(client, output: str, inputs: list[dict], state: list[dict]) -> tuple[float, int, dict]:
+    """One callback request: (seconds, response bytes, response JSON)."""
     oid, prop = output.split(".")
     body = {"output": output, "outputs": {"id": oid, "property": prop}, "inputs": inputs, "state": state,
             "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
@@ -41,7 +41,18 @@ def call(client, output: str, inputs: list[dict], state: list[dict]) -> tuple[fl
     elapsed = time.perf_counter() - t0
     if response.status_code != 200:
         raise SystemExit(f"callback {output} failed: {response.status_code} {response.data[:300]!r}")
-    return elapsed, len(response.data)
+    return elapsed, len(response.data), response.get_json()
+
+
+def component_data(tree: object, component_id: str) -> object:
+    """The ``data`` of the component with this id anywhere in a layout's JSON."""
+    if isinstance(tree, dict) and isinstance(tree.get("props"), dict) and tree["props"].get("id") == component_id:
+        return tree["props"].get("data")
+    for item in tree.values() if isinstance(tree, dict) else tree if isinstance(tree, list) else ():
+        found = component_data(item, component_id)
+        if found is not None:
+            return found
+    return None
 
 
 def main() -> None:
@@ -58,16 +69,20 @@ def main() -> None:
         client.get("/")
         route = [{"id": "url", "property": "pathname", "value": "/review/bench"}]
         for label in ("cold", "warm"):
-            seconds, size = call(client, "page.children", route, [])
+            seconds, size, page = call(client, "page.children", route, [])
             print(f"open /review/bench ({label}): {seconds * 1000:,.0f} ms, {size / 1e3:,.0f} kB sent")
-        state = [{"id": "review-session", "property": "data", "value": "bench"}]
+        traces = component_data(page, "review-traces")
+        if traces is None:
+            raise SystemExit("the review page has no review-traces store")
+        state = [{"id": "review-session", "property": "data", "value": "bench"},
+                 {"id": "review-traces", "property": "data", "value": traces}]
         for x0 in (40.0, 120.0):
             relayout = [{"id": "review-graph", "property": "relayoutData",
                          "value": {"xaxis.range[0]": x0, "xaxis.range[1]": x0 + 10}}]
-            seconds, size = call(client, "review-graph.figure", relayout, state)
+            seconds, size, _ = call(client, "review-graph.figure", relayout, state)
             print(f"zoom to T+{x0:g}..{x0 + 10:g} min: {seconds * 1000:,.0f} ms, {size / 1e3:,.0f} kB sent")
         relayout = [{"id": "review-graph", "property": "relayoutData", "value": {"xaxis.autorange": True}}]
-        seconds, size = call(client, "review-graph.figure", relayout, state)
+        seconds, size, _ = call(client, "review-graph.figure", relayout, state)
         print(f"zoom back out to the whole session: {seconds * 1000:,.0f} ms, {size / 1e3:,.0f} kB sent")
 
 

@@ -1,17 +1,23 @@
 """The review page of one recorded session: the whole trace, the summary, exports and the patient's course.
 
-Every vital is drawn over the whole session (x: minutes from session start) with dose markers,
-alarm spans coloured by priority (IEC 60601-1-8 colours: high red, medium yellow, low cyan), notes
-and phases. Long traces (75 Hz pleth: ~1M points in 4 h) are sent min/max-downsampled; each zoom
-or pan re-sends only the visible window, downsampled again (``monitor.downsample``), as a ``Patch``.
-Gaps (no-value readings, sensor off, disconnects) stay gaps.
+Every vital is drawn over the whole session on one time axis, T+ minutes since the first dose (the
+session start when no dose was recorded), with the clock time under each T+ tick. Above the traces,
+an events lane has one lane per alarm priority (IEC 60601-1-8 colours: high red, medium yellow, low
+cyan), the phases, notes and doses; the background under the traces is shaded with the highest
+priority active at each moment, so shadings never blend into colours the legend lacks. A panel is
+drawn only for vitals the session has. Long traces (75 Hz pleth: ~1M points in 4 h) are sent
+min/max-downsampled; each zoom or pan re-sends only the visible window, downsampled again
+(``monitor.downsample``), and the T+ ticks for it, as a ``Patch``. Gaps (no-value readings, sensor
+off, disconnects) stay gaps.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import re
 import tempfile
+import time
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,41 +28,61 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
+from devices.errors import RecordingError
 from layouts.components import COLOURS, clock_text
+from monitor.alarm_events import PRIORITIES
 from monitor.course import CourseRow, course
+from monitor.dose_rows import dose_rows
 from monitor.downsample import gap_threshold, minmax, window, with_gaps
-from monitor.export import FORMATS, export
-from monitor.store import Store
-from monitor.summary import SessionRecord, Summary, describe, load_record, minutes, summarise
+from monitor.export import FORMATS, ExportError, export, export_problems
+from monitor.record_view import (
+    ENDED, EventRow, event_rows, recording_state, reference, stagger, state_text, summary_sections, top_spans,
+)
+from monitor.store import Store, StoreError
+from monitor.summary import SessionRecord, Summary, load_record, minutes, summarise
+from monitor.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
 CACHE_SESSIONS = 4
 PRIORITY_COLOUR = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
 PHASE_COLOUR = {"baseline": "#455a64", "dosing": "#7e57c2", "recovery": "#26a69a", "discharge": "#66bb6a"}
 DOSE_COLOUR = "#ce93d8"
+FHIR_INTERVALS = ((0, "every reading"), (10, "one per 10 s"), (60, "one per minute"), (300, "one per 5 min"))
+TICK_STEPS_MIN = (0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120)
+MAX_TICKS = 12
+LABEL_PX, ROW_PX, PLOT_PX = 8.5, 18, 1150  # dose label: px per character, px per row; narrowest plot width
 
 
 @dataclass(frozen=True, slots=True)
 class Trace:
     vital: str
     label: str
-    row: int
     colour: str
     dashed: bool = False
     markers: bool = False
 
 
-TRACES = (
-    Trace("sbp", "SBP", 2, COLOURS["sbp"], markers=True),
-    Trace("dbp", "DBP", 2, COLOURS["dbp"], dashed=True, markers=True),
-    Trace("map", "MAP", 2, COLOURS["map"], dashed=True),
-    Trace("hr", "HR", 3, COLOURS["hr"]),
-    Trace("pr", "PR", 3, "#a5d6a7", dashed=True),
-    Trace("spo2", "SpO2", 4, COLOURS["spo2"]),
-    Trace("pleth", "Pleth", 5, "#b3e5fc"),
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One subplot: its title, traces, default y range (widened to fit the data) and height share."""
+
+    title: str
+    traces: tuple[Trace, ...]
+    y_range: tuple[float, float] | None
+    height: float
+
+
+PANELS = (
+    Panel("NIBP mmHg", (Trace("sbp", "SBP", COLOURS["sbp"], markers=True),
+                        Trace("dbp", "DBP", COLOURS["dbp"], dashed=True, markers=True),
+                        Trace("map", "MAP", COLOURS["map"], dashed=True)), (40, 220), 0.28),
+    Panel("HR / PR /min", (Trace("hr", "HR", COLOURS["hr"]), Trace("pr", "PR", "#a5d6a7", dashed=True)), (30, 160), 0.2),
+    Panel("SpO2 %", (Trace("spo2", "SpO2", COLOURS["spo2"]),), (75, 101), 0.2),
+    Panel("Pleth", (Trace("pleth", "Pleth", "#b3e5fc"),), None, 0.2),
 )
-ROW_TITLES = ("Events · alarms · phases", "NIBP mmHg", "HR / PR /min", "SpO2 %", "Pleth")
-ROW_HEIGHTS = (0.12, 0.28, 0.2, 0.2, 0.2)
+TRACES = tuple(tr for panel in PANELS for tr in panel.traces)
+EVENTS_HEIGHT = 0.17
+LANES = {"phase": 4.5, "high": 3.5, "medium": 2.5, "low": 1.5, "notes": 0.5}  # y of each lane in the events row
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -64,7 +90,7 @@ ROW_HEIGHTS = (0.12, 0.28, 0.2, 0.2, 0.2)
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One vital over the session: x in minutes from start, y with NaN at gaps."""
+    """One vital over the session: x in minutes since T+0, y with NaN at gaps."""
 
     x: np.ndarray
     y: np.ndarray
@@ -73,9 +99,10 @@ class Series:
 _cache: OrderedDict[tuple, dict[str, Series]] = OrderedDict()
 
 
-def load_series(store: Store, session_id: str, started: float) -> dict[str, Series]:
-    """Every trace vital of a session, gaps marked; cached per session until new readings arrive."""
-    key = (str(store.path), session_id, store.last_reading_id(session_id))
+def load_series(store: Store, session_id: str, t0: float) -> dict[str, Series]:
+    """Every trace vital of a session (x in minutes since ``t0``), gaps marked; cached per session until
+    new readings arrive."""
+    key = (str(store.path), session_id, store.last_reading_id(session_id), t0)
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
@@ -89,7 +116,7 @@ def load_series(store: Store, session_id: str, started: float) -> dict[str, Seri
         order = np.argsort(t, kind="stable")
         t, v = t[order], v[order]
         t, v = with_gaps(t, v, max(gap_threshold(t), 0.05))
-        out[tr.vital] = Series((t - started) / 60.0, v)
+        out[tr.vital] = Series((t - t0) / 60.0, v)
     _cache[key] = out
     while len(_cache) > CACHE_SESSIONS:
         _cache.popitem(last=False)
@@ -108,6 +135,57 @@ def visible(s: Series, x0: float | None = None, x1: float | None = None, n_out: 
     return _json(x, 4), _json(y, 2)
 
 
+def shown_traces(series: dict[str, Series]) -> list[Trace]:
+    """The traces drawn, in figure order: those of vitals the session has."""
+    return [tr for tr in TRACES if tr.vital in series]
+
+
+def shown_panels(series: dict[str, Series]) -> list[Panel]:
+    """The panels drawn: those with at least one vital the session has (no empty pleth panel)."""
+    return [p for p in PANELS if any(tr.vital in series for tr in p.traces)]
+
+
+def y_range(panel: Panel, series: dict[str, Series]) -> list[float] | None:
+    """The panel's default range widened to every value it shows, so no value is clipped."""
+    if panel.y_range is None:
+        return None
+    values = [s.y[~np.isnan(s.y)] for tr in panel.traces if (s := series.get(tr.vital)) is not None]
+    values = [v for v in values if len(v)]
+    lo, hi = panel.y_range
+    if not values:
+        return [lo, hi]
+    pad = (hi - lo) * 0.03
+    return [min(lo, float(min(v.min() for v in values)) - pad), max(hi, float(max(v.max() for v in values)) + pad)]
+
+
+# --------------------------------------------------------------------------------------------- time axis
+
+
+def time_ticks(ref: TimeRef, x0: float, x1: float) -> tuple[list[float], list[str]]:
+    """Tick positions (minutes since T+0) and labels "T+30<br>08:40" for a window of the time axis."""
+    span = max(x1 - x0, 1e-6)
+    step = next((s for s in TICK_STEPS_MIN if span / s <= MAX_TICKS), TICK_STEPS_MIN[-1])
+    vals = [round(v, 4) for v in np.arange(math.ceil(x0 / step) * step, x1 + 1e-9, step)]
+    fine = step < 1
+    texts = []
+    for v in vals:
+        sign, m = ("-" if v < 0 else "+"), abs(v)
+        label = f"T{sign}{int(m)}:{round((m % 1) * 60):02d}" if fine else f"T{sign}{m:g}"
+        at = ref.t0 + v * 60
+        texts.append(f"{label}<br>{clock_hms(at) if fine else clock_hm(at)}")
+    return vals, texts
+
+
+def whole_range(record: SessionRecord, ref: TimeRef) -> tuple[float, float]:
+    """The time axis of the whole session, in minutes since T+0."""
+    return ref.minutes(record.session.started), ref.minutes(record.end)
+
+
+def bottom_axis(n_rows: int) -> str:
+    """The layout key of the x axis that carries the tick labels (the bottom subplot's)."""
+    return "xaxis" if n_rows == 1 else f"xaxis{n_rows}"
+
+
 # --------------------------------------------------------------------------------------------- figure
 
 
@@ -123,77 +201,113 @@ def phases(record: SessionRecord, summary: Summary) -> list[tuple[str, float, fl
     return [(name, a, b) for name, a, b in spans if b > a]
 
 
-def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary) -> None:
-    start = record.session.started
+def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: TimeRef) -> int:
+    """Phases, one lane per alarm priority, notes and doses; returns the rows of dose labels used."""
 
     def m(t: float) -> float:
-        return round((t - start) / 60, 4)
+        return round(ref.minutes(t), 4)
 
     for name, a, b in phases(record, summary):
-        fig.add_trace(go.Scatter(x=[m(a), m(b)], y=[2.5, 2.5], mode="lines", line={"color": PHASE_COLOUR[name], "width": 16},
-                                 name=f"phase {name}", hovertemplate=f"{name}: T+%{{x:.0f}} min<extra></extra>",
+        fig.add_trace(go.Scatter(x=[m(a), m(b)], y=[LANES["phase"]] * 2, mode="lines",
+                                 line={"color": PHASE_COLOUR[name], "width": 16}, name=f"phase {name}",
+                                 hovertemplate=f"{name}: {ref.text_with_clock(a)} to {ref.text_with_clock(b)}<extra></extra>",
                                  showlegend=False), row=1, col=1)
-        fig.add_annotation(x=(m(a) + m(b)) / 2, y=2.5, text=name, showarrow=False, font={"size": 13, "color": "#fff"},
-                           xref="x", yref="y")
+        fig.add_annotation(x=(m(a) + m(b)) / 2, y=LANES["phase"], text=name, showarrow=False,
+                           font={"size": 13, "color": "#fff"}, xref="x", yref="y")
     if summary.peak_sbp is not None:
-        fig.add_trace(go.Scatter(x=[m(summary.peak_sbp.t)], y=[2.5], mode="markers+text", text=["peak"],
-                                 textposition="top center", marker={"symbol": "star", "size": 16, "color": "#ff8a80"},
-                                 name="peak SBP", showlegend=False, textfont={"color": "#ff8a80"}), row=1, col=1)
-    for priority, colour in PRIORITY_COLOUR.items():
+        p = summary.peak_sbp
+        fig.add_trace(go.Scatter(x=[m(p.t)], y=[LANES["phase"]], mode="markers", marker={"symbol": "star", "size": 16,
+                                 "color": "#ff8a80", "line": {"color": "#000", "width": 1}}, name="peak SBP",
+                                 hovertemplate=f"peak SBP {p.value:.0f} at {ref.text_with_clock(p.t)}<extra></extra>",
+                                 showlegend=False), row=1, col=1)
+    for priority in PRIORITIES:
+        colour = PRIORITY_COLOUR[priority]
         eps = [e for e in summary.episodes if e.priority == priority]
         xs: list[float | None] = []
         text: list[str | None] = []
         for e in eps:
-            xs += [m(e.start), m(e.until(record.end)), None]
-            text += [e.message, e.message, None]
-        fig.add_trace(go.Scatter(x=xs, y=[1.5 if x is not None else None for x in xs], mode="lines+markers",
-                                 line={"color": colour, "width": 12}, marker={"size": 8, "color": colour},
-                                 name=f"alarm {priority.upper()}", text=text, connectgaps=False,
-                                 hovertemplate=f"{priority.upper()} %{{text}}<extra></extra>", showlegend=bool(eps)),
-                      row=1, col=1)
-        for e in eps:
-            fig.add_shape(type="rect", xref="x", yref="paper", x0=m(e.start), y0=0, y1=1, fillcolor=colour,
-                          x1=max(m(e.until(record.end)), m(e.start) + 0.2), opacity=0.16, line_width=0, layer="below")
-    notes = [e for e in record.events if e.kind in ("note", "phase", "discharge")]
-    fig.add_trace(go.Scatter(x=[m(e.t) for e in notes], y=[0.5] * len(notes), mode="markers",
-                             marker={"symbol": ["diamond" if e.kind != "note" else "circle" for e in notes],
-                                     "size": 11, "color": "#e0e0e0"},
-                             text=[f"{e.kind}: {e.data.get('text', '')}" for e in notes], name="notes",
-                             hovertemplate="%{text}<extra>T+%{x:.0f} min</extra>", showlegend=False), row=1, col=1)
-    for d in record.doses:
-        fig.add_shape(type="line", xref="x", yref="paper", x0=m(d.t), x1=m(d.t), y0=0, y1=1,
+            stop = e.until(record.end)
+            words = f"{e.message} · {ref.text_with_clock(e.start)} for {duration_text(stop - e.start)}"
+            xs += [m(e.start), max(m(stop), m(e.start) + 0.1), None]
+            text += [words, words, None]
+        fig.add_trace(go.Scatter(x=xs, y=[LANES[priority] if x is not None else None for x in xs], mode="lines",
+                                 line={"color": colour, "width": 14}, name=f"alarm {priority.upper()}", text=text,
+                                 connectgaps=False, hovertemplate=f"{priority.upper()} %{{text}}<extra></extra>",
+                                 showlegend=bool(eps)), row=1, col=1)
+    for priority, a, b in top_spans(summary.episodes, record.end):
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=m(a), x1=max(m(b), m(a) + 0.1), y0=0,
+                      y1=1 - EVENTS_HEIGHT, fillcolor=PRIORITY_COLOUR[priority], opacity=0.16, line_width=0,
+                      layer="below")
+    rows = event_rows(record, ref)
+    notes = [r for r in rows if r.kind != "dose"]
+    fig.add_trace(go.Scatter(x=[m(r.t) for r in notes], y=[LANES["notes"]] * len(notes), mode="markers",
+                             marker={"symbol": ["circle" if r.kind == "note" else "diamond" for r in notes], "size": 11,
+                                     "color": "#e0e0e0"},
+                             text=[_hover(r, ref) for r in notes], name="notes", hovertemplate="%{text}<extra></extra>",
+                             showlegend=False), row=1, col=1)
+    return _doses(fig, record, ref)
+
+
+def _hover(r: EventRow, ref: TimeRef) -> str:
+    return f"{r.kind}: {r.what[:120]}" + (f" ({r.who})" if r.who else "") + f"<br>{ref.text_with_clock(r.t)}"
+
+
+def _doses(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> int:
+    """Dashed lines at each dose, labels above the figure in rows that do not overprint; returns the rows."""
+    doses = dose_rows(record.events)
+    if not doses:
+        return 0
+    labels = [f"{d.mg:g} mg {d.drug or ''}".strip() if d.mg is not None else "dose (amount invalid)" for d in doses]
+    span = max(ref.minutes(record.end) - ref.minutes(record.session.started), 1.0)
+    xs = [ref.minutes(d.t) for d in doses]
+    rows = stagger(xs, [(len(text) + 2) * LABEL_PX / PLOT_PX * span for text in labels])
+    for d, x, text, row in zip(doses, xs, labels, rows):
+        fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
                       line={"color": DOSE_COLOUR, "width": 2, "dash": "dash"})
-        fig.add_annotation(x=m(d.t), y=1, yref="paper", text=f"{d.mg:g} mg {d.drug}", showarrow=False, yanchor="bottom",
-                           font={"color": DOSE_COLOUR, "size": 14}, xanchor="left")
+        fig.add_annotation(x=x, y=1, yref="paper", text=text, showarrow=False, yanchor="bottom", xanchor="left",
+                           yshift=2 + row * ROW_PX, font={"color": DOSE_COLOUR, "size": 14},
+                           hovertext=f"{text} {d.route or ''} at {ref.text_with_clock(d.t)}" + (f" by {d.who}" if d.who else ""))
+    return max(rows) + 1
 
 
-def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Series]) -> go.Figure:
-    """The full-session figure: events lane, NIBP, HR/PR, SpO2 and pleth sharing one time axis."""
-    fig = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.035, row_heights=list(ROW_HEIGHTS),
-                        subplot_titles=ROW_TITLES)
-    for tr in TRACES:
-        s = series.get(tr.vital)
-        x, y = visible(s) if s is not None else ([], [])
-        fig.add_trace(go.Scattergl(
-            x=x, y=y, name=tr.label, mode="lines+markers" if tr.markers else "lines", connectgaps=False,
-            line={"color": tr.colour, "width": 1.2 if tr.vital == "pleth" else 2, "dash": "dot" if tr.dashed else "solid"},
-            marker={"size": 6}, hovertemplate=f"{tr.label} %{{y}}<extra>T+%{{x:.1f}} min</extra>",
-        ), row=tr.row, col=1)
-    _events_lane(fig, record, summary)
-    low = summary.min_spo2.value if summary.min_spo2 else 90
+def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Series], ref: TimeRef) -> go.Figure:
+    """The full-session figure: events lane, then NIBP, HR/PR, SpO2 and pleth (those the session has)
+    sharing one time axis in T+ minutes."""
+    panels = shown_panels(series)
+    n_rows = 1 + len(panels)
+    heights = [EVENTS_HEIGHT] + [p.height for p in panels]
+    fig = make_subplots(rows=n_rows, cols=1, shared_xaxes=True, vertical_spacing=0.035,
+                        row_heights=[h / sum(heights) for h in heights], subplot_titles=[""] + [p.title for p in panels])
+    for row, panel in enumerate(panels, start=2):
+        for tr in panel.traces:
+            s = series.get(tr.vital)
+            if s is None:
+                continue
+            x, y = visible(s)
+            fig.add_trace(go.Scattergl(
+                x=x, y=y, name=tr.label, mode="lines+markers" if tr.markers else "lines", connectgaps=False,
+                line={"color": tr.colour, "width": 1.2 if tr.vital == "pleth" else 2,
+                      "dash": "dot" if tr.dashed else "solid"},
+                marker={"size": 6}, hovertemplate=f"{tr.label} %{{y}}<extra>T%{{x:+.1f}} min</extra>",
+            ), row=row, col=1)
+        fig.update_yaxes(range=y_range(panel, series), row=row, col=1)
+    label_rows = _events_lane(fig, record, summary, ref)
     fig.update_yaxes(fixedrange=True, gridcolor="#263238", zeroline=False)
-    fig.update_yaxes(range=[0, 3.2], showticklabels=False, showgrid=False, row=1, col=1)
-    fig.update_yaxes(range=[40, 220], row=2, col=1)
-    fig.update_yaxes(range=[30, 160], row=3, col=1)
-    fig.update_yaxes(range=[min(75, low - 3), 101], row=4, col=1)
+    fig.update_yaxes(range=[0, 5.1], tickvals=list(LANES.values()), ticktext=[k.upper() if k in PRIORITIES else k
+                                                                              for k in LANES],
+                     showgrid=False, tickfont={"size": 12}, row=1, col=1)
+    vals, texts = time_ticks(ref, *whole_range(record, ref))
     fig.update_xaxes(gridcolor="#263238", showspikes=True, spikemode="across", spikecolor="#90a4ae", spikethickness=1)
-    fig.update_xaxes(title_text="minutes from session start", row=5, col=1)
-    for title in ROW_TITLES:
-        fig.update_annotations(font={"size": 16, "color": "#cfd8dc"}, selector={"text": title})
+    fig.update_xaxes(title_text=ref.axis_title(), tickmode="array", tickvals=vals, ticktext=texts, row=n_rows, col=1)
+    for panel in panels:
+        fig.update_annotations(font={"size": 16, "color": "#cfd8dc"}, selector={"text": panel.title})
+    height, top, bottom = 260 + 180 * len(panels), 16 + ROW_PX * max(label_rows, 1), 130
     fig.update_layout(
-        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0f12", height=980, uirevision=record.session.id,
-        margin={"l": 60, "r": 20, "t": 40, "b": 90}, hovermode="x", dragmode="zoom", font={"size": 14},
-        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.06, "yanchor": "top", "font": {"size": 15}},
+        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0f12", height=height,
+        uirevision=record.session.id, margin={"l": 80, "r": 20, "t": top, "b": bottom},
+        hovermode="x", dragmode="zoom", font={"size": 14},
+        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -92 / (height - top - bottom),
+                "yanchor": "top", "font": {"size": 15}},
     )
     return fig
 
@@ -201,9 +315,9 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
 # --------------------------------------------------------------------------------------------- panels
 
 
-def summary_panel(summary: Summary, started: float) -> html.Div:
+def summary_panel(summary: Summary, ref: TimeRef) -> html.Div:
     cards = []
-    for title, rows in describe(summary, started):
+    for title, rows in summary_sections(summary, ref):
         cards.append(html.Div(className="review-card", children=[
             html.H3(title),
             html.Table([html.Tr([html.Td(label), html.Td(text)], className="not-met" if label.startswith("NOT") else "")
@@ -212,18 +326,13 @@ def summary_panel(summary: Summary, started: float) -> html.Div:
     return html.Div(id="review-summary", className="review-summary", children=cards)
 
 
-def notes_table(record: SessionRecord) -> html.Table:
-    start = record.session.started
-    rows = [html.Tr([html.Td(f"T+{minutes(e.t - start)}"), html.Td(clock_text(e.t)[11:19]), html.Td(e.kind),
-                     html.Td(_dose_text(e.data) if e.kind == "dose" else str(e.data.get("text", ""))),
-                     html.Td(e.who or "")])
-            for e in record.events if e.kind in ("note", "phase", "dose", "discharge")]
+def events_table(record: SessionRecord, ref: TimeRef) -> html.Table:
+    """Notes, phases, doses, hand-taken BPs, the protocol and overrides, with who and the clock time."""
+    rows = [html.Tr([html.Td(ref.text(r.t)), html.Td(clock_hms(r.t)), html.Td(r.kind), html.Td(r.what),
+                     html.Td(r.who)], className="invalid" if r.invalid else "")
+            for r in event_rows(record, ref)]
     head = html.Tr([html.Th(h) for h in ("Time", "Clock", "Kind", "What", "Who")])
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="review-table")
-
-
-def _dose_text(data: dict) -> str:
-    return f"{data.get('mg', 0):g} mg {data.get('drug', '')} {str(data.get('route', '')).upper()}"
+    return html.Table([html.Thead(head), html.Tbody(rows)], id="review-events", className="review-table")
 
 
 def course_table(rows: list[CourseRow], current: str) -> html.Table:
@@ -245,6 +354,18 @@ def course_table(rows: list[CourseRow], current: str) -> html.Table:
 EXPORTS = (("csv", "CSV (zip)"), ("parquet", "Parquet"), ("fhir", "FHIR R4"), ("report", "Report (HTML)"))
 
 
+def export_bar() -> html.Div:
+    """The export buttons, the FHIR reading interval (as ``kapmon export --interval``) and the message line."""
+    buttons = [html.Button(label, id=f"export-{fmt}", className="ack", n_clicks=0) for fmt, label in EXPORTS]
+    interval = html.Label(className="review-interval", children=[
+        "FHIR readings: ",
+        dcc.Dropdown(id="export-fhir-interval", options=[{"label": text, "value": s} for s, text in FHIR_INTERVALS],
+                     value=0, clearable=False, searchable=False, style={"width": "190px", "color": "#000"})])
+    return html.Div(className="review-exports", children=[
+        html.Span("Export:", className="muted"), *buttons, interval,
+        html.Span(id="review-export-message", className="review-export-message")])
+
+
 def layout(store: Store, session_id: str) -> html.Div:
     """The review page of one session (or a clear message if there is no such session)."""
     if store.session(session_id) is None:
@@ -253,30 +374,38 @@ def layout(store: Store, session_id: str) -> html.Div:
             html.A("All sessions", href="/")])
     record = load_record(store, session_id)
     summary = summarise(record)
+    ref = reference(record)
     s = record.session
-    fig = review_figure(record, summary, load_series(store, session_id, s.started))
+    series = load_series(store, session_id, ref.t0)
+    fig = review_figure(record, summary, series, ref)
+    state = recording_state(record, store.heartbeats().get(session_id), time.time())
+    banner = ([html.Div(state_text(state, record, ref), id="review-running", className=f"review-banner {state}")]
+              if state != ENDED else [])
     return html.Div(className="review", children=[
         dcc.Store(id="review-session", data=session_id),
+        dcc.Store(id="review-traces", data={"vitals": [tr.vital for tr in shown_traces(series)], "t0": ref.t0,
+                                            "rows": 1 + len(shown_panels(series)), "whole": whole_range(record, ref)}),
         dcc.Download(id="review-download"),
         html.Header(className="topbar", children=[
             html.A("kapmon", href="/", className="brand"),
             html.Span(f"Review · {s.patient}", className="patient", id="review-patient"),
             html.Span(f"{s.route.upper()} · {'' if s.weight_kg is None else f'{s.weight_kg:g} kg · '}"
-                      f"started {clock_text(s.started)[:16]} · {minutes(record.end - s.started)}", className="session-clock"),
+                      f"started {clock_text(s.started)[:16]} · {minutes(record.end - s.started)}"
+                      + ("" if state == ENDED else " so far"), className="session-clock"),
             html.Span(s.id, className="session-clock"),
         ]),
-        html.Div(className="review-exports", children=[html.Span("Export:", className="muted")] + [
-            html.Button(label, id=f"export-{fmt}", className="ack", n_clicks=0) for fmt, label in EXPORTS]),
-        html.P("Drag across a trace to zoom in time; double-click to see the whole session. "
-               "Shaded spans are alarms (red high, yellow medium, cyan low); dashed lines are doses.",
-               className="muted review-help"),
+        *banner,
+        export_bar(),
+        html.P(f"T+ minutes since the {ref.what} ({clock_hms(ref.t0)}). Drag to zoom, double-click for the whole "
+               "session. Top lanes: alarms by priority, phases, notes; shading: the highest alarm active; dashed "
+               "lines: doses.", className="muted review-help"),
         dcc.Loading(dcc.Graph(id="review-graph", figure=fig, config={"displaylogo": False, "scrollZoom": True}),
                     type="dot"),
         html.H2("Summary"),
-        summary_panel(summary, s.started),
+        summary_panel(summary, ref),
         html.P(f"Baseline rule: {summary.baseline_rule}", className="muted review-help"),
-        html.H2("Notes, phases and doses"),
-        notes_table(record),
+        html.H2("Doses, notes and decisions"),
+        events_table(record, ref),
         html.H2(f"Course: every session of {s.patient}"),
         course_table(course(store, s.patient, {s.id: summary}), s.id),
     ])
@@ -285,6 +414,14 @@ def layout(store: Store, session_id: str) -> html.Div:
 # --------------------------------------------------------------------------------------------- callbacks
 
 _RANGE = re.compile(r"^xaxis\d*\.range\[([01])\]$")
+
+
+def _number(value: object) -> float | None:
+    """A relayout value as a number (plotly sends numbers, or strings for date axes), or None."""
+    try:
+        return float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
@@ -296,61 +433,78 @@ def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
     ends: dict[str, float] = {}
     for key, value in relayout.items():
         match = _RANGE.match(key)
-        if match:
-            ends[match.group(1)] = float(value)
+        if match and _number(value) is not None:
+            ends[match.group(1)] = _number(value)
         elif re.match(r"^xaxis\d*\.range$", key) and isinstance(value, list) and len(value) == 2:
-            ends = {"0": float(value[0]), "1": float(value[1])}
-    if len(ends) != 2:
+            ends = {str(i): v for i, v in enumerate(map(_number, value)) if v is not None}
+    if len(ends) != 2 or not all(map(math.isfinite, ends.values())) or ends["0"] >= ends["1"]:
         return None
     return ends["0"], ends["1"]
 
 
-def zoom_patch(series: dict[str, Series], rng: tuple[float, float] | str) -> Patch | object:
-    """A Patch re-sending the downsampled traces that do not fit in one screen at full resolution."""
+def zoom_patch(series: dict[str, Series], drawn: list[str], rng: tuple[float, float] | str, ref: TimeRef,
+               whole: tuple[float, float], n_rows: int) -> Patch:
+    """A Patch with the T+ ticks of the new window and the downsampled traces (of the ``drawn`` vitals, in
+    figure order) that do not fit in one screen at full resolution."""
     patch = Patch()
-    changed = False
-    for i, tr in enumerate(TRACES):
-        s = series.get(tr.vital)
+    for i, vital in enumerate(drawn):
+        s = series.get(vital)
         if s is None or len(s.x) <= N_OUT:
             continue
         x, y = visible(s) if rng == "all" else visible(s, *rng)
         patch["data"][i]["x"] = x
         patch["data"][i]["y"] = y
-        changed = True
-    return patch if changed else no_update
+    vals, texts = time_ticks(ref, *(whole if rng == "all" else rng))
+    patch["layout"][bottom_axis(n_rows)]["tickvals"] = vals
+    patch["layout"][bottom_axis(n_rows)]["ticktext"] = texts
+    return patch
 
 
 def register(app: Dash, store: Store) -> None:
     """Register the review page callbacks against one store."""
 
     @app.callback(Output("review-graph", "figure"), Input("review-graph", "relayoutData"),
-                  State("review-session", "data"), prevent_initial_call=True)
-    def zoom(relayout: dict | None, session_id: str):
+                  State("review-session", "data"), State("review-traces", "data"), prevent_initial_call=True)
+    def zoom(relayout: dict | None, session_id: str, drawn: dict):
         rng = x_range(relayout)
         session = store.session(session_id)
-        if rng is None or session is None:
+        if rng is None or session is None or not drawn:
             return no_update
-        return zoom_patch(load_series(store, session_id, session.started), rng)
+        ref = TimeRef(drawn["t0"], "")
+        series = load_series(store, session_id, ref.t0)
+        return zoom_patch(series, drawn["vitals"], rng, ref, tuple(drawn["whole"]), drawn["rows"])
 
-    @app.callback(Output("review-download", "data"), *[Input(f"export-{fmt}", "n_clicks") for fmt, _ in EXPORTS],
-                  State("review-session", "data"), prevent_initial_call=True)
+    @app.callback(Output("review-download", "data"), Output("review-export-message", "children"),
+                  *[Input(f"export-{fmt}", "n_clicks") for fmt, _ in EXPORTS],
+                  State("review-session", "data"), State("export-fhir-interval", "value"), prevent_initial_call=True)
     def download(*args):
-        session_id = args[-1]
+        session_id, interval = args[-2], args[-1]
         fmt = (ctx.triggered_id or "").removeprefix("export-")
         if fmt not in FORMATS:
-            return no_update
-        return dcc.send_bytes(export_bytes(store, session_id, fmt), download_name(session_id, fmt))
+            return no_update, no_update
+        if interval not in {s for s, _ in FHIR_INTERVALS}:
+            return no_update, html.Span(f"Unknown FHIR reading interval {interval!r}.", className="error")
+        try:
+            data = export_bytes(store, session_id, fmt, float(interval))
+            problems = export_problems(store, session_id)
+        except (ExportError, StoreError, RecordingError, OSError) as exc:
+            return no_update, html.Span(f"Export failed: {exc}", className="error")
+        note = [html.Span(f"Exported with {len(problems)} warning{'s' if len(problems) != 1 else ''}: ", className="warn"),
+                *[html.Span(p, className="warn-line") for p in problems]] if problems else [
+            html.Span(f"Exported {download_name(session_id, fmt)}.", className="ok")]
+        return dcc.send_bytes(data, download_name(session_id, fmt)), note
 
 
 def download_name(session_id: str, fmt: str) -> str:
     return f"kapmon-{session_id}." + {"csv": "zip", "parquet": "parquet", "fhir": "fhir.json", "report": "html"}[fmt]
 
 
-def export_bytes(store: Store, session_id: str, fmt: str) -> bytes:
-    """One export as bytes; CSV comes zipped with its JSON sidecar."""
+def export_bytes(store: Store, session_id: str, fmt: str, interval_s: float = 0.0) -> bytes:
+    """One export as bytes; CSV comes zipped with its JSON sidecar; ``interval_s`` thins FHIR readings."""
     with tempfile.TemporaryDirectory() as tmp:
         name = f"kapmon-{session_id}"
-        path = export(store, session_id, fmt, Path(tmp) / (name + (".csv" if fmt == "csv" else ".out")))
+        path = export(store, session_id, fmt, Path(tmp) / (name + (".csv" if fmt == "csv" else ".out")),
+                      interval_s=interval_s)
         if fmt != "csv":
             return path.read_bytes()
         buf = io.BytesIO()

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from devices.reading import Condition, Item, Reading
+from devices.reading import NIBP_VITALS, Condition, Item, Reading
 from devices.recording import FORMAT, LONG, WIDE, validate_metadata, write_recording
 from monitor.report import write_report
+from monitor.dose_rows import INVALID_DRUG, DoseRow, dose_rows
+from monitor.record_view import is_ended, reference
 from monitor.store import Store, StoredReading
-from monitor.summary import BP, Episode, SessionRecord, bp_readings, episodes, load_record
+from monitor.summary import Episode, SessionRecord, episodes, load_record
 
 FORMATS = ("csv", "parquet", "fhir", "report")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}
@@ -46,9 +48,12 @@ ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 # vital -> (LOINC codes, MDC ref id, MDC name, label, UCUM code, unit shown); clinical-reference §8.
+# Pulse rate (from an oximeter or a cuff) is LOINC 8889-8, heart rate (ECG) 8867-4; the MDC coding says which
+# device counted it (149530 oximeter, 149546 NIBP).
 CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str, str, str, str]] = {
     "hr": ((("8867-4", "Heart rate"),), "147842", "MDC_ECG_HEART_RATE", "Heart rate", "/min", "/min"),
-    "pr": ((("8867-4", "Heart rate"),), "149530", "MDC_PULS_OXIM_PULS_RATE", "Pulse rate (oximeter)", "/min", "/min"),
+    "pr": ((("8889-8", "Heart rate by Pulse oximetry"),), "149530", "MDC_PULS_OXIM_PULS_RATE", "Pulse rate (oximeter)",
+           "/min", "/min"),
     "spo2": ((("2708-6", "Oxygen saturation in Arterial blood"),
               ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")),
              "150456", "MDC_PULS_OXIM_SAT_O2", "SpO2", "%", "%"),
@@ -57,6 +62,7 @@ CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str, str, str, str]] = 
     "dbp": ((("8462-4", "Diastolic blood pressure"),), "150022", "MDC_PRESS_BLD_NONINV_DIA", "Diastolic", "mm[Hg]", "mmHg"),
     "map": ((("8478-0", "Mean blood pressure"),), "150023", "MDC_PRESS_BLD_NONINV_MEAN", "Mean", "mm[Hg]", "mmHg"),
 }
+CUFF_PULSE = (CODES["pr"][0], "149546", "MDC_PULS_RATE_NON_INV", "Pulse rate (NIBP)", "/min", "/min")
 BP_PANEL = ((("85354-9", "Blood pressure panel with all children optional"),), "150020", "MDC_PRESS_BLD_NONINV",
             "Blood pressure (NIBP)")
 ROUTE_SNOMED = {
@@ -86,21 +92,35 @@ def session_items(store: Store, session_id: str) -> list[Item]:
     return sorted(readings + conditions, key=lambda i: i.t)
 
 
-def sidecar(record: SessionRecord) -> dict:
-    """The recording sidecar of a session: patient pseudonym, route, doses and notes (t from start)."""
+def record_problems(record: SessionRecord) -> list[str]:
+    """One line per stored value that an export shows as invalid or leaves out (doses written by older code)."""
+    ref = reference(record)
+    return [f"stored dose at {ref.text_with_clock(r.t)}: " + "; ".join(r.problems) + ": shown as invalid, left out"
+            for r in dose_rows(record.events) if r.problems]
+
+
+def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
+    """The recording sidecar of a session: patient pseudonym, route, doses and notes (t from start).
+
+    ``duration_s`` runs to the ``end`` event, or for a session still being recorded to the last of
+    ``items`` (the rows exported with it). A stored dose with an invalid field becomes a note saying so."""
     s = record.session
     start = s.started
+    last = record.end if is_ended(record) or not items else items[-1].t
+    problems = [{"t": r.t - start, "kind": "note", "text": "stored dose with invalid fields: " + "; ".join(r.problems)}
+                for r in dose_rows(record.events) if r.problems]
     meta = {
         "format": FORMAT,
-        "description": f"kapmon session {s.id}",
+        "description": f"kapmon session {s.id}" + ("" if is_ended(record) else " (still being recorded when exported)"),
         "started": iso(start),
-        "duration_s": round(record.end - start, 3),
+        "duration_s": round(max(last - start, 0.0), 3),
         "patient": {"pseudonym": s.patient, "weight_kg": s.weight_kg},
         "route": s.route,
         "doses": [{"t": d.t - start, "route": d.route, "drug": d.drug, "mg": d.mg,
                    "end": None if d.end is None else d.end - start} for d in record.doses],
-        "events": [{"t": e.t - start, "kind": e.kind, "text": str(e.data.get("text", ""))}
-                   for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED],
+        "events": sorted([{"t": e.t - start, "kind": e.kind, "text": str(e.data.get("text", ""))}
+                          for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED] + problems,
+                         key=lambda e: e["t"]),
     }
     drugs = {d.drug for d in record.doses}
     if len(drugs) == 1:
@@ -122,9 +142,10 @@ def write_csv(store: Store, session_id: str, path: Path, form: str = LONG) -> Pa
         raise ExportError(f"CSV form must be {LONG} or {WIDE}, not {form!r}")
     record = load_record(store, session_id, vitals=())
     items = session_items(store, session_id)
+    meta = sidecar(record, items)
     if form == WIDE:
         items = [i for i in items if isinstance(i, Reading)]
-    return write_recording(path, items, sidecar(record), form, start=record.session.started)
+    return write_recording(path, items, meta, form, start=record.session.started)
 
 
 PARQUET_SCHEMA = pa.schema([
@@ -150,7 +171,8 @@ def parquet_table(items: Iterable[Item], start: float, meta: dict) -> pa.Table:
 
 def write_parquet(store: Store, session_id: str, path: Path) -> Path:
     record = load_record(store, session_id, vitals=())
-    table = parquet_table(session_items(store, session_id), record.session.started, sidecar(record))
+    items = session_items(store, session_id)
+    table = parquet_table(items, record.session.started, sidecar(record, items))
     pq.write_table(table, path, compression="zstd")
     return path
 
@@ -203,43 +225,74 @@ def _observation(uid: str, code: dict, t: float, context: dict, device: str) -> 
     }
 
 
-def vital_observation(sid: str, r: StoredReading, context: dict, device: str) -> dict:
-    """One vital-sign Observation (HR, PR, SpO2, RR) with LOINC + MDC codes and a UCUM quantity."""
-    loinc, mdc, name, label, _, _ = CODES[r.vital]
-    obs = _observation(_uid(sid, "obs", r.vital, r.source, r.t), _concept(loinc, mdc, name, label), r.t, context, device)
+def cuff_pulse_sources(readings: Sequence[StoredReading]) -> set[str]:
+    """Sources that measured blood pressure: a pulse rate from one of them was counted by the cuff."""
+    return {r.source for r in readings if r.vital in NIBP_VITALS}
+
+
+def vital_observation(sid: str, r: StoredReading, context: dict, device: str, cuff: bool = False) -> dict:
+    """One vital-sign Observation (HR, PR, SpO2, RR) with LOINC + MDC codes and a UCUM quantity;
+    ``cuff``: a pulse rate counted by the NIBP cuff (MDC 149546, not the oximeter's 149530)."""
+    loinc, mdc, name, label, _, _ = CUFF_PULSE if cuff and r.vital == "pr" else CODES[r.vital]
+    obs = _observation(_uid(sid, "obs", r.id), _concept(loinc, mdc, name, label), r.t, context, device)
     return obs | _quantity(r.value, r.vital)
 
 
-def bp_observation(sid: str, bp: BP, context: dict, device: str) -> dict:
-    """One NIBP measurement: panel 85354-9 with systolic, diastolic and (if measured) mean components."""
-    loinc, mdc, name, label = BP_PANEL
-    obs = _observation(_uid(sid, "bp", bp.source, bp.t), _concept(loinc, mdc, name, label), bp.t, context, device)
-    components = []
-    for vital in ("sbp", "dbp", "map"):
-        value = getattr(bp, vital)
-        if vital == "map" and value is None:
+def cuff_measurements(readings: Sequence[StoredReading]) -> list[dict[str, StoredReading]]:
+    """NIBP readings grouped into measurements: one per time and source (a repeated vital at the same
+    time and source starts another), each mapping sbp/dbp/map to the readings that were reported."""
+    groups: list[dict[str, StoredReading]] = []
+    current: dict[tuple[float, str], dict[str, StoredReading]] = {}
+    for r in readings:
+        if r.vital not in NIBP_VITALS:
             continue
-        c_loinc, c_mdc, c_name, c_label, _, _ = CODES[vital]
-        components.append({"code": _concept(c_loinc, c_mdc, c_name, c_label)} | _quantity(value, vital))
-    obs["component"] = components
+        group = current.get((r.t, r.source))
+        if group is None or r.vital in group:
+            group = current[(r.t, r.source)] = {}
+            groups.append(group)
+        group[r.vital] = r
+    return groups
+
+
+def bp_observation(sid: str, measured: dict[str, StoredReading], context: dict, device: str) -> dict:
+    """One NIBP measurement: panel 85354-9 with a component for each pressure the cuff reported
+    (a "no value" report keeps its dataAbsentReason); a mean pressure alone is an 8478-0 Observation."""
+    first = min(measured.values(), key=lambda r: r.id)
+    uid = _uid(sid, "bp", first.id)
+    if measured.keys() == {"map"}:
+        return vital_observation(sid, measured["map"], context, device) | {"id": uid}
+    loinc, mdc, name, label = BP_PANEL
+    obs = _observation(uid, _concept(loinc, mdc, name, label), first.t, context, device)
+    obs["component"] = [
+        {"code": _concept(*CODES[vital][:4])} | _quantity(measured[vital].value, vital)
+        for vital in NIBP_VITALS if vital in measured
+    ]
     return obs
 
 
-def medication_administration(sid: str, n: int, dose, weight: float | None, context: dict) -> dict:
-    code, display = ROUTE_SNOMED[dose.route]
-    when = ({"effectivePeriod": {"start": iso(dose.t), "end": iso(dose.end)}} if dose.end is not None
-            else {"effectiveDateTime": iso(dose.t)})
-    per_kg = dose.mg_per_kg(weight)
-    return {
+def medication_administration(sid: str, n: int, row: DoseRow, weight: float | None, context: dict) -> dict:
+    """One stored dose; a field the record holds no valid value for is left out and named in a note."""
+    when = ({"effectivePeriod": {"start": iso(row.t), "end": iso(row.end)}} if row.end is not None
+            else {"effectiveDateTime": iso(row.t)})
+    per_kg = row.mg_per_kg(weight)
+    dosage: dict = {"text": " ".join(x for x in (
+        "amount invalid in the record" if row.mg is None else f"{row.mg:g} mg", row.route or "",
+        f"({per_kg:g} mg/kg)" if per_kg else "") if x)}
+    if row.route is not None:
+        code, display = ROUTE_SNOMED[row.route]
+        dosage["route"] = {"coding": [{"system": SNOMED, "code": code, "display": display}]}
+    if row.mg is not None:
+        dosage["dose"] = {"value": row.mg, "unit": "mg", "system": UCUM, "code": "mg"}
+    out = {
         "resourceType": "MedicationAdministration", "id": _uid(sid, "dose", n), "status": "completed",
-        "medicationCodeableConcept": {"text": dose.drug}, "subject": context["subject"],
-        "context": context["encounter"], **when,
-        "dosage": {
-            "text": f"{dose.mg:g} mg {dose.route}" + (f" ({per_kg:g} mg/kg)" if per_kg else ""),
-            "route": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
-            "dose": {"value": dose.mg, "unit": "mg", "system": UCUM, "code": "mg"},
-        },
+        "medicationCodeableConcept": {"text": row.drug or INVALID_DRUG}, "subject": context["subject"],
+        "context": context["encounter"], **when, "dosage": dosage,
     }
+    if row.who:
+        out["performer"] = [{"actor": {"display": row.who}}]
+    if row.problems:
+        out["note"] = [{"text": "stored with invalid fields, left out: " + "; ".join(row.problems)}]
+    return out
 
 
 def detected_issue(sid: str, n: int, ep: Episode, context: dict) -> dict:
@@ -261,37 +314,43 @@ def detected_issue(sid: str, n: int, ep: Episode, context: dict) -> dict:
 
 def fhir_bundle(record: SessionRecord, interval_s: float = 0.0) -> dict:
     """The session as a FHIR R4 collection Bundle; ``interval_s`` > 0 keeps one HR/PR/SpO2/RR reading
-    per vital and source per interval (NIBP measurements and alarms are always all kept)."""
+    per vital and source per interval (NIBP measurements and alarms are always all kept). The Encounter
+    is ``finished`` (with a period end) only when the session was ended, else ``in-progress``."""
     s = record.session
     sid = s.id
     patient, encounter = _uid(sid, "patient"), _uid(sid, "encounter")
     context = {"subject": _ref(patient), "encounter": _ref(encounter)}
     sources = sorted({r.source for r in record.readings if r.vital in CODES})
     devices = {src: _uid(sid, "device", src) for src in sources}
+    ended = is_ended(record)
+    period = {"start": iso(s.started)} | ({"end": iso(record.end)} if ended else {})
     resources: list[dict] = [
         {"resourceType": "Patient", "id": patient,
          "identifier": [{"system": "urn:kapmon:pseudonym", "value": s.patient}]},
-        {"resourceType": "Encounter", "id": encounter, "status": "finished",
+        {"resourceType": "Encounter", "id": encounter, "status": "finished" if ended else "in-progress",
          "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
          "identifier": [{"system": "urn:kapmon:session", "value": sid}], "subject": context["subject"],
-         "period": {"start": iso(s.started), "end": iso(record.end)}},
+         "period": period},
     ]
     resources += [
         {"resourceType": "Device", "id": uid, "identifier": [{"system": "urn:kapmon:source", "value": src}],
          "deviceName": [{"name": src, "type": "user-friendly-name"}], "patient": context["subject"]}
         for src, uid in devices.items()
     ]
-    resources += [medication_administration(sid, n, d, s.weight_kg, context) for n, d in enumerate(record.doses)]
-    resources += [bp_observation(sid, bp, context, devices[bp.source]) for bp in bp_readings(record.readings)]
+    resources += [medication_administration(sid, n, row, s.weight_kg, context)
+                  for n, row in enumerate(dose_rows(record.events))]
+    resources += [bp_observation(sid, m, context, devices[next(iter(m.values())).source])
+                  for m in cuff_measurements(record.readings)]
+    cuff = cuff_pulse_sources(record.readings)
     next_due: dict[tuple[str, str], float] = {}
     for r in record.readings:
-        if r.vital not in CODES or r.vital in ("sbp", "dbp", "map"):
+        if r.vital not in CODES or r.vital in NIBP_VITALS:
             continue
         key = (r.vital, r.source)
         if interval_s > 0 and r.t < next_due.get(key, -1.0):
             continue
         next_due[key] = r.t + interval_s
-        resources.append(vital_observation(sid, r, context, devices[r.source]))
+        resources.append(vital_observation(sid, r, context, devices[r.source], cuff=r.source in cuff))
     resources += [detected_issue(sid, n, ep, context) for n, ep in enumerate(episodes(record.alarms))]
     return {
         "resourceType": "Bundle", "id": _uid(sid, "bundle"), "type": "collection", "timestamp": iso(record.end),
@@ -302,11 +361,16 @@ def fhir_bundle(record: SessionRecord, interval_s: float = 0.0) -> dict:
 
 def write_fhir(store: Store, session_id: str, path: Path, interval_s: float = 0.0) -> Path:
     bundle = fhir_bundle(load_record(store, session_id), interval_s)
-    path.write_text(json.dumps(bundle, separators=(",", ":")), encoding="utf-8")
+    path.write_text(json.dumps(bundle, separators=(",", ":"), allow_nan=False), encoding="utf-8")
     return path
 
 
 # --------------------------------------------------------------------------------------------- dispatch
+
+
+def export_problems(store: Store, session_id: str) -> list[str]:
+    """What every export of this session shows as invalid or leaves out, one line each (say it once)."""
+    return record_problems(load_record(store, session_id, vitals=()))
 
 
 def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: str = LONG,

@@ -1,13 +1,19 @@
-"""The printable session report: one self-contained HTML file (inline CSS and SVG, no scripts).
+"""The printable session report: one self-contained HTML file (inline CSS and SVG, no scripts) that a
+clinician can file.
 
-Trends of BP, pulse and SpO2 over the whole session with dose markers, alarm spans coloured by
-priority and gaps left as gaps; the summary (``monitor.summary.describe``); the notes and the
-alarm list. Print it from a browser (A4 or Letter, portrait) or file it as is.
+In order: who, when and under which protocol; the screening answers and what they decided (blocks,
+gates, checks) with every override, who made it and when; each dose (route, mg, mg/kg, start and end,
+who gave it); hand-taken blood pressures with who took them; trends of BP, pulse and SpO2 over the
+whole session on one time axis (T+ minutes since the first dose, clock time under each tick), dose
+markers, the highest alarm active shaded and gaps left as gaps, every value inside the axes; the
+summary; the alarm list with time to acknowledge; the notes. Every time is given as T+ with the clock
+time beside it. Print it from a browser (A4 or Letter, portrait) or file it as is.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,13 +21,22 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.dose_rows import DoseRow, dose_rows
 from monitor.downsample import gap_threshold, minmax, with_gaps
+from monitor.plan import Finding, Plan
+from monitor.protocol import Protocol
+from monitor.record_view import (
+    ENDED, bp_text, event_rows, recording_state, reference, stagger, state_text, summary_sections, top_spans,
+)
 from monitor.store import Store
-from monitor.summary import Episode, SessionRecord, Summary, describe, load_record, minutes, summarise
+from monitor.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
+from monitor.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
 PRIORITY_FILL = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
-W, H, LEFT, RIGHT, TOP, BOTTOM = 960, 200, 52, 12, 14, 26
+W, H, LEFT, RIGHT, BOTTOM = 960, 210, 48, 30, 34
+TITLE_H, LABEL_ROW_H, CHAR_W = 16, 12, 6.4  # px: chart title, one row of dose labels, one character at 11 px
 MAX_POINTS = 1500
+TICK_STEPS_MIN = (5, 10, 15, 30, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +53,15 @@ CHARTS: tuple[tuple[str, tuple[float, float], tuple[Line, ...]], ...] = (
                                           Line("dbp", "DBP", "#c62828", dashed=True, markers=True),
                                           Line("map", "MAP", "#ef6c00", dashed=True))),
     ("Pulse (/min)", (30, 160), (Line("hr", "HR", "#2e7d32"), Line("pr", "PR", "#81c784", dashed=True))),
-    ("SpO2 (%)", (75, 101), (Line("spo2", "SpO2", "#0277bd"),)),
+    ("SpO2 (%)", (75, 100), (Line("spo2", "SpO2", "#0277bd"),)),
 )
 
 
 def clock(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+# --------------------------------------------------------------------------------------------- charts
 
 
 def _path(xs: np.ndarray, ys: np.ndarray, sx, sy) -> str:
@@ -58,115 +76,258 @@ def _path(xs: np.ndarray, ys: np.ndarray, sx, sy) -> str:
     return " ".join(out)
 
 
+def fitted_range(default: tuple[float, float], values: Sequence[float]) -> tuple[float, float, float]:
+    """The chart's default y range widened to every value (so none is clipped), and a grid step."""
+    lo, hi = default
+    data_lo, data_hi = (min(values), max(values)) if len(values) else default
+    step = float(10 ** np.floor(np.log10(max(hi, data_hi) - min(lo, data_lo))) / 2)
+    if data_lo < lo:
+        lo = math.floor(data_lo / step) * step
+    if data_hi > hi:
+        hi = math.ceil(data_hi / step) * step
+    return lo, hi, step
+
+
+def _series(record: SessionRecord, vital: str) -> tuple[np.ndarray, np.ndarray] | None:
+    rows = [(r.t, np.nan if r.value is None else r.value) for r in record.readings if r.vital == vital]
+    if not rows:
+        return None
+    t, v = np.array(rows).T
+    return minmax(*with_gaps(t, v, max(gap_threshold(t), 3.0)), MAX_POINTS)
+
+
+def _dose_labels(doses: Sequence[DoseRow], sx) -> tuple[list[tuple[float, str, int]], int]:
+    """Each dose's x, label and row (labels in one row never overlap), and the number of rows."""
+    labels = ["? mg" if d.mg is None else f"{d.mg:g} mg" for d in doses]
+    xs = [sx(d.t) for d in doses]
+    rows = stagger(xs, [len(text) * CHAR_W + 6 for text in labels])
+    return list(zip(xs, labels, rows)), max(rows, default=-1) + 1
+
+
 def chart_svg(record: SessionRecord, title: str, yrange: tuple[float, float], lines: Sequence[Line],
-              summary: Summary) -> str:
-    """One trend chart as inline SVG (x: minutes from session start)."""
-    t0, span = record.session.started, max(record.end - record.session.started, 60.0)
-    y0, y1 = yrange
+              summary: Summary, ref: TimeRef) -> str:
+    """One trend chart as inline SVG: x in T+ minutes (clock time under each tick), y fitted to the data."""
+    t_start, t_end = record.session.started, max(record.end, record.session.started + 60.0)
+    series = {ln.vital: s for ln in lines if (s := _series(record, ln.vital)) is not None}
+    values = [float(v) for _, ys in series.values() for v in ys if not np.isnan(v)]
+    y0, y1, step = fitted_range(yrange, values)
+    doses = dose_rows(record.events)
 
     def sx(t: float) -> float:
-        return LEFT + (t - t0) / span * (W - LEFT - RIGHT)
+        return LEFT + (t - t_start) / (t_end - t_start) * (W - LEFT - RIGHT)
+
+    labels, n_rows = _dose_labels(doses, sx)
+    top = TITLE_H + 4 + LABEL_ROW_H * n_rows
 
     def sy(v: float) -> float:
-        return TOP + (y1 - min(max(v, y0), y1)) / (y1 - y0) * (H - TOP - BOTTOM)
+        return top + (y1 - v) / (y1 - y0) * (H - top - BOTTOM)
 
     parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">']
-    for ep in summary.episodes:
-        x0, x1 = sx(ep.start), sx(ep.until(record.end))
-        parts.append(f'<rect class="alarm-{ep.priority}" x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 1.5):.1f}" '
-                     f'height="{H - TOP - BOTTOM}" fill="{PRIORITY_FILL[ep.priority]}" fill-opacity="0.22">'
-                     f'<title>{html.escape(ep.priority.upper() + " " + ep.message)}</title></rect>')
-    step = 10 ** np.floor(np.log10(y1 - y0)) / 2
-    for v in np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step):
+    for priority, a, b in top_spans(summary.episodes, record.end):
+        x0, x1 = sx(a), sx(b)
+        parts.append(f'<rect class="alarm-{priority}" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1.5):.1f}" '
+                     f'height="{H - top - BOTTOM}" fill="{PRIORITY_FILL[priority]}" fill-opacity="0.22"/>')
+    for v in np.arange(math.ceil(y0 / step) * step, y1 + 1e-9, step):
         parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#ddd"/>'
                      f'<text x="{LEFT - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
-    tick = 15 if span <= 3 * 3600 else 30
-    for m in range(0, int(span / 60) + 1, tick):
-        x = sx(t0 + m * 60)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}" stroke="#eee"/>'
-                     f'<text x="{x:.1f}" y="{H - 8}" text-anchor="middle">{m}</text>')
-    for d in record.doses:
-        x = sx(d.t)
-        parts.append(f'<line class="dose" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}" stroke="#6a1b9a" '
-                     f'stroke-width="2"/><text x="{x + 3:.1f}" y="{TOP + 10}" fill="#6a1b9a">{d.mg:g} mg</text>')
+    span_min = (t_end - t_start) / 60
+    tick = next((s for s in TICK_STEPS_MIN if span_min / s <= 10), TICK_STEPS_MIN[-1])
+    first = math.ceil(ref.minutes(t_start) / tick) * tick
+    for m in np.arange(first, ref.minutes(t_end) + 1e-9, tick):
+        at = ref.t0 + m * 60
+        x = sx(at)
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{H - BOTTOM}" stroke="#eee"/>'
+                     f'<text x="{x:.1f}" y="{H - BOTTOM + 13}" text-anchor="middle">T{m:+g}</text>'
+                     f'<text x="{x:.1f}" y="{H - BOTTOM + 26}" text-anchor="middle" class="clock">{clock_hm(at)}</text>')
+    for x, text, row in labels:
+        parts.append(f'<line class="dose" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{H - BOTTOM}" stroke="#6a1b9a" '
+                     f'stroke-width="2"/><text class="dose-label" x="{x + 2:.1f}" y="{TITLE_H + 12 + row * LABEL_ROW_H}" '
+                     f'fill="#6a1b9a">{html.escape(text)}</text>')
     for line in lines:
-        rows = [(r.t, np.nan if r.value is None else r.value) for r in record.readings if r.vital == line.vital]
-        if not rows:
+        if line.vital not in series:
             continue
-        t, v = np.array(rows).T
-        t, v = minmax(*with_gaps(t, v, max(gap_threshold(t), 3.0)), MAX_POINTS)
+        t, v = series[line.vital]
         dash = ' stroke-dasharray="5 3"' if line.dashed else ""
         parts.append(f'<path d="{_path(t, v, sx, sy)}" fill="none" stroke="{line.colour}" stroke-width="1.6"{dash}/>')
         if line.markers:
             parts += [f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="2.2" fill="{line.colour}"/>'
                       for a, b in zip(t, v) if not np.isnan(b)]
     legend = " · ".join(f'<tspan fill="{ln.colour}">{ln.label}</tspan>' for ln in lines)
-    parts.append(f'<text x="{LEFT}" y="10" class="title">{html.escape(title)}: {legend}</text></svg>')
+    parts.append(f'<text x="{LEFT}" y="12" class="title">{html.escape(title)}: {legend}</text></svg>')
     return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------- tables
 
 
 CSS = """
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #111; margin: 24px; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 18px 0 6px; }
-.meta { color: #444; margin-bottom: 10px; } .disclaimer { font-size: 12px; color: #555; }
+.meta { color: #444; margin-bottom: 10px; line-height: 1.5; } .disclaimer { font-size: 12px; color: #555; }
+.banner { border: 2px solid #b00020; color: #b00020; font-weight: bold; padding: 6px 10px; margin: 8px 0; }
 .chart { width: 100%; height: auto; display: block; margin: 6px 0; font-size: 11px; }
-.chart .title { font-size: 12px; font-weight: bold; }
+.chart .title { font-size: 12px; font-weight: bold; } .chart .clock { fill: #555; }
 .grid { display: grid; grid-template-columns: repeat(3, 1fr); gap: 8px 18px; }
-table { border-collapse: collapse; width: 100%; font-size: 12px; }
+table { border-collapse: collapse; width: 100%; font-size: 12px; margin-bottom: 6px; }
 td, th { text-align: left; padding: 2px 6px; border-bottom: 1px solid #ddd; vertical-align: top; }
-th { font-size: 13px; } .not-met { color: #b00020; font-weight: bold; }
-.legend span { display: inline-block; padding: 0 8px; margin-right: 6px; }
+th { font-size: 12px; background: #f3f3f3; } .not-met, .invalid { color: #b00020; font-weight: bold; }
+.num { text-align: right; white-space: nowrap; } .when { white-space: nowrap; }
+.legend { font-size: 13px; } .legend span { display: inline-block; padding: 0 8px; margin-right: 6px; }
 @media print { body { margin: 10mm; } .chart, table { break-inside: avoid; } }
 """
 
 
-def _acknowledged(ep: Episode) -> str:
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "none", classes: Sequence[str] = ()) -> str:
+    """An HTML table of already escaped cells; ``classes`` per row."""
+    if not rows:
+        return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr><tr><td colspan={len(head)}>{empty}</td></tr></table>"
+    body = "".join(f'<tr class="{classes[i] if i < len(classes) else ""}">' + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
+                   for i, row in enumerate(rows))
+    return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>"
+
+
+def _when(ref: TimeRef, t: float) -> str:
+    return f'<span class="when">{ref.text(t)} · {clock_hms(t)}</span>'
+
+
+def _answer(value: object) -> str:
+    return "not answered" if value is None else "yes" if value is True else "no" if value is False else str(value)
+
+
+def screening_table(screening: dict, protocol: Protocol) -> str:
+    """Each screening question the protocol asks, with the answer recorded for this session."""
+    questions = {}
+    for item in protocol.screening:
+        questions.setdefault(item.key, item.question)
+    rows = [(html.escape(q), html.escape(_answer(screening.get(key)))) for key, q in questions.items()]
+    rows += [(html.escape(key), html.escape(_answer(v))) for key, v in screening.items() if key not in questions]
+    return _table(("Screening question", "Answer"), rows, "no screening recorded")
+
+
+def findings(record: SessionRecord, plan: Plan) -> list[Finding]:
+    """Blocks and gates from the screening, those the recorded dosing decision had open when the
+    first dose was given (or at the end, without a dose), and the checks."""
+    first = record.first_dose
+    decided = [e for e in record.events if e.kind == "dosing" and (first is None or e.t <= first)]
+    found = [*plan.blocks, *plan.gates]
+    for reason in decided[-1].data.get("reasons", []) if decided else []:
+        action, _, rest = str(reason).partition(" ")
+        finding_id, _, text = rest.partition(": ")
+        if finding_id not in {f.id for f in found}:
+            found.append(Finding(finding_id, action, text, "the recorded dosing decision", True))
+    return [*found, *plan.checks]
+
+
+def decisions_table(record: SessionRecord, summary: Summary, plan: Plan, ref: TimeRef) -> str:
+    """What the plan decided before dosing and how each block or gate was lifted (who, when, why)."""
+    overrides = {a.alarm_id: a for a in record.alarms if a.event == "overridden"}
+    found = findings(record, plan)
+    rows, classes = [], []
+    for f in found:
+        o = overrides.get(f.id)
+        lifted = ("" if f.action == "check" else
+                  f"overridden by {html.escape(o.who or '?')} at {_when(ref, o.t)}: {html.escape(o.message)}" if o
+                  else "not overridden")
+        rows.append((html.escape(f.action.upper()), html.escape(f.text), html.escape(f.source), lifted))
+        classes.append("not-met" if f.action == "block" and not o else "")
+    for fid, o in overrides.items():
+        if fid not in {f.id for f in found}:
+            rows.append(("OVERRIDE", html.escape(fid), "", f"by {html.escape(o.who or '?')} at {_when(ref, o.t)}: "
+                                                           f"{html.escape(o.message)}"))
+    return _table(("Decision", "Why", "Source", "Lifted"), rows, "no blocks, gates or checks: clear to dose", classes)
+
+
+def doses_table(record: SessionRecord, ref: TimeRef) -> str:
+    """Every stored dose with route, mg, mg/kg, start, end and who gave it; invalid fields said to be invalid."""
+    weight = record.session.weight_kg
+    rows, classes = [], []
+    for n, d in enumerate(dose_rows(record.events), start=1):
+        per_kg = d.mg_per_kg(weight)
+        rows.append((
+            str(n), html.escape(d.drug or "invalid"), html.escape((d.route or "invalid").upper()),
+            "invalid" if d.mg is None else f"{d.mg:g}", "-" if per_kg is None else f"{per_kg:g}", _when(ref, d.t),
+            "bolus" if d.end is None else _when(ref, d.end), html.escape(d.who or "-"),
+            html.escape("; ".join(d.problems)),
+        ))
+        classes.append("invalid" if d.problems else "")
+    head = ("#", "Drug", "Route", "mg", "mg/kg" + ("" if weight else " (weight unknown)"), "Start", "End", "Given by",
+            "Stored value problems")
+    return _table(head, rows, "no dose recorded", classes)
+
+
+def manual_bp_table(record: SessionRecord, ref: TimeRef) -> str:
+    rows = [(_when(ref, e.t), html.escape(bp_text(e.data)), html.escape(e.who or "-"))
+            for e in record.events if e.kind == "manual_nibp"]
+    return _table(("Time", "Blood pressure", "Taken by"), rows, "no hand-taken blood pressure")
+
+
+def _acknowledged(ep, ref: TimeRef) -> str:
     if ep.acknowledged_at is None:
         return "-"
-    return f"{ep.acknowledged_at - ep.start:.0f} s" + (f" by {ep.acknowledged_by}" if ep.acknowledged_by else "")
+    return (f"after {duration_text(ep.acknowledged_at - ep.start)}"
+            + (f" by {html.escape(ep.acknowledged_by)}" if ep.acknowledged_by else ""))
 
 
-def render(record: SessionRecord, summary: Summary) -> str:
-    """The report as an HTML document."""
-    s, start = record.session, record.session.started
+# --------------------------------------------------------------------------------------------- document
+
+
+def _protocol_line(record: SessionRecord, summary: Summary) -> str:
+    chosen = next((e for e in record.events if e.kind == "protocol"), None)
+    if chosen is None:
+        return f"protocol {html.escape(summary.protocol)}"
+    version = chosen.data.get("version", "")
+    who = f", chosen by {html.escape(chosen.who)}" if chosen.who else ""
+    return f"protocol {html.escape(str(chosen.data.get('protocol', summary.protocol)))} {html.escape(str(version))}{who}"
+
+
+def render(record: SessionRecord, summary: Summary, state: str = ENDED) -> str:
+    """The report as an HTML document; ``state`` is the session's recording state (``record_view``)."""
+    s, ref = record.session, reference(record)
     esc = html.escape
+    protocol = protocol_for(s)
+    plan = plan_for(record, protocol)
     sections = "".join(
-        f"<table><tr><th colspan=2>{esc(title)}</th></tr>"
+        "<table><tr><th colspan=2>" + esc(title) + "</th></tr>"
         + "".join(f'<tr class="{"not-met" if label.startswith("NOT met") else ""}"><td>{esc(label)}</td>'
                   f"<td>{esc(text)}</td></tr>" for label, text in rows)
         + "</table>"
-        for title, rows in describe(summary, start)
+        for title, rows in summary_sections(summary, ref)
     )
-    notes = "".join(
-        f"<tr><td>T+{minutes(e.t - start)}</td><td>{esc(e.kind)}</td><td>{esc(str(e.data.get('text', '')))}</td></tr>"
-        for e in record.events if e.kind in ("note", "phase", "discharge")
-    )
-    alarms = "".join(
-        f"<tr><td>T+{minutes(ep.start - start)}</td><td>{minutes(ep.until(record.end) - ep.start)}</td>"
-        f"<td>{ep.priority.upper()}</td><td>{esc(ep.message)}</td>"
-        f"<td>{esc(_acknowledged(ep))}</td></tr>"
-        for ep in summary.episodes
-    )
-    charts = "".join(chart_svg(record, title, yr, lines, summary) for title, yr, lines in CHARTS)
+    notes = [(_when(ref, r.t), esc(r.kind), esc(r.what), esc(r.who or "-")) for r in event_rows(record, ref)
+             if r.kind in ("note", "phase", "discharge")]
+    alarms = [(_when(ref, ep.start), duration_text(ep.until(record.end) - ep.start), ep.priority.upper(),
+               esc(ep.message), _acknowledged(ep, ref)) for ep in summary.episodes]
+    charts = "".join(chart_svg(record, title, yr, lines, summary, ref) for title, yr, lines in CHARTS)
     legend = "".join(f'<span style="background:{c}55">{p.upper()} alarm</span>' for p, c in PRIORITY_FILL.items())
+    banner = f'<p class="banner">{esc(state_text(state, record, ref))}</p>' if state != ENDED else ""
+    ended = (f"ended {clock_hms(record.end)}" if state == ENDED else f"data up to {clock_hms(record.end)}")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kapmon session {esc(s.id)}</title><style>{CSS}</style></head>
 <body>
-<h1>Session report: {esc(s.id)}</h1>
-<div class="meta">Patient {esc(s.patient)} · {esc(s.route.upper())} · {'' if s.weight_kg is None else f'{s.weight_kg:g} kg · '}
-started {clock(start)} · {minutes(record.end - start)} recorded · protocol {esc(summary.protocol)}</div>
+<h1>Session report: {esc(s.patient)}</h1>
+<div class="meta">Session {esc(s.id)} · {esc(s.route.upper())} · {'weight unknown' if s.weight_kg is None else f'{s.weight_kg:g} kg'}
+· started {clock(s.started)}, {ended} · {minutes(record.end - s.started)} recorded<br>
+{_protocol_line(record, summary)} · times are T+ minutes since the {ref.what} ({clock_hms(ref.t0)}), clock time beside them</div>
+{banner}
 <p class="disclaimer">Not a medical device: for research, education, simulation and secondary display.
 Generated by kapmon from the session record.</p>
+<h2>Screening and pre-dose decisions</h2>
+{screening_table(dict(s.metadata.get("screening") or {}), protocol)}
+{decisions_table(record, summary, plan, ref)}
+<h2>Doses</h2>
+{doses_table(record, ref)}
+<h2>Hand-taken blood pressures</h2>
+{manual_bp_table(record, ref)}
 <h2>Trends</h2>
-<div class="legend">Minutes from session start. Purple line: dose. {legend}</div>
+<div class="legend">T+ minutes since the {ref.what}, clock time under each tick. Purple line: dose. Shading: the highest alarm active. {legend}</div>
 {charts}
 <h2>Summary</h2>
 <div class="grid">{sections}</div>
 <p class="disclaimer">Baseline rule: {esc(summary.baseline_rule)}</p>
 <h2>Alarms</h2>
-<table><tr><th>Raised</th><th>Lasted</th><th>Priority</th><th>Message</th><th>Acknowledged</th></tr>{alarms or '<tr><td colspan=5>none</td></tr>'}</table>
+{_table(("Raised", "Lasted", "Priority", "Message", "Acknowledged"), alarms)}
 <h2>Notes and phases</h2>
-<table><tr><th>Time</th><th>Kind</th><th>Text</th></tr>{notes or '<tr><td colspan=3>none</td></tr>'}</table>
+{_table(("Time", "Kind", "Text", "Who"), notes)}
 <p>Reviewed by: ______________________ &nbsp; Date: ____________ &nbsp; Signature: ______________________</p>
 </body></html>
 """
@@ -174,5 +335,6 @@ Generated by kapmon from the session record.</p>
 
 def write_report(store: Store, session_id: str, path: Path) -> Path:
     record = load_record(store, session_id)
-    path.write_text(render(record, summarise(record)), encoding="utf-8")
+    state = recording_state(record, store.heartbeats().get(session_id), time.time())
+    path.write_text(render(record, summarise(record), state), encoding="utf-8")
     return path

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from devices.reading import Reading
 from monitor.alarm_events import AlarmEvent
+from monitor.dose_rows import dose_rows
 from monitor.session import Dose, Session
 
 SCHEMA_VERSION = 1
@@ -386,7 +387,9 @@ class Store:
         return [StoredEvent(i, t, k, json.loads(d), w) for i, t, k, d, w in rows]
 
     def doses(self, session_id: str) -> list[Dose]:
-        return [dose_from_data(e.t, e.data) for e in self.events(session_id, kind="dose")]
+        """The doses the record can count: rows whose amount or route is invalid are left out (``monitor.dose_rows``)."""
+        rows = dose_rows(self.events(session_id, kind="dose"))
+        return [d for d in (row.dose() for row in rows) if d is not None]
 
     def alarm_events(self, session_id: str, after_id: int = 0) -> list[tuple[int, AlarmEvent]]:
         rows = self._conn().execute(

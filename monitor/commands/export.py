@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from devices.errors import RecordingError
 from devices.recording import LONG, WIDE
 from monitor.commands.serving import add_store_argument, fail, read_store
-from monitor.export import FORMATS, ExportError, export
+from monitor.export import FORMATS, ExportError, export, export_problems
 from monitor.store import StoreError
 from monitor.summary import SessionNotFound
 
@@ -31,10 +32,13 @@ def run(args: argparse.Namespace) -> int:
     if args.interval < 0:
         return fail("export", "--interval must be >= 0")
     try:
-        path = export(read_store(args.db), args.session, args.format, args.out, form=args.form, interval_s=args.interval)
+        store = read_store(args.db)
+        path = export(store, args.session, args.format, args.out, form=args.form, interval_s=args.interval)
     except SessionNotFound as exc:
         return fail("export", exc.args[0])
     except (ExportError, StoreError, RecordingError) as exc:
         return fail("export", str(exc))
+    for line in export_problems(store, args.session):
+        print(f"kapmon export: warning: {line}", file=sys.stderr)
     print(f"kapmon export: wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
