@@ -168,8 +168,12 @@ class Hub:
     # --- the flow of readings -----------------------------------------------------------
 
     def _horizon(self) -> float:
-        """How far the rules may go: the clock, but never past a running replay's horizon."""
-        marks = [getattr(s, "horizon", None) for s in self.sources if id(s) in self._running and hasattr(s, "horizon")]
+        """How far the rules may go: the clock, but never past a replay's horizon (a finished one
+        included, unless a live device keeps the session going)."""
+        replays = [s for s in self.sources if hasattr(s, "horizon")]
+        if len(replays) < len(self.sources):
+            replays = [s for s in replays if id(s) in self._running]
+        marks = [getattr(s, "horizon") for s in replays]
         return min([self.clock.now(), *(self.rules.start if m is None else m for m in marks)])
 
     def _end_time(self, stopped: bool) -> float:

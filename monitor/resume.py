@@ -15,7 +15,7 @@ from devices.reading import VITALS, Condition, Reading
 from monitor.alarm_events import AlarmEvent
 from monitor.session import Session
 from monitor.session_rules import SessionRules
-from monitor.store import Store, dose_from_data
+from monitor.store import Store
 
 REPLAYED_VITALS = tuple(v for v in VITALS if v != "pleth")
 
@@ -51,7 +51,7 @@ def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[
     events = store.events(session.id)
     rules.add(readings)
     rules.add(_condition(e.t, e.data) for e in events if e.kind == "condition")
-    rules.add(dose_from_data(e.t, e.data) for e in events if e.kind == "dose")
+    rules.add(store.doses(session.id))  # only doses whose stored fields are valid
     last_t = max([session.started, *(r.t for r in readings), *(e.t for e in events if e.kind in ("condition", "dose"))])
     for _, a in store.alarm_events(session.id):
         if a.event == "acknowledged":

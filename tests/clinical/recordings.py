@@ -154,7 +154,7 @@ def build(case: Case, folder: Path) -> Path:
 class Outcome:
     """What one path decided: alarm transitions and dosing changes (t in seconds from session start)."""
 
-    transitions: list[tuple[float, str, str, str]]
+    transitions: list[tuple[float, str, str, str, str]]  # (t, event, alarm id, priority, kind)
     dosing: list[tuple[float, str]]
     messages: dict[str, list[str]] = field(default_factory=dict)
 
@@ -174,7 +174,7 @@ def by_alarms_command(csv: Path, case: Case) -> Outcome:
 
 
 def _outcome(alarms: list[dict], dosing: list[dict], start: float) -> Outcome:
-    out = Outcome([(round(a["t"] - start, 3), a["event"], a["alarm_id"], a["priority"]) for a in alarms],
+    out = Outcome([(round(a["t"] - start, 3), a["event"], a["alarm_id"], a["priority"], a["kind"]) for a in alarms],
                   [(round(d["t"] - start, 3), d["state"]) for d in dosing])
     for a in alarms:
         out.messages.setdefault(a["alarm_id"], []).append(a["message"])
