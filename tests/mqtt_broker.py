@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
 SKIP_REASON = "mosquitto is not installed (apt-get install mosquitto): the MQTT tests need a real broker"
 
@@ -81,3 +83,12 @@ def make_password_file(path: Path, users: dict[str, str]) -> Path:
         subprocess.run([passwd, "-b", str(path), user, password], check=True, capture_output=True)
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture(autouse=True)
+def site_key_home(tmp_path, monkeypatch) -> Path:
+    """Kapmon's data directory (where the default site key is made for a loopback broker) inside the test's
+    temporary directory; imported by the MQTT test modules."""
+    home = tmp_path / "kapmon-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home / "kapmon"

@@ -12,7 +12,7 @@ from monitor.broker import config_from_args
 from monitor.running import start_session
 from monitor.store import Store
 from tests.helpers import ListSource
-from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker
+from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, site_key_home  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)]
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
