@@ -125,6 +125,8 @@ def alarm_line(room: Room, state: str) -> tuple[list, str]:
 
 
 def status_text(room: Room, state: str) -> str:
+    if room.unreadable:
+        return "UNREADABLE"
     if state == "offline":
         return f"OFFLINE {age_text(time.time() - room.status_changed).removesuffix(' ago')}"
     if state == "ended":

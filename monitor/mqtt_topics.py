@@ -37,6 +37,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from monitor.alarm_events import AlarmEvent
 from monitor.plan import describe_limit
 from monitor.session import Session
@@ -96,22 +98,19 @@ def encode(payload: dict) -> bytes:
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
-_INNERMOST = re.compile(rb"\[\]|\{\}")
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
 
 
 def nesting_within(payload: bytes, depth: int) -> bool:
     """Whether the JSON text ``payload`` nests arrays and objects at most ``depth`` deep (strings ignored).
 
-    Each pass removes the innermost bracket pairs, so this costs at most ``depth`` + 1 scans, however deep
-    the text goes, and never recurses."""
-    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", payload))
-    for _ in range(depth):
-        if not brackets:
-            return True
-        brackets, removed = _INNERMOST.subn(b"", brackets)
-        if not removed:
-            return True  # unbalanced: the parser refuses it
-    return not brackets
+    One pass over the brackets (a running sum of +1 per opening and -1 per closing one), however deep the
+    text goes: nothing recurses."""
+    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", payload)).translate(_ONE_KIND)
+    if len(brackets) <= 2 * depth:
+        return True  # balanced, n brackets nest at most n / 2 deep (unbalanced, the parser refuses them)
+    steps = ord("\\") - np.frombuffer(brackets, dtype=np.int8)  # "[" is "\\" - 1, "]" is "\\" + 1
+    return int(np.cumsum(steps, dtype=np.int64).max()) <= depth
 
 
 def _no_constant(name: str) -> None:

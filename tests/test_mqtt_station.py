@@ -20,7 +20,9 @@ from monitor.running import start_session
 from monitor.site_key import create_key, load_key
 from monitor.store import Store
 from tests.helpers import ListSource
-from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, make_password_file, site_key_home  # noqa: F401
+from tests.mqtt_broker import (  # noqa: F401
+    MOSQUITTO, SKIP_REASON, Broker, Collector, make_password_file, site_key_home, wait_for,
+)
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)
 paho = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
@@ -42,16 +44,6 @@ def config(b: Broker, **kw):
     return config_from_args(b.url, Namespace(**kw))
 
 
-def wait_for(predicate, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def record(store: Store, session_id: str) -> tuple[list, list, list]:
     """A session's record without row ids: what the central station must hold exactly."""
     readings = [(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in store.readings(session_id)]
@@ -62,25 +54,6 @@ def record(store: Store, session_id: str) -> tuple[list, list, list]:
 
 def mirrored(bedside: Store, central: Store, session_id: str) -> bool:
     return central.session(session_id) is not None and record(bedside, session_id) == record(central, session_id)
-
-
-class Collector:
-    """A plain subscriber that keeps every message on kapmon/#."""
-
-    def __init__(self, b: Broker) -> None:
-        self.messages: list = []
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="collector")
-        self.client.on_message = lambda _c, _u, m: self.messages.append(m)
-        self.client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe("kapmon/#", qos=1)
-        self.client.connect(b.host, b.port)
-        self.client.loop_start()
-
-    def on(self, suffix: str) -> list:
-        return [m for m in list(self.messages) if m.topic.endswith(suffix)]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_each_kind_is_published_and_mirrored(tmp_path, broker):
