@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 SYNC_EVERY_S = 2.0  # at most one sync request per room this often
 MAX_ROOMS = 256  # design proposal: more rooms than a clinic has; a flood of made-up rooms stops here
 REPLY_TEXT_MAX = 500
+SILENT_S = 3 * mt.STATE_EVERY_S  # a bedside republishes its state at least every 5 s; three missed: offline
 SENT_MAX = 10_000  # own command nonces remembered (2 x CLOCK_SKEW_S each); pruned when this many
 
 MIRROR_SCHEMA = """
@@ -215,6 +216,16 @@ class Room:
         return {3: 5, 2: 3, 1: 2}[PRIORITY_RANK[top.priority]]
 
 
+def seen_now(room: Room) -> Room:
+    """A copy of ``room`` as it stands now: online by its status but silent (no state, its heartbeat, for
+    ``SILENT_S``) is offline since its last state. A stuck bedside, or a forged retained "online", cannot
+    keep a room looking alive."""
+    silent = time.monotonic() - room.state_received
+    if room.status == "online" and room.state is not None and silent > SILENT_S:
+        return replace(room, status="offline", status_changed=time.time() - silent)
+    return replace(room)
+
+
 class Central:
     """Subscribes to every room of a site (or of every site) and mirrors them into ``store``."""
 
@@ -231,7 +242,7 @@ class Central:
         self._cursors: dict[tuple[str, str], int] = {}
         self._owners: dict[str, str] = {}  # session id -> the room key it belongs to
         self._lock = threading.Lock()
-        self._replies: dict[str, tuple[threading.Event, list]] = {}
+        self._replies: dict[str, tuple[str, threading.Event, list]] = {}  # request -> (reply topic, done, answer)
         self._sent: dict[str, float] = {}  # nonces of this station's commands -> when to forget them
         self._verifier = Verifier(config.site_key)
         self._reports = Throttle(REPORT_EVERY_S)
@@ -259,13 +270,13 @@ class Central:
     def snapshot(self) -> list[Room]:
         """Copies of every room, most urgent first."""
         with self._lock:
-            rooms = [replace(r) for r in self.rooms.values()]
+            rooms = [seen_now(r) for r in self.rooms.values()]
         return sorted(rooms, key=lambda r: (-r.urgency(), r.key))
 
     def room(self, key: str) -> Room | None:
         with self._lock:
             room = self.rooms.get(key)
-            return None if room is None else replace(room)
+            return None if room is None else seen_now(room)
 
     def room_of_session(self, session_id: str) -> Room | None:
         """The room a mirrored session belongs to (it may have moved on to another session)."""
@@ -288,14 +299,14 @@ class Central:
             return False, f"{key} is offline: acknowledge at the bedside"
         request = secrets.token_hex(8)
         done = threading.Event()
-        self._replies[request] = (done, [])
+        self._replies[request] = (mt.topic(room.site, room.room, "reply"), done, [])
         self.store.audit(room.site, room.room, session_id, "ack", alarm_id, who, "requested")
         self._command(room, mt.ack_command(request, session_id, alarm_id, who))
         try:
             if not done.wait(timeout):
                 self.store.audit(room.site, room.room, session_id, "ack", alarm_id, who, "no answer from the bedside")
                 return False, f"no answer from {key} within {timeout:g} s"
-            ok, message = self._replies[request][1][0]
+            ok, message = self._replies[request][2][0]
         finally:
             self._replies.pop(request, None)
         self.store.audit(room.site, room.room, session_id, "ack", alarm_id, who,
@@ -449,6 +460,8 @@ class Central:
     def _on_reply(self, topic: str, data: dict) -> None:
         request = data.get("request")
         waiting = self._replies.get(request) if isinstance(request, str) else None
+        if waiting is not None and waiting[0] != topic:
+            raise mt.MessageError(f"reply refused: request {request} was sent to another room")
         reason = self._verifier.refusal(topic, data, time.time())
         if reason is None:
             ok, message = data.get("ok"), data.get("message")
@@ -456,13 +469,13 @@ class Central:
                 reason = "a reply needs ok and a message"
         if reason is not None:
             if waiting is not None:
-                waiting[1].append((False, f"the bedside's answer was refused here ({reason}): check that the "
+                waiting[2].append((False, f"the bedside's answer was refused here ({reason}): check that the "
                                           "bedside and this station have the same site key"))
-                waiting[0].set()
+                waiting[1].set()
             raise mt.MessageError(f"reply refused: {reason}")
         if waiting is not None:
-            waiting[1].append((ok, message[:REPLY_TEXT_MAX]))
-            waiting[0].set()
+            waiting[2].append((ok, message[:REPLY_TEXT_MAX]))
+            waiting[1].set()
 
     def _on_command_seen(self, site: str, name: str, topic: str, payload: bytes) -> None:
         """A command on a room's ``cmd`` topic: this station's own, another key holder's, or a forgery

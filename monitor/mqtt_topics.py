@@ -7,8 +7,9 @@ leaf                QoS     retain  payload (JSON)
 ==================  ======  ======  =============================================================
 ``status``          1       yes     ``{"status": "online"|"offline", "t": ...}``; "offline" is also
                                     the last will, so a dead bedside shows OFFLINE
-``state``           1       yes     room state: session record, active alarms, the bedside's live URL,
-                                    the bedside's cursors (last row id per kind), session clock
+``state``           1       yes     room state: session record, active alarms, the plan's limits, the
+                                    bedside's live URL, its cursors (last row id per kind), session
+                                    clock; republished at least every ``STATE_EVERY_S``
 ``data/readings``   1       no      a batch of stored readings (pleth included, one message per flush)
 ``data/events``     1       no      a batch of session events (doses, notes, phases, conditions, end)
 ``data/alarms``     1       no      a batch of alarm transitions
@@ -50,6 +51,7 @@ LEAVES = ("status", "state", "cmd", "reply", *(f"data/{k}" for k in KINDS))
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_MESSAGE_BYTES = 1 << 20  # design proposal: a catch-up batch of 5000 readings is about 0.5 MB
 MAX_DEPTH = 32  # design proposal: kapmon's own messages nest at most 7 deep (state -> session -> metadata)
+STATE_EVERY_S = 5.0  # a bedside publishes its state at least this often (its heartbeat)
 TEXT_MAX = 4096  # design proposal: a stored text longer than this is sent cut short (a note is a few lines)
 
 log = logging.getLogger(__name__)

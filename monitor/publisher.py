@@ -37,7 +37,6 @@ from monitor.throttle import REPORT_EVERY_S, Throttle
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5000  # rows per message when catching up
-HEARTBEAT_S = 5.0  # the room state (with cursors) is published at least this often
 WHO_MAX = 64
 
 
@@ -46,7 +45,7 @@ class Publisher:
 
     def __init__(
         self, hub: Hub, config: BrokerConfig, site: str, room: str, url: str | None = None,
-        keepalive: int = KEEPALIVE_S, heartbeat_s: float = HEARTBEAT_S,
+        keepalive: int = KEEPALIVE_S, heartbeat_s: float = mt.STATE_EVERY_S,
     ) -> None:
         if not config.site_key:
             raise BrokerError("publishing needs the site key that signs commands (--site-key)")

@@ -40,16 +40,22 @@ def default_key_path() -> Path:
 
 
 def create_key(path: str | Path) -> bytes:
-    """Write a new random key to ``path`` (owner-only); refuses to replace an existing file."""
+    """Write a new random key to ``path`` (owner-only); refuses to replace an existing file. The file appears
+    whole or not at all (written aside, then linked into place), so a process starting at the same moment
+    reads either no key or this one."""
     path = Path(path)
     key = secrets.token_bytes(KEY_BYTES)
     path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key.hex() + "\n")
+        os.link(aside, path)
     except FileExistsError:
         raise SiteKeyError(f"{path} exists already: kapmon never replaces a site key") from None
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(key.hex() + "\n")
+    finally:
+        aside.unlink()
     return key
 
 
@@ -79,10 +85,13 @@ def site_key(path: str | Path | None, loopback: bool) -> bytes:
     if path is not None:
         return load_key(path)
     default = default_key_path()
+    if loopback and not default.exists():
+        try:
+            return create_key(default)
+        except SiteKeyError:
+            pass  # another kapmon on this machine made it a moment ago
     if default.exists():
         return load_key(default)
-    if loopback:
-        return create_key(default)
     raise SiteKeyError(
         f"commands between bedsides and the central station are signed with the site's key: copy the site key "
         f"to {default} or give --site-key FILE (the same file on every bedside and the central station)")

@@ -9,6 +9,7 @@ import os
 import re
 import time
 from argparse import Namespace
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -200,8 +201,10 @@ def test_site_key_file(tmp_path, site_key_home):
         load_key(tmp_path / "short")
     with pytest.raises(SiteKeyError, match="--site-key FILE"):
         site_key(None, loopback=False)  # never made for a broker elsewhere: it could not match the others'
-    made = site_key(None, loopback=True)
-    assert (site_key_home / "site.key").exists() and site_key(None, loopback=False) == made
+    with ThreadPoolExecutor(8) as pool:  # a central station and bedsides started together agree on one key
+        made = set(pool.map(lambda _: site_key(None, loopback=True), range(16)))
+    assert len(made) == 1 and site_key(None, loopback=False) in made
+    assert sorted(p.name for p in site_key_home.iterdir()) == ["site.key"]
 
 
 def test_signed_commands_refused_when_forged_stale_replayed_or_for_another_room():
@@ -319,3 +322,31 @@ def test_an_offline_room_keeps_its_last_unacknowledged_high_alarm(tmp_path):
     deliver(central, "state", {"session": "junk"}, room="room-2")
     assert central.room("clinic/room-2").unreadable and central.room("clinic/room-2").urgency() == 4
     assert [r.key for r in central.snapshot()] == ["clinic/room-1", "clinic/room-2"]
+
+
+def test_a_room_whose_state_stops_is_offline_whatever_its_status_says(tmp_path):
+    from monitor.central import SILENT_S
+
+    central, _ = _central(tmp_path)
+    deliver(central, "status", mt.status(True))
+    deliver(central, "state", mt.state(SESSION, [], None, {}, time.time(), 1.0, False))
+    assert central.room("clinic/room-1").status == "online"
+    central.rooms["clinic/room-1"].state_received -= SILENT_S + 1  # no state (the heartbeat) since then
+    room = central.room("clinic/room-1")
+    assert room.status == "offline" and time.time() - room.status_changed > SILENT_S and room.urgency() == 4
+    deliver(central, "status", mt.status(True))  # a forged retained "online" changes nothing
+    assert central.snapshot()[0].status == "offline"
+
+
+def test_a_reply_counts_only_from_the_room_that_was_asked(tmp_path):
+    import threading
+
+    central, _ = _central(tmp_path)
+    done = threading.Event()
+    central._replies["r1"] = (mt.topic("clinic", "room-1", "reply"), done, [])
+    answer = mt.reply("r1", True, "acknowledged")
+    deliver(central, "reply", sign(central.config.site_key, mt.topic("clinic", "room-2", "reply"), answer, time.time()),
+            room="room-2")
+    assert not done.is_set() and "sent to another room" in central.room("clinic/room-2").refusal
+    deliver(central, "reply", answer)  # unsigned
+    assert done.is_set() and central._replies["r1"][2][0][0] is False
