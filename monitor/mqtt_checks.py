@@ -73,9 +73,17 @@ class RoomState:
 
 # --- fields -------------------------------------------------------------------------------
 
-def number(d: Mapping, key: str, optional: bool = False) -> float | None:
+def present(d: Mapping, key: str, optional: bool) -> Any:
+    """``d[key]``; None when it is absent and ``optional``, else MessageError saying it is missing."""
     value = d.get(key)
-    if value is None and optional:
+    if value is None and not optional:
+        raise MessageError(f"{key}: missing")
+    return value
+
+
+def number(d: Mapping, key: str, optional: bool = False) -> float | None:
+    value = present(d, key, optional)
+    if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise MessageError(f"{key}: {str(value)[:40]} is not a finite number")
@@ -83,8 +91,8 @@ def number(d: Mapping, key: str, optional: bool = False) -> float | None:
 
 
 def text(d: Mapping, key: str, limit: int, optional: bool = False) -> str | None:
-    value = d.get(key)
-    if value is None and optional:
+    value = present(d, key, optional)
+    if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise MessageError(f"{key}: not a text of at most {limit} characters")
@@ -92,8 +100,8 @@ def text(d: Mapping, key: str, limit: int, optional: bool = False) -> str | None
 
 
 def choice(d: Mapping, key: str, choices: tuple, optional: bool = False) -> Any:
-    value = d.get(key)
-    if value is None and optional:
+    value = present(d, key, optional)
+    if value is None:
         return None
     if not isinstance(value, str) or value not in choices:
         raise MessageError(f"{key}: {str(value)[:40]!r} is not one of {', '.join(map(str, choices))}")
@@ -101,16 +109,16 @@ def choice(d: Mapping, key: str, choices: tuple, optional: bool = False) -> Any:
 
 
 def flag(d: Mapping, key: str, default: bool | None = None) -> bool:
-    value = d.get(key)
-    if value is None and default is not None:
-        return default
+    value = present(d, key, default is not None)
+    if value is None:
+        return bool(default)
     if not isinstance(value, bool):
         raise MessageError(f"{key}: not true or false")
     return value
 
 
 def named(d: Mapping, key: str) -> str:
-    value = d.get(key)
+    value = present(d, key, False)
     if not isinstance(value, str) or not NAME.match(value):
         raise MessageError(f"{key}: {str(value)[:40]!r} is not a name (letters, digits, '-', '_', '.')")
     return value

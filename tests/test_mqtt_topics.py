@@ -249,7 +249,7 @@ def test_room_state_is_checked_field_by_field():
              "text": "spo2 < 90 for 15 s -> medium"}
     assert checks.parse_state(state(limits=[limit]), NOW).limits[0].threshold == 90
     refused = {
-        "alarms[0].acknowledged": state(alarms=[{**alarm, "acknowledged": None}]),
+        "alarms[0].acknowledged: missing": state(alarms=[{**alarm, "acknowledged": None}]),
         "alarms[0].priority": state(alarms=[{**alarm, "priority": "urgent"}]),
         "alarms[0].since": state(alarms=[{**alarm, "since": "yesterday"}]),
         "alarms: not a list": state(alarms=[alarm] * 101),
@@ -264,7 +264,7 @@ def test_room_state_is_checked_field_by_field():
         "speed": state(speed=0),
         "cursors.readings": state(cursors={"readings": -1}),
         "audio": state(audio="loud"),
-        "now: ": {k: v for k, v in state().items() if k != "now"},
+        "now: missing": {k: v for k, v in state().items() if k != "now"},
     }
     for what, bad in refused.items():
         with pytest.raises(mt.MessageError, match=re.escape(what)):
