@@ -15,6 +15,7 @@ import pytest
 
 from devices.reading import reading
 from monitor.broker import BrokerError, config_from_args
+from monitor.cli import main
 from monitor.commands.demo import start_demo
 from monitor.running import start_session
 from monitor.site_key import create_key, load_key
@@ -201,7 +202,7 @@ def test_acknowledge_round_trip(tmp_path, broker):
         hub.stop()
 
 
-def test_refuses_a_remote_broker_without_credentials(tmp_path):
+def test_refuses_a_remote_broker_without_credentials(tmp_path, capsys):
     with pytest.raises(BrokerError, match="credentials"):
         config_from_args("mqtt://192.0.2.10:1883", Namespace())
     with pytest.raises(BrokerError, match="credentials"):
@@ -212,6 +213,15 @@ def test_refuses_a_remote_broker_without_credentials(tmp_path):
     pw.write_text("secret\n")
     with pytest.raises(BrokerError, match="--site-key FILE"):  # a key made here could never match the others'
         config_from_args("mqtts://192.0.2.10", Namespace(mqtt_user="room-1", mqtt_password_file=pw))
+    assert main(["central", "--broker", "mqtts://192.0.2.10", "--mqtt-user", "central", "--mqtt-password-file",
+                 str(pw), "--db", str(tmp_path / "c.db")]) == 2
+    assert "--site-key FILE" in capsys.readouterr().err
+    readable = tmp_path / "readable.key"
+    readable.write_text("ab" * 32)
+    readable.chmod(0o644)
+    assert main(["central", "--broker", "mqtt://127.0.0.1:1", "--site-key", str(readable),
+                 "--db", str(tmp_path / "c.db")]) == 2
+    assert "chmod 600" in capsys.readouterr().err
     key = tmp_path / "site.key"
     create_key(key)
     ok = config_from_args("mqtts://192.0.2.10", Namespace(mqtt_user="room-1", mqtt_password_file=pw, site_key=key))

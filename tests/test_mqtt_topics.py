@@ -107,6 +107,7 @@ def test_central_applies_each_row_once_and_asks_again_after_a_gap(tmp_path):
     deliver(central, "data/readings", mt.batch("readings", session.id, 20, rows[20:25]))  # 16-20 went missing
     assert central.store.count_readings(session.id) == 15
     assert sent[-1][1] == mt.sync_command(session.id, {"readings": 15})
+    assert central.store.audit_log(session.id)[-1].result == "sent: rows after readings 15, events 0, alarms 0"
     deliver(central, "data/readings", mt.batch("readings", session.id, 15, rows[15:30]))
     assert [r.value for r in central.store.readings(session.id)] == [r[3] for r in rows]
     assert central.store.cursors(session.id)["readings"] == 30
