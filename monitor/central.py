@@ -375,8 +375,7 @@ class Central:
         except mt.MessageError as exc:
             self._refuse(room, leaf, str(exc))
         except Exception as exc:  # one room's message never stops the others
-            log.exception("handling a message on %s failed", msg.topic)
-            self._refuse(room, leaf, f"could not be handled ({type(exc).__name__})")
+            self._refuse(room, leaf, f"could not be handled ({type(exc).__name__}: {str(exc)[:200]})", trace=True)
 
     def _room(self, site: str, name: str) -> Room | None:
         key = f"{site}/{name}"
@@ -388,12 +387,13 @@ class Central:
             log.warning("ignoring %d message(s) from rooms beyond the first %d, e.g. %s", count, MAX_ROOMS, key)
         return room
 
-    def _refuse(self, room: Room, leaf: str, reason: str) -> None:
+    def _refuse(self, room: Room, leaf: str, reason: str, trace: bool = False) -> None:
+        """Count a refused message on its room; log it (with the traceback of an unexpected error) once a minute."""
         with self._lock:
             room.refused += 1
             room.refusal = f"{leaf}: {reason}"
         if count := self._reports.due(f"{room.key} {leaf}", time.time()):
-            log.warning("refused %d message(s) from %s on %s: %s", count, room.key, leaf, reason)
+            log.warning("refused %d message(s) from %s on %s: %s", count, room.key, leaf, reason, exc_info=trace)
 
     def _owner(self, session_id: str) -> str | None:
         """The room a session belongs to: the first that published it (kept in the central store)."""

@@ -220,8 +220,8 @@ class Publisher:
     def _report(self, what: str, problems: list[str]) -> None:
         """Log stored oddities that were sanitised or left out (once a minute per kind, counted)."""
         if problems and (count := self._reports.due(what, time.time())):
-            log.warning("session %s: %d %s published with changes or left out (stored by older code?): %s",
-                        self.hub.session.id, count, what, "; ".join(problems)[:500])
+            log.warning("session %s: %d message(s) of %s published with changes or rows left out (stored by "
+                        "older code?): %s", self.hub.session.id, count, what, "; ".join(problems)[:500])
 
     def _publish(self, topic: str, payload: dict, retain: bool = False) -> bool:
         data, problems = mt.encode_safely(payload)

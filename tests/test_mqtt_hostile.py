@@ -273,7 +273,7 @@ def test_stored_oddities_never_stop_publishing(station, caplog):
     station.keeps_mirroring("stored oddities")
     assert station.central_store.doses(station.sid) == [], "no impossible dose reaches the mirror"
     assert not [r for r in station.central_store.readings(station.sid) if r.source == "old"]
-    assert "published with changes or left out" in caplog.text
+    assert "published with changes or rows left out" in caplog.text
     refusal = wait_for(lambda: station.central.room("clinic/room-1").refused and station.central.room("clinic/room-1"),
                        5, "the refused rows counted").refusal
     assert "row(s) refused" in refusal
