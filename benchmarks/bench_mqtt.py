@@ -117,6 +117,7 @@ def main() -> int:
         return 2
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["XDG_DATA_HOME"] = tmp  # the site key that signs commands is made here, not in the user's home
         broker = Broker(Path(tmp) / "broker").start()
         out_c, out_b = ctx.Queue(), ctx.Queue()
         ready_c, ready_b = ctx.Event(), ctx.Event()

@@ -1,24 +1,34 @@
 """The central station: one tile per room, most urgent first, with acknowledge and click-through.
 
-Numbers come from the central store (the mirrored record); alarms, OFFLINE and the bedside's address
-from each room's state. ``/live/<id>`` and ``/review/<id>`` show a mirrored session from the central
-store; each tile also links to the bedside's own live page at the address the room published.
+Numbers come from the central store (the mirrored record); alarms, limits, OFFLINE and the bedside's
+address from each room's state. A room gone offline keeps showing its last unacknowledged alarm beside
+OFFLINE. ``/live/<id>`` is the central view of a mirrored session: the room's alarms (with what the
+protocol says to do, and acknowledge buttons) and its limits, above the live page drawn from the central
+store; ``/review/<id>`` reviews it. Each tile also links to the bedside's own live page at the address the
+room published. One room that cannot be drawn shows as such; the others are drawn as usual.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from devices.reading import in_physical_range
 from layouts import live as live_page
 from layouts import review as review_page
-from layouts.components import COLOURS, PRIORITY_MARK, age_text, elapsed_text
-from monitor.alarm_events import PRIORITY_RANK
+from layouts.components import COLOURS, PRIORITY_MARK, age_text, clock_text, elapsed_text
 from monitor.central import Central, Room
+from monitor.alarm_events import PRIORITY_RANK
+from monitor.alarms import ActiveAlarm
+
+log = logging.getLogger(__name__)
 
 FRESH_S = {"spo2": 10, "hr": 10, "sbp": 1800}
 MAX_ACK_BUTTONS = 3
+REFUSAL_SHOWN = 160  # characters of a refusal reason on a tile
 
 
 def create_central_app(central: Central) -> Dash:
@@ -32,12 +42,13 @@ def create_central_app(central: Central) -> Dash:
     def route(pathname: str | None) -> html.Div:
         path = (pathname or "/").rstrip("/")
         if path.startswith("/live/"):
-            return live_page.layout(path.removeprefix("/live/"), None, store)
+            return central_view(path.removeprefix("/live/"), store)
         if path.startswith("/review/"):
             return review_page.layout(store, path.removeprefix("/review/"))
         return layout()
 
     register(app, central)
+    register_view(app, central)
     live_page.register(app, store, {})
     review_page.register(app, store)
     return app
@@ -62,26 +73,90 @@ def layout() -> html.Div:
 
 def _num(store, session_id: str, vital: str, now: float) -> tuple[str, bool]:
     r = store.latest(session_id, vital)
-    if r is None or r.value is None:
+    if r is None or r.value is None or not math.isfinite(r.value) or not in_physical_range(vital, r.value):
         return "---", True
     return f"{r.value:.0f}", now - r.t > FRESH_S.get(vital, 30)
 
 
 def room_state(room: Room) -> str:
     """The tile's state class: an alarm priority, ``ok``, ``offline`` or ``ended``."""
+    if room.unreadable:
+        return "offline"
     if room.status != "online":
         return "ended" if room.ended or room.state is None else "offline"
     top = room.highest_alarm()
-    if top is None or top["acknowledged"]:
-        return "ok" if top is None else f"{top['priority']}-ack"
-    return top["priority"]
+    if top is None or top.acknowledged:
+        return "ok" if top is None else f"{top.priority}-ack"
+    return top.priority
+
+
+def alarm_words(alarm: ActiveAlarm) -> str:
+    """An alarm's message without the protocol rule it names at the end: ``SBP 186 >= 180``."""
+    suffix = f" ({alarm.rule})"
+    return alarm.message.removesuffix(suffix) if alarm.rule else alarm.message
+
+
+def ack_label(alarm: ActiveAlarm, room: Room) -> str:
+    """What an acknowledge button says: ``Acknowledge SBP 186 >= 180 (room-3)``."""
+    return f"Acknowledge {alarm_words(alarm)} ({room.room})"
+
+
+def unacknowledged(room: Room) -> list[ActiveAlarm]:
+    """The room's unacknowledged alarms, highest priority first, then oldest."""
+    return sorted((a for a in room.alarms if not a.acknowledged), key=lambda a: (-PRIORITY_RANK[a.priority], a.since))
+
+
+def alarm_line(room: Room, state: str) -> tuple[list, str]:
+    """Children and class of a room's alarm line: its highest alarm (the last known one while it is offline,
+    said so), NO DATA for a room gone offline without one, or why its messages are refused."""
+    top = room.highest_alarm()
+    if room.unreadable:
+        return [html.Span("!!", className="mark"),
+                html.Span("NO VALID DATA FROM THIS ROOM: check the bedside's kapmon")], "offline"
+    if state == "offline" and (top is None or top.acknowledged):
+        return [html.Span("!!", className="mark"), html.Span("NO DATA FROM THIS ROOM: check the bedside")], "offline"
+    if top is None:
+        return [html.Span("No active alarms" if state != "ended" else "")], state
+    more = len(room.alarms) - 1
+    words = (f"{top.priority.upper()} {alarm_words(top)}" + (" — acknowledged" if top.acknowledged else "")
+             + (" — last known, room OFFLINE" if state == "offline" else "") + (f"  (+{more} more)" if more else ""))
+    cls = top.priority + ("-ack" if top.acknowledged else "")
+    return [html.Span(PRIORITY_MARK[top.priority], className="mark"), html.Span(words)], cls
+
+
+def status_text(room: Room, state: str) -> str:
+    if room.unreadable:
+        return "UNREADABLE"
+    if state == "offline":
+        return f"OFFLINE {age_text(time.time() - room.status_changed).removesuffix(' ago')}"
+    if state == "ended":
+        return "OFFLINE · session ended" if room.ended else "OFFLINE"
+    return "session ended" if room.ended else "LIVE"
+
+
+def refusal_note(room: Room) -> list:
+    """A small line saying that messages from this room were refused, and why the latest was."""
+    if not room.refused:
+        return []
+    reason = room.refusal if len(room.refusal) <= REFUSAL_SHOWN else room.refusal[:REFUSAL_SHOWN] + "…"
+    return [html.Div(f"{room.refused} message(s) from this room refused; latest: {reason}", className="c-refused",
+                     title=room.refusal)]
+
+
+def ack_buttons(room: Room, button_type: str) -> list:
+    """Worded acknowledge buttons for the room's most urgent unacknowledged alarms (none while offline)."""
+    if room.status != "online":
+        return []
+    return [html.Button(ack_label(a, room), id={"type": button_type, "room": room.key, "alarm": a.alarm_id},
+                        className=f"ack c-ack c-ack-{a.priority}", n_clicks=0)
+            for a in unacknowledged(room)[:MAX_ACK_BUTTONS]]
 
 
 def room_tile(room: Room, store) -> html.Div:
     """One room: big SpO2/HR/BP, time since dose, the highest alarm, OFFLINE, links and acknowledge buttons."""
     sid = room.session_id
     state = room_state(room)
-    session = room.state["session"] if room.state else None
+    session = room.state.session if room.state else None
     now = room.session_now()
     if sid is not None and store.session(sid) is not None:
         spo2, spo2_stale = _num(store, sid, "spo2", now)
@@ -96,29 +171,12 @@ def room_tile(room: Room, store) -> html.Div:
         spo2 = hr = sbp = dbp = "---"
         spo2_stale = hr_stale = sbp_stale = True
         phase = ""
-    if state == "offline":
-        status = f"OFFLINE {age_text(time.time() - room.status_changed).removesuffix(' ago')}"
-    elif state == "ended":
-        status = "OFFLINE · session ended" if room.ended else "OFFLINE"
-    elif room.ended:
-        status = "session ended"
-    else:
-        status = "LIVE"
+    alarm, alarm_class = alarm_line(room, state)
     top = room.highest_alarm()
-    if top is not None:
-        alarm = [html.Span(PRIORITY_MARK.get(top["priority"], "!"), className="mark"),
-                 html.Span(f"{top['priority'].upper()} {top['message']}"
-                           + (" — acknowledged" if top["acknowledged"] else "")
-                           + (f"  (+{len(room.alarms) - 1} more)" if len(room.alarms) > 1 else ""))]
-    elif state == "offline":
-        alarm = [html.Span("!!", className="mark"), html.Span("NO DATA FROM THIS ROOM: check the bedside")]
-    else:
-        alarm = [html.Span("No active alarms" if state != "ended" else "")]
-    pending = sorted((a for a in room.alarms if not a["acknowledged"]),
-                     key=lambda a: (-PRIORITY_RANK.get(a["priority"], 0), a["since"]))[:MAX_ACK_BUTTONS]
+    offline_high = state == "offline" and top is not None and not top.acknowledged and top.priority == "high"
     links = []
-    if room.state and room.state.get("url") and room.status == "online":
-        links.append(html.A("Bedside view", href=room.state["url"], target="_blank", className="c-link c-bedside"))
+    if room.state and room.state.url and room.status == "online":
+        links.append(html.A("Bedside view", href=room.state.url, target="_blank", className="c-link c-bedside"))
     if sid is not None:
         links.append(html.A("Central view", href=f"/live/{sid}", className="c-link c-live"))
         links.append(html.A("Review", href=f"/review/{sid}", className="c-link c-review"))
@@ -128,38 +186,68 @@ def room_tile(room: Room, store) -> html.Div:
             html.Span(label, className="c-label"), html.Span(value, className="c-value", style={"color": colour}),
             html.Span(unit, className="c-unit")])
 
-    return html.Div(className=f"c-room c-room-{state}", id=f"room-{room.site}-{room.room}", role="listitem",
+    return html.Div(className=f"c-room c-room-{state}" + (" c-room-offline-high" if offline_high else ""),
+                    id=f"room-{room.site}-{room.room}", role="listitem",
                     **{"data-room": room.key, "data-state": state}, children=[
         html.Div(className="c-head", children=[
             html.Span(room.room, className="c-name"),
-            html.Span(f"{session['patient']} · {session['route'].upper()}" if session else "", className="c-patient"),
-            html.Span(status, className=f"c-status c-status-{state}"),
+            html.Span(f"{session.patient} · {session.route.upper()}" if session else "", className="c-patient"),
+            html.Span(status_text(room, state), className=f"c-status c-status-{state}"),
         ]),
-        html.Div(alarm, className=f"c-alarm c-alarm-{state}"),
+        html.Div(alarm, className=f"c-alarm c-alarm-{alarm_class}"),
+        *([html.Div([html.Span("!!", className="mark"), html.Span("NO DATA FROM THIS ROOM: check the bedside")],
+                    className="c-alarm c-alarm-offline")] if offline_high else []),
         html.Div(className="c-vitals", children=[
             big("SpO2", spo2, "%", spo2_stale, COLOURS["spo2"], "spo2"),
             big("HR", hr, "/min", hr_stale, COLOURS["hr"], "hr"),
             big("NIBP", f"{sbp}/{dbp}", "mmHg", sbp_stale, COLOURS["sbp"], "nibp"),
         ]),
-        html.Div(className="c-foot", children=[
-            html.Span(phase, className="c-phase"),
-            *links,
-            *[html.Button(f"Ack {a['alarm_id']}", id={"type": "c-ack", "room": room.key, "alarm": a["alarm_id"]},
-                          className=f"ack c-ack c-ack-{a['priority']}", n_clicks=0) for a in pending],
-        ]),
+        html.Div(className="c-foot", children=[html.Span(phase, className="c-phase"), *links]),
+        html.Div(ack_buttons(room, "c-ack"), className="c-acks"),
+        *refusal_note(room),
     ])
 
 
+def safe_tile(room: Room, store) -> html.Div:
+    """``room_tile``, or a tile saying this room cannot be shown: one room never blanks the station."""
+    try:
+        return room_tile(room, store)
+    except Exception:
+        log.exception("cannot draw the tile of %s", room.key)
+        return html.Div(className="c-room c-room-offline", role="listitem",
+                        **{"data-room": room.key, "data-state": "error"}, children=[
+            html.Div(html.Span(room.room, className="c-name"), className="c-head"),
+            html.Div([html.Span("!!", className="mark"), html.Span("CANNOT SHOW THIS ROOM: check the bedside")],
+                     className="c-alarm c-alarm-offline")])
+
+
 def station_audio(rooms: list[Room]) -> str | None:
-    """What the station sounds: the loudest bedside (its own audio pause respected); a room gone
-    offline mid-session sounds as medium."""
+    """What the station sounds: the loudest bedside (its own audio pause respected); a room gone offline
+    mid-session, or sending nothing valid, sounds as medium, or as high when its last known alarm was an
+    unacknowledged high one."""
     wanted = []
     for r in rooms:
-        if r.status == "online" and r.state and r.state.get("audio"):
-            wanted.append(r.state["audio"])
-        elif r.status == "offline" and r.state is not None and not r.ended:
-            wanted.append("medium")
-    return max(wanted, key=lambda p: PRIORITY_RANK.get(p, 0), default=None)
+        if r.status == "online" and r.state and r.state.audio:
+            wanted.append(r.state.audio)
+        elif r.unreadable or (r.status != "online" and r.urgency() >= 4):
+            wanted.append("high" if r.urgency() == 5 else "medium")
+    return max(wanted, key=lambda p: ("low", "medium", "high").index(p), default=None)
+
+
+def register_ack(app: Dash, central: Central, button_type: str, who_id: str, result_id: str) -> None:
+    """Acknowledge buttons of one type: ask the room's bedside, and say what happened."""
+
+    @app.callback(
+        Output(result_id, "children"),
+        Input({"type": button_type, "room": ALL, "alarm": ALL}, "n_clicks"), State(who_id, "value"),
+        prevent_initial_call=True,
+    )
+    def on_ack(_clicks: list, who: str | None):
+        trigger = ctx.triggered_id
+        if not trigger or not any(t.get("value") for t in ctx.triggered):
+            return no_update
+        ok, message = central.acknowledge(trigger["room"], trigger["alarm"], who or "")
+        return f"{trigger['room']}: {message}" if ok else f"{trigger['room']}: not acknowledged: {message}"
 
 
 def register(app: Dash, central: Central) -> None:
@@ -171,25 +259,94 @@ def register(app: Dash, central: Central) -> None:
     )
     def on_tick(_n: int) -> tuple:
         rooms = central.snapshot()
-        tiles = [room_tile(r, store) for r in rooms] or [html.P("No rooms yet: waiting for bedsides to publish.",
+        tiles = [safe_tile(r, store) for r in rooms] or [html.P("No rooms yet: waiting for bedsides to publish.",
                                                               className="muted")]
         broker = (f"broker {central.config} connected", "c-broker c-broker-ok") if central.connected else (
             f"BROKER {central.config} UNREACHABLE: rooms not updating", "c-broker c-broker-down")
         return tiles, broker[0], broker[1], {"priority": station_audio(rooms) if central.connected else "medium"}
 
-    @app.callback(
-        Output("c-ack-result", "children"),
-        Input({"type": "c-ack", "room": ALL, "alarm": ALL}, "n_clicks"), State("c-who", "value"),
-        prevent_initial_call=True,
-    )
-    def on_ack(clicks: list, who: str | None):
-        trigger = ctx.triggered_id
-        if not trigger or not any(t.get("value") for t in ctx.triggered):
-            return no_update
-        ok, message = central.acknowledge(trigger["room"], trigger["alarm"], who or "")
-        return f"{trigger['room']}: {message}" if ok else f"{trigger['room']}: not acknowledged: {message}"
-
+    register_ack(app, central, "c-ack", "c-who", "c-ack-result")
     app.clientside_callback(
         ClientsideFunction("kapmon_central", "audio"), Output("c-audio-state", "children"),
         Output("c-audio-state", "className"), Input("c-audio", "data"), Input("c-start-audio", "n_clicks"),
     )
+
+
+# --- the central view of one mirrored session ---------------------------------------------------
+
+def central_view(session_id: str, store) -> html.Div:
+    """The room's alarms and limits (from its state) above the live page of the mirrored session."""
+    return html.Div(className="central-view", children=[
+        dcc.Interval(id="cv-tick", interval=1000),
+        dcc.Store(id="cv-session", data=session_id),
+        dcc.Store(id="cv-shown"),
+        html.Header(className="topbar cv-bar", children=[
+            html.A("← all rooms", href="/", className="brand"),
+            html.Span(id="cv-room", className="cv-room"),
+            html.Span(id="cv-status", className="c-status"),
+            html.Label(["Nurse ", dcc.Input(id="cv-who", value="", placeholder="initials", className="who")]),
+        ]),
+        html.Div(id="cv-banner", className="banner banner-none", role="alert"),
+        html.Div(className="cv-grid", children=[
+            html.Section(className="cv-alarms", children=[html.H2("Alarms"), html.Div(id="cv-alarm-list"),
+                                                         html.Div(id="cv-ack-result", className="feedback",
+                                                                  **{"aria-live": "polite"})]),
+            html.Section(className="cv-limits", children=[html.H2("Limits"), html.Div(id="cv-limit-list")]),
+        ]),
+        live_page.layout(session_id, None, store),
+    ])
+
+
+def alarm_item(alarm: ActiveAlarm, room: Room) -> html.Div:
+    """One alarm in the central view: priority, words, since when, what to do, and its acknowledge button."""
+    since = clock_text(alarm.since)[11:19]
+    state = "acknowledged" if alarm.acknowledged else "unacknowledged"
+    return html.Div(className=f"alarm-row alarm-{alarm.priority} cv-alarm", children=[
+        html.Span(PRIORITY_MARK[alarm.priority], className="mark"),
+        html.Div(className="alarm-text", children=[
+            html.Div(f"{alarm.priority.upper()} {alarm_words(alarm)}", className="alarm-message"),
+            html.Div(f"since {since} · {state}" + (" · latched" if alarm.latched else ""), className="alarm-kind"),
+            *([html.Div(f"What to do: {alarm.response}", className="cv-response")] if alarm.response else []),
+        ]),
+        *([] if alarm.acknowledged or room.status != "online" else [
+            html.Button(ack_label(alarm, room), id={"type": "cv-ack", "room": room.key, "alarm": alarm.alarm_id},
+                        className="ack c-ack", n_clicks=0)]),
+    ])
+
+
+def view_parts(room: Room | None) -> tuple:
+    """Room name, status, banner children and class, alarm list and limit list of the central view."""
+    if room is None or room.state is None:
+        return "", "", "This session is not running in any room this station sees", "banner banner-none", [], []
+    state = room_state(room)
+    line, cls = alarm_line(room, state)
+    quiet = cls in ("ok", "ended") or cls.endswith("-ack")
+    alarms = sorted(room.alarms, key=lambda a: (a.acknowledged, -PRIORITY_RANK[a.priority], a.since))
+    limits = [html.Div(className=f"cv-limit cv-limit-{lim.priority}", children=[
+        html.Span(lim.priority.upper(), className="cv-limit-priority"), html.Span(lim.text)])
+        for lim in room.state.limits]
+    return (f"{room.room} · {room.state.session.patient}", status_text(room, state), line,
+            "banner banner-none" if quiet else f"banner banner-{cls}",
+            [alarm_item(a, room) for a in alarms] or [html.P("No active alarms", className="muted")],
+            limits or [html.P("This room published no limits.", className="muted")])
+
+
+def register_view(app: Dash, central: Central) -> None:
+
+    @app.callback(
+        Output("cv-room", "children"), Output("cv-status", "children"), Output("cv-banner", "children"),
+        Output("cv-banner", "className"), Output("cv-alarm-list", "children"), Output("cv-limit-list", "children"),
+        Output("cv-shown", "data"),
+        Input("cv-tick", "n_intervals"), State("cv-session", "data"), State("cv-shown", "data"),
+    )
+    def on_view_tick(_n: int, session_id: str, shown: str | None) -> tuple:
+        room = central.room_of_session(session_id)
+        if room is not None and room.session_id != session_id:
+            room = None  # the room has moved on to another session
+        name, status, banner, banner_class, alarms, limits = view_parts(room)
+        signature = repr((room.status, room.state.alarms, room.state.limits)) if room and room.state else ""
+        changed = signature != shown
+        return (name, status, banner, banner_class, alarms if changed else no_update,
+                limits if changed else no_update, signature)
+
+    register_ack(app, central, "cv-ack", "cv-who", "cv-ack-result")

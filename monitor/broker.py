@@ -1,18 +1,28 @@
-"""Connecting to an MQTT broker: the ``mqtt://`` / ``mqtts://`` address, credentials, TLS, and the rule
-that nothing is published or read without credentials beyond this machine.
+"""Connecting to an MQTT broker: the ``mqtt://`` / ``mqtts://`` address, credentials, TLS, the site key
+that signs commands (``monitor.site_key``), and the rule that nothing is published or read without
+credentials beyond this machine.
 
-paho-mqtt is imported only when a client is made, so kapmon without a broker never loads it.
+paho-mqtt is imported only when a client is made, so kapmon without a broker never loads it. Every paho
+callback kapmon installs is wrapped by ``guarded``: an exception is logged and the network thread goes on
+(receiving, keeping the connection alive and reconnecting).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
+import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from monitor.site_key import SiteKeyError, site_key
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 5  # the broker declares a silent client gone after 1.5 x keepalive (7.5 s)
 
@@ -27,10 +37,11 @@ class BrokerConfig:
     port: int
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     ca: str | None = None
     cert: str | None = None
     key: str | None = None
+    site_key: bytes = field(default=b"", repr=False)  # signs commands and replies (monitor.site_key)
 
     @property
     def loopback(self) -> bool:
@@ -74,6 +85,10 @@ def add_broker_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mqtt-ca", metavar="FILE", help="CA certificate to verify the broker (implies TLS)")
     g.add_argument("--mqtt-cert", metavar="FILE", help="client certificate for TLS")
     g.add_argument("--mqtt-key", metavar="FILE", help="client key for TLS")
+    g.add_argument("--site-key", metavar="FILE",
+                   help="the site's command key (64 hex digits, owner-only), the same file on every bedside and the "
+                        "central station; default: site.key in kapmon's data directory, made there on first use "
+                        "for a broker on this machine")
 
 
 def config_from_args(url: str, args: argparse.Namespace) -> BrokerConfig:
@@ -92,7 +107,11 @@ def config_from_args(url: str, args: argparse.Namespace) -> BrokerConfig:
         getattr(args, "mqtt_ca", None), getattr(args, "mqtt_cert", None), getattr(args, "mqtt_key", None),
     )
     check_config(config)
-    return config
+    try:
+        key = site_key(getattr(args, "site_key", None), config.loopback)
+    except SiteKeyError as exc:
+        raise BrokerError(str(exc)) from None
+    return replace(config, site_key=key)
 
 
 def check_config(config: BrokerConfig) -> None:
@@ -129,12 +148,26 @@ def make_client(config: BrokerConfig, client_id: str) -> Any:
     except ImportError:  # pragma: no cover - depends on the installation
         raise BrokerError(NO_PAHO) from None
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    client.suppress_exceptions = True  # a second guard behind ``guarded``: paho logs and carries on
     if config.username:
         client.username_pw_set(config.username, config.password)
     if config.tls:
         client.tls_set(ca_certs=config.ca, certfile=config.cert, keyfile=config.key)
     client.reconnect_delay_set(min_delay=1, max_delay=4)
     return client
+
+
+def guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    """A paho callback that logs any exception instead of letting it end the network thread."""
+
+    @functools.wraps(callback)
+    def run(*args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("MQTT callback %s failed; the connection carries on", callback.__name__)
+
+    return run
 
 
 def add_publish_arguments(p: argparse.ArgumentParser) -> None:

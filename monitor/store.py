@@ -378,13 +378,22 @@ class Store:
         return row[0] or 0
 
     def events(self, session_id: str, after_id: int = 0, kind: str | None = None) -> list[StoredEvent]:
+        return [StoredEvent(i, t, k, json.loads(d), w) for i, t, k, d, w in self.event_rows(session_id, after_id, kind)]
+
+    def event_rows(self, session_id: str, after_id: int = 0, kind: str | None = None,
+                   limit: int | None = None) -> list[tuple[int, float, str, str, str | None]]:
+        """Events after the cursor as stored, ``(id, t, kind, data, who)`` with ``data`` still JSON text, so a
+        reader can tell one unreadable row from the rest."""
         sql = "SELECT id, t, kind, data, who FROM events WHERE session_id=? AND id>?"
         params: list = [session_id, after_id]
         if kind is not None:
             sql += " AND kind=?"
             params.append(kind)
-        rows = self._conn().execute(sql + " ORDER BY id", params).fetchall()
-        return [StoredEvent(i, t, k, json.loads(d), w) for i, t, k, d, w in rows]
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._conn().execute(sql, params).fetchall()
 
     def doses(self, session_id: str) -> list[Dose]:
         """The doses the record can count: rows whose amount or route is invalid are left out (``monitor.dose_rows``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
 SKIP_REASON = "mosquitto is not installed (apt-get install mosquitto): the MQTT tests need a real broker"
@@ -81,3 +84,50 @@ def make_password_file(path: Path, users: dict[str, str]) -> Path:
         subprocess.run([passwd, "-b", str(path), user, password], check=True, capture_output=True)
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture(autouse=True)
+def site_key_home(tmp_path, monkeypatch) -> Path:
+    """Kapmon's data directory (where the default site key is made for a loopback broker) inside the test's
+    temporary directory; imported by the MQTT test modules."""
+    home = tmp_path / "kapmon-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home / "kapmon"
+
+
+class Collector:
+    """A plain client of the broker (no kapmon code): keeps every message on kapmon/#, and publishes anything,
+    as a hostile peer on the clinic network would."""
+
+    def __init__(self, b: Broker) -> None:
+        import paho.mqtt.client as paho
+
+        self.messages: list = []
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"collector-{os.urandom(3).hex()}")
+        self.client.on_message = lambda _c, _u, m: self.messages.append(m)
+        self.client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe("kapmon/#", qos=1)
+        self.client.connect(b.host, b.port)
+        self.client.loop_start()
+
+    def on(self, suffix: str) -> list:
+        return [m for m in list(self.messages) if m.topic.endswith(suffix)]
+
+    def publish(self, topic: str, payload: bytes | dict, retain: bool = False) -> None:
+        """Publish raw bytes (or a dict as JSON) and wait until the broker has it."""
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.client.publish(topic, data, qos=1, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.05):
+    """The first true value of ``predicate()`` within ``timeout`` seconds, or AssertionError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -12,7 +12,7 @@ from monitor.broker import config_from_args
 from monitor.running import start_session
 from monitor.store import Store
 from tests.helpers import ListSource
-from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker
+from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, site_key_home  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)]
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
@@ -75,7 +75,7 @@ def test_rooms_sorted_by_urgency_acknowledge_and_offline(dash_duo, station):
     central, (hub_a, hub_b), (pub_a, pub_b) = station
     dash_duo.start_server(create_central_app(central))
     dash_duo.wait_for_page(dash_duo.server_url)
-    wait(lambda: len(rooms(dash_duo)) == 2 and "97" in tile_text(dash_duo, "clinic/room-b"), 15, "two rooms")
+    wait(lambda: len(rooms(dash_duo)) == 2 and "97" in tile_text(dash_duo, "clinic/room-b"), 30, "two rooms")
     assert "128/82" in tile_text(dash_duo, "clinic/room-a")
     assert "P-1" in tile_text(dash_duo, "clinic/room-b") and "LIVE" in tile_text(dash_duo, "clinic/room-b")
     href = js(dash_duo, "return document.querySelector(`[data-room='clinic/room-b'] .c-bedside`).href")
@@ -87,9 +87,13 @@ def test_rooms_sorted_by_urgency_acknowledge_and_offline(dash_duo, station):
     assert "SpO2" in tile_text(dash_duo, "clinic/room-b") and "HIGH" in tile_text(dash_duo, "clinic/room-b")
     assert js(dash_duo, "return document.querySelector('.c-room').className").endswith("c-room-high")
 
-    # Acknowledge from the central station: needs a name, then reaches the bedside.
+    # Acknowledge from the central station: the button says what it acknowledges, needs a name, then reaches
+    # the bedside.
+    button = dash_duo.find_element("[data-room='clinic/room-b'] .c-ack")
+    assert button.text.startswith("Acknowledge SpO2 82 ") and button.text.endswith(" (room-b)"), button.text
+    assert "spo2_critical" not in button.text
     dash_duo.find_element("#c-who").send_keys("RN Ko")
-    dash_duo.find_element("[data-room='clinic/room-b'] .c-ack").click()
+    button.click()
     dash_duo.wait_for_contains_text("#c-ack-result", "acknowledged by RN Ko", timeout=10)
     # SpO2 is back to 97, so the latched alarm clears on acknowledgement.
     wait(lambda: dict(map(tuple, rooms(dash_duo))).get("clinic/room-b") == "ok", 10, "room B settled")
@@ -105,3 +109,40 @@ def test_rooms_sorted_by_urgency_acknowledge_and_offline(dash_duo, station):
     # Click-through to the central view of the mirrored session.
     dash_duo.find_element("[data-room='clinic/room-b'] .c-live").click()
     dash_duo.wait_for_contains_text("#patient", "P-1", timeout=10)
+
+
+def test_offline_room_keeps_its_high_alarm_and_the_central_view_shows_alarms_and_limits(dash_duo, station):
+    central, (hub_a, hub_b), (pub_a, pub_b) = station
+    dash_duo.start_server(create_central_app(central))
+    dash_duo.wait_for_page(dash_duo.server_url)
+    wait(lambda: len(rooms(dash_duo)) == 2, 30, "two rooms")
+
+    # Room B desaturates, then its bedside goes away before anyone acknowledges: OFFLINE, and the HIGH alarm
+    # stays in view beside it, first on the page.
+    hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox")])
+    wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "high"]], 10, "room B high")
+    pub_b.close()
+    wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "offline"]], 10, "room B offline, still first")
+    text = tile_text(dash_duo, "clinic/room-b")
+    assert "OFFLINE" in text and "HIGH SpO2 82" in text and "last known" in text and "NO DATA" in text, text
+    assert not js(dash_duo, "return document.querySelectorAll(`[data-room='clinic/room-b'] .c-ack`).length")
+
+    # Room A's central view: its alarms (with what to do) and its limits, never "No active alarms".
+    hub_a.add_readings([reading(hub_a.now(), "spo2", 82, "ox")])
+    wait(lambda: dict(map(tuple, rooms(dash_duo))).get("clinic/room-a") == "high", 10, "room A high")
+    dash_duo.find_element("[data-room='clinic/room-a'] .c-live").click()
+    dash_duo.wait_for_contains_text("#cv-alarm-list", "HIGH SpO2 82", timeout=10)
+    assert "banner-high" in dash_duo.find_element("#cv-banner").get_attribute("class")
+    assert "HIGH SpO2 82" in dash_duo.find_element("#cv-banner").text
+    dash_duo.wait_for_contains_text("#cv-limit-list", "spo2 < 85", timeout=5)
+    dash_duo.wait_for_contains_text("#patient", "P-0", timeout=10)  # the mirrored live page below
+    visible = js(dash_duo, "return document.body.innerText")
+    assert "No active alarms" not in visible and "This session is not live" not in visible
+
+    dash_duo.find_element("#cv-who").send_keys("RN Ko")
+    button = dash_duo.find_element("#cv-alarm-list .c-ack")
+    assert button.text.startswith("Acknowledge SpO2 82 ") and button.text.endswith(" (room-a)"), button.text
+    button.click()
+    dash_duo.wait_for_contains_text("#cv-ack-result", "acknowledged by RN Ko", timeout=10)
+    # SpO2 is back to 97, so the latched alarm clears once acknowledged.
+    wait(lambda: "unacknowledged" not in dash_duo.find_element("#cv-alarm-list").text, 10, "the alarm acknowledged")

@@ -15,11 +15,15 @@ import pytest
 
 from devices.reading import reading
 from monitor.broker import BrokerError, config_from_args
+from monitor.cli import main
 from monitor.commands.demo import start_demo
 from monitor.running import start_session
+from monitor.site_key import create_key, load_key
 from monitor.store import Store
 from tests.helpers import ListSource
-from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, make_password_file
+from tests.mqtt_broker import (  # noqa: F401
+    MOSQUITTO, SKIP_REASON, Broker, Collector, make_password_file, site_key_home, wait_for,
+)
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)
 paho = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
@@ -41,16 +45,6 @@ def config(b: Broker, **kw):
     return config_from_args(b.url, Namespace(**kw))
 
 
-def wait_for(predicate, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def record(store: Store, session_id: str) -> tuple[list, list, list]:
     """A session's record without row ids: what the central station must hold exactly."""
     readings = [(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in store.readings(session_id)]
@@ -61,25 +55,6 @@ def record(store: Store, session_id: str) -> tuple[list, list, list]:
 
 def mirrored(bedside: Store, central: Store, session_id: str) -> bool:
     return central.session(session_id) is not None and record(bedside, session_id) == record(central, session_id)
-
-
-class Collector:
-    """A plain subscriber that keeps every message on kapmon/#."""
-
-    def __init__(self, b: Broker) -> None:
-        self.messages: list = []
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="collector")
-        self.client.on_message = lambda _c, _u, m: self.messages.append(m)
-        self.client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe("kapmon/#", qos=1)
-        self.client.connect(b.host, b.port)
-        self.client.loop_start()
-
-    def on(self, suffix: str) -> list:
-        return [m for m in list(self.messages) if m.topic.endswith(suffix)]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_each_kind_is_published_and_mirrored(tmp_path, broker):
@@ -200,7 +175,7 @@ def test_acknowledge_round_trip(tmp_path, broker):
         hub.add_readings([reading(hub.now(), "spo2", 82, "ox-2")])  # below 85 (a second probe, so no implausible jump): a latching high alarm at once
         room = wait_for(lambda: (r := central.room("clinic/room-4")) and r.highest_alarm() and r, 10, "the alarm")
         top = room.highest_alarm()
-        assert top["alarm_id"] == "spo2_critical" and top["priority"] == "high" and not top["acknowledged"]
+        assert top.alarm_id == "spo2_critical" and top.priority == "high" and not top.acknowledged
         assert central.snapshot()[0].urgency() == 5
 
         ok, message = central.acknowledge("clinic/room-4", "spo2_critical", "RN Lee")
@@ -209,10 +184,13 @@ def test_acknowledge_round_trip(tmp_path, broker):
         assert acks and acks[0].who == "RN Lee (central station)"
         wait_for(lambda: any(a.event == "acknowledged" and a.who == "RN Lee (central station)"
                              for _, a in central_store.alarm_events(sid)), 5, "the mirrored acknowledgement")
-        wait_for(lambda: central.room("clinic/room-4").highest_alarm()["acknowledged"], 5, "acknowledged state")
-        audit = central_store.audit_log(sid)
+        wait_for(lambda: central.room("clinic/room-4").highest_alarm().acknowledged, 5, "acknowledged state")
+        audit = [e for e in central_store.audit_log(sid) if e.action == "ack"]
         assert [(e.action, e.alarm_id, e.who) for e in audit] == [("ack", "spo2_critical", "RN Lee")] * 2
         assert audit[0].result == "requested" and audit[1].result.startswith("done")
+        bedside_audit = [(action, who, detail["alarm_id"]) for _, _, action, who, detail in bedside.audit()
+                         if action == "central_ack"]
+        assert bedside_audit == [("central_ack", "RN Lee", "spo2_critical")]
 
         ok, message = central.acknowledge("clinic/room-4", "spo2_critical", "RN Lee")
         assert not ok and "already acknowledged" in message
@@ -224,7 +202,7 @@ def test_acknowledge_round_trip(tmp_path, broker):
         hub.stop()
 
 
-def test_refuses_a_remote_broker_without_credentials(tmp_path):
+def test_refuses_a_remote_broker_without_credentials(tmp_path, capsys):
     with pytest.raises(BrokerError, match="credentials"):
         config_from_args("mqtt://192.0.2.10:1883", Namespace())
     with pytest.raises(BrokerError, match="credentials"):
@@ -233,8 +211,22 @@ def test_refuses_a_remote_broker_without_credentials(tmp_path):
         config_from_args("mqtt://u:p@192.0.2.10:1883", Namespace())
     pw = tmp_path / "pw"
     pw.write_text("secret\n")
-    ok = config_from_args("mqtts://192.0.2.10", Namespace(mqtt_user="room-1", mqtt_password_file=pw))
-    assert (ok.port, ok.tls, ok.password) == (8883, True, "secret")
+    with pytest.raises(BrokerError, match="--site-key FILE"):  # a key made here could never match the others'
+        config_from_args("mqtts://192.0.2.10", Namespace(mqtt_user="room-1", mqtt_password_file=pw))
+    assert main(["central", "--broker", "mqtts://192.0.2.10", "--mqtt-user", "central", "--mqtt-password-file",
+                 str(pw), "--db", str(tmp_path / "c.db")]) == 2
+    assert "--site-key FILE" in capsys.readouterr().err
+    readable = tmp_path / "readable.key"
+    readable.write_text("ab" * 32)
+    readable.chmod(0o644)
+    assert main(["central", "--broker", "mqtt://127.0.0.1:1", "--site-key", str(readable),
+                 "--db", str(tmp_path / "c.db")]) == 2
+    assert "chmod 600" in capsys.readouterr().err
+    key = tmp_path / "site.key"
+    create_key(key)
+    ok = config_from_args("mqtts://192.0.2.10", Namespace(mqtt_user="room-1", mqtt_password_file=pw, site_key=key))
+    assert (ok.port, ok.tls, ok.password, ok.site_key) == (8883, True, "secret", load_key(key))
+    assert "secret" not in repr(ok) and ok.site_key.hex() not in repr(ok)
 
     # The command refuses before a session starts: nothing recorded, nothing published.
     db = tmp_path / "k.db"
@@ -280,8 +272,7 @@ def test_password_file_and_room_acls(tmp_path):
         right.start()
         wait_for(lambda: central_store.count_readings(hub.session.id) > 5, 15, "readings through the ACL")
         room = central.room("clinic/room-1")
-        alarms = room.state["alarms"] if room and room.state else []
-        assert room.status == "online" and isinstance(alarms, list)
+        assert room.status == "online" and room.state is not None
     finally:
         for p in (anonymous, wrong, right):
             if p._thread is not None:
