@@ -82,7 +82,7 @@ def test_rooms_sorted_by_urgency_acknowledge_and_offline(dash_duo, station):
     assert href == f"http://10.0.0.2:8050/live/{hub_b.session.id}"
 
     # Room B desaturates: it moves to the top, red, with its alarm; the station sounds high.
-    hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox")])
+    hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox-2")])
     wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "high"]], 10, "room B first and high")
     assert "SpO2" in tile_text(dash_duo, "clinic/room-b") and "HIGH" in tile_text(dash_duo, "clinic/room-b")
     assert js(dash_duo, "return document.querySelector('.c-room').className").endswith("c-room-high")
@@ -119,7 +119,7 @@ def test_offline_room_keeps_its_high_alarm_and_the_central_view_shows_alarms_and
 
     # Room B desaturates, then its bedside goes away before anyone acknowledges: OFFLINE, and the HIGH alarm
     # stays in view beside it, first on the page.
-    hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox")])
+    hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox-2")])
     wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "high"]], 10, "room B high")
     pub_b.close()
     wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "offline"]], 10, "room B offline, still first")
@@ -128,7 +128,7 @@ def test_offline_room_keeps_its_high_alarm_and_the_central_view_shows_alarms_and
     assert not js(dash_duo, "return document.querySelectorAll(`[data-room='clinic/room-b'] .c-ack`).length")
 
     # Room A's central view: its alarms (with what to do) and its limits, never "No active alarms".
-    hub_a.add_readings([reading(hub_a.now(), "spo2", 82, "ox")])
+    hub_a.add_readings([reading(hub_a.now(), "spo2", 82, "ox-2")])
     wait(lambda: dict(map(tuple, rooms(dash_duo))).get("clinic/room-a") == "high", 10, "room A high")
     dash_duo.find_element("[data-room='clinic/room-a'] .c-live").click()
     dash_duo.wait_for_contains_text("#cv-alarm-list", "HIGH SpO2 82", timeout=10)

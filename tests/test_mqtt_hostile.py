@@ -207,7 +207,7 @@ def test_huge_and_deeply_nested_messages_never_stop_a_bedside_or_the_station(sta
 
 
 def test_forged_replayed_and_stale_commands_are_refused_and_audited_on_both_sides(station):
-    station.hub.add_readings([reading(station.hub.now(), "spo2", 82, "ox")])  # a latching high alarm at once
+    station.hub.add_readings([reading(station.hub.now(), "spo2", 82, "ox-2")])  # a latching high alarm at once
     wait_for(lambda: (r := station.central.room("clinic/room-1")) and r.highest_alarm(), 10, "the alarm")
     topic, sid = "kapmon/clinic/room-1/cmd", station.sid
     ack = mt.ack_command("r-1", sid, "spo2_critical", "Mallory")
