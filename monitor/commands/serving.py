@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.hub import Hub
@@ -22,6 +23,13 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
     p.add_argument("--port", type=int, default=port, help=f"port to serve on (default {port})")
     p.add_argument("--users", type=Path, default=None, metavar="FILE",
                    help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
+    add_allow_host_argument(p)
+
+
+def add_allow_host_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer to this name in the Host header (the DNS name clinicians use for this machine);"
+                        " repeat for several. Other names are refused (DNS rebinding)")
 
 
 def open_store(path: Path | None) -> Store:
@@ -45,17 +53,18 @@ def load_users(path: Path | None) -> Users | None:
 
 
 def serve(
-    store: Store, hubs: dict[str, Hub], host: str, port: int, open_path: str = "/", users: Users | None = None
+    store: Store, hubs: dict[str, Hub], host: str, port: int, open_path: str = "/", users: Users | None = None,
+    allow_hosts: Sequence[str] = (),
 ) -> None:
-    """Serve the pages until Ctrl-C, then stop the hubs (their data is already stored). With ``users``
-    every page, callback and asset needs sign-in."""
+    """Serve the pages until Ctrl-C, then stop the hubs (their data is already stored). Requests for
+    another host or from another site are refused (``layouts.security``); with ``users`` every page,
+    callback and asset needs sign-in."""
     from layouts.app import create_app  # the entry point is the one place that wires pages in
-    from layouts.auth import protect
+    from layouts.security import secure
 
     check_bind(host, users)
     app = create_app(store, hubs)
-    if users is not None:
-        protect(app, users, store)
+    secure(app, host, port, users, store, allow_hosts)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_term)  # a service manager's stop ends the sessions cleanly
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
