@@ -52,5 +52,5 @@ def run(args: argparse.Namespace) -> int:
     except (DeviceError, StartError, BrokerError) as exc:
         return fail("demo", str(exc))
     serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
-          allow_hosts=args.allow_host)
+          recordings=args.recordings, allow_hosts=args.allow_host)
     return 0

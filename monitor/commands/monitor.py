@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
         return fail("monitor", str(exc))
     publish_from_args(hub, settings, args)
     serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
-          allow_hosts=args.allow_host)
+          recordings=args.recordings, allow_hosts=args.allow_host)
     return 0
