@@ -3,9 +3,9 @@ central station): one ``secure()`` call where an app is served.
 
 - **Host check** (DNS rebinding): a request whose ``Host`` header is not an address this server was
   bound to is refused with 400. A loopback bind answers only to ``localhost``, ``127.0.0.1`` and
-  ``[::1]`` with its port; a bind to one address answers to that address, the machine's own names and
-  names given with ``--allow-host``; a bind to every address (``0.0.0.0``, ``::``) to any IP address and
-  those names.
+  ``[::1]`` with its port; a bind to one address answers to that address and the machine's own names; a
+  bind to every address (``0.0.0.0``, ``::``) to any IP address and those names, all with the bound port.
+  Names given with ``--allow-host`` (such as the name a TLS reverse proxy forwards) match on any port.
 - **Same-origin check** (cross-site requests): a state-changing request (any method but GET, HEAD,
   OPTIONS: every Dash callback is a POST) whose ``Origin`` (or, without one, ``Referer``) is another site
   is refused with 403. Requests with neither header (non-browser clients) still need sign-in.
@@ -80,17 +80,22 @@ class HostCheck:
         bound = bind_host.strip("[]").lower()
         self.port = port
         self.any_ip = bound in WILDCARD
+        self.extra = frozenset(n.lower().rstrip(".") for n in extra_names if n)
         if _is_loopback(bound):
             self.names = LOOPBACK_NAMES
         else:
-            machine = {socket.gethostname(), socket.getfqdn()} - LOOPBACK_NAMES
-            self.names = frozenset({bound} | {n.lower().rstrip(".") for n in (*machine, *extra_names) if n})
+            machine = {socket.gethostname().lower(), socket.getfqdn().lower()} - LOOPBACK_NAMES
+            self.names = frozenset({bound} | machine)
 
     def allows(self, header: str | None) -> bool:
+        """Whether a request with this ``Host`` header is for this server. A name given with
+        ``--allow-host`` matches on any port (a TLS reverse proxy forwards ``name`` or ``name:443``)."""
         parsed = split_host(header or "")
         if parsed is None:
             return False
         name, port = parsed
+        if name in self.extra:
+            return True
         if (port or 80) != self.port:
             return False
         return name in self.names or (self.any_ip and _is_ip(name))

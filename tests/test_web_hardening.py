@@ -93,6 +93,9 @@ def test_host_names_for_addresses_and_wildcards():
     assert anywhere.allows("10.1.2.3:8060") and anywhere.allows("[fe80::1]:8060")
     assert not anywhere.allows("evil.example:8060") and not anywhere.allows("10.1.2.3:8050")
     assert HostCheck("0.0.0.0", 80).allows("10.1.2.3")
+    behind_proxy = HostCheck("127.0.0.1", 8050, ["kapmon.clinic.lan"])  # a TLS proxy forwards its own name
+    assert behind_proxy.allows("kapmon.clinic.lan") and behind_proxy.allows("kapmon.clinic.lan:443")
+    assert behind_proxy.allows("localhost:8050") and not behind_proxy.allows("other.clinic.lan")
 
 
 def test_split_host():

@@ -33,8 +33,9 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
 
 def add_allow_host_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="also answer to this name in the Host header (the DNS name clinicians use for this machine);"
-                        " repeat for several. Other names are refused (DNS rebinding)")
+                   help="also answer to this name in the Host header, on any port (the DNS name clinicians or a TLS"
+                        " reverse proxy use for this machine); repeat for several. Other names are refused (DNS"
+                        " rebinding)")
 
 
 def recordings_folder(value: str) -> Path:
