@@ -7,8 +7,8 @@ central station): one ``secure()`` call where an app is served.
   bind to every address (``0.0.0.0``, ``::``) to any IP address and those names, all with the bound port.
   Names given with ``--allow-host`` (such as the name a TLS reverse proxy forwards) match on any port.
 - **Same-origin check** (cross-site requests): a state-changing request (any method but GET, HEAD,
-  OPTIONS: every Dash callback is a POST) whose ``Origin`` (or, without one, ``Referer``) is another site
-  is refused with 403. Requests with neither header (non-browser clients) still need sign-in.
+  OPTIONS: every Dash callback is a POST) whose ``Origin`` (or, without one, ``Referer``) is not a page
+  of this server (a host the Host check accepts) is refused with 403. Requests with neither header (non-browser clients) still need sign-in.
 - **Headers**: no framing by any site (``X-Frame-Options: DENY``, CSP ``frame-ancestors 'none'``), no
   MIME sniffing, no referrer to other sites, and ``Cache-Control: no-store`` on everything but the
   static JavaScript and CSS bundles (pages, callback responses and downloads carry patient data).
@@ -101,14 +101,15 @@ class HostCheck:
         return name in self.names or (self.any_ip and _is_ip(name))
 
 
-def same_origin(origin: str | None, referer: str | None, host: str) -> bool:
-    """Whether a request's ``Origin`` (or ``Referer``) names the site it was sent to; True when the
-    request carries neither (not sent by a page in a browser)."""
+def same_origin(origin: str | None, referer: str | None, hosts: HostCheck) -> bool:
+    """Whether a request's ``Origin`` (or ``Referer``) is a page of this server (a host ``hosts``
+    answers to, so a page reached through a reverse proxy counts too); True when the request carries
+    neither (not sent by a page in a browser)."""
     source = origin if origin is not None else referer
     if source is None:
         return True
     parts = urlsplit(source)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+    return parts.scheme in ("http", "https") and hosts.allows(parts.netloc)
 
 
 def harden(app: Dash, bind_host: str, port: int, extra_names: Iterable[str] = ()) -> None:
@@ -120,7 +121,7 @@ def harden(app: Dash, bind_host: str, port: int, extra_names: Iterable[str] = ()
             return Response(f"Unknown host {request.host[:100]!r}: this server answers only to the address it "
                             "was started on.\n", 400)
         if request.method not in SAFE_METHODS and not same_origin(
-                request.headers.get("Origin"), request.headers.get("Referer"), request.host):
+                request.headers.get("Origin"), request.headers.get("Referer"), hosts):
             return Response("Cross-site request refused.\n", 403)
         return None
 

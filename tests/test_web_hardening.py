@@ -123,11 +123,14 @@ def test_a_same_site_post_goes_through(client, headers):
 
 
 def test_same_origin():
-    assert same_origin("http://localhost:8050", None, "localhost:8050")
-    assert same_origin(None, "http://localhost:8050/x?y", "localhost:8050")
-    assert not same_origin("http://localhost:8050", None, "127.0.0.1:8050")
-    assert not same_origin("file://", None, "localhost:8050")
-    assert same_origin(None, None, "localhost:8050")
+    here = HostCheck("127.0.0.1", 8050)
+    assert same_origin("http://localhost:8050", None, here) and same_origin("http://127.0.0.1:8050", None, here)
+    assert same_origin(None, "http://localhost:8050/x?y", here)
+    assert not same_origin("http://localhost:8051", None, here) and not same_origin("http://evil.example", None, here)
+    assert not same_origin("file://", None, here) and not same_origin("null", None, here)
+    assert same_origin(None, None, here)
+    proxied = HostCheck("127.0.0.1", 8050, ["kapmon.clinic.lan"])  # nginx forwarding Host 127.0.0.1:8050
+    assert same_origin("https://kapmon.clinic.lan", None, proxied)
 
 
 # --- the served apps -------------------------------------------------------------------------------
