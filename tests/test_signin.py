@@ -162,7 +162,7 @@ def test_concurrent_wrong_guesses_hash_at_most_a_few_passwords_at_once(served, m
 
 
 def test_sign_ins_beyond_the_queue_are_refused_before_any_hashing(served, monkeypatch):
-    server, _, _ = served
+    server, _, guard = served
     monkeypatch.setattr(auth, "MAX_QUEUED", 3)
     hashing, release = threading.Semaphore(0), threading.Event()
     real = hashlib.scrypt
@@ -182,7 +182,13 @@ def test_sign_ins_beyond_the_queue_are_refused_before_any_hashing(served, monkey
     for t in first:
         t.start()
     for _ in range(MAX_VERIFYING):
-        assert hashing.acquire(timeout=10)  # two are hashing, the third waits its turn: the queue is full
+        assert hashing.acquire(timeout=10)  # two are hashing...
+    tick = threading.Event()
+    for _ in range(1000):  # ...and the third waits its turn: the queue is full
+        if guard._queued == 3:
+            break
+        tick.wait(0.01)
+    assert guard._queued == 3
     late = [threading.Thread(target=sign_in, args=(i,)) for i in range(3, 8)]
     for t in late:
         t.start()
