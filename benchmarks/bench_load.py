@@ -47,7 +47,7 @@ def serve(db: Path, port: int, sessions: int, users: Path | None) -> None:
 
     from devices.registry import open_source
     from layouts.app import create_app
-    from layouts.auth import protect
+    from layouts.security import secure
     from monitor.running import start_session
     from monitor.store import Store
     from monitor.users import Users
@@ -61,8 +61,7 @@ def serve(db: Path, port: int, sessions: int, users: Path | None) -> None:
                             kind="demo", metadata=source.metadata, scripted=True)
         hubs[hub.session.id] = hub
     app = create_app(store, hubs)
-    if users is not None:
-        protect(app, Users.load(users), store)
+    secure(app, "127.0.0.1", port, None if users is None else Users.load(users), store)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

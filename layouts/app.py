@@ -1,22 +1,30 @@
 """The Dash app factory: routes ``/`` (sessions), ``/live/<id>`` (live page), ``/review/<id>`` (review
-page), ``/training`` (start a training session) and ``/debrief/<id>`` (a training session's debrief)."""
+page), ``/training`` (start a training session) and ``/debrief/<id>`` (a training session's debrief).
+
+Routing only draws pages: opening any of them (a GET) never changes a session. Ending a session is
+an explicit, confirmed and audited action on the page (``layouts.ending``)."""
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from pathlib import Path
 
 from dash import Dash, Input, Output, dcc, html
 
+from layouts import ending
 from layouts import live as live_page
 from layouts import review as review_page
 from layouts import sessions as sessions_page
 from layouts import training as training_page
 from monitor.hub import Hub
 from monitor.store import Store
+from monitor.training import SAMPLE_RECORDINGS
 
 
-def create_app(store: Store, live: MutableMapping[str, Hub] | None = None) -> Dash:
-    """A Dash app over ``store``; ``live`` maps session ids to running hubs (training adds to it)."""
+def create_app(store: Store, live: MutableMapping[str, Hub] | None = None,
+               recordings: Path | None = SAMPLE_RECORDINGS) -> Dash:
+    """A Dash app over ``store``; ``live`` maps session ids to running hubs (training adds to it);
+    ``recordings`` is the only folder whose recordings the training page may start."""
     hubs: MutableMapping[str, Hub] = live if live is not None else {}
     app = Dash(
         __name__,
@@ -31,21 +39,25 @@ def create_app(store: Store, live: MutableMapping[str, Hub] | None = None) -> Da
     def route(pathname: str | None) -> html.Div:
         path = (pathname or "/").rstrip("/")
         if path.startswith("/live/"):
-            session_id = path.removeprefix("/live/")
-            return live_page.layout(session_id, hubs.get(session_id), store)
+            return live_layout(path.removeprefix("/live/"))
         if path.startswith("/review/"):
             return review_page.layout(store, path.removeprefix("/review/"))
         if path == "/training":
-            return training_page.start_page()
+            return training_page.start_page(recordings)
         if path.startswith("/debrief/"):
-            session_id = path.removeprefix("/debrief/")
-            hub = hubs.get(session_id)
-            if hub is not None and not hub.finished.is_set():
-                hub.stop()
-            return training_page.debrief_page(store, session_id)
+            return training_page.debrief_page(store, path.removeprefix("/debrief/"), hubs)
         return sessions_page.layout(store, hubs)
+
+    def live_layout(session_id: str) -> html.Div:
+        """The live page; a running session that is not training (its bar has its own) gets End session."""
+        hub = hubs.get(session_id)
+        page = live_page.layout(session_id, hub, store)
+        if hub is None or hub.finished.is_set() or hub.session.kind == "training":
+            return page
+        return html.Div([page, ending.clinical_bar(session_id)])
 
     live_page.register(app, store, hubs)
     review_page.register(app, store)
-    training_page.register(app, store, hubs)
+    training_page.register(app, store, hubs, recordings)
+    ending.register(app, store, hubs)
     return app

@@ -42,6 +42,14 @@ def elapsed_text(seconds: float) -> str:
     return f"T+{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def since_dose_text(seconds: float) -> str:
+    """Time from the first dose in minutes and seconds: ``T+35:10``, ``T-04:30`` before it, ``T+125:00``."""
+    whole = round(seconds)
+    sign = "-" if whole < 0 else "+"
+    minutes, secs = divmod(abs(whole), 60)
+    return f"T{sign}{minutes:02d}:{secs:02d}"
+
+
 SYMBOLS = {"below": "<", "at_most": "\u2264", "above": ">", "at_least": "\u2265"}
 LIMIT_COLOURS = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
 

@@ -1,6 +1,6 @@
 """The debrief of a training session: each expectation with the trainee's response and response
-time, each scenario event and alarm with what the trainee did, and what was missed. Pure functions
-over what the store holds."""
+time, a timeline of scenario and instructor events, alarms (with who acknowledged them and when) and
+everything the trainee did, and what was missed. Pure functions over what the store holds."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from monitor.alarm_events import AlarmEvent
 from monitor.store import Store, StoredEvent
 
 TRAINEE_EVENT_KINDS = ("action", "note", "manual_nibp", "dose")
+LAST_VITALS = ("spo2", "pr", "hr", "sbp")
+ACTION_LABELS = {"hold_dosing": "Hold dosing", "resume_dosing": "Resume dosing", "stop_dosing": "Stop dosing",
+                 "call_help": "Call for help"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,27 +43,36 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
-    """A scenario event or an alarm, and the trainee's response to it."""
+    """A scenario or instructor event, an alarm and the trainee's response to it, or something the
+    trainee did; ``source`` says which (``scenario``, ``instructor``, ``alarm``, ``trainee``)."""
 
     t_s: float
     event: str
     response: str
     response_s: float | None
+    source: str
 
 
 @dataclass(frozen=True)
 class Debrief:
+    """Times (``due_s``, ``t_s``, ``first_dose_s``, ``ended_s``) are seconds from the session's start
+    (``started``, epoch seconds); ``first_dose_s`` is None when no dose was given."""
+
     title: str
     trainee: str
     outcomes: tuple[Outcome, ...]
     timeline: tuple[TimelineRow, ...]
+    started: float = 0.0
+    first_dose_s: float | None = None
+    ended_s: float | None = None
 
     @property
     def missed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.result in ("missed", "violated")]
 
     def as_dict(self) -> dict:
-        return {"title": self.title, "trainee": self.trainee,
+        return {"title": self.title, "trainee": self.trainee, "started": self.started,
+                "first_dose_s": self.first_dose_s, "ended_s": self.ended_s,
                 "outcomes": [asdict(o) for o in self.outcomes], "timeline": [asdict(r) for r in self.timeline],
                 "missed": [o.id for o in self.missed]}
 
@@ -124,14 +136,32 @@ def judge(expectation: dict, actions: Sequence[Action], ended_s: float | None = 
     return Outcome(**common, result="done", action=good.name, response_s=good.t - due)
 
 
+def _did(e: StoredEvent) -> str:
+    """What a person's event says they did, in words."""
+    d = e.data
+    if e.kind == "action":
+        return ACTION_LABELS.get(str(d.get("action")), str(d.get("action")))
+    if e.kind == "note":
+        return f"note \u201c{d.get('text', '')}\u201d"
+    if e.kind == "manual_nibp":
+        return f"manual BP {d.get('sbp', 0):g}/{d.get('dbp', 0):g}"
+    return f"dose {d.get('drug', '')} {d.get('mg', 0):g} mg"
+
+
 def timeline(events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent], start: float) -> list[TimelineRow]:
-    """Scenario and instructor events, and every alarm raised with how long until it was acknowledged."""
+    """Scenario and instructor events, every alarm raised with how long until it was acknowledged, and
+    what the trainee did (acknowledgements are shown on their alarm's row)."""
     rows = []
     for e in events:
         if e.kind == "injection":
-            rows.append(TimelineRow(e.t - start, f"instructor: {e.data.get('label', e.data.get('kind'))}", "", None))
+            label = e.data.get("label", e.data.get("kind"))
+            rows.append(TimelineRow(e.t - start, f"{e.who or 'instructor'}: {label}", "", None, "instructor"))
         elif e.kind in ("note", "phase") and e.who == "scenario":
-            rows.append(TimelineRow(e.t - start, f"scenario: {e.data.get('text', '')}", "", None))
+            rows.append(TimelineRow(e.t - start, f"scenario: {e.data.get('text', '')}", "", None, "scenario"))
+        elif e.kind in TRAINEE_EVENT_KINDS and e.who not in (None, "scenario"):
+            rows.append(TimelineRow(e.t - start, f"{e.who}: {_did(e)}", "", None, "trainee"))
+    rows += [TimelineRow(a.t - start, f"{a.who}: paused audio", "", None, "trainee")
+             for a in alarms if a.event == "audio_paused"]
     acks = {}
     for a in alarms:
         if a.event == "acknowledged":
@@ -142,8 +172,14 @@ def timeline(events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent], start:
         ack = next((k for k in acks.get(a.alarm_id, []) if k.t >= a.t), None)
         response = f"acknowledged by {ack.who}" if ack else "not acknowledged"
         rows.append(TimelineRow(a.t - start, f"alarm {a.priority}: {a.message}", response,
-                                None if ack is None else ack.t - a.t))
+                                None if ack is None else ack.t - a.t, "alarm"))
     return sorted(rows, key=lambda r: r.t_s)
+
+
+def last_recorded(store: Store, session_id: str, events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent]) -> float:
+    """The session time of the last thing recorded: a reading, an event or an alarm transition."""
+    latest = (store.latest(session_id, vital) for vital in LAST_VITALS)
+    return max([r.t for r in latest if r is not None] + [e.t for e in events] + [a.t for a in alarms], default=0.0)
 
 
 def debrief(store: Store, session_id: str) -> Debrief:
@@ -157,6 +193,10 @@ def debrief(store: Store, session_id: str) -> Debrief:
     actions = trainee_actions(events, alarms, session.started)
     ended = next((e.t for e in events if e.kind == "end"), None)
     ended_s = None if ended is None else ended - session.started
-    outcomes = tuple(judge(e, actions, ended_s) for e in training.get("expectations", []))
+    # Still running (or never closed): nothing after the last recorded moment was due yet.
+    so_far_s = ended_s if ended_s is not None else last_recorded(store, session_id, events, alarms) - session.started
+    outcomes = tuple(judge(e, actions, so_far_s) for e in training.get("expectations", []))
+    doses = [e.t for e in events if e.kind == "dose"]
     return Debrief(training.get("title", session_id), training.get("trainee", ""), outcomes,
-                   tuple(timeline(events, alarms, session.started)))
+                   tuple(timeline(events, alarms, session.started)), session.started,
+                   min(doses) - session.started if doses else None, ended_s)

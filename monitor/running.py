@@ -128,6 +128,18 @@ def import_recording(
     return session
 
 
+def end_session(store: Store, hub: Hub, who: str, detail: dict | None = None) -> float:
+    """End a running session on someone's explicit request: the audit log records who and when (and
+    ``detail``, such as the client address) before the hub stops. Returns the wall time of the entry."""
+    if not who.strip():
+        raise ValueError("ending a session needs the name of who ends it")
+    now = time.time()
+    store.write_audit(now, "session_ended", who, {"session": hub.session.id, "kind": hub.session.kind,
+                                                  "session_t": hub.now(), **(detail or {})})
+    hub.stop()
+    return now
+
+
 def plan_audit(plan: Plan) -> dict:
     """What the audit log keeps of the rules a session runs under."""
     meta = plan.protocol.meta

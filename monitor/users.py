@@ -1,8 +1,9 @@
-"""Who may sign in to the pages: a users file of password hashes (``kapmon user add``).
+"""Who may sign in to the pages: a users file of password hashes (``kapmon user add``, ``user remove``).
 
 One line per user, ``name:scrypt$N$r$p$salt$hash`` (hex). Passwords are never stored, never taken on
 the command line and never logged; only scrypt hashes with a per-user random salt are kept. The file is
-created readable by its owner only.
+created readable by its owner only. A running server re-reads the file when it changes on disk
+(``UsersFile``), so a removed user or a changed password stops working without a restart.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import hmac
 import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+NAME_MAX = 64
+NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._@-]{{0,{NAME_MAX - 1}}}$")
 
 
 class UsersError(Exception):
@@ -98,6 +101,21 @@ def add_user(path: str | Path, name: str, password: str) -> bool:
     users = Users.load(path).hashes if path.exists() else {}
     new = name not in users
     users[name] = hash_password(password)
+    _write(path, users)
+    return new
+
+
+def remove_user(path: str | Path, name: str) -> None:
+    """Remove ``name`` from the users file; ``UsersError`` if the file has no such user."""
+    path = Path(path)
+    users = Users.load(path).hashes
+    if users.pop(name, None) is None:
+        raise UsersError(f"{path}: no user {name!r} (users: {', '.join(users) or 'none'})")
+    _write(path, users)
+
+
+def _write(path: Path, users: dict[str, str]) -> None:
+    """Replace the users file in one step (readers see the old or the new file, never half of one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -105,4 +123,38 @@ def add_user(path: str | Path, name: str, password: str) -> bool:
         f.write("# kapmon users: name:scrypt hash (kapmon user add)\n")
         f.writelines(f"{n}:{h}\n" for n, h in users.items())
     os.replace(tmp, path)
-    return new
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class UsersFile:
+    """The users file as it is on disk now. ``current()`` re-reads it when it has changed (inode,
+    modification time or size), so removing a user or changing a password takes effect at the next
+    request. A file that can no longer be read or parsed leaves the last good list in force (an
+    editing mistake must not lock every nurse out of a running session); ``error`` says why."""
+
+    def __init__(self, users: Users) -> None:
+        self.path = users.path
+        self._users = users
+        self._stamp = _stamp(users.path)
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def current(self) -> Users:
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return self._users
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._users, self.error = Users.load(self.path), None
+                except UsersError as exc:
+                    self.error = str(exc)
+        return self._users

@@ -86,13 +86,13 @@ def test_callbacks_need_sign_in(client):
     assert c.get(suite, headers=basic("nurse.k", PASSWORD)).status_code == 200
 
 
-def test_sign_ins_and_failures_are_audited_once_not_per_request(client):
+def test_sign_ins_are_audited_once_not_per_request_and_failures_each(client):
     c, store = client
-    for _ in range(5):
+    for _ in range(3):
         c.get("/_dash-layout", headers=basic("nurse.k", PASSWORD))
         c.get("/_dash-layout", headers=basic("mallory", "guess-guess"))
     log = [(action, who) for _, _, action, who, _ in store.audit()]
-    assert log == [("sign_in", "nurse.k"), ("sign_in_failed", "mallory")]
+    assert log == [("sign_in", "nurse.k")] + [("sign_in_failed", "mallory")] * 3
 
 
 def test_the_audit_log_is_append_only(tmp_path):

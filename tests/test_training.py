@@ -1,6 +1,7 @@
 """Training: playback clock, perturbations, the scenario library, pacing, determinism, debrief."""
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -204,7 +205,9 @@ def test_debrief_of_a_hypertensive_surge_session(tmp_path):
     store.create_session(session)
     Hub(store, session, [source], FastClock(START), SessionRules(build_plan(None, "iv", {}), START)).run()
     # The trainee holds the infusion 2 min after the surge and calls for help; never re-measures.
-    store.write("surge", events=[(START + 37 * 60, "action", {"action": "hold_dosing"}, "RN Ade"),
+    store.write("surge", events=[(START + 600, "dose", {"route": "iv", "drug": "ketamine", "mg": 41.0,
+                                                        "end": START + 3000}, "scenario"),
+                                 (START + 37 * 60, "action", {"action": "hold_dosing"}, "RN Ade"),
                                  (START + 38 * 60, "action", {"action": "call_help"}, "RN Ade")])
     d = debrief(store, "surge")
     results = {o.id: (o.result, o.response_s) for o in d.outcomes}
@@ -216,6 +219,41 @@ def test_debrief_of_a_hypertensive_surge_session(tmp_path):
     alarms = [r for r in d.timeline if r.event.startswith("alarm high")]
     assert alarms and all(r.response == "not acknowledged" for r in alarms)
     assert "recheck" in d.as_csv() and d.as_dict()["missed"]
+    # The timeline holds the trainee's own actions, and times can be read from the first dose.
+    assert [(r.t_s, r.event) for r in d.timeline if r.source == "trainee"] == [
+        (37 * 60, "RN Ade: Hold dosing"), (38 * 60, "RN Ade: Call for help")]
+    assert d.first_dose_s == 600 and d.started == START and d.as_dict()["first_dose_s"] == 600
+
+
+def test_the_timeline_says_what_the_trainee_did_in_words():
+    from monitor.alarm_events import AlarmEvent
+    from monitor.debrief import timeline
+    from monitor.store import StoredEvent
+
+    events = [StoredEvent(1, START + 60, "note", {"text": "oxygen 2 L/min"}, "RN"),
+              StoredEvent(2, START + 70, "manual_nibp", {"sbp": 182, "dbp": 112, "map": 135}, "RN"),
+              StoredEvent(3, START + 80, "dose", {"drug": "ketamine", "mg": 41, "route": "iv"}, "RN"),
+              StoredEvent(4, START + 90, "action", {"action": "stop_dosing"}, "RN"),
+              StoredEvent(5, START + 95, "dose", {"drug": "ketamine", "mg": 41, "route": "iv"}, "scenario")]
+    raised = AlarmEvent(START + 50, "raised", "sbp_high", "high", "physiological", "sbp", 182, 180, "kap-iv: sbp_high",
+                        "SBP 182")
+    alarms = [raised, AlarmEvent(**{**raised.as_dict(), "t": START + 65, "event": "acknowledged", "who": "RN"}),
+              AlarmEvent(**{**raised.as_dict(), "t": START + 66, "event": "audio_paused", "who": "RN"})]
+    rows = timeline(events, alarms, START)
+    assert [(r.t_s, r.event, r.response, r.source) for r in rows] == [
+        (50, "alarm high: SBP 182", "acknowledged by RN", "alarm"),  # an acknowledgement is shown on its alarm
+        (60, "RN: note \u201coxygen 2 L/min\u201d", "", "trainee"), (66, "RN: paused audio", "", "trainee"),
+        (70, "RN: manual BP 182/112", "", "trainee"), (80, "RN: dose ketamine 41 mg", "", "trainee"),
+        (90, "RN: Stop dosing", "", "trainee")]
+
+
+def test_times_since_the_first_dose_in_minutes_and_seconds():
+    from layouts.components import since_dose_text
+
+    assert since_dose_text(0) == "T+00:00"
+    assert since_dose_text(35 * 60 + 9.6) == "T+35:10"
+    assert since_dose_text(-270) == "T-04:30"
+    assert since_dose_text(125 * 60) == "T+125:00"
 
 
 def test_scripted_events_are_not_trainee_actions():
@@ -243,3 +281,254 @@ def test_a_fast_clock_never_wakes_a_later_sleeper_before_an_earlier_one():
     woke = asyncio.run(scenario())
     assert [t for t, _ in woke] == sorted(t for t, _ in woke)
     assert (600.0, "dose") in woke
+
+
+# --- what a page may start: the library and one recordings folder -------------------------------------
+
+@pytest.fixture
+def folder(tmp_path):
+    """A recordings folder with one good recording, and beside it a secret it must not lead to."""
+    from monitor.training import SAMPLE_RECORDINGS
+
+    inside = tmp_path / "recordings"
+    (inside / "2025").mkdir(parents=True)
+    for suffix in (".csv", ".json"):
+        (inside / "2025" / f"short{suffix}").write_bytes((SAMPLE_RECORDINGS / f"typical_iv_wide_15min{suffix}").read_bytes())
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    for suffix in (".csv", ".json"):
+        (secret / f"env{suffix}").write_text("KAPMON_SECRET=1\n")
+    (inside / "escape.csv").symlink_to(secret / "env.csv")
+    (inside / "escape.json").symlink_to(secret / "env.json")
+    (inside / "lonely.csv").write_text("t,vital,value\n")
+    return inside
+
+
+def test_only_recordings_inside_the_folder_are_offered(folder):
+    from monitor.training import choices, recordings
+
+    assert list(recordings(folder)) == ["2025/short.csv"]
+    offered = {c.value: c for c in choices(folder)}
+    assert "hypertensive_surge" in offered and "2025/short.csv" in offered
+    assert offered["2025/short.csv"].kind == "recording" and offered["2025/short.csv"].happens
+    assert recordings(None) == {} and recordings(folder / "missing") == {}
+
+
+@pytest.mark.parametrize("choice, message", [
+    ("/etc/passwd", "not other paths"),
+    ("../secret/env.csv", "'..' is not allowed"),
+    ("2025/../../secret/env.csv", "'..' is not allowed"),
+    ("escape.csv", "leads outside"),
+    ("lonely.csv", "not a recording"),
+    ("missing.csv", "not a recording"),
+    ("2025/short.json", "not a recording"),
+    ("a\0b", "not other paths"),
+    ("", "Choose a scenario"),
+    (None, "Choose a scenario"),
+    (["typical_iv"], "Choose a scenario"),
+])
+def test_anything_else_is_refused_with_a_clear_message(folder, choice, message):
+    from monitor.training import TrainingInputError, choice_source
+
+    with pytest.raises(TrainingInputError, match=message):
+        choice_source(choice, folder)
+
+
+def test_library_scenarios_and_folder_recordings_resolve(folder):
+    from monitor.training import choice_source
+
+    assert choice_source("hypertensive_surge", folder) == "hypertensive_surge"
+    assert choice_source("2025/short.csv", folder) == str((folder / "2025" / "short.csv").resolve())
+    with pytest.raises(ValueError, match="no recordings folder"):
+        choice_source("2025/short.csv", None)
+
+
+@pytest.mark.parametrize("speed", [float("nan"), float("inf"), -float("inf"), 0, 0.5, 61, 1e308, "10", True, None,
+                                   [10]])
+def test_bad_speeds_are_refused(speed):
+    from monitor.training import TrainingInputError, check_speed
+
+    with pytest.raises(TrainingInputError, match="speed must be a number from 1 to 60"):
+        check_speed(speed)
+
+
+def test_good_speeds_pass():
+    from monitor.training import check_speed
+
+    assert [check_speed(s) for s in (1, 10, 60, 2.5)] == [1.0, 10.0, 60.0, 2.5]
+
+
+def test_a_bad_speed_never_reaches_a_hub(tmp_path):
+    from monitor.training import TrainingInputError, start_training
+
+    store = Store(tmp_path / "k.db")
+    with pytest.raises(TrainingInputError):
+        start_training(store, "typical_iv", float("nan"), "T")
+    assert store.sessions() == []
+
+
+@pytest.mark.parametrize("speed", ["nan", "inf", "0.5", "61", "abc"])
+def test_replay_refuses_a_bad_speed(tmp_path, capsys, speed):
+    from monitor.cli import main
+
+    try:
+        code = main(["replay", "typical_iv", "--speed", speed, "--db", str(tmp_path / "k.db")])
+    except SystemExit as exc:  # argparse refuses what is not a number at all
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "speed must be a number from 1 to 60" in err or "invalid float value" in err
+
+
+def test_recordings_must_be_a_folder(tmp_path, capsys):
+    from monitor.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["replay", "typical_iv", "--recordings", str(tmp_path / "nope")])
+    assert "not a folder" in capsys.readouterr().err
+
+
+# --- the page refuses forged requests (HTTP) ----------------------------------------------------------
+
+@pytest.fixture
+def page(tmp_path, folder):
+    from layouts.app import create_app
+
+    store = Store(tmp_path / "k.db")
+    live = {}
+    app = create_app(store, live, folder)
+    yield store, live, app.server.test_client()
+    for hub in live.values():
+        hub.stop()
+
+
+def start_request(client, choice, speed, trainee="RN Ade"):
+    from tests.helpers import dash_callback
+
+    return dash_callback(client, "train-start", 1, {"train-choice.value": choice, "train-speed.value": speed,
+                                                    "train-trainee.value": trainee})
+
+
+@pytest.mark.parametrize("choice", ["/etc/passwd", "../secret/env.csv", "escape.csv", "/proc/self/environ"])
+def test_the_training_page_refuses_paths_outside_the_folder(page, choice):
+    store, live, client = page
+    r = start_request(client, choice, 10)
+    assert r.status_code == 200
+    message = r.get_json()["response"]["train-result"]["children"]
+    assert "recordings folder" in message and "KAPMON_SECRET" not in r.get_data(as_text=True)
+    assert store.sessions() == [] and live == {}
+
+
+@pytest.mark.parametrize("speed", ["NaN", 1e308, 0, "fast", None, True])
+def test_the_training_page_refuses_bad_speeds(page, speed):
+    store, live, client = page
+    message = start_request(client, "typical_iv", speed).get_json()["response"]["train-result"]["children"]
+    assert "speed must be a number from 1 to 60" in message
+    assert store.sessions() == [] and live == {}
+
+
+def test_a_nan_speed_in_raw_json_is_refused(page):
+    """Browsers never send NaN, but Python's JSON parser accepts it from a forged request."""
+    store, live, client = page
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if d["inputs"][0]["id"] == "train-start")
+    raw = ('{"output": "%s", "outputs": [{"id": "url", "property": "pathname"}, {"id": "train-result", '
+           '"property": "children"}], "inputs": [{"id": "train-start", "property": "n_clicks", "value": 1}], '
+           '"changedPropIds": ["train-start.n_clicks"], "state": [{"id": "train-choice", "property": "value", '
+           '"value": "typical_iv"}, {"id": "train-speed", "property": "value", "value": NaN}, {"id": "train-trainee",'
+           ' "property": "value", "value": "RN Ade"}]}') % dep["output"]
+    r = client.post("/_dash-update-component", data=raw, content_type="application/json")
+    assert "speed must be" in r.get_json()["response"]["train-result"]["children"]
+    assert store.sessions() == [] and live == {}
+
+
+def test_the_training_page_starts_a_recording_from_the_folder(page):
+    store, live, client = page
+    r = start_request(client, "2025/short.csv", 60).get_json()["response"]
+    [session] = store.sessions()
+    assert r["url"]["pathname"] == f"/live/{session.id}" and session.kind == "training"
+
+
+def test_forged_controls_are_refused_and_never_reach_the_clock(page):
+    from tests.helpers import dash_callback
+
+    store, live, client = page
+    start_request(client, "typical_iv", 10)
+    [(session_id, hub)] = live.items()
+    hub.clock.pause()
+    before = hub.clock.now()
+
+    def press(trigger: dict) -> str:
+        inputs = [{"id": "play-pause", "property": "n_clicks", "value": 0}] + [
+            [{"id": trigger, "property": "n_clicks", "value": 1}] if t == trigger["type"] else []
+            for t in ("speed", "skip", "trainee", "inject")]
+        r = dash_callback(client, "play-pause", inputs=inputs, changed=trigger, state={
+            "cursor.data": {"session": session_id}, "who.value": "RN Ade", "instructor.value": "Instr J"})
+        return json.dumps(r.get_json())
+
+    assert "speed must be a number" in press({"type": "speed", "x": "NaN"})
+    assert "speed must be a number" in press({"type": "speed", "x": 1e308})
+    assert "Skips are" in press({"type": "skip", "min": 1e9})
+    assert "Unknown control" in press({"type": "trainee", "action": "drop_table"})
+    assert "Unknown control" in press({"type": "trainee", "action": ["hold_dosing"]})
+    assert "Unknown injection" in press({"type": "inject", "kind": "earthquake"})
+    assert hub.running and hub.clock.speed == 10 and hub.clock.now() == before
+    assert store.events(session_id, kind="action") == [] and store.events(session_id, kind="injection") == []
+    assert "Speed 30" in press({"type": "speed", "x": 30})  # what the page offers still works
+    assert hub.clock.speed == 30
+
+
+# --- what the trainee and the instructor see -------------------------------------------------------------
+
+def test_an_injection_looks_like_the_real_fault_to_the_trainee_and_is_labelled_in_the_debrief(tmp_path):
+    from monitor.training import inject, start_training
+
+    store = Store(tmp_path / "k.db")
+    hub = start_training(store, "hypertensive_surge", 60.0, "RN Ade")
+    try:
+        assert inject(hub, "probe_off", "Instr J") == "Pull probe 60 s"
+        deadline = time.monotonic() + 20
+        raised = []
+        while not raised and time.monotonic() < deadline:  # waits for the technical alarm's delay to pass
+            raised = [a for _, a in store.alarm_events(hub.session.id) if a.event == "raised" and "sensor" in a.message]
+            hub.finished.wait(0.05)
+        assert raised, "no sensor-off alarm"
+        seen = " ".join(a.message for a in hub.active_alarms()) + " ".join(a.message for a in raised)
+        assert "Instr J" not in seen and "inject" not in seen.lower()
+    finally:
+        hub.stop()
+    rows = [r for r in debrief(store, hub.session.id).timeline if r.source == "instructor"]
+    assert [r.event for r in rows] == ["instructor Instr J: Pull probe 60 s"]
+
+
+def test_the_surge_scenarios_cuff_cycles_as_often_as_its_plan_asks(tmp_path):
+    """The plan for a patient with known hypertension cycles the cuff every 3 min; a 5-min simulated cuff
+    left the page saying "NIBP overdue" for two minutes of every five."""
+    spec = library()["hypertensive_surge"]
+    plan = build_plan(None, spec.scenario.route, dict(spec.scenario.screening))
+    store = Store(tmp_path / "k.db")
+    source, meta = resolve("hypertensive_surge")
+    session = Session("surge", "T", START, "iv", 82.0, kind="training", metadata=meta)
+    store.create_session(session)
+    Hub(store, session, [source], FastClock(START), AlarmEngine(plan, START)).run()
+    cuffs = [r.t for r in store.readings("surge", vitals=["sbp"]) if r.value is not None]
+    gaps = [b - a for a, b in zip(cuffs, cuffs[1:])]
+    assert len(cuffs) > 20 and max(gaps) <= plan.nibp_interval_s
+
+
+def test_every_library_scenario_cuffs_at_least_as_often_as_its_plan():
+    for name, spec in library().items():
+        plan = build_plan(None, spec.scenario.route, dict(spec.scenario.screening))
+        assert spec.scenario.nibp_interval_s <= plan.nibp_interval_s, name
+
+
+def test_each_choice_says_what_happens_what_it_teaches_and_how_long():
+    from monitor.training import SAMPLE_RECORDINGS, choices
+
+    offered = choices(SAMPLE_RECORDINGS)
+    scenarios = [c for c in offered if c.kind == "scenario"]
+    assert len(scenarios) == len(library())
+    for c in scenarios:
+        assert c.happens and c.teaches and c.length_s and c.length_s >= 600, c.value
+    surge = next(c for c in offered if c.value == "hypertensive_surge")
+    assert surge.length_s == 90 * 60 and "hold" in surge.teaches.lower()

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from monitor.broker import BrokerError, add_broker_arguments, config_from_args, require_paho
-from monitor.commands.serving import fail, load_users, port_number
+from monitor.commands.serving import add_allow_host_argument, fail, load_users, port_number
 from monitor.paths import default_db
 from monitor.running import StartError, check_bind
 from monitor.store import StoreError
@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_number, default=8060, help="port to serve on, 1-65535 (default 8060)")
     p.add_argument("--users", type=Path, default=None, metavar="FILE",
                    help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
+    add_allow_host_argument(p)
     add_broker_arguments(p)
 
 
@@ -42,12 +43,11 @@ def run(args: argparse.Namespace) -> int:
         central = Central(store, config, args.site).start()
     except (StartError, BrokerError, StoreError, ValueError) as exc:
         return fail("central", str(exc))
-    from layouts.auth import protect
     from layouts.central import create_central_app
+    from layouts.security import secure
 
     app = create_central_app(central)
-    if users is not None:
-        protect(app, users, store)
+    secure(app, args.host, args.port, users, store, args.allow_host)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print(f"kapmon: central station on http://{args.host}:{args.port}/  (broker {config}; store {store.path};"
           " Ctrl-C to stop)", flush=True)

@@ -54,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
         publish_from_args(hub, settings, args)
     except (DeviceError, StartError, BrokerError) as exc:
         return fail("demo", str(exc))
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users)
+    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
+          recordings=args.recordings, allow_hosts=args.allow_host)
     return 0

@@ -60,5 +60,6 @@ def run(args: argparse.Namespace) -> int:
     except (DeviceError, StartError, BrokerError, ValueError, OSError) as exc:
         return fail("monitor", str(exc))
     publish_from_args(hub, settings, args)
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users)
+    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
+          recordings=args.recordings, allow_hosts=args.allow_host)
     return 0

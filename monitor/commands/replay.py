@@ -7,7 +7,7 @@ import argparse
 from devices.errors import DeviceError
 from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, load_users, open_store, serve
 from monitor.running import StartError, check_bind
-from monitor.training import ScenarioFileError, library, start_training
+from monitor.training import ScenarioFileError, TrainingInputError, check_speed, library, start_training
 
 HELP = "replay a recording or training scenario through the live page and alarm engine (stored as training)"
 
@@ -17,21 +17,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", metavar="RECORDING_OR_SCENARIO",
                    help=f"a recording CSV, a scenario file, or a library scenario: {names}")
     p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
-                   help=f"playback speed, above 0 and at most 60 (default {DEFAULT_SPEED:g}); change it on the page")
-    p.add_argument("--trainee", default="", help="the trainee's name, for the debrief")
+                   help=f"playback speed, 1-60 (default {DEFAULT_SPEED:g}); change it on the page")
+    p.add_argument("--trainee", default="", help="the trainee's name: filled in on the live page and kept for the debrief")
     add_server_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 < args.speed <= 60:
-        return fail("replay", "--speed must be above 0 and at most 60")
+    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+                   help=f"playback speed, 1-60 (default {DEFAULT_SPEED:g}); change it on the page")
+    p.add_argument("--trainee", default="", help="the trainee's name: filled in on the live page and kept for the debrief")
     try:
+        check_speed(args.speed)
         users = load_users(args.users)
         check_bind(args.host, users)
         store = open_store(args.db)
         hub = start_training(store, args.what, args.speed, args.trainee)
-    except (DeviceError, StartError, ScenarioFileError) as exc:
+    except (DeviceError, StartError, ScenarioFileError, TrainingInputError) as exc:
         return fail("replay", str(exc))
     print(f"kapmon replay: training session {hub.session.id}; debrief at /debrief/{hub.session.id}", flush=True)
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users)
+    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
+          recordings=args.recordings, allow_hosts=args.allow_host)
     return 0

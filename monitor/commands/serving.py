@@ -8,12 +8,14 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.hub import Hub
 from monitor.paths import default_db
 from monitor.running import StartError, check_bind
 from monitor.store import ReadOnlyStore, Store, StoreError
+from monitor.training import SAMPLE_RECORDINGS
 from monitor.users import Users, UsersError
 
 # Playback speed of demo and replay when --speed is not given (times real time); a design proposal:
@@ -42,6 +44,26 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
     p.add_argument("--port", type=port_number, default=port, help=f"port to serve on, 1-65535 (default {port})")
     p.add_argument("--users", type=Path, default=None, metavar="FILE",
                    help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
+    add_allow_host_argument(p)
+    default = SAMPLE_RECORDINGS if SAMPLE_RECORDINGS.is_dir() else None
+    p.add_argument("--recordings", type=recordings_folder, default=default, metavar="DIR",
+                   help="the only folder whose recordings (CSV + JSON sidecar) the training page may start"
+                        f" (default: {default or 'none'})")
+
+
+def add_allow_host_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer to this name in the Host header, on any port (the DNS name clinicians or a TLS"
+                        " reverse proxy use for this machine); repeat for several. Other names are refused (DNS"
+                        " rebinding)")
+
+
+def recordings_folder(value: str) -> Path:
+    """``--recordings``: an existing folder."""
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: not a folder")
+    return path
 
 
 def open_store(path: Path | None) -> Store:
@@ -88,17 +110,18 @@ def load_users(path: Path | None) -> Users | None:
 
 
 def serve(
-    store: Store, hubs: dict[str, Hub], host: str, port: int, open_path: str = "/", users: Users | None = None
+    store: Store, hubs: dict[str, Hub], host: str, port: int, open_path: str = "/", users: Users | None = None,
+    recordings: Path | None = SAMPLE_RECORDINGS, allow_hosts: Sequence[str] = (),
 ) -> None:
-    """Serve the pages until Ctrl-C, then stop the hubs (their data is already stored). With ``users``
-    every page, callback and asset needs sign-in."""
+    """Serve the pages until Ctrl-C, then stop the hubs (their data is already stored). Requests for
+    another host or from another site are refused (``layouts.security``); with ``users`` every page,
+    callback and asset needs sign-in. The training page starts only recordings in ``recordings``."""
     from layouts.app import create_app  # the entry point is the one place that wires pages in
-    from layouts.auth import protect
+    from layouts.security import secure
 
     check_bind(host, users)
-    app = create_app(store, hubs)
-    if users is not None:
-        protect(app, users, store)
+    app = create_app(store, hubs, recordings)
+    secure(app, host, port, users, store, allow_hosts)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_term)  # a service manager's stop ends the sessions cleanly
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,4 +1,5 @@
-"""``kapmon user add NAME``: allow a user to sign in to the pages (a password hash in the users file)."""
+"""``kapmon user add NAME`` / ``kapmon user remove NAME``: who may sign in to the pages (password hashes
+in the users file). A running server re-reads the file, so either takes effect without a restart."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 from monitor.commands.serving import fail
 from monitor.paths import default_db
-from monitor.users import UsersError, add_user, check_name, check_password
+from monitor.users import UsersError, add_user, check_name, check_password, remove_user
 
-HELP = "add a user who may sign in to the pages, or change their password (the password is asked for, never an argument)"
+HELP = ("add or remove a user who may sign in to the pages, or change their password (the password is asked for,"
+        " never an argument)")
 
 
 def default_users() -> Path:
@@ -22,8 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = sub.add_parser("add", help="add a user or change their password", description=HELP)
     add.add_argument("name", help="the name the user signs in with (recorded in the audit log)")
-    add.add_argument("--users", type=Path, default=None, metavar="FILE",
-                     help=f"users file (default: {default_users()})")
+    remove = sub.add_parser("remove", help="remove a user: their password stops working at once, also on a running"
+                                           " server", description=HELP)
+    remove.add_argument("name", help="the user to remove")
+    for action_parser in (add, remove):
+        action_parser.add_argument("--users", type=Path, default=None, metavar="FILE",
+                              help=f"users file (default: {default_users()})")
 
 
 def read_password() -> str:
@@ -40,11 +46,15 @@ def read_password() -> str:
 def run(args: argparse.Namespace) -> int:
     path = args.users or default_users()
     try:
-        check_name(args.name)
-        new = add_user(path, args.name, read_password())
+        if args.action == "remove":
+            remove_user(path, args.name)
+            done = "removed"
+        else:
+            check_name(args.name)
+            done = "added" if add_user(path, args.name, read_password()) else "changed the password of"
     except UsersError as exc:
         return fail("user", str(exc))
     except OSError as exc:
         return fail("user", f"{path}: {exc.strerror or exc}")
-    print(f"kapmon user: {'added' if new else 'changed the password of'} {args.name} in {path}")
+    print(f"kapmon user: {done} {args.name} {'from' if args.action == 'remove' else 'in'} {path}")
     return 0
