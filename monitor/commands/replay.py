@@ -23,9 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
-                   help=f"playback speed, 1-60 (default {DEFAULT_SPEED:g}); change it on the page")
-    p.add_argument("--trainee", default="", help="the trainee's name: filled in on the live page and kept for the debrief")
     try:
         check_speed(args.speed)
         users = load_users(args.users)
