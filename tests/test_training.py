@@ -510,7 +510,7 @@ def test_the_surge_scenarios_cuff_cycles_as_often_as_its_plan_asks(tmp_path):
     source, meta = resolve("hypertensive_surge")
     session = Session("surge", "T", START, "iv", 82.0, kind="training", metadata=meta)
     store.create_session(session)
-    Hub(store, session, [source], FastClock(START), AlarmEngine(plan, START)).run()
+    Hub(store, session, [source], FastClock(START), SessionRules(plan, START)).run()
     cuffs = [r.t for r in store.readings("surge", vitals=["sbp"]) if r.value is not None]
     gaps = [b - a for a, b in zip(cuffs, cuffs[1:])]
     assert len(cuffs) > 20 and max(gaps) <= plan.nibp_interval_s
