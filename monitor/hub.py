@@ -81,6 +81,7 @@ class Hub:
         self.scheduled = sorted(scheduled, key=lambda s: s.t)
         rules.add(Dose(t=s.t, **s.data) for s in self.scheduled if s.kind == "dose")
         self._running: set[int] = set()
+        self._cuff_asked_after: float | None = None
         self.flush_interval = flush_interval
         self.finished = threading.Event()
         self.listeners: list[Callable[[list[Item], list[AlarmEvent]], None]] = []
@@ -197,9 +198,21 @@ class Hub:
         else:
             outputs = self.rules.finish(end) if finished else self.rules.advance(end)
         alarms = self._record(outputs)
+        self._ask_for_cuff()
         for listener in self.listeners:
             listener(items, alarms)
         self._beat()
+
+    def _ask_for_cuff(self) -> None:
+        """When the rules ask for a repeat NIBP, start a measurement on every cuff that takes a start command."""
+        repeat = self.engine.repeat_nibp
+        if repeat is None or repeat.after == self._cuff_asked_after:
+            return
+        self._cuff_asked_after = repeat.after
+        for source in self.sources:
+            ask = getattr(source, "request_measurement", None)
+            if ask is not None and ask():
+                log.info("session %s: repeat NIBP requested from %s (%s)", self.session.id, source.uri, repeat.text)
 
     def _beat(self) -> None:
         """Tell other processes reading the store that this recorder is alive (at most once a second)."""

@@ -111,3 +111,22 @@ def test_a_running_recorder_leaves_a_heartbeat_other_processes_can_read(tmp_path
     hub.run()
     beats = Store(tmp_path / "k.db").heartbeats()  # a second connection, as another process would open
     assert set(beats) == {"s1"} and beats["s1"] >= before
+
+
+def test_a_critical_bp_asks_every_cuff_that_can_for_a_repeat_measurement(tmp_path):
+    class Cuff(ListSource):
+        asked: list[float] = []
+
+        def request_measurement(self) -> bool:
+            self.asked.append(1.0)
+            return True
+
+    items = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 120), ("dbp", 78), ("map", 92))]
+    items += [reading(400.0, v, x, "cuff") for v, x in (("sbp", 186), ("dbp", 96), ("map", 126))]
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", START, "iv", 70.0)
+    store.create_session(session)
+    cuff = Cuff(items)
+    dose = Scheduled(START + 60, "dose", {"route": "iv", "drug": "ketamine", "mg": 35.0, "end": None})
+    Hub(store, session, [cuff], FastClock(START), SessionRules(build_plan("kap-iv", "iv", {}), START), [dose]).run()
+    assert cuff.asked == [1.0]  # once for the reading that asked for it

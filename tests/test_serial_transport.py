@@ -231,3 +231,30 @@ def test_kapmon_emulate_prints_the_path_and_streams_real_bytes() -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_nibp_module_measures_when_asked(emulate) -> None:
+    """A cuff with no cycle of its own measures when the rules ask for a repeat NIBP."""
+    emu = emulate("nibp-module", measure_seconds=0.2)
+    source = open_source(f"serial://{emu.path}?protocol=nibp-module")
+    assert source.request_measurement()
+
+    async def run() -> list[Item]:
+        items: list[Item] = []
+        task = asyncio.ensure_future(_drain(source, items))
+        try:
+            async with asyncio.timeout(10):
+                while not any(getattr(i, "vital", "") == "sbp" for i in items):
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+        return items
+
+    items = asyncio.run(run())
+    assert [i.value for i in items if isinstance(i, Reading) and i.vital == "sbp"][:1] == [121]
+    assert not open_source(f"serial://{emu.path}?protocol=nonin8").request_measurement()  # an oximeter cannot
+
+
+async def _drain(source, items: list) -> None:
+    async for item in source.stream(WallClock()):
+        items.append(item)

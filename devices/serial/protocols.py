@@ -31,6 +31,7 @@ class SerialProtocol:
     ``quiet`` seconds without a valid frame; a command-driven one (``streams=False``) is stale
     when ``quiet`` seconds pass after a ``periodic`` command with nothing decoded. ``settle`` is
     how long the decoder's frame lock may take after opening, added to the first quiet time.
+    ``measure`` starts one measurement on request (a cuff the protocol can tell to measure now).
     """
 
     name: str
@@ -43,6 +44,7 @@ class SerialProtocol:
     streams: bool = True
     negotiate: float = 1.0
     settle: float = 0.0
+    measure: bytes = b""
 
 
 # Generation A sends pleth/PR/SpO2 bytes of 0-127, which include XON/XOFF (0x11/0x13):
@@ -65,7 +67,7 @@ PROTOCOLS: dict[str, SerialProtocol] = {
         SerialProtocol("nonin8", port_settings(9600), NoninFormat8Decoder, quiet=3.0, start=nonin.format_select(8),
                        settle=nonin.FORMAT8_LOCK_FRAMES * nonin.FORMAT8_PERIOD),
         SerialProtocol("masimo", port_settings(9600), MasimoDecoder, quiet=2.5),
-        SerialProtocol("nibp-module", port_settings(4800), NibpModuleDecoder, quiet=None, streams=False),
+        SerialProtocol("nibp-module", port_settings(4800), NibpModuleDecoder, quiet=None, streams=False, measure=nibp_module.START),
     )
 }
 

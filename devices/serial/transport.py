@@ -112,6 +112,18 @@ class SerialSource:
         self.probe = probe
         self.decoders: dict[str, StreamDecoder] = {}
         self.active: dict[str, bool] = {"disconnected": False, "stale": False}
+        self._measure = False
+        self._link: Link | None = None
+
+    def request_measurement(self) -> bool:
+        """Ask the device to measure now (a cuff that accepts a start command); False if it cannot.
+        Call it in the thread that runs the stream (the hub's)."""
+        if not self.protocol.measure:
+            return False
+        self._measure = True
+        if self._link is not None:
+            self._link.queue.put_nowait(b"")  # wake the session loop
+        return True
 
     @property
     def protocol(self) -> SerialProtocol:
@@ -169,11 +181,15 @@ class SerialSource:
         armed: float | None = opened + p.settle if p.streams else None
         next_periodic = opened + p.period if p.period else float("inf")
         next_negotiate = float("inf")
+        self._link = link
         try:
             link.write(p.start)
             if p.start and not p.streams:
                 armed = opened
             while True:
+                if self._measure:
+                    self._measure = False
+                    link.write(p.measure)
                 now = time.monotonic()
                 watching = armed is not None and p.quiet and not self.active["stale"]
                 deadline = min(next_periodic, next_negotiate, armed + p.quiet if watching else float("inf"))
@@ -218,6 +234,8 @@ class SerialSource:
                     next_negotiate = now + p.negotiate
         except (serial.SerialException, OSError) as exc:
             yield f"{type(exc).__name__}: {exc}"
+        finally:
+            self._link = None
 
     @staticmethod
     async def _next(link: Link, timeout: float) -> bytes | Exception | None:
