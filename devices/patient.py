@@ -4,6 +4,7 @@ against these, so a value one accepts the other never refuses."""
 
 from __future__ import annotations
 
+import math
 import re
 
 ROUTES = ("iv", "im", "sublingual", "oral", "intranasal")
@@ -13,6 +14,24 @@ ROUTES = ("iv", "im", "sublingual", "oral", "intranasal")
 WEIGHT_KG = (2.0, 400.0)
 # Age in whole years. Design proposal: 0 up to the oldest recorded human age (122), rounded up.
 AGE_YEARS = (0, 130)
+
+
+# A recorded amount of medicine in mg. Design proposal: well above the largest dose a shipped protocol
+# allows (300 mg oral), so a misplaced decimal point (5000 for 50.00) is kept and raised as "above the
+# protocol maximum", while NaN, infinity, 1e308 or a negative number is refused as not a dose at all.
+DOSE_MG = (0.0, 10000.0)
+# An infusion's length. Design proposal: no session lasts a day.
+INFUSION_MAX_S = 24 * 3600.0
+
+
+def dose_problem(mg: object) -> str | None:
+    """Why ``mg`` is not a recordable amount of medicine, or ``None`` when it is."""
+    low, high = DOSE_MG
+    if isinstance(mg, bool) or not isinstance(mg, (int, float)) or not math.isfinite(mg):
+        return f"{mg!r} is not a number of mg"
+    if not low < mg <= high:
+        return f"{mg:g} mg is not a dose (more than {low:g}, at most {high:g} mg)"
+    return None
 
 
 def weight_problem(weight_kg: object) -> str | None:

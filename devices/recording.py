@@ -33,7 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from devices.errors import RecordingError
-from devices.patient import AGE_YEARS, ROUTES, weight_problem
+from devices.patient import AGE_YEARS, ROUTES, dose_problem, weight_problem
+from devices.screening import ScreeningError, parse_answers
 from devices.reading import CONDITIONS, NO_VALUE, OK, STATUSES, VITALS, Condition, Item, Reading
 
 FORMAT = "kapmon-recording/1"
@@ -437,8 +438,6 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
     """Check a sidecar dict; return a copy with the defaults the rest of kapmon relies on filled in
     (each dose's ``route`` and ``drug`` from the sidecar's, ``end`` and each event's ``text``).
     ``RecordingError`` naming the file and the field."""
-    from devices.scenarios import HEPATIC_IMPAIRMENT, SCREENING_KEYS
-
     def err(fieldname: str, message: str) -> RecordingError:
         return RecordingError(f"{name}: field {fieldname}: {message}")
 
@@ -477,22 +476,12 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
                 raise err("patient.age", f"must be an integer {AGE_YEARS[0]}..{AGE_YEARS[1]}")
             if key == "weight_kg" and (problem := weight_problem(value)):
                 raise err("patient.weight_kg", problem)
-    scr = meta.get("screening")
-    if scr is not None:
-        if not isinstance(scr, dict):
-            raise err("screening", "must be an object")
-        for key, value in scr.items():
-            if key not in SCREENING_KEYS:
-                raise err(f"screening.{key}", f"unknown screening answer (known: {', '.join(SCREENING_KEYS)})")
-            want = SCREENING_KEYS[key]
-            if value is None:
-                continue
-            if want is bool and not isinstance(value, bool):
-                raise err(f"screening.{key}", "must be true, false or null")
-            if want is int and (not isinstance(value, int) or isinstance(value, bool)):
-                raise err(f"screening.{key}", "must be an integer")
-            if key == "hepatic_impairment" and value not in HEPATIC_IMPAIRMENT:
-                raise err(f"screening.{key}", f"must be one of {', '.join(HEPATIC_IMPAIRMENT)}")
+    screening = None
+    if meta.get("screening") is not None:
+        try:
+            screening = parse_answers(meta["screening"], name)
+        except ScreeningError as exc:
+            raise RecordingError(str(exc)) from None
     if meta.get("doses") is not None and not isinstance(meta["doses"], list):
         raise err("doses", "must be a list")
     if meta.get("events") is not None and not isinstance(meta["events"], list):
@@ -506,6 +495,8 @@ def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
         if not isinstance(sources, dict) or not all(k in VITALS and isinstance(v, str) for k, v in sources.items()):
             raise err("sources", "must map vital names to source names")
     out = dict(meta)
+    if screening is not None:
+        out["screening"] = screening
     if meta.get("doses") is not None:
         out["doses"] = [_dose(err, f"doses[{i}]", dose, meta) for i, dose in enumerate(meta["doses"])]
     if meta.get("events") is not None:
@@ -522,8 +513,8 @@ def _dose(err: FieldError, where: str, dose: object, meta: dict) -> dict:
             raise err(f"{where}.{key}", "unknown field (known: t, route, drug, mg, end)")
     if not _is_time(dose.get("t")):
         raise err(f"{where}.t", f"must be seconds from 0 to {span_text()}")
-    if not (_is_num(dose.get("mg")) and dose["mg"] > 0):
-        raise err(f"{where}.mg", "must be a number > 0")
+    if (problem := dose_problem(dose.get("mg"))) is not None:
+        raise err(f"{where}.mg", problem)
     end = dose.get("end")
     if end is not None and not (_is_time(end) and end >= dose["t"]):
         raise err(f"{where}.end", f"must be null or seconds >= t (at most {span_text()})")

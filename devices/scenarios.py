@@ -12,28 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-ROUTES = ("iv", "im", "sublingual", "intranasal")
+from devices.screening import QUESTIONS
+from devices.screening import complete as screening
 
-# The screening vocabulary shared with the protocol engine: name -> type of the answer.
-SCREENING_KEYS: dict[str, type] = {
-    "age": int,
-    "known_hypertension": bool,
-    "aneurysm_or_avm": bool,
-    "intracerebral_haemorrhage": bool,
-    "ketamine_hypersensitivity": bool,
-    "psychosis": bool,
-    "substance_use_disorder": bool,
-    "stimulant_or_maoi": bool,
-    "cns_depressant": bool,
-    "sleep_apnoea": bool,
-    "cardiac_disease": bool,
-    "recent_cardiac_event": bool,
-    "pregnancy": bool,
-    "hepatic_impairment": str,
-    "hypertensive_encephalopathy": bool,
-    "hyperthyroidism": bool,
-}
-HEPATIC_IMPAIRMENT = ("none", "moderate", "severe")
+ROUTES = ("iv", "im", "sublingual", "intranasal")  # the routes the simulator has a drug response for
 
 # Episode kinds the simulator understands.
 PROBE_OFF = "probe_off"  # SpO2 probe off the finger: sensor_off condition + no-value SpO2/PR
@@ -42,18 +24,6 @@ PHYSIOLOGY = "physiology"  # a true change in the patient: deltas on SBP/DBP/HR/
 EPISODE_KINDS = (PROBE_OFF, MOTION, PHYSIOLOGY)
 
 SIM_STARTED = "2025-03-03T09:00:00+00:00"  # the fixed start used for generated sample data
-
-
-def screening(age: int, **answers: bool | str) -> dict[str, int | bool | str]:
-    """A complete screening dict: every key present, ``False``/``"none"`` unless given."""
-    out: dict[str, int | bool | str] = {key: False for key in SCREENING_KEYS}
-    out["age"] = age
-    out["hepatic_impairment"] = "none"
-    for key, value in answers.items():
-        if key not in SCREENING_KEYS:
-            raise ValueError(f"unknown screening key {key!r}")
-        out[key] = value
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +145,8 @@ class Scenario:
             raise ValueError(f"scenario {self.name}: route {self.route!r} not in {ROUTES}")
         if not self.doses:
             raise ValueError(f"scenario {self.name}: no doses")
-        if set(self.screening) != set(SCREENING_KEYS):
-            raise ValueError(f"scenario {self.name}: screening must have exactly the keys {list(SCREENING_KEYS)}")
+        if set(self.screening) != set(QUESTIONS):
+            raise ValueError(f"scenario {self.name}: screening must answer exactly the questions {list(QUESTIONS)}")
 
     @property
     def dose_start(self) -> float:

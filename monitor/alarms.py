@@ -234,6 +234,16 @@ class AlarmEngine:
                 events.append(self._clear(alarm, now, f"{alarm.message}: latched alarm reset by {who}"))
         return events
 
+    def event_alarm(self, alarm_id: str, priority: str, text: str, t: float, response: str = "") -> list[AlarmEvent]:
+        """An alarm about something that happened at ``t`` (a dose outside the protocol, a dose given on
+        hold): nothing to wait for, so it is latched at once and stays until acknowledged."""
+        events = self._advance(t)
+        alarm = ActiveAlarm(
+            alarm_id=alarm_id, priority=priority, kind=TECHNICAL, message=text, since=t, vital=None, value=None, limit=None,
+            rule=f"{self.plan.name}: {alarm_id}", onset=t, latching=True, condition_active=False, latched=True, response=response,
+        )
+        return events + self._raise(alarm, t)
+
     def pause_audio(self, who: str, now: float, seconds: float | None = None) -> list[AlarmEvent]:
         """Pause the audio of the alarms present now for ``seconds`` (protocol default, capped at its maximum)."""
         events = self._advance(now)

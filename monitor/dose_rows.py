@@ -14,11 +14,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from devices.patient import INFUSION_MAX_S as MAX_INFUSION_S
+from devices.patient import DOSE_MG, dose_problem
 from monitor.session import ROUTES, Dose
 
-MAX_MG = 1000.0  # design proposal: above any single dose a shipped protocol names (kap-sublingual 300 mg)
 MAX_DRUG_CHARS = 80  # design proposal: a drug name, not a note
-MAX_INFUSION_S = 24 * 3600.0  # design proposal: no session lasts a day
 INVALID_DRUG = "(drug name invalid)"
 
 
@@ -62,8 +62,8 @@ def _mg(value: object) -> tuple[float | None, str | None]:
     mg = _number(value)
     if mg is None:
         return None, f"amount {shown(value)} is not a number of mg"
-    if not 0 < mg <= MAX_MG:
-        return None, f"amount {shown(value)} mg is outside 0-{MAX_MG:g} mg"
+    if dose_problem(mg) is not None:
+        return None, f"amount {shown(value)} mg is outside {DOSE_MG[0]:g}-{DOSE_MG[1]:g} mg"
     return mg, None
 
 

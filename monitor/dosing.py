@@ -11,6 +11,10 @@ Judged on the actual readings, separately from the baseline that rise alarms use
 - **Screening** blocks and gates from the plan.
 - **Holds**: an alarm whose limit ``holds_dosing`` holds dosing while its condition is present.
 
+Doses: :func:`dose_problems` says where a dose is outside the protocol's bounds for its route (per
+dose, per session, infusion length); the rules raise an alarm for a dose recorded outside them or
+while dosing is not clear, and the page refuses one unless a physician overrides.
+
 A physician's override lifts the finding it names (holds from alarms cannot be overridden: they
 end when the condition ends). The state is ``blocked`` if any block is open, ``gated`` if any
 gate or hold is open, else ``clear``.
@@ -24,8 +28,9 @@ from dataclasses import dataclass
 from statistics import median
 
 from devices.reading import OK, Reading
+from monitor.alarm_events import HIGH, MEDIUM
 from monitor.plan import BLOCK, GATE, Finding, Plan
-from monitor.protocol import Gate
+from monitor.protocol import DoseBounds, Gate
 
 CLEAR, GATED, BLOCKED = "clear", "gated", "blocked"
 STATES = (CLEAR, GATED, BLOCKED)
@@ -153,3 +158,52 @@ def decide(plan: Plan, readings: PredoseReadings, holds: Sequence[Finding] = ())
     open_ = tuple(f for f in found if not (f.overridable and plan.overridden(f.id)))
     state = BLOCKED if any(f.action == BLOCK for f in open_) else GATED if open_ else CLEAR
     return Decision(state, open_)
+
+
+@dataclass(frozen=True, slots=True)
+class DoseProblem:
+    """One way a dose falls outside what the protocol allows (HIGH above a maximum, MEDIUM otherwise)."""
+
+    priority: str
+    text: str
+
+
+def _per_kg(mg: float, weight_kg: float | None) -> str:
+    return f" ({mg / weight_kg:.2f} mg/kg)" if weight_kg else ""
+
+
+def dose_problems(
+    bounds: DoseBounds | None, mg: float, minutes: float | None, weight_kg: float | None, given_mg: float = 0.0,
+) -> list[DoseProblem]:
+    """Where a dose of ``mg`` (an infusion over ``minutes``, ``given_mg`` already given this session) is
+    outside the protocol's bounds for its route, in words; empty when it is inside them."""
+    if bounds is None:
+        return []
+    out: list[DoseProblem] = []
+    total = given_mg + mg
+
+    def check(value: float, span: tuple[float, float] | None, what: str, unit: str) -> None:
+        if span is None:
+            return
+        if value > span[1]:
+            out.append(DoseProblem(HIGH, f"{what} {value:g} {unit} is above the protocol maximum {span[1]:g} {unit}"))
+        elif value < span[0]:
+            out.append(DoseProblem(MEDIUM, f"{what} {value:g} {unit} is below the protocol minimum {span[0]:g} {unit}"))
+
+    if weight_kg:
+        check(round(mg / weight_kg, 2), bounds.single_mg_per_kg, "dose", "mg/kg")
+        if bounds.session_mg_per_kg is not None and total / weight_kg > bounds.session_mg_per_kg:
+            out.append(DoseProblem(HIGH, f"session total {total:g} mg ({total / weight_kg:.2f} mg/kg) is above the protocol "
+                                         f"maximum {bounds.session_mg_per_kg:g} mg/kg"))
+    elif bounds.single_mg_per_kg is not None or bounds.session_mg_per_kg is not None:
+        out.append(DoseProblem(MEDIUM, "weight unknown: the dose per kg cannot be checked"))
+    check(mg, bounds.single_mg, "dose", "mg")
+    if bounds.session_mg is not None and total > bounds.session_mg:
+        out.append(DoseProblem(HIGH, f"session total {total:g} mg{_per_kg(total, weight_kg)} is above the protocol maximum "
+                                     f"{bounds.session_mg:g} mg"))
+    if minutes is not None:
+        if bounds.infusion_min is None:
+            out.append(DoseProblem(MEDIUM, f"an infusion over {minutes:g} min: the protocol gives no infusion on this route"))
+        else:
+            check(minutes, bounds.infusion_min, "infusion", "min")
+    return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from devices.patient import dose_problem
 from devices.reading import STATUSES, VITALS, in_physical_range
 from monitor import alarm_events
 from monitor.alarms import ActiveAlarm
@@ -35,7 +36,6 @@ URL_MAX = 500
 MAX_ALARMS = 100  # design proposal: a protocol defines a few dozen alarms at most
 MAX_LIMITS = 100
 MAX_SPEED = 10_000.0  # design proposal: the fastest simulation kapmon runs is far slower
-MAX_DOSE_MG = 5000.0  # design proposal: above 10 mg/kg for a 400 kg patient (the heaviest weight kapmon accepts)
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -262,8 +262,8 @@ def dose_data(data: Mapping, t: float) -> None:
     if not text(data, "drug", NAME_MAX).strip():
         raise MessageError("drug: empty")
     mg = number(data, "mg")
-    if not 0 < mg <= MAX_DOSE_MG:
-        raise MessageError(f"mg: {mg:g} is not between 0 and {MAX_DOSE_MG:g}")
+    if (problem := dose_problem(mg)) is not None:
+        raise MessageError(f"mg: {problem}")
     end = number(data, "end", optional=True)
     if end is not None and not t <= end <= t + SECONDS_PER_DAY:
         raise MessageError("end: not within a day after the dose")

@@ -159,8 +159,8 @@ def make_plan(
     if route not in protocol.routes:
         raise ValueError(f"{protocol.name} has no rules for route {route!r} (it has: {', '.join(protocol.routes)})")
     rules = protocol.routes[route]
-    applying = [item for item in protocol.screening if item.applies(screening.get(item.key))]
-    known_keys = {item.key for item in protocol.screening}
+    applying = [item for item in protocol.screening if item.applies(screening.get(item.key), screening)]
+    known_keys = {item.key for item in protocol.screening} | {item.lifted_by for item in protocol.screening if item.lifted_by}
 
     blocks = tuple(_item_finding(i, BLOCK, i.reason) for i in applying if i.block)
     gates = [_item_finding(i, GATE, f"{i.reason}: physician clearance before dosing") for i in applying if i.gate]

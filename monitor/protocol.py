@@ -14,12 +14,13 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from devices.patient import ROUTES
 from devices.reading import CONDITIONS, NIBP_VITALS, VITALS
+from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
 from monitor.alarm_events import PRIORITIES, PRIORITY_RANK
 
-ROUTES = ("iv", "im", "sublingual", "intranasal", "oral", "subcutaneous")
 COMPARISONS = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">=", "rise": "rise >="}
 LOW_SIDE = ("below", "at_most")
 PHASES = ("any", "post_dose")
@@ -67,6 +68,21 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class DoseBounds:
+    """The doses a protocol allows on one route: per dose (mg/kg and mg), per session, infusion length.
+
+    A range is (lowest, highest); a bound the protocol does not state is None."""
+
+    cited: Cited
+    single_mg_per_kg: tuple[float, float] | None = None
+    single_mg: tuple[float, float] | None = None
+    session_mg_per_kg: float | None = None
+    session_mg: float | None = None
+    infusion_min: tuple[float, float] | None = None
+    response: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RouteRules:
     name: str
     drug: str
@@ -76,6 +92,7 @@ class RouteRules:
     checkpoints: tuple[Checkpoint, ...]
     cited: Cited
     predose_bp_required: bool = False
+    bounds: DoseBounds | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +139,12 @@ class ScreeningItem:
     nibp_interval_min: float | None = None
     extend_observation_min: float = 0.0
     checks: tuple[str, ...] = ()
+    lifted_by: str | None = None
 
-    def applies(self, answer: object) -> bool:
-        """Whether this item's action applies to the patient's answer."""
-        if answer is None:
+    def applies(self, answer: object, answers: Mapping[str, object] | None = None) -> bool:
+        """Whether this item's action applies to the patient's answer (and is not lifted by ``lifted_by``
+        being answered yes in ``answers``)."""
+        if answer is None or (self.lifted_by and answers is not None and answers.get(self.lifted_by) is True):
             return False
         if self.at_least is not None:
             return isinstance(answer, (int, float)) and not isinstance(answer, bool) and answer >= self.at_least
@@ -386,6 +405,7 @@ def _route(name: str, r: _Reader, sub: Callable[[str, Any, tuple[str, ...]], _Re
         r.fail("", f"unknown route {name!r} (known: {', '.join(ROUTES)})")
     raw = r.get("checkpoint", list, [])
     known = ("id", "after_dose_min", "window_min", "priority", "message", *CITED)
+    bounds = r.get("bounds", dict, None)
     return RouteRules(
         name=name,
         drug=r.get("drug", str),
@@ -395,7 +415,37 @@ def _route(name: str, r: _Reader, sub: Callable[[str, Any, tuple[str, ...]], _Re
         checkpoints=tuple(_checkpoint(sub(f"{r.where}.checkpoint[{i}]", t, known)) for i, t in enumerate(raw)),
         cited=r.cited(),
         predose_bp_required=r.get("predose_bp_required", bool, False),
+        bounds=None if bounds is None else _bounds(sub(f"{r.where}.bounds", bounds, KNOWN["bounds"])),
     )
+
+
+def _span(r: _Reader, key: str) -> tuple[float, float] | None:
+    """A ``[lowest, highest]`` pair of positive numbers, or None when not given."""
+    value = r.get(key, list, None)
+    if value is None:
+        return None
+    if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        r.fail(key, f"must be [lowest, highest], got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if not 0 < low <= high:
+        r.fail(key, f"must be 0 < lowest <= highest, got {value!r}")
+    return low, high
+
+
+def _bounds(r: _Reader) -> DoseBounds:
+    positive = 1e-9
+    bounds = DoseBounds(
+        cited=r.cited(),
+        single_mg_per_kg=_span(r, "single_mg_per_kg"),
+        single_mg=_span(r, "single_mg"),
+        session_mg_per_kg=r.number("session_mg_per_kg", None, minimum=positive),
+        session_mg=r.number("session_mg", None, minimum=positive),
+        infusion_min=_span(r, "infusion_min"),
+        response=r.get("response", str, ""),
+    )
+    if bounds.single_mg_per_kg is None and bounds.single_mg is None:
+        r.fail("single_mg", "give single_mg_per_kg or single_mg (or both)")
+    return bounds
 
 
 def _gate(r: _Reader) -> Gate:
@@ -437,11 +487,31 @@ def _screening(r: _Reader) -> ScreeningItem:
         nibp_interval_min=r.get("nibp_interval_min", float, None, lambda v: None if v >= 1 else "must be >= 1"),
         extend_observation_min=r.number("extend_observation_min", 0.0),
         checks=tuple(_as_text(r, "checks", v) for v in r.get("checks", list, [])),
+        lifted_by=r.get("lifted_by", str, None, _known_yes_no),
         cited=r.cited(),
     )
     if (item.when is None) == (item.at_least is None):
         r.fail("when", "give exactly one of `when` (an answer) or `at_least` (a number)")
+    question = QUESTIONS.get(item.key)
+    if question is None:
+        r.fail("key" if "key" in r.table else "id", unknown_key_message(item.key))
+    assert question is not None
+    if item.at_least is not None and question.kind != NUMBER:
+        r.fail("at_least", f"{item.key} is answered {question.describe()}: `at_least` needs a number question")
+    if item.when is not None:
+        try:
+            if question.parse(item.when) != item.when:
+                raise ValueError(f"{item.when!r} is not how kapmon reads {question.describe()}")
+        except ValueError as exc:
+            r.fail("when", f"{item.key} is answered {question.describe()}: {exc}")
     return item
+
+
+def _known_yes_no(key: str) -> str | None:
+    question = QUESTIONS.get(key)
+    if question is None:
+        return unknown_key_message(key)
+    return None if question.kind == YES_NO else f"{key} is not a yes/no question"
 
 
 def _as_number(r: _Reader, key: str, value: Any) -> float:
@@ -607,14 +677,15 @@ def _check_screening(items: tuple[ScreeningItem, ...], limits: tuple[Limit, ...]
 TOP = ("protocol", "route", "gate", "screening", "limit", "plausible", "technical", "audio", "baseline", "discharge")
 KNOWN = {
     "protocol": ("name", "version", "reviewed_by", "reviewed_on", "description"),
-    "route": ("drug", "dose", "observation_min", "nibp_interval_min", "predose_bp_required", "checkpoint", *CITED),
+    "route": ("drug", "dose", "observation_min", "nibp_interval_min", "predose_bp_required", "checkpoint", "bounds", *CITED),
+    "bounds": ("single_mg_per_kg", "single_mg", "session_mg_per_kg", "session_mg", "infusion_min", "response", *CITED),
     "gate": (
         "id", "action", "message", "sbp_above", "dbp_above", "sbp_at_least", "dbp_at_least", "spo2_below", "min_age", "max_age",
         "recheck_after_min", *CITED,
     ),
     "screening": (
         "id", "key", "question", "reason", "when", "at_least", "block", "overridable", "gate", "tighten", "delay",
-        "nibp_interval_min", "extend_observation_min", "checks", *CITED,
+        "nibp_interval_min", "extend_observation_min", "checks", "lifted_by", *CITED,
     ),
     "limit": (
         "id", "vital", *COMPARISONS, "priority", "delay_s", "hysteresis", "latching", "escalate_after_s", "escalate_to", "phase", "response", "repeat_nibp_min", "holds_dosing", *CITED,
@@ -698,7 +769,7 @@ DEFAULT_PROTOCOL = {
     "iv": "kap-iv",
     "im": "kap-im",
     "sublingual": "kap-sublingual",
-    "oral": "kap-sublingual",
+    "oral": "kap-oral",
     "intranasal": "esketamine-intranasal",
 }
 

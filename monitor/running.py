@@ -47,9 +47,9 @@ def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
     return out
 
 
-def session_rules(plan: Plan, start: float, metadata: dict) -> SessionRules:
+def session_rules(plan: Plan, start: float, metadata: dict, weight_kg: float | None) -> SessionRules:
     """The rules of a session starting at ``start``, with the sampling intervals its recording states."""
-    return SessionRules(plan, start, sampling=metadata.get("sampling_s"))
+    return SessionRules(plan, start, sampling=metadata.get("sampling_s"), weight_kg=weight_kg)
 
 
 def record_at_full_speed(store: Store, session: Session, source: Source, plan: Plan) -> None:
@@ -58,19 +58,19 @@ def record_at_full_speed(store: Store, session: Session, source: Source, plan: P
     start = session.started
     metadata = getattr(source, "metadata", {})
     scheduled = scheduled_from_metadata(metadata, start)
-    Hub(store, session, [source], FastClock(start), session_rules(plan, start, metadata), scheduled).run()
+    Hub(store, session, [source], FastClock(start), session_rules(plan, start, metadata, session.weight_kg), scheduled).run()
 
 
 def build_plan(protocol: str | None, route: str, screening: dict) -> Plan:
-    """The patient's monitoring plan; raise ``StartError`` (naming file, line and field) if the rules are bad."""
+    """The patient's monitoring plan; raise ``StartError`` (naming file, line and field) if the rules are
+    bad, or naming the protocol and the route when the protocol has no rules for this route."""
     try:
         rules = load(protocol or DEFAULT_PROTOCOL[route])
     except ProtocolError as exc:
         raise StartError(f"not starting without valid rules: {exc}") from None
     if route not in rules.routes:
-        if len(rules.routes) != 1:
-            raise StartError(f"protocol {rules.name} has no rules for route {route} (it has {', '.join(rules.routes)})")
-        route = next(iter(rules.routes))
+        raise StartError(f"protocol {rules.name} has no rules for route {route} (it has {', '.join(rules.routes)}): "
+                         f"give a protocol for {route} (e.g. {DEFAULT_PROTOCOL[route]})")
     return make_plan(rules, screening, route)
 
 
@@ -100,7 +100,7 @@ def start_session(
     session = create_session(store, plan, patient=patient, weight_kg=weight_kg, started=started, kind=kind, metadata=meta, who=who)
     clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
     scheduled = scheduled_from_metadata(meta, started) if scripted else []
-    return Hub(store, session, sources, clock, session_rules(plan, started, meta), scheduled).start()
+    return Hub(store, session, sources, clock, session_rules(plan, started, meta, weight_kg), scheduled).start()
 
 
 def create_session(
@@ -161,7 +161,7 @@ def resume_session(
     plan = build_plan(protocol, session.route, session.metadata.get("screening", {}))
     if plan.name != session.protocol:
         raise StartError(f"session {session.id} runs under protocol {session.protocol}, not {plan.name}")
-    rules, last_t = restore_rules(store, session, session_rules(plan, session.started, session.metadata))
+    rules, last_t = restore_rules(store, session, session_rules(plan, session.started, session.metadata, session.weight_kg))
     now = time.time()
     start = max(now, last_t) if speed != 1.0 else now
     clock = make_clock(start, speed)

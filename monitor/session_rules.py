@@ -26,10 +26,10 @@ from typing import Union
 
 from devices.reading import Condition, Item, Reading
 from devices.recording import Recording
-from monitor.alarm_events import AlarmEvent
+from monitor.alarm_events import HIGH, PRIORITY_RANK, AlarmEvent
 from monitor.alarms import AlarmEngine
 from monitor.baseline import Baseline
-from monitor.dosing import Decision, PredoseReadings, decide
+from monitor.dosing import CLEAR, Decision, DoseProblem, PredoseReadings, decide, dose_problems
 from monitor.plan import GATE, Finding, Plan
 from monitor.plan import override as override_plan
 from monitor.plausibility import PlausibilityCheck
@@ -66,9 +66,11 @@ Input = Union[Reading, Condition, Dose]
 class SessionRules:
     """The alarm engine, the plausibility check and the dosing decision of one session, fed in order."""
 
-    def __init__(self, plan: Plan, start: float, sampling: Mapping[str, float] | None = None) -> None:
+    def __init__(self, plan: Plan, start: float, sampling: Mapping[str, float] | None = None, weight_kg: float | None = None) -> None:
         self.engine = AlarmEngine(plan, start, sampling)
         self.start = start
+        self.weight_kg = weight_kg
+        self._given_mg = 0.0
         self._check = PlausibilityCheck(plan.protocol.plausible)
         self._readings = PredoseReadings(plan.protocol.baseline.window_s)
         self._holds: dict[str, Finding] = {}
@@ -132,10 +134,14 @@ class SessionRules:
                 out += self._decide(judge_at)
                 judge_at = None
             if isinstance(x, Dose):
+                if judge_at is not None:  # the readings of this instant come before the dose
+                    out += self._decide(judge_at)
+                    judge_at = None
                 first = self.engine.first_dose_t is None
                 events = self.engine.on_dose(x.t, mg=x.mg, end=x.end, route=x.route, drug=x.drug)
                 if first:
                     out.append(BaselineSet(x.t, self.engine.baseline))
+                events += self._judge_dose(x)
             else:
                 events = self.engine.on_item(x)
                 if isinstance(x, Reading) and x.vital in DECISION_VITALS:
@@ -165,6 +171,26 @@ class SessionRules:
                     out += self._decide(e.t)
         return out
 
+    def dose_problems(self, dose: Dose) -> list[DoseProblem]:
+        """Where ``dose`` would be outside the protocol's bounds, given what this session has had."""
+        minutes = None if dose.end is None else (dose.end - dose.t) / 60
+        return dose_problems(self.plan.route.bounds, dose.mg, minutes, self.weight_kg, self._given_mg)
+
+    def _judge_dose(self, dose: Dose) -> list[AlarmEvent]:
+        """Alarms for a dose outside the protocol's bounds, or given while dosing was not clear."""
+        problems = self.dose_problems(dose)
+        self._given_mg += dose.mg
+        events: list[AlarmEvent] = []
+        if problems:
+            top = max((p.priority for p in problems), key=PRIORITY_RANK.__getitem__)
+            bounds = self.plan.route.bounds
+            text = f"dose {dose.mg:g} mg: " + "; ".join(p.text for p in problems)
+            events += self.engine.event_alarm("dose_bounds", top, text, dose.t, bounds.response if bounds else "")
+        if self.decision.state != CLEAR:
+            text = f"dose {dose.mg:g} mg given while {self.decision.headline()}"
+            events += self.engine.event_alarm("dose_on_hold", HIGH, text, dose.t, "Stop and check the order; call the prescriber")
+        return events
+
     def _holds_dosing(self, alarm_id: str) -> bool:
         return any(p.limit.id == alarm_id and p.limit.holds_dosing for p in self.plan.limits)
 
@@ -189,7 +215,8 @@ def scripted_doses(metadata: Mapping, start: float, route: str) -> list[Dose]:
 def judge_recording(plan: Plan, recording: Recording) -> list[Output]:
     """Run a whole recording (its readings, conditions and sidecar doses) through the rules at once,
     with session start 0: what a live session, a replay or an import of it decides."""
-    rules = SessionRules(plan, 0.0, sampling=recording.sampling_s())
+    weight = (recording.metadata.get("patient") or {}).get("weight_kg")
+    rules = SessionRules(plan, 0.0, sampling=recording.sampling_s(), weight_kg=weight)
     items = rules.admit(recording.items)
     rules.add(i for i in items if not (isinstance(i, Reading) and i.vital == "pleth"))
     rules.add(scripted_doses(recording.metadata, 0.0, plan.route.name))

@@ -229,7 +229,7 @@ def test_parse_rows_is_pure():
         ({"format": FORMAT, "patient": {"name": "Jane"}}, "field patient.name"),
         ({"format": FORMAT, "patient": {"age": "old"}}, "field patient.age"),
         ({"format": FORMAT, "screening": {"smoker": True}}, "field screening.smoker"),
-        ({"format": FORMAT, "screening": {"psychosis": "no"}}, "field screening.psychosis"),
+        ({"format": FORMAT, "screening": {"psychosis": "maybe"}}, "field screening.psychosis"),
         ({"format": FORMAT, "screening": {"hepatic_impairment": "mild"}}, "field screening.hepatic_impairment"),
         ({"format": FORMAT, "doses": [{"t": 600, "mg": -1}]}, "field doses[0].mg"),
         ({"format": FORMAT, "doses": [{"t": 600, "mg": 35, "end": 100}]}, "field doses[0].end"),
@@ -416,3 +416,12 @@ def test_a_sidecar_that_validates_replays_without_a_traceback(tmp_path):
     store.create_session(session)
     record_at_full_speed(store, session, ReplaySource(read_recording(path)), build_plan("kap-iv", "iv", {}))
     assert [(d.route, d.drug, d.mg) for d in store.doses("s1")] == [("iv", "ketamine", 30)]
+
+
+def test_a_sidecar_screening_answer_in_words_is_read_never_dropped(tmp_path):
+    meta = validate_metadata({"format": FORMAT, "screening": {"psychosis": "yes", "pregnancy": "No", "age": "61"}}, "x.json")
+    assert meta["screening"] == {"psychosis": True, "pregnancy": False, "age": 61}
+    with pytest.raises(RecordingError, match=r"x.json: field screening.age: 'sixty' is not a number \(expected a number 0-130 years\)"):
+        validate_metadata({"format": FORMAT, "screening": {"age": "sixty"}}, "x.json")
+    with pytest.raises(RecordingError, match=r"unknown screening key 'psychossis' \(did you mean 'psychosis'\?\)"):
+        validate_metadata({"format": FORMAT, "screening": {"psychossis": True}}, "x.json")

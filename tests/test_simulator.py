@@ -11,7 +11,8 @@ import pytest
 from devices.errors import URIError
 from devices.reading import NO_VALUE, VITALS, Condition, Reading, in_physical_range
 from devices.registry import open_source
-from devices.scenarios import ROUTES, SCENARIOS, SCREENING_KEYS, get_scenario
+from devices.scenarios import ROUTES, SCENARIOS, get_scenario
+from devices.screening import QUESTIONS
 from devices.simulator import PLETH_HZ, expected, nibp_times, simulate
 from devices.source import FastClock
 
@@ -37,7 +38,7 @@ def test_required_scenarios_exist():
         assert name in SCENARIOS
     for sc in SCENARIOS.values():
         assert sc.route in ROUTES
-        assert set(sc.screening) == set(SCREENING_KEYS)
+        assert set(sc.screening) == set(QUESTIONS)
         assert sc.screening["age"] == sc.age
 
 

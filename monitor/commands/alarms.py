@@ -10,6 +10,7 @@ from pathlib import Path
 
 from devices.errors import DeviceError
 from devices.recording import read_recording
+from devices.screening import ScreeningError, parse_answers
 from monitor.alarm_events import AlarmEvent
 from monitor.plan import make_plan
 from monitor.protocol import ProtocolError, load
@@ -26,12 +27,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def read_screening(path: str | Path) -> dict:
-    """Screening answers from a JSON file: either the answers themselves or a sidecar holding ``screening``."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: screening must be a JSON object")
-    inner = data.get("screening")
-    return inner if isinstance(inner, dict) else data
+    """Screening answers from a JSON file (the answers themselves, or a sidecar holding ``screening``),
+    checked against the screening vocabulary; ``ScreeningError`` names the file and the field."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScreeningError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ScreeningError(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+    inner = data.get("screening") if isinstance(data, dict) else None
+    return parse_answers(inner if isinstance(inner, dict) else data, str(path))
 
 
 def output_json(output: Output) -> dict:

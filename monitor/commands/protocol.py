@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from devices.screening import complete
 from monitor.commands.alarms import read_screening
 from monitor.plan import make_plan
 from monitor.protocol import ProtocolError, load, shipped
@@ -12,24 +13,7 @@ from monitor.protocol import ProtocolError, load, shipped
 HELP = "validate a protocol file (or list the shipped ones) and show the monitoring plan it gives"
 
 # A screening with nothing to report: the plan then shows the protocol's defaults.
-SAMPLE_SCREENING: dict[str, object] = {
-    "age": 45,
-    "known_hypertension": False,
-    "aneurysm_or_avm": False,
-    "intracerebral_haemorrhage": False,
-    "ketamine_hypersensitivity": False,
-    "psychosis": False,
-    "substance_use_disorder": False,
-    "stimulant_or_maoi": False,
-    "cns_depressant": False,
-    "sleep_apnoea": False,
-    "cardiac_disease": False,
-    "recent_cardiac_event": False,
-    "pregnancy": False,
-    "hepatic_impairment": "none",
-    "hypertensive_encephalopathy": False,
-    "hyperthyroidism": False,
-}
+SAMPLE_SCREENING: dict[str, object] = complete(45)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
