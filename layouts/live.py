@@ -60,7 +60,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     here = hub is not None and not hub.finished.is_set()
     limits = hub.engine.plan.limits if hub is not None else ()
     return html.Div(id="live-root", className="live", children=[
-        dcc.Store(id="cursor", data={"session": session_id, "id": 0, "pleth": 0, "dose": 0, "event": 0, "marks": 0}),
+        dcc.Store(id="cursor", data=new_cursor(session_id)),
         dcc.Store(id="audio"),
         dcc.Store(id="alarm-shown", data={}),
         dcc.Interval(id="tick", interval=1000),
@@ -281,10 +281,10 @@ def ended_status(session_id: str, ended_at: float) -> list:
             html.A("Open the review", href=f"/review/{session_id}", className="ack link-button")]
 
 
-def changed(value: object, cursor: dict, key: str, new_cursor: dict) -> object:
+def changed(value: object, cursor: dict, key: str, moved: dict) -> object:
     """``value``, or ``no_update`` when the page already shows it (compared by a digest kept in the cursor)."""
     digest = hashlib.blake2b(repr(value).encode(), digest_size=8).hexdigest()
-    new_cursor[key] = digest
+    moved[key] = digest
     return no_update if cursor.get(key) == digest else value
 
 
@@ -306,6 +306,26 @@ def settled_notes(events: list[StoredEvent], after: int, now: float, speed: floa
         if e.kind == "note" and e.id not in undone:
             out.append(e)
     return out, cursor
+
+
+CURSOR_IDS = ("id", "pleth", "dose", "event", "marks")
+
+
+def new_cursor(session_id: str) -> dict:
+    """Where a page starts: nothing sent yet."""
+    return {"session": session_id, **dict.fromkeys(CURSOR_IDS, 0)}
+
+
+def read_cursor(sent: object) -> dict:
+    """The cursor a page sent back, with every position a non-negative integer (anything else starts over:
+    an old or tampered page never breaks the tick)."""
+    cursor = dict(sent) if isinstance(sent, dict) else {}
+    session = cursor.get("session")
+    for key in CURSOR_IDS:
+        value = cursor.get(key)
+        cursor[key] = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    cursor["session"] = session if isinstance(session, str) else ""
+    return cursor
 
 
 def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
@@ -333,9 +353,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "page_class": Output("live-page", "className"), "stop": Output("tick", "disabled"),
             "cursor": Output("cursor", "data"),
         },
-        inputs={"_n": Input("tick", "n_intervals")}, state={"cursor": State("cursor", "data")},
+        inputs={"_n": Input("tick", "n_intervals")}, state={"sent": State("cursor", "data")},
     )
-    def on_tick(_n: int, cursor: dict) -> dict:
+    def on_tick(_n: int, sent: dict) -> dict:
+        cursor = read_cursor(sent)
         session_id = cursor["session"]
         session = store.session(session_id)
         if session is None:
@@ -357,7 +378,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         page_state = "ended" if m.ended_at is not None else "here" if m.hub is not None else "remote"
         listed = f"{page_state}|{alarm_cards.signature(groups)}"
         fresh = listed != cursor.get("alarms")
-        new_cursor = {
+        moved = {
             "session": session_id,
             "id": fetched[-1].id if fetched else cursor["id"],
             "pleth": pleth[-1].id if pleth else cursor["pleth"],
@@ -395,11 +416,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "cards": alarm_cards.cards(groups, NO_ALARMS[page_state]) if fresh else no_update,
             "shown": alarm_cards.shown(groups) if fresh else no_update,
             "ack_all_off": not any(g.unacknowledged for g in groups) if fresh else no_update,
-            "status": changed(status, cursor, "status_digest", new_cursor),
+            "status": changed(status, cursor, "status_digest", moved),
             "audio": audio_state(m.hub, m.now),
             "page_class": f"live-page live-{page_state}",
             "stop": m.ended_at is not None and len(fetched) < MAX_ROWS_PER_TICK,
-            "cursor": new_cursor,
+            "cursor": moved,
         }
 
     def missing(session_id: str, cursor: dict) -> dict:

@@ -160,3 +160,33 @@ def test_before_the_first_update_the_page_says_it_is_waiting(tmp_path):
     store = Store(tmp_path / "w.db")
     page = str(layout("no-such-session", None, store))
     assert page.count("waiting for data") == 3 and "trends trends-waiting" in page
+
+
+def tick(app, cursor: object) -> tuple[int, dict]:
+    """Ask the live page's tick callback for an update, as the browser does, with ``cursor`` as the page's state."""
+    client = app.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    spec = next(d for d in deps if any(i["id"] == "tick" for i in d["inputs"]))
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in spec["output"].strip(".").split("...")]
+    body = {"output": spec["output"], "outputs": outputs, "changedPropIds": ["tick.n_intervals"],
+            "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
+            "state": [{"id": "cursor", "property": "data", "value": cursor}]}
+    response = client.post("/_dash-update-component", json=body)
+    return response.status_code, response.get_json() if response.status_code == 200 else {}
+
+
+@pytest.mark.parametrize("cursor", [
+    None, [], "x", {"session": ["s"]}, {"session": "s"},
+    {"session": "s", "id": "0 OR 1=1", "pleth": -4, "dose": 1e300, "event": True, "marks": None},
+])
+def test_a_stale_or_tampered_cursor_never_breaks_the_tick(tmp_path, cursor):
+    from layouts.app import create_app
+    from monitor.session import Session
+
+    store = Store(tmp_path / "t.db")
+    store.create_session(Session("s", "P-1", T0, "iv"))
+    store.write("s", [reading(T0 + 1, "hr", 70, "ox")])
+    status, body = tick(create_app(store), cursor)
+    assert status == 200
+    sent_back = body["response"]["cursor"]["data"]
+    assert all(isinstance(sent_back[k], int) and sent_back[k] >= 0 for k in ("id", "pleth", "dose", "event", "marks"))

@@ -11,6 +11,7 @@ from monitor.commands.demo import start_demo
 from devices.reading import Condition, reading
 from devices.scenarios import screening
 from monitor.running import start_session
+from monitor.session import Dose
 from monitor.store import Store
 from tests.helpers import ListSource, wait_for
 
@@ -422,3 +423,115 @@ def test_the_sessions_page_sees_a_session_live_in_another_process(dash_duo, demo
     finally:
         beating.set()
         thread.join()
+
+
+# --- forms, notes, the time axis, waiting -------------------------------------------------------------------
+
+
+def answer(dash_duo, selector: str) -> tuple[str, str]:
+    """The text and colour class of a form's answer."""
+    return dash_duo.driver.execute_script(
+        "const s = document.querySelector(arguments[0] + ' span'); return s ? [s.innerText, s.className] : ['', ''];",
+        selector)
+
+
+def test_forms_are_labelled_clear_after_saving_and_answer_in_colour(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.wait_for_element("#dose-minutes", timeout=10)
+    labels = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.actions .field')).map(f => [f.innerText.split('\\n')[0],"
+        " f.querySelector('input') ? f.querySelector('input').id : '', f.offsetParent !== null]);")
+    by_input = {i: (label, shown) for label, i, shown in labels if i}
+    assert by_input["dose-minutes"] == ("Infusion (min)", True) and by_input["dose-mg"] == ("Dose (mg)", True)
+    assert by_input["bp-sbp"][0] == "Systolic" and by_input["bp-dbp"][0] == "Diastolic"
+    dash_duo.find_element("#bp-sbp").send_keys("120")
+    dash_duo.find_element("#bp-dbp").send_keys("80")
+    dash_duo.find_element("#bp-save").click()  # nobody named: refused, in red, nothing cleared
+    wait_for(lambda: answer(dash_duo, "#bp-result")[1] == "said-error", 5, "the refusal")
+    assert "initials" in answer(dash_duo, "#bp-result")[0]
+    assert dash_duo.find_element("#bp-sbp").get_attribute("value") == "120"
+    dash_duo.find_element("#who").send_keys("RN Li")
+    dash_duo.find_element("#bp-save").click()
+    wait_for(lambda: answer(dash_duo, "#bp-result")[1] == "said-ok", 5, "the confirmation")
+    assert "recorded by RN Li" in answer(dash_duo, "#bp-result")[0]
+    wait_for(lambda: dash_duo.find_element("#bp-sbp").get_attribute("value") == ""
+             and dash_duo.find_element("#bp-dbp").get_attribute("value") == "", 5, "the BP boxes cleared")
+    dash_duo.find_element("#dose-mg").send_keys("40")
+    dash_duo.find_element("#dose-save").click()
+    wait_for(lambda: answer(dash_duo, "#dose-result")[1] == "said-ok", 5, "the dose confirmation")
+    wait_for(lambda: dash_duo.find_element("#dose-mg").get_attribute("value") == "", 5, "the mg box cleared")
+    assert len(store.doses(hub.session.id)) == 1
+    green, red = dash_duo.driver.execute_script(
+        "const c = cls => { const e = document.createElement('span'); e.className = cls; document.body.appendChild(e);"
+        " const v = getComputedStyle(e).color; e.remove(); return v; }; return [c('said-ok'), c('said-error')];")
+    assert green != red and green.startswith("rgb(127, 223") and red.startswith("rgb(255, 138")
+
+
+def marker_texts(dash_duo) -> list:
+    return dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#trend-bp .js-plotly-plot');"
+        " return gd && gd.data ? gd.data[gd.data.length - 1].hovertext.filter(t => t) : [];")
+
+
+def test_a_quick_note_can_be_undone_for_a_few_seconds(dash_duo, quiet):
+    from layouts.controls import UNDO_S
+
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.find_element("#who").send_keys("RN Li")
+    dash_duo.find_element("button[id*='Vomiting']").click()
+    dash_duo.wait_for_contains_text("#note-result", "added by RN Li", timeout=5)
+    dash_duo.find_element("#note-result .undo").click()
+    dash_duo.wait_for_contains_text("#note-result", "undone by RN Li", timeout=5)
+    (note,) = store.events(hub.session.id, kind="note")
+    (correction,) = store.events(hub.session.id, kind="correction")
+    assert correction.data["corrects"] == note.id and correction.who == "RN Li"
+    dash_duo.find_element("button[id*='Anxiety']").click()
+    dash_duo.wait_for_contains_text("#note-result", "Anxiety", timeout=5)
+    undo = dash_duo.find_element("#note-result .undo")
+    assert undo.is_displayed()
+    # The undo goes away after UNDO_S seconds; the kept note reaches the trend, the undone one never does.
+    wait_for(lambda: not undo.is_displayed(), UNDO_S + 10, "the undo button to expire")
+    wait_for(lambda: "Anxiety" in marker_texts(dash_duo), 10, "the kept note on the trend")
+    assert "Vomiting" not in marker_texts(dash_duo)
+
+
+def test_the_time_axis_is_t_plus_after_a_dose_and_never_shows_milliseconds(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+
+    def ticks() -> list[str]:
+        return dash_duo.driver.execute_script(
+            "return Array.from(document.querySelectorAll('#trend-hr .xtick text')).map(t => t.textContent);")
+
+    before = wait_for(ticks, 15, "the time axis")
+    assert all(re.fullmatch(r"\d\d:\d\d", t) for t in before), before  # clock time, no milliseconds
+    hub.add_dose(Dose(t=hub.now(), route="iv", drug="ketamine", mg=40.0), "RN Li")
+    after = wait_for(lambda: [t for t in ticks() if t.startswith("T")], 10, "T+ ticks")
+    assert all(re.fullmatch(r"T[+-]\d+( h \d\d)?\d\d:\d\d", t) for t in after), after  # T+5 over its clock time
+    assert "minutes since first dose" in text(dash_duo, "#time-ref")
+
+
+@pytest.fixture
+def silent(tmp_path):
+    """A live session whose first reading comes in ten minutes."""
+    store = Store(tmp_path / "s.db")
+    hub = start_session(store, [ListSource([reading(600.0, "hr", 70, "ox")])], patient="S-1", route="iv",
+                        weight_kg=70.0, screening=screening(age=45))
+    yield store, hub
+    hub.stop()
+
+
+def test_before_any_reading_the_page_says_it_is_waiting(dash_duo, silent):
+    store, hub = silent
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.wait_for_contains_text("#patient", "S-1", timeout=10)  # ticks arrive
+    dash_duo.wait_for_contains_text("#tile-hr", "no reading", timeout=5)
+    assert dash_duo.find_element(".trends-waiting-note").is_displayed()
+    assert not dash_duo.find_element("#trend-hr").is_displayed()  # no empty axis from the year 2000
+    assert "no reading" in text(dash_duo, "#tile-nibp") and "---" in text(dash_duo, "#value-nibp")
