@@ -2,6 +2,7 @@
 
 import re
 import time
+from contextlib import contextmanager
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -67,15 +68,26 @@ def test_numbers_move_and_an_alarm_appears(dash_duo, demo):
     assert points > 5
 
 
+@contextmanager
+def running(path, items: list, patient: str, weight_kg: float = 80.0, **answers):
+    """A live IV session at real speed playing ``items``; screening complete (nothing found unless ``answers``)."""
+    store = Store(path)
+    hub = start_session(store, [ListSource(items)], patient=patient, route="iv", weight_kg=weight_kg,
+                        screening=screening(age=45, **answers))
+    try:
+        yield store, hub
+    finally:
+        hub.stop()
+
+
+QUIET = [reading(float(t), v, val, "ox") for t in range(600) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
+
+
 @pytest.fixture
 def quiet(tmp_path):
     """A live session at real speed whose only changes are the ones a test injects."""
-    store = Store(tmp_path / "q.db")
-    items = [reading(float(t), v, val, "ox") for t in range(600) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
-    hub = start_session(store, [ListSource(items)], patient="Q-1", route="iv", weight_kg=80.0,
-                        screening=screening(age=45))  # every question answered, nothing found
-    yield store, hub
-    hub.stop()
+    with running(tmp_path / "q.db", QUIET, "Q-1") as session:
+        yield session
 
 
 def inject_bp(hub, sbp, dbp):
@@ -197,12 +209,9 @@ def test_manual_nibp_is_validated_and_recorded(dash_duo, quiet):
 @pytest.fixture
 def blocked(tmp_path):
     """A live session whose screening blocks dosing (aneurysm)."""
-    store = Store(tmp_path / "b.db")
     items = [reading(float(t), "spo2", 97, "ox") for t in range(600)]
-    hub = start_session(store, [ListSource(items)], patient="B-1", route="iv", weight_kg=70.0,
-                        screening=screening(age=45, aneurysm_or_avm=True))
-    yield store, hub
-    hub.stop()
+    with running(tmp_path / "b.db", items, "B-1", 70.0, aneurysm_or_avm=True) as session:
+        yield session
 
 
 def test_a_block_holds_dosing_until_a_named_physician_overrides(dash_duo, blocked):
@@ -235,13 +244,8 @@ def test_a_block_holds_dosing_until_a_named_physician_overrides(dash_duo, blocke
 @pytest.fixture
 def busy(tmp_path):
     """A quiet live session whose cuff reports a low battery at once (a technical alarm after 10 s)."""
-    store = Store(tmp_path / "busy.db")
-    items = [Condition(1.0, "low_battery", "cuff")] + [
-        reading(float(t), v, val, "ox") for t in range(600) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
-    hub = start_session(store, [ListSource(items)], patient="Q-2", route="iv", weight_kg=80.0,
-                        screening=screening(age=45))
-    yield store, hub
-    hub.stop()
+    with running(tmp_path / "busy.db", [Condition(1.0, "low_battery", "cuff"), *QUIET], "Q-2") as session:
+        yield session
 
 
 def cards(dash_duo) -> list[dict]:
@@ -519,11 +523,8 @@ def test_the_time_axis_is_t_plus_after_a_dose_and_never_shows_milliseconds(dash_
 @pytest.fixture
 def silent(tmp_path):
     """A live session whose first reading comes in ten minutes."""
-    store = Store(tmp_path / "s.db")
-    hub = start_session(store, [ListSource([reading(600.0, "hr", 70, "ox")])], patient="S-1", route="iv",
-                        weight_kg=70.0, screening=screening(age=45))
-    yield store, hub
-    hub.stop()
+    with running(tmp_path / "s.db", [reading(600.0, "hr", 70, "ox")], "S-1") as session:
+        yield session
 
 
 def test_before_any_reading_the_page_says_it_is_waiting(dash_duo, silent):
