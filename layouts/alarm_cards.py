@@ -71,10 +71,9 @@ def card(group: AlarmGroup) -> html.Div:
     body.append(html.Div(state_text(lead), className="alarm-kind"))
     if rest:
         body.append(html.Details([html.Summary(folded_summary(rest)), *[folded(a, lead.response) for a in rest]],
-                                 className="alarm-more"))
+                                 className="alarm-more", **{"data-fold": f"alarm:{group.key}"}))
     classes = f"alarm-card alarm-{lead.priority}" + (" alarm-acked" if waiting == 0 else "")
-    # The key keeps a card's DOM (and whether its fold is open) across re-renders.
-    return html.Div(body, key=group.key, className=classes, **{"data-group": group.key})
+    return html.Div(body, className=classes, **{"data-group": group.key})
 
 
 def cards(groups: list[AlarmGroup], empty: str = "None") -> list:

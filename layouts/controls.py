@@ -78,7 +78,7 @@ def discharge_box(hub: Hub, now: float) -> html.Details | html.Div:
     ready = hub.call(lambda: engine_readiness(hub.engine, now))
     if ready.ready:
         return html.Div("Discharge criteria met (clinician decides)", className="check check-done")
-    return html.Details(key="discharge", className="check discharge", children=[
+    return html.Details(className="check discharge", **{"data-fold": "discharge"}, children=[
         html.Summary(f"Not ready for discharge ({len(ready.missing)})"),
         html.Ul([html.Li(m) for m in ready.missing]),
     ])

@@ -297,6 +297,7 @@ def test_one_reading_is_one_card_acknowledged_together_then_acknowledge_all(dash
     assert len(acks(store, hub)) == 5 and {a.who for a in acks(store, hub)} == {"RN Li"}
     wait_for(lambda: all(c["disabled"] for c in cards(dash_duo)), 5, "every card acknowledged")
     assert "acknowledged" in text(dash_duo, "#banner")
+    assert dash_duo.get_logs() == []
 
 
 # --- one screen at 1920x1080 and at a 1280x800 bedside laptop -----------------------------------------------
@@ -348,6 +349,7 @@ def test_the_page_fits_the_screen_with_everything_open(dash_duo, quiet, width, h
     # The dose form is reachable inside the panel, whatever is open above it.
     dash_duo.driver.execute_script("document.getElementById('dose-save').scrollIntoView({block: 'nearest'})")
     assert dash_duo.driver.execute_script(SCREEN.replace("'#ack-all',", "'#dose-save', '#ack-all',"))["hidden"] == []
+    assert dash_duo.get_logs() == []  # no script error in the browser (a failing clientside callback, say)
 
 
 # --- an ended session ----------------------------------------------------------------------------------------

@@ -8,18 +8,17 @@
   let ended = false;  // an ended session stops ticking: that is not NO DATA
   let wanted = null;  // the last window asked for, until every graph has taken it
 
-  /* A card's fold stays as the nurse left it when the cards are drawn again (an alarm joins, one is
-     acknowledged): remember which cards' folds are open, and reopen them after each update. */
+  /* A fold (a card's folded alarms, the discharge list) stays as the nurse left it when the page draws it
+     again (an alarm joins, a check is done): remember which are open, and reopen them after each update. */
   const openFolds = new Set();
   document.addEventListener("toggle", function (e) {
-    const card = e.target.closest && e.target.closest(".alarm-card");
-    if (!card || !e.target.classList.contains("alarm-more")) return;
-    if (e.target.open) openFolds.add(card.dataset.group); else openFolds.delete(card.dataset.group);
+    const name = e.target.dataset && e.target.dataset.fold;
+    if (!name) return;
+    if (e.target.open) openFolds.add(name); else openFolds.delete(name);
   }, true);
   function reopenFolds() {
-    document.querySelectorAll(".alarm-card").forEach(function (card) {
-      const fold = card.querySelector(".alarm-more");
-      if (fold && openFolds.has(card.dataset.group) && !fold.open) fold.open = true;
+    document.querySelectorAll("details[data-fold]").forEach(function (fold) {
+      if (openFolds.has(fold.dataset.fold) && !fold.open) fold.open = true;
     });
   }
 
