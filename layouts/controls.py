@@ -184,6 +184,13 @@ def pause_audio(hub: Hub, who: str) -> tuple[str, bool]:
     return text, True
 
 
+def shown_cards(shown: object) -> dict[str, list[str]]:
+    """The alarm ids each card showed, as the page sent them back: anything but card -> list of ids is dropped."""
+    if not isinstance(shown, dict):
+        return {}
+    return {key: [i for i in ids if isinstance(i, str)] for key, ids in shown.items() if isinstance(ids, list)}
+
+
 def acknowledge(hub: Hub, alarm_ids: Sequence[str], who: str) -> tuple[str, bool]:
     """Acknowledge each alarm (each one recorded with who); say how many were."""
     done = [e for alarm_id in alarm_ids for e in hub.acknowledge(alarm_id, who) if e.event == "acknowledged"]
@@ -249,8 +256,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         trigger = callback_context.triggered_id
         if trigger == "pause-audio":
             return act(cursor, who, pause_audio)
-        shown = shown or {}
-        ids = [i for group in shown.values() for i in group] if trigger == "ack-all" else shown.get(trigger["group"], [])
+        cards = shown_cards(shown)
+        if trigger == "ack-all":
+            ids = [i for group in cards.values() for i in group]
+        else:
+            ids = cards.get(str(trigger.get("group")), [])
         return act(cursor, who, lambda hub, name: acknowledge(hub, ids, name))
 
     @app.callback(Output("dose-mgkg", "children"), Input("dose-mg", "value"), State("cursor", "data"))

@@ -20,7 +20,9 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 
 from layouts import alarm_cards, controls
 from layouts import training as training_page
-from layouts.components import COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure
+from layouts.components import (
+    COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
+)
 from monitor.alarm_groups import group_alarms
 from monitor.bedside import due_checks, next_nibp_due
 from monitor.hub import Hub

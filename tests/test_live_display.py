@@ -126,6 +126,12 @@ def test_acknowledging_a_card_records_each_alarm_with_who(live):
     assert controls.acknowledge(hub, ids, "RN Li") == ("Already acknowledged", True)
 
 
+def test_what_a_page_says_its_cards_showed_is_checked():
+    assert controls.shown_cards({"physiological:nibp": ["sbp_critical", 7, None], "x": "sbp_high"}) == {
+        "physiological:nibp": ["sbp_critical"]}
+    assert controls.shown_cards(["sbp_critical"]) == {} and controls.shown_cards(None) == {}
+
+
 def test_undo_appends_a_correction_within_the_window_only(live):
     store, hub = live()
     sid = hub.session.id
