@@ -43,7 +43,7 @@ def tick_bytes(store: Store, sid: str) -> tuple[int, int]:
     trend = max(r.id for r in store.readings(sid, vitals=["hr", "pr", "spo2", "sbp", "dbp", "map"]) if r.t <= end - 1)
     pleth = max(r.id for r in store.recent(sid, "pleth", 0, 200) if r.t <= end - 1)
     events = max(e.id for e in store.events(sid))
-    cursor = {"session": sid, "id": trend, "pleth": pleth, "event": events, "alarms": ""}
+    cursor = {"session": sid, "id": trend, "pleth": pleth, "dose": events, "event": events, "marks": 0, "alarms": ""}
     app = create_app(store, {})
     client = app.server.test_client()
     body = tick_request(app, client)

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from dash import html
 
-from monitor.alarm_events import PRIORITY_RANK
+from monitor.alarm_groups import most_urgent
 
 # Dark theme colours; vitals keep the colours bedside monitors use.
-COLOURS = {"hr": "#3ddc84", "pr": "#3ddc84", "spo2": "#4fc3f7", "sbp": "#ff8a80", "dbp": "#ff8a80", "map": "#ffcc80"}
+COLOURS = {"hr": "#3ddc84", "pr": "#d49cff", "spo2": "#4fc3f7", "sbp": "#ff8a80", "dbp": "#ff8a80", "map": "#ffcc80"}
+DASHES = {"dbp": "dot", "pr": "dot"}  # the second vital of a trend is dotted too: never colour alone
 PRIORITY_MARK = {"high": "!!!", "medium": "!!", "low": "!"}
 
 TRENDS = {
@@ -52,48 +53,87 @@ def since_dose_text(seconds: float) -> str:
 
 SYMBOLS = {"below": "<", "at_most": "\u2264", "above": ">", "at_least": "\u2265"}
 LIMIT_COLOURS = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
+# Limit labels sit in the right margin, at least a label's height apart on the smallest plot the page draws
+# (a trend is at least TREND_MIN_PX tall; its plot area is that minus the margins).
+TREND_MIN_PX = 170
+TREND_MARGIN = {"l": 44, "r": 92, "t": 30, "b": 44, "autoexpand": False}  # fixed, so the plot area is known
+LABEL_PX = 16
 
 
-def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:
-    """Dashed lines at the plan's absolute limits for the vitals of one trend graph."""
+def spread(values: Sequence[float], gap: float) -> list[float]:
+    """Label positions near ``values``, each at least ``gap`` from the next, in the same order as ``values``.
+
+    Labels that would overlap are set ``gap`` apart around the mean of what they label."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    clusters: list[tuple[float, list[int]]] = []  # (position of the lowest label, members from low to high)
+    for i in order:
+        clusters.append((values[i], [i]))
+        while len(clusters) > 1 and clusters[-2][0] + len(clusters[-2][1]) * gap > clusters[-1][0]:
+            members = clusters[-2][1] + clusters[-1][1]
+            mean = sum(values[m] for m in members) / len(members)
+            clusters[-2:] = [(mean - (len(members) - 1) * gap / 2, members)]
+    out = [0.0] * len(values)
+    for low, members in clusters:
+        for k, m in enumerate(members):
+            out[m] = low + k * gap
+    return out
+
+
+def limit_labels(key: str, limits: Sequence) -> list[tuple[float, str, str]]:
+    """``(threshold, text, colour)`` per drawn limit line of one trend; limits shared by its vitals (HR and PR
+    alike) are one line labelled ``HR/PR > 150``."""
     vitals = TRENDS[key]["vitals"]
+    merged: dict[tuple, list[str]] = {}
     for planned in limits:
         limit = planned.limit
         if limit.vital in vitals and not limit.relative:
-            fig.add_hline(
-                y=limit.threshold, line={"color": LIMIT_COLOURS[limit.priority], "width": 1, "dash": "dash"},
-                annotation_text=f"{limit.vital.upper()} {SYMBOLS[limit.comparison]} {limit.threshold:g}",
-                annotation_font={"size": 11, "color": LIMIT_COLOURS[limit.priority]},
-                annotation_position="top right" if limit.low_side else "bottom right",
-            )
+            merged.setdefault((limit.threshold, limit.comparison, limit.priority), []).append(limit.vital)
+    return [(threshold, f"{'/'.join(sorted(names, key=vitals.index))} {SYMBOLS[comparison]} {threshold:g}".upper(),
+             LIMIT_COLOURS[priority]) for (threshold, comparison, priority), names in merged.items()]
+
+
+def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:
+    """Dashed lines at the plan's absolute limits, labelled in the right margin; labels that would overprint
+    are moved apart and joined to their line by a leader."""
+    labels = limit_labels(key, limits)
+    lo, hi = TRENDS[key]["range"]
+    plot_px = TREND_MIN_PX - TREND_MARGIN["t"] - TREND_MARGIN["b"]
+    at = spread([threshold for threshold, _, _ in labels], LABEL_PX * (hi - lo) / plot_px)
+    for (threshold, text, colour), y in zip(labels, at):
+        fig.add_hline(y=threshold, line={"color": colour, "width": 1, "dash": "dash"})
+        fig.add_annotation(x=1, xref="paper", y=threshold, yref="y", ax=10, ay=y, ayref="y", text=text,
+                           xanchor="left", showarrow=True, arrowhead=0, arrowwidth=1, arrowcolor=colour,
+                           font={"size": 12, "color": colour})
 
 
 def trend_figure(key: str, limits: Sequence = ()) -> go.Figure:
     """An empty trend graph for one group of vitals, with the plan's limits; data arrives by ``extendData``.
 
-    The last trace holds dose and note markers (vertical lines)."""
+    The last trace holds dose and note markers (vertical lines). The page sizes the graph; the time axis
+    shows hours and minutes (the page puts T+ ticks on it once there is a dose)."""
     spec = TRENDS[key]
     fig = go.Figure()
     for vital in spec["vitals"]:
-        dashed = vital == "dbp"
         fig.add_trace(
             go.Scatter(
-                x=[], y=[], text=[], name=vital.upper(), hovertemplate="%{y}<extra>" + vital.upper() + "</extra>", mode="lines+markers" if key == "bp" else "lines",
-                line={"color": COLOURS[vital], "width": 2, "dash": "dot" if dashed else "solid"},
+                x=[], y=[], text=[], hovertext=[], name=vital.upper(), hovertemplate="%{y}<extra>" + vital.upper() + "</extra>",
+                mode="lines+markers" if key == "bp" else "lines",
+                line={"color": COLOURS[vital], "width": 2, "dash": DASHES.get(vital, "solid")},
                 marker={"size": 7}, connectgaps=False,
             )
         )
-    fig.add_trace(go.Scatter(x=[], y=[], text=[], name="events", mode="lines+text", showlegend=False,
-                             textposition="top right", textfont={"size": 13, "color": "#fff"},
+    fig.add_trace(go.Scatter(x=[], y=[], text=[], hovertext=[], name="events", mode="lines+text", showlegend=False,
+                             textposition="middle right", textfont={"size": 13, "color": "#fff"},
                              line={"color": "#bbb", "width": 1, "dash": "dot"}, hoverinfo="text"))
     limit_lines(fig, key, limits)
     fig.update_layout(
-        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0b0b",
-        margin={"l": 48, "r": 12, "t": 28, "b": 28}, height=210, uirevision=key,
-        title={"text": spec["title"], "font": {"size": 16}, "x": 0.01, "y": 0.97},
-        legend={"orientation": "h", "x": 0.3, "xanchor": "left", "y": 1.17, "font": {"size": 13}},
+        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0b0b", autosize=True,
+        margin=TREND_MARGIN, uirevision=key,
+        title={"text": spec["title"], "font": {"size": 16}, "x": 0.01, "y": 0.97, "yanchor": "top"},
+        legend={"orientation": "h", "x": 0.3, "xanchor": "left", "y": 1.02, "yanchor": "bottom", "font": {"size": 13}},
         yaxis={"range": list(spec["range"]), "fixedrange": True, "gridcolor": "#222"},
-        xaxis={"type": "date", "gridcolor": "#222"},
+        xaxis={"type": "date", "gridcolor": "#222", "tickformat": "%H:%M", "hoverformat": "%H:%M:%S"},
+        hovermode="x",
     )
     return fig
 
@@ -109,20 +149,14 @@ def pleth_figure() -> go.Figure:
     return fig
 
 
-def highest(alarms: list) -> object | None:
-    """The alarm that wins the banner: highest priority, then newest."""
-    if not alarms:
-        return None
-    return max(alarms, key=lambda a: (PRIORITY_RANK[a.priority], a.since))
-
-
 def alarm_banner(alarms: list) -> tuple[list, str]:
-    """Children and class of the banner over the tiles."""
-    top = highest(alarms)
+    """Children and class of the banner over the tiles: the most urgent alarm (the highest one not yet
+    acknowledged), and how many more there are."""
+    top = most_urgent(alarms)
     if top is None:
         return [html.Span("No active alarms")], "banner banner-none"
     more = f"  (+{len(alarms) - 1} more)" if len(alarms) > 1 else ""
-    state = " — acknowledged" if getattr(top, "acknowledged", False) else ""
+    state = " \u2014 acknowledged" if top.acknowledged else ""
     return (
         [html.Span(PRIORITY_MARK[top.priority], className="mark"),
          html.Span(f"{top.priority.upper()} {top.message}{state}{more}")],

@@ -1,24 +1,32 @@
 """The live page of one session: big numerics, alarms, pleth, trends fed by deltas, the session panel.
 
 Each tick (1 s) sends only what is new since the client's cursor: trend points and events as
-``extendData``, pleth samples likewise, and small fixed-size tiles, banner and panel.
+``extendData``, pleth samples likewise, and small fixed-size tiles, banner and panel; the alarm cards and
+the status panel only when they change. Once the session has ended and the page has caught up, the tick
+stops.
+
+The page is one screen: header and banner on top, numerics and trends on the left, and a fixed-width
+column on the right whose alarm actions stay in view while the session panel below them scrolls.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
-from layouts import controls
+from layouts import alarm_cards, controls
 from layouts import training as training_page
 from layouts.components import (
     COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
 )
+from monitor.alarm_groups import group_alarms
 from monitor.bedside import due_checks, next_nibp_due
 from monitor.hub import Hub
+from monitor.liveness import LIVE, liveness
 from monitor.store import Store, StoredEvent, StoredReading
 
 TREND_VITALS = tuple(v for spec in TRENDS.values() for v in spec["vitals"])
@@ -27,7 +35,10 @@ PLETH_POINTS = 750  # ten seconds at 75 Hz
 WINDOW_S = 7200
 MAX_ROWS_PER_TICK = 20000
 FRESH_S = {"sbp": 1800, "hr": 10, "spo2": 10}
-MARKED_EVENTS = ("dose", "note")
+MARKER_LEVELS = 4  # dose and note labels step down through this many heights, so neighbours do not overprint
+MARKER_TEXT = 24  # characters of a note shown on the trend; the whole note is in its hover text
+NO_ALARMS = {"here": "None", "ended": "Session ended: its alarms are in the review.",
+             "remote": "Alarms are not monitored on this page."}
 
 
 @dataclass(frozen=True)
@@ -48,60 +59,93 @@ TILES = (
 def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     """The live page skeleton; the tick callback fills it."""
     session = store.session(session_id)
+    here = hub is not None and not hub.finished.is_set()
     limits = hub.engine.plan.limits if hub is not None else ()
     return html.Div(id="live-root", className="live", children=[
-        dcc.Store(id="cursor", data={"session": session_id, "id": 0, "pleth": 0, "event": 0}),
+        dcc.Store(id="cursor", data=new_cursor(session_id)),
         dcc.Store(id="audio"),
+        dcc.Store(id="alarm-shown", data={}),
         dcc.Interval(id="tick", interval=1000),
         dcc.Interval(id="watch", interval=1000),
-        html.Div(id="tick-sink", hidden=True),
         html.Div(id="nodata", className="nodata nodata-hidden", role="alert", **{"aria-live": "assertive"}),
-        html.Header(className="topbar", children=[
-            html.A("kapmon", href="/", className="brand"),
-            html.Span(id="patient", className="patient"),
-            html.Span(id="phase-clock", className="phase-clock"),
-            html.Span(id="session-clock", className="session-clock"),
-            html.Button("Start monitoring", id="start-audio", className="start-audio", n_clicks=0),
-            html.Span("AUDIO OFF: press Start monitoring", id="audio-state", className="audio-state audio-off",
-                      role="status"),
-            html.Label(["Nurse ", dcc.Input(id="who", value="", placeholder="initials", className="who")]),
-        ]),
-        training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
-        html.Div(id="banner", className="banner banner-none", role="alert", **{"aria-live": "assertive"}),
-        html.Div(className="tiles", children=[html.Div(id=f"tile-{t.key}", className="tile") for t in TILES]),
-        html.Div(id="pleth-box", className="pleth-box", hidden=True, children=[
-            dcc.Graph(id="pleth", figure=pleth_figure(), config={"displayModeBar": False, "staticPlot": True}),
-        ]),
-        html.Div(className="main-grid", children=[
-            html.Div(className="trends", children=[
-                dcc.RadioItems(id="window", options=[{"label": f"{m} min", "value": m} for m in (30, 60, 120)],
-                               value=30, inline=True, className="window-select"),
-                *[html.Div(dcc.Graph(id=f"trend-{key}", figure=trend_figure(key, limits),
-                                     config={"displayModeBar": False}), className="trend") for key in TRENDS],
-            ]),
-            html.Div(className="side", children=[
-                html.Div(className="alarm-head", children=[
-                    html.H2("Alarms"),
-                    html.Button("Pause audio 2 min", id="pause-audio", className="ack", n_clicks=0),
+        html.Div(id="live-page", className="live-page live-" + ("here" if here else "remote"), children=[
+            html.Header(className="topbar", children=[
+                html.A("kapmon", href="/", className="brand"),
+                html.Span(id="patient", className="patient"),
+                html.Span(id="phase-clock", className="phase-clock"),
+                html.Span(id="session-clock", className="session-clock"),
+                html.Span(className="topbar-end", children=[
+                    html.Button("Start monitoring", id="start-audio", className="start-audio", n_clicks=0),
+                    html.Span("AUDIO OFF: press Start monitoring", id="audio-state", className="audio-state audio-off",
+                              role="status"),
+                    html.Label(["Nurse ", dcc.Input(id="who", value="", placeholder="initials", className="who")],
+                               className="who-label"),
                 ]),
-                html.Div(id="alarm-list", className="alarm-list"),
-                html.Div(id="ack-result", className="feedback", **{"aria-live": "polite"}),
-                controls.panel(session, hub),
+            ]),
+            training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
+            html.Div("Waiting for data\u2026", id="banner", className="banner banner-none", role="alert",
+                     **{"aria-live": "assertive"}),
+            html.Div(className="live-body", children=[
+                html.Main(className="live-main", children=[
+                    html.Div(className="tiles", children=[
+                        html.Div(waiting_tile(t), id=f"tile-{t.key}", className=f"tile tile-{t.key} tile-waiting")
+                        for t in TILES]),
+                    html.Div(id="pleth-box", className="pleth-box", hidden=True, children=[
+                        dcc.Graph(id="pleth", figure=pleth_figure(), config={"displayModeBar": False, "staticPlot": True}),
+                    ]),
+                    html.Div(id="trends", className="trends trends-waiting", children=[
+                        html.Div(className="trend-bar", children=[
+                            dcc.RadioItems(id="window", options=[{"label": f"{m} min", "value": m} for m in (30, 60, 120)],
+                                           value=30, inline=True, className="window-select"),
+                            html.Span(id="time-ref", className="time-ref"),
+                        ]),
+                        html.Div("Waiting for data\u2026", className="trends-waiting-note"),
+                        *[html.Div(dcc.Graph(id=f"trend-{key}", figure=trend_figure(key, limits), responsive=True,
+                                             config={"displayModeBar": False}, className="trend-graph"),
+                                   className="trend") for key in TRENDS],
+                    ]),
+                ]),
+                html.Aside(className="side", children=[
+                    html.Section(className="alarms", children=[
+                        html.Div(className="alarm-head", children=[
+                            html.H2("Alarms"),
+                            html.Div(className="alarm-actions", children=[
+                                html.Button("Acknowledge all", id="ack-all", className="ack", n_clicks=0, disabled=True),
+                                html.Button("Pause audio 2 min", id="pause-audio", className="ack", n_clicks=0),
+                            ]),
+                        ]),
+                        html.Div(id="ack-result", className="feedback", **{"aria-live": "polite"}),
+                        html.Div(id="alarm-list", className="alarm-list"),
+                    ]),
+                    controls.panel(session, hub),
+                ]),
             ]),
         ]),
     ])
 
 
+def waiting_tile(spec: TileSpec) -> list:
+    """A tile before the first update: its name and that it waits, never an empty box."""
+    return [
+        html.Div([html.Span(spec.label, className="tile-label"), html.Span(spec.unit, className="tile-unit")],
+                 className="tile-head"),
+        html.Div("---", className="tile-value", id=f"value-{spec.key}"),
+        html.Div("", className="tile-sub"),
+        html.Div("waiting for data", className="tile-age"),
+    ]
+
+
 def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float, alarms: list,
-         speed: float = 1.0) -> html.Div:
+         speed: float = 1.0, ended: bool = False) -> html.Div:
     """One numeric tile: value, unit, age and source, coloured (and labelled) by its worst alarm.
 
-    A value is stale when older than its freshness limit in real seconds (a replay at 60x ages 60x faster)."""
+    A value is stale when older than its freshness limit in real seconds (a replay at 60x ages 60x faster).
+    In an ended session nothing is stale or "ago": each value says when it was measured."""
     main = latest.get(spec.vitals[0])
-    hot = [a for a in alarms if a.vital in spec.vitals and not getattr(a, "acknowledged", False)] or [
+    hot = [a for a in alarms if a.vital in spec.vitals and not a.acknowledged] or [
         a for a in alarms if a.vital in spec.vitals]
     worst = max(hot, key=lambda a: ("low", "medium", "high").index(a.priority)) if hot else None
-    stale = main is None or (now - main.t) / speed > FRESH_S[spec.vitals[0]]
+    stale = not ended and (main is None or (now - main.t) / speed > FRESH_S[spec.vitals[0]])
     if spec.key == "nibp":
         value = f"{_num(latest.get('sbp'))}/{_num(latest.get('dbp'))}"
         sub = f"({_num(latest.get('map'))})"
@@ -110,19 +154,23 @@ def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float,
         second = latest.get(spec.vitals[1])
         sub = f"{spec.vitals[1].upper()} {_num(second)}" if second is not None else ""
     if main is None:
-        status = "no reading yet"
+        status = "no reading"
     else:
-        status = f"{age_text(now - main.t)} · {main.source}" + (" · NO VALUE" if main.value is None else "")
+        when = f"at {clock_text(main.t)[11:19]}" if ended else age_text(now - main.t)
+        status = f"{when} · {main.source}" + (" · NO VALUE" if main.value is None else "")
     classes = ["tile", f"tile-{spec.key}"]
     if worst is not None:
         classes.append(f"tile-alarm-{worst.priority}")
     if stale:
         classes.append("tile-stale")
+    if ended:
+        classes.append("tile-ended")
     return html.Div(className=" ".join(classes), children=[
         html.Div([html.Span(spec.label, className="tile-label"), html.Span(spec.unit, className="tile-unit"),
                   html.Span(f"{PRIORITY_MARK[worst.priority]} {worst.message}" if worst else "", className="tile-alarm")],
                  className="tile-head"),
-        html.Div(value, className="tile-value", id=f"value-{spec.key}", style={"color": COLOURS.get(spec.vitals[0])}),
+        html.Div(value, className="tile-value", id=f"value-{spec.key}",
+                 style=None if ended else {"color": COLOURS.get(spec.vitals[0])}),
         html.Div(sub, className="tile-sub"),
         html.Div(("STALE · " if stale and main is not None else "") + status, className="tile-age"),
     ])
@@ -140,28 +188,41 @@ def event_label(e: StoredEvent) -> str:
     return str(e.data.get("text", e.kind))
 
 
-def extend_trend(rows: list[StoredReading], events: list[StoredEvent], key: str) -> tuple | object:
-    """``extendData`` for one trend graph: new points per vital plus a marker line per dose or note."""
+def short(text: str, n: int = MARKER_TEXT) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def extend_trend(rows: list[StoredReading], events: list[StoredEvent], key: str, marks: int = 0) -> tuple | object:
+    """``extendData`` for one trend graph: new points per vital plus a marker line per dose or note.
+
+    ``marks`` is how many markers the graph already has: each label steps down one of MARKER_LEVELS heights
+    from the last, so doses and notes close in time do not print over each other."""
     spec = TRENDS[key]
     vitals = spec["vitals"]
     xs: list[list] = [[] for _ in range(len(vitals) + 1)]
     ys: list[list] = [[] for _ in range(len(vitals) + 1)]
-    texts: list[list] = [[] for _ in range(len(vitals) + 1)]
     for r in rows:
         if r.vital in vitals:
             i = vitals.index(r.vital)
             xs[i].append(clock_text(r.t))
             ys[i].append(r.value)
-            texts[i].append("")
     lo, hi = spec["range"]
-    for e in events:
+    texts: list = []
+    hovers: list = []
+    for n, e in enumerate(events, start=marks):
         x = clock_text(e.t)
+        label = event_label(e)
         xs[-1] += [x, x, None]
-        ys[-1] += [lo, hi - (hi - lo) * 0.12, None]
-        texts[-1] += ["", event_label(e) if key == "bp" else "", ""]
+        ys[-1] += [lo, hi - (hi - lo) * (0.06 + 0.1 * (n % MARKER_LEVELS)), None]
+        texts += ["", short(label) if key == "bp" else "", ""]
+        hovers += [label, label, ""]
     if not any(xs):
         return no_update
-    return {"x": xs, "y": ys, "text": texts}, list(range(len(vitals) + 1)), MAX_POINTS
+    data: dict = {"x": xs, "y": ys}
+    if events:  # labels only on the marker trace (the last one)
+        blank: list[list] = [[] for _ in vitals]
+        data |= {"text": [*blank, texts], "hovertext": [*blank, hovers]}
+    return data, list(range(len(vitals) + 1)), MAX_POINTS
 
 
 def extend_pleth(rows: list[StoredReading]) -> tuple | object:
@@ -170,51 +231,21 @@ def extend_pleth(rows: list[StoredReading]) -> tuple | object:
     return {"x": [[clock_text(r.t) for r in rows]], "y": [[r.value for r in rows]]}, [0], PLETH_POINTS
 
 
-def alarm_rows(alarms: list) -> list:
-    """The alarm list, highest priority first, one acknowledge button each."""
-    if not alarms:
-        return [html.P("None", className="muted")]
-    order = sorted(alarms, key=lambda a: (("high", "medium", "low").index(a.priority), -a.since))
-    return [
-        html.Div(className=f"alarm-row alarm-{a.priority}", children=[
-            html.Span(PRIORITY_MARK[a.priority], className="mark"),
-            html.Div(className="alarm-text", children=[
-                html.Div(a.message, className="alarm-message"),
-                html.Div(f"{a.priority.upper()} · {a.kind} · since {clock_text(a.since)[11:19]}"
-                         + (" · ACKNOWLEDGED" if a.acknowledged else "")
-                         + (" · latched" if getattr(a, "latched", False) else ""), className="alarm-kind"),
-            ]),
-            html.Button("Acknowledge", id={"type": "ack", "alarm": a.alarm_id}, className="ack",
-                        disabled=a.acknowledged, n_clicks=0),
-        ])
-        for a in order
-    ]
-
-
-def alarm_signature(alarms: list) -> str:
-    """What the alarm list shows; it is re-rendered only when this changes (buttons stay clickable)."""
-    return "|".join(f"{a.alarm_id}:{a.priority}:{a.acknowledged}:{getattr(a, 'latched', False)}:{a.message}"
-                    for a in alarms)
-
-
 def audio_state(hub: Hub | None, now: float) -> dict:
-    """What the browser should sound, and for how long audio is paused."""
-    if hub is None or hub.finished.is_set():
+    """What the browser should sound, and for how long (real seconds) audio is paused."""
+    if hub is None:
         return {"priority": None, "paused_s": 0}
     engine = hub.engine
     priority, until = hub.call(lambda: (engine.audio_priority(now), engine.audio_paused_until))
     return {"priority": priority, "paused_s": max(0.0, (until - now) / hub.clock_speed) if until else 0}
 
 
-def status_panel(hub: Hub | None, store: Store, session_id: str, now: float) -> list:
+def status_panel(hub: Hub, store: Store, session_id: str, now: float, first_dose: float | None) -> list:
     """Next due checks, NIBP cycle and discharge readiness, in words."""
-    if hub is None:
-        return [html.P("Session not live: no plan to show.", className="muted")]
     plan = hub.engine.plan
-    doses = store.doses(session_id)
     nibp = [r.t for r in store.readings(session_id, vitals=["sbp"]) if r.value is not None]
     out: list = []
-    for c in due_checks(plan.checkpoints, doses[0].t if doses else None, nibp):
+    for c in due_checks(plan.checkpoints, first_dose, nibp):
         state = c.state(now)
         when = clock_text(c.due)[11:16]
         out.append(html.Div(f"{c.message}: {state} ({when})", className=f"check check-{state.replace(' ', '-')}"))
@@ -227,64 +258,183 @@ def status_panel(hub: Hub | None, store: Store, session_id: str, now: float) -> 
     return out
 
 
+@dataclass(frozen=True)
+class Moment:
+    """What one tick knows about where the session stands."""
+
+    hub: Hub | None  # the recorder, when it runs in this process
+    ended_at: float | None  # session time of the ``end`` event
+    now: float  # session time the page shows
+    speed: float  # session seconds per real second
+
+
+def elsewhere_text(store: Store, session_id: str) -> str:
+    """Why a session that is neither recorded here nor ended shows no alarms or actions here."""
+    beat = store.heartbeats().get(session_id)
+    if liveness(False, beat, time.time()) == LIVE:
+        return "Live in another kapmon process: its alarms and actions are on that process's page."
+    if beat is not None:
+        return f"The recorder stopped at {time.strftime('%H:%M', time.localtime(beat))} without ending the session."
+    return "Not recorded by this kapmon process: view only."
+
+
+def ended_status(session_id: str, ended_at: float) -> list:
+    return [html.P(f"Session ended at {clock_text(ended_at)[11:16]}.", className="ended-note"),
+            html.A("Open the review", href=f"/review/{session_id}", className="ack link-button")]
+
+
+def changed(value: object, cursor: dict, key: str, moved: dict) -> object:
+    """``value``, or ``no_update`` when the page already shows it (compared by a digest kept in the cursor)."""
+    digest = hashlib.blake2b(repr(value).encode(), digest_size=8).hexdigest()
+    moved[key] = digest
+    return no_update if cursor.get(key) == digest else value
+
+
+def settled_notes(events: list[StoredEvent], after: int, now: float, speed: float,
+                  undoable: bool) -> tuple[list[StoredEvent], int]:
+    """Notes after the cursor ``after`` that can no longer be undone (``undoable``: the session is live here
+    and a note younger than UNDO_S real seconds still can) and were not undone, and the cursor after them.
+
+    The cursor stops before the first note that can still be undone, so it is looked at again next tick."""
+    undone = {e.data.get("corrects") for e in events if e.kind == "correction"}
+    out: list[StoredEvent] = []
+    cursor = after
+    for e in events:
+        if e.id <= after:
+            continue
+        if e.kind == "note" and undoable and (now - e.t) / speed < controls.UNDO_S:
+            break
+        cursor = e.id
+        if e.kind == "note" and e.id not in undone:
+            out.append(e)
+    return out, cursor
+
+
+CURSOR_IDS = ("id", "pleth", "dose", "event", "marks")
+
+
+def new_cursor(session_id: str) -> dict:
+    """Where a page starts: nothing sent yet."""
+    return {"session": session_id, **dict.fromkeys(CURSOR_IDS, 0)}
+
+
+def read_cursor(sent: object) -> dict:
+    """The cursor a page sent back, with every position a non-negative integer (anything else starts over:
+    an old or tampered page never breaks the tick)."""
+    cursor = dict(sent) if isinstance(sent, dict) else {}
+    session = cursor.get("session")
+    for key in CURSOR_IDS:
+        value = cursor.get(key)
+        cursor[key] = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    cursor["session"] = session if isinstance(session, str) else ""
+    return cursor
+
+
 def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     """Register the live page callbacks against one store and the running hubs."""
 
+    def moment(session_id: str, cursor: dict, events: list[StoredEvent]) -> Moment:
+        hub = live.get(session_id)
+        if hub is not None and not hub.finished.is_set():
+            return Moment(hub, None, hub.now(), hub.clock_speed)
+        ended_at = cursor.get("ended") or next((e.t for e in events if e.kind == "end"), None)
+        return Moment(None, ended_at, ended_at or _last_time(store, session_id), 1.0)
+
     @app.callback(
-        Output("patient", "children"), Output("phase-clock", "children"), Output("session-clock", "children"),
-        Output("banner", "children"), Output("banner", "className"),
-        *[Output(f"tile-{t.key}", "children") for t in TILES],
-        *[Output(f"tile-{t.key}", "className") for t in TILES],
-        *[Output(f"trend-{key}", "extendData") for key in TRENDS],
-        Output("pleth", "extendData"), Output("pleth-box", "hidden"),
-        Output("alarm-list", "children"), Output("status", "children"), Output("audio", "data"),
-        Output("cursor", "data"),
-        Input("tick", "n_intervals"), State("cursor", "data"),
+        output={
+            "patient": Output("patient", "children"), "phase": Output("phase-clock", "children"),
+            "clock": Output("session-clock", "children"),
+            "banner": Output("banner", "children"), "banner_class": Output("banner", "className"),
+            "tiles": [Output(f"tile-{t.key}", "children") for t in TILES],
+            "tile_classes": [Output(f"tile-{t.key}", "className") for t in TILES],
+            "trends": [Output(f"trend-{key}", "extendData") for key in TRENDS],
+            "pleth": Output("pleth", "extendData"), "pleth_hidden": Output("pleth-box", "hidden"),
+            "cards": Output("alarm-list", "children"), "shown": Output("alarm-shown", "data"),
+            "ack_all_off": Output("ack-all", "disabled"),
+            "status": Output("status", "children"), "audio": Output("audio", "data"),
+            "page_class": Output("live-page", "className"), "stop": Output("tick", "disabled"),
+            "cursor": Output("cursor", "data"),
+        },
+        inputs={"_n": Input("tick", "n_intervals")}, state={"sent": State("cursor", "data")},
     )
-    def on_tick(_n: int, cursor: dict) -> tuple:
+    def on_tick(_n: int, sent: dict) -> dict:
+        cursor = read_cursor(sent)
         session_id = cursor["session"]
         session = store.session(session_id)
         if session is None:
-            return (f"no session {session_id}", "", "", [], "banner", *([""] * 6), *([no_update] * 4), True,
-                    [], [], no_update, cursor)
-        hub = live.get(session_id)
-        running = hub is not None and not hub.finished.is_set()
-        now = hub.now() if running else _last_time(store, session_id)
-        alarms = hub.active_alarms() if running else []
-        rows = store.readings(session_id, cursor["id"], TREND_VITALS, limit=MAX_ROWS_PER_TICK)
-        if cursor["id"] == 0:
-            rows = [r for r in rows if r.t >= now - WINDOW_S]
-        events = [e for e in store.events(session_id, cursor["event"]) if e.kind in MARKED_EVENTS]
-        pleth = store.recent(session_id, "pleth", cursor["pleth"], PLETH_POINTS)
+            return missing(session_id, cursor)
+        events = store.events(session_id, min(cursor["dose"], cursor["event"]))
+        m = moment(session_id, cursor, events)
+        fetched = store.readings(session_id, cursor["id"], TREND_VITALS, limit=MAX_ROWS_PER_TICK)
+        rows = [r for r in fetched if r.t >= m.now - WINDOW_S]
+        doses = [e for e in events if e.kind == "dose" and e.id > cursor["dose"]]
+        notes, event_cursor = settled_notes(events, cursor["event"], m.now, m.speed, m.hub is not None)
+        marks = sorted(doses + notes, key=lambda e: e.t)
+        pleth = store.recent(session_id, "pleth", cursor["pleth"], PLETH_POINTS) if m.ended_at is None else []
         latest = {v: store.latest(session_id, v) for t in TILES for v in t.vitals}
-        speed = hub.clock_speed if running else 1.0
-        tiles = [tile(t, latest, now, alarms, speed) for t in TILES]
-        doses = store.doses(session_id)
-        phase = elapsed_text(now - doses[0].t) + " since first dose" if doses else "pre-dose"
-        weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
-        banner, banner_class = alarm_banner(alarms)
-        listed = alarm_signature(alarms)
-        new_cursor = {
+        alarms = m.hub.active_alarms() if m.hub is not None else []
+        tiles = [tile(t, latest, m.now, alarms, m.speed, ended=m.ended_at is not None) for t in TILES]
+        doses_so_far = store.doses(session_id)
+        first = doses_so_far[0].t if doses_so_far else None
+        groups = group_alarms(alarms)
+        page_state = "ended" if m.ended_at is not None else "here" if m.hub is not None else "remote"
+        listed = f"{page_state}|{alarm_cards.signature(groups)}"
+        fresh = listed != cursor.get("alarms")
+        moved = {
             "session": session_id,
-            "id": rows[-1].id if rows else cursor["id"],
+            "id": fetched[-1].id if fetched else cursor["id"],
             "pleth": pleth[-1].id if pleth else cursor["pleth"],
-            "event": max([e.id for e in events], default=cursor["event"]),
-            "now_ms": now * 1000,
+            "dose": max([e.id for e in events], default=cursor["dose"]),
+            "event": event_cursor,
+            "marks": cursor["marks"] + len(marks),
+            "now_ms": m.now * 1000,
+            "dose_ms": first * 1000 if first is not None else None,
+            "tz_ms": time.localtime(m.now).tm_gmtoff * 1000,
+            "ended": m.ended_at,
             "served": time.time(),
             "alarms": listed,
         }
-        return (
-            f"{session.patient} · {session.route.upper()} · {weight}", phase, clock_text(now)[11:19],
-            banner, banner_class,
-            *[t.children for t in tiles], *[t.className for t in tiles],
-            *[extend_trend(rows, events, key) for key in TRENDS],
-            extend_pleth(pleth), not (pleth or cursor["pleth"]),
-            alarm_rows(alarms) if listed != cursor.get("alarms") else no_update, status_panel(hub if running else None, store, session_id, now),
-            audio_state(hub if running else None, now), new_cursor,
-        )
+        if m.ended_at is not None:
+            ended = clock_text(m.ended_at)[11:16]
+            phase = f"ENDED {ended}"
+            clock = f"{elapsed_text(m.now - first)} at end" if first else ""
+            banner = ([html.Span(f"Session ended at {ended} · "), html.A("open the review", href=f"/review/{session_id}")],
+                      "banner banner-ended")
+            status: list = ended_status(session_id, m.ended_at)
+        else:
+            phase = [html.Span(elapsed_text(m.now - first)), html.Span(" since first dose", className="phase-label")] \
+                if first else "pre-dose"
+            clock = clock_text(m.now)[11:19]
+            banner = alarm_banner(alarms)
+            status = status_panel(m.hub, store, session_id, m.now, first) if m.hub is not None else [
+                html.P(elsewhere_text(store, session_id), className="muted")]
+        weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
+        return {
+            "patient": f"{session.patient} · {session.route.upper()} · {weight}", "phase": phase, "clock": clock,
+            "banner": banner[0], "banner_class": banner[1],
+            "tiles": [t.children for t in tiles], "tile_classes": [t.className for t in tiles],
+            "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
+            "pleth": extend_pleth(pleth), "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
+            "cards": alarm_cards.cards(groups, NO_ALARMS[page_state]) if fresh else no_update,
+            "shown": alarm_cards.shown(groups) if fresh else no_update,
+            "ack_all_off": not any(g.unacknowledged for g in groups) if fresh else no_update,
+            "status": changed(status, cursor, "status_digest", moved),
+            "audio": audio_state(m.hub, m.now),
+            "page_class": f"live-page live-{page_state}",
+            "stop": m.ended_at is not None and len(fetched) < MAX_ROWS_PER_TICK,
+            "cursor": moved,
+        }
+
+    def missing(session_id: str, cursor: dict) -> dict:
+        return {
+            "patient": f"no session {session_id}", "phase": "", "clock": "", "banner": [], "banner_class": "banner",
+            "tiles": [""] * len(TILES), "tile_classes": ["tile"] * len(TILES), "trends": [no_update] * len(TRENDS),
+            "pleth": no_update, "pleth_hidden": True, "cards": [], "shown": {}, "ack_all_off": True, "status": [],
+            "audio": no_update, "page_class": "live-page live-remote", "stop": True, "cursor": cursor,
+        }
 
     app.clientside_callback(
-        ClientsideFunction("kapmon", "updated"), Output("tick-sink", "children"),
+        ClientsideFunction("kapmon", "updated"), Output("trends", "className"), Output("time-ref", "children"),
         Input("cursor", "data"), Input("window", "value"),
     )
     app.clientside_callback(

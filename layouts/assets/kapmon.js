@@ -5,6 +5,22 @@
   const STALE_AFTER_S = 3;
   const audio = { ctx: null, wanted: false, priority: null, timer: null };
   let lastUpdate = null;
+  let ended = false;  // an ended session stops ticking: that is not NO DATA
+  let wanted = null;  // the last window asked for, until every graph has taken it
+
+  /* A fold (a card's folded alarms, the discharge list) stays as the nurse left it when the page draws it
+     again (an alarm joins, a check is done): remember which are open, and reopen them after each update. */
+  const openFolds = new Set();
+  document.addEventListener("toggle", function (e) {
+    const name = e.target.dataset && e.target.dataset.fold;
+    if (!name) return;
+    if (e.target.open) openFolds.add(name); else openFolds.delete(name);
+  }, true);
+  function reopenFolds() {
+    document.querySelectorAll("details[data-fold]").forEach(function (fold) {
+      if (openFolds.has(fold.dataset.fold) && !fold.open) fold.open = true;
+    });
+  }
 
   const PATTERNS = {
     // [start offsets in s] per burst, pulse length, fundamental Hz, repeat every s
@@ -70,30 +86,59 @@
   window.kapmonTones = { unlock: unlock, sound: sound, state: audioState,
                          sounding: function () { return audio.timer ? audio.priority : null; } };
 
+  /* Times on the trends are the server's local clock as text ("2026-11-29 09:40:12.000"); format the same way. */
+  function clockText(ms, tz) {
+    return new Date(ms + tz).toISOString().replace("T", " ").replace("Z", "");
+  }
+
+  /* T+12, T-5, T+1 h 05: whole minutes since the first dose. */
+  function tplus(minutes) {
+    const m = Math.round(minutes), a = Math.abs(m), sign = m < 0 ? "-" : "+";
+    return a < 60 ? "T" + sign + a : "T" + sign + Math.floor(a / 60) + " h " + String(a % 60).padStart(2, "0");
+  }
+
+  /* The visible window, and once there is a dose, ticks in T+ minutes with the clock time under them.
+     Returns whether every trend graph was drawn to take it (plotly loads after the first ticks). */
   function setWindow(cursor, minutes) {
-    if (!cursor || !cursor.now_ms || !window.Plotly) return;
-    const end = cursor.now_ms + 30 * 1000;
+    if (!cursor || !cursor.now_ms || !window.Plotly) return false;
+    const tz = cursor.tz_ms || 0;
+    const end = cursor.now_ms + (cursor.ended ? 5 : 30) * 1000;
     const start = cursor.now_ms - minutes * 60 * 1000;
-    const fmt = function (ms) {
-      const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
-      return d.toISOString().replace("T", " ").replace("Z", "");
-    };
-    document.querySelectorAll(".trend .js-plotly-plot").forEach(function (gd) {
-      if (gd.data) window.Plotly.relayout(gd, { "xaxis.range": [fmt(start), fmt(end)] });
+    const update = { "xaxis.range": [clockText(start, tz), clockText(end, tz)] };
+    if (cursor.dose_ms) {
+      const step = minutes / 6 * 60000, vals = [], text = [];
+      for (let t = cursor.dose_ms + Math.ceil((start - cursor.dose_ms) / step) * step; t <= end; t += step) {
+        vals.push(clockText(t, tz));
+        text.push(tplus((t - cursor.dose_ms) / 60000) + "<br>" + clockText(t, tz).slice(11, 16));
+      }
+      Object.assign(update, { "xaxis.tickmode": "array", "xaxis.tickvals": vals, "xaxis.ticktext": text });
+    }
+    const graphs = Array.from(document.querySelectorAll(".trend .js-plotly-plot")).filter(function (gd) {
+      return gd.data && gd._fullLayout;
     });
+    graphs.forEach(function (gd) { window.Plotly.relayout(gd, update); });
+    return graphs.length > 0 && graphs.length === document.querySelectorAll(".trend").length;
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     kapmon: {
-      /* Every successful tick changes the cursor: remember when, and keep the trend window. */
+      /* Every successful tick changes the cursor: remember when, keep the trend window, and say what the
+         time axis measures; the trends wait (hidden behind "Waiting for data") until their first point. */
       updated: function (cursor, minutes) {
         lastUpdate = Date.now();
-        setWindow(cursor, minutes || 30);
-        return "";
+        ended = Boolean(cursor && cursor.ended);
+        reopenFolds();
+        wanted = setWindow(cursor, minutes || 30) ? null : [cursor, minutes || 30];
+        const waiting = !cursor || !cursor.id;
+        const ref = cursor && cursor.dose_ms
+          ? "T+ = minutes since first dose (T+0 at " + clockText(cursor.dose_ms, cursor.tz_ms || 0).slice(11, 19) + ")"
+          : "clock time (no dose yet)";
+        return [waiting ? "trends trends-waiting" : "trends", waiting ? "" : ref];
       },
       /* Runs in the browser every second, even when the server is gone. */
       watchdog: function (_n) {
-        if (lastUpdate === null) return ["", "nodata nodata-hidden", "live"];
+        if (wanted && setWindow(wanted[0], wanted[1])) wanted = null;
+        if (lastUpdate === null || ended) return ["", "nodata nodata-hidden", "live"];
         const age = (Date.now() - lastUpdate) / 1000;
         if (age < STALE_AFTER_S) return ["", "nodata nodata-hidden", "live"];
         return ["NO DATA " + Math.floor(age) + " s", "nodata", "live live-stale"];

@@ -1,0 +1,198 @@
+"""The live page's logic without a browser: trend labels, markers, notes that can still be undone, the
+plan as a short list, and the nurse's actions against a real hub."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.reading import reading
+from devices.scenarios import screening
+from layouts import controls
+from layouts.components import COLOURS, DASHES, LABEL_PX, TREND_MARGIN, TREND_MIN_PX, TRENDS, spread, trend_figure
+from layouts.live import MARKER_TEXT, extend_trend, layout, settled_notes
+from monitor.running import build_plan, start_session
+from monitor.store import Store, StoredEvent
+from tests.helpers import ListSource
+
+T0 = 1_800_000_000.0
+
+
+def test_spread_keeps_labels_apart_in_order_and_leaves_distant_ones_alone():
+    assert spread([50, 150], 20) == [50, 150]
+    values = [180, 110, 160, 100, 90, 50]
+    at = spread(values, 26)
+    ordered = sorted(zip(values, at))
+    assert [a for _, a in ordered] == sorted(at)  # the order of the lines is kept
+    assert all(b - a >= 26 - 1e-9 for (_, a), (_, b) in zip(ordered, ordered[1:]))
+    assert abs(sum(at) / len(at) - sum(values) / len(values)) < 1e-9  # moved around their mean
+
+
+@pytest.mark.parametrize("key", list(TRENDS))
+def test_limit_labels_never_overprint_on_the_smallest_trend(key):
+    fig = trend_figure(key, build_plan("kap-iv", "iv", {}).limits)
+    lo, hi = TRENDS[key]["range"]
+    px_per_unit = (TREND_MIN_PX - TREND_MARGIN["t"] - TREND_MARGIN["b"]) / (hi - lo)
+    labels = sorted(a.ay for a in fig.layout.annotations)
+    assert labels, "no limit labels drawn"
+    assert all((b - a) * px_per_unit >= LABEL_PX - 1e-6 for a, b in zip(labels, labels[1:]))
+
+
+def test_hr_and_pr_share_limit_lines_but_not_colours():
+    fig = trend_figure("hr", build_plan("kap-iv", "iv", {}).limits)
+    texts = [a.text for a in fig.layout.annotations]
+    assert sorted(texts) == sorted(["HR/PR < 40", "HR/PR < 50", "HR/PR > 120", "HR/PR > 150"])
+    hr, pr = fig.data[0], fig.data[1]
+    assert hr.line.color != pr.line.color and COLOURS["hr"] != COLOURS["pr"]
+    assert pr.line.dash == DASHES["pr"] != hr.line.dash
+    assert fig.layout.xaxis.tickformat == "%H:%M"  # never milliseconds
+
+
+def note(i: int, t: float, text: str = "Nausea", kind: str = "note", **data) -> StoredEvent:
+    return StoredEvent(i, t, kind, {"text": text, **data}, "RN Li")
+
+
+def test_markers_close_in_time_step_their_labels_and_keep_the_whole_text_on_hover():
+    long = "patient reports a mild headache and asks for the lights down"
+    events = [note(1, T0, "Nausea"), note(2, T0 + 5, long), note(3, T0 + 9, "Anxiety")]
+    data, traces, _ = extend_trend([], events, "bp", marks=0)
+    tops = data["y"][-1][1::3]
+    assert len(set(tops)) == 3  # three heights: neighbours do not overprint
+    labels = [t for t in data["text"][-1] if t]
+    assert labels[1].endswith("\u2026") and len(labels[1]) == MARKER_TEXT
+    assert long in data["hovertext"][-1]
+    assert traces == [0, 1, 2, 3] and all(len(t) == 0 for t in data["text"][:-1])
+    again, _, _ = extend_trend([], events[:1], "bp", marks=3)  # the level continues from the marks drawn
+    assert again["y"][-1][1] == tops[0] - 0.1 * (220 - 40) * 3
+
+
+def test_a_note_is_drawn_once_it_can_no_longer_be_undone_and_never_if_undone():
+    events = [note(5, T0), note(6, T0 + 1, kind="dose"), note(7, T0 + 2, "Vomiting"),
+              note(8, T0 + 3, kind="correction", corrects=5)]
+    shown, cursor = settled_notes(events, 4, now=T0 + 3, speed=1.0, undoable=True)
+    assert shown == [] and cursor == 4  # the first note can still be undone: look again next tick
+    shown, cursor = settled_notes(events, 4, now=T0 + controls.UNDO_S + 1, speed=1.0, undoable=True)
+    assert [e.id for e in shown] == [] and cursor == 6  # note 5 was undone; note 7 is still undoable
+    shown, cursor = settled_notes(events, 4, now=T0 + 102, speed=1.0, undoable=True)
+    assert [e.id for e in shown] == [7] and cursor == 8
+    shown, cursor = settled_notes(events, 4, now=T0 + 102, speed=100.0, undoable=True)
+    assert shown == [] and cursor == 4  # at 100x those 102 session seconds are about one real second
+    shown, cursor = settled_notes(events, 0, now=T0, speed=1.0, undoable=False)
+    assert [e.id for e in shown] == [7] and cursor == 8  # not live here: every note is final
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A live session (HR, SpO2 and a baseline BP) at ``speed``, for driving the nurse's actions."""
+    hubs = []
+
+    def start(speed: float = 1.0):
+        store = Store(tmp_path / f"k{speed:g}.db")
+        items = [reading(float(t), v, x, "ox") for t in range(900) for v, x in (("hr", 72), ("spo2", 97))]
+        hub = start_session(store, [ListSource(items)], patient="Q-1", route="iv", weight_kg=80.0, speed=speed,
+                            screening=screening(age=45))
+        hubs.append(hub)
+        return store, hub
+
+    yield start
+    for hub in hubs:
+        hub.stop()
+
+
+@pytest.mark.parametrize("speed, said_text, session_s", [
+    (1.0, "Audio paused 2:00 by RN Li", 120),
+    (2.0, "Audio paused 2:00 by RN Li", 240),  # two real minutes at 2x are 240 session seconds
+    (10.0, "Audio paused 0:30 by RN Li (the protocol's longest pause, at 10\u00d7 speed)", 300),
+])
+def test_pause_audio_is_two_real_minutes_or_says_why_not(live, speed, said_text, session_s):
+    store, hub = live(speed)
+    text, ok = controls.pause_audio(hub, "RN Li")
+    assert ok and text == said_text
+    (paused,) = [a for _, a in store.alarm_events(hub.session.id) if a.event == "audio_paused"]
+    assert paused.who == "RN Li" and f"audio paused {session_s} s" in paused.message
+
+
+def test_acknowledging_a_card_records_each_alarm_with_who(live):
+    store, hub = live()
+    now = hub.now()
+    hub.add_readings([reading(now, "sbp", 196, "manual"), reading(now, "dbp", 104, "manual"),
+                      reading(now, "map", 135, "manual")])
+    alarms = []
+    while len(alarms) < 3:
+        alarms = hub.active_alarms()  # the hub takes the readings within a flush (0.2 s)
+    ids = [a.alarm_id for a in alarms]
+    assert controls.acknowledge(hub, ids, "RN Li") == ("Acknowledged 3 alarms by RN Li", True)
+    acks = [a for _, a in store.alarm_events(hub.session.id) if a.event == "acknowledged"]
+    assert sorted(a.alarm_id for a in acks) == sorted(ids) and {a.who for a in acks} == {"RN Li"}
+    assert controls.acknowledge(hub, ids, "RN Li") == ("Already acknowledged", True)
+
+
+def test_what_a_page_says_its_cards_showed_is_checked():
+    assert controls.shown_cards({"physiological:nibp": ["sbp_critical", 7, None], "x": "sbp_high"}) == {
+        "physiological:nibp": ["sbp_critical"]}
+    assert controls.shown_cards(["sbp_critical"]) == {} and controls.shown_cards(None) == {}
+
+
+def test_undo_appends_a_correction_within_the_window_only(live):
+    store, hub = live()
+    sid = hub.session.id
+    hub.add_event("note", {"text": "Vomiting"}, "RN Li")
+    event_id = controls.added_note(store, sid, "Vomiting", "RN Li")
+    assert controls.undo_note(hub, store, event_id, "RN Li") == ("Note \u201cVomiting\u201d undone by RN Li", True)
+    (correction,) = store.events(sid, kind="correction")
+    assert correction.data["corrects"] == event_id and correction.who == "RN Li"
+    assert [e.id for e in store.events(sid, kind="note")] == [event_id]  # append-only: the note stays
+    assert controls.undo_note(hub, store, event_id, "RN Li")[0] == "That note is already undone."
+    store.write(sid, events=[(hub.now() - controls.UNDO_S - 5, "note", {"text": "Anxiety"}, "RN Li")])
+    old = controls.added_note(store, sid, "Anxiety", "RN Li")
+    assert controls.undo_note(hub, store, old, "RN Li") == ("Too late to undo (more than 8 s): the note stands.", False)
+    for bogus in (10**9, "1 OR 1=1", None, [event_id]):
+        assert controls.undo_note(hub, store, bogus, "RN Li") == ("No such note to undo.", False)
+    assert len(store.events(sid, kind="correction")) == 1
+
+
+def test_the_plan_is_a_short_list_with_its_sources_behind_a_toggle(live):
+    _, hub = live()
+    box = controls.plan_box(hub)
+    summary, lines, sources = box.children
+    assert summary.children.startswith("Plan kap-iv")
+    short = [li.children for li in lines.children]
+    assert "NIBP every 5 min" in short and any(line.startswith("HR, PR: ") for line in short)
+    assert not any("[" in line or "clinical-reference" in line for line in short)
+    assert sources.children[0].children == "sources"
+    assert any("clinical-reference" in li.children for li in sources.children[1].children)
+
+
+def test_before_the_first_update_the_page_says_it_is_waiting(tmp_path):
+    store = Store(tmp_path / "w.db")
+    page = str(layout("no-such-session", None, store))
+    assert page.count("waiting for data") == 3 and "trends trends-waiting" in page
+
+
+def tick(app, cursor: object) -> tuple[int, dict]:
+    """Ask the live page's tick callback for an update, as the browser does, with ``cursor`` as the page's state."""
+    client = app.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    spec = next(d for d in deps if any(i["id"] == "tick" for i in d["inputs"]))
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in spec["output"].strip(".").split("...")]
+    body = {"output": spec["output"], "outputs": outputs, "changedPropIds": ["tick.n_intervals"],
+            "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
+            "state": [{"id": "cursor", "property": "data", "value": cursor}]}
+    response = client.post("/_dash-update-component", json=body)
+    return response.status_code, response.get_json() if response.status_code == 200 else {}
+
+
+@pytest.mark.parametrize("cursor", [
+    None, [], "x", {"session": ["s"]}, {"session": "s"},
+    {"session": "s", "id": "0 OR 1=1", "pleth": -4, "dose": 1e300, "event": True, "marks": None},
+])
+def test_a_stale_or_tampered_cursor_never_breaks_the_tick(tmp_path, cursor):
+    from layouts.app import create_app
+    from monitor.session import Session
+
+    store = Store(tmp_path / "t.db")
+    store.create_session(Session("s", "P-1", T0, "iv"))
+    store.write("s", [reading(T0 + 1, "hr", 70, "ox")])
+    status, body = tick(create_app(store), cursor)
+    assert status == 200
+    sent_back = body["response"]["cursor"]["data"]
+    assert all(isinstance(sent_back[k], int) and sent_back[k] >= 0 for k in ("id", "pleth", "dose", "event", "marks"))
