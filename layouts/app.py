@@ -39,7 +39,8 @@ def create_app(store: Store, live: MutableMapping[str, Hub] | None = None,
     def route(pathname: str | None) -> html.Div:
         path = (pathname or "/").rstrip("/")
         if path.startswith("/live/"):
-            return live_layout(path.removeprefix("/live/"))
+            session_id = path.removeprefix("/live/")
+            return live_page.layout(session_id, hubs.get(session_id), store)
         if path.startswith("/review/"):
             return review_page.layout(store, path.removeprefix("/review/"))
         if path == "/training":
@@ -47,14 +48,6 @@ def create_app(store: Store, live: MutableMapping[str, Hub] | None = None,
         if path.startswith("/debrief/"):
             return training_page.debrief_page(store, path.removeprefix("/debrief/"), hubs)
         return sessions_page.layout(store, hubs)
-
-    def live_layout(session_id: str) -> html.Div:
-        """The live page; a running session that is not training (its bar has its own) gets End session."""
-        hub = hubs.get(session_id)
-        page = live_page.layout(session_id, hub, store)
-        if hub is None or hub.finished.is_set() or hub.session.kind == "training":
-            return page
-        return html.Div([page, ending.clinical_bar(session_id)])
 
     live_page.register(app, store, hubs)
     review_page.register(app, store)

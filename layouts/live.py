@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
-from layouts import alarm_cards, controls
+from layouts import alarm_cards, controls, ending
 from layouts import training as training_page
 from layouts.components import (
     COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
@@ -118,6 +118,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
                         html.Div(id="alarm-list", className="alarm-list"),
                     ]),
                     controls.panel(session, hub),
+                    ending.clinical_bar(session_id) if here and session is not None and session.kind != "training" else html.Div(),
                 ]),
             ]),
         ]),

@@ -28,12 +28,12 @@ def surge_engine() -> AlarmEngine:
 
 def test_one_blood_pressure_is_one_card_led_by_its_highest_alarm():
     alarms = surge_engine().active()
-    assert len(alarms) == 6  # high, rise and low-priority limits for SBP and DBP
+    assert len(alarms) == 7  # high, rise and low-priority limits for SBP and DBP, and the MAP's high limit
     (card,) = group_alarms(alarms)
     assert card.label == "NIBP" and card.key == "physiological:nibp"
     assert card.lead.priority == "high"
-    assert [a.priority for a in card.alarms] == ["high", "high", "medium", "medium", "low", "low"]
-    assert len(card.unacknowledged) == 6
+    assert [a.priority for a in card.alarms] == ["high", "high", "medium", "medium", "low", "low", "low"]
+    assert len(card.unacknowledged) == 7
 
 
 def test_an_acknowledged_alarm_gives_up_the_lead_to_an_unacknowledged_one():

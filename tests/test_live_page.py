@@ -69,11 +69,11 @@ def test_numbers_move_and_an_alarm_appears(dash_duo, demo):
 
 
 @contextmanager
-def running(path, items: list, patient: str, weight_kg: float = 80.0, **answers):
-    """A live IV session at real speed playing ``items`` after a pre-dose BP of 118/76; screening complete
-    (nothing found unless ``answers``)."""
+def running(path, items: list, patient: str, weight_kg: float = 80.0, predose_bp: bool = True, **answers):
+    """A live IV session at real speed playing ``items`` (after a pre-dose BP of 118/76 unless
+    ``predose_bp`` is False); screening complete (nothing found unless ``answers``)."""
     store = Store(path)
-    cuff = [reading(0.0, v, val, "cuff") for v, val in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    cuff = [reading(0.0, v, val, "cuff") for v, val in (("sbp", 118), ("dbp", 76), ("map", 90))] if predose_bp else []
     hub = start_session(store, [ListSource(cuff + list(items))], patient=patient, route="iv", weight_kg=weight_kg,
                         screening=screening(age=45, **answers))
     try:
@@ -268,12 +268,12 @@ def test_one_reading_is_one_card_acknowledged_together_then_acknowledge_all(dash
     dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
     dash_duo.find_element("#who").send_keys("RN Li")
     wait_for(lambda: any(c["group"].startswith("technical:low_battery") for c in cards(dash_duo)), 30, "the battery alarm")
-    inject_bp(hub, 196, 104)  # SBP >= 180 (high), SBP > 160 and DBP > 100 (low): three alarms, one reading
+    inject_bp(hub, 196, 104)  # SBP >= 180 (high), SBP > 160, DBP > 100 and MAP > 110 (low): four alarms, one reading
     nibp = wait_for(lambda: next((c for c in cards(dash_duo) if c["group"] == "physiological:nibp"), None), 15, "NIBP card")
     assert len(cards(dash_duo)) == 2  # one card for the reading, one for the cuff's battery
     assert nibp["text"].startswith("!!!\nHIGH · NIBP") or "HIGH · NIBP" in nibp["text"]
-    assert "SBP 196" in nibp["text"] and "+2 more: 2 low" in nibp["text"]
-    assert nibp["button"] == "Acknowledge 3"
+    assert "SBP 196" in nibp["text"] and "+3 more: 3 low" in nibp["text"]
+    assert nibp["button"] == "Acknowledge 4"
     response = next(a.response for a in hub.active_alarms() if a.alarm_id == "sbp_critical")
     assert response and response in nibp["text"]  # what the protocol says to do, beside the alarm
     assert cards(dash_duo)[0]["group"] == "physiological:nibp"  # the high card first
@@ -282,8 +282,8 @@ def test_one_reading_is_one_card_acknowledged_together_then_acknowledge_all(dash
     # Open the fold, acknowledge the card: all three alarms, each recorded; the fold stays open.
     dash_duo.find_element("#alarm-list [data-group='physiological:nibp'] summary").click()
     dash_duo.find_element("#alarm-list [data-group='physiological:nibp'] button.ack").click()
-    dash_duo.wait_for_contains_text("#ack-result", "Acknowledged 3 alarms by RN Li", timeout=5)
-    assert sorted(a.alarm_id for a in acks(store, hub)) == ["dbp_high", "sbp_critical", "sbp_high"]
+    dash_duo.wait_for_contains_text("#ack-result", "Acknowledged 4 alarms by RN Li", timeout=5)
+    assert sorted(a.alarm_id for a in acks(store, hub)) == ["dbp_high", "map_high", "sbp_critical", "sbp_high"]
     assert {a.who for a in acks(store, hub)} == {"RN Li"}
     wait_for(lambda: next(c for c in cards(dash_duo) if c["group"] == "physiological:nibp")["disabled"], 5, "re-render")
     assert dash_duo.driver.execute_script(
@@ -296,7 +296,7 @@ def test_one_reading_is_one_card_acknowledged_together_then_acknowledge_all(dash
                          for c in cards(dash_duo)), 15, "the new DBP alarm")
     dash_duo.find_element("#ack-all").click()
     dash_duo.wait_for_contains_text("#ack-result", "Acknowledged 2 alarms by RN Li", timeout=5)
-    assert len(acks(store, hub)) == 5 and {a.who for a in acks(store, hub)} == {"RN Li"}
+    assert len(acks(store, hub)) == 6 and {a.who for a in acks(store, hub)} == {"RN Li"}
     wait_for(lambda: all(c["disabled"] for c in cards(dash_duo)), 5, "every card acknowledged")
     assert "acknowledged" in text(dash_duo, "#banner")
     assert dash_duo.get_logs() == []
@@ -527,7 +527,7 @@ def test_the_time_axis_is_t_plus_after_a_dose_and_never_shows_milliseconds(dash_
 @pytest.fixture
 def silent(tmp_path):
     """A live session whose first reading comes in ten minutes."""
-    with running(tmp_path / "s.db", [reading(600.0, "hr", 70, "ox")], "S-1") as session:
+    with running(tmp_path / "s.db", [reading(600.0, "hr", 70, "ox")], "S-1", predose_bp=False) as session:
         yield session
 
 
