@@ -34,6 +34,7 @@ MAX_POINTS = 7200  # two hours of 1 Hz data per trace
 PLETH_POINTS = 750  # ten seconds at 75 Hz
 WINDOW_S = 7200
 MAX_ROWS_PER_TICK = 20000
+RECORDER_STALE_S = 3.0  # a recorder that has not flushed for this long (it flushes every 0.2 s) has stopped
 FRESH_S = {"sbp": 1800, "hr": 10, "spo2": 10}
 MARKER_LEVELS = 4  # dose and note labels step down through this many heights, so neighbours do not overprint
 MARKER_TEXT = 24  # characters of a note shown on the trend; the whole note is in its hover text
@@ -364,6 +365,9 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         session = store.session(session_id)
         if session is None:
             return missing(session_id, cursor)
+        hub = live.get(session_id)
+        if hub is not None and not hub.finished.is_set() and time.time() - hub.last_flush > RECORDER_STALE_S:
+            return stalled(cursor, hub)  # never wait on a recorder that has stopped flushing
         events = store.events(session_id, min(cursor["dose"], cursor["event"]))
         m = moment(session_id, cursor, events)
         fetched = store.readings(session_id, cursor["id"], TREND_VITALS, limit=MAX_ROWS_PER_TICK)
@@ -393,6 +397,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "tz_ms": time.localtime(m.now).tm_gmtoff * 1000,
             "ended": m.ended_at,
             "served": time.time(),
+            "recorder": m.hub.last_flush if m.hub is not None else None,
             "alarms": listed,
         }
         if m.ended_at is not None:
@@ -425,6 +430,14 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "stop": m.ended_at is not None and len(fetched) < MAX_ROWS_PER_TICK,
             "cursor": moved,
         }
+
+    def stalled(cursor: dict, hub: Hub) -> dict:
+        """A tick while the recorder has stopped flushing: only the cursor moves (the watchdog says NO DATA)."""
+        keep = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "pleth", "pleth_hidden",
+                                           "cards", "shown", "ack_all_off", "status", "audio", "page_class", "stop")}
+        keep.update(tiles=[no_update] * len(TILES), tile_classes=[no_update] * len(TILES), trends=[no_update] * len(TRENDS),
+                    cursor={**cursor, "served": time.time(), "recorder": hub.last_flush})
+        return keep
 
     def missing(session_id: str, cursor: dict) -> dict:
         return {

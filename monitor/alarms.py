@@ -53,6 +53,7 @@ NO_DATA_CONDITIONS = frozenset(CONDITIONS) - {"low_battery", "equipment_malfunct
 
 WORDS = {"below": "below", "at_most": "at or below", "above": "above", "at_least": "at or above"}
 SAMPLING_HISTORY = 5  # intervals kept per vital to measure how often a source sends it
+RECORDING_FAILED = "recording_failed"
 
 
 @dataclass(slots=True)
@@ -243,6 +244,21 @@ class AlarmEngine:
             rule=f"{self.plan.name}: {alarm_id}", onset=t, latching=True, condition_active=False, latched=True, response=response,
         )
         return events + self._raise(alarm, t)
+
+    def recording(self, ok: bool, t: float, detail: str = "") -> list[AlarmEvent]:
+        """The store stopped accepting writes (a HIGH technical alarm, until it does again) or resumed."""
+        events = self._advance(t)
+        alarm = self._alarms.get(RECORDING_FAILED)
+        if not ok and alarm is None:
+            text = f"recording failed — data not saved ({detail})" if detail else "recording failed — data not saved"
+            events += self._raise(ActiveAlarm(
+                alarm_id=RECORDING_FAILED, priority=HIGH, kind=TECHNICAL, message=text, since=t, vital=None, value=None,
+                limit=None, rule=f"{self.plan.name}: {RECORDING_FAILED}", onset=t,
+                response="Keep watching the patient and the monitor; free disk space or call technical support",
+            ), t)
+        elif ok and alarm is not None:
+            events.append(self._clear(alarm, t, "recording resumed: everything held has been saved"))
+        return events
 
     def pause_audio(self, who: str, now: float, seconds: float | None = None) -> list[AlarmEvent]:
         """Pause the audio of the alarms present now for ``seconds`` (protocol default, capped at its maximum)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from devices.reading import Condition, Item, Reading, reading
 from devices.source import Clock, Source
 from monitor.alarm_events import AlarmEvent
 from monitor.alarms import AlarmEngine
+from monitor.backlog import Backlog
 from monitor.baseline import Baseline
 from monitor.dosing import Decision
 from monitor.session import Dose, Session
@@ -35,6 +37,7 @@ from monitor.store import Store, dose_data
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0  # how often a running recorder writes its heartbeat into the store
+BUSY_WAIT_S = 0.2  # how long a store write may wait for another process's lock before it is held for later
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,8 @@ class Hub:
         rules.add(Dose(t=s.t, **s.data) for s in self.scheduled if s.kind == "dose")
         self._running: set[int] = set()
         self._cuff_asked_after: float | None = None
+        self.backlog = Backlog()
+        self.last_flush = time.time()  # wall clock of the last flush: a page can tell a recorder that stopped
         self.flush_interval = flush_interval
         self.finished = threading.Event()
         self.listeners: list[Callable[[list[Item], list[AlarmEvent]], None]] = []
@@ -124,6 +129,7 @@ class Hub:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self.store.busy_timeout(BUSY_WAIT_S)  # never stall the recorder behind another process's write lock
         self._ready.set()
         self._running = {id(src) for src in self.sources}
         pumps = [asyncio.create_task(self._pump(src)) for src in self.sources]
@@ -144,7 +150,10 @@ class Hub:
             stopped = self._stop.is_set()
             end = self._end_time(stopped)
             self._flush(end=end, finished=not stopped)
-            self.store.write(self.session.id, events=[(end, "end", {}, None)])
+            self._save(events=[(end, "end", {}, None)])
+            if len(self.backlog):
+                log.error("session %s: %d items could not be saved before the recorder stopped (%s)",
+                          self.session.id, len(self.backlog), self.backlog.failure)
             self.finished.set()
 
     async def _pump(self, source: Source) -> None:
@@ -164,7 +173,7 @@ class Hub:
         for item in self.scheduled:
             await self.clock.sleep_until(item.t)
             data = dose_data(Dose(t=item.t, **item.data)) if item.kind == "dose" else item.data
-            self.store.write(self.session.id, events=[(item.t, item.kind, data, "scenario")])
+            self._save(events=[(item.t, item.kind, data, "scenario")])
 
     # --- the flow of readings -----------------------------------------------------------
 
@@ -185,13 +194,20 @@ class Hub:
         return max(m for m in marks if m is not None)
 
     def _flush(self, end: float | None = None, finished: bool = False) -> None:
-        """Store what arrived, then let the rules judge it: up to the horizon, or (at the end) up to ``end``."""
+        """Store what arrived (or hold it while the store refuses writes), then let the rules judge it: up
+        to the horizon, or (at the end) up to ``end``. Nothing here may stop the recorder."""
+        try:
+            self._flush_once(end, finished)
+        except Exception:  # noqa: BLE001 - the recorder outlives any one bad flush; the fault is logged
+            log.exception("session %s: flush failed", self.session.id)
+        self.last_flush = time.time()
+
+    def _flush_once(self, end: float | None, finished: bool) -> None:
         items = self.rules.admit(self._pending)
         self._pending = []
         readings = [i for i in items if isinstance(i, Reading)]
         events = [(c.t, "condition", condition_data(c), None) for c in items if isinstance(c, Condition)]
-        if readings or events:
-            self.store.write(self.session.id, readings, events)
+        self._save(readings, events)
         self.rules.add(i for i in items if not (isinstance(i, Reading) and i.vital == "pleth"))
         if end is None:
             outputs = self.rules.advance(self._horizon())
@@ -217,9 +233,31 @@ class Hub:
     def _beat(self) -> None:
         """Tell other processes reading the store that this recorder is alive (at most once a second)."""
         wall = time.time()
-        if wall - self._last_beat >= HEARTBEAT_S:
-            self.store.beat(self.session.id, wall, os.getpid())
+        if wall - self._last_beat >= HEARTBEAT_S and self.backlog.failure is None:
+            try:
+                self.store.beat(self.session.id, wall, os.getpid())
+            except (sqlite3.Error, OSError):
+                return  # a store that refuses writes is reported by the backlog
             self._last_beat = wall
+
+    def _save(self, readings: Sequence[Reading] = (), events: Sequence[tuple] = (), alarms: Sequence[AlarmEvent] = ()) -> None:
+        """Store now, or hold until the store accepts writes again; a HIGH technical alarm says when
+        recording fails and when it has resumed (everything held written)."""
+        failing = self.backlog.failure is not None
+        self.backlog.hold(readings, events, alarms)
+        if self.backlog.write(self.store, self.session.id) == failing:
+            self._recording_changed(ok=failing)
+
+    def _recording_changed(self, ok: bool) -> None:
+        now = self.clock.now()
+        detail = self.backlog.failure or ""
+        if ok:
+            log.warning("session %s: the store accepts writes again; everything held has been saved", self.session.id)
+        else:
+            log.error("session %s: recording failed, data held in memory: %s", self.session.id, detail)
+        outputs = self.rules.act(now, lambda engine: engine.recording(ok, now, detail))
+        self.backlog.hold(alarms=[o for o in outputs if isinstance(o, AlarmEvent)])
+        self.backlog.write(self.store, self.session.id)
 
     def _record(self, outputs: list[Output]) -> list[AlarmEvent]:
         """Store what the rules decided: alarm transitions and dosing changes; returns the transitions."""
@@ -227,7 +265,7 @@ class Hub:
         changes = [(o.t, "dosing", dosing_data(o.decision), None) for o in outputs if isinstance(o, DosingChange)]
         baselines = [(o.t, "baseline", baseline_data(o.baseline), None) for o in outputs if isinstance(o, BaselineSet)]
         if alarms or changes or baselines:
-            self.store.write(self.session.id, events=baselines + changes, alarms=alarms)
+            self._save(events=baselines + changes, alarms=alarms)
         for o in outputs:
             if isinstance(o, DosingChange):
                 log.info("session %s: %s", self.session.id, o.decision.headline())
@@ -236,8 +274,9 @@ class Hub:
     # --- controls (any thread) ----------------------------------------------------------
 
     def call(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` in the hub's thread (where the engine lives) and return its result."""
-        if self._loop is None or self.finished.is_set():
+        """Run ``fn`` in the hub's thread (where the engine lives) and return its result (in the caller's
+        thread when the hub's has ended or died: a page keeps answering, and says the recorder stopped)."""
+        if self._loop is None or self.finished.is_set() or (self._thread is not None and not self._thread.is_alive()):
             return fn()
         future: Future = Future()
 
@@ -277,14 +316,14 @@ class Hub:
         """Record a dose given now (its time is the dose's ``t``) and let the rules take it."""
         def act() -> None:
             self._flush()
-            self.store.write(self.session.id, events=[(dose.t, "dose", dose_data(dose), who)])
+            self._save(events=[(dose.t, "dose", dose_data(dose), who)])
             self.rules.add([dose])
             self._record(self.rules.act(dose.t, lambda _engine: []))
 
         self.call(act)
 
     def add_event(self, kind: str, data: dict, who: str | None) -> None:
-        self.call(lambda: self.store.write(self.session.id, events=[(self.clock.now(), kind, data, who)]))
+        self.call(lambda: self._save(events=[(self.clock.now(), kind, data, who)]))
 
     def add_readings(self, readings: list[Reading]) -> None:
         """Readings entered by hand (a cuff that is not connected); they flow like any other."""
@@ -297,7 +336,7 @@ class Hub:
         def act() -> float:
             now = self.clock.now()
             self._pending.extend(reading(now, v, x, "manual") for v, x in (("sbp", sbp), ("dbp", dbp), ("map", mean)))
-            self.store.write(self.session.id, events=[(now, "manual_nibp", {"sbp": sbp, "dbp": dbp, "map": mean}, who)])
+            self._save(events=[(now, "manual_nibp", {"sbp": sbp, "dbp": dbp, "map": mean}, who)])
             return now
 
         return self.call(act)

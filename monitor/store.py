@@ -245,6 +245,10 @@ class Store:
             raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
         self._check_version(conn)
 
+    def busy_timeout(self, seconds: float) -> None:
+        """How long this thread's writes wait for another connection's lock before failing."""
+        self._conn().execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
     def close(self) -> None:
         """Close this thread's connection."""
         conn = getattr(self._local, "conn", None)
@@ -270,6 +274,8 @@ class Store:
     ) -> None:
         """Append readings, events ``(t, kind, data, who)`` and alarm transitions in one transaction."""
         conn = self._conn()
+        if conn.in_transaction:  # a write that failed at COMMIT (a full disk) may have left one open
+            conn.execute("ROLLBACK")
         conn.execute("BEGIN")
         try:
             if readings:
@@ -291,7 +297,8 @@ class Store:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL)
+                conn.execute("ROLLBACK")
             raise
 
     def write_audit(self, t: float, action: str, who: str | None, detail: dict | None = None) -> None:

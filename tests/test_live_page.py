@@ -190,6 +190,20 @@ def test_the_page_says_no_data_when_the_server_stops(dash_duo, quiet):
     assert int(re.search(r"(\d+) s", text(dash_duo, "#nodata")).group(1)) >= first + 2
 
 
+def test_a_dead_recorder_shows_no_data_while_the_page_still_ticks(dash_duo, quiet):
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.wait_for_contains_text("#value-hr", "72", timeout=10)
+    hub._loop.call_soon_threadsafe(time.sleep, 10)  # the recorder's thread is stuck (its event loop blocked)
+    dash_duo.wait_for_contains_text("#nodata", "the recorder has stopped", timeout=15)
+    assert dash_duo.find_element("#nodata").is_displayed()
+    assert "live-stale" in dash_duo.find_element("#live-root").get_attribute("class")
+    served = dash_duo.driver.execute_script("return window.kapmonLastCursor && window.kapmonLastCursor.served")
+    wait_for(lambda: dash_duo.driver.execute_script("return window.kapmonLastCursor.served") != served, 10,
+             "the page to keep ticking")  # ticks succeed; only the recorder is gone
+
+
 def test_manual_nibp_is_validated_and_recorded(dash_duo, quiet):
     store, hub = quiet
     dash_duo.start_server(create_app(store, {hub.session.id: hub}))

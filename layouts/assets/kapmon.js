@@ -5,6 +5,7 @@
   const STALE_AFTER_S = 3;
   const audio = { ctx: null, wanted: false, priority: null, timer: null };
   let lastUpdate = null;
+  let recorderLag = 0;  // seconds since the recorder last flushed, as the server saw it at its last tick
   let ended = false;  // an ended session stops ticking: that is not NO DATA
   let wanted = null;  // the last window asked for, until every graph has taken it
 
@@ -127,6 +128,8 @@
       updated: function (cursor, minutes) {
         lastUpdate = Date.now();
         ended = Boolean(cursor && cursor.ended);
+        recorderLag = cursor && cursor.recorder ? Math.max(0, cursor.served - cursor.recorder) : 0;
+        window.kapmonLastCursor = cursor;
         reopenFolds();
         wanted = setWindow(cursor, minutes || 30) ? null : [cursor, minutes || 30];
         const waiting = !cursor || !cursor.id;
@@ -140,7 +143,8 @@
         if (wanted && setWindow(wanted[0], wanted[1])) wanted = null;
         if (lastUpdate === null || ended) return ["", "nodata nodata-hidden", "live"];
         const age = (Date.now() - lastUpdate) / 1000;
-        if (age < STALE_AFTER_S) return ["", "nodata nodata-hidden", "live"];
+        if (age < STALE_AFTER_S && recorderLag < STALE_AFTER_S) return ["", "nodata nodata-hidden", "live"];
+        if (age < STALE_AFTER_S) return ["NO DATA: the recorder has stopped (" + Math.floor(recorderLag) + " s)", "nodata", "live live-stale"];
         return ["NO DATA " + Math.floor(age) + " s", "nodata", "live live-stale"];
       },
       audio: function (state, clicks) {

@@ -1,0 +1,154 @@
+"""Fail-safe recording: a store that refuses writes (full disk, another process's write lock, a read-only
+remount) never stops the recorder or the alarms; a HIGH technical alarm says so; everything held is
+written once the store accepts writes again, numerics first to keep (waveform is dropped first)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from devices.reading import reading
+from devices.simulator import SimSource
+from devices.source import FastClock, ScaledClock
+from monitor.backlog import Backlog
+from monitor.hub import Hub
+from monitor.running import build_plan
+from monitor.session import Session
+from monitor.session_rules import SessionRules
+from monitor.store import Store
+from tests.helpers import ListSource
+
+START = 1_900_000_000.0
+
+
+def hub_over(store: Store, items, clock=None) -> Hub:
+    session = Session("s1", "P-1", START, "iv", 70.0)
+    store.create_session(session)
+    return Hub(store, session, [ListSource(items)], clock or FastClock(START), SessionRules(build_plan("kap-iv", "iv", {}), START))
+
+
+class FlakyStore(Store):
+    """A store whose writes fail with the disk-full error while ``full`` is set."""
+
+    full = False
+
+    def write(self, *args, **kwargs):
+        if self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().write(*args, **kwargs)
+
+
+def numerics(items, start: float = 0.0):
+    """(t from ``start``, vital, value) of every numeric reading, sorted."""
+    return sorted((round(r.t - start, 6), r.vital, r.value) for r in items if getattr(r, "vital", "pleth") != "pleth")
+
+
+def test_a_failing_store_keeps_readings_raises_high_and_writes_everything_when_it_recovers(tmp_path):
+    store = FlakyStore(tmp_path / "k.db")
+    items = [reading(float(t), v, 97 if v == "spo2" else 72, "ox") for t in range(120) for v in ("spo2", "pr")]
+    items += [reading(float(t), "spo2", v, "ox") for t, v in ((120, 93), (121, 89), (122, 85), (123, 83))]
+    hub = hub_over(store, items, ScaledClock(START, 60.0))
+
+    def outage() -> None:
+        time.sleep(0.3)
+        store.full = True
+        time.sleep(0.8)  # about 50 s of session time at 60x
+        store.full = False
+
+    threading.Thread(target=outage).start()
+    hub.run()
+    assert numerics(store.readings("s1"), START) == numerics(items)  # not one numeric reading lost
+    failed = [a for _, a in store.alarm_events("s1") if a.alarm_id == "recording_failed"]
+    assert [(a.event, a.priority, a.kind) for a in failed] == [("raised", "high", "technical"), ("cleared", "high", "technical")]
+    assert "recording failed" in failed[0].message and "disk is full" in failed[0].message
+    assert any(a.alarm_id == "spo2_critical" for _, a in store.alarm_events("s1"))  # alarms went on
+    assert store.events("s1", kind="end") and not len(hub.backlog)
+
+
+def test_while_the_store_refuses_writes_the_alarms_go_on(tmp_path):
+    store = FlakyStore(tmp_path / "k.db")
+    store.create_session(Session("s1", "P-1", START, "iv", 70.0))
+    store.full = True
+    hub = Hub(store, store.session("s1"), [ListSource([reading(float(t), "spo2", 80, "ox") for t in range(5)])],
+              FastClock(START), SessionRules(build_plan("kap-iv", "iv", {}), START))
+    hub.run()
+    active = {a.alarm_id: a for a in hub.engine.active()}
+    assert "spo2_critical" in active and active["recording_failed"].priority == "high"
+    assert len(hub.backlog) > 0 and store.count_readings("s1") == 0
+
+
+def test_waveform_is_dropped_before_numerics_and_the_gap_recorded(tmp_path):
+    backlog = Backlog(max_waveform=10, max_numerics=100)
+    backlog.hold([reading(i / 75, "pleth", 50, "ox") for i in range(30)] + [reading(1.0, "spo2", 97, "ox")])
+    assert len(backlog.waveform) == 10 and len(backlog.numerics) == 1
+    gap = backlog.gaps["pleth"]
+    assert gap.count == 20 and gap.start == 0 and gap.end == pytest.approx(19 / 75)
+    store = Store(tmp_path / "k.db")
+    store.create_session(Session("s1", "P-1", 0.0, "iv", 70.0))
+    assert backlog.write(store, "s1") and not backlog.gaps
+    (event,) = store.events("s1", kind="gap")
+    assert event.data["vital"] == "pleth" and event.data["samples"] == 20
+
+
+def test_another_process_holding_the_write_lock_does_not_stall_or_lose_anything(tmp_path):
+    store = Store(tmp_path / "k.db")
+    items = [reading(float(t), "spo2", 97, "ox") for t in range(200)]
+    hub = hub_over(store, items, ScaledClock(START, 50.0))
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    hub.start()
+    time.sleep(0.5)
+    other.execute("BEGIN IMMEDIATE")  # another process takes the write lock and keeps it
+    flushes_before = hub.last_flush
+    time.sleep(1.5)
+    assert hub.last_flush > flushes_before  # the recorder kept flushing (into memory) instead of waiting
+    assert any(a.alarm_id == "recording_failed" for a in hub.engine.active())
+    other.execute("ROLLBACK")
+    other.close()
+    assert hub.finished.wait(15)
+    assert numerics(store.readings("s1"), START) == numerics(items)
+
+
+needs_mount = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a small tmpfs needs root")
+
+
+@needs_mount
+def test_a_full_disk_for_ten_seconds_loses_no_numeric_reading(tmp_path):
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        store = Store(disk / "k.db")
+        session = Session("s1", "P-1", START, "iv", 70.0)
+        store.create_session(session)
+        source = SimSource("typical_iv", seed=5, pleth=True, duration=400)
+        hub = Hub(store, session, [source], ScaledClock(START, 12.0), SessionRules(build_plan("kap-iv", "iv", {}), START))
+        hub.start()
+        time.sleep(2)
+        filler = disk / "filler"
+        with filler.open("wb") as fh:  # fill the disk
+            try:
+                while True:
+                    fh.write(b"\0" * 65536)
+                    fh.flush()
+            except OSError:
+                pass
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(a.alarm_id == "recording_failed" for a in hub.engine.active()):
+            time.sleep(0.1)
+        assert any(a.alarm_id == "recording_failed" for a in hub.engine.active()), "the full disk was not noticed"
+        time.sleep(10)  # ten seconds of a full disk
+        filler.unlink()
+        assert hub.finished.wait(60)
+        assert numerics(store.readings("s1"), START) == numerics(source.items(START), START)
+        failed = [a.event for _, a in store.alarm_events("s1") if a.alarm_id == "recording_failed"]
+        assert failed[:2] == ["raised", "cleared"]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
