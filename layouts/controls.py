@@ -337,7 +337,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return said(acting, False), no_update, no_update
         hub, name = acting
         try:
-            s, d, m = manual_bp(sbp, dbp)
+            s, d, m = manual_bp(sbp, dbp, hub.engine.plan.protocol.plausible)
         except ValueError as exc:
             return said(f"Not recorded: {exc}.", False), no_update, no_update
         now = hub.add_manual_bp(s, d, m, name)

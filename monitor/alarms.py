@@ -133,15 +133,11 @@ class AlarmEngine:
     """
 
     def __init__(self, plan: Plan, start: float, sampling: Mapping[str, float] | None = None) -> None:
-        self.plan = plan
         self.start = start
         self.now = start
         proto = plan.protocol
         self._tech = proto.technical
-        self._limits: dict[str, list[Limit]] = {}
-        self._limit_by_id = {p.limit.id: p.limit for p in plan.limits}
-        for planned in plan.limits:
-            self._limits.setdefault(planned.limit.vital, []).append(planned.limit)
+        self._use(plan)
         self._alarms: dict[str, ActiveAlarm] = {}
         self._pending: dict[str, float] = {}
         self._pending_conditions: dict[str, Condition] = {}
@@ -162,7 +158,21 @@ class AlarmEngine:
         self.audio_paused_until: float | None = None
         self.repeat_nibp: RepeatNibp | None = None
 
+    def _use(self, plan: Plan) -> None:
+        self.plan = plan
+        self._limits: dict[str, list[Limit]] = {}
+        self._limit_by_id = {p.limit.id: p.limit for p in plan.limits}
+        for planned in plan.limits:
+            self._limits.setdefault(planned.limit.vital, []).append(planned.limit)
+
     # ---------------------------------------------------------------- public API
+
+    def replan(self, plan: Plan, t: float) -> list[AlarmEvent]:
+        """Go on under a new plan from ``t`` (new screening answers: tighter or looser limits, another
+        NIBP cycle); alarms already raised stay until their own rules end them."""
+        events = self._advance(t)
+        self._use(plan)
+        return events
 
     @property
     def baseline(self) -> Baseline | None:
@@ -184,6 +194,10 @@ class AlarmEngine:
     def latest(self, vital: str) -> float | None:
         """The newest trusted value of ``vital``."""
         return self._last_value.get(vital)
+
+    def sampling_given(self) -> dict[str, float]:
+        """The sampling intervals the recording stated (what a fresh engine for this session starts with)."""
+        return dict(self._stated)
 
     def sampling_s(self, vital: str) -> float | None:
         """Seconds between readings of ``vital``: as stated by the recording, else measured (None until known)."""

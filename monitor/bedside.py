@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.protocol import Checkpoint
+from monitor.protocol import Checkpoint, Plausible
 
-# A manual NIBP entry must be physically possible and make sense as a blood pressure.
-SBP_RANGE = (40.0, 300.0)
-DBP_RANGE = (20.0, 200.0)
+# A hand-entered BP must be a plausible blood pressure. The ranges are the protocol's plausible ranges
+# for sbp and dbp (Mindray NIBP ranges); the pulse pressure bounds are a design proposal: below 10 mmHg
+# or above 150 mmHg a seated adult's cuff reading is a typing error (300/20), not a measurement.
+PULSE_PRESSURE = (10.0, 150.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +52,25 @@ def next_nibp_due(last_nibp: float | None, interval_s: float) -> float | None:
     return None if last_nibp is None else last_nibp + interval_s
 
 
-def manual_bp(sbp: float | None, dbp: float | None) -> tuple[float, float, float]:
-    """Validate a hand-entered BP and return (sbp, dbp, map); raise ``ValueError`` saying what is wrong."""
+def manual_bp(sbp: object, dbp: object, plausible: Mapping[str, Plausible]) -> tuple[float, float, float]:
+    """Validate a hand-entered BP against the protocol's plausible ranges and return (sbp, dbp, map);
+    raise ``ValueError`` saying what is wrong."""
     if sbp is None or dbp is None:
         raise ValueError("enter both systolic and diastolic")
-    if not SBP_RANGE[0] <= sbp <= SBP_RANGE[1]:
-        raise ValueError(f"systolic {sbp:g} is outside {SBP_RANGE[0]:g}-{SBP_RANGE[1]:g} mmHg")
-    if not DBP_RANGE[0] <= dbp <= DBP_RANGE[1]:
-        raise ValueError(f"diastolic {dbp:g} is outside {DBP_RANGE[0]:g}-{DBP_RANGE[1]:g} mmHg")
-    if dbp >= sbp:
-        raise ValueError(f"diastolic {dbp:g} must be below systolic {sbp:g}")
-    return sbp, dbp, round((sbp + 2 * dbp) / 3)
+    values = []
+    for name, vital, value in (("systolic", "sbp", sbp), ("diastolic", "dbp", dbp)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} {value!r} is not a number")
+        rule = plausible.get(vital)
+        if rule is not None and not rule.low <= value <= rule.high:
+            raise ValueError(f"{name} {value:g} is outside {rule.low:g}-{rule.high:g} mmHg")
+        values.append(float(value))
+    s, d = values
+    if d >= s:
+        raise ValueError(f"diastolic {d:g} must be below systolic {s:g}")
+    if not PULSE_PRESSURE[0] <= s - d <= PULSE_PRESSURE[1]:
+        raise ValueError(f"{s:g}/{d:g} has a pulse pressure of {s - d:g} mmHg: not a plausible reading (check the numbers)")
+    return s, d, round((s + 2 * d) / 3)
 
 
 def mg_per_kg_text(mg: float | None, weight_kg: float | None) -> str:

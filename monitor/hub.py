@@ -32,10 +32,13 @@ from monitor.baseline import Baseline
 from monitor.dosing import Decision
 from monitor.session import Dose, Session
 from monitor.session_rules import BaselineSet, DosingChange, Output, SessionRules
-from monitor.store import Store, dose_data
+from monitor.plan import make_plan
+from monitor.resume import restore_rules
+from monitor.store import CORRECTION, Store, dose_data
 
 log = logging.getLogger(__name__)
 
+CORRECTABLE = {"dose": "dose", "note": "note", "manual_nibp": "hand-taken BP"}  # entries that can be marked entered in error
 HEARTBEAT_S = 1.0  # how often a running recorder writes its heartbeat into the store
 BUSY_WAIT_S = 0.2  # how long a store write may wait for another process's lock before it is held for later
 
@@ -340,6 +343,61 @@ class Hub:
             return now
 
         return self.call(act)
+
+    def rescreen(self, answers: dict, who: str) -> Decision:
+        """Screening answers given on the page (already parsed): stored with who gave them, and the
+        session goes on under the plan they make. Returns the dosing decision that follows."""
+
+        def act() -> Decision:
+            self._flush()
+            now = self.clock.now()
+            self._save(events=[(now, "screening", {"answers": answers}, who)])
+            self._record(self.rules.rescreen(answers, now))
+            return self.rules.decision
+
+        return self.call(act)
+
+    def retract(self, event_id: int, reason: str, who: str) -> str:
+        """Mark a dose, note or hand-taken BP "entered in error" with a reason: an appended, audited
+        correction (nothing is deleted). The session's rules are judged again without it; alarms that
+        only the wrong entry raised are cleared, saying why. Returns what was done, in words;
+        ``ValueError`` when the entry cannot be corrected."""
+
+        def act() -> str:
+            self._flush()
+            entry = next((e for e in self.store.events(self.session.id) if e.id == event_id), None)
+            if entry is None or entry.kind not in CORRECTABLE:
+                raise ValueError(f"there is no dose, note or hand-taken BP {event_id} in this session")
+            if event_id in self.store.corrections(self.session.id):
+                raise ValueError("that entry is already marked entered in error")
+            if not reason.strip() or not who.strip():
+                raise ValueError("say who you are and why the entry is wrong")
+            now = self.clock.now()
+            self._save(events=[(now, CORRECTION, {"corrects": event_id, "kind": entry.kind, "reason": reason.strip()}, who)])
+            if entry.kind != "note":
+                self._rejudge(now, f"{CORRECTABLE[entry.kind]} entered in error by {who}: {reason.strip()}")
+            return f"{CORRECTABLE[entry.kind]} at {time.strftime('%H:%M:%S', time.localtime(entry.t))} marked entered in error by {who}"
+
+        return self.call(act)
+
+    def _rejudge(self, now: float, why: str) -> None:
+        """Judge the session again from its record (the corrections applied) and carry on with those rules."""
+        before = {a.alarm_id: a for a in self.engine.active()}
+        decided = self.rules.decision
+        fresh = SessionRules(make_plan(self.rules.plan.protocol, self.session.metadata.get("screening") or {},
+                                       self.rules.plan.route.name),
+                             self.rules.start, self.engine.sampling_given(), self.rules.weight_kg)
+        self.rules, _ = restore_rules(self.store, self.session, fresh)
+        self.rules.advance(now)
+        after = {a.alarm_id for a in self.engine.active()}
+        gone = [AlarmEvent(now, "cleared", a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule,
+                           f"{a.message}: {why}") for alarm_id, a in before.items() if alarm_id not in after]
+        changed = [] if self.rules.decision.key == decided.key else [(now, "dosing", dosing_data(self.rules.decision), None)]
+        self._save(events=changed, alarms=gone)
+
+    def dose_problems(self, dose: Dose) -> list[Any]:
+        """Where ``dose`` would be outside the protocol's bounds, given this session's doses so far."""
+        return self.call(lambda: self.rules.dose_problems(dose))
 
     def decision(self) -> Decision:
         """The dosing decision now (screening, pre-dose readings, holds, overrides)."""

@@ -15,7 +15,7 @@ from devices.reading import VITALS, Condition, Reading
 from monitor.alarm_events import AlarmEvent
 from monitor.session import Session
 from monitor.session_rules import SessionRules
-from monitor.store import Store
+from monitor.store import Store, in_use
 
 REPLAYED_VITALS = tuple(v for v in VITALS if v != "pleth")
 
@@ -44,20 +44,28 @@ def _condition(t: float, data: dict) -> Condition:
 def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[SessionRules, float]:
     """``rules`` brought to the state the stored history leaves them in, and the last time seen.
 
-    Readings keep the status they were stored with (they were judged when they arrived); the
-    transitions and dosing changes the replay produces were recorded the first time and are dropped.
+    Readings keep the status they were stored with (they were judged when they arrived); entries marked
+    entered in error are left out; the transitions and dosing changes the replay produces were recorded
+    the first time and are dropped.
     """
-    readings = [Reading(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in store.readings(session.id, vitals=REPLAYED_VITALS)]
-    events = store.events(session.id)
+    corrected = store.corrections(session.id)
+    events = [e for e in store.events(session.id) if e.id not in corrected]
+    retracted = [e for e in store.events(session.id) if e.id in corrected]
+    readings = [Reading(r.t, r.vital, r.value, r.unit, r.source, r.status)
+                for r in in_use(store.readings(session.id, vitals=REPLAYED_VITALS), retracted)]
     rules.add(readings)
     rules.add(_condition(e.t, e.data) for e in events if e.kind == "condition")
     rules.add(store.doses(session.id))  # only doses whose stored fields are valid
     last_t = max([session.started, *(r.t for r in readings), *(e.t for e in events if e.kind in ("condition", "dose"))])
-    for _, a in store.alarm_events(session.id):
-        if a.event == "acknowledged":
-            rules.act(a.t, lambda engine, a=a: engine.acknowledge(a.alarm_id, a.who or "", a.t))
-        elif a.event == "overridden" and a.who:
-            _reoverride(rules, a)
+    actions = [(a.t, 0, a) for _, a in store.alarm_events(session.id) if a.event in ("acknowledged", "overridden")]
+    actions += [(e.t, 1, e) for e in events if e.kind == "screening"]
+    for _t, _order, x in sorted(actions, key=lambda x: x[:2]):
+        if isinstance(x, AlarmEvent) and x.event == "acknowledged":
+            rules.act(x.t, lambda engine, a=x: engine.acknowledge(a.alarm_id, a.who or "", a.t))
+        elif isinstance(x, AlarmEvent) and x.who:
+            _reoverride(rules, x)
+        elif not isinstance(x, AlarmEvent):
+            rules.rescreen(x.data.get("answers", {}), x.t)
     rules.advance(last_t)
     pleth = store.latest(session.id, "pleth")
     return rules, max(last_t, pleth.t if pleth else last_t)

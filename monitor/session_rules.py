@@ -30,7 +30,7 @@ from monitor.alarm_events import HIGH, PRIORITY_RANK, AlarmEvent
 from monitor.alarms import AlarmEngine
 from monitor.baseline import Baseline
 from monitor.dosing import CLEAR, Decision, DoseProblem, PredoseReadings, decide, dose_problems
-from monitor.plan import GATE, Finding, Plan
+from monitor.plan import GATE, Finding, Plan, make_plan
 from monitor.plan import override as override_plan
 from monitor.plausibility import PlausibilityCheck
 from monitor.session import Dose
@@ -110,6 +110,13 @@ class SessionRules:
         """Apply an action (acknowledge, pause audio...) at ``t``, after every input up to ``t``."""
         out = self._feed(lambda x: x <= t)
         return out + self._outputs(action(self.engine))
+
+    def rescreen(self, answers: Mapping[str, object], t: float) -> list[Output]:
+        """New screening answers (parsed) from ``t``: a new plan, the physicians' overrides kept."""
+        out = self._feed(lambda x: x <= t)
+        plan = make_plan(self.plan.protocol, answers, self.plan.route.name, self.plan.overrides)
+        out += self._outputs(self.engine.replan(plan, t))
+        return out + self._decide(t)
 
     def override(self, finding_id: str, physician: str, reason: str, t: float) -> list[Output]:
         """A named physician lifts an open block or gate with a reason (``ValueError`` if it is not open)."""

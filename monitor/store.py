@@ -20,6 +20,8 @@ from monitor.dose_rows import dose_rows
 from monitor.session import Dose, Session
 
 SCHEMA_VERSION = 1
+CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP) out of the record's use
+MANUAL = "manual"  # the source of readings entered by hand
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -402,9 +404,16 @@ class Store:
             params.append(limit)
         return self._conn().execute(sql, params).fetchall()
 
+    def corrections(self, session_id: str) -> dict[int, StoredEvent]:
+        """The entries marked "entered in error" (or undone): corrected event id -> the correction."""
+        return {int(e.data["corrects"]): e for e in self.events(session_id, kind=CORRECTION)
+                if isinstance(e.data.get("corrects"), int) and not isinstance(e.data.get("corrects"), bool)}
+
     def doses(self, session_id: str) -> list[Dose]:
-        """The doses the record can count: rows whose amount or route is invalid are left out (``monitor.dose_rows``)."""
-        rows = dose_rows(self.events(session_id, kind="dose"))
+        """The doses the record can count: rows whose amount or route is invalid (``monitor.dose_rows``) or
+        that were marked entered in error are left out."""
+        corrected = self.corrections(session_id)
+        rows = dose_rows(e for e in self.events(session_id, kind="dose") if e.id not in corrected)
         return [d for d in (row.dose() for row in rows) if d is not None]
 
     def alarm_events(self, session_id: str, after_id: int = 0) -> list[tuple[int, AlarmEvent]]:
@@ -417,6 +426,12 @@ class Store:
 
     def count_readings(self, session_id: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+
+
+def in_use(readings: Iterable[StoredReading], retracted: Iterable[StoredEvent]) -> list[StoredReading]:
+    """The readings in time order, without those of a hand-taken BP marked entered in error."""
+    wrong = {e.t for e in retracted if e.kind == "manual_nibp"}
+    return sorted((r for r in readings if not (r.source == MANUAL and r.t in wrong)), key=lambda r: (r.t, r.id))
 
 
 def dose_data(dose: Dose) -> dict:

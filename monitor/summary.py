@@ -47,7 +47,7 @@ from monitor.discharge import readiness
 from monitor.plan import Plan, make_plan
 from monitor.protocol import DEFAULT_PROTOCOL, Protocol, ProtocolError, load
 from monitor.session import Dose, Session
-from monitor.store import Store, StoredEvent, StoredReading
+from monitor.store import Store, StoredEvent, StoredReading, in_use
 
 MAX_STEP_S = 5.0
 GAP_INTERVALS = 2.5
@@ -62,7 +62,8 @@ class SessionNotFound(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """One session as recorded: readings (no pleth) in time order, events, doses, alarm transitions."""
+    """One session as recorded: readings (no pleth) in time order, events, doses, alarm transitions; entries
+    marked entered in error are left out of all of these and kept apart in ``retracted``."""
 
     session: Session
     readings: list[StoredReading]
@@ -70,6 +71,8 @@ class SessionRecord:
     doses: list[Dose]
     alarms: list[AlarmEvent]
     end: float
+    retracted: list[StoredEvent] = field(default_factory=list)  # entries marked entered in error (shown struck through)
+    corrections: dict[int, StoredEvent] = field(default_factory=dict)  # corrected event id -> the correction
 
     @property
     def first_dose(self) -> float | None:
@@ -82,12 +85,17 @@ def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = No
     if session is None:
         raise SessionNotFound(f"no session {session_id!r} in {store.path}")
     wanted = vitals if vitals is not None else ("sbp", "dbp", "map", "hr", "pr", "spo2", "pi", "rr", "etco2", "cuff")
-    readings = sorted(store.readings(session_id, vitals=wanted), key=lambda r: (r.t, r.id))
-    events = store.events(session_id)
+    corrected = store.corrections(session_id)
+    every = store.events(session_id)
+    retracted = [e for e in every if e.id in corrected]
+    events = [e for e in every if e.id not in corrected]
+    readings = in_use(store.readings(session_id, vitals=wanted), retracted)
     alarms = [a for _, a in store.alarm_events(session_id)]
     ends = [e.t for e in events if e.kind == "end"]
     last = max([session.started] + [r.t for r in readings[-1:]] + [e.t for e in events] + [a.t for a in alarms])
-    return SessionRecord(session, readings, events, store.doses(session_id), alarms, max(ends) if ends else last)
+    return SessionRecord(session, readings, events, store.doses(session_id), alarms, max(ends) if ends else last,
+                         retracted, corrected)
+
 
 
 def protocol_for(session: Session) -> Protocol:
@@ -305,11 +313,17 @@ def recorded_discharge(events: Sequence[StoredEvent]) -> float | None:
     return None
 
 
+def screening_of(record: SessionRecord) -> dict:
+    """The session's screening answers: the last given on the page, else those it started with."""
+    given = [e for e in record.events if e.kind == "screening"]
+    return dict(given[-1].data.get("answers", {})) if given else dict(record.session.metadata.get("screening") or {})
+
+
 def plan_for(record: SessionRecord, protocol: Protocol) -> Plan:
     """The monitoring plan of the session: its screening answers (if recorded) on its route."""
     route = record.session.route if record.session.route in protocol.routes else None
     try:
-        return make_plan(protocol, record.session.metadata.get("screening") or {}, route)
+        return make_plan(protocol, screening_of(record), route)
     except ValueError:
         return make_plan(protocol, {}, route or next(iter(protocol.routes)))
 

@@ -4,6 +4,7 @@ bounds (or alarmed on), from every place they enter."""
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import pytest
@@ -146,3 +147,27 @@ def test_substance_use_holds_until_attested():
     assert "substance_use_disorder" in [f.id for f in held.gates]
     attested = make_plan(load("kap-iv"), {**SAMPLE_SCREENING, "substance_use_disorder": True, "substance_use_attested": True})
     assert "substance_use_disorder" not in [f.id for f in attested.gates]
+
+
+@pytest.mark.parametrize(("sbp", "dbp", "words"), [
+    (300, 20, "systolic 300 is outside 40-270 mmHg"),
+    (250, 20, "pulse pressure of 230 mmHg"),
+    (120, 115, "pulse pressure of 5 mmHg"),
+    (80, 95, "diastolic 95 must be below systolic 80"),
+    (float("nan"), 80, "systolic nan is not a number"),
+    (True, 80, "systolic True is not a number"),
+    ("120", 80, "systolic '120' is not a number"),
+    (None, 80, "enter both"),
+])
+def test_a_hand_entered_bp_must_be_plausible(sbp, dbp, words):
+    from monitor.bedside import manual_bp
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        manual_bp(sbp, dbp, load("kap-iv").plausible)
+
+
+def test_a_plausible_hand_entered_bp_is_kept_as_typed():
+    from monitor.bedside import manual_bp
+
+    assert manual_bp(186, 104, load("kap-iv").plausible) == (186.0, 104.0, 131)
+    assert manual_bp(270, 120, load("kap-iv").plausible) == (270.0, 120.0, 170)

@@ -1,5 +1,7 @@
 import time
 
+import pytest
+
 from devices.reading import Condition, no_value, reading
 from devices.source import FastClock, ScaledClock
 from monitor.hub import Hub, Scheduled
@@ -130,3 +132,76 @@ def test_a_critical_bp_asks_every_cuff_that_can_for_a_repeat_measurement(tmp_pat
     dose = Scheduled(START + 60, "dose", {"route": "iv", "drug": "ketamine", "mg": 35.0, "end": None})
     Hub(store, session, [cuff], FastClock(START), SessionRules(build_plan("kap-iv", "iv", {}), START), [dose]).run()
     assert cuff.asked == [1.0]  # once for the reading that asked for it
+
+
+def live_hub(tmp_path, items, **answers):
+    from monitor.running import start_session
+    from devices.scenarios import screening
+
+    store = Store(tmp_path / "live.db")
+    hub = start_session(store, [ListSource(items)], patient="E-1", route="iv", weight_kg=70.0,
+                        screening=screening(45, **answers))
+    return store, hub
+
+
+def test_a_wrong_hand_taken_bp_marked_entered_in_error_leaves_alarms_summaries_and_dosing(tmp_path):
+    from monitor.summary import load_record, summarise
+
+    cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
+    try:
+        hub.add_manual_bp(250, 120, 163, "RN Okafor")  # typed 250/120 for 150/80
+        wait = time.time() + 5
+        while not any(a.alarm_id == "sbp_critical" for a in hub.active_alarms()) and time.time() < wait:
+            time.sleep(0.05)
+        assert hub.decision().state == "blocked"
+        (entry,) = store.events(hub.session.id, kind="manual_nibp")
+        said = hub.retract(entry.id, "typed 250/120 for 150/80", "RN Okafor")
+        assert "entered in error by RN Okafor" in said
+        assert not any(a.alarm_id == "sbp_critical" for a in hub.active_alarms())
+        assert hub.decision().state == "clear"
+        cleared = [a for _, a in store.alarm_events(hub.session.id) if a.alarm_id == "sbp_critical" and a.event == "cleared"]
+        assert cleared and "entered in error by RN Okafor: typed 250/120" in cleared[0].message
+        record = load_record(store, hub.session.id)
+        assert [r.value for r in record.readings if r.vital == "sbp"] == [118]
+        assert summarise(record).peak_sbp.value == 118 and [e.kind for e in record.retracted] == ["manual_nibp"]
+        with pytest.raises(ValueError, match="already marked"):
+            hub.retract(entry.id, "again", "RN Okafor")
+        with pytest.raises(ValueError, match="no dose, note or hand-taken BP"):
+            hub.retract(999999, "x", "RN Okafor")
+    finally:
+        hub.stop()
+
+
+def test_a_dose_entered_in_error_leaves_the_record_and_the_rules(tmp_path):
+    from monitor.session import Dose
+    from monitor.summary import load_record
+
+    cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
+    try:
+        hub.add_dose(Dose(hub.now(), "iv", "ketamine", 700.0), "RN Li")  # 700 for 70.0 mg
+        assert any(a.alarm_id == "dose_bounds" for a in hub.active_alarms())
+        (dose,) = store.events(hub.session.id, kind="dose")
+        hub.retract(dose.id, "700 typed for 70", "RN Li")
+        assert not any(a.alarm_id == "dose_bounds" for a in hub.active_alarms())
+        assert hub.engine.first_dose_t is None and store.doses(hub.session.id) == []
+        assert load_record(store, hub.session.id).doses == []
+    finally:
+        hub.stop()
+
+
+def test_screening_answered_on_the_page_changes_the_plan_and_is_recorded_with_who(tmp_path):
+    cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)], psychosis=None)
+    try:
+        assert hub.decision().state == "gated"  # the psychosis question is not answered
+        from devices.scenarios import screening
+
+        decision = hub.rescreen(screening(45, psychosis=True, cns_depressant=True), "RN Li")
+        assert decision.state == "blocked"
+        (given,) = store.events(hub.session.id, kind="screening")
+        assert given.who == "RN Li" and given.data["answers"]["psychosis"] is True
+        assert next(p.limit for p in hub.engine.plan.limits if p.limit.id == "spo2_low").threshold == 92
+    finally:
+        hub.stop()
