@@ -25,7 +25,7 @@ from typing import Any
 
 from devices.reading import Condition, Item, Reading, reading
 from devices.source import Clock, Source
-from monitor.alarm_events import AlarmEvent
+from monitor.alarm_events import HIGH, MEDIUM, TECHNICAL, AlarmEvent
 from monitor.alarms import AlarmEngine
 from monitor.backlog import Backlog
 from monitor.baseline import Baseline
@@ -315,15 +315,55 @@ class Hub:
     def pause_audio(self, who: str, seconds: float | None = None) -> list[AlarmEvent]:
         return self._act(lambda engine, now: engine.pause_audio(who, now, seconds))
 
-    def add_dose(self, dose: Dose, who: str) -> None:
-        """Record a dose given now (its time is the dose's ``t``) and let the rules take it."""
+    def add_dose(self, dose: Dose, who: str, ordered_by: tuple[str, str] | None = None) -> None:
+        """Record a dose given now (its time is the dose's ``t``) and let the rules take it. ``ordered_by``
+        (physician, reason) records a physician's order for a dose outside the protocol's bounds, audited
+        before the dose (the rules still raise the alarm that says it is outside them)."""
         def act() -> None:
             self._flush()
+            if ordered_by is not None:
+                physician, reason = ordered_by
+                text = f"dose {dose.mg:g} mg outside the protocol's bounds ordered by {physician}: {reason}"
+                self._save(alarms=[AlarmEvent(dose.t, "overridden", "dose_bounds", HIGH, TECHNICAL, None, dose.mg, None,
+                                              f"{self.rules.plan.name}: dose_bounds", text, physician)])
             self._save(events=[(dose.t, "dose", dose_data(dose), who)])
             self.rules.add([dose])
             self._record(self.rules.act(dose.t, lambda _engine: []))
 
         self.call(act)
+
+    def discharge(self, who: str, ordered_by: tuple[str, str] | None = None) -> str:
+        """Record the patient's discharge now. Before the plan's minimum observation after the last dose
+        it is refused (``ValueError`` saying how long is left) unless a physician orders it with a reason
+        (``ordered_by``: physician, reason), which is audited."""
+
+        def act() -> str:
+            self._flush()
+            now = self.clock.now()
+            left = self.observation_left(now)
+            if left > 0 and ordered_by is None:
+                raise ValueError(f"minimum observation not over: {left / 60:.0f} more min (a physician may order discharge "
+                                 "earlier, with a reason)")
+            if left > 0 and ordered_by is not None:
+                physician, reason = ordered_by
+                text = f"discharge {left / 60:.0f} min before the minimum observation ordered by {physician}: {reason}"
+                self._save(alarms=[AlarmEvent(now, "overridden", "discharge_hold", MEDIUM, TECHNICAL, None, None, None,
+                                              f"{self.rules.plan.name}: discharge", text, physician)])
+            self._save(events=[(now, "discharge", {"observed_s": self.observed(now)}, who)])
+            return f"discharged by {who} at {time.strftime('%H:%M:%S', time.localtime(now))}"
+
+        return self.call(act)
+
+    def observed(self, now: float) -> float | None:
+        """Seconds since the last dose ended (None before any dose)."""
+        end = self.engine.last_dose_end
+        return None if end is None else now - end
+
+    def observation_left(self, now: float) -> float:
+        """Seconds of the plan's minimum observation still to go (the whole of it before any dose)."""
+        observed = self.observed(now)
+        needed = self.engine.plan.observation_s
+        return needed if observed is None else max(0.0, needed - observed)
 
     def add_event(self, kind: str, data: dict, who: str | None) -> None:
         self.call(lambda: self._save(events=[(self.clock.now(), kind, data, who)]))

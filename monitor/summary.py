@@ -296,12 +296,14 @@ class Discharge:
     """When the patient was (or could have been) discharged, and the criteria at that time.
 
     ``how``: "recorded" (a discharge event), "criteria" (earliest time all criteria held to the
-    end) or "not met" (criteria evaluated at the end of the recording).
+    end) or "not met" (criteria evaluated at the end of the recording). ``could_leave``: from when the
+    criteria held to the end of the record (None: never), whatever was recorded.
     """
 
     t: float
     how: str
     criteria: tuple[Criterion, ...]
+    could_leave: float | None = None
 
 
 def recorded_discharge(events: Sequence[StoredEvent]) -> float | None:
@@ -337,7 +339,22 @@ def criteria_at(t: float, latest: dict[str, float], active_alarms: int, last_dos
 
 
 def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], plan: Plan) -> Discharge:
-    """The recorded discharge, else the earliest time the criteria held until the end."""
+    """The recorded discharge, else the earliest time the criteria held until the end; either way, when
+    the patient could have left (the criteria held from then to the end of the record)."""
+    ready_since, ready, at_end = _criteria_scan(record, base, eps, plan, record.end)
+    could_leave = ready_since if ready_since is not None and all(c.met for c in at_end) else None
+    recorded = recorded_discharge(record.events)
+    if recorded is not None:
+        return Discharge(recorded, "recorded", _criteria_scan(record, base, eps, plan, recorded)[2], could_leave)
+    if could_leave is not None:
+        return Discharge(could_leave, "criteria", ready, could_leave)
+    return Discharge(record.end, "not met", at_end, None)
+
+
+def _criteria_scan(record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], plan: Plan,
+                   limit: float) -> tuple[float | None, tuple[Criterion, ...], tuple[Criterion, ...]]:
+    """Judge the criteria at every reading up to ``limit``: (since when they have held, the criteria
+    then, the criteria at ``limit``)."""
     last_end = max((d.end if d.end is not None else d.t for d in record.doses), default=None)
     marks = sorted([(e.start, 1) for e in eps] + [(e.end, -1) for e in eps if e.end is not None])
     latest: dict[str, float] = {}
@@ -346,19 +363,13 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
     ready_since: float | None = None
     ready: tuple[Criterion, ...] = ()
     judged: tuple | None = None
-
-    def judge(t: float) -> tuple[Criterion, ...]:
-        return criteria_at(t, latest, active, last_end, base, plan)
-
-    recorded = recorded_discharge(record.events)
-    limit = record.end if recorded is None else recorded
     for r in record.readings:
         if r.t > limit:
             break
         while k < len(marks) and marks[k][0] <= r.t:
             active += marks[k][1]
             k += 1
-        if r.vital in ("sbp", "dbp", "spo2") and r.value is not None:
+        if r.vital in ("sbp", "dbp", "spo2") and r.value is not None and r.status == OK:
             latest[r.vital] = r.value
         if last_end is None or r.t < last_end:
             continue
@@ -366,7 +377,7 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
         if key == judged:  # only these decide the outcome: judge again when one changes
             continue
         judged = key
-        now = judge(r.t)
+        now = criteria_at(r.t, latest, active, last_end, base, plan)
         if not all(c.met for c in now):
             ready_since = None
         elif ready_since is None:
@@ -374,12 +385,7 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
     while k < len(marks) and marks[k][0] <= limit:
         active += marks[k][1]
         k += 1
-    at_end = judge(limit)
-    if recorded is not None:
-        return Discharge(recorded, "recorded", at_end)
-    if ready_since is not None and all(c.met for c in at_end):
-        return Discharge(ready_since, "criteria", ready)
-    return Discharge(limit, "not met", at_end)
+    return ready_since, ready, criteria_at(limit, latest, active, last_end, base, plan)
 
 
 # --------------------------------------------------------------------------------------------- REMS
@@ -395,6 +401,7 @@ class Rems:
     end: BP | None
     monitoring_s: float
     after_dose_s: float | None
+    pre_discharge: BP | None = None  # the last BP before the recorded discharge (or the end of the record)
 
     @property
     def two_hours(self) -> bool:
@@ -402,7 +409,7 @@ class Rems:
 
 
 def rems(record: SessionRecord, protocol: Protocol) -> Rems:
-    """Pre-dose, ~40 min and end-of-session BP; total monitoring time."""
+    """Pre-dose, ~40 min, pre-discharge and end-of-session BP; total monitoring time."""
     bps = [b for b in bp_readings(record.readings) if b.sbp is not None]
     first = record.first_dose
     route = protocol.routes.get(record.session.route)
@@ -414,8 +421,11 @@ def rems(record: SessionRecord, protocol: Protocol) -> Rems:
         target = first + at_min * 60
         close = [b for b in bps if abs(b.t - target) <= window_min * 60]
         near = min(close, key=lambda b: abs(b.t - target)) if close else None
+    leaving = recorded_discharge(record.events) or record.end
+    before_leaving = [b for b in bps if b.t <= leaving]
     return Rems(pre[-1] if pre else None, near, at_min, bps[-1] if bps else None,
-                record.end - record.session.started, None if first is None else record.end - first)
+                record.end - record.session.started, None if first is None else record.end - first,
+                before_leaving[-1] if before_leaving else None)
 
 
 # --------------------------------------------------------------------------------------------- summary
@@ -540,11 +550,13 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
             (f"{s.hr_vital.upper()} range", "-" if hr is None else f"{fmt(hr[0])}-{fmt(hr[1])} /min"),
         ]),
         ("Alarms (episodes)", alarm_rows),
-        ("Discharge", [("Time", f"T+{minutes(d.t - started)} ({how})")]
+        ("Discharge", [("Time", f"T+{minutes(d.t - started)} ({how})"),
+                       ("Could have left", "criteria not met" if d.could_leave is None else f"T+{minutes(d.could_leave - started)}")]
          + [("met" if c.met else "NOT met", c.text) for c in d.criteria]),
         ("Monitoring (REMS-style)", [
             ("Pre-dose BP", _bp(r.pre_dose, started)),
             (f"~{r.checkpoint_min:g} min BP", _bp(r.checkpoint, started)),
+            ("Pre-discharge BP", _bp(r.pre_discharge, started)),
             ("End-of-session BP", _bp(r.end, started)),
             ("Total monitoring", minutes(r.monitoring_s)),
             ("First dose to end", minutes(r.after_dose_s) + ("" if r.after_dose_s is None else
@@ -597,9 +609,10 @@ def summary_json(record: SessionRecord, s: Summary) -> dict:
         ],
         "dosing": [{"t": e.t - start, "state": e.data.get("state"), "reasons": e.data.get("reasons", [])}
                    for e in record.events if e.kind == "dosing"],
-        "discharge": {"t": s.discharge.t - start, "how": s.discharge.how,
+        "discharge": {"t": s.discharge.t - start, "how": s.discharge.how, "could_leave": at(s.discharge.could_leave),
                       "criteria": [{"text": c.text, "met": c.met} for c in s.discharge.criteria]},
         "rems": {"pre_dose_bp": bp(s.rems.pre_dose), "checkpoint_bp": bp(s.rems.checkpoint), "checkpoint_min": s.rems.checkpoint_min,
+                 "pre_discharge_bp": bp(s.rems.pre_discharge),
                  "end_bp": bp(s.rems.end), "monitoring_s": s.rems.monitoring_s, "after_dose_s": s.rems.after_dose_s,
                  "two_hours": s.rems.two_hours},
     }

@@ -205,3 +205,37 @@ def test_screening_answered_on_the_page_changes_the_plan_and_is_recorded_with_wh
         assert next(p.limit for p in hub.engine.plan.limits if p.limit.id == "spo2_low").threshold == 92
     finally:
         hub.stop()
+
+
+def test_discharge_before_the_minimum_observation_needs_a_physicians_order(tmp_path):
+    from monitor.session import Dose
+
+    cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
+    try:
+        hub.add_dose(Dose(hub.now(), "iv", "ketamine", 35.0), "RN Li")
+        with pytest.raises(ValueError, match=r"minimum observation not over: 60 more min"):
+            hub.discharge("RN Li")
+        said = hub.discharge("RN Li", ordered_by=("Dr Rahman", "escort waiting, stable, seen by me"))
+        assert said.startswith("discharged by RN Li")
+        (override,) = [a for _, a in store.alarm_events(hub.session.id) if a.event == "overridden"]
+        assert override.who == "Dr Rahman" and "escort waiting" in override.message
+        assert store.events(hub.session.id, kind="discharge")[0].who == "RN Li"
+    finally:
+        hub.stop()
+
+
+def test_a_dose_outside_the_bounds_on_a_physicians_order_is_audited_and_still_alarmed(tmp_path):
+    from monitor.session import Dose
+
+    cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
+    try:
+        dose = Dose(hub.now(), "iv", "ketamine", 84.0)
+        assert [p.priority for p in hub.dose_problems(dose)] == ["high", "high"]
+        hub.add_dose(dose, "RN Li", ordered_by=("Dr Rahman", "1.2 mg/kg, tolerated before"))
+        events = [a for _, a in store.alarm_events(hub.session.id)]
+        assert [(a.event, a.who) for a in events if a.event == "overridden"] == [("overridden", "Dr Rahman")]
+        assert any(a.alarm_id == "dose_bounds" and a.event == "raised" for a in events)
+    finally:
+        hub.stop()

@@ -107,3 +107,13 @@ def test_no_dose_means_no_baseline(tmp_path):
     s = summarise(load_record(store, "n"))
     assert s.baseline == {} and s.rise_sbp is None and s.peak_sbp.value == 130 and s.mg_per_kg is None
     assert s.discharge.how == "not met"
+
+
+def test_the_rems_fields_are_complete_and_a_recorded_discharge_keeps_when_the_patient_could_have_left(store):
+    store.write("s1", events=[(T0 + 7000, "discharge", {}, "RN A")])
+    s = summarise(load_record(store, "s1"))
+    assert s.discharge.how == "recorded" and s.discharge.t == T0 + 7000
+    assert s.discharge.could_leave == pytest.approx(T0 + 6600)  # the criteria held from then on
+    assert s.rems.pre_dose.sbp == 122 and s.rems.checkpoint is not None
+    assert s.rems.pre_discharge.t == T0 + 6000 and s.rems.end.t == T0 + 8000
+    assert s.rems.after_dose_s == 7800 and s.rems.two_hours
