@@ -251,6 +251,11 @@ def status_panel(hub: Hub, store: Store, session_id: str, now: float, first_dose
         state = c.state(now)
         when = clock_text(c.due)[11:16]
         out.append(html.Div(f"{c.message}: {state} ({when})", className=f"check check-{state.replace(' ', '-')}"))
+    repeat = hub.engine.repeat_nibp
+    if repeat is not None:
+        missed = now > repeat.due
+        out.append(html.Div(f"{repeat.text}: {'missed' if missed else 'due by'} {clock_text(repeat.due)[11:16]}",
+                            className="check check-missed" if missed else "check check-due-now"))
     due = next_nibp_due(nibp[-1] if nibp else None, plan.nibp_interval_s)
     if due is not None:
         late = now - due
