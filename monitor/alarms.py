@@ -142,6 +142,7 @@ class AlarmEngine:
         self._pending: dict[str, float] = {}
         self._pending_conditions: dict[str, Condition] = {}
         self._pending_checks: dict[str, tuple[float, Reading]] = {}  # vital -> (onset, last questionable reading)
+        self._losses: dict[str, list[list[float | None]]] = {}  # source -> spells without signal: [start, end or None]
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
         self._quiet_since: dict[str, float] = {}  # per vital: last valid reading, or end of a condition explaining the gap
@@ -435,6 +436,8 @@ class AlarmEngine:
     def _on_condition(self, c: Condition) -> list[AlarmEvent]:
         if c.condition not in self._tech.conditions:
             return []
+        if c.condition in NO_DATA_CONDITIONS:
+            self._spell(c)
         key = f"{c.condition}:{c.source}"
         if not c.active:
             self._pending_conditions.pop(key, None)
@@ -446,6 +449,53 @@ class AlarmEngine:
         if key not in self._alarms:
             self._pending_conditions.setdefault(key, c)
         return []
+
+    def _spell(self, c: Condition) -> None:
+        """Keep the spells a source has been without signal (for "intermittent signal")."""
+        spells = self._losses.setdefault(c.source, [])
+        open_ = bool(spells) and spells[-1][1] is None
+        if c.active and not open_:
+            spells.append([c.t, None])
+        elif not c.active and open_:
+            spells[-1][1] = c.t
+
+    def _lost(self, source: str, t: float) -> float:
+        """Seconds ``source`` was without signal in the window before ``t`` (old spells are forgotten)."""
+        start = t - self._tech.signal_loss_window_s
+        spells = self._losses.get(source, [])
+        spells[:] = [s for s in spells if s[1] is None or s[1] > start]
+        return sum(min(t, s[1] if s[1] is not None else t) - max(start, s[0]) for s in spells if s[0] < t)
+
+    def _signal_loss_due(self, source: str) -> float | None:
+        """When the source's losses could reach the limit (while it is without signal), or when its
+        "intermittent signal" alarm can end (a whole window without a loss)."""
+        spells = self._losses.get(source)
+        if not spells:
+            return None
+        key = f"signal_loss:{source}"
+        if key in self._alarms:
+            return None if spells[-1][1] is None else spells[-1][1] + self._tech.signal_loss_window_s
+        if spells[-1][1] is not None or self._condition_alarm(source):
+            return None
+        return self.now + max(0.01, self._tech.signal_loss_max_s - self._lost(source, self.now))
+
+    def _condition_alarm(self, source: str) -> bool:
+        """Whether a no-data condition of ``source`` already alarms (a sustained loss says it itself)."""
+        return any(c.source == source and c.condition in NO_DATA_CONDITIONS for c in self._condition_of.values())
+
+    def _signal_loss(self, source: str, t: float) -> list[AlarmEvent]:
+        key = f"signal_loss:{source}"
+        lost = self._lost(source, t)
+        if key in self._alarms:
+            if lost <= 0:
+                del self._losses[source]
+                return [self._clear(self._alarms[key], t, f"{self._alarms[key].message}: steady for a whole window")]
+            return []
+        if lost < self._tech.signal_loss_max_s or self._condition_alarm(source):
+            return []
+        text = (f"intermittent signal ({source}): lost for {fmt(lost)} s of the last {fmt(self._tech.signal_loss_window_s)} s "
+                "in short spells")
+        return self._raise_technical(key, "signal_loss", text, None, lost, self._tech.signal_loss_max_s, t, t, source)
 
     def _raise_condition(self, key: str, c: Condition, t: float) -> list[AlarmEvent]:
         what = "/".join(LABELS.get(v, v) for v in c.vitals)
@@ -499,6 +549,9 @@ class AlarmEngine:
             consider(self.repeat_nibp.due, 7, "nibp_repeat")
         if self.audio_paused_until is not None:
             consider(self.audio_paused_until, 8, "audio")
+        for source in self._losses:
+            if (due := self._signal_loss_due(source)) is not None:
+                consider(due, 9, source)
         return best
 
     def _fire(self, kind: int, name: str, t: float) -> list[AlarmEvent]:
@@ -519,7 +572,9 @@ class AlarmEngine:
             return self._missed_checkpoint(next(c for c in self.plan.checkpoints if c.id == name), t)
         if kind == 7:
             return self._repeat_missed(t)
-        return self._pause_over(t)
+        if kind == 8:
+            return self._pause_over(t)
+        return self._signal_loss(name, t)
 
     def _advance(self, now: float) -> list[AlarmEvent]:
         """Fire every timed transition due before ``now``, in time order, each at its due time."""

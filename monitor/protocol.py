@@ -186,7 +186,9 @@ class Technical:
 
     A vital is stale after ``max_quiet_s`` without valid data, or after ``stale_intervals`` of its
     own sampling interval when that is longer (a monitor that sends once a minute); the interval is
-    taken as stated by the recording or measured, at most ``max_interval_s``.
+    taken as stated by the recording or measured, at most ``max_interval_s``. A source whose signal
+    keeps dropping out for short spells (each under the condition delay: a flapping cable) raises
+    "intermittent signal" once its losses add up to ``signal_loss_max_s`` within ``signal_loss_window_s``.
     """
 
     condition_delay_s: float
@@ -199,6 +201,8 @@ class Technical:
     stale_intervals: float = 3.0
     max_interval_s: float = 300.0
     repeat_nibp_priority: str = "medium"
+    signal_loss_window_s: float = 60.0
+    signal_loss_max_s: float = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,6 +589,8 @@ def _technical(r: _Reader) -> Technical:
         stale_intervals=r.number("stale_intervals", 3.0, minimum=1.0),
         max_interval_s=r.number("max_interval_s", 300.0, minimum=1.0),
         repeat_nibp_priority=r.get("repeat_nibp_priority", str, "medium", _one_of(PRIORITIES)),
+        signal_loss_window_s=r.number("signal_loss_window_s", 60.0, minimum=1.0),
+        signal_loss_max_s=r.number("signal_loss_max_s", 15.0, minimum=1.0),
     )
 
 
@@ -693,7 +699,7 @@ KNOWN = {
     "plausible": ("vital", "low", "high", "max_change_per_s", *CITED),
     "technical": (
         "condition_delay_s", "escalate_after_s", "max_quiet_s", "nibp_overdue_grace_s", "conditions", "response",
-        "stale_intervals", "max_interval_s", "repeat_nibp_priority", *CITED,
+        "stale_intervals", "max_interval_s", "repeat_nibp_priority", "signal_loss_window_s", "signal_loss_max_s", *CITED,
     ),
     "audio": ("pause_s", "max_pause_s", *CITED),
     "baseline": ("nibp_readings", "window_s", *CITED),

@@ -322,3 +322,28 @@ def test_an_alarm_carries_the_protocols_response_in_words():
     e.tick(T0 + 120)
     technical = next(a for a in e.active() if a.alarm_id == "sensor_off:ox")
     assert technical.response == "Check the sensor, its cable and the device"
+
+
+def test_a_flapping_cable_alarms_on_its_losses_added_up():
+    """Out 8.5 s, in 1 s, again and again: no single outage reaches the 10 s delay, but 15 s lost within a
+    minute raises "intermittent signal"; a steady minute ends it."""
+    e = engine()
+    events, t = [], 0.0
+    for _ in range(4):
+        events += e.on_item(Condition(T0 + t, "disconnected", "ox"))
+        events += e.on_item(Condition(T0 + t + 8.5, "disconnected", "ox", active=False))
+        t += 9.5
+    raised = [ev for ev in events if ev.event == "raised"]
+    assert [ev.alarm_id for ev in raised] == ["signal_loss:ox"]
+    assert raised[0].t == T0 + 9.5 + 6.5  # 8.5 s in the first spell, 6.5 s into the second: 15 s lost
+    assert "lost for 15 s of the last 60 s" in raised[0].message and raised[0].kind == TECHNICAL
+    later = e.tick(T0 + t + 61)
+    assert kinds(later) == [("escalated", "signal_loss:ox"), ("cleared", "signal_loss:ox")]  # LOW -> MEDIUM after 30 s
+    assert later[-1].t == T0 + 3 * 9.5 + 8.5 + 60
+
+
+def test_one_long_outage_is_the_condition_alarm_not_intermittent_signal():
+    e = engine()
+    e.on_item(Condition(T0, "disconnected", "ox"))
+    events = e.tick(T0 + 40)
+    assert [ev.alarm_id for ev in events if ev.event == "raised"] == ["disconnected:ox"]
