@@ -173,7 +173,7 @@ def minutes_seconds(seconds: float) -> str:
 
 def pause_audio(hub: Hub, who: str) -> tuple[str, bool]:
     """Pause the audio for AUDIO_PAUSE_S real seconds (session seconds scaled by the clock's speed); say
-    for how long it really is paused, which the protocol's longest pause (in session time) may shorten."""
+    for how long it really is paused, which the protocol's longest pause may shorten."""
     speed = hub.clock_speed
     events = hub.pause_audio(who, AUDIO_PAUSE_S * speed)
     paused = next(e for e in events if e.event == "audio_paused")
@@ -181,7 +181,7 @@ def pause_audio(hub: Hub, who: str) -> tuple[str, bool]:
     real = (until - paused.t) / speed if until is not None else 0.0
     text = f"Audio paused {minutes_seconds(real)} by {who}"
     if real < AUDIO_PAUSE_S - 0.5:
-        text += f" (the protocol's longest pause, at {speed:g}\u00d7 speed)"
+        text += " (the protocol's longest pause)"
     return text, True
 
 

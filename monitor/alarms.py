@@ -275,11 +275,13 @@ class AlarmEngine:
             events.append(self._clear(alarm, t, "recording resumed: everything held has been saved"))
         return events
 
-    def pause_audio(self, who: str, now: float, seconds: float | None = None) -> list[AlarmEvent]:
-        """Pause the audio of the alarms present now for ``seconds`` (protocol default, capped at its maximum)."""
+    def pause_audio(self, who: str, now: float, seconds: float | None = None, speed: float = 1.0) -> list[AlarmEvent]:
+        """Pause the audio of the alarms present now for ``seconds`` of session time (protocol default,
+        capped at its maximum). The protocol's times are real time: at ``speed`` x (a demo, a replay)
+        a pause lasts as long for the nurse's ears as it would live."""
         events = self._advance(now)
         audio = self.plan.protocol.audio
-        length = min(audio.pause_s if seconds is None else seconds, audio.max_pause_s)
+        length = min(audio.pause_s * speed if seconds is None else seconds, audio.max_pause_s * speed)
         self.audio_paused_until = now + length
         self._pause_rank = max((PRIORITY_RANK[a.priority] for a in self._alarms.values()), default=0)
         message = f"audio paused {fmt(length)} s by {who} ({len(self._alarms)} alarms active)"

@@ -313,7 +313,8 @@ class Hub:
         return self._act(lambda engine, now: engine.acknowledge(alarm_id, who, now))
 
     def pause_audio(self, who: str, seconds: float | None = None) -> list[AlarmEvent]:
-        return self._act(lambda engine, now: engine.pause_audio(who, now, seconds))
+        """Pause the audio for ``seconds`` of session time (default: the protocol's pause, in real time)."""
+        return self._act(lambda engine, now: engine.pause_audio(who, now, seconds, self.clock_speed))
 
     def add_dose(self, dose: Dose, who: str, ordered_by: tuple[str, str] | None = None) -> None:
         """Record a dose given now (its time is the dose's ``t``) and let the rules take it. ``ordered_by``
