@@ -115,7 +115,10 @@ def test_a_second_recorder_is_refused_while_the_first_runs_and_kill_9_frees_the_
         wait_for(lambda: stored(db) > 0)
         [(session_id,)] = query(db, "SELECT DISTINCT session_id FROM readings")
         second = start_recorder(db)
-        out = second.communicate(timeout=60)[0]
+        try:
+            out = second.communicate(timeout=60)[0]
+        finally:
+            second.kill()  # one that attached (no lock) must not outlive the test
         assert second.returncode == 2, out
         assert out.splitlines() == [f"kapmon monitor: session {session_id} is being recorded by another kapmon recorder "
                                     f"(pid {first.pid}): stop that recorder first (a second one would record "
