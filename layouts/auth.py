@@ -3,7 +3,8 @@
 The check is a Flask ``before_request`` hook on the app's server, so it covers every route Dash
 registers: the pages, ``/_dash-layout``, ``/_dash-dependencies``, ``/_dash-update-component``, the
 component bundles and ``/assets/``. The signed-in name is who acknowledges, pauses audio, doses,
-notes and ends a session on the pages.
+notes and ends a session on the pages; its role in the users file (read afresh on each request) says
+whether it may override a dosing block or gate (``monitor.users.who_overrides``).
 
 Guessing is slowed and bounded: failures are counted per account and per client address and lock
 either out for a while (``monitor.lockout``); at most ``MAX_VERIFYING`` passwords are hashed at once
@@ -49,6 +50,13 @@ def signed_in_user() -> str | None:
     return g.get("kapmon_user")
 
 
+def signed_in_role() -> str | None:
+    """The role (physician, nurse, trainer) of the user this request signed in as, or None."""
+    if not has_request_context():
+        return None
+    return g.get("kapmon_role")
+
+
 def acting_user(typed: str | None) -> str | None:
     """Who acts: the signed-in user when sign-in is on, else the name typed on the page (None if blank)."""
     user = signed_in_user()
@@ -91,7 +99,7 @@ class BasicAuth:
             refusal = self._verify(users, name, password, key)
             if refusal is not None:
                 return refusal
-        g.kapmon_user = name
+        g.kapmon_user, g.kapmon_role = name, users.role(name)
         self._audit_sign_in(name)
         return None
 

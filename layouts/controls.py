@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
-from layouts.auth import signed_in_user
+from layouts.auth import signed_in_role, signed_in_user
 from layouts.components import SYMBOLS, TRENDS, clock_text
 from monitor.bedside import manual_bp, mg_per_kg_text
 from monitor.alarms import LABELS
@@ -15,8 +15,10 @@ from monitor.discharge import engine_readiness
 from monitor.hub import Hub
 from monitor.dosing import BLOCKED
 from monitor.plan import Plan, PlannedLimit
+from monitor.record_view import UNVERIFIED
 from monitor.session import ROUTES, Dose, Session
 from monitor.store import Store
+from monitor.users import who_overrides
 
 QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Dissociation", "Intervention given")
 AUDIO_PAUSE_S = 120  # real seconds; a session clock running faster (demo, training) is scaled
@@ -144,7 +146,7 @@ def panel(session: Session | None, hub: Hub | None) -> html.Div:
             field("Block or gate", dcc.Dropdown(id="override-finding", options=[], placeholder="open block or gate",
                                                 className="dd wide-dd"), wide=True),
             html.Div(className="form-row", children=[
-                field("Physician", dcc.Input(id="override-physician", placeholder="name", className="txt")),
+                physician_field(),
                 field("Reason", dcc.Input(id="override-reason", placeholder="why it is safe to dose", className="txt"),
                       wide=True),
             ]),
@@ -152,6 +154,16 @@ def panel(session: Session | None, hub: Hub | None) -> html.Div:
             feedback("override-result"),
         ]),
     ])
+
+
+def physician_field() -> html.Label:
+    """Who overrides: with sign-in on, the signed-in account and its role (only a physician's is accepted);
+    else the physician's name, typed (and recorded as unverified)."""
+    account = signed_in_user()
+    if account is None:
+        return field("Physician", dcc.Input(id="override-physician", placeholder="name", className="txt"))
+    return field(f"Signed in as {signed_in_role()}", dcc.Input(id="override-physician", value=account, disabled=True,
+                                                               className="txt"))
 
 
 def _who(value: str | None) -> str | None:
@@ -319,10 +331,13 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         if not finding:
             return said("Choose the block or gate.", False), no_update, no_update
         try:
-            event = hub.override(finding, physician or "", reason or "")
+            name, verified = who_overrides(signed_in_user(), signed_in_role(), physician or "")
+            event = hub.override(finding, name, reason or "", verified=verified)
         except ValueError as exc:
             return said(f"Not recorded: {exc}.", False), no_update, no_update
-        return said(f"Recorded: {event.message}", True), "", ""
+        if verified:
+            return said(f"Recorded: {event.message}", True), no_update, ""
+        return said(f"Recorded: {event.message} \u2014 {UNVERIFIED}", True), "", ""
 
     @app.callback(
         Output("bp-result", "children"), Output("bp-sbp", "value"), Output("bp-dbp", "value"),

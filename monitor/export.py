@@ -37,7 +37,8 @@ from monitor.summary import Episode, SessionRecord, episodes, load_record
 
 FORMATS = ("csv", "parquet", "fhir", "report")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}
-SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed")  # the last two are audit entries
+# the last three are audit entries (an override itself is in the alarm events)
+SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed", "override")
 
 LOINC = "http://loinc.org"
 MDC = "urn:iso:std:iso:11073:10101"

@@ -448,13 +448,18 @@ class Hub:
         """The open blocks and gates of the dosing decision (those a physician may need to lift)."""
         return list(self.decision().findings)
 
-    def override(self, finding_id: str, physician: str, reason: str) -> AlarmEvent:
-        """A named physician lifts a block or acknowledges a gate, with a reason; audited."""
+    def override(self, finding_id: str, physician: str, reason: str, *, verified: bool = False) -> AlarmEvent:
+        """A named physician lifts a block or acknowledges a gate, with a reason; audited by the
+        ``overridden`` alarm event and, beside it, an ``override`` session event saying whether the name is
+        ``verified`` (a signed-in physician's account) or was typed without sign-in."""
 
         def act() -> AlarmEvent:
             self._flush()
             outputs = self.rules.override(finding_id, physician, reason, self.clock.now())
-            return next(a for a in self._record(outputs) if a.event == "overridden")
+            event = next(a for a in self._record(outputs) if a.event == "overridden")
+            data = {"finding": finding_id, "physician": event.who, "reason": reason.strip(), "verified": verified}
+            self.store.write(self.session.id, events=[(event.t, "override", data, event.who)])
+            return event
 
         return self.call(act)
 

@@ -8,11 +8,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.alarm_events import PRIORITY_RANK
+from monitor.alarm_events import PRIORITY_RANK, AlarmEvent
 from monitor.dose_rows import INVALID_DRUG, DoseRow, dose_rows
 from monitor.summary import Episode, SessionRecord, Summary, describe
 from monitor.timeref import TimeRef, duration_text
 
+UNVERIFIED = "unverified (typed name, no sign-in)"
 RUNNING_WITHIN_S = 10.0  # design proposal: a recorder writes a heartbeat every second (monitor.hub.HEARTBEAT_S)
 ENDED, RECORDING, STOPPED, UNENDED = "ended", "recording", "stopped", "unended"
 
@@ -133,8 +134,18 @@ def event_rows(record: SessionRecord, ref: TimeRef) -> list[EventRow]:
                 f"{e.data.get('protocol', '')} {e.data.get('version', '')}, route {e.data.get('route', '')}"
                 if e.kind == "protocol" else str(e.data.get("text", "")))
         rows.append(EventRow(e.t, "manual BP" if e.kind == "manual_nibp" else e.kind, what, e.who or ""))
-    rows += [EventRow(a.t, "override", a.message, a.who or "") for a in record.alarms if a.event == "overridden"]
+    rows += [EventRow(a.t, "override", a.message, who) for a, who in overrides(record)]
     return sorted(rows, key=lambda r: r.t)
+
+
+def overrides(record: SessionRecord) -> list[tuple[AlarmEvent, str]]:
+    """Every override of a block or gate (its ``overridden`` alarm event) with who made it in words: the
+    physician, marked unverified unless an ``override`` event beside it says the name was a signed-in
+    physician's account (overrides recorded before sign-in was checked have none: their names were typed)."""
+    verified = {(e.t, e.data.get("finding"), e.data.get("physician")) for e in record.events
+                if e.kind == "override" and e.data.get("verified") is True}
+    return [(a, a.who if (a.t, a.alarm_id, a.who) in verified else f"{a.who or '?'}, {UNVERIFIED}")
+            for a in record.alarms if a.event == "overridden"]
 
 
 def top_spans(eps: Sequence[Episode], end: float) -> list[tuple[str, float, float]]:

@@ -26,7 +26,8 @@ from monitor.downsample import gap_threshold, minmax, with_gaps
 from monitor.plan import Finding, Plan
 from monitor.protocol import Protocol
 from monitor.record_view import (
-    ENDED, bp_text, event_rows, recording_state, reference, stagger, state_text, summary_sections, top_spans,
+    ENDED, bp_text, event_rows, overrides, recording_state, reference, stagger, state_text, summary_sections,
+    top_spans,
 )
 from monitor.store import Store
 from monitor.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, screening_of, summarise
@@ -220,20 +221,18 @@ def findings(record: SessionRecord, plan: Plan) -> list[Finding]:
 
 def decisions_table(record: SessionRecord, summary: Summary, plan: Plan, ref: TimeRef) -> str:
     """What the plan decided before dosing and how each block or gate was lifted (who, when, why)."""
-    overrides = {a.alarm_id: a for a in record.alarms if a.event == "overridden"}
+    lifted_by = {a.alarm_id: f"by {html.escape(who)} at {_when(ref, a.t)}: {html.escape(a.message)}"
+                 for a, who in overrides(record)}
     found = findings(record, plan)
     rows, classes = [], []
     for f in found:
-        o = overrides.get(f.id)
-        lifted = ("" if f.action == "check" else
-                  f"overridden by {html.escape(o.who or '?')} at {_when(ref, o.t)}: {html.escape(o.message)}" if o
-                  else "not overridden")
-        rows.append((html.escape(f.action.upper()), html.escape(f.text), html.escape(f.source), lifted))
-        classes.append("not-met" if f.action == "block" and not o else "")
-    for fid, o in overrides.items():
+        lifted = lifted_by.get(f.id)
+        rows.append((html.escape(f.action.upper()), html.escape(f.text), html.escape(f.source),
+                     "" if f.action == "check" else f"overridden {lifted}" if lifted else "not overridden"))
+        classes.append("not-met" if f.action == "block" and not lifted else "")
+    for fid, lifted in lifted_by.items():
         if fid not in {f.id for f in found}:
-            rows.append(("OVERRIDE", html.escape(fid), "", f"by {html.escape(o.who or '?')} at {_when(ref, o.t)}: "
-                                                           f"{html.escape(o.message)}"))
+            rows.append(("OVERRIDE", html.escape(fid), "", lifted))
     return _table(("Decision", "Why", "Source", "Lifted"), rows, "no blocks, gates or checks: clear to dose", classes)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from devices.recording import Recording
 from devices.registry import open_source
@@ -13,10 +13,11 @@ from devices.replay import ReplaySource
 from devices.source import Clock, FastClock, PlaybackClock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
 from monitor.hub import Hub, Scheduled
-from monitor.resume import restore_rules
 from monitor.plan import Plan, make_plan
 from monitor.protocol import DEFAULT_PROTOCOL, ProtocolError, load
+from monitor.resume import is_finished, restore_rules
 from monitor.session import Session, new_session_id
+from monitor.session_lock import SessionLock, SessionLocked
 from monitor.session_rules import SessionRules
 from monitor.store import Store
 from monitor.users import Users
@@ -97,19 +98,46 @@ def start_session(
     started = time.time()
     meta = dict(metadata or {})
     plan = build_plan(protocol, route, screening if screening is not None else meta.get("screening", {}))
-    session = create_session(store, plan, patient=patient, weight_kg=weight_kg, started=started, kind=kind, metadata=meta, who=who)
-    clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
-    scheduled = scheduled_from_metadata(meta, started) if scripted else []
-    return Hub(store, session, sources, clock, session_rules(plan, started, meta, weight_kg), scheduled).start()
+    session_id = new_session_id(started)
+
+    def start() -> Hub:
+        session = create_session(store, plan, session_id, patient=patient, weight_kg=weight_kg, started=started,
+                                 kind=kind, metadata=meta, who=who)
+        clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
+        scheduled = scheduled_from_metadata(meta, started) if scripted else []
+        return Hub(store, session, sources, clock, session_rules(plan, started, meta, weight_kg), scheduled).start()
+
+    return run_locked(store, session_id, start)
+
+
+def lock_session(store: Store, session_id: str) -> SessionLock:
+    """The session's recorder lock (``monitor.session_lock``); ``StartError`` naming the holder if it is taken."""
+    try:
+        return SessionLock(store.path, session_id)
+    except SessionLocked as exc:
+        raise StartError(str(exc)) from None
+
+
+def run_locked(store: Store, session_id: str, start: Callable[[], Hub]) -> Hub:
+    """Start a session's hub under its recorder lock, taken first (before the session is created or
+    resumed, so no second recorder can attach meanwhile) and released when the hub finishes."""
+    lock = lock_session(store, session_id)
+    try:
+        hub = start()
+    except BaseException:
+        lock.release()
+        raise
+    lock.release_when_finished(hub.finished)
+    return hub
 
 
 def create_session(
-    store: Store, plan: Plan, *, patient: str, weight_kg: float | None, started: float, kind: str, metadata: dict,
-    who: str | None,
+    store: Store, plan: Plan, session_id: str, *, patient: str, weight_kg: float | None, started: float, kind: str,
+    metadata: dict, who: str | None,
 ) -> Session:
     """Store a new session under ``plan`` and audit the rules it runs under."""
     meta = {**metadata, "screening": dict(plan.screening)}
-    session = Session(new_session_id(started), patient, started, plan.route.name, weight_kg, plan.name, kind, meta)
+    session = Session(session_id, patient, started, plan.route.name, weight_kg, plan.name, kind, meta)
     store.create_session(session)
     store.write(session.id, events=[(started, "protocol", plan_audit(plan), who)])
     return session
@@ -122,9 +150,11 @@ def import_recording(
     meta = dict(recording.metadata)
     meta.setdefault("sampling_s", recording.sampling_s())
     weight = (meta.get("patient") or {}).get("weight_kg")
-    session = create_session(store, plan, patient=patient, weight_kg=weight, started=started, kind="clinical",
-                             metadata=meta, who=who)
-    record_at_full_speed(store, session, ReplaySource(recording), plan)
+    session_id = new_session_id(started)
+    with lock_session(store, session_id):
+        session = create_session(store, plan, session_id, patient=patient, weight_kg=weight, started=started,
+                                 kind="clinical", metadata=meta, who=who)
+        record_at_full_speed(store, session, ReplaySource(recording), plan)
     return session
 
 
@@ -157,16 +187,23 @@ def resume_session(
     who: str | None = None,
 ) -> Hub:
     """Continue an unfinished session (after a crash) in the same record: the alarm engine is rebuilt
-    from what the store holds (baseline, doses, conditions, acknowledgements), then the hub starts."""
+    from what the store holds (baseline, doses, conditions, acknowledgements), then the hub starts.
+    ``StartError`` if another recorder holds the session or it has ended meanwhile."""
     plan = build_plan(protocol, session.route, session.metadata.get("screening", {}))
     if plan.name != session.protocol:
         raise StartError(f"session {session.id} runs under protocol {session.protocol}, not {plan.name}")
-    rules, last_t = restore_rules(store, session, session_rules(plan, session.started, session.metadata, session.weight_kg))
-    now = time.time()
-    start = max(now, last_t) if speed != 1.0 else now
-    clock = make_clock(start, speed)
-    store.write(session.id, events=[(start, "resumed", {"last_t": last_t, "gap_s": round(start - last_t, 3)}, who)])
-    return Hub(store, session, sources, clock, rules).start()
+
+    def start() -> Hub:
+        if is_finished(store, session.id):  # its recorder ended it between the lookup and the lock
+            raise StartError(f"session {session.id} has ended: nothing to resume")
+        rules, last_t = restore_rules(store, session, session_rules(plan, session.started, session.metadata,
+                                                                    session.weight_kg))
+        now = time.time()
+        begin = max(now, last_t) if speed != 1.0 else now
+        store.write(session.id, events=[(begin, "resumed", {"last_t": last_t, "gap_s": round(begin - last_t, 3)}, who)])
+        return Hub(store, session, sources, make_clock(begin, speed), rules).start()
+
+    return run_locked(store, session.id, start)
 
 
 def open_sources(uris: Sequence[str]) -> list[Source]:

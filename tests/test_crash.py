@@ -1,18 +1,25 @@
 """Crash safety: a recorder killed with SIGKILL loses at most the last second, and restarting it with
-``--resume`` continues the same session with its alarm engine rebuilt from the store."""
+``--resume`` continues the same session with its alarm engine rebuilt from the store. One recorder per
+session: a second one is refused while the first runs, and a busy port starts nothing."""
 
+import os
 import signal
+import socket
 import time
+
+import pytest
 
 from devices.reading import reading
 from devices.source import ScaledClock
 from monitor.session_rules import SessionRules
 from monitor.hub import Hub, Scheduled
+from monitor.cli import main
 from monitor.resume import find_unfinished, is_finished, restore_rules
-from monitor.running import build_plan, resume_session
+from monitor.running import StartError, build_plan, resume_session, start_session
 from monitor.session import Session
+from monitor.session_lock import SessionLock, SessionLocked, lock_path
 from monitor.store import Store
-from tests.faults import kill_recorder, query, start_recorder, stored, wait_for
+from tests.faults import RECORDER_DEVICE, kill_recorder, query, start_recorder, stored, wait_for
 from tests.helpers import ListSource
 
 START = 1_000_000.0
@@ -97,3 +104,85 @@ def test_resume_refuses_other_rules_than_the_session_ran_under(tmp_path):
         assert "kap-im" in str(exc)
     else:
         raise AssertionError("resumed under other rules")
+
+
+# --- one recorder per session -------------------------------------------------------------------------
+
+def test_a_second_recorder_is_refused_while_the_first_runs_and_kill_9_frees_the_session(tmp_path):
+    db = tmp_path / "k.db"
+    first = start_recorder(db)
+    try:
+        wait_for(lambda: stored(db) > 0)
+        [(session_id,)] = query(db, "SELECT DISTINCT session_id FROM readings")
+        second = start_recorder(db)
+        try:
+            out = second.communicate(timeout=60)[0]
+        finally:
+            second.kill()  # one that attached (no lock) must not outlive the test
+        assert second.returncode == 2, out
+        assert out.splitlines() == [f"kapmon monitor: session {session_id} is being recorded by another kapmon recorder "
+                                    f"(pid {first.pid}): stop that recorder first (a second one would record "
+                                    "everything twice)"]
+        assert query(db, "SELECT kind FROM events WHERE kind IN ('resumed', 'end')") == []
+        assert first.poll() is None  # the first goes on recording
+        kill_recorder(db, first)
+    finally:
+        first.kill()
+    third = start_recorder(db)  # at once: the kernel dropped the killed recorder's lock
+    try:
+        assert third.stdout.readline().strip() == f"kapmon monitor: resuming session {session_id}"
+        assert "serving" in third.stdout.readline()  # SIGTERM is handled from here on: it ends the session
+    finally:
+        third.send_signal(signal.SIGTERM)
+        third.communicate(timeout=10)
+        third.kill()
+    assert [k for (k,) in query(db, "SELECT kind FROM events WHERE kind IN ('resumed', 'end') ORDER BY id")] \
+        == ["resumed", "end"]
+
+
+def long_source():
+    return ListSource([reading(600.0, "spo2", 97.0, "ox")])
+
+
+def test_a_session_is_locked_while_its_hub_runs_and_freed_when_it_ends(tmp_path):
+    store = Store(tmp_path / "k.db")
+    hub = start_session(store, [long_source()], patient="P-1", route="iv", weight_kg=70.0)
+    try:
+        with pytest.raises(StartError, match=f"session {hub.session.id} is being recorded .*pid {os.getpid()}"):
+            resume_session(store, hub.session, [long_source()])
+        assert lock_path(store.path, hub.session.id).read_text() == f"{os.getpid()}\n"
+    finally:
+        hub.stop()
+
+    def lock_free() -> bool:
+        try:
+            SessionLock(store.path, hub.session.id).release()
+        except SessionLocked:
+            return False
+        return True
+
+    wait_for(lock_free)
+    with pytest.raises(StartError, match="has ended: nothing to resume"):
+        resume_session(store, hub.session, [long_source()])
+    assert [e.kind for e in store.events(hub.session.id)].count("resumed") == 0
+
+
+def test_an_odd_session_id_gets_a_safe_lock_file_name(tmp_path):
+    path = lock_path(tmp_path / "k.db", "../../etc/passwd")
+    assert path.parent == tmp_path / "k.db.locks" and "/" not in path.name and ".." not in path.name
+
+
+@pytest.mark.parametrize("command", [
+    ["monitor", "--device", RECORDER_DEVICE, "--patient", "P-PORT", "--weight", "70", "--route", "iv"],
+    ["demo"],
+])
+def test_a_busy_port_starts_nothing_and_leaves_the_store_untouched(command, tmp_path, capsys):
+    db = tmp_path / "k.db"
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        code = main([*command, "--db", str(db), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines() == [f"kapmon {command[0]}: cannot serve on 127.0.0.1 port {port}: Address already in use "
+                                "(another program is using it: stop that program or choose another --port)"]
+    assert not db.exists()

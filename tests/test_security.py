@@ -44,7 +44,7 @@ def test_password_hashes_are_salted_and_verify(users_file):
     assert a != b and "same password" not in a
     assert verify_password(a, "same password") and not verify_password(a, "other password")
     text = users_file.read_text()
-    assert PASSWORD not in text and "nurse.k:scrypt$" in text
+    assert PASSWORD not in text and "nurse.k:nurse:scrypt$" in text
     assert stat.S_IMODE(os.stat(users_file).st_mode) == 0o600
     users = Users.load(users_file)
     assert users.verify("nurse.k", PASSWORD)

@@ -8,7 +8,7 @@ from devices.errors import DeviceError
 from devices.registry import open_source
 from devices.scenarios import SCENARIOS
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
-from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, load_users, open_store, serve
+from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve
 from monitor.hub import Hub
 from monitor.publisher import publish_from_args
 from monitor.running import StartError, check_bind, start_session
@@ -48,12 +48,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         users = load_users(args.users)
         check_bind(args.host, users)
-        store = open_store(args.db)
         settings = publish_settings(args)
-        hub = start_demo(store, args.scenario, args.speed, args.seed, args.protocol)
-        publish_from_args(hub, settings, args)
-    except (DeviceError, StartError, BrokerError) as exc:
+        listener = listen(args.host, args.port)  # a busy port before touching the store
+    except (StartError, BrokerError) as exc:
         return fail("demo", str(exc))
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
-          recordings=args.recordings, allow_hosts=args.allow_host)
+    with listener:
+        try:
+            store = open_store(args.db)
+            hub = start_demo(store, args.scenario, args.speed, args.seed, args.protocol)
+            publish_from_args(hub, settings, args)
+        except (DeviceError, StartError, BrokerError) as exc:
+            return fail("demo", str(exc))
+        serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,
+              recordings=args.recordings, allow_hosts=args.allow_host)
     return 0

@@ -8,7 +8,7 @@ import sys
 from devices.errors import DeviceError
 from devices.patient import pseudonym_warning
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
-from monitor.commands.serving import add_server_arguments, fail, load_users, open_store, serve
+from monitor.commands.serving import add_server_arguments, fail, listen, load_users, open_store, serve
 from monitor.commands.alarms import read_screening
 from monitor.resume import find_unfinished
 from monitor.running import (StartError, build_plan, check_bind, open_sources, operator, resume_session, session_speed,
@@ -47,19 +47,24 @@ def run(args: argparse.Namespace) -> int:
         screening = read_screening(args.screening) if args.screening else {}
         build_plan(args.protocol, args.route, screening)  # refuse bad rules before touching devices
         settings = publish_settings(args)  # and a broker kapmon would not use
-        sources = open_sources(args.device)
-        store = open_store(args.db)
-        unfinished = find_unfinished(store, args.patient, args.route, args.device) if args.resume else None
-        if unfinished is not None:
-            hub = resume_session(store, unfinished, sources, speed=speed, protocol=args.protocol, who=operator())
-            print(f"kapmon monitor: resuming session {unfinished.id}", flush=True)
-        else:
-            hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
-                                speed=speed, kind="clinical", protocol=args.protocol, screening=screening,
-                                metadata={"devices": list(args.device)}, who=operator())
-    except (DeviceError, StartError, BrokerError, ValueError, OSError) as exc:
+        listener = listen(args.host, args.port)  # and a busy port before touching the store
+    except (StartError, BrokerError, ValueError, OSError) as exc:
         return fail("monitor", str(exc))
-    publish_from_args(hub, settings, args)
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
-          recordings=args.recordings, allow_hosts=args.allow_host)
+    with listener:
+        try:
+            sources = open_sources(args.device)
+            store = open_store(args.db)
+            unfinished = find_unfinished(store, args.patient, args.route, args.device) if args.resume else None
+            if unfinished is not None:
+                hub = resume_session(store, unfinished, sources, speed=speed, protocol=args.protocol, who=operator())
+                print(f"kapmon monitor: resuming session {unfinished.id}", flush=True)
+            else:
+                hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
+                                    speed=speed, kind="clinical", protocol=args.protocol, screening=screening,
+                                    metadata={"devices": list(args.device)}, who=operator())
+        except (DeviceError, StartError, ValueError, OSError) as exc:
+            return fail("monitor", str(exc))
+        publish_from_args(hub, settings, args)
+        serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,
+              recordings=args.recordings, allow_hosts=args.allow_host)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from devices.errors import DeviceError
-from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, load_users, open_store, serve
+from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve
 from monitor.running import StartError, check_bind
 from monitor.training import ScenarioFileError, TrainingInputError, check_speed, library, start_training
 
@@ -27,11 +27,16 @@ def run(args: argparse.Namespace) -> int:
         check_speed(args.speed)
         users = load_users(args.users)
         check_bind(args.host, users)
-        store = open_store(args.db)
-        hub = start_training(store, args.what, args.speed, args.trainee)
-    except (DeviceError, StartError, ScenarioFileError, TrainingInputError) as exc:
+        listener = listen(args.host, args.port)  # a busy port before touching the store
+    except (StartError, TrainingInputError) as exc:
         return fail("replay", str(exc))
-    print(f"kapmon replay: training session {hub.session.id}; debrief at /debrief/{hub.session.id}", flush=True)
-    serve(store, {hub.session.id: hub}, args.host, args.port, f"/live/{hub.session.id}", users=users,
-          recordings=args.recordings, allow_hosts=args.allow_host)
+    with listener:
+        try:
+            store = open_store(args.db)
+            hub = start_training(store, args.what, args.speed, args.trainee)
+        except (DeviceError, StartError, ScenarioFileError, TrainingInputError) as exc:
+            return fail("replay", str(exc))
+        print(f"kapmon replay: training session {hub.session.id}; debrief at /debrief/{hub.session.id}", flush=True)
+        serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,
+              recordings=args.recordings, allow_hosts=args.allow_host)
     return 0

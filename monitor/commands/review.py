@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.commands.serving import add_server_arguments, fail, load_users, review_store, serve
+from monitor.commands.serving import add_server_arguments, fail, listen, load_users, review_store, serve
 from monitor.running import StartError, check_bind
 from monitor.store import StoreError
 
@@ -19,10 +19,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         users = load_users(args.users)
         check_bind(args.host, users)
-        store = review_store(args.db, users)
-    except (StartError, StoreError) as exc:
+        listener = listen(args.host, args.port)
+    except StartError as exc:
         return fail("review", str(exc))
-    read_only = " (read-only)" if store.read_only else ""
-    print(f"kapmon review: {len(store.sessions())} sessions in {store.path}{read_only}", flush=True)
-    serve(store, {}, args.host, args.port, "/", users=users)
+    with listener:
+        try:
+            store = review_store(args.db, users)
+        except StoreError as exc:
+            return fail("review", str(exc))
+        read_only = " (read-only)" if store.read_only else ""
+        print(f"kapmon review: {len(store.sessions())} sessions in {store.path}{read_only}", flush=True)
+        serve(store, {}, listener, "/", users=users)
     return 0

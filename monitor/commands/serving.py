@@ -4,12 +4,17 @@ pages (for running sessions in ``demo``, ``monitor`` and ``replay``; for a store
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from werkzeug.serving import LISTEN_QUEUE, get_sockaddr, make_server, select_address_family
 
 from monitor.hub import Hub
 from monitor.paths import default_db
@@ -109,16 +114,51 @@ def load_users(path: Path | None) -> Users | None:
     return users
 
 
+@dataclass(frozen=True)
+class Listener:
+    """The HTTP port, bound before a command touches the store or starts a session, so that a busy port
+    changes nothing; ``serve`` hands the bound socket to the web server."""
+
+    host: str
+    port: int
+    sock: socket.socket
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.sock.close()
+
+
+def listen(host: str, port: int) -> Listener:
+    """Bind and listen on ``host:port`` as the web server would; ``StartError`` (one line) if it cannot."""
+    family = select_address_family(host, port)
+    sock = None
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(get_sockaddr(host, port, family))
+        sock.listen(LISTEN_QUEUE)
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        busy = " (another program is using it: stop that program or choose another --port)" \
+            if exc.errno == errno.EADDRINUSE else ""
+        raise StartError(f"cannot serve on {host} port {port}: {exc.strerror or exc}{busy}") from None
+    return Listener(host, port, sock)
+
+
 def serve(
-    store: Store, hubs: dict[str, Hub], host: str, port: int, open_path: str = "/", users: Users | None = None,
+    store: Store, hubs: dict[str, Hub], listener: Listener, open_path: str = "/", users: Users | None = None,
     recordings: Path | None = SAMPLE_RECORDINGS, allow_hosts: Sequence[str] = (),
 ) -> None:
-    """Serve the pages until Ctrl-C, then stop the hubs (their data is already stored). Requests for
-    another host or from another site are refused (``layouts.security``); with ``users`` every page,
-    callback and asset needs sign-in. The training page starts only recordings in ``recordings``."""
+    """Serve the pages on ``listener`` until Ctrl-C, then stop the hubs (their data is already stored).
+    Requests for another host or from another site are refused (``layouts.security``); with ``users``
+    every page, callback and asset needs sign-in. The training page starts only recordings in ``recordings``."""
     from layouts.app import create_app  # the entry point is the one place that wires pages in
     from layouts.security import secure
 
+    host, port = listener.host, listener.port
     check_bind(host, users)
     app = create_app(store, hubs, recordings)
     secure(app, host, port, users, store, allow_hosts)
@@ -126,8 +166,10 @@ def serve(
         signal.signal(signal.SIGTERM, _stop_on_term)  # a service manager's stop ends the sessions cleanly
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
+        app.enable_dev_tools(debug=False)  # as Dash's own run() does
+        server = make_server(host, port, app.server, threaded=True, fd=listener.sock.fileno())
         print(f"kapmon: serving http://{host}:{port}{open_path}  (store: {store.path}; Ctrl-C to stop)", flush=True)
-        app.run(host=host, port=port, debug=False)
+        server.serve_forever()  # until Ctrl-C or SIGTERM; it closes its socket then
     finally:
         for hub in hubs.values():
             hub.stop()
