@@ -87,9 +87,12 @@ class Recording:
 
     @property
     def end(self) -> float:
-        """Seconds from session start to the end of the recording: the sidecar's duration, or the last item."""
+        """Seconds from session start to the end of the recording: the latest of its last item, the sidecar's
+        duration and its doses (a dose recorded after the last reading is still part of the session)."""
         stated = self.metadata.get("duration_s")
-        return max(self.duration, float(stated)) if isinstance(stated, (int, float)) else self.duration
+        times = [self.duration, float(stated) if isinstance(stated, (int, float)) else 0.0]
+        times += [float(d["t"]) for d in self.metadata.get("doses") or () if isinstance(d, dict) and isinstance(d.get("t"), (int, float))]
+        return max(times)
 
     def sampling_s(self) -> dict[str, float]:
         """Seconds between readings per vital: as the sidecar states (``sampling_s``), else the median

@@ -139,13 +139,15 @@ class AlarmEngine:
         self._tech = proto.technical
         self._use(plan)
         self._alarms: dict[str, ActiveAlarm] = {}
-        self._pending: dict[str, float] = {}
+        self._breaching: dict[str, dict[str, float]] = {}  # limit id -> source -> since when it breaches
         self._pending_conditions: dict[str, Condition] = {}
         self._pending_checks: dict[str, tuple[float, Reading]] = {}  # vital -> (onset, last questionable reading)
         self._losses: dict[str, list[list[float | None]]] = {}  # source -> spells without signal: [start, end or None]
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
-        self._quiet_since: dict[str, float] = {}  # per vital: last valid reading, or end of a condition explaining the gap
+        self._by_source: dict[tuple[str, str], float] = {}  # (vital, source) -> its newest trusted value
+        self._quiet_since: dict[str, float] = {v: start for v in self._tech.required}  # per vital: last valid reading, or
+        # the end of a condition explaining the gap; a vital the protocol requires is watched from the start
         self._last_arrival: dict[str, float] = {}
         self._intervals: dict[str, deque[float]] = {}
         self._measured: dict[str, float] = {}  # per vital: median of the last intervals, at most max_interval_s
@@ -173,6 +175,7 @@ class AlarmEngine:
         NIBP cycle); alarms already raised stay until their own rules end them."""
         events = self._advance(t)
         self._use(plan)
+        self._breaching = {k: v for k, v in self._breaching.items() if k in self._limit_by_id}
         return events
 
     @property
@@ -185,12 +188,15 @@ class AlarmEngine:
         return self._doses[0][0] if self._doses else None
 
     @property
+    def last_dose_start(self) -> float | None:
+        """When the latest dose was given (None before any)."""
+        return max((t for t, _ in self._doses), default=None)
+
+    @property
     def last_dose_end(self) -> float | None:
-        """When the last dose ended (its start if it had no duration)."""
-        if not self._doses:
-            return None
-        t, end = self._doses[-1]
-        return t if end is None else end
+        """When dosing ended: the latest end of any dose (its start if it had no duration), so a bolus given
+        during an infusion does not end the infusion's observation early."""
+        return max((t if end is None else end for t, end in self._doses), default=None)
 
     def latest(self, vital: str) -> float | None:
         """The newest trusted value of ``vital``."""
@@ -201,8 +207,13 @@ class AlarmEngine:
         return dict(self._stated)
 
     def sampling_s(self, vital: str) -> float | None:
-        """Seconds between readings of ``vital``: as stated by the recording, else measured (None until known)."""
-        return self._stated.get(vital, self._measured.get(vital))
+        """Seconds between readings of ``vital``: measured from the last few once there are two intervals
+        (the local rate: a 1 Hz stretch of a mixed recording is judged as 1 Hz), before that the first
+        estimate the recording gives; at most ``max_interval_s`` either way (None until known)."""
+        if len(self._intervals.get(vital, ())) >= 2:
+            return self._measured[vital]
+        first = self._stated.get(vital, self._measured.get(vital))
+        return None if first is None else min(first, self._tech.max_interval_s)
 
     def active(self) -> list[ActiveAlarm]:
         """Current alarms, highest priority first, as snapshots."""
@@ -293,12 +304,15 @@ class AlarmEngine:
         self._arrived(r)
         self._quiet_since.setdefault(r.vital, r.t)
         if r.status != OK:
-            for limit in self._limits.get(r.vital, ()):
-                self._pending.pop(limit.id, None)
-            return self._questionable(r) if r.status == QUESTIONABLE else []
+            if r.status == QUESTIONABLE:  # an artefact in a measured signal: the delays run on
+                return self._questionable(r)
+            for limit in self._limits.get(r.vital, ()):  # the device has no value: a delay starts again
+                self._breaching.get(limit.id, {}).pop(r.source, None)
+            return []
         assert r.value is not None
         self._quiet_since[r.vital] = r.t
         self._last_value[r.vital] = r.value
+        self._by_source[(r.vital, r.source)] = r.value
         events = self._data_back(r)
         if r.vital in NIBP_VITALS:
             self._last_nibp_t = r.t
@@ -354,6 +368,7 @@ class AlarmEngine:
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)
                 self._pending_conditions.pop(key, None)
+                self._spell(Condition(r.t, cond.condition, cond.source, active=False))
         label = LABELS.get(r.vital, r.vital)
         return [self._clear(self._alarms[k], r.t, f"{self._alarms[k].message}: {label} {fmt(r.value or 0)} received")
                 for k in ended if k in self._alarms]
@@ -368,10 +383,14 @@ class AlarmEngine:
         return None if base is None else base + limit.threshold
 
     def _judge(self, limit: Limit, r: Reading) -> list[AlarmEvent]:
+        """Judge one trusted reading against one limit. Each source is judged on its own readings (two
+        oximeters that disagree are two opinions, not one flickering value): the alarm's condition holds
+        while any source breaches, and ends when every source that breached is back inside."""
         assert r.value is not None
         threshold = self._threshold(limit, r.t)
+        breaching = self._breaching.setdefault(limit.id, {})
         if threshold is None:
-            self._pending.pop(limit.id, None)
+            breaching.clear()
             return []
         bad = violates(limit.comparison, r.value, threshold)
         if bad and limit.repeat_nibp_min is not None:
@@ -379,13 +398,15 @@ class AlarmEngine:
         alarm = self._alarms.get(limit.id)
         if alarm is not None and alarm.condition_active:
             if bad:
+                breaching.setdefault(r.source, r.t)
                 alarm.value = r.value
-                return []
-            return self._condition_ended(alarm, r) if recovered(limit, r.value, threshold) else []
+            elif r.source in breaching and recovered(limit, r.value, threshold):
+                del breaching[r.source]
+            return [] if breaching else self._condition_ended(alarm, r)
         if not bad:
-            self._pending.pop(limit.id, None)
+            breaching.pop(r.source, None)
             return []
-        onset = self._pending.setdefault(limit.id, r.t)
+        onset = breaching.setdefault(r.source, r.t)
         if r.t - onset >= limit.delay_s:
             return self._raise_limit(limit, r.value, threshold, onset, r.t, r.source)
         return []
@@ -398,7 +419,6 @@ class AlarmEngine:
             self.repeat_nibp = RepeatNibp(r.t, due, text)
 
     def _condition_ended(self, alarm: ActiveAlarm, r: Reading) -> list[AlarmEvent]:
-        self._pending.pop(alarm.alarm_id, None)
         alarm.condition_active = False
         alarm.value = r.value
         label = LABELS.get(alarm.vital or "", alarm.vital)
@@ -466,7 +486,8 @@ class AlarmEngine:
         start = t - self._tech.signal_loss_window_s
         spells = self._losses.get(source, [])
         spells[:] = [s for s in spells if s[1] is None or s[1] > start]
-        return sum(min(t, s[1] if s[1] is not None else t) - max(start, s[0]) for s in spells if s[0] < t)
+        lost = sum(min(t, s[1] if s[1] is not None else t) - max(start, s[0]) for s in spells if s[0] < t)
+        return lost if lost > 1e-6 else 0.0
 
     def _signal_loss_due(self, source: str) -> float | None:
         """When the source's losses could reach the limit (while it is without signal), or when its
@@ -487,12 +508,10 @@ class AlarmEngine:
 
     def _signal_loss(self, source: str, t: float) -> list[AlarmEvent]:
         key = f"signal_loss:{source}"
+        if key in self._alarms:  # due a whole window after the last spell ended
+            del self._losses[source]
+            return [self._clear(self._alarms[key], t, f"{self._alarms[key].message}: steady for a whole window")]
         lost = self._lost(source, t)
-        if key in self._alarms:
-            if lost <= 0:
-                del self._losses[source]
-                return [self._clear(self._alarms[key], t, f"{self._alarms[key].message}: steady for a whole window")]
-            return []
         if lost < self._tech.signal_loss_max_s or self._condition_alarm(source):
             return []
         text = (f"intermittent signal ({source}): lost for {fmt(lost)} s of the last {fmt(self._tech.signal_loss_window_s)} s "
@@ -529,8 +548,11 @@ class AlarmEngine:
             if best is None or (due, kind, name) < best:
                 best = (due, kind, name)
 
-        for limit_id, onset in self._pending.items():
-            consider(onset + self._limit_by_id[limit_id].delay_s, 0, limit_id)
+        for limit_id, sources in self._breaching.items():
+            limit = self._limit_by_id.get(limit_id)
+            alarm = self._alarms.get(limit_id)
+            if limit is not None and sources and (alarm is None or not alarm.condition_active):
+                consider(min(sources.values()) + limit.delay_s, 0, limit_id)
         for key, cond in self._pending_conditions.items():
             consider(cond.t + self._tech.condition_delay_s, 1, key)
         for vital, (onset, _) in self._pending_checks.items():
@@ -598,12 +620,15 @@ class AlarmEngine:
         return events
 
     def _delay_over(self, limit_id: str, t: float) -> list[AlarmEvent]:
+        """A condition delay ran out: raise if the source that has breached longest still does."""
         limit = self._limit_by_id[limit_id]
-        onset = self._pending.pop(limit_id)
+        sources = self._breaching[limit_id]
+        source, onset = min(sources.items(), key=lambda x: x[1])
         threshold = self._threshold(limit, t)
-        value = self._last_value.get(limit.vital)
+        value = self._by_source.get((limit.vital, source))
         if threshold is not None and value is not None and violates(limit.comparison, value, threshold):
-            return self._raise_limit(limit, value, threshold, onset, t, None)
+            return self._raise_limit(limit, value, threshold, onset, t, source)
+        del sources[source]
         return []
 
     def _condition_due(self, key: str, t: float) -> list[AlarmEvent]:
@@ -694,7 +719,6 @@ class AlarmEngine:
 
     def _raise(self, alarm: ActiveAlarm, t: float) -> list[AlarmEvent]:
         self._alarms[alarm.alarm_id] = alarm
-        self._pending.pop(alarm.alarm_id, None)
         events = [self._event(alarm, "raised", t, alarm.message)]
         if self._outranks_pause(alarm):
             events.append(self._resume_audio(t, f"audio resumed: new {alarm.priority} alarm {alarm.alarm_id}"))

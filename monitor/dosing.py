@@ -22,6 +22,7 @@ gate or hold is open, else ``clear``.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from monitor.plan import BLOCK, GATE, Finding, Plan
 from monitor.protocol import DoseBounds, Gate
 
 CLEAR, GATED, BLOCKED = "clear", "gated", "blocked"
+PREDOSE_BP = "predose_bp_missing"  # the finding: no pre-dose BP, or the latest one is too old
 STATES = (CLEAR, GATED, BLOCKED)
 
 
@@ -83,6 +85,7 @@ class PredoseReadings:
         self.cuff: Cuff | None = None
         self._spo2: deque[tuple[float, float]] = deque()
         self.breached_at: dict[str, float] = {}  # gate id -> time of the last cuff reading that breached it
+        self.spo2_open: set[str] = set()  # SpO2 gates open now (they close only above their limit + hysteresis)
 
     def add(self, r: Reading, gates: Sequence[Gate], age: object) -> None:
         """Take one reading into account; ``gates`` and ``age`` say which breaches to remember."""
@@ -92,6 +95,16 @@ class PredoseReadings:
             self._spo2.append((r.t, r.value))
             while self._spo2 and self._spo2[0][0] < r.t - self.window_s:
                 self._spo2.popleft()
+            spo2 = self.spo2()
+            for gate in gates:
+                if gate.spo2_below is None or not applies_to_age(gate, age) or spo2 is None:
+                    continue
+                if spo2 < gate.spo2_below:
+                    if gate.id not in self.spo2_open:  # a new spell below the limit (an override was for the last)
+                        self.breached_at[gate.id] = r.t
+                    self.spo2_open.add(gate.id)
+                elif spo2 >= gate.spo2_below + gate.hysteresis:
+                    self.spo2_open.discard(gate.id)
         elif r.vital in ("sbp", "dbp"):
             same = self.cuff is not None and self.cuff.t == r.t and self.cuff.source == r.source
             base = self.cuff if same and self.cuff is not None else Cuff(r.t, r.source)
@@ -106,9 +119,11 @@ class PredoseReadings:
 
 
 def applies_to_age(gate: Gate, age: object) -> bool:
-    """Whether a gate's age band covers the patient (an unknown age gets the gates without a minimum age)."""
+    """Whether a gate's age band covers the patient, in whole years (64.5 is 64); an unknown age gets
+    the gates without a minimum age."""
     if isinstance(age, (int, float)) and not isinstance(age, bool):
-        return not ((gate.min_age is not None and age < gate.min_age) or (gate.max_age is not None and age > gate.max_age))
+        years = math.floor(age)
+        return not ((gate.min_age is not None and years < gate.min_age) or (gate.max_age is not None and years > gate.max_age))
     return gate.min_age is None
 
 
@@ -130,13 +145,17 @@ def _gate_finding(gate: Gate, readings: PredoseReadings) -> Finding | None:
 
     if not gate.on_bp:
         spo2 = readings.spo2()
-        return finding(f"SpO2 {spo2:g} over the last {readings.window_s / 60:g} min") if breaches(gate, None, None, spo2) else None
+        return finding(f"SpO2 {spo2:g} over the last {readings.window_s / 60:g} min") if gate.id in readings.spo2_open else None
     cuff = readings.cuff
     if cuff is None:
         return None
     if breaches(gate, cuff.sbp, cuff.dbp, None):
         return finding(f"latest BP {cuff.text()}")
     last = readings.breached_at.get(gate.id)
+    missing = [name for name, needed, value in (("systolic", gate.sbp_above or gate.sbp_at_least, cuff.sbp),
+                                                ("diastolic", gate.dbp_above or gate.dbp_at_least, cuff.dbp)) if needed and value is None]
+    if last is not None and missing:
+        return finding(f"BP {cuff.text()}: the re-measure gave no trusted {' or '.join(missing)}; re-measure")
     if gate.recheck_after_min is not None and last is not None and cuff.t - last < gate.recheck_after_min * 60:
         waited = (cuff.t - last) / 60
         return finding(f"BP {cuff.text()} was re-measured {waited:.0f} min after a reading above the limit; "
@@ -144,18 +163,42 @@ def _gate_finding(gate: Gate, readings: PredoseReadings) -> Finding | None:
     return None
 
 
-def decide(plan: Plan, readings: PredoseReadings, holds: Sequence[Finding] = ()) -> Decision:
-    """The dosing decision now: screening findings, pre-dose gates on the readings, holds; overrides applied."""
+def bp_expires(plan: Plan, readings: PredoseReadings) -> float | None:
+    """When the latest cuff reading becomes too old to dose on (None: no reading, or no limit)."""
+    limit = plan.route.predose_bp_max_age_min
+    return None if readings.cuff is None or limit is None else readings.cuff.t + limit * 60
+
+
+def decide(plan: Plan, readings: PredoseReadings, holds: Sequence[Finding] = (), now: float | None = None,
+           last_dose: float | None = None) -> Decision:
+    """The dosing decision at ``now``: screening findings, pre-dose gates on the readings, a pre-dose BP
+    missing or too old, holds. A physician's override of a pre-dose gate covers the readings it was given
+    for: a later reading that breaches the gate again, or a dose given since, needs a new one."""
     age = plan.screening.get("age")
+    route = plan.route
     found = [*plan.blocks, *plan.gates]
-    if plan.route.predose_bp_required and readings.cuff is None:
-        found.append(Finding("predose_bp_missing", GATE, "No blood pressure recorded yet: take a pre-dose BP before dosing",
-                             plan.route.cited.source, plan.route.cited.verified))
+    expires = bp_expires(plan, readings)
+    if route.predose_bp_required and readings.cuff is None:
+        found.append(Finding(PREDOSE_BP, GATE, "No blood pressure recorded yet: take a pre-dose BP before dosing",
+                             route.cited.source, route.cited.verified))
+    elif route.predose_bp_required and expires is not None and now is not None and now >= expires:
+        found.append(Finding(PREDOSE_BP, GATE, f"The latest BP is more than {route.predose_bp_max_age_min:g} min old: "
+                                               "take a new pre-dose BP before dosing", route.cited.source, route.cited.verified))
     for gate in plan.protocol.gates:
         if applies_to_age(gate, age) and (f := _gate_finding(gate, readings)) is not None:
             found.append(f)
     found += holds
-    open_ = tuple(f for f in found if not (f.overridable and plan.overridden(f.id)))
+    readings_gates = {g.id for g in plan.protocol.gates} | {PREDOSE_BP}
+
+    def lifted(f: Finding) -> bool:
+        o = plan.overridden(f.id)
+        if o is None or not f.overridable:
+            return False
+        if f.id not in readings_gates:
+            return True
+        return o.t >= readings.breached_at.get(f.id, -math.inf) and (last_dose is None or last_dose <= o.t)
+
+    open_ = tuple(f for f in found if not lifted(f))
     state = BLOCKED if any(f.action == BLOCK for f in open_) else GATED if open_ else CLEAR
     return Decision(state, open_)
 

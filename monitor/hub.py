@@ -413,6 +413,8 @@ class Hub:
                 raise ValueError("that entry is already marked entered in error")
             if not reason.strip() or not who.strip():
                 raise ValueError("say who you are and why the entry is wrong")
+            if self.backlog.failure is not None:
+                raise ValueError("the store is not accepting writes (recording failed): mark it again once recording has resumed")
             now = self.clock.now()
             self._save(events=[(now, CORRECTION, {"corrects": event_id, "kind": entry.kind, "reason": reason.strip()}, who)])
             if entry.kind != "note":
@@ -429,6 +431,7 @@ class Hub:
                                        self.rules.plan.route.name),
                              self.rules.start, self.engine.sampling_given(), self.rules.weight_kg)
         self.rules, _ = restore_rules(self.store, self.session, fresh)
+        self.rules.add(Dose(t=x.t, **x.data) for x in self.scheduled if x.kind == "dose" and x.t > now)  # still to come
         self.rules.advance(now)
         after = {a.alarm_id for a in self.engine.active()}
         gone = [AlarmEvent(now, "cleared", a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule,

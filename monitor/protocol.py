@@ -93,6 +93,7 @@ class RouteRules:
     cited: Cited
     predose_bp_required: bool = False
     bounds: DoseBounds | None = None
+    predose_bp_max_age_min: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class Gate:
     min_age: int | None = None
     max_age: int | None = None
     recheck_after_min: float | None = None
+    hysteresis: float = 0.0  # an SpO2 gate opened below its limit closes only at the limit + hysteresis
 
     @property
     def on_bp(self) -> bool:
@@ -203,6 +205,7 @@ class Technical:
     repeat_nibp_priority: str = "medium"
     signal_loss_window_s: float = 60.0
     signal_loss_max_s: float = 15.0
+    required: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +422,7 @@ def _route(name: str, r: _Reader, sub: Callable[[str, Any, tuple[str, ...]], _Re
         checkpoints=tuple(_checkpoint(sub(f"{r.where}.checkpoint[{i}]", t, known)) for i, t in enumerate(raw)),
         cited=r.cited(),
         predose_bp_required=r.get("predose_bp_required", bool, False),
+        predose_bp_max_age_min=r.get("predose_bp_max_age_min", float, None, lambda v: None if v > 0 else "must be > 0"),
         bounds=None if bounds is None else _bounds(sub(f"{r.where}.bounds", bounds, KNOWN["bounds"])),
     )
 
@@ -465,6 +469,7 @@ def _gate(r: _Reader) -> Gate:
         min_age=r.get("min_age", int, None),
         max_age=r.get("max_age", int, None),
         recheck_after_min=r.get("recheck_after_min", float, None, lambda v: None if v > 0 else "must be > 0"),
+        hysteresis=r.number("hysteresis", 0.0),
         cited=r.cited(),
     )
     if all(v is None for v in (gate.sbp_above, gate.dbp_above, gate.sbp_at_least, gate.dbp_at_least, gate.spo2_below)):
@@ -574,6 +579,9 @@ def _technical(r: _Reader) -> Technical:
         if vital not in VITALS or vital in NIBP_VITALS:
             r.fail(f"max_quiet_s.{vital}", "must name a continuous vital (NIBP has nibp_overdue_grace_s)")
         _as_number(r, f"max_quiet_s.{vital}", seconds)
+    for vital in r.get("required", list, []):
+        if vital not in quiet:
+            r.fail("required", f"{vital!r} is not watched for staleness (give it in max_quiet_s)")
     conditions = tuple(_as_text(r, "conditions", c) for c in r.get("conditions", list))
     for c in conditions:
         if c not in CONDITIONS:
@@ -591,6 +599,7 @@ def _technical(r: _Reader) -> Technical:
         repeat_nibp_priority=r.get("repeat_nibp_priority", str, "medium", _one_of(PRIORITIES)),
         signal_loss_window_s=r.number("signal_loss_window_s", 60.0, minimum=1.0),
         signal_loss_max_s=r.number("signal_loss_max_s", 15.0, minimum=1.0),
+        required=tuple(_as_text(r, "required", v) for v in r.get("required", list, [])),
     )
 
 
@@ -654,6 +663,32 @@ def _check_limits(limits: tuple[Limit, ...], fail: Callable[[str, str], None]) -
                     )
 
 
+def _check_workable(limits: tuple[Limit, ...], gates: tuple[Gate, ...], plausible: dict[str, Plausible], technical: Technical,
+                    discharge: Discharge, fail: Callable[[str, str], None]) -> None:
+    """Refuse numbers that load but cannot work: a limit or gate outside the plausible range (its values
+    would all be questionable), a hysteresis no value can recover by, an intermittent-signal maximum
+    longer than its window, a discharge SpO2 floor no oximeter can pass."""
+    for i, lim in enumerate(limits):
+        spec, rule = VITALS[lim.vital], plausible.get(lim.vital)
+        if not lim.relative and rule is not None and not rule.low < lim.threshold < rule.high:
+            fail(f"limit[{i}].{lim.comparison}", f"{lim.id} at {lim.threshold:g} can never raise: {lim.vital} values there "
+                                                 f"are outside its plausible range {rule.low:g}-{rule.high:g} (questionable)")
+        back = lim.threshold + lim.hysteresis if lim.low_side else lim.threshold - lim.hysteresis
+        if not lim.relative and not spec.low <= back <= spec.high:
+            fail(f"limit[{i}].hysteresis", f"{lim.id} would need {lim.vital} {back:g} to end: outside {spec.low:g}-{spec.high:g}")
+    for i, gate in enumerate(gates):
+        for vital, threshold, name in (("sbp", gate.sbp_above or gate.sbp_at_least, "sbp"), ("dbp", gate.dbp_above or gate.dbp_at_least, "dbp"),
+                                       ("spo2", gate.spo2_below, "spo2_below")):
+            rule = plausible.get(vital)
+            if threshold is not None and rule is not None and not rule.low < threshold < rule.high:
+                fail(f"gate[{i}].id", f"{gate.id} on {name} {threshold:g} can never apply: outside the plausible {rule.low:g}-{rule.high:g}")
+    if technical.signal_loss_max_s >= technical.signal_loss_window_s:
+        fail("technical.signal_loss_max_s", f"{technical.signal_loss_max_s:g} s can never be lost within a "
+                                            f"{technical.signal_loss_window_s:g} s window")
+    if discharge.spo2_above >= VITALS["spo2"].high:
+        fail("discharge.spo2_above", f"SpO2 above {discharge.spo2_above:g} can never be met")
+
+
 def _check_screening(items: tuple[ScreeningItem, ...], limits: tuple[Limit, ...], fail: Callable[[str, str], None]) -> None:
     """Tighten and delay entries name existing limits and really tighten them."""
     by_id = {lim.id: lim for lim in limits}
@@ -683,11 +718,14 @@ def _check_screening(items: tuple[ScreeningItem, ...], limits: tuple[Limit, ...]
 TOP = ("protocol", "route", "gate", "screening", "limit", "plausible", "technical", "audio", "baseline", "discharge")
 KNOWN = {
     "protocol": ("name", "version", "reviewed_by", "reviewed_on", "description"),
-    "route": ("drug", "dose", "observation_min", "nibp_interval_min", "predose_bp_required", "checkpoint", "bounds", *CITED),
+    "route": (
+        "drug", "dose", "observation_min", "nibp_interval_min", "predose_bp_required", "predose_bp_max_age_min", "checkpoint",
+        "bounds", *CITED,
+    ),
     "bounds": ("single_mg_per_kg", "single_mg", "session_mg_per_kg", "session_mg", "infusion_min", "response", *CITED),
     "gate": (
         "id", "action", "message", "sbp_above", "dbp_above", "sbp_at_least", "dbp_at_least", "spo2_below", "min_age", "max_age",
-        "recheck_after_min", *CITED,
+        "recheck_after_min", "hysteresis", *CITED,
     ),
     "screening": (
         "id", "key", "question", "reason", "when", "at_least", "block", "overridable", "gate", "tighten", "delay",
@@ -699,7 +737,7 @@ KNOWN = {
     "plausible": ("vital", "low", "high", "max_change_per_s", *CITED),
     "technical": (
         "condition_delay_s", "escalate_after_s", "max_quiet_s", "nibp_overdue_grace_s", "conditions", "response",
-        "stale_intervals", "max_interval_s", "repeat_nibp_priority", "signal_loss_window_s", "signal_loss_max_s", *CITED,
+        "stale_intervals", "max_interval_s", "repeat_nibp_priority", "signal_loss_window_s", "signal_loss_max_s", "required", *CITED,
     ),
     "audio": ("pause_s", "max_pause_s", *CITED),
     "baseline": ("nibp_readings", "window_s", *CITED),
@@ -745,16 +783,20 @@ def parse(text: str, path: str = "<protocol>") -> Protocol:
         seen_vitals[p.vital] = i
     _check_limits(limits, fail)
     _check_screening(screening, limits, fail)
+    gates = many("gate", _gate)
+    technical = _technical(reader("technical", data["technical"], KNOWN["technical"]))
+    discharge = _discharge(reader("discharge", data["discharge"], KNOWN["discharge"]))
+    _check_workable(limits, gates, {p.vital: p for p in plausible}, technical, discharge, fail)
     return Protocol(
         meta=_meta(reader("protocol", data["protocol"], KNOWN["protocol"])),
         routes=routes,
-        gates=many("gate", _gate),
+        gates=gates,
         screening=screening,
         limits=limits,
-        technical=_technical(reader("technical", data["technical"], KNOWN["technical"])),
+        technical=technical,
         audio=_audio(reader("audio", data["audio"], KNOWN["audio"])),
         baseline=_baseline(reader("baseline", data["baseline"], KNOWN["baseline"])),
-        discharge=_discharge(reader("discharge", data["discharge"], KNOWN["discharge"])),
+        discharge=discharge,
         path=path,
         plausible={p.vital: p for p in plausible},
     )

@@ -66,7 +66,7 @@ def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[
             _reoverride(rules, x)
         elif not isinstance(x, AlarmEvent):
             rules.rescreen(x.data.get("answers", {}), x.t)
-    rules.advance(last_t)
+    rules.act(last_t, lambda _engine: [])  # everything up to and including the last instant, as live judged it
     pleth = store.latest(session.id, "pleth")
     return rules, max(last_t, pleth.t if pleth else last_t)
 

@@ -20,6 +20,7 @@ Outputs are the engine's alarm transitions and every change of the dosing decisi
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Union
@@ -29,7 +30,7 @@ from devices.recording import Recording
 from monitor.alarm_events import HIGH, PRIORITY_RANK, AlarmEvent
 from monitor.alarms import AlarmEngine
 from monitor.baseline import Baseline
-from monitor.dosing import CLEAR, Decision, DoseProblem, PredoseReadings, decide, dose_problems
+from monitor.dosing import CLEAR, Decision, DoseProblem, PredoseReadings, bp_expires, decide, dose_problems
 from monitor.plan import GATE, Finding, Plan, make_plan
 from monitor.plan import override as override_plan
 from monitor.plausibility import PlausibilityCheck
@@ -74,6 +75,7 @@ class SessionRules:
         self._check = PlausibilityCheck(plan.protocol.plausible)
         self._readings = PredoseReadings(plan.protocol.baseline.window_s)
         self._holds: dict[str, Finding] = {}
+        self._expired = -math.inf  # the last time a pre-dose BP went out of date
         self._held_changed_at: float | None = None
         self._queue: list[tuple[float, int, int, Input]] = []
         self._seq = 0
@@ -99,17 +101,17 @@ class SessionRules:
     def advance(self, horizon: float) -> list[Output]:
         """Feed every input stamped before ``horizon``, then let time pass up to it."""
         out = self._feed(lambda t: t < horizon)
-        return out + self._outputs(self.engine.tick(horizon))
+        return out + self._expire(horizon) + self._outputs(self.engine.tick(horizon))
 
     def finish(self, end: float) -> list[Output]:
         """Feed every input up to ``end`` (the end of the recording), then let time pass to it."""
         out = self._feed(lambda t: t <= end)
-        return out + self._outputs(self.engine.tick(end))
+        return out + self._expire(end) + self._outputs(self.engine.tick(end))
 
     def act(self, t: float, action: Callable[[AlarmEngine], list[AlarmEvent]]) -> list[Output]:
         """Apply an action (acknowledge, pause audio...) at ``t``, after every input up to ``t``."""
         out = self._feed(lambda x: x <= t)
-        return out + self._outputs(action(self.engine))
+        return out + self._expire(t) + self._outputs(action(self.engine))
 
     def rescreen(self, answers: Mapping[str, object], t: float) -> list[Output]:
         """New screening answers (parsed) from ``t``: a new plan, the physicians' overrides kept."""
@@ -140,6 +142,7 @@ class SessionRules:
             if judge_at is not None and x.t != judge_at:
                 out += self._decide(judge_at)
                 judge_at = None
+            out += self._expire(x.t)
             if isinstance(x, Dose):
                 if judge_at is not None:  # the readings of this instant come before the dose
                     out += self._decide(judge_at)
@@ -201,8 +204,16 @@ class SessionRules:
     def _holds_dosing(self, alarm_id: str) -> bool:
         return any(p.limit.id == alarm_id and p.limit.holds_dosing for p in self.plan.limits)
 
+    def _expire(self, t: float) -> list[Output]:
+        """The latest pre-dose BP becoming too old to dose on before ``t`` changes the decision then."""
+        expires = bp_expires(self.plan, self._readings)
+        if expires is None or expires >= t or expires <= self._expired:
+            return []
+        self._expired = expires
+        return self._decide(expires)
+
     def _decide(self, t: float) -> list[Output]:
-        decision = decide(self.plan, self._readings, tuple(self._holds.values()))
+        decision = decide(self.plan, self._readings, tuple(self._holds.values()), t, self.engine.last_dose_start)
         if decision.key == self.decision.key:
             self.decision = decision  # the same findings, with the latest values in their words
             return []

@@ -16,9 +16,9 @@ peak, a minimum, a baseline or time below 90 %.
 - **Lowest** values and ranges are shown as measured (89.5 stays 89.5): never rounded across a
   threshold.
 - **Time below 90 %**: each trusted SpO2 reading below 90 % holds until the next SpO2 reading
-  (sample and hold), for intervals up to ``GAP_INTERVALS`` of the source's usual interval (at least
-  ``MAX_STEP_S``): at one reading a minute a minute counts; a longer gap, or a no-value or
-  questionable reading, is not time below 90 %.
+  (sample and hold), for as long as the alarm engine would still call it fresh (the protocol's quiet
+  time, or its number of the source's usual intervals): at one reading a minute a minute counts; a
+  longer gap, or a no-value or questionable reading, is not time below 90 %.
 - **Alarm episodes** run from ``raised`` to the first ``latched``, ``cleared`` or ``reset`` (or the
   session end); every new ``raised`` is a new episode, even of an alarm still latched from before;
   an episode counts at the highest priority it reached; time to acknowledge is the first
@@ -49,8 +49,8 @@ from monitor.protocol import DEFAULT_PROTOCOL, Protocol, ProtocolError, load
 from monitor.session import Dose, Session
 from monitor.store import Store, StoredEvent, StoredReading, in_use
 
-MAX_STEP_S = 5.0
-GAP_INTERVALS = 2.5
+FRESH_S = 30.0  # the shipped protocols' quiet time for SpO2: a reading is fresh this long at least
+GAP_INTERVALS = 3.0  # the shipped protocols' stale_intervals: or this many of the source's usual intervals
 SPO2_LOW = 90.0
 REMS_MIN_S = 2 * 3600.0
 CLOSING = ("latched", "cleared", "reset")
@@ -194,12 +194,14 @@ def usual_interval(readings: Sequence[StoredReading], vital: str) -> float | Non
     return statistics.median(steps) if steps else None
 
 
-def time_below(readings: Sequence[StoredReading], vital: str, limit: float) -> float:
-    """Seconds below ``limit``: each trusted reading below it holds until the next reading of the
-    vital, if that comes within ``GAP_INTERVALS`` usual intervals (at least ``MAX_STEP_S``)."""
+def time_below(readings: Sequence[StoredReading], vital: str, limit: float, fresh_s: float = FRESH_S,
+               intervals: float = GAP_INTERVALS) -> float:
+    """Seconds below ``limit``: each trusted reading below it holds until the next reading of the vital,
+    for as long as the alarm engine would still call it fresh: ``fresh_s`` (the protocol's quiet time) or
+    ``intervals`` of the source's usual interval, whichever is longer; a longer gap counts nothing."""
     series = [r for r in readings if r.vital == vital]
     interval = usual_interval(series, vital)
-    max_step = max(MAX_STEP_S, GAP_INTERVALS * interval) if interval else MAX_STEP_S
+    max_step = max(fresh_s, intervals * interval) if interval else fresh_s
     total = 0.0
     for a, b in zip(series, series[1:]):
         if a.status == OK and a.value is not None and a.value < limit and b.t - a.t <= max_step:
@@ -477,7 +479,8 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         rise_sbp=rise(p_sbp, base.get("sbp")),
         rise_dbp=rise(p_dbp, base.get("dbp")),
         min_spo2=lowest(readings, "spo2", first),
-        below_90_s=time_below(readings, "spo2", SPO2_LOW),
+        below_90_s=time_below(readings, "spo2", SPO2_LOW, protocol.technical.max_quiet_s.get("spo2", FRESH_S),
+                              protocol.technical.stale_intervals),
         hr_range=value_range(readings, hr_vital),
         hr_vital=hr_vital,
         alarms=alarm_stats(eps),

@@ -15,8 +15,11 @@ T0 = 1_700_000_000.0
 
 
 def surge_engine() -> AlarmEngine:
-    """Baseline 131/81 before a dose, then one cuff reading of 190/114 after it."""
-    e = AlarmEngine(make_plan(load("kap-iv"), SAMPLE_SCREENING), start=T0)
+    """Baseline 131/81 before a dose, then one cuff reading of 190/114 after it (a cuff alone: SpO2 is not
+    required in this test)."""
+    protocol = load("kap-iv")
+    protocol = replace(protocol, technical=replace(protocol.technical, required=()))
+    e = AlarmEngine(make_plan(protocol, SAMPLE_SCREENING), start=T0)
     for t in (0, 300):
         for vital, value in (("sbp", 131), ("dbp", 81), ("map", 98)):
             e.on_item(reading(T0 + t, vital, value, "cuff"))

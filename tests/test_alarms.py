@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from devices.reading import Condition, no_value, reading
@@ -15,8 +17,13 @@ from monitor.protocol import load
 T0 = 1_700_000_000.0
 
 
-def engine(**answers) -> AlarmEngine:
-    return AlarmEngine(make_plan(load("kap-iv"), {**SAMPLE_SCREENING, **answers}), start=T0)
+def engine(oximeter: bool = True, **answers) -> AlarmEngine:
+    """kap-iv for a patient with ``answers``; ``oximeter=False`` for a test about something else that feeds
+    no SpO2 (the protocol would otherwise, rightly, say SpO2 is missing)."""
+    protocol = load("kap-iv")
+    if not oximeter:
+        protocol = replace(protocol, technical=replace(protocol.technical, required=()))
+    return AlarmEngine(make_plan(protocol, {**SAMPLE_SCREENING, **answers}), start=T0)
 
 
 def feed(e: AlarmEngine, vital: str, values, start: float = 0.0, step: float = 1.0, source: str = "ox"):
@@ -132,7 +139,7 @@ def test_no_value_never_raises_and_interrupts_a_pending_delay():
 
 
 def test_nibp_alarms_are_judged_on_each_discrete_reading():
-    e = engine()
+    e = engine(oximeter=False)
     events = nibp(e, 0, 185, 95)
     assert kinds(events) == [("raised", "sbp_critical"), ("raised", "sbp_high"), ("raised", "map_high")]
     events = nibp(e, 300, 140, 80)
@@ -179,7 +186,7 @@ def test_device_condition_raises_a_technical_alarm_after_its_delay_and_escalates
 
 
 def test_a_brief_condition_raises_nothing_and_data_back_ends_a_condition():
-    e = engine()
+    e = engine(oximeter=False)
     e.on_item(Condition(T0, "searching", "ox", True, ("spo2",)))
     e.on_item(Condition(T0 + 5, "searching", "ox", False, ("spo2",)))
     assert e.tick(T0 + 30) == []
@@ -190,7 +197,7 @@ def test_a_brief_condition_raises_nothing_and_data_back_ends_a_condition():
 
 
 def test_informational_conditions_do_not_alarm():
-    e = engine()
+    e = engine(oximeter=False)
     e.on_item(Condition(T0, "motion", "ox", True, ("spo2",)))
     assert e.tick(T0 + 60) == []
 
@@ -206,7 +213,7 @@ def test_stale_data_per_vital():
 
 
 def test_nibp_overdue_after_the_dose():
-    e = engine()
+    e = engine(oximeter=False)
     nibp(e, 0, 120, 80)
     e.on_dose(T0 + 60)
     assert e.tick(T0 + 60 + 300 + 120) == []
@@ -279,6 +286,14 @@ def test_acknowledging_an_unknown_alarm_does_nothing():
     assert engine().acknowledge("nope", "nurse K", T0) == []
 
 
+def test_spo2_is_required_from_the_start_so_a_missing_oximeter_is_stale():
+    e = engine()
+    nibp(e, 0, 120, 80)
+    (ev,) = e.tick(T0 + 31)
+    assert (ev.event, ev.alarm_id, ev.t) == ("raised", "spo2_stale", T0 + 30)
+    assert engine(oximeter=False).tick(T0 + 31) == []
+
+
 def test_a_gap_fires_the_stale_alarm_at_its_due_time_when_the_next_reading_arrives():
     e = engine()
     feed(e, "spo2", [97] * 10)
@@ -327,7 +342,7 @@ def test_an_alarm_carries_the_protocols_response_in_words():
 def test_a_flapping_cable_alarms_on_its_losses_added_up():
     """Out 8.5 s, in 1 s, again and again: no single outage reaches the 10 s delay, but 15 s lost within a
     minute raises "intermittent signal"; a steady minute ends it."""
-    e = engine()
+    e = engine(oximeter=False)
     events, t = [], 0.0
     for _ in range(4):
         events += e.on_item(Condition(T0 + t, "disconnected", "ox"))
@@ -343,7 +358,7 @@ def test_a_flapping_cable_alarms_on_its_losses_added_up():
 
 
 def test_one_long_outage_is_the_condition_alarm_not_intermittent_signal():
-    e = engine()
+    e = engine(oximeter=False)
     e.on_item(Condition(T0, "disconnected", "ox"))
     events = e.tick(T0 + 40)
     assert [ev.alarm_id for ev in events if ev.event == "raised"] == ["disconnected:ox"]

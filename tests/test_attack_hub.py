@@ -10,7 +10,7 @@ from devices.reading import Reading, reading
 from devices.screening import complete
 from monitor.hub import Hub, Scheduled, dosing_data
 from monitor.running import build_plan, create_session, resume_session, session_rules
-from monitor.session import Dose, Session
+from monitor.session import Dose, Session, new_session_id
 from monitor.session_rules import DosingChange, SessionRules, alarm_events
 from monitor.store import Store
 from monitor.summary import load_record, summarise
@@ -50,10 +50,6 @@ def feed(hub: Hub, clock: HandClock, seconds: range, spo2: float) -> None:
     hub._flush()
 
 
-@pytest.mark.xfail(strict=True, reason="hub.py _rejudge (line 431) rebuilds the rules from the store alone: while the "
-                   "store refuses writes it lacks the held readings and the correction itself, so marking a dose "
-                   "'entered in error' clears a HIGH 'SpO2 80 - below 85' and the 'recording failed' alarm (saying the "
-                   "dose was entered in error) and leaves the dose in the rules")
 def test_marking_a_dose_in_error_while_the_disk_is_full_keeps_the_alarms_and_takes_the_dose_out(tmp_path):
     store = FlakyStore(tmp_path / "k.db")
     hub, clock = hub_on(store)
@@ -78,10 +74,6 @@ def test_marking_a_dose_in_error_while_the_disk_is_full_keeps_the_alarms_and_tak
         assert hub.engine.first_dose_t is None and "dose_bounds" not in active
 
 
-@pytest.mark.xfail(strict=True, reason="hub.py _rejudge (line 428) builds fresh rules from the store only, so doses the "
-                   "hub scheduled (training and demo scenarios: hub.py line 88) and not yet played are lost: after a "
-                   "hand-taken BP is marked in error, the scenario's dose at 5 min never reaches the rules (no "
-                   "baseline, no rise alarms, no checkpoints)")
 def test_marking_a_hand_taken_bp_in_error_keeps_the_scenarios_scheduled_doses(tmp_path):
     dose = Scheduled(START + 300, "dose", {"route": "iv", "drug": "ketamine", "mg": 35.0, "end": START + 2700})
     hub, clock = hub_on(Store(tmp_path / "k.db"), [dose])
@@ -95,13 +87,11 @@ def test_marking_a_hand_taken_bp_in_error_keeps_the_scenarios_scheduled_doses(tm
     assert hub.engine.first_dose_t == START + 300
 
 
-@pytest.mark.xfail(strict=True, reason="resume.py restore_rules (line 69) replays with advance(last_t), which feeds only "
-                   "inputs before last_t: the readings of the last stored instant are judged again after the resume and "
-                   "their transitions recorded twice (one SBP 190 becomes two HIGH episodes in the summary)")
 def test_resuming_after_a_crash_records_no_transition_twice(tmp_path):
     store = Store(tmp_path / "k.db")
     plan = build_plan("kap-iv", "iv", complete(45))
-    session = create_session(store, plan, patient="P-1", weight_kg=70.0, started=PAST, kind="clinical", metadata={}, who=None)
+    session = create_session(store, plan, new_session_id(PAST), patient="P-1", weight_kg=70.0, started=PAST, kind="clinical",
+                             metadata={}, who=None)
     items = [reading(PAST + t, v, x, "ox") for t in range(301) for v, x in (("spo2", 97), ("pr", 72))]
     items = sorted(items + cuff(0, 120, 78, PAST) + cuff(300, 190, 95, PAST), key=lambda i: i.t)
     live = session_rules(plan, PAST, {}, 70.0)  # what the recorder had done when it was killed

@@ -21,23 +21,12 @@ def edited(old: str, new: str) -> str:
 
 
 NONSENSE = [
-    pytest.param(edited('vital = "spo2"\nlow = 30', 'vital = "spo2"\nlow = 88'), id="plausible-spo2-above-the-critical-limit",
-                 marks=pytest.mark.xfail(strict=True, reason="protocol.py parse (line ~746) never checks limits against the "
-                                         "plausible ranges: SpO2 plausible from 88 makes every value below 85 'questionable', "
-                                         "so spo2_critical can never raise (only a LOW 'check sensor')")),
-    pytest.param(edited('vital = "sbp"\nlow = 40\nhigh = 270', 'vital = "sbp"\nlow = 40\nhigh = 170'), id="plausible-sbp-below-the-critical-limit",
-                 marks=pytest.mark.xfail(strict=True, reason="protocol.py parse: an SBP plausible up to 170 silences "
-                                         "sbp_critical (>= 180) and the pre-dose block on SBP; it loads without a word")),
-    pytest.param(edited("signal_loss_max_s = 15", "signal_loss_max_s = 120"), id="signal-loss-longer-than-its-window",
-                 marks=pytest.mark.xfail(strict=True, reason="protocol.py _technical (line 593): signal_loss_max_s 120 s in a "
-                                         "60-s window can never be reached, so 'intermittent signal' is off; it loads")),
+    pytest.param(edited('vital = "spo2"\nlow = 30', 'vital = "spo2"\nlow = 88'), id="plausible-spo2-above-the-critical-limit"),
+    pytest.param(edited('vital = "sbp"\nlow = 40\nhigh = 270', 'vital = "sbp"\nlow = 40\nhigh = 170'), id="plausible-sbp-below-the-critical-limit"),
+    pytest.param(edited("signal_loss_max_s = 15", "signal_loss_max_s = 120"), id="signal-loss-longer-than-its-window"),
     pytest.param(edited('below = 90\npriority = "medium"\ndelay_s = 15\nhysteresis = 1',
-                        'below = 90\npriority = "medium"\ndelay_s = 15\nhysteresis = 20'), id="hysteresis-that-never-recovers",
-                 marks=pytest.mark.xfail(strict=True, reason="protocol.py _limit: spo2_low below 90 with hysteresis 20 needs "
-                                         "SpO2 >= 110 to end: the alarm can never clear; it loads")),
-    pytest.param(edited("spo2_above = 92", "spo2_above = 100"), id="discharge-spo2-above-100",
-                 marks=pytest.mark.xfail(strict=True, reason="protocol.py _discharge: 'SpO2 above 100' can never be met, so "
-                                         "no patient can ever meet the discharge criteria; it loads")),
+                        'below = 90\npriority = "medium"\ndelay_s = 15\nhysteresis = 20'), id="hysteresis-that-never-recovers"),
+    pytest.param(edited("spo2_above = 92", "spo2_above = 100"), id="discharge-spo2-above-100"),
 ]
 
 
@@ -51,9 +40,6 @@ def spo2(t: float, value: float) -> StoredReading:
     return StoredReading(0, t, "spo2", value, "%", "ox", OK)
 
 
-@pytest.mark.xfail(strict=True, reason="summary.py time_below (line 202) allows a gap of 2.5 x the whole session's median "
-                   "interval (at least 5 s): an oximeter that sends every 6 s during a 3-minute desaturation to 88 % (a "
-                   "weak signal drops packets) gives 'Time SpO2 < 90 %: 0 s' beside a spo2_low alarm escalated to HIGH")
 def test_time_below_90_counts_a_desaturation_sampled_more_sparsely_than_the_rest():
     readings = [spo2(t, 97) for t in range(600)]
     readings += [spo2(t, 88) for t in range(600, 780, 6)]

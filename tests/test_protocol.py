@@ -100,7 +100,7 @@ def test_missing_source(tmp_path, capsys):
     source_at = KAP_IV.index("source = ", start)
     end = KAP_IV.index("\n", source_at) + 1
     text = KAP_IV[:source_at] + KAP_IV[end:]
-    assert_error(tmp_path, text, line_of(text, "[[limit]]", after="hysteresis = 1"), "limit[1].source", "missing required field", capsys)
+    assert_error(tmp_path, text, line_of(text, "[[limit]]", after='escalate_to = "high"'), "limit[1].source", "missing required field", capsys)
 
 
 def test_empty_source(tmp_path, capsys):
