@@ -5,7 +5,10 @@ Each tick (1 s) sends only what is new since the client's cursor: trend points a
 the status panel only when they change. Once the session has ended and the page has caught up, the tick
 stops.
 
-The page is one screen: header and banner on top, numerics and trends on the left, and a fixed-width
+A hold banner under the alarm banner says, from the moment it applies, that dosing is blocked or on
+hold, why and what lifts it (``layouts.holds``); the alarm banner stays as it is beside it.
+
+The page is one screen: header and banners on top, numerics and trends on the left, and a fixed-width
 column on the right whose alarm actions stay in view while the session panel below them scrolls.
 """
 
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
-from layouts import alarm_cards, controls, ending
+from layouts import alarm_cards, controls, corrections, ending, hold_banner, screening_form
 from layouts import training as training_page
 from layouts.components import (
     COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
@@ -86,6 +89,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
             training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
             html.Div("Waiting for data\u2026", id="banner", className="banner banner-none", role="alert",
                      **{"aria-live": "assertive"}),
+            hold_div(hub if here else None),
             html.Div(className="live-body", children=[
                 html.Main(className="live-main", children=[
                     html.Div(className="tiles", children=[
@@ -118,12 +122,25 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
                         html.Div(id="ack-result", className="feedback", **{"aria-live": "polite"}),
                         html.Div(id="alarm-list", className="alarm-list"),
                     ]),
-                    controls.panel(session, hub),
+                    controls.panel(session, hub, screening_form.form(hub if here else None), corrections.section()),
                     ending.clinical_bar(session_id) if here and session is not None and session.kind != "training" else html.Div(),
                 ]),
             ]),
         ]),
     ])
+
+
+def hold_state(hub: Hub | None) -> tuple[list, str, str]:
+    """The hold banner's children, class and hover text for a session recorded here (hidden otherwise)."""
+    if hub is None:
+        return hold_banner.hold_banner(None, None)
+    return hold_banner.hold_banner(hub.decision(), hub.engine.plan)
+
+
+def hold_div(hub: Hub | None) -> html.Div:
+    """The hold banner as the page first draws it: a block or gate shows from page load."""
+    children, class_name, title = hold_state(hub)
+    return html.Div(children, id="hold", className=class_name, title=title, role="status", **{"aria-live": "polite"})
 
 
 def waiting_tile(spec: TileSpec) -> list:
@@ -256,8 +273,7 @@ def status_panel(hub: Hub, store: Store, session_id: str, now: float, first_dose
         late = now - due
         text = f"Next NIBP due {clock_text(due)[11:16]}" + (f" — {late / 60:.0f} min overdue" if late > 60 else "")
         out.append(html.Div(text, className="check" + (" check-missed" if late > 60 else "")))
-    out.append(controls.discharge_box(hub, now))
-    return out
+    return out + controls.discharge_box(hub, store, now, nibp[-1] if nibp else None)
 
 
 @dataclass(frozen=True)
@@ -347,6 +363,9 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "patient": Output("patient", "children"), "phase": Output("phase-clock", "children"),
             "clock": Output("session-clock", "children"),
             "banner": Output("banner", "children"), "banner_class": Output("banner", "className"),
+            "hold": Output("hold", "children"), "hold_class": Output("hold", "className"),
+            "hold_title": Output("hold", "title"), "entries": Output("entries", "children"),
+            "plan": Output("plan-box", "children"),
             "tiles": [Output(f"tile-{t.key}", "children") for t in TILES],
             "tile_classes": [Output(f"tile-{t.key}", "className") for t in TILES],
             "trends": [Output(f"trend-{key}", "extendData") for key in TRENDS],
@@ -414,10 +433,15 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             banner = alarm_banner(alarms)
             status = status_panel(m.hub, store, session_id, m.now, first) if m.hub is not None else [
                 html.P(elsewhere_text(store, session_id), className="muted")]
+        hold, hold_class, hold_title = hold_state(m.hub)
+        entries = corrections.listing(corrections.recent(store, session_id)) if m.hub is not None else []
         weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
         return {
             "patient": f"{session.patient} · {session.route.upper()} · {weight}", "phase": phase, "clock": clock,
             "banner": banner[0], "banner_class": banner[1],
+            "hold": changed(hold, cursor, "hold_digest", moved), "hold_class": hold_class, "hold_title": hold_title,
+            "entries": changed(entries, cursor, "entries_digest", moved),
+            "plan": changed(controls.plan_box(m.hub), cursor, "plan_digest", moved),
             "tiles": [t.children for t in tiles], "tile_classes": [t.className for t in tiles],
             "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth), "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
@@ -433,8 +457,9 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
     def stalled(cursor: dict, hub: Hub) -> dict:
         """A tick while the recorder has stopped flushing: only the cursor moves (the watchdog says NO DATA)."""
-        keep = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "pleth", "pleth_hidden",
-                                           "cards", "shown", "ack_all_off", "status", "audio", "page_class", "stop")}
+        keep = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "hold", "hold_class",
+                                           "hold_title", "entries", "plan", "pleth", "pleth_hidden", "cards", "shown",
+                                           "ack_all_off", "status", "audio", "page_class", "stop")}
         keep.update(tiles=[no_update] * len(TILES), tile_classes=[no_update] * len(TILES), trends=[no_update] * len(TRENDS),
                     cursor={**cursor, "served": time.time(), "recorder": hub.last_flush})
         return keep
@@ -442,6 +467,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     def missing(session_id: str, cursor: dict) -> dict:
         return {
             "patient": f"no session {session_id}", "phase": "", "clock": "", "banner": [], "banner_class": "banner",
+            "hold": [], "hold_class": "hold hold-clear", "hold_title": "", "entries": [], "plan": no_update,
             "tiles": [""] * len(TILES), "tile_classes": ["tile"] * len(TILES), "trends": [no_update] * len(TRENDS),
             "pleth": no_update, "pleth_hidden": True, "cards": [], "shown": {}, "ack_all_off": True, "status": [],
             "audio": no_update, "page_class": "live-page live-remote", "stop": True, "cursor": cursor,
@@ -461,6 +487,8 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Input("audio", "data"), Input("start-audio", "n_clicks"),
     )
     controls.register(app, store, live)
+    screening_form.register(app, live)
+    corrections.register(app, store, live)
 
 
 def _last_time(store: Store, session_id: str) -> float:
