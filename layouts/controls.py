@@ -5,6 +5,7 @@ to the store."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,9 @@ AUDIO_PAUSE_S = 120  # real seconds; a session clock running faster (demo, train
 UNDO_S = 8  # design proposal: real seconds in which a note can be undone (long enough to notice a wrong button)
 DRUG_BY_ROUTE = {"intranasal": "esketamine"}
 REPEAT = "repeat"  # the value of the dose form's "repeat dose" tick
+# A dose, a discharge or screening answers are checked against what is recorded, then recorded: one at a
+# time, so a double click (two requests at once) cannot both pass the check and record twice.
+CHECK_THEN_RECORD = threading.Lock()
 
 
 def limit_words(limit_spec: PlannedLimit) -> str:
@@ -295,6 +299,11 @@ def give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bo
     ask for a physician's order). Refused: a value that is not a dose (nothing is stored), dosing not clear
     (the banner's words), a repeat dose not confirmed, a dose outside the protocol's bounds without a
     physician's order."""
+    with CHECK_THEN_RECORD:
+        return _give_dose(hub, store, who, form)
+
+
+def _give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bool, bool]:
     try:
         dose = dose_entry(hub.now(), form.route, form.drug, form.mg, form.minutes, hub.session.route)
         order = physician_order(form.physician, form.reason)
@@ -323,6 +332,11 @@ def give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bo
 def discharge(hub: Hub, store: Store, who: str, physician: object, reason: object) -> tuple[str, bool, bool]:
     """Record the patient's discharge, or say why not: (what to tell the nurse, whether it was recorded, whether
     to ask for a physician's order). Before the minimum observation only on a physician's order."""
+    with CHECK_THEN_RECORD:
+        return _discharge(hub, store, who, physician, reason)
+
+
+def _discharge(hub: Hub, store: Store, who: str, physician: object, reason: object) -> tuple[str, bool, bool]:
     try:
         order = physician_order(physician, reason)
     except ValueError as exc:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from devices.screening import NUMBER, QUESTIONS, YES_NO, Question, ScreeningError, parse_answers
-from layouts.controls import actor, clicked, feedback, said
+from layouts.controls import CHECK_THEN_RECORD, actor, clicked, feedback, said
 from monitor.holds import hold_text
 from monitor.hub import Hub
 from monitor.plan import Plan
@@ -87,24 +87,29 @@ def sent_answers(entries: object) -> dict[object, object]:
             if isinstance(e, dict) and isinstance(e.get("id"), dict)}
 
 
+def answer_like(value: object) -> bool:
+    """Whether a value sent for an answer can be one (so a refusal never repeats a forged megabyte)."""
+    return value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= ANSWER_MAX)
+
+
 def save(hub: Hub, who: str, raw: Mapping[object, object]) -> tuple[str, bool]:
     """Check the answers sent and re-plan the session with them (recorded with ``who``); say what changed and
     the dosing decision now, or why nothing was saved."""
-    long = next((k for k, v in raw.items() if isinstance(v, str) and len(v) > ANSWER_MAX), None)
-    if long is not None:
-        return f"Not saved: {WHERE}: field screening.{str(long)[:ANSWER_MAX]}: not an answer (more than " \
-               f"{ANSWER_MAX} characters).", False
+    odd = next((k for k, v in raw.items() if not answer_like(v)), None)
+    if odd is not None:
+        return f"Not saved: {WHERE}: field screening.{str(odd)[:ANSWER_MAX]}: not an answer (a word or a number of " \
+               f"at most {ANSWER_MAX} characters).", False
     try:
         given = parse_answers(raw, WHERE)
     except ScreeningError as exc:
         return f"Not saved: {exc}.", False
-    plan = hub.engine.plan
-    before = dict(plan.screening)
-    after = {**before, **given}
-    changed = answer_changes(before, after)
-    if not changed:
-        return "No change: the answers are as recorded.", True
-    decision = hub.rescreen(after, who)
+    with CHECK_THEN_RECORD:  # a double click saves once
+        before = dict(hub.engine.plan.screening)
+        after = {**before, **given}
+        changed = answer_changes(before, after)
+        if not changed:
+            return "No change: the answers are as recorded.", True
+        decision = hub.rescreen(after, who)
     return f"Screening saved by {who}: {'; '.join(changed)}. {hold_text(decision, hub.engine.plan)}", True
 
 

@@ -236,8 +236,9 @@ def test_screening_from_the_page_is_checked_with_the_files_validator(tmp_path):
         assert not ok and "field screening.age: 'sixty' is not a number (expected a number 0-130 years)" in text
         text, ok = save(hub, "RN Li", {"psychossis": "no"})
         assert not ok and "did you mean 'psychosis'?" in text
-        text, ok = save(hub, "RN Li", {"pregnancy": "y" * 1_000_000})
-        assert not ok and len(text) < 200 and "field screening.pregnancy" in text
+        for forged in ("y" * 1_000_000, ["yes"] * 100_000, {"a": "b" * 100_000}):
+            text, ok = save(hub, "RN Li", {"pregnancy": forged})
+            assert not ok and len(text) < 200 and "field screening.pregnancy: not an answer" in text
         assert store.events(hub.session.id, kind="screening") == []
         text, ok = save(hub, "RN Li", {"pregnancy": "no", "age": "45"})
         assert ok and "pregnancy: not answered \u2192 no" in text and "Dosing: clear to dose" in text
@@ -395,3 +396,33 @@ def test_the_review_and_report_list_screening_who_answered_overrides_and_dosing_
     assert "psychosis: not answered → yes" in text and "Dosing decision changes" in text
     assert re.search(r"BLOCK \S.* overridden by Dr Rahman at T\S+ min · \d\d:\d\d:\d\d: block psychosis overridden", text)
     assert "Hand-taken blood pressures Time Blood pressure Taken by no hand-taken blood pressure" in text  # left out
+
+
+def test_a_double_click_records_one_dose_and_one_discharge(tmp_path):
+    import threading
+
+    from layouts.controls import DoseForm, discharge, give_dose
+
+    def twice(action) -> list:
+        barrier = threading.Barrier(2)
+        said: list = []
+
+        def press() -> None:
+            barrier.wait()
+            said.append(action())
+
+        presses = [threading.Thread(target=press) for _ in range(2)]
+        for p in presses:
+            p.start()
+        for p in presses:
+            p.join()
+        return said
+
+    with live(tmp_path) as (store, hub):
+        wait_for(lambda: hub.decision().state == "clear", 10, "dosing to be clear")
+        said = twice(lambda: give_dose(hub, store, "RN Li", DoseForm("iv", "ketamine", 35, 40)))
+        assert sorted(ok for _, ok, _ in said) == [False, True]
+        assert len(store.events(hub.session.id, kind="dose")) == 1
+        said = twice(lambda: discharge(hub, store, "RN Li", "Dr Rahman", "escort waiting"))
+        assert sorted(ok for _, ok, _ in said) == [False, True]
+        assert len(store.events(hub.session.id, kind="discharge")) == 1
