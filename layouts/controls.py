@@ -21,7 +21,7 @@ from monitor.alarms import LABELS
 from monitor.discharge import engine_readiness
 from monitor.dose_rows import DoseRow, dose_rows
 from monitor.hub import Hub
-from monitor.dosing import BLOCKED, CLEAR
+from monitor.dosing import BLOCKED, CLEAR, Decision
 from monitor.plan import Plan, PlannedLimit
 from monitor.session import Session
 from monitor.store import Store, StoredEvent
@@ -70,11 +70,12 @@ def plan_summary(plan: Plan, outstanding: Sequence, blocked: bool) -> tuple[str,
     return f"Plan {plan.name} · {state}{reviewed}", lines
 
 
-def plan_box(hub: Hub | None) -> html.Details:
-    """The monitoring plan from screening as a short list, with the reasons and sources behind a toggle."""
+def plan_box(hub: Hub | None, decision: Decision | None = None) -> html.Details:
+    """The monitoring plan from screening as a short list, with the reasons and sources behind a toggle;
+    ``decision`` is the dosing decision now (asked of the hub when not given)."""
     if hub is None:
         return html.Details([html.Summary("Plan: not available (session not live here)")], className="plan")
-    decision = hub.decision()
+    decision = decision or hub.decision()
     plan = hub.engine.plan
     title, lines = plan_summary(plan, decision.findings, decision.state == BLOCKED)
     sources = plan.lines(decision.findings)

@@ -28,6 +28,7 @@ from layouts.components import (
 )
 from monitor.alarm_groups import group_alarms
 from monitor.bedside import due_checks, next_nibp_due
+from monitor.dosing import Decision
 from monitor.hub import Hub
 from monitor.liveness import LIVE, liveness
 from monitor.store import Store, StoredEvent, StoredReading
@@ -130,16 +131,10 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     ])
 
 
-def hold_state(hub: Hub | None) -> tuple[list, str, str]:
-    """The hold banner's children, class and hover text for a session recorded here (hidden otherwise)."""
-    if hub is None:
-        return hold_banner.hold_banner(None, None)
-    return hold_banner.hold_banner(hub.decision(), hub.engine.plan)
-
-
 def hold_div(hub: Hub | None) -> html.Div:
     """The hold banner as the page first draws it: a block or gate shows from page load."""
-    children, class_name, title = hold_state(hub)
+    decision, plan = (hub.decision(), hub.engine.plan) if hub is not None else (None, None)
+    children, class_name, title = hold_banner.hold_banner(decision, plan)
     return html.Div(children, id="hold", className=class_name, title=title, role="status", **{"aria-live": "polite"})
 
 
@@ -301,6 +296,14 @@ def ended_status(session_id: str, ended_at: float) -> list:
             html.A("Open the review", href=f"/review/{session_id}", className="ack link-button")]
 
 
+def plan_update(hub: Hub | None, decision: Decision | None, cursor: dict, moved: dict) -> object:
+    """The plan box, drawn only when what it shows changed (the screening, overrides and open findings)."""
+    plan = hub.engine.plan if hub is not None else None
+    shown = None if plan is None or decision is None else (
+        tuple(plan.screening.items()), plan.overrides, tuple((f.id, f.text) for f in decision.findings))
+    return no_update if changed(shown, cursor, "plan_digest", moved) is no_update else controls.plan_box(hub, decision)
+
+
 def changed(value: object, cursor: dict, key: str, moved: dict) -> object:
     """``value``, or ``no_update`` when the page already shows it (compared by a digest kept in the cursor)."""
     digest = hashlib.blake2b(repr(value).encode(), digest_size=8).hexdigest()
@@ -433,15 +436,18 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             banner = alarm_banner(alarms)
             status = status_panel(m.hub, store, session_id, m.now, first) if m.hub is not None else [
                 html.P(elsewhere_text(store, session_id), className="muted")]
-        hold, hold_class, hold_title = hold_state(m.hub)
+        decision = m.hub.decision() if m.hub is not None else None
+        hold, hold_class, hold_title = hold_banner.hold_banner(decision, m.hub.engine.plan if m.hub else None)
         entries = corrections.listing(corrections.recent(store, session_id)) if m.hub is not None else []
         weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
         return {
             "patient": f"{session.patient} · {session.route.upper()} · {weight}", "phase": phase, "clock": clock,
             "banner": banner[0], "banner_class": banner[1],
-            "hold": changed(hold, cursor, "hold_digest", moved), "hold_class": hold_class, "hold_title": hold_title,
+            "hold": changed(hold, cursor, "hold_digest", moved),
+            "hold_class": changed(hold_class, cursor, "hold_class_digest", moved),
+            "hold_title": changed(hold_title, cursor, "hold_title_digest", moved),
             "entries": changed(entries, cursor, "entries_digest", moved),
-            "plan": changed(controls.plan_box(m.hub), cursor, "plan_digest", moved),
+            "plan": plan_update(m.hub, decision, cursor, moved),
             "tiles": [t.children for t in tiles], "tile_classes": [t.className for t in tiles],
             "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth), "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
