@@ -61,7 +61,8 @@ def section() -> html.Div:
             html.Div(id="error-prompt", className="order-head"),
             html.Div(className="form-row", children=[
                 field("Reason", dcc.Input(id="error-reason", placeholder="what was wrong", className="txt",
-                                          maxLength=REASON_MAX), wide=True),
+                                          maxLength=REASON_MAX), wide=True)]),
+            html.Div(className="form-row", children=[
                 html.Button("Mark entered in error", id="error-save", className="ack", n_clicks=0),
                 html.Button("Cancel", id="error-cancel", className="quick", n_clicks=0),
             ]),

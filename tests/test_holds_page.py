@@ -153,3 +153,28 @@ def test_discharge_before_the_minimum_observation_is_refused_saying_how_long_is_
         dash_duo.wait_for_contains_text("#discharge-result", "discharged by RN Li", timeout=TIMEOUT)
         assert "on the order of Dr Rahman" in dash_duo.find_element("#discharge-result").text
         wait_for(lambda: "Discharged at" in dash_duo.find_element("#status").text, TIMEOUT, "the status panel")
+
+
+FITS = """
+const off = sel => { const e = document.querySelector(sel); if (!e) return sel + ' missing';
+  const r = e.getBoundingClientRect();
+  return r.width === 0 || r.top < 0 || r.bottom > innerHeight || r.right > innerWidth ? sel + ' off screen' : null; };
+const page = document.querySelector('.live-page');
+return {overflow: page.scrollHeight - page.clientHeight, wide: document.documentElement.scrollWidth - innerWidth,
+        off: ['#banner', '#hold', '#ack-all', '#pause-audio', '.end-session', '#who'].map(off).filter(x => x)};
+"""
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (1280, 800)])
+def test_with_a_hold_and_alarms_the_page_still_fits_one_screen(dash_duo, tmp_path, width, height):
+    with session(tmp_path, bp=(186, 104)) as (store, hub):
+        dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+        dash_duo.driver.set_window_size(width, height)
+        inner = dash_duo.driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        dash_duo.driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+        dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+        wait_for(lambda: "186/104" in shown(dash_duo, "#hold") and "SBP 186" in shown(dash_duo, "#alarm-list"), TIMEOUT,
+                 "the hold and the alarm card")
+        dash_duo.driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+        fits = dash_duo.driver.execute_script(FITS)
+        assert fits == {"overflow": 0, "wide": 0, "off": []}, fits
