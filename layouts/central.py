@@ -1,4 +1,5 @@
-"""The central station: one tile per room, most urgent first, with acknowledge and click-through.
+"""The central station: one tile per room, most urgent first, with acknowledge and click-through; a room
+whose dosing is blocked or on hold says so on its tile.
 
 Numbers come from the central store (the mirrored record); alarms, limits, OFFLINE and the bedside's
 address from each room's state. A room gone offline keeps showing its last unacknowledged alarm beside
@@ -143,6 +144,15 @@ def refusal_note(room: Room) -> list:
                      title=room.refusal)]
 
 
+def dosing_mark(room: Room) -> list:
+    """A line while the room's dosing is blocked or on hold (its headline), nothing while it is clear, offline
+    or ended."""
+    dosing = room.state.dosing if room.state else None
+    if dosing is None or dosing.state == "clear" or room.ended or room.status != "online":
+        return []
+    return [html.Div(dosing.headline, className=f"c-dosing c-dosing-{dosing.state}", title=dosing.headline)]
+
+
 def ack_buttons(room: Room, button_type: str) -> list:
     """Worded acknowledge buttons for the room's most urgent unacknowledged alarms (none while offline)."""
     if room.status != "online":
@@ -195,6 +205,7 @@ def room_tile(room: Room, store) -> html.Div:
             html.Span(status_text(room, state), className=f"c-status c-status-{state}"),
         ]),
         html.Div(alarm, className=f"c-alarm c-alarm-{alarm_class}"),
+        *dosing_mark(room),
         *([html.Div([html.Span("!!", className="mark"), html.Span("NO DATA FROM THIS ROOM: check the bedside")],
                     className="c-alarm c-alarm-offline")] if offline_high else []),
         html.Div(className="c-vitals", children=[

@@ -1,29 +1,41 @@
-"""The live page's session panel and the nurse's actions: acknowledge, pause audio, record a dose,
-enter a BP by hand, add (and undo) a note. Every action names who did it and goes to the store."""
+"""The live page's session panel and the nurse's actions: acknowledge, pause audio, record a dose
+(checked: its values, the dosing decision, a repeat, the protocol's bounds unless a physician orders it),
+enter a BP by hand, add (and undo) a note, discharge the patient. Every action names who did it and goes
+to the store."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from layouts.auth import signed_in_role, signed_in_user
 from layouts.components import SYMBOLS, TRENDS, clock_text
-from monitor.bedside import manual_bp, mg_per_kg_text
+from monitor.holds import hold_text
+from monitor.bedside import (
+    NAME_MAX, PREDISCHARGE_BP_S, dose_entry, manual_bp, mg_per_kg_text, physician_order, predischarge_bp_due, typed_text,
+)
 from monitor.alarms import LABELS
 from monitor.discharge import engine_readiness
+from monitor.dose_rows import DoseRow, dose_rows
 from monitor.hub import Hub
-from monitor.dosing import BLOCKED
+from monitor.dosing import BLOCKED, CLEAR, Decision
 from monitor.plan import Plan, PlannedLimit
+from monitor.session import Session
 from monitor.record_view import UNVERIFIED
-from monitor.session import ROUTES, Dose, Session
-from monitor.store import Store
+from monitor.store import Store, StoredEvent
 from monitor.users import who_overrides
 
 QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Dissociation", "Intervention given")
 AUDIO_PAUSE_S = 120  # real seconds; a session clock running faster (demo, training) is scaled
 UNDO_S = 8  # design proposal: real seconds in which a note can be undone (long enough to notice a wrong button)
 DRUG_BY_ROUTE = {"intranasal": "esketamine"}
+REPEAT = "repeat"  # the value of the dose form's "repeat dose" tick
+# A dose, a discharge or screening answers are checked against what is recorded, then recorded: one at a
+# time, so a double click (two requests at once) cannot both pass the check and record twice.
+CHECK_THEN_RECORD = threading.Lock()
 
 
 def limit_words(limit_spec: PlannedLimit) -> str:
@@ -60,31 +72,46 @@ def plan_summary(plan: Plan, outstanding: Sequence, blocked: bool) -> tuple[str,
     return f"Plan {plan.name} · {state}{reviewed}", lines
 
 
-def plan_box(hub: Hub | None) -> html.Details:
-    """The monitoring plan from screening as a short list, with the reasons and sources behind a toggle."""
+def plan_box(hub: Hub | None, decision: Decision | None = None) -> html.Details:
+    """The monitoring plan from screening as a short list, with the reasons and sources behind a toggle;
+    ``decision`` is the dosing decision now (asked of the hub when not given)."""
     if hub is None:
         return html.Details([html.Summary("Plan: not available (session not live here)")], className="plan")
-    decision = hub.decision()
+    decision = decision or hub.decision()
     plan = hub.engine.plan
     title, lines = plan_summary(plan, decision.findings, decision.state == BLOCKED)
     sources = plan.lines(decision.findings)
-    return html.Details(className="plan", children=[
+    return html.Details(className="plan", **{"data-fold": "plan"}, children=[  # redrawn when the plan changes
         html.Summary(title),
         html.Ul([html.Li(line) for line in lines], className="plan-lines"),
         html.Details([html.Summary("sources"), html.Ul([html.Li(line) for line in sources], className="plan-sources")],
-                     className="sources"),
+                     className="sources", **{"data-fold": "plan-sources"}),
     ])
 
 
-def discharge_box(hub: Hub, now: float) -> html.Details | html.Div:
-    """Discharge readiness: met, or what is still missing (folded; the count says how much)."""
+def discharge_box(hub: Hub, store: Store, now: float, last_bp: float | None) -> list:
+    """Discharge: when it was recorded, or readiness (met, or what is still missing, folded; the count says how
+    much) and a reminder to take a BP before discharge when none was taken in the last 15 min."""
+    done = discharged(store, hub.session.id)
+    if done is not None:
+        return [html.Div(f"Discharged at {clock_text(done.t)[11:16]} by {done.who or '?'}", className="check check-done")]
     ready = hub.call(lambda: engine_readiness(hub.engine, now))
+    out: list = []
+    if predischarge_bp_due(now, hub.observation_left(now), last_bp, False, hub.engine.first_dose_t is not None):
+        last = f" (last at {clock_text(last_bp)[11:16]})" if last_bp is not None else ""
+        out.append(html.Div(f"Take a BP before discharge: none in the last {PREDISCHARGE_BP_S / 60:g} min{last}",
+                            className="check check-due-now predischarge-bp"))
     if ready.ready:
-        return html.Div("Discharge criteria met (clinician decides)", className="check check-done")
-    return html.Details(className="check discharge", **{"data-fold": "discharge"}, children=[
+        return [*out, html.Div("Discharge criteria met (clinician decides)", className="check check-done")]
+    return [*out, html.Details(className="check discharge", **{"data-fold": "discharge"}, children=[
         html.Summary(f"Not ready for discharge ({len(ready.missing)})"),
         html.Ul([html.Li(m) for m in ready.missing]),
-    ])
+    ])]
+
+
+def discharged(store: Store, session_id: str) -> StoredEvent | None:
+    """The session's recorded discharge, if any."""
+    return next(iter(store.events(session_id, kind="discharge")), None)
 
 
 def field(label: str, control: object, wide: bool = False) -> html.Label:
@@ -101,25 +128,42 @@ def said(text: str, ok: bool, *extra: object) -> html.Span:
     return html.Span([text, *extra], className="said-ok" if ok else "said-error")
 
 
-def panel(session: Session | None, hub: Hub | None) -> html.Div:
-    """Due checks, dose entry, manual NIBP, notes, then the plan and the physician's override."""
+def order_fields(prefix: str, summary: str) -> html.Div:
+    """A physician's order (name and reason), shown once the page asks for one."""
+    return html.Div(id=f"{prefix}-order", className="order", hidden=True, children=[
+        html.Div(summary, className="order-head"),
+        html.Div(className="form-row", children=[
+            field("Physician", dcc.Input(id=f"{prefix}-physician", placeholder="name", className="txt")),
+            field("Reason", dcc.Input(id=f"{prefix}-order-reason", placeholder="why", className="txt"), wide=True),
+        ]),
+    ])
+
+
+def panel(session: Session | None, hub: Hub | None, screening: object = None, entries: object = None) -> html.Div:
+    """Due checks, the ``screening`` form, dose entry, manual NIBP, notes, the recent ``entries`` (to mark
+    entered in error), discharge, then the plan and the physician's override."""
     route = session.route if session else "iv"
     return html.Div(className="panel", children=[
         html.Div(id="status", className="status"),
+        screening or html.Div(),
         html.Div(className="actions", children=[
             html.H3("Dose"),
             html.Div(className="form-grid", children=[
-                field("Route", dcc.Dropdown(id="dose-route", options=list(ROUTES), value=route, clearable=False,
-                                            className="dd")),
-                field("Drug", dcc.Input(id="dose-drug", value=DRUG_BY_ROUTE.get(route, "ketamine"), className="txt")),
+                field("Route", dcc.Dropdown(id="dose-route", options=[route], value=route, clearable=False,
+                                            disabled=True, className="dd")),
+                field("Drug", dcc.Input(id="dose-drug", value=DRUG_BY_ROUTE.get(route, "ketamine"), className="txt",
+                                        maxLength=80)),
                 field("Dose (mg)", dcc.Input(id="dose-mg", type="number", min=0, placeholder="mg", className="num")),
                 field("Infusion (min)", dcc.Input(id="dose-minutes", type="number", min=0, placeholder="bolus",
                                                   value=40 if route == "iv" else None, className="num")),
             ]),
             html.Div(className="form-row", children=[
                 html.Div(id="dose-mgkg", className="hint"),
+                dcc.Checklist(id="dose-repeat", options=[{"label": " Repeat dose", "value": REPEAT}], value=[],
+                              className="repeat"),
                 html.Button("Record dose", id="dose-save", className="ack", n_clicks=0),
             ]),
+            order_fields("dose", "Outside the protocol's bounds: only on a physician's order"),
             feedback("dose-result"),
             html.H3("Manual NIBP"),
             html.Div(className="form-row", children=[
@@ -139,8 +183,15 @@ def panel(session: Session | None, hub: Hub | None) -> html.Div:
                 html.Button("Add note", id="note-save", className="ack", n_clicks=0),
             ]),
             feedback("note-result"),
+            entries or html.Div(),
+            html.H3("Discharge"),
+            html.Div(className="form-row", children=[
+                html.Button("Discharge patient", id="discharge-save", className="ack", n_clicks=0),
+            ]),
+            order_fields("discharge", "Before the minimum observation: only on a physician's order"),
+            feedback("discharge-result"),
         ]),
-        plan_box(hub),
+        html.Div(plan_box(hub), id="plan-box"),
         html.Details(className="override actions", children=[
             html.Summary("Physician override of a block or gate"),
             field("Block or gate", dcc.Dropdown(id="override-finding", options=[], placeholder="open block or gate",
@@ -156,6 +207,57 @@ def panel(session: Session | None, hub: Hub | None) -> html.Div:
     ])
 
 
+def _who(value: object) -> str | None:
+    """Who acts: the signed-in user when sign-in is on, else the initials typed in the Nurse box
+    (``ValueError`` when that is not a short text)."""
+    user = signed_in_user()
+    if user is not None:
+        return user
+    return typed_text(value, "the Nurse box", NAME_MAX) or None
+
+
+NEED_WHO = "Enter your initials in the Nurse box first."
+
+
+def live_hub(live: Mapping[str, Hub], cursor: object) -> Hub | None:
+    """The running hub of the page's session (named by its cursor), or None."""
+    session = cursor.get("session") if isinstance(cursor, dict) else None
+    hub = live.get(session) if isinstance(session, str) else None
+    return hub if hub is not None and not hub.finished.is_set() else None
+
+
+def actor(live: Mapping[str, Hub], cursor: object, who: object) -> tuple[Hub, str] | str:
+    """The live hub and who is acting, or why nobody can act."""
+    hub = live_hub(live, cursor)
+    if hub is None:
+        return "This session is not live."
+    try:
+        name = _who(who)
+    except ValueError as exc:
+        return f"Not done: {exc}."
+    return NEED_WHO if name is None else (hub, name)
+
+
+def acting_on(live: Mapping[str, Hub], cursor: object, who: object, outputs: int,
+              action: Callable[[Hub, str], tuple]) -> tuple:
+    """``action(hub, name)``'s outputs as the acting person; when nobody can act, why in the first of the
+    callback's ``outputs`` and nothing else changed."""
+    acting = actor(live, cursor, who)
+    if isinstance(acting, str):
+        return (said(acting, False), *[no_update] * (outputs - 1))
+    return action(*acting)
+
+
+def clicked() -> bool:
+    """Whether a button was pressed (not merely drawn, which also fires pattern-matching inputs)."""
+    return callback_context.triggered_id is not None and bool(callback_context.triggered[0]["value"])
+
+
+def minutes_seconds(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
 def physician_field() -> html.Label:
     """Who overrides: with sign-in on, the signed-in account and its role (only a physician's is accepted);
     else the physician's name, typed (and recorded as unverified)."""
@@ -164,23 +266,6 @@ def physician_field() -> html.Label:
         return field("Physician", dcc.Input(id="override-physician", placeholder="name", className="txt"))
     return field(f"Signed in as {signed_in_role()}", dcc.Input(id="override-physician", value=account, disabled=True,
                                                                className="txt"))
-
-
-def _who(value: str | None) -> str | None:
-    """Who acts: the signed-in user when sign-in is on, else the initials typed in the Nurse box."""
-    user = signed_in_user()
-    if user is not None:
-        return user
-    value = (value or "").strip()
-    return value or None
-
-
-NEED_WHO = "Enter your initials in the Nurse box first."
-
-
-def minutes_seconds(seconds: float) -> str:
-    s = round(seconds)
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def pause_audio(hub: Hub, who: str) -> tuple[str, bool]:
@@ -195,6 +280,93 @@ def pause_audio(hub: Hub, who: str) -> tuple[str, bool]:
     if real < AUDIO_PAUSE_S - 0.5:
         text += " (the protocol's longest pause)"
     return text, True
+
+
+def earlier_doses(store: Store, session_id: str) -> list[DoseRow]:
+    """The doses recorded so far in the session (not those marked entered in error)."""
+    corrected = store.corrections(session_id)
+    return dose_rows(e for e in store.events(session_id, kind="dose") if e.id not in corrected)
+
+
+def dose_words(row: DoseRow) -> str:
+    """``ketamine 35 mg at 10:42:10 by RN Li``."""
+    amount = "?" if row.mg is None else f"{row.mg:g}"
+    return f"{row.drug or 'dose'} {amount} mg at {clock_text(row.t)[11:19]}" + (f" by {row.who}" if row.who else "")
+
+
+@dataclass(frozen=True, slots=True)
+class DoseForm:
+    """What the dose form sent, unchecked (a forged request may send anything)."""
+
+    route: object
+    drug: object
+    mg: object
+    minutes: object
+    repeat: object = None
+    physician: object = None
+    reason: object = None
+
+
+def give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bool, bool]:
+    """Record the dose entered, or say why not: (what to tell the nurse, whether it was recorded, whether to
+    ask for a physician's order). Refused: a value that is not a dose (nothing is stored), dosing not clear
+    (the banner's words), a repeat dose not confirmed, a dose outside the protocol's bounds without a
+    physician's order."""
+    with CHECK_THEN_RECORD:
+        return _give_dose(hub, store, who, form)
+
+
+def _give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bool, bool]:
+    try:
+        dose = dose_entry(hub.now(), form.route, form.drug, form.mg, form.minutes, hub.session.route)
+        order = physician_order(form.physician, form.reason)
+    except ValueError as exc:
+        return f"Not recorded: {exc}.", False, False
+    decision = hub.decision()
+    if decision.state != CLEAR:
+        return f"Not recorded: {hold_text(decision, hub.engine.plan)}.", False, False
+    earlier = earlier_doses(store, hub.session.id)
+    if earlier and not (isinstance(form.repeat, list) and REPEAT in form.repeat):
+        given = "; ".join(dose_words(d) for d in earlier)
+        return f"Not recorded: a dose is already recorded this session ({given}). Tick \"Repeat dose\" to record " \
+               "another.", False, False
+    problems = hub.dose_problems(dose)
+    if problems and order is None:
+        return ("Not recorded: " + "; ".join(p.text for p in problems) + ". Outside the protocol a dose needs a "
+                "physician's order: enter the physician and the reason, then Record dose again."), False, True
+    hub.add_dose(dose, who, ordered_by=order if problems else None)
+    per_kg = dose.mg_per_kg(hub.session.weight_kg)
+    over = f" over {(dose.end - dose.t) / 60:g} min" if dose.end is not None else ""
+    ordered = f" on the order of {order[0]} (outside the protocol; recorded)" if problems and order else ""
+    return (f"{dose.drug} {dose.mg:g} mg{over}" + (f" ({per_kg:.2f} mg/kg)" if per_kg else "")
+            + f" recorded by {who} at {clock_text(dose.t)[11:19]}{ordered}"), True, False
+
+
+def discharge(hub: Hub, store: Store, who: str, physician: object, reason: object) -> tuple[str, bool, bool]:
+    """Record the patient's discharge, or say why not: (what to tell the nurse, whether it was recorded, whether
+    to ask for a physician's order). Before the minimum observation only on a physician's order."""
+    with CHECK_THEN_RECORD:
+        return _discharge(hub, store, who, physician, reason)
+
+
+def _discharge(hub: Hub, store: Store, who: str, physician: object, reason: object) -> tuple[str, bool, bool]:
+    try:
+        order = physician_order(physician, reason)
+    except ValueError as exc:
+        return f"Not discharged: {exc}.", False, True
+    done = discharged(store, hub.session.id)
+    if done is not None:
+        return f"Already discharged at {clock_text(done.t)[11:19]} by {done.who or '?'}.", False, False
+    early = hub.observation_left(hub.now()) > 0
+    try:
+        said_ = hub.discharge(who, order)
+    except ValueError as exc:
+        return f"Not discharged: {exc}.", False, True
+    last_bp = store.latest(hub.session.id, "sbp")
+    reminder = "" if last_bp is not None and hub.now() - last_bp.t <= PREDISCHARGE_BP_S else (
+        f" No BP in the last {PREDISCHARGE_BP_S / 60:g} min: take one now (the REMS form asks for a pre-discharge BP).")
+    ordered = f" before the minimum observation, on the order of {order[0]} (recorded)" if early and order else ""
+    return f"Patient {said_}{ordered}.{reminder}", True, False
 
 
 def shown_cards(shown: object) -> dict[str, list[str]]:
@@ -236,25 +408,12 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     """Callbacks for the nurse's actions on the live page."""
 
     def hub_of(cursor: dict) -> Hub | None:
-        hub = live.get(cursor["session"])
-        return hub if hub is not None and not hub.finished.is_set() else None
-
-    def actor(cursor: dict, who: str | None) -> tuple[Hub, str] | str:
-        """The live hub and who is acting, or why nobody can act."""
-        hub = hub_of(cursor)
-        if hub is None:
-            return "This session is not live."
-        name = _who(who)
-        return NEED_WHO if name is None else (hub, name)
+        return live_hub(live, cursor)
 
     def act(cursor: dict, who: str | None, action: Callable[[Hub, str], tuple[str, bool]]) -> html.Span:
         """Carry out ``action`` as the named person on the live hub and say how it went, or why nobody can act."""
-        acting = actor(cursor, who)
+        acting = actor(live, cursor, who)
         return said(acting, False) if isinstance(acting, str) else said(*action(*acting))
-
-    def clicked() -> bool:
-        """Whether a button was pressed (not merely drawn, which also fires pattern-matching inputs)."""
-        return callback_context.triggered_id is not None and bool(callback_context.triggered[0]["value"])
 
     @app.callback(
         Output("ack-result", "children"),
@@ -277,38 +436,44 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         return act(cursor, who, lambda hub, name: acknowledge(hub, ids, name))
 
     @app.callback(Output("dose-mgkg", "children"), Input("dose-mg", "value"), State("cursor", "data"))
-    def on_mg(mg: float | None, cursor: dict) -> str:
-        session = store.session(cursor["session"])
+    def on_mg(mg: object, cursor: dict) -> str:
+        session = store.session(str(cursor.get("session"))) if isinstance(cursor, dict) else None
         return mg_per_kg_text(mg, session.weight_kg if session else None)
 
     @app.callback(
-        Output("dose-result", "children"), Output("dose-mg", "value"),
+        Output("dose-result", "children"), Output("dose-mg", "value"), Output("dose-repeat", "value"),
+        Output("dose-order", "hidden"), Output("dose-physician", "value"), Output("dose-order-reason", "value"),
         Input("dose-save", "n_clicks"),
         State("dose-route", "value"), State("dose-drug", "value"), State("dose-mg", "value"),
-        State("dose-minutes", "value"), State("cursor", "data"), State("who", "value"),
+        State("dose-minutes", "value"), State("dose-repeat", "value"), State("dose-physician", "value"),
+        State("dose-order-reason", "value"), State("cursor", "data"), State("who", "value"),
         prevent_initial_call=True,
     )
-    def on_dose(_n: int, route: str, drug: str, mg: float | None, minutes: float | None, cursor: dict,
-                who: str | None) -> tuple[object, object]:
-        acting = actor(cursor, who)
-        if isinstance(acting, str):
-            return said(acting, False), no_update
-        hub, name = acting
-        if mg is None or mg <= 0:
-            return said("Enter the dose in mg.", False), no_update
-        hold = hub.outstanding()
-        if hold:
-            reasons = "; ".join(f"{f.action.upper()} {f.text}" for f in hold)
-            return said(f"Not recorded: dosing is on hold ({reasons}). A physician must override or acknowledge first.",
-                        False), no_update
-        now = hub.now()
-        end = now + minutes * 60 if minutes else None
-        dose = Dose(t=now, route=route, drug=(drug or "ketamine").strip(), mg=float(mg), end=end)
-        hub.add_dose(dose, name)
-        per_kg = dose.mg_per_kg(hub.session.weight_kg)
-        over = f" over {minutes:g} min" if minutes else ""
-        return said(f"{dose.drug} {dose.mg:g} mg{over}" + (f" ({per_kg:.2f} mg/kg)" if per_kg else "")
-                    + f" recorded by {name} at {clock_text(now)[11:19]}", True), None
+    def on_dose(_n: int, route: object, drug: object, mg: object, minutes: object, repeat: object, physician: object,
+                reason: object, cursor: dict, who: object) -> tuple:
+        def dose(hub: Hub, name: str) -> tuple:
+            text, ok, ask = give_dose(hub, store, name, DoseForm(route, drug, mg, minutes, repeat, physician, reason))
+            if ok:
+                return said(text, True), None, [], True, "", ""
+            return said(text, False), no_update, no_update, False if ask else no_update, no_update, no_update
+
+        return acting_on(live, cursor, who, 6, dose)
+
+    @app.callback(
+        Output("discharge-result", "children"), Output("discharge-order", "hidden"),
+        Output("discharge-physician", "value"), Output("discharge-order-reason", "value"),
+        Input("discharge-save", "n_clicks"), State("discharge-physician", "value"),
+        State("discharge-order-reason", "value"), State("cursor", "data"), State("who", "value"),
+        prevent_initial_call=True,
+    )
+    def on_discharge(_n: int, physician: object, reason: object, cursor: dict, who: object) -> tuple:
+        def leave(hub: Hub, name: str) -> tuple:
+            text, ok, ask = discharge(hub, store, name, physician, reason)
+            if ok:
+                return said(text, True), True, "", ""
+            return said(text, False), False if ask else no_update, no_update, no_update
+
+        return acting_on(live, cursor, who, 4, leave)
 
     @app.callback(Output("override-finding", "options"), Input("cursor", "data"))
     def on_findings(cursor: dict) -> list[dict]:
@@ -347,7 +512,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     )
     def on_manual_bp(_n: int, sbp: float | None, dbp: float | None, cursor: dict,
                      who: str | None) -> tuple[object, object, object]:
-        acting = actor(cursor, who)
+        acting = actor(live, cursor, who)
         if isinstance(acting, str):
             return said(acting, False), no_update, no_update
         hub, name = acting
@@ -367,7 +532,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     def on_note(_quick: list[int], _n: int, text: str | None, cursor: dict, who: str | None) -> tuple[object, object]:
         if not clicked():
             return no_update, no_update
-        acting = actor(cursor, who)
+        acting = actor(live, cursor, who)
         if isinstance(acting, str):
             return said(acting, False), no_update
         hub, name = acting

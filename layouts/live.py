@@ -5,7 +5,10 @@ Each tick (1 s) sends only what is new since the client's cursor: trend points a
 the status panel only when they change. Once the session has ended and the page has caught up, the tick
 stops.
 
-The page is one screen: header and banner on top, numerics and trends on the left, and a fixed-width
+A hold banner under the alarm banner says, from the moment it applies, that dosing is blocked or on
+hold, why and what lifts it (``layouts.holds``); the alarm banner stays as it is beside it.
+
+The page is one screen: header and banners on top, numerics and trends on the left, and a fixed-width
 column on the right whose alarm actions stay in view while the session panel below them scrolls.
 """
 
@@ -18,13 +21,14 @@ from dataclasses import dataclass
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
-from layouts import alarm_cards, controls, ending
+from layouts import alarm_cards, controls, corrections, ending, hold_banner, screening_form
 from layouts import training as training_page
 from layouts.components import (
     COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
 )
 from monitor.alarm_groups import group_alarms
 from monitor.bedside import due_checks, next_nibp_due
+from monitor.dosing import Decision
 from monitor.hub import Hub
 from monitor.liveness import LIVE, liveness
 from monitor.store import Store, StoredEvent, StoredReading
@@ -86,6 +90,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
             training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
             html.Div("Waiting for data\u2026", id="banner", className="banner banner-none", role="alert",
                      **{"aria-live": "assertive"}),
+            hold_div(hub if here else None),
             html.Div(className="live-body", children=[
                 html.Main(className="live-main", children=[
                     html.Div(className="tiles", children=[
@@ -118,12 +123,19 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
                         html.Div(id="ack-result", className="feedback", **{"aria-live": "polite"}),
                         html.Div(id="alarm-list", className="alarm-list"),
                     ]),
-                    controls.panel(session, hub),
+                    controls.panel(session, hub, screening_form.form(hub if here else None), corrections.section()),
                     ending.clinical_bar(session_id) if here and session is not None and session.kind != "training" else html.Div(),
                 ]),
             ]),
         ]),
     ])
+
+
+def hold_div(hub: Hub | None) -> html.Div:
+    """The hold banner as the page first draws it: a block or gate shows from page load."""
+    decision, plan = (hub.decision(), hub.engine.plan) if hub is not None else (None, None)
+    children, class_name, title = hold_banner.hold_banner(decision, plan)
+    return html.Div(children, id="hold", className=class_name, title=title, role="status", **{"aria-live": "polite"})
 
 
 def waiting_tile(spec: TileSpec) -> list:
@@ -261,8 +273,7 @@ def status_panel(hub: Hub, store: Store, session_id: str, now: float, first_dose
         late = now - due
         text = f"Next NIBP due {clock_text(due)[11:16]}" + (f" — {late / 60:.0f} min overdue" if late > 60 else "")
         out.append(html.Div(text, className="check" + (" check-missed" if late > 60 else "")))
-    out.append(controls.discharge_box(hub, now))
-    return out
+    return out + controls.discharge_box(hub, store, now, nibp[-1] if nibp else None)
 
 
 @dataclass(frozen=True)
@@ -288,6 +299,14 @@ def elsewhere_text(store: Store, session_id: str) -> str:
 def ended_status(session_id: str, ended_at: float) -> list:
     return [html.P(f"Session ended at {clock_text(ended_at)[11:16]}.", className="ended-note"),
             html.A("Open the review", href=f"/review/{session_id}", className="ack link-button")]
+
+
+def plan_update(hub: Hub | None, decision: Decision | None, cursor: dict, moved: dict) -> object:
+    """The plan box, drawn only when what it shows changed (the screening, overrides and open findings)."""
+    plan = hub.engine.plan if hub is not None else None
+    shown = None if plan is None or decision is None else (
+        tuple(plan.screening.items()), plan.overrides, tuple((f.id, f.text) for f in decision.findings))
+    return no_update if changed(shown, cursor, "plan_digest", moved) is no_update else controls.plan_box(hub, decision)
 
 
 def changed(value: object, cursor: dict, key: str, moved: dict) -> object:
@@ -352,6 +371,9 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "patient": Output("patient", "children"), "phase": Output("phase-clock", "children"),
             "clock": Output("session-clock", "children"),
             "banner": Output("banner", "children"), "banner_class": Output("banner", "className"),
+            "hold": Output("hold", "children"), "hold_class": Output("hold", "className"),
+            "hold_title": Output("hold", "title"), "entries": Output("entries", "children"),
+            "plan": Output("plan-box", "children"),
             "tiles": [Output(f"tile-{t.key}", "children") for t in TILES],
             "tile_classes": [Output(f"tile-{t.key}", "className") for t in TILES],
             "trends": [Output(f"trend-{key}", "extendData") for key in TRENDS],
@@ -419,10 +441,18 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             banner = alarm_banner(alarms)
             status = status_panel(m.hub, store, session_id, m.now, first) if m.hub is not None else [
                 html.P(elsewhere_text(store, session_id), className="muted")]
+        decision = m.hub.decision() if m.hub is not None else None
+        hold, hold_class, hold_title = hold_banner.hold_banner(decision, m.hub.engine.plan if m.hub else None)
+        entries = corrections.listing(corrections.recent(store, session_id)) if m.hub is not None else []
         weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
         return {
             "patient": f"{session.patient} · {session.route.upper()} · {weight}", "phase": phase, "clock": clock,
             "banner": banner[0], "banner_class": banner[1],
+            "hold": changed(hold, cursor, "hold_digest", moved),
+            "hold_class": changed(hold_class, cursor, "hold_class_digest", moved),
+            "hold_title": changed(hold_title, cursor, "hold_title_digest", moved),
+            "entries": changed(entries, cursor, "entries_digest", moved),
+            "plan": plan_update(m.hub, decision, cursor, moved),
             "tiles": [t.children for t in tiles], "tile_classes": [t.className for t in tiles],
             "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth), "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
@@ -438,8 +468,9 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
     def stalled(cursor: dict, hub: Hub) -> dict:
         """A tick while the recorder has stopped flushing: only the cursor moves (the watchdog says NO DATA)."""
-        keep = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "pleth", "pleth_hidden",
-                                           "cards", "shown", "ack_all_off", "status", "audio", "page_class", "stop")}
+        keep = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "hold", "hold_class",
+                                           "hold_title", "entries", "plan", "pleth", "pleth_hidden", "cards", "shown",
+                                           "ack_all_off", "status", "audio", "page_class", "stop")}
         keep.update(tiles=[no_update] * len(TILES), tile_classes=[no_update] * len(TILES), trends=[no_update] * len(TRENDS),
                     cursor={**cursor, "served": time.time(), "recorder": hub.last_flush})
         return keep
@@ -447,6 +478,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     def missing(session_id: str, cursor: dict) -> dict:
         return {
             "patient": f"no session {session_id}", "phase": "", "clock": "", "banner": [], "banner_class": "banner",
+            "hold": [], "hold_class": "hold hold-clear", "hold_title": "", "entries": [], "plan": no_update,
             "tiles": [""] * len(TILES), "tile_classes": ["tile"] * len(TILES), "trends": [no_update] * len(TRENDS),
             "pleth": no_update, "pleth_hidden": True, "cards": [], "shown": {}, "ack_all_off": True, "status": [],
             "audio": no_update, "page_class": "live-page live-remote", "stop": True, "cursor": cursor,
@@ -466,6 +498,8 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Input("audio", "data"), Input("start-audio", "n_clicks"),
     )
     controls.register(app, store, live)
+    screening_form.register(app, live)
+    corrections.register(app, store, live)
 
 
 def _last_time(store: Store, session_id: str) -> float:

@@ -36,10 +36,11 @@ from monitor.dose_rows import dose_rows
 from monitor.downsample import gap_threshold, minmax, window, with_gaps
 from monitor.export import FORMATS, ExportError, export, export_problems
 from monitor.record_view import (
-    ENDED, EventRow, event_rows, recording_state, reference, stagger, state_text, summary_sections, top_spans,
+    ENDED, EventRow, decision_rows, dosing_rows, event_rows, given_text, lifted_text, recording_state, reference,
+    retracted_rows, screening_changes, screening_rows, stagger, state_text, summary_sections, top_spans,
 )
 from monitor.store import Store, StoreError
-from monitor.summary import SessionRecord, Summary, load_record, minutes, summarise
+from monitor.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
 from monitor.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
@@ -326,13 +327,55 @@ def summary_panel(summary: Summary, ref: TimeRef) -> html.Div:
     return html.Div(id="review-summary", className="review-summary", children=cards)
 
 
+def _what(r: EventRow) -> object:
+    """An entry's text; struck through, with by whom, when and why, when it was entered in error."""
+    if not r.retracted:
+        return r.what
+    return [html.S(r.what), html.Div(r.retracted, className="retracted-why")]
+
+
 def events_table(record: SessionRecord, ref: TimeRef) -> html.Table:
-    """Notes, phases, doses, hand-taken BPs, the protocol and overrides, with who and the clock time."""
-    rows = [html.Tr([html.Td(ref.text(r.t)), html.Td(clock_hms(r.t)), html.Td(r.kind), html.Td(r.what),
-                     html.Td(r.who)], className="invalid" if r.invalid else "")
-            for r in event_rows(record, ref)]
+    """Notes, phases, doses, hand-taken BPs, the protocol and overrides, with who and the clock time; entries
+    marked entered in error struck through."""
+    rows = [html.Tr([html.Td(ref.text(r.t)), html.Td(clock_hms(r.t)), html.Td(r.kind), html.Td(_what(r)),
+                     html.Td(r.who)], className="retracted" if r.retracted else "invalid" if r.invalid else "")
+            for r in sorted(event_rows(record, ref) + retracted_rows(record, ref), key=lambda r: r.t)]
     head = html.Tr([html.Th(h) for h in ("Time", "Clock", "Kind", "What", "Who")])
     return html.Table([html.Thead(head), html.Tbody(rows)], id="review-events", className="review-table")
+
+
+def table(head: tuple[str, ...], rows: list[tuple], table_id: str, empty: str, classes: list[str] | None = None) -> html.Table:
+    """A review table of text cells (a row of ``empty`` when there are none)."""
+    body = [html.Tr([html.Td(c) for c in row], className=(classes or [""] * len(rows))[i]) for i, row in enumerate(rows)]
+    if not body:
+        body = [html.Tr(html.Td(empty, colSpan=len(head), className="muted"))]
+    return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], id=table_id,
+                      className="review-table")
+
+
+def dosing_section(record: SessionRecord, ref: TimeRef) -> html.Div:
+    """Screening answers (and who gave them on the page), the blocks, gates and checks they decided with every
+    override (who, when, why), and every change of the dosing decision."""
+    protocol = protocol_for(record.session)
+    plan = plan_for(record, protocol)
+    answers = [(r.question, r.answer, given_text(r.given, ref)) for r in screening_rows(record, protocol)]
+    changes = [(ref.text_with_clock(g.t), g.who or "-", "; ".join(c) or "no change")
+               for g, c in screening_changes(record) if g.t is not None]
+    decisions = decision_rows(record, plan)
+    lifted = [(r.finding.action.upper(), r.finding.text, lifted_text(r, ref)) if r.finding is not None else
+              ("OVERRIDE", r.override.alarm_id if r.override else "", lifted_text(r, ref)) for r in decisions]
+    dosing = [(ref.text_with_clock(t), state, reasons) for t, state, reasons in dosing_rows(record)]
+    return html.Div(id="review-dosing", className="review-dosing", children=[
+        html.H3("Screening answers"),
+        table(("Question", "Answer", "Given"), answers, "review-screening", "no screening recorded"),
+        *([html.H3("Screening answered on the page"),
+           table(("When", "By", "Changed"), changes, "review-screening-changes", "")] if changes else []),
+        html.H3("Blocks, gates, checks and overrides"),
+        table(("Decision", "Why", "Lifted"), lifted, "review-decisions", "no blocks, gates or checks: clear to dose",
+              ["not-met" if r.open_block else "" for r in decisions]),
+        html.H3("Dosing decision changes"),
+        table(("When", "Dosing", "Reasons"), dosing, "review-dosing-changes", "no dosing decision recorded"),
+    ])
 
 
 def course_table(rows: list[CourseRow], current: str) -> html.Table:
@@ -406,6 +449,8 @@ def layout(store: Store, session_id: str) -> html.Div:
         html.P(f"Baseline rule: {summary.baseline_rule}", className="muted review-help"),
         html.H2("Doses, notes and decisions"),
         events_table(record, ref),
+        html.H2("Screening and dosing"),
+        dosing_section(record, ref),
         html.H2(f"Course: every session of {s.patient}"),
         course_table(course(store, s.patient, {s.id: summary}), s.id),
     ])

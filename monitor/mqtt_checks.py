@@ -4,10 +4,11 @@ A room's state and its rows come from another machine. ``parse_state`` turns a s
 values and ``checked_row`` checks one mirrored row; both raise ``MessageError`` naming the field that is
 wrong. Numbers must be finite (``true`` is not a number); a reading carries a value exactly when its status
 is ok, in its vital's unit and within its physical range (``devices.reading.VITALS``); a dose has a route,
-a drug and a plausible amount; texts are bounded; and no time may be more than ``CLOCK_SKEW_S`` ahead of
-the room's clock. A room whose clock runs in real time (a clinical session at speed 1) must keep it within
-``CLOCK_SKEW_S`` of the central station's; a simulated clock (demo, training, a faster replay) may run
-ahead of the wall clock, and its rows are judged against the room's own session clock.
+a drug and a plausible amount; a dosing decision is clear, gated or blocked with a bounded headline; texts
+are bounded; and no time may be more than ``CLOCK_SKEW_S`` ahead of the room's clock. A room whose clock
+runs in real time (a clinical session at speed 1) must keep it within ``CLOCK_SKEW_S`` of the central
+station's; a simulated clock (demo, training, a faster replay) may run ahead of the wall clock, and its rows
+are judged against the room's own session clock.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from devices.patient import dose_problem
 from devices.reading import STATUSES, VITALS, in_physical_range
 from monitor import alarm_events
 from monitor.alarms import ActiveAlarm
+from monitor.dosing import STATES
 from monitor.mqtt_topics import KINDS, NAME, MessageError
 from monitor.protocol import COMPARISONS
 from monitor.session import ROUTES, Session
@@ -52,6 +54,14 @@ class RoomLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomDosing:
+    """A room's dosing decision: ``clear``, ``gated`` or ``blocked``, and its headline in words."""
+
+    state: str
+    headline: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomState:
     """A room's state: its session, active alarms, limits, the bedside's address, cursors and clock."""
 
@@ -64,6 +74,7 @@ class RoomState:
     speed: float
     ended: bool
     audio: str | None
+    dosing: RoomDosing | None = None
 
     @property
     def real_time(self) -> bool:
@@ -204,6 +215,19 @@ def parse_cursors(d: Mapping) -> dict[str, int]:
     return out
 
 
+def parse_dosing(d: Mapping) -> RoomDosing | None:
+    """The room's dosing decision (absent from an older bedside, or once its session has ended)."""
+    dosing = d.get("dosing")
+    if dosing is None:
+        return None
+    if not isinstance(dosing, dict):
+        raise MessageError("dosing: not an object")
+    try:
+        return RoomDosing(choice(dosing, "state", STATES), text(dosing, "headline", TEXT_MAX))
+    except MessageError as exc:
+        raise MessageError(f"dosing.{exc}") from None
+
+
 def parse_state(d: Mapping, wall_now: float) -> RoomState:
     """The room state in ``d``, or MessageError naming the first field that is wrong."""
     session = d.get("session")
@@ -217,7 +241,7 @@ def parse_state(d: Mapping, wall_now: float) -> RoomState:
         parsed, each(listed(d, "alarms", MAX_ALARMS), "alarms", parse_alarm),
         each(listed(d, "limits", MAX_LIMITS), "limits", parse_limit), parse_url(d), parse_cursors(d),
         number(d, "now"), number(d, "speed"), flag(d, "ended", default=False),
-        choice(d, "audio", alarm_events.PRIORITIES, optional=True),
+        choice(d, "audio", alarm_events.PRIORITIES, optional=True), parse_dosing(d),
     )
     if not 0 < state.speed <= MAX_SPEED:
         raise MessageError(f"speed: {state.speed:g} is not between 0 and {MAX_SPEED:g}")

@@ -308,11 +308,12 @@ def limit_dict(planned: Any) -> dict:
 
 def state(
     session: Session, alarms: list, url: str | None, cursors: dict[str, int], now: float, speed: float,
-    ended: bool, audio_priority: str | None = None, limits: tuple = (),
+    ended: bool, audio_priority: str | None = None, limits: tuple = (), dosing: dict | None = None,
 ) -> dict:
+    """A room's state; ``dosing`` is ``{"state": "clear"|"gated"|"blocked", "headline": ...}`` while it runs."""
     return {"session": session_dict(session), "alarms": [alarm_dict(a) for a in alarms], "url": url,
             "cursors": dict(cursors), "now": now, "speed": speed, "ended": ended, "audio": audio_priority,
-            "limits": [limit_dict(p) for p in limits]}
+            "limits": [limit_dict(p) for p in limits], "dosing": dosing}
 
 
 def status(online: bool, t: float | None = None) -> dict:

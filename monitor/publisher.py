@@ -30,6 +30,7 @@ from typing import Any
 
 from monitor import mqtt_topics as mt
 from monitor.broker import KEEPALIVE_S, BrokerConfig, BrokerError, guarded, make_client
+from monitor.holds import headline
 from monitor.hub import Hub
 from monitor.site_key import Verifier, sign
 from monitor.throttle import REPORT_EVERY_S, Throttle
@@ -234,12 +235,13 @@ class Publisher:
         alarms = hub.active_alarms() if not ended else []
         now = hub.now()
         audio = None if ended else hub.call(lambda: hub.engine.audio_priority(now))
-        sig = (ended, audio, tuple(tuple(mt.alarm_dict(a).values()) for a in alarms))
+        dosing = None if ended else dosing_state(hub)
+        sig = (ended, audio, tuple(tuple(mt.alarm_dict(a).values()) for a in alarms), dosing)
         due = time.monotonic() - self._state_at >= self.heartbeat_s
         if not (force or due or sig != self._state_sig):
             return
         state = mt.state(hub.session, alarms, self.url, self.cursors, now, hub.clock_speed, ended, audio,
-                         hub.engine.plan.limits)
+                         hub.engine.plan.limits, dosing)
         if self._publish(self.topic("state"), state, retain=True):
             self._state_sig, self._state_at = sig, time.monotonic()
 
@@ -286,6 +288,12 @@ class Publisher:
             topic = self.topic("reply")
             self._publish(topic, sign(self.config.site_key, topic,
                                       mt.reply(str(cmd.get("request", ""))[:64], ok, message, events), time.time()))
+
+
+def dosing_state(hub: Hub) -> dict:
+    """The room's dosing decision for the central station: its state and headline (``DOSING BLOCKED: ...``)."""
+    decision = hub.decision()
+    return {"state": decision.state, "headline": headline(decision, hub.engine.plan)}
 
 
 def start_publisher(hub: Hub, config: BrokerConfig, site: str, room: str, url: str | None = None) -> Publisher:

@@ -1,8 +1,9 @@
 """The printable session report: one self-contained HTML file (inline CSS and SVG, no scripts) that a
 clinician can file.
 
-In order: who, when and under which protocol; the screening answers and what they decided (blocks,
-gates, checks) with every override, who made it and when; each dose (route, mg, mg/kg, start and end,
+In order: who, when and under which protocol; the screening answers (who gave each, and every change made
+on the page) and what they decided (blocks, gates, checks) with every override, who made it and when, and
+every change of the dosing decision; each dose (route, mg, mg/kg, start and end,
 who gave it); hand-taken blood pressures with who took them; trends of BP, pulse and SpO2 over the
 whole session on one time axis (T+ minutes since the first dose, clock time under each tick), dose
 markers, the highest alarm active shaded and gaps left as gaps, every value inside the axes; the
@@ -23,14 +24,14 @@ import numpy as np
 
 from monitor.dose_rows import DoseRow, dose_rows
 from monitor.downsample import gap_threshold, minmax, with_gaps
-from monitor.plan import Finding, Plan
+from monitor.plan import Plan
 from monitor.protocol import Protocol
 from monitor.record_view import (
-    ENDED, bp_text, event_rows, overrides, recording_state, reference, stagger, state_text, summary_sections,
-    top_spans,
+    ENDED, bp_text, decision_rows, dosing_rows, event_rows, given_text, lifted_text, recording_state, reference,
+    screening_changes, screening_rows, stagger, state_text, summary_sections, top_spans,
 )
 from monitor.store import Store
-from monitor.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, screening_of, summarise
+from monitor.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
 from monitor.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
 PRIORITY_FILL = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
@@ -191,49 +192,36 @@ def _when(ref: TimeRef, t: float) -> str:
     return f'<span class="when">{ref.text(t)} · {clock_hms(t)}</span>'
 
 
-def _answer(value: object) -> str:
-    return "not answered" if value is None else "yes" if value is True else "no" if value is False else str(value)
+def screening_table(record: SessionRecord, protocol: Protocol, ref: TimeRef) -> str:
+    """Each screening question the protocol asks, with the answer recorded for this session and who gave it;
+    then each time screening was answered on the page and what that changed."""
+    esc = html.escape
+    answers = _table(("Screening question", "Answer", "Given"),
+                     [(esc(r.question), esc(r.answer), esc(given_text(r.given, ref))) for r in screening_rows(record, protocol)],
+                     "no screening recorded")
+    changes = [(_when(ref, g.t), esc(g.who or "-"), esc("; ".join(c) or "no change"))
+               for g, c in screening_changes(record) if g.t is not None]
+    return answers + (_table(("Answered on the page", "By", "Changed"), changes) if changes else "")
 
 
-def screening_table(screening: dict, protocol: Protocol) -> str:
-    """Each screening question the protocol asks, with the answer recorded for this session."""
-    questions = {}
-    for item in protocol.screening:
-        questions.setdefault(item.key, item.question)
-    rows = [(html.escape(q), html.escape(_answer(screening.get(key)))) for key, q in questions.items()]
-    rows += [(html.escape(key), html.escape(_answer(v))) for key, v in screening.items() if key not in questions]
-    return _table(("Screening question", "Answer"), rows, "no screening recorded")
-
-
-def findings(record: SessionRecord, plan: Plan) -> list[Finding]:
-    """Blocks and gates from the screening, those the recorded dosing decision had open when the
-    first dose was given (or at the end, without a dose), and the checks."""
-    first = record.first_dose
-    decided = [e for e in record.events if e.kind == "dosing" and (first is None or e.t <= first)]
-    found = [*plan.blocks, *plan.gates]
-    for reason in decided[-1].data.get("reasons", []) if decided else []:
-        action, _, rest = str(reason).partition(" ")
-        finding_id, _, text = rest.partition(": ")
-        if finding_id not in {f.id for f in found}:
-            found.append(Finding(finding_id, action, text, "the recorded dosing decision", True))
-    return [*found, *plan.checks]
-
-
-def decisions_table(record: SessionRecord, summary: Summary, plan: Plan, ref: TimeRef) -> str:
-    """What the plan decided before dosing and how each block or gate was lifted (who, when, why)."""
-    lifted_by = {a.alarm_id: f"by {html.escape(who)} at {_when(ref, a.t)}: {html.escape(a.message)}"
-                 for a, who in overrides(record)}
-    found = findings(record, plan)
+def decisions_table(record: SessionRecord, plan: Plan, ref: TimeRef) -> str:
+    """What the plan decided before dosing and how each block or gate was lifted (who, when, why), and
+    every other override (a dose outside the protocol's bounds, an early discharge)."""
     rows, classes = [], []
-    for f in found:
-        lifted = lifted_by.get(f.id)
-        rows.append((html.escape(f.action.upper()), html.escape(f.text), html.escape(f.source),
-                     "" if f.action == "check" else f"overridden {lifted}" if lifted else "not overridden"))
-        classes.append("not-met" if f.action == "block" and not lifted else "")
-    for fid, lifted in lifted_by.items():
-        if fid not in {f.id for f in found}:
-            rows.append(("OVERRIDE", html.escape(fid), "", lifted))
+    for r in decision_rows(record, plan):
+        f = r.finding
+        what = (f.action.upper(), f.text, f.source) if f is not None else (
+            "OVERRIDE", r.override.alarm_id if r.override else "", "")
+        rows.append(tuple(html.escape(cell) for cell in (*what, lifted_text(r, ref))))
+        classes.append("not-met" if r.open_block else "")
     return _table(("Decision", "Why", "Source", "Lifted"), rows, "no blocks, gates or checks: clear to dose", classes)
+
+
+def dosing_table(record: SessionRecord, ref: TimeRef) -> str:
+    """Every change of the dosing decision, with its reasons."""
+    return _table(("Time", "Dosing", "Reasons"), [(_when(ref, t), html.escape(state), html.escape(reasons))
+                                                   for t, state, reasons in dosing_rows(record)],
+                  "no dosing decision recorded")
 
 
 def doses_table(record: SessionRecord, ref: TimeRef) -> str:
@@ -311,8 +299,10 @@ def render(record: SessionRecord, summary: Summary, state: str = ENDED) -> str:
 <p class="disclaimer">Not a medical device: for research, education, simulation and secondary display.
 Generated by kapmon from the session record.</p>
 <h2>Screening and pre-dose decisions</h2>
-{screening_table(screening_of(record), protocol)}
-{decisions_table(record, summary, plan, ref)}
+{screening_table(record, protocol, ref)}
+{decisions_table(record, plan, ref)}
+<h2>Dosing decision changes</h2>
+{dosing_table(record, ref)}
 <h2>Doses</h2>
 {doses_table(record, ref)}
 <h2>Hand-taken blood pressures</h2>

@@ -356,7 +356,7 @@ def test_the_report_is_something_a_clinician_files(handmade, tmp_path):
     # Who decided what and when, in T+ (since the first dose at 08:02:00) with the clock time beside it.
     assert "protocol kap-iv 0.1.0, chosen by Dr Okafor" in plain
     assert "since the first dose (08:02:00)" in plain
-    assert ("predose_bp_gate by Dr Okafor, unverified (typed name, no sign-in) at T+0 min · 08:01:40 : "
+    assert ("predose_bp_gate by Dr Okafor, unverified (typed name, no sign-in) at T+0 min · 08:01:40: "
             "gate predose_bp_gate overridden by Dr Okafor: rechecked") in plain  # no record of a sign-in
     # Each dose: drug, route, mg, mg/kg, start, end, who gave it.
     assert "1 ketamine IV 20 0.286 T+0 min · 08:02:00 T+10 min · 08:12:00 RN A" in plain

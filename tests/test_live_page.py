@@ -237,7 +237,7 @@ def test_a_block_holds_dosing_until_a_named_physician_overrides(dash_duo, blocke
     dash_duo.find_element("#who").send_keys("RN Okafor")
     dash_duo.find_element("#dose-mg").send_keys("35")
     dash_duo.find_element("#dose-save").click()
-    dash_duo.wait_for_contains_text("#dose-result", "dosing is on hold", timeout=5)
+    dash_duo.wait_for_contains_text("#dose-result", "DOSING BLOCKED: aneurysm or avm (protocol kap-iv)", timeout=5)
     assert store.doses(hub.session.id) == []
     dash_duo.find_element(".override summary").click()
     dash_duo.select_dcc_dropdown("#override-finding", index=0)

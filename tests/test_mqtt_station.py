@@ -202,6 +202,27 @@ def test_acknowledge_round_trip(tmp_path, broker):
         hub.stop()
 
 
+def test_a_rooms_dosing_hold_reaches_the_central_station_and_lifts_with_the_override(tmp_path, broker):
+    from devices.scenarios import screening
+
+    bedside = Store(tmp_path / "bedside.db")
+    cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
+    items = cuff + [reading(float(t), v, val, "ox") for t in range(1, 120) for v, val in (("hr", 72), ("spo2", 97))]
+    hub = start_session(bedside, [ListSource(items)], patient="HOLD-1", route="iv", weight_kg=70.0,
+                        screening=screening(45, psychosis=True))
+    publisher = Publisher(hub, config(broker), "clinic", "room-5").start()
+    central = Central(CentralStore(tmp_path / "central.db"), config(broker)).start()
+    try:
+        room = wait_for(lambda: (r := central.room("clinic/room-5")) and r.state and r.state.dosing and r, 10, "the state")
+        assert room.state.dosing.state == "blocked" and room.state.dosing.headline.startswith("DOSING BLOCKED: psychosis")
+        hub.override("psychosis", "Dr Rahman", "remote history, assessed today")
+        wait_for(lambda: central.room("clinic/room-5").state.dosing.state == "clear", 10, "the hold to lift at the station")
+    finally:
+        publisher.close()
+        central.stop()
+        hub.stop()
+
+
 def test_refuses_a_remote_broker_without_credentials(tmp_path, capsys):
     with pytest.raises(BrokerError, match="credentials"):
         config_from_args("mqtt://192.0.2.10:1883", Namespace())

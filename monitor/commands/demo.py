@@ -8,7 +8,9 @@ from devices.errors import DeviceError
 from devices.registry import open_source
 from devices.scenarios import SCENARIOS
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
-from monitor.commands.serving import DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve
+from monitor.commands.serving import (
+    DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines,
+)
 from monitor.hub import Hub
 from monitor.publisher import publish_from_args
 from monitor.running import StartError, check_bind, start_session
@@ -45,6 +47,7 @@ def start_demo(
 def run(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         return fail("demo", "--speed must be greater than 0")
+    show_hub_lines()  # before the recorder starts: its first dosing decision is printed too
     try:
         users = load_users(args.users)
         check_bind(args.host, users)

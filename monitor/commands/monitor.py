@@ -8,7 +8,7 @@ import sys
 from devices.errors import DeviceError
 from devices.patient import pseudonym_warning
 from monitor.broker import BrokerError, add_publish_arguments, publish_settings
-from monitor.commands.serving import add_server_arguments, fail, listen, load_users, open_store, serve
+from monitor.commands.serving import add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines
 from monitor.commands.alarms import read_screening
 from monitor.resume import find_unfinished
 from monitor.running import (StartError, build_plan, check_bind, open_sources, operator, resume_session, session_speed,
@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    show_hub_lines()  # before the recorder starts: its first dosing decision is printed too
     warning = pseudonym_warning(args.patient)
     if warning:
         print(f"kapmon monitor: warning: {warning}", file=sys.stderr, flush=True)

@@ -148,6 +148,22 @@ def listen(host: str, port: int) -> Listener:
     return Listener(host, port, sock)
 
 
+CONSOLE = "kapmon-console"  # the name of the handler that prints the hub's lines in the terminal
+
+
+def show_hub_lines() -> None:
+    """Print what the recorder says at INFO in the terminal: each change of the dosing decision ("DOSING
+    BLOCKED: ...", "Dosing: clear to dose") and a repeat NIBP asked of a cuff, with the time. Only the
+    hub's logger: no other INFO (requests, publishing) reaches the terminal."""
+    logger = logging.getLogger("monitor.hub")
+    if not any(h.get_name() == CONSOLE for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.set_name(CONSOLE)
+        handler.setFormatter(logging.Formatter("kapmon %(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def serve(
     store: Store, hubs: dict[str, Hub], listener: Listener, open_path: str = "/", users: Users | None = None,
     recordings: Path | None = SAMPLE_RECORDINGS, allow_hosts: Sequence[str] = (),

@@ -1,0 +1,131 @@
+"""Entered in error, on the live page: the session's recent doses, notes and hand-taken BPs, each with an
+"Entered in error" action. Choosing one asks for a reason; confirming appends an audited correction
+(``Hub.retract``): the entry stays in the append-only record, and leaves the alarms, the dosing decision,
+the summary, the report and the exports. The review shows it struck through with the reason and who."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
+
+from layouts.components import clock_text
+from layouts.controls import acting_on, clicked, feedback, field, said
+from monitor.bedside import REASON_MAX, typed_text
+from monitor.hub import CORRECTABLE, Hub
+from monitor.record_view import bp_text
+from monitor.store import Store, StoredEvent
+
+RECENT = 8  # entries listed (newest first); older ones are in the review
+NOTE_SHOWN = 40  # characters of a note in the list
+
+
+def recent(store: Store, session_id: str, limit: int = RECENT) -> list[StoredEvent]:
+    """The newest doses, notes and hand-taken BPs not yet marked entered in error (or undone), newest first."""
+    corrected = store.corrections(session_id)
+    entries = [e for kind in CORRECTABLE for e in store.events(session_id, kind=kind) if e.id not in corrected]
+    return sorted(entries, key=lambda e: e.id, reverse=True)[:limit]
+
+
+def entry_text(e: StoredEvent) -> str:
+    """``10:42:10 dose ketamine 35 mg · RN Li``."""
+    if e.kind == "dose":
+        mg = e.data.get("mg")
+        amount = f"{mg:g} mg" if isinstance(mg, (int, float)) and not isinstance(mg, bool) else "(amount invalid)"
+        what = f"dose {str(e.data.get('drug', ''))[:NOTE_SHOWN]} {amount}"
+    elif e.kind == "manual_nibp":
+        what = f"BP {bp_text(e.data)}"
+    else:
+        text = str(e.data.get("text", ""))
+        what = "note \u201c" + (text if len(text) <= NOTE_SHOWN else text[:NOTE_SHOWN - 1] + "\u2026") + "\u201d"
+    return f"{clock_text(e.t)[11:19]} {what}" + (f" \u00b7 {e.who}" if e.who else "")
+
+
+def listing(entries: list[StoredEvent]) -> list:
+    """One row per entry, with its "Entered in error" button."""
+    if not entries:
+        return [html.P("No doses, notes or hand-taken BPs yet.", className="muted")]
+    return [html.Div(className="entry", **{"data-event": str(e.id)}, children=[
+        html.Span(entry_text(e), className="entry-text"),
+        html.Button("Entered in error", id={"type": "error-pick", "event": e.id}, className="quick", n_clicks=0),
+    ]) for e in entries]
+
+
+def section() -> html.Div:
+    """The recent entries (filled by the page's tick) and the form that asks why one is wrong."""
+    return html.Div(className="entries", children=[
+        html.H3("Recent entries"),
+        html.Div(id="entries", className="entry-list"),
+        dcc.Store(id="error-chosen"),
+        html.Div(id="error-form", className="order", hidden=True, children=[
+            html.Div(id="error-prompt", className="order-head"),
+            html.Div(className="form-row", children=[
+                field("Reason", dcc.Input(id="error-reason", placeholder="what was wrong", className="txt",
+                                          maxLength=REASON_MAX), wide=True)]),
+            html.Div(className="form-row", children=[
+                html.Button("Mark entered in error", id="error-save", className="ack", n_clicks=0),
+                html.Button("Cancel", id="error-cancel", className="quick", n_clicks=0),
+            ]),
+        ]),
+        feedback("error-result"),
+    ])
+
+
+def chosen_entry(store: Store, session_id: str, event_id: object) -> StoredEvent | None:
+    """The listed entry ``event_id`` names in this session (anything else a forged request sends is None)."""
+    if isinstance(event_id, bool) or not isinstance(event_id, int):
+        return None
+    return next((e for e in recent(store, session_id, limit=10**6) if e.id == event_id), None)
+
+
+def retract(hub: Hub, who: str, event_id: object, reason: object) -> tuple[str, bool]:
+    """Mark the entry entered in error with the reason given; say what was done, or why not."""
+    try:
+        why = typed_text(reason, "the reason", REASON_MAX)
+    except ValueError as exc:
+        return f"Not marked: {exc}.", False
+    if not why:
+        return "Not marked: write why the entry is wrong first.", False
+    if isinstance(event_id, bool) or not isinstance(event_id, int):
+        return "Not marked: choose an entry first.", False
+    try:
+        return f"{hub.retract(event_id, why, who)}: {why}", True
+    except ValueError as exc:
+        return f"Not marked: {exc}.", False
+
+
+def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
+    """Choose an entry (or cancel), then confirm it was entered in error."""
+
+    @app.callback(
+        Output("error-chosen", "data"), Output("error-form", "hidden"), Output("error-prompt", "children"),
+        Input({"type": "error-pick", "event": ALL}, "n_clicks"), Input("error-cancel", "n_clicks"),
+        State("cursor", "data"),
+        prevent_initial_call=True,
+    )
+    def on_pick(_picks: list, _cancel: int, cursor: dict) -> tuple:
+        if not clicked():
+            return no_update, no_update, no_update
+        trigger = callback_context.triggered_id
+        session = cursor.get("session") if isinstance(cursor, dict) else None
+        entry = chosen_entry(store, session, trigger.get("event")) if isinstance(trigger, dict) and isinstance(session, str) \
+            else None
+        if entry is None:
+            return None, True, ""
+        return entry.id, False, f"Mark entered in error: {entry_text(entry)}"
+
+    @app.callback(
+        Output("error-result", "children"), Output("error-chosen", "data", allow_duplicate=True),
+        Output("error-form", "hidden", allow_duplicate=True), Output("error-reason", "value"),
+        Input("error-save", "n_clicks"), State("error-chosen", "data"), State("error-reason", "value"),
+        State("cursor", "data"), State("who", "value"),
+        prevent_initial_call=True,
+    )
+    def on_retract(_n: int, event_id: object, reason: object, cursor: dict, who: object) -> tuple:
+        def mark(hub: Hub, name: str) -> tuple:
+            text, ok = retract(hub, name, event_id, reason)
+            if ok:
+                return said(text, True), None, True, ""
+            return said(text, False), no_update, no_update, no_update
+
+        return acting_on(live, cursor, who, 4, mark)
