@@ -145,7 +145,7 @@ class AlarmEngine:
         self._losses: dict[str, list[list[float | None]]] = {}  # source -> spells without signal: [start, end or None]
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
-        self._by_source: dict[tuple[str, str], float] = {}  # (vital, source) -> its newest trusted value
+        self._by_source: dict[tuple[str, str], tuple[float, float]] = {}  # (vital, source) -> (t, value) of its newest trusted reading
         self._quiet_since: dict[str, float] = {v: start for v in self._tech.required}  # per vital: last valid reading, or
         # the end of a condition explaining the gap; a vital the protocol requires is watched from the start
         self._last_arrival: dict[str, float] = {}
@@ -312,7 +312,7 @@ class AlarmEngine:
         assert r.value is not None
         self._quiet_since[r.vital] = r.t
         self._last_value[r.vital] = r.value
-        self._by_source[(r.vital, r.source)] = r.value
+        self._by_source[(r.vital, r.source)] = (r.t, r.value)
         events = self._data_back(r)
         if r.vital in NIBP_VITALS:
             self._last_nibp_t = r.t
@@ -392,6 +392,7 @@ class AlarmEngine:
         if threshold is None:
             breaching.clear()
             return []
+        self._forget_silent(breaching, r)
         bad = violates(limit.comparison, r.value, threshold)
         if bad and limit.repeat_nibp_min is not None:
             self._ask_repeat(limit, r, threshold)
@@ -410,6 +411,17 @@ class AlarmEngine:
         if r.t - onset >= limit.delay_s:
             return self._raise_limit(limit, r.value, threshold, onset, r.t, r.source)
         return []
+
+    def _forget_silent(self, breaching: dict[str, float], r: Reading) -> None:
+        """A source that breached and then fell silent for longer than ``r.vital`` may be quiet is no
+        longer an opinion: its last value is not the patient's now, while ``r.source`` is."""
+        if r.vital not in self._tech.max_quiet_s:
+            return
+        quiet = self._quiet_limit(r.vital)
+        for source in [s for s in breaching if s != r.source]:
+            seen = self._by_source.get((r.vital, source))
+            if seen is None or r.t - seen[0] > quiet:
+                del breaching[source]
 
     def _ask_repeat(self, limit: Limit, r: Reading, threshold: float) -> None:
         assert limit.repeat_nibp_min is not None and r.value is not None
@@ -625,7 +637,7 @@ class AlarmEngine:
         sources = self._breaching[limit_id]
         source, onset = min(sources.items(), key=lambda x: x[1])
         threshold = self._threshold(limit, t)
-        value = self._by_source.get((limit.vital, source))
+        value = self._by_source.get((limit.vital, source), (None, None))[1]
         if threshold is not None and value is not None and violates(limit.comparison, value, threshold):
             return self._raise_limit(limit, value, threshold, onset, t, source)
         del sources[source]

@@ -53,13 +53,11 @@ class Backlog:
         return len(self.waveform) + len(self.numerics) + len(self.events) + len(self.alarms)
 
     def hold(self, readings: Sequence[Reading] = (), events: Sequence[Event] = (), alarms: Sequence[AlarmEvent] = ()) -> None:
-        """Add what is to be stored; beyond the bounds, drop the oldest waveform, then numerics, noting the gap."""
+        """Add what is to be stored (the bounds apply once a write has failed: see :meth:`write`)."""
         for r in readings:
             (self.waveform if r.vital in WAVEFORMS else self.numerics).append(r)
         self.events += events
         self.alarms += alarms
-        self._trim(self.waveform, self.max_waveform)
-        self._trim(self.numerics, self.max_numerics)
 
     def _trim(self, held: deque[Reading], bound: int) -> None:
         while len(held) > bound:
@@ -76,6 +74,8 @@ class Backlog:
             store.write(session_id, [*self.numerics, *self.waveform], events, self.alarms)
         except (sqlite3.Error, OSError) as exc:
             self.failure = str(exc) or type(exc).__name__
+            self._trim(self.waveform, self.max_waveform)  # beyond the bounds: the oldest waveform first,
+            self._trim(self.numerics, self.max_numerics)  # then numerics, each gap noted
             return False
         self.waveform.clear()
         self.numerics.clear()

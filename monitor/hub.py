@@ -342,9 +342,11 @@ class Hub:
             self._flush()
             now = self.clock.now()
             left = self.observation_left(now)
+            if ordered_by is not None and not (ordered_by[0].strip() and ordered_by[1].strip()):
+                raise ValueError("a physician's order needs the physician's name and a reason")
             if left > 0 and ordered_by is None:
-                raise ValueError(f"minimum observation not over: {left / 60:.0f} more min (a physician may order discharge "
-                                 "earlier, with a reason)")
+                wait = "no dose recorded yet" if self.observed(now) is None else f"{left / 60:.0f} more min"
+                raise ValueError(f"minimum observation not over: {wait} (a physician may order discharge earlier, with a reason)")
             if left > 0 and ordered_by is not None:
                 physician, reason = ordered_by
                 text = f"discharge {left / 60:.0f} min before the minimum observation ordered by {physician}: {reason}"

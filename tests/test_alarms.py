@@ -362,3 +362,17 @@ def test_one_long_outage_is_the_condition_alarm_not_intermittent_signal():
     e.on_item(Condition(T0, "disconnected", "ox"))
     events = e.tick(T0 + 40)
     assert [ev.alarm_id for ev in events if ev.event == "raised"] == ["disconnected:ox"]
+
+
+def test_a_source_that_breached_and_fell_silent_stops_holding_the_alarm():
+    # A second probe reads 82 % once and is taken off; the first keeps reading 97 %. The alarm is raised
+    # (82 is below 85, no delay) and its condition ends once the second probe has said nothing for longer
+    # than SpO2 may go quiet, not before.
+    e = engine()
+    feed(e, "spo2", [97] * 5)
+    assert kinds(e.on_item(reading(T0 + 5, "spo2", 82, "ox-2"))) == [("raised", "spo2_critical")]
+    quiet = e._quiet_limit("spo2")
+    events = feed(e, "spo2", [97] * int(quiet), start=6)
+    assert ("latched", "spo2_critical") not in kinds(events)  # still within its quiet time: 82 may be true
+    events = feed(e, "spo2", [97] * 3, start=6 + int(quiet))
+    assert ("latched", "spo2_critical") in kinds(events)

@@ -394,7 +394,7 @@ def test_the_review_and_report_list_screening_who_answered_overrides_and_dosing_
     text = re.sub(r"\s+", " ", text)
     assert re.search(r"Psychosis, psychotic depression or schizophrenia\? yes T\S+ min \(\d\d:\d\d:\d\d\) by RN Li", text)
     assert "psychosis: not answered → yes" in text and "Dosing decision changes" in text
-    assert re.search(r"BLOCK \S.* overridden by Dr Rahman at T\S+ min · \d\d:\d\d:\d\d: block psychosis overridden", text)
+    assert re.search(r"BLOCK \S.* overridden by Dr Rahman, unverified \(typed name, no sign-in\) at T\S+ min · \d\d:\d\d:\d\d: block psychosis overridden", text)
     assert "Hand-taken blood pressures Time Blood pressure Taken by no hand-taken blood pressure" in text  # left out
 
 

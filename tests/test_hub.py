@@ -213,9 +213,13 @@ def test_discharge_before_the_minimum_observation_needs_a_physicians_order(tmp_p
     cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
     store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
     try:
+        with pytest.raises(ValueError, match=r"minimum observation not over: no dose recorded yet"):
+            hub.discharge("RN Li")
         hub.add_dose(Dose(hub.now(), "iv", "ketamine", 35.0), "RN Li")
         with pytest.raises(ValueError, match=r"minimum observation not over: 60 more min"):
             hub.discharge("RN Li")
+        with pytest.raises(ValueError, match=r"needs the physician's name and a reason"):
+            hub.discharge("RN Li", ordered_by=(" ", "escort waiting"))
         said = hub.discharge("RN Li", ordered_by=("Dr Rahman", "escort waiting, stable, seen by me"))
         assert said.startswith("discharged by RN Li")
         (override,) = [a for _, a in store.alarm_events(hub.session.id) if a.event == "overridden"]

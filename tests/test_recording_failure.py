@@ -86,12 +86,18 @@ def test_while_the_store_refuses_writes_the_alarms_go_on(tmp_path):
 
 def test_waveform_is_dropped_before_numerics_and_the_gap_recorded(tmp_path):
     backlog = Backlog(max_waveform=10, max_numerics=100)
+    store = Store(tmp_path / "k.db")
+    store.create_session(Session("s1", "P-1", 0.0, "iv", 70.0))
     backlog.hold([reading(i / 75, "pleth", 50, "ox") for i in range(30)] + [reading(1.0, "spo2", 97, "ox")])
+    assert len(backlog.waveform) == 30 and not backlog.gaps  # nothing is dropped before a write has failed
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    store.busy_timeout(0.01)
+    assert not backlog.write(store, "s1")
     assert len(backlog.waveform) == 10 and len(backlog.numerics) == 1
     gap = backlog.gaps["pleth"]
     assert gap.count == 20 and gap.start == 0 and gap.end == pytest.approx(19 / 75)
-    store = Store(tmp_path / "k.db")
-    store.create_session(Session("s1", "P-1", 0.0, "iv", 70.0))
+    other.execute("ROLLBACK")
     assert backlog.write(store, "s1") and not backlog.gaps
     (event,) = store.events("s1", kind="gap")
     assert event.data["vital"] == "pleth" and event.data["samples"] == 20
