@@ -1,1 +1,2 @@
-"""The monitor core: sessions, the store, the hub, protocols and alarms, exports and the CLI."""
+"""The monitor core, one subpackage per job: ``rules``, ``session``, ``analysis``, ``exports``, ``training``,
+``central``, ``auth`` and the command line ``cli`` (the only one that imports ``layouts``)."""

@@ -1,0 +1,1 @@
+"""Recording files: the CSV + JSON sidecar recording format that imports, exports and replays share."""

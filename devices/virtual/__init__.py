@@ -1,0 +1,2 @@
+"""Devices without hardware: the simulator and its scenarios, perturbations, replay of recordings, and
+emulated serial and BLE devices."""

@@ -1,0 +1,1 @@
+"""Who may sign in: the users file and the lockout of repeated failures."""

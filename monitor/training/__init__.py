@@ -1,0 +1,1 @@
+"""Training: the scenario library, training sessions and the debrief."""

@@ -1,0 +1,1 @@
+"""Training scenarios as TOML files (see ``monitor.training.library``)."""
