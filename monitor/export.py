@@ -1,4 +1,5 @@
-"""Exports of one recorded session: CSV (long or wide), Parquet, a FHIR R4 Bundle, the HTML report.
+"""Exports of one recorded session: CSV (long or wide), Parquet, a FHIR R4 Bundle, the HTML report, a VitalDB
+``.vital`` file (``devices.vital_file``) and the Spravato REMS Patient Monitoring Form (``monitor.rems``).
 
 - **CSV** is the recording format (``devices.recording``) with its JSON sidecar, so an export reads
   back with ``read_recording`` (and replays with ``replay://``). Long form keeps everything (sources,
@@ -29,16 +30,19 @@ import pyarrow.parquet as pq
 
 from devices.reading import NIBP_VITALS, Condition, Item, Reading
 from devices.recording import FORMAT, LONG, WIDE, validate_metadata, write_recording
+from devices.vital_file import write_vital
 from monitor.report import write_report
 from monitor.dose_rows import INVALID_DRUG, DoseRow, dose_rows
 from monitor.record_view import is_ended, reference
 from monitor.store import Store, StoredReading
 from monitor.summary import Episode, SessionRecord, episodes, load_record
 
-FORMATS = ("csv", "parquet", "fhir", "report")
-SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}
-# the last three are audit entries (an override itself is in the alarm events)
-SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed", "override")
+FORMATS = ("csv", "parquet", "fhir", "report", "vital")
+SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html", "vital": ".vital"}
+# "protocol", "resumed" and "override" are audit entries (an override itself is in the alarm events); "dosing" and
+# "baseline" are what the rules decided, and decide again when the export is imported (replayed as timeline events,
+# a text-only "baseline" would stand in for the frozen one)
+SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed", "override", "dosing", "baseline")
 
 LOINC = "http://loinc.org"
 MDC = "urn:iso:std:iso:11073:10101"
@@ -191,6 +195,14 @@ def read_parquet(path: str | Path) -> tuple[list[Item], dict]:
         else:
             items.append(Reading(t, vital, value, unit, source, status))
     return items, meta
+
+
+def write_vital_file(store: Store, session_id: str, path: Path) -> Path:
+    """The session as a VitalDB ``.vital`` file (``devices.vital_file``), its sidecar inside."""
+    record = load_record(store, session_id, vitals=())
+    items = session_items(store, session_id)
+    meta = sidecar(record, items)
+    return write_vital(path, items, meta, record.session.started, record.session.started + meta["duration_s"])
 
 
 # --------------------------------------------------------------------------------------------- FHIR
@@ -392,6 +404,8 @@ def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: st
             return write_parquet(store, session_id, path)
         if fmt == "fhir":
             return write_fhir(store, session_id, path, interval_s)
+        if fmt == "vital":
+            return write_vital_file(store, session_id, path)
         return write_report(store, session_id, path)
     except OSError as exc:
         raise ExportError(f"{path}: cannot write: {exc.strerror or exc}") from None

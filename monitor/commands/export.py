@@ -13,7 +13,7 @@ from monitor.export import FORMATS, ExportError, export, export_problems
 from monitor.store import StoreError
 from monitor.summary import SessionNotFound
 
-HELP = "export a recorded session (csv, parquet, fhir, report)"
+HELP = "export a recorded session (csv, parquet, fhir, report, vital, rems)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
