@@ -122,7 +122,8 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
         "patient": {"pseudonym": s.patient, "weight_kg": s.weight_kg},
         "route": s.route,
         "doses": [{"t": d.t - start, "route": d.route, "drug": d.drug, "mg": d.mg,
-                   "end": None if d.end is None else d.end - start} for d in record.doses],
+                   "end": None if d.end is None else d.end - start} | ({"lot": d.lot} if d.lot else {})
+                  for d in record.doses],
         "events": sorted([{"t": e.t - start, "kind": e.kind, "text": str(e.data.get("text", ""))}
                           for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED] + problems,
                          key=lambda e: e["t"]),
