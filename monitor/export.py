@@ -32,13 +32,14 @@ from devices.reading import NIBP_VITALS, Condition, Item, Reading
 from devices.recording import FORMAT, LONG, WIDE, validate_metadata, write_recording
 from devices.vital_file import write_vital
 from monitor.report import write_report
+from monitor.rems import RemsRefused, as_json, fill, markdown
 from monitor.dose_rows import INVALID_DRUG, DoseRow, dose_rows
 from monitor.record_view import is_ended, reference
 from monitor.store import Store, StoredReading
 from monitor.summary import Episode, SessionRecord, episodes, load_record
 
-FORMATS = ("csv", "parquet", "fhir", "report", "vital")
-SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html", "vital": ".vital"}
+FORMATS = ("csv", "parquet", "fhir", "report", "vital", "rems")
+SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html", "vital": ".vital", "rems": ".md"}
 # "protocol", "resumed" and "override" are audit entries (an override itself is in the alarm events); "dosing" and
 # "baseline" are what the rules decided, and decide again when the export is imported (replayed as timeline events,
 # a text-only "baseline" would stand in for the frozen one)
@@ -204,6 +205,17 @@ def write_vital_file(store: Store, session_id: str, path: Path) -> Path:
     items = session_items(store, session_id)
     meta = sidecar(record, items)
     return write_vital(path, items, meta, record.session.started, record.session.started + meta["duration_s"])
+
+
+def write_rems_form(store: Store, session_id: str, path: Path) -> Path:
+    """The Spravato REMS Patient Monitoring Form of an esketamine session (``monitor.rems``): Markdown, or JSON
+    when ``path`` ends in ``.json``; ``ExportError`` (nothing written) for another session."""
+    try:
+        form = fill(load_record(store, session_id))
+    except RemsRefused as exc:
+        raise ExportError(str(exc)) from None
+    path.write_text(as_json(form) if path.suffix.lower() == ".json" else markdown(form), encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------------------------- FHIR
@@ -407,6 +419,8 @@ def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: st
             return write_fhir(store, session_id, path, interval_s)
         if fmt == "vital":
             return write_vital_file(store, session_id, path)
+        if fmt == "rems":
+            return write_rems_form(store, session_id, path)
         return write_report(store, session_id, path)
     except OSError as exc:
         raise ExportError(f"{path}: cannot write: {exc.strerror or exc}") from None
