@@ -22,6 +22,10 @@ AGE_YEARS = (0, 130)
 DOSE_MG = (0.0, 10000.0)
 # An infusion's length. Design proposal: no session lasts a day.
 INFUSION_MAX_S = 24 * 3600.0
+# A medicine's lot (batch) number as printed on its pack, which the Spravato REMS monitoring form asks for.
+# Design proposal: lot numbers are short codes (23HG512, ABC-1234): up to 40 letters, digits, spaces, - . /
+LOT_MAX = 40
+_LOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./-]*")
 
 
 def dose_problem(mg: object) -> str | None:
@@ -31,6 +35,17 @@ def dose_problem(mg: object) -> str | None:
         return f"{mg!r} is not a number of mg"
     if not low < mg <= high:
         return f"{mg:g} mg is not a dose (more than {low:g}, at most {high:g} mg)"
+    return None
+
+
+def lot_problem(lot: object) -> str | None:
+    """Why ``lot`` is not a lot number, or ``None`` when it is."""
+    if not isinstance(lot, str):
+        return f"lot {lot!r} is not a text"
+    if len(lot) > LOT_MAX:
+        return f"lot is {len(lot):,} characters long (at most {LOT_MAX})"
+    if not _LOT.fullmatch(lot):
+        return f"lot {lot!r} is not a lot number (letters, digits, spaces, - . / only)"
     return None
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
+from devices.patient import LOT_MAX
 from layouts.auth import signed_in_role, signed_in_user
 from layouts.components import SYMBOLS, TRENDS, clock_text
 from monitor.rules.holds import hold_text
@@ -156,6 +157,7 @@ def panel(session: Session | None, hub: Hub | None, screening: object = None, en
                 field("Dose (mg)", dcc.Input(id="dose-mg", type="number", min=0, placeholder="mg", className="num")),
                 field("Infusion (min)", dcc.Input(id="dose-minutes", type="number", min=0, placeholder="bolus",
                                                   value=40 if route == "iv" else None, className="num")),
+                field("Lot", dcc.Input(id="dose-lot", placeholder="lot no.", className="txt", maxLength=LOT_MAX)),
             ]),
             html.Div(className="form-row", children=[
                 html.Div(id="dose-mgkg", className="hint"),
@@ -305,6 +307,7 @@ class DoseForm:
     repeat: object = None
     physician: object = None
     reason: object = None
+    lot: object = None
 
 
 def give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bool, bool]:
@@ -318,7 +321,7 @@ def give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bo
 
 def _give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, bool, bool]:
     try:
-        dose = dose_entry(hub.now(), form.route, form.drug, form.mg, form.minutes, hub.session.route)
+        dose = dose_entry(hub.now(), form.route, form.drug, form.mg, form.minutes, hub.session.route, form.lot)
         order = physician_order(form.physician, form.reason)
     except ValueError as exc:
         return f"Not recorded: {exc}.", False, False
@@ -339,6 +342,7 @@ def _give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, b
     over = f" over {(dose.end - dose.t) / 60:g} min" if dose.end is not None else ""
     ordered = f" on the order of {order[0]} (outside the protocol; recorded)" if problems and order else ""
     return (f"{dose.drug} {dose.mg:g} mg{over}" + (f" ({per_kg:.2f} mg/kg)" if per_kg else "")
+            + (f", lot {dose.lot}," if dose.lot else "")
             + f" recorded by {who} at {clock_text(dose.t)[11:19]}{ordered}"), True, False
 
 
@@ -446,13 +450,13 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Input("dose-save", "n_clicks"),
         State("dose-route", "value"), State("dose-drug", "value"), State("dose-mg", "value"),
         State("dose-minutes", "value"), State("dose-repeat", "value"), State("dose-physician", "value"),
-        State("dose-order-reason", "value"), State("cursor", "data"), State("who", "value"),
+        State("dose-order-reason", "value"), State("dose-lot", "value"), State("cursor", "data"), State("who", "value"),
         prevent_initial_call=True,
     )
     def on_dose(_n: int, route: object, drug: object, mg: object, minutes: object, repeat: object, physician: object,
-                reason: object, cursor: dict, who: object) -> tuple:
+                reason: object, lot: object, cursor: dict, who: object) -> tuple:
         def dose(hub: Hub, name: str) -> tuple:
-            text, ok, ask = give_dose(hub, store, name, DoseForm(route, drug, mg, minutes, repeat, physician, reason))
+            text, ok, ask = give_dose(hub, store, name, DoseForm(route, drug, mg, minutes, repeat, physician, reason, lot))
             if ok:
                 return said(text, True), None, [], True, "", ""
             return said(text, False), no_update, no_update, False if ask else no_update, no_update, no_update

@@ -40,6 +40,7 @@ from monitor.analysis.record_view import (
     ENDED, EventRow, decision_rows, dosing_rows, event_rows, given_text, lifted_text, recording_state, reference,
     retracted_rows, screening_changes, screening_rows, stagger, state_text, summary_sections, top_spans,
 )
+from monitor.exports.rems import for_esketamine
 from monitor.session.store import Store, StoreError
 from monitor.analysis.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
 from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
@@ -395,12 +396,15 @@ def course_table(rows: list[CourseRow], current: str) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(body)], id="review-course", className="review-table")
 
 
-EXPORTS = (("csv", "CSV (zip)"), ("parquet", "Parquet"), ("fhir", "FHIR R4"), ("report", "Report (HTML)"))
+EXPORTS = (("csv", "CSV (zip)"), ("parquet", "Parquet"), ("fhir", "FHIR R4"), ("report", "Report (HTML)"),
+           ("vital", "VitalDB (.vital)"), ("rems", "REMS form"))
 
 
-def export_bar() -> html.Div:
-    """The export buttons, the FHIR reading interval (as ``kapmon export --interval``) and the message line."""
-    buttons = [html.Button(label, id=f"export-{fmt}", className="ack", n_clicks=0) for fmt, label in EXPORTS]
+def export_bar(rems: bool = False) -> html.Div:
+    """The export buttons (the REMS form's only for an esketamine session: ``rems``), the FHIR reading interval
+    (as ``kapmon export --interval``) and the message line."""
+    buttons = [html.Button(label, id=f"export-{fmt}", className="ack", n_clicks=0, hidden=fmt == "rems" and not rems)
+               for fmt, label in EXPORTS]
     interval = html.Label(className="review-interval", children=[
         "FHIR readings: ",
         dcc.Dropdown(id="export-fhir-interval", options=[{"label": text, "value": s} for s, text in FHIR_INTERVALS],
@@ -439,7 +443,7 @@ def layout(store: Store, session_id: str) -> html.Div:
             html.Span(s.id, className="session-clock"),
         ]),
         *banner,
-        export_bar(),
+        export_bar(rems=for_esketamine(record, plan_for(record, protocol_for(s)))),
         html.P(f"T+ minutes since the {ref.what} ({clock_hms(ref.t0)}). Drag to zoom, double-click for the whole "
                "session. Top lanes: alarms by priority, phases, notes; shading: the highest alarm active; dashed "
                "lines: doses.", className="muted review-help"),
@@ -542,7 +546,8 @@ def register(app: Dash, store: Store) -> None:
 
 
 def download_name(session_id: str, fmt: str) -> str:
-    return f"kapmon-{session_id}." + {"csv": "zip", "parquet": "parquet", "fhir": "fhir.json", "report": "html"}[fmt]
+    return f"kapmon-{session_id}." + {"csv": "zip", "parquet": "parquet", "fhir": "fhir.json", "report": "html",
+                                      "vital": "vital", "rems": "rems.md"}[fmt]
 
 
 def export_bytes(store: Store, session_id: str, fmt: str, interval_s: float = 0.0) -> bytes:

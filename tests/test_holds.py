@@ -130,6 +130,17 @@ def test_a_dose_entry_that_is_not_a_dose_is_refused_saying_why(mg, minutes, rout
 def test_a_dose_entry_within_bounds_is_a_dose():
     assert dose_entry(1000.0, "iv", " ketamine ", 35, 40, "iv") == Dose(1000.0, "iv", "ketamine", 35.0, 1000.0 + 2400)
     assert dose_entry(1000.0, "im", "ketamine", 30.5, None, "im") == Dose(1000.0, "im", "ketamine", 30.5, None)
+    assert dose_entry(1000.0, "intranasal", "esketamine", 28, None, "intranasal", " 23HG512 ").lot == "23HG512"
+    assert dose_entry(1000.0, "im", "ketamine", 30, None, "im", "  ").lot is None  # a blank lot is no lot
+
+
+@pytest.mark.parametrize("lot, why", [
+    ("L" * 41, "41 characters long (at most 40)"), ("ab;c", "not a lot number"), (7, "is not a text"),
+    ("-12", "not a lot number"),
+])
+def test_a_lot_that_is_not_a_lot_number_is_refused(lot, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        dose_entry(1000.0, "intranasal", "esketamine", 28, None, "intranasal", lot)
 
 
 def test_a_physicians_order_needs_a_name_and_a_reason():
@@ -155,12 +166,13 @@ def test_the_predischarge_bp_reminder_comes_only_near_discharge_without_a_recent
 
 
 def dose_state(sid: str, **fields) -> dict:
-    values = {"route": "iv", "drug": "ketamine", "mg": 35, "minutes": 40, "repeat": [], "physician": "", "reason": ""}
+    values = {"route": "iv", "drug": "ketamine", "mg": 35, "minutes": 40, "repeat": [], "physician": "", "reason": "",
+              "lot": None}
     values.update(fields)
     return {"dose-route.value": values["route"], "dose-drug.value": values["drug"], "dose-mg.value": values["mg"],
             "dose-minutes.value": values["minutes"], "dose-repeat.value": values["repeat"],
             "dose-physician.value": values["physician"], "dose-order-reason.value": values["reason"],
-            "cursor.data": {"session": sid}, "who.value": "RN Li"}
+            "dose-lot.value": values["lot"], "cursor.data": {"session": sid}, "who.value": "RN Li"}
 
 
 FORGED = [
@@ -168,6 +180,7 @@ FORGED = [
     {"minutes": -40}, {"minutes": math.inf}, {"minutes": True}, {"minutes": "40"},
     {"route": "subcutaneous"}, {"route": "im"}, {"route": {"iv": 1}},
     {"drug": "k" * 1_000_000}, {"drug": 12},
+    {"lot": "L" * 1_000_000}, {"lot": 7}, {"lot": "<script>"}, {"lot": "A1\nB2"}, {"lot": ["A1"]},
 ]
 
 
@@ -184,9 +197,10 @@ def test_forged_dose_values_are_refused_with_a_message_and_never_stored(tmp_path
             assert len(response.data) < 5000, forged  # the megabyte is not sent back
         assert store.events(hub.session.id, kind="dose") == []
         # The same request with good values records the dose: the refusals above were the values'.
-        response = dash_callback(client, "dose-save", 1, dose_state(hub.session.id))
-        assert "recorded by RN Li" in response.get_json()["response"]["dose-result"]["children"]["props"]["children"][0]
-        assert [d.mg for d in store.doses(hub.session.id)] == [35.0]
+        response = dash_callback(client, "dose-save", 1, dose_state(hub.session.id, lot=" 23HG-512 "))
+        said = response.get_json()["response"]["dose-result"]["children"]["props"]["children"][0]
+        assert "lot 23HG-512" in said and "recorded by RN Li" in said
+        assert [(d.mg, d.lot) for d in store.doses(hub.session.id)] == [(35.0, "23HG-512")]
 
 
 def test_forged_names_and_cursors_never_break_the_dose_callback(tmp_path):

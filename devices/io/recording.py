@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from devices.errors import RecordingError
-from devices.patient import AGE_YEARS, ROUTES, dose_problem, weight_problem
+from devices.patient import AGE_YEARS, ROUTES, dose_problem, lot_problem, weight_problem
 from devices.screening import ScreeningError, parse_answers
 from devices.reading import CONDITIONS, NO_VALUE, OK, STATUSES, VITALS, Condition, Item, Reading
 
@@ -512,8 +512,8 @@ def _dose(err: FieldError, where: str, dose: object, meta: dict) -> dict:
     if not isinstance(dose, dict):
         raise err(where, "must be an object")
     for key in dose:
-        if key not in ("t", "route", "drug", "mg", "end"):
-            raise err(f"{where}.{key}", "unknown field (known: t, route, drug, mg, end)")
+        if key not in ("t", "route", "drug", "mg", "end", "lot"):
+            raise err(f"{where}.{key}", "unknown field (known: t, route, drug, mg, end, lot)")
     if not _is_time(dose.get("t")):
         raise err(f"{where}.t", f"must be seconds from 0 to {span_text()}")
     if (problem := dose_problem(dose.get("mg"))) is not None:
@@ -529,7 +529,10 @@ def _dose(err: FieldError, where: str, dose: object, meta: dict) -> dict:
     drug = dose["drug"] if dose.get("drug") is not None else meta.get("drug")
     if not isinstance(drug, str) or not drug.strip():
         raise err(f"{where}.drug", "must be a drug name (give the dose's drug, or the sidecar's drug)")
-    return {"t": dose["t"], "route": route, "drug": drug, "mg": dose["mg"], "end": end}
+    lot = dose.get("lot")
+    if lot is not None and (problem := lot_problem(lot)) is not None:
+        raise err(f"{where}.lot", problem)
+    return {"t": dose["t"], "route": route, "drug": drug, "mg": dose["mg"], "end": end} | ({"lot": lot} if lot else {})
 
 
 def _event(err: FieldError, where: str, event: object) -> dict:

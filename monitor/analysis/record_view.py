@@ -98,7 +98,8 @@ def dose_text(row: DoseRow, weight_kg: float | None, ref: TimeRef) -> str:
     amount = "amount invalid" if row.mg is None else f"{row.mg:g} mg"
     route = "route invalid" if row.route is None else row.route.upper()
     per_kg = row.mg_per_kg(weight_kg)
-    text = f"{amount} {row.drug or INVALID_DRUG} {route}" + (f" ({per_kg:g} mg/kg)" if per_kg else "")
+    text = f"{amount} {row.drug or INVALID_DRUG} {route}" + (f" ({per_kg:g} mg/kg)" if per_kg else "") \
+        + (f", lot {row.lot}" if row.lot else "")
     return text + (f", infusion to {ref.text(row.end)}" if row.end is not None else "")
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from devices.patient import dose_problem
+from devices.patient import dose_problem, lot_problem
 from devices.reading import STATUSES, VITALS, in_physical_range
 from monitor.rules import alarm_events
 from monitor.rules.alarms import ActiveAlarm
@@ -291,6 +291,8 @@ def dose_data(data: Mapping, t: float) -> None:
     end = number(data, "end", optional=True)
     if end is not None and not t <= end <= t + SECONDS_PER_DAY:
         raise MessageError("end: not within a day after the dose")
+    if data.get("lot") is not None and (problem := lot_problem(data["lot"])) is not None:
+        raise MessageError(f"lot: {problem}")
 
 
 def event_values(d: Mapping, t: float) -> tuple:

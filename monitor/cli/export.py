@@ -14,14 +14,15 @@ from monitor.exports.writer import FORMATS, export, export_problems
 from monitor.session.store import StoreError
 from monitor.analysis.summary import SessionNotFound
 
-HELP = "export a recorded session (csv, parquet, fhir, report)"
+HELP = "export a recorded session (csv, parquet, fhir, report, vital, rems)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", metavar="SESSION_ID", help="session id (see kapmon sessions)")
     add_store_argument(p)
     p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
-    p.add_argument("--out", type=Path, required=True, help="file to write (CSV also writes a .json sidecar)")
+    p.add_argument("--out", type=Path, required=True, help="file to write (CSV also writes a .json sidecar; "
+                   "rems: Markdown, or JSON when the name ends in .json)")
     p.add_argument("--form", choices=(LONG, WIDE), default=LONG, help="CSV form (default long)")
     p.add_argument("--interval", type=float, default=0.0,
                    help="FHIR: keep one HR/PR/SpO2 reading per this many seconds (default 0: all)")

@@ -1,4 +1,4 @@
-"""``kapmon import RECORDING``: store a recording (CSV + sidecar) as a reviewable session.
+"""``kapmon import RECORDING``: store a recording (CSV + sidecar, or a VitalDB ``.vital`` file) as a reviewable session.
 
 The recording is judged through the same path as a live session (plausibility, alarm engine,
 dosing decision), so its alarms, summary and exports are what monitoring it live would have given.
@@ -12,27 +12,42 @@ import time
 from pathlib import Path
 
 from devices.errors import DeviceError
-from devices.io.recording import parse_started, read_recording
+from devices.io.recording import Recording, parse_started, read_recording
+from devices.io.vital_file import read_vital
 from monitor.cli.alarms import read_screening
 from devices.patient import pseudonym_warning
 from monitor.cli.serving import add_store_argument, fail, open_store
 from monitor.session.start import StartError, build_plan, import_recording, operator
 
-HELP = "store a recording (CSV + JSON sidecar, from kapmon or another system) as a reviewable session"
+HELP = "store a recording (CSV + JSON sidecar, or a VitalDB .vital file) as a reviewable session"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recording", metavar="RECORDING", help="a recording CSV (its .json sidecar gives start, route, doses and screening)")
+    p.add_argument("recording", metavar="RECORDING", help="a recording CSV (its .json sidecar gives start, route, doses and "
+                   "screening) or a VitalDB .vital file (needs: pip install 'kapmon[vital]')")
     add_store_argument(p)
     p.add_argument("--protocol", metavar="NAME_OR_PATH", help="a shipped protocol name or a protocol file (default: the route's)")
     p.add_argument("--screening", metavar="FILE", help="screening answers as JSON (default: the sidecar's)")
     p.add_argument("--route", help="the route, when the sidecar does not say (iv, im, sublingual, oral, intranasal)")
     p.add_argument("--patient", metavar="PSEUDONYM", help="the patient's pseudonym (default: the sidecar's, else the file name)")
+    p.add_argument("--no-waveform", action="store_true", help=".vital: leave waveform tracks (pleth) out")
+
+
+def read_any(path: str, waveforms: bool) -> Recording:
+    """A CSV recording, or a .vital file (saying on stderr which of its tracks were left out and why)."""
+    if Path(path).suffix.lower() != ".vital":
+        return read_recording(path)
+    found = read_vital(path, waveforms)
+    for line in found.skipped:
+        print(f"kapmon import: skipped track {line}", file=sys.stderr)
+    for line in found.notes:
+        print(f"kapmon import: warning: {line}", file=sys.stderr)
+    return found.recording
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        recording = read_recording(args.recording)
+        recording = read_any(args.recording, not args.no_waveform)
         meta = recording.metadata
         route = args.route or meta.get("route")
         if not route:

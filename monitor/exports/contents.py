@@ -12,7 +12,10 @@ from monitor.analysis.summary import SessionRecord
 from monitor.session.dose_rows import dose_rows
 from monitor.session.store import Store
 
-SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed", "override")
+# "protocol", "resumed" and "override" are audit entries (an override itself is in the alarm events); "dosing" and
+# "baseline" are what the rules decided, and decide again when the export is imported (replayed as timeline events,
+# a text-only "baseline" would stand in for the frozen one)
+SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed", "override", "dosing", "baseline")
 
 
 class ExportError(Exception):
@@ -56,7 +59,8 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
         "patient": {"pseudonym": s.patient, "weight_kg": s.weight_kg},
         "route": s.route,
         "doses": [{"t": d.t - start, "route": d.route, "drug": d.drug, "mg": d.mg,
-                   "end": None if d.end is None else d.end - start} for d in record.doses],
+                   "end": None if d.end is None else d.end - start} | ({"lot": d.lot} if d.lot else {})
+                  for d in record.doses],
         "events": sorted([{"t": e.t - start, "kind": e.kind, "text": str(e.data.get("text", ""))}
                           for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED] + problems,
                          key=lambda e: e["t"]),

@@ -1,5 +1,6 @@
 """Exports of one recorded session by format name: CSV (long or wide), Parquet, a FHIR R4 Bundle, the
-HTML report (one module each in this package)."""
+HTML report, a VitalDB ``.vital`` file and the Spravato REMS Patient Monitoring Form (one module each in this
+package)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from monitor.exports.contents import ExportError, record_problems
 from monitor.exports.csv import write_csv
 from monitor.exports.fhir import write_fhir
 from monitor.exports.parquet import write_parquet
+from monitor.exports.rems import write_rems_form
 from monitor.exports.report import write_report
+from monitor.exports.vital import write_vital_file
 from monitor.session.store import Store
 
-FORMATS = ("csv", "parquet", "fhir", "report")
-SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}
+FORMATS = ("csv", "parquet", "fhir", "report", "vital", "rems")
+SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html", "vital": ".vital", "rems": ".md"}
 
 
 def export_problems(store: Store, session_id: str) -> list[str]:
@@ -41,6 +44,10 @@ def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: st
             return write_parquet(store, session_id, path)
         if fmt == "fhir":
             return write_fhir(store, session_id, path, interval_s)
+        if fmt == "vital":
+            return write_vital_file(store, session_id, path)
+        if fmt == "rems":
+            return write_rems_form(store, session_id, path)
         return write_report(store, session_id, path)
     except OSError as exc:
         raise ExportError(f"{path}: cannot write: {exc.strerror or exc}") from None

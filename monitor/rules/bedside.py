@@ -119,10 +119,12 @@ def physician_order(physician: object, reason: object) -> tuple[str, str] | None
     return name, why
 
 
-def dose_entry(t: float, route: object, drug: object, mg: object, minutes: object, session_route: str) -> Dose:
+def dose_entry(t: float, route: object, drug: object, mg: object, minutes: object, session_route: str,
+               lot: object = None) -> Dose:
     """The dose a nurse entered at ``t``, checked as the store checks stored doses (``monitor.session.dose_rows``:
-    a finite amount within bounds, a drug name of at most 80 characters) and against the session (its
-    route; an infusion of more than 0 min, at most a day; none for a bolus). ``ValueError`` says what is wrong."""
+    a finite amount within bounds, a drug name of at most 80 characters, a lot number if one is typed) and
+    against the session (its route; an infusion of more than 0 min, at most a day; none for a bolus).
+    ``ValueError`` says what is wrong."""
     if mg is None or mg == "":
         raise ValueError("enter the dose in mg")
     if route != session_route:
@@ -137,7 +139,8 @@ def dose_entry(t: float, route: object, drug: object, mg: object, minutes: objec
             raise ValueError(f"an infusion of {minutes:g} min is not possible (more than 0, at most "
                              f"{INFUSION_MAX_S / 60:g} min; leave it empty for a bolus)")
         end = t + minutes * 60
-    row = check_dose(t, {"route": route, "drug": drug, "mg": mg, "end": end})
+    typed_lot = lot.strip() if isinstance(lot, str) else lot
+    row = check_dose(t, {"route": route, "drug": drug, "mg": mg, "end": end, "lot": typed_lot or None})
     dose = row.dose()
     if row.problems or dose is None:
         raise ValueError("; ".join(row.problems))

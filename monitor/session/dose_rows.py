@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from devices.patient import INFUSION_MAX_S as MAX_INFUSION_S
-from devices.patient import DOSE_MG, dose_problem
+from devices.patient import DOSE_MG, dose_problem, lot_problem
 from monitor.session.model import ROUTES, Dose
 
 MAX_DRUG_CHARS = 80  # design proposal: a drug name, not a note
@@ -33,12 +33,13 @@ class DoseRow:
     end: float | None
     who: str | None
     problems: tuple[str, ...] = ()
+    lot: str | None = None
 
     def dose(self) -> Dose | None:
         """The dose the summary counts: amount and route valid (a bad end makes it a bolus), else None."""
         if self.mg is None or self.route is None:
             return None
-        return Dose(self.t, self.route, self.drug or INVALID_DRUG, self.mg, self.end)
+        return Dose(self.t, self.route, self.drug or INVALID_DRUG, self.mg, self.end, self.lot)
 
     def mg_per_kg(self, weight_kg: float | None) -> float | None:
         return None if self.mg is None or not weight_kg else round(self.mg / weight_kg, 3)
@@ -92,6 +93,13 @@ def _end(value: object, t: float) -> tuple[float | None, str | None]:
     return end, None
 
 
+def _lot(value: object) -> tuple[str | None, str | None]:
+    if value is None:
+        return None, None
+    problem = lot_problem(value)
+    return (None, f"{problem}") if problem else (str(value), None)
+
+
 def check_dose(t: float, data: object, who: str | None = None) -> DoseRow:
     """A stored dose event (time, JSON data, who) checked field by field."""
     if not isinstance(data, dict):
@@ -100,8 +108,9 @@ def check_dose(t: float, data: object, who: str | None = None) -> DoseRow:
     route, bad_route = _route(data.get("route"))
     drug, bad_drug = _drug(data.get("drug"))
     end, bad_end = _end(data.get("end"), t)
-    problems = tuple(p for p in (bad_mg, bad_route, bad_drug, bad_end) if p)
-    return DoseRow(t, route, drug, mg, end, who, problems)
+    lot, bad_lot = _lot(data.get("lot"))
+    problems = tuple(p for p in (bad_mg, bad_route, bad_drug, bad_end, bad_lot) if p)
+    return DoseRow(t, route, drug, mg, end, who, problems, lot)
 
 
 def dose_rows(events: Iterable) -> list[DoseRow]:

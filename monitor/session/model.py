@@ -13,13 +13,15 @@ KINDS = ("clinical", "training", "demo")
 
 @dataclass(frozen=True, slots=True)
 class Dose:
-    """One administration. ``end`` is set for infusions (IV over 40 min) and ``None`` for boluses."""
+    """One administration. ``end`` is set for infusions (IV over 40 min) and ``None`` for boluses; ``lot`` is the
+    medicine's lot number when it was entered."""
 
     t: float
     route: str
     drug: str
     mg: float
     end: float | None = None
+    lot: str | None = None
 
     def mg_per_kg(self, weight_kg: float | None) -> float | None:
         """Dose per body weight, or ``None`` when the weight is unknown."""

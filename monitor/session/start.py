@@ -41,7 +41,8 @@ def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
     """Doses and notes a scenario or recording scripts, as session events at absolute times."""
     out = [
         Scheduled(start + d["t"], "dose", {"route": d["route"], "drug": d["drug"], "mg": d["mg"],
-                                           "end": None if d.get("end") is None else start + d["end"]})
+                                           "end": None if d.get("end") is None else start + d["end"],
+                                           **({"lot": d["lot"]} if d.get("lot") else {})})
         for d in metadata.get("doses", [])
     ]
     out += [Scheduled(start + e["t"], e.get("kind", "note"), {"text": e.get("text", "")}) for e in metadata.get("events", [])]

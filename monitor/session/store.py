@@ -435,11 +435,11 @@ def in_use(readings: Iterable[StoredReading], retracted: Iterable[StoredEvent]) 
 
 
 def dose_data(dose: Dose) -> dict:
-    return {"route": dose.route, "drug": dose.drug, "mg": dose.mg, "end": dose.end}
+    return {"route": dose.route, "drug": dose.drug, "mg": dose.mg, "end": dose.end} | ({"lot": dose.lot} if dose.lot else {})
 
 
 def dose_from_data(t: float, data: dict) -> Dose:
-    return Dose(t=t, route=data["route"], drug=data["drug"], mg=data["mg"], end=data.get("end"))
+    return Dose(t=t, route=data["route"], drug=data["drug"], mg=data["mg"], end=data.get("end"), lot=data.get("lot"))
 
 
 def _session(row: tuple) -> Session:

@@ -1,0 +1,417 @@
+"""The Spravato REMS Patient Monitoring Form of one esketamine session, filled from its record.
+
+The form's fields (clinical-reference §1.1 REMS-form; the form as published in 2024): treatment date; dose
+administered (56 mg, 84 mg, other) and lot number; total minutes from the first device to the completion
+of monitoring (at least 2 h); when the patient would have been ready to leave without the 2-hour minimum
+(minutes from the start of administration); whether vital signs were acceptable before administration and
+before completion; BP before administration, 40 min after it and before completion; whether the patient
+had sedation, dissociation or respiratory depression; serious adverse events; four concomitant medicines.
+
+Each field is filled from the record or listed as missing with why, never guessed:
+
+- **Doses**: the session's esketamine doses (entries marked entered in error left out) and their lots.
+- **Completion of monitoring**: the recorded discharge, else the session's end; none: missing.
+- **Ready to leave**: the earliest time after the last dose from which the protocol's discharge criteria
+  other than the minimum observation (BP within its percentage of baseline, SpO2 above its floor, no
+  active alarm) held to the end, from the first device; the clinician confirms sedation and dissociation
+  had resolved, which no reading shows.
+- **Vital signs acceptable before administration**: the recorded dosing decision at the first dose had no
+  open vital-sign finding (pre-dose BP and SpO2 gates, a missing pre-dose BP, an alarm holding dosing).
+  **Before completion**: the same discharge criteria held at completion.
+- **BP**: the last cuff reading before the first dose; the one nearest the protocol's 40-min checkpoint
+  within its window (``monitor.analysis.summary.rems``); the last after the first dose and at most
+  ``PREDISCHARGE_BP_S`` before completion (the live page's pre-discharge reminder uses the same time).
+- **Sedation, dissociation, respiratory depression**: "Yes" when a note names it (the live page's
+  Dissociation button writes such a note), "No" when a note says it was absent ("no dissociation"),
+  else missing. Serious adverse events are the clinician's judgement: always listed for them to answer,
+  with the notes and high-priority alarms that bear on it.
+- **Concomitant medicines**: from the screening answers; the screening asks about benzodiazepines with
+  other sedatives, and about stimulants with MAOIs, so a "yes" leaves which one missing.
+
+Patient identity, the provider's and the setting's details are not held by kapmon (a session is
+pseudonymous) and are listed for the clinic to add.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from monitor.rules.bedside import PREDISCHARGE_BP_S
+from monitor.rules.dosing import PREDOSE_BP, applies_to_age, breaches
+from monitor.rules.plan import Plan
+from monitor.rules.protocol import Protocol
+from monitor.exports.contents import ExportError
+from monitor.session.model import Dose
+from monitor.session.store import Store, StoredEvent
+from monitor.analysis.summary import (
+    BP, REMS_MIN_S, SessionRecord, Summary, baseline, bp_readings, discharge, episodes, plan_for, protocol_for,
+    load_record, recorded_discharge, screening_of, summarise,
+)
+from monitor.analysis.timeref import TimeRef, clock_hm
+
+ESKETAMINE_NAMES = ("esketamine", "spravato")
+FORM_DOSES_MG = (56.0, 84.0)  # the form's two boxes; anything else is "Other"
+SECTIONS = ("Treatment session", "Vital signs", "Blood pressure", "Adverse events", "Concomitant medication")
+NOT_HELD = (
+    "Patient first name, last name, birthdate (kapmon holds a pseudonym only)",
+    "Whether this is the patient's first treatment session, and REMS enrolment",
+    "Healthcare provider conducting monitoring: name, telephone, email",
+    "Healthcare setting: name and address",
+)
+# Words in a note that name what the form asks about. Design proposal: the live page's quick notes and the
+# label's terms (MOAA/S for sedation); a negation before the word in the same clause makes it a "no".
+TERMS = {
+    "Sedation": ("sedat", "drowsy", "somnolen", "moaa/s", "unrousable", "hard to rouse"),
+    "Dissociation": ("dissociat", "derealis", "derealiz", "depersonalis", "depersonaliz"),
+    "Respiratory depression": ("respiratory depression", "apnoea", "apnea", "hypoventil", "shallow breathing"),
+}
+ADVERSE = ("nausea", "vomit", "anxi", "intervention", "headache", "dizz", "chest pain", "hypertens", "panic",
+           "oxygen", "seizure")
+NEGATION = re.compile(r"\b(no|not|without|denies|denied|none|nil|absent)\b[^.;,]*$", re.IGNORECASE)
+SCREENING_MEDICINES = (
+    ("Benzodiazepines", "cns_depressant", "benzodiazepines, opioids, other sedatives or alcohol"),
+    ("Non-benzodiazepine sedative hypnotics", "cns_depressant", "benzodiazepines, opioids, other sedatives or alcohol"),
+    ("Psychostimulants", "stimulant_or_maoi", "psychostimulants or MAOIs"),
+    ("Monoamine oxidase inhibitors (MAOIs)", "stimulant_or_maoi", "psychostimulants or MAOIs"),
+)
+
+
+class RemsRefused(ValueError):
+    """A session the form is not for (not esketamine); the message says why in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of the form: its answer (``None``: missing) and where the answer came from, or why missing."""
+
+    section: str
+    label: str
+    answer: str | None
+    basis: str
+    value: object = None  # the answer as data for JSON (minutes, mmHg...)
+
+    @property
+    def missing(self) -> bool:
+        return self.answer is None
+
+
+@dataclass(frozen=True, slots=True)
+class RemsForm:
+    session: str
+    patient: str
+    fields: tuple[Field, ...]
+    not_held: tuple[str, ...] = NOT_HELD
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def missing(self) -> list[Field]:
+        return [f for f in self.fields if f.missing]
+
+
+# --------------------------------------------------------------------------------------------- pieces
+
+
+def is_esketamine(drug: str) -> bool:
+    return any(name in drug.lower() for name in ESKETAMINE_NAMES)
+
+
+def for_esketamine(record: SessionRecord, plan: Plan) -> bool:
+    """Whether the form is for this session: an esketamine dose, or no dose yet on a route whose protocol
+    gives esketamine."""
+    return any(is_esketamine(d.drug) for d in record.doses) or (not record.doses and is_esketamine(plan.route.drug))
+
+
+def esketamine_doses(record: SessionRecord, plan: Plan) -> list[Dose]:
+    """The session's esketamine doses; ``RemsRefused`` when the form is not for the session."""
+    if for_esketamine(record, plan):
+        return [d for d in record.doses if is_esketamine(d.drug)]
+    given = ", ".join(sorted({d.drug for d in record.doses})) or f"no dose, protocol {plan.name}"
+    raise RemsRefused(f"the REMS Patient Monitoring Form is for esketamine (Spravato) sessions: session "
+                      f"{record.session.id} is {record.session.route.upper()} {given}")
+
+
+def bp_words(bp: BP, ref: TimeRef) -> str:
+    dia = "-" if bp.dbp is None else f"{bp.dbp:.0f}"
+    return f"{bp.sbp:.0f}/{dia} mmHg"
+
+
+def bp_value(bp: BP | None, start: float) -> dict | None:
+    return None if bp is None else {"t_s": bp.t - start, "sbp": bp.sbp, "dbp": bp.dbp}
+
+
+def minutes_from(a: float, b: float) -> int:
+    return round((b - a) / 60)
+
+
+def completion(record: SessionRecord) -> tuple[float | None, str]:
+    """When monitoring was completed and how that is known."""
+    left = recorded_discharge(record.events)
+    if left is not None:
+        return left, "the recorded discharge"
+    if any(e.kind == "end" for e in record.events):
+        return record.end, "the end of the session (no discharge was recorded)"
+    return None, "the session has no discharge and no end in the record"
+
+
+def mentions(notes: Sequence[StoredEvent], words: Sequence[str]) -> tuple[list[StoredEvent], list[StoredEvent]]:
+    """Notes that name one of ``words`` (said present) and those that say it was absent."""
+    present, absent = [], []
+    for e in notes:
+        text = str(e.data.get("text", ""))
+        low = text.lower()
+        at = min((i for w in words if (i := low.find(w)) >= 0), default=-1)
+        if at < 0:
+            continue
+        (absent if NEGATION.search(text[:at]) else present).append(e)
+    return present, absent
+
+
+def note_words(notes: Sequence[StoredEvent], ref: TimeRef) -> str:
+    return "; ".join(f"{ref.text_with_clock(e.t)} \u201c{e.data.get('text', '')}\u201d"
+                     + (f" by {e.who}" if e.who else "") for e in notes)
+
+
+def vital_findings(record: SessionRecord, protocol: Protocol, first: float) -> tuple[list[str] | None, str]:
+    """The vital-sign findings open in the recorded dosing decision at the first dose (None: no decision)."""
+    decided = [e for e in record.events if e.kind == "dosing" and e.t <= first]
+    if not decided:
+        return None, "no dosing decision was recorded before the first dose"
+    vital_ids = {g.id for g in protocol.gates} | {PREDOSE_BP} | {lim.id for lim in protocol.limits}
+    reasons = [str(r) for r in decided[-1].data.get("reasons") or []]
+    found = [r for r in reasons if r.partition(" ")[2].partition(":")[0] in vital_ids]
+    return found, f"the dosing decision at the first dose was {decided[-1].data.get('state', '?')}"
+
+
+def predose_limits(protocol: Protocol, bp: BP, age: object) -> list[str]:
+    """The protocol's pre-dose BP gates this reading breaches, for the patient's age."""
+    return [g.id for g in protocol.gates if g.on_bp and applies_to_age(g, age) and breaches(g, bp.sbp, bp.dbp, None)]
+
+
+# --------------------------------------------------------------------------------------------- the form
+
+
+def fill(record: SessionRecord, summary: Summary | None = None, protocol: Protocol | None = None) -> RemsForm:
+    """The form of one session (module docstring); ``RemsRefused`` for a session that is not esketamine."""
+    protocol = protocol or protocol_for(record.session)
+    summary = summary or summarise(record, protocol)
+    plan = plan_for(record, protocol)
+    doses = esketamine_doses(record, plan)
+    s = record.session
+    ref = TimeRef.of(doses[0].t if doses else None, s.started)
+    first = doses[0].t if doses else None
+    done, done_how = completion(record)
+    out: list[Field] = [treatment_date(first, s.started), *dose_fields(doses, ref)]
+    out += timing_fields(record, summary, protocol, plan, first, done, done_how, ref)
+    out += bp_fields(record, summary, protocol, first, done, ref)
+    out += adverse_fields(record, summary, ref)
+    out += medicine_fields(screening_of(record))
+    return RemsForm(s.id, s.patient, tuple(out))
+
+
+def treatment_date(first: float | None, started: float) -> Field:
+    when = first if first is not None else started
+    return Field(SECTIONS[0], "Treatment date", time.strftime("%m/%d/%Y", time.localtime(when)),
+                 "the first dose" if first is not None else "the session start (no dose recorded)",
+                 time.strftime("%Y-%m-%d", time.localtime(when)))
+
+
+def dose_fields(doses: Sequence[Dose], ref: TimeRef) -> list[Field]:
+    if not doses:
+        return [Field(SECTIONS[0], "Dose administered", None, "no esketamine dose is recorded"),
+                Field(SECTIONS[0], "Lot number", None, "no esketamine dose is recorded")]
+    total = sum(d.mg for d in doses)
+    each = "; ".join(f"{d.mg:g} mg at {ref.text_with_clock(d.t)}" + (f" lot {d.lot}" if d.lot else "") for d in doses)
+    box = f"{total:g} mg" if total in FORM_DOSES_MG else f"Other: {total:g} mg"
+    lots = sorted({d.lot for d in doses if d.lot})
+    unlotted = [d for d in doses if not d.lot]
+    lot = Field(SECTIONS[0], "Lot number", None if unlotted or not lots else ", ".join(lots),
+                f"no lot recorded for the dose at {', '.join(ref.text(d.t) for d in unlotted)}" if unlotted
+                else f"recorded with the dose{'s' if len(doses) > 1 else ''}", lots)
+    return [Field(SECTIONS[0], "Dose administered", box, f"{len(doses)} recorded: {each}", total), lot]
+
+
+def timing_fields(record: SessionRecord, summary: Summary, protocol: Protocol, plan: Plan, first: float | None,
+                  done: float | None, done_how: str, ref: TimeRef) -> list[Field]:
+    duration_label = "Total time, first device to completion of monitoring (min)"
+    ready_label = "Ready to leave without the 2-hour minimum (min from start of administration)"
+    if first is None:
+        why = "no esketamine dose is recorded"
+        return [Field(SECTIONS[0], duration_label, None, why), Field(SECTIONS[0], ready_label, None, why),
+                Field(SECTIONS[1], "Vital signs acceptable prior to administration", None, why),
+                Field(SECTIONS[1], "Vital signs acceptable prior to treatment session completion", None, why)]
+    vitals_only = replace(plan, observation_s=0.0)  # the discharge criteria without the minimum observation
+    base = baseline(record, protocol)
+    eps = episodes(record.alarms)
+    advice = discharge(record, base, eps, vitals_only)
+    out = []
+    if done is None:
+        out.append(Field(SECTIONS[0], duration_label, None, done_how))
+    else:
+        m = minutes_from(first, done)
+        enough = "at least 2 h" if done - first >= REMS_MIN_S else "LESS THAN the required 2 h"
+        out.append(Field(SECTIONS[0], duration_label, f"{m}", f"first device {clock_hm(first)} to {done_how} at "
+                         f"{clock_hm(done)}: {enough}", m))
+    notes = [e for e in record.events if e.kind == "note"]
+    effects = [e for label in ("Sedation", "Dissociation") for e in mentions(notes, TERMS[label])[0]]
+    if advice.could_leave is None:
+        out.append(Field(SECTIONS[0], ready_label, None, "the vital-sign discharge criteria were not met to the end "
+                         "of the record: the clinician answers"))
+    else:
+        m = minutes_from(first, advice.could_leave)
+        vitals = (f"from {ref.text_with_clock(advice.could_leave)} the protocol's discharge criteria other than the "
+                  "2-hour minimum held to the end (" + "; ".join(c.text for c in advice.criteria
+                                                            if c.met and not c.text.startswith("observed")) + ")")
+        if effects:
+            out.append(Field(SECTIONS[0], ready_label, None, f"{vitals}, but sedation or dissociation was noted ("
+                             f"{note_words(effects, ref)}) and when it resolved is not recorded: the clinician answers"))
+        else:
+            out.append(Field(SECTIONS[0], ready_label, f"{m}", f"{vitals}; no sedation or dissociation is noted: "
+                             "the clinician confirms the patient was clinically ready then", m))
+    found, how = vital_findings(record, protocol, first)
+    if found is None:
+        out.append(Field(SECTIONS[1], "Vital signs acceptable prior to administration", None, how))
+    else:
+        out.append(Field(SECTIONS[1], "Vital signs acceptable prior to administration", "No" if found else "Yes",
+                         how + (": " + "; ".join(found) if found else ", with no vital-sign finding open"), not found))
+    if done is None:
+        out.append(Field(SECTIONS[1], "Vital signs acceptable prior to treatment session completion", None, done_how))
+    else:
+        at_end = discharge_at(record, base, eps, vitals_only, done)
+        ok = all(c.met for c in at_end)
+        shown = [c.text for c in at_end if not c.text.startswith("observed")]
+        out.append(Field(SECTIONS[1], "Vital signs acceptable prior to treatment session completion",
+                         "Yes" if ok else "No", f"the protocol's discharge criteria at {done_how}: "
+                         + "; ".join(("" if c.met else "NOT met: ") + c.text for c in at_end
+                                     if c.text in shown), ok))
+    return out
+
+
+def discharge_at(record: SessionRecord, base: dict, eps: Sequence, plan: Plan, t: float) -> tuple:
+    """The discharge criteria judged at ``t`` (the record cut there)."""
+    cut = replace(record, readings=[r for r in record.readings if r.t <= t],
+                  events=[e for e in record.events if e.t <= t], end=t)
+    return discharge(cut, base, [e for e in eps if e.start <= t], plan).criteria
+
+
+def bp_fields(record: SessionRecord, summary: Summary, protocol: Protocol, first: float | None, done: float | None,
+              ref: TimeRef) -> list[Field]:
+    section, start = SECTIONS[2], record.session.started
+    r = summary.rems
+    age = screening_of(record).get("age")
+    out = []
+    if r.pre_dose is None or first is None:
+        out.append(Field(section, "BP prior to administration", None, "no cuff reading before the first dose"))
+    else:
+        over = predose_limits(protocol, r.pre_dose, age)
+        limits = (f"above the protocol's pre-dose limit ({', '.join(over)})" if over
+                  else "within the protocol's pre-dose limits")
+        out.append(Field(section, "BP prior to administration", bp_words(r.pre_dose, ref),
+                         f"{ref.text_with_clock(r.pre_dose.t)}: {limits}", bp_value(r.pre_dose, start)))
+    at = f"{r.checkpoint_min:g} min post-administration"
+    if r.checkpoint is None:
+        window = next((c.window_min for c in protocol.routes[record.session.route].checkpoints), 10.0) \
+            if record.session.route in protocol.routes else 10.0
+        out.append(Field(section, f"BP {at}", None, f"no cuff reading within {r.checkpoint_min:g} +/- {window:g} min "
+                         "after the first device" if first is not None else "no dose recorded"))
+    else:
+        out.append(Field(section, f"BP {at}", bp_words(r.checkpoint, ref), ref.text_with_clock(r.checkpoint.t),
+                         bp_value(r.checkpoint, start)))
+    label = "BP prior to treatment session completion"
+    if done is None or first is None:
+        out.append(Field(section, label, None, "monitoring was not completed in the record" if first is not None
+                         else "no dose recorded"))
+        return out
+    after = [b for b in bp_readings(record.readings) if b.sbp is not None and first < b.t <= done]
+    last = after[-1] if after else None
+    if last is None or done - last.t > PREDISCHARGE_BP_S:
+        since = "no cuff reading after the first device" if last is None else \
+            f"the last cuff reading was at {ref.text_with_clock(last.t)}, {minutes_from(last.t, done)} min before completion"
+        out.append(Field(section, label, None, f"{since} (one within {PREDISCHARGE_BP_S / 60:g} min of completion is "
+                         "needed)"))
+    else:
+        out.append(Field(section, label, bp_words(last, ref), ref.text_with_clock(last.t), bp_value(last, start)))
+    return out
+
+
+def adverse_fields(record: SessionRecord, summary: Summary, ref: TimeRef) -> list[Field]:
+    notes = [e for e in record.events if e.kind == "note"]
+    out = []
+    for label, words in TERMS.items():
+        present, absent = mentions(notes, words)
+        if present:
+            out.append(Field(SECTIONS[3], label, "Yes", "noted: " + note_words(present, ref), True))
+        elif absent:
+            out.append(Field(SECTIONS[3], label, "No", "noted absent: " + note_words(absent, ref), False))
+        else:
+            extra = ""
+            if label == "Respiratory depression" and summary.min_spo2 is not None:
+                extra = (f" (lowest SpO2 {summary.min_spo2.value:g} % at {ref.text(summary.min_spo2.t)}; "
+                         f"{summary.below_90_s:.0f} s below 90 %)")
+            out.append(Field(SECTIONS[3], label, None, f"no note names it: the clinician answers{extra}"))
+    related, _ = mentions(notes, ADVERSE)
+    high = [e for e in summary.episodes if e.priority == "high" and e.kind != "technical"]
+    bearing = ([f"notes: {note_words(related, ref)}"] if related else []) + \
+              ([f"high-priority alarms: " + "; ".join(f"{ref.text(e.start)} {e.message}" for e in high)] if high else [])
+    out.append(Field(SECTIONS[3], "Serious adverse events", None, "the clinician judges whether any event was serious; "
+                     + (" ".join(bearing) if bearing else "no adverse-event note and no high-priority alarm recorded")))
+    return out
+
+
+def medicine_fields(screening: dict) -> list[Field]:
+    out = []
+    for label, key, asked in SCREENING_MEDICINES:
+        answer = screening.get(key)
+        if answer is False:
+            out.append(Field(SECTIONS[4], label, "No", f"screening: not taking {asked}", False))
+        elif answer is True:
+            out.append(Field(SECTIONS[4], label, None, f"screening: taking {asked}; which one is not recorded"))
+        else:
+            out.append(Field(SECTIONS[4], label, None, f"screening did not answer {asked}"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- output
+
+
+def markdown(form: RemsForm) -> str:
+    """The form as Markdown: each section's fields with their answers and bases, then what is missing."""
+    lines = [f"# Spravato REMS Patient Monitoring Form: session {form.session}", "",
+             f"Patient pseudonym: {form.patient}. Filled by kapmon from the session record; check every answer "
+             "before submitting (due within 7 days of the session).", ""]
+    for section in SECTIONS:
+        lines += [f"## {section}", "", "| Field | Answer | From the record |", "|---|---|---|"]
+        lines += [f"| {cell(f.label)} | {'**MISSING**' if f.missing else cell(f.answer or '')} | {cell(f.basis)} |"
+                  for f in form.fields if f.section == section]
+        lines.append("")
+    lines += [f"## Missing ({len(form.missing)})", ""]
+    lines += [f"- {f.label}: {f.basis}" for f in form.missing] or ["- none"]
+    lines += ["", "## Not held by kapmon (add at submission)", ""] + [f"- {x}" for x in form.not_held]
+    return "\n".join(lines) + "\n"
+
+
+def cell(text: str) -> str:
+    """Text for a Markdown table cell (a note's | or newline never breaks the table)."""
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def as_json(form: RemsForm) -> str:
+    return json.dumps({"session": form.session, "patient": form.patient,
+                       "fields": [asdict(f) | {"missing": f.missing} for f in form.fields],
+                       "missing": [f.label for f in form.missing], "not_held": list(form.not_held)},
+                      indent=2, allow_nan=False, ensure_ascii=False)
+
+
+def write_rems_form(store: Store, session_id: str, path: Path) -> Path:
+    """The form of an esketamine session: Markdown, or JSON when ``path`` ends in ``.json``; ``ExportError``
+    (nothing written) for another session."""
+    try:
+        form = fill(load_record(store, session_id))
+    except RemsRefused as exc:
+        raise ExportError(str(exc)) from None
+    path.write_text(as_json(form) if path.suffix.lower() == ".json" else markdown(form), encoding="utf-8")
+    return path
