@@ -15,6 +15,7 @@ SCHEMES: dict[str, str] = {
     "replay": "devices.replay:open_replay",
     "serial": "devices.serial.source:open_serial",
     "ble": "devices.ble.source:open_ble",
+    "hl7": "devices.hl7.source:open_hl7",
 }
 
 
