@@ -2,7 +2,8 @@
 
 An alarm is an event row (OBX-3 ``MDC_EVT_...``, or the event in OBX-5 when OBX-3 is the generic
 ``MDC_EVT_ALARM``) followed by rows under the same OBX-4 prefix: the measured value, event phase, alarm
-state, priority, alert type and text. A technical alarm whose name or text says what it is (probe off,
+state, priority, alert type and text. Priority and alert type may also be flags in the event row's OBX-8
+(``A~PM~SA``, ``L~SP``), as GE and Masimo send them. A technical alarm whose name or text says what it is (probe off,
 lead off, low battery...) becomes that condition; any other alarm the monitor raises is ``device_alarm``
 with the monitor's own words. An event phase of ``end``/``stop`` or an ``inactive`` state ends it;
 ``MDC_EVT_ACTIVE`` is the monitor's keep-alive, not an alarm.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 
 from devices.hl7 import mdc
-from devices.hl7.message import Decoded, Hl7Error, Row, rows
+from devices.hl7.message import Decoded, Hl7Error, Row, repetitions, rows
 from devices.hl7.observations import metric_of
 from devices.reading import Condition
 
@@ -25,6 +26,7 @@ EVENT_PREFIXES = ("MDC_EVT_", "MDCX_EVT_")
 GENERIC_EVENT = "MDC_EVT_ALARM"
 KEEP_ALIVE = "MDC_EVT_ACTIVE"
 TEXT_MAX = 120
+ALERT_KINDS = ("SP", "ST", "SA")  # physiological, technical, advisory
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +99,11 @@ def _first(attributes: dict[str, str], names: tuple[str, ...]) -> str:
 def _device_alarm(alarm: _Alarm) -> DeviceAlarm:
     a = alarm.attributes
     phase, state = _first(a, mdc.EVENT_PHASE).lower(), _first(a, mdc.ALARM_STATE).lower()
-    kind = _first(a, mdc.ALERT_TYPE).upper()
+    flags = [f.upper() for f in repetitions(alarm.row.obx, 8)]
+    kind = _first(a, mdc.ALERT_TYPE).upper() or next((f for f in flags if f in ALERT_KINDS), "")
     text = _first(a, mdc.ALERT_TEXT) or (alarm.row.text(5) if alarm.row.name != GENERIC_EVENT else "") or alarm.event
-    priority = mdc.PRIORITIES.get(_first(a, mdc.ALARM_PRIORITY).upper(), "")
+    code = _first(a, mdc.ALARM_PRIORITY).upper() or next((f for f in flags if f in mdc.PRIORITIES), "")
+    priority = mdc.PRIORITIES.get(code, "")
     detail = text[:TEXT_MAX] + (f" ({priority} priority at the monitor)" if priority else "")
     condition = Condition(
         t=alarm.row.t,
