@@ -367,3 +367,35 @@ def test_the_registry_opens_hl7_uris():
     src = open_source("hl7://:2575?device=A,B&tz=-0500")
     assert isinstance(src, Hl7Source)
     assert (src.settings.host, src.settings.port, src.settings.devices) == ("0.0.0.0", 2575, frozenset({"A", "B"}))
+
+
+def test_the_emulated_monitor_sends_again_when_the_listener_comes_back():
+    from devices.hl7.emulator import Hl7Monitor, Link
+    from devices.simulator import simulate
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lines: list[str] = []
+
+    async def main() -> tuple[Run, Run, object]:
+        first = Run(source(port=port))
+        pump = asyncio.create_task(first.pump())
+        link = Link("127.0.0.1", port, ack_timeout=2.0, backoff=(0.05, 0.2), say=lines.append)
+        monitor = asyncio.create_task(Hl7Monitor(link, every=1.0, speed=40.0).play(simulate("typical_iv", duration=60)))
+        await first.until(lambda: len(first.readings("spo2")) >= 10)
+        pump.cancel()  # the listener goes away mid-session
+        await asyncio.gather(pump, return_exceptions=True)
+        await first.until(lambda: any("cannot connect" in line for line in lines))
+        second = Run(source(port=port))
+        pump = asyncio.create_task(second.pump())
+        tally = await monitor
+        await second.until(lambda: second.readings("spo2"))
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+        return first, second, tally
+
+    first, second, tally = asyncio.run(main())
+    assert tally.reconnects >= 1 and tally.acks == {"AA": tally.sent}
+    cuff = len(first.readings("sbp")) + len(second.readings("sbp"))
+    assert cuff >= 1 and len(first.readings("spo2")) + len(second.readings("spo2")) >= tally.sent - cuff  # none lost
