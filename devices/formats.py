@@ -25,7 +25,8 @@ class DecodeFormat:
 def all_formats() -> dict[str, DecodeFormat]:
     """Every format, by name."""
     from devices.ble.formats import FORMATS as ble
+    from devices.ble.wellue import FORMATS as wellue
     from devices.hl7.formats import FORMATS as hl7
     from devices.serial.formats import FORMATS as serial
 
-    return {**ble, **serial, **hl7}
+    return {**ble, **wellue, **serial, **hl7}

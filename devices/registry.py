@@ -16,6 +16,7 @@ SCHEMES: dict[str, str] = {
     "serial": "devices.serial.source:open_serial",
     "ble": "devices.ble.source:open_ble",
     "hl7": "devices.hl7.source:open_hl7",
+    "wellue": "devices.ble.wellue_source:open_wellue",
 }
 
 

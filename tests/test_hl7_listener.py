@@ -22,10 +22,11 @@ from devices.hl7.message import parse, text_of
 from devices.hl7.mllp import END, START, Framer, Limits, frame
 from devices.hl7.source import Hl7Source, open_hl7
 from devices.errors import URIError
-from devices.reading import Condition, Item, Reading
-from devices.source import WallClock
+from devices.reading import Condition
 from devices.uri import parse_uri
 from hl7_fixtures import COMEN_VS8, GE_B40, IHE_BP, segments
+from source_run import Run
+from source_run import drive as stream_while
 
 FAST = Limits(max_frame=4096, max_garbage=256, frame_timeout=0.3, idle_timeout=5.0)
 
@@ -36,43 +37,14 @@ def source(query: str = "", limits: Limits = FAST, port: int = 0) -> Hl7Source:
     return src
 
 
-class Run:
-    """A listener streaming in the background into ``items``."""
-
-    def __init__(self, src: Hl7Source) -> None:
-        self.src = src
-        self.items: list[Item] = []
-
-    async def pump(self) -> None:
-        async for item in self.src.stream(WallClock()):
-            self.items.append(item)
-
-    async def until(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f"timed out; items so far: {self.items}"
-            await asyncio.sleep(0.005)
-
-    def readings(self, vital: str) -> list[Reading]:
-        return [i for i in self.items if isinstance(i, Reading) and i.vital == vital]
-
-    def conditions(self, name: str) -> list[Condition]:
-        return [i for i in self.items if isinstance(i, Condition) and i.condition == name]
-
-
 def drive(src: Hl7Source, scenario: Callable[[Run], Coroutine[Any, Any, None]]) -> Run:
-    async def main() -> Run:
-        run = Run(src)
-        task = asyncio.create_task(run.pump())
-        try:
-            await run.until(lambda: src.address is not None or src._flags["disconnected"])
-            await scenario(run)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        return run
+    """Stream the listener while ``scenario`` acts on it, once it listens (or has said it cannot)."""
 
-    return asyncio.run(main())
+    async def listening(run: Run) -> None:
+        await run.until(lambda: src.address is not None or src._flags["disconnected"])
+        await scenario(run)
+
+    return stream_while(src, listening)
 
 
 class Peer:
@@ -135,14 +107,14 @@ def test_every_message_gets_its_ack_and_its_readings_arrive():
         peer = await Peer.to(src)
         for message, control in ((IHE_BP, "MSGID1234"), (GE_B40, "004097134535"), (COMEN_VS8, "202506100151270003")):
             assert await peer.send(message) == ("AA", "", control)
-        await run.until(lambda: len(run.readings("spo2")) == 2)
+        await run.until(lambda: len(run.reading_items("spo2")) == 2)
 
     run = drive(src, scenario)
-    assert [(r.source, r.value) for r in run.readings("sbp")] == [("hl7:0123456789ABCDEF/nibp", 120.0),
+    assert [(r.source, r.value) for r in run.reading_items("sbp")] == [("hl7:0123456789ABCDEF/nibp", 120.0),
                                                                    ("hl7:KC261551373G/nibp", 120.0)]
-    assert [r.value for r in run.readings("temp")] == [37.1, 37.0]
+    assert [r.value for r in run.reading_items("temp")] == [37.1, 37.0]
     # old example messages land on this computer's clock: sent "now", measured shortly before
-    ihe = run.readings("sbp")[0]
+    ihe = run.reading_items("sbp")[0]
     assert time.time() - 60 < ihe.t <= time.time()
     assert src.devices == {"0123456789ABCDEF", "080019FFFE0B4020", "KC261551373G"}
 
@@ -160,11 +132,11 @@ def test_negative_acks_say_why_and_the_connection_goes_on():
         code, _, _ = await peer.send("this is not HL7 at all")
         assert code == "AR"
         assert (await peer.send(now_message(spo2(), control="C4")))[0] == "AA"
-        await run.until(lambda: run.readings("spo2"))
+        await run.until(lambda: run.reading_items("spo2"))
 
     run = drive(src, scenario)
-    assert [r.value for r in run.readings("hr")] == [64.0]  # recorded though its message got AE
-    assert [r.value for r in run.readings("spo2")] == [96.0]
+    assert [r.value for r in run.reading_items("hr")] == [64.0]  # recorded though its message got AE
+    assert [r.value for r in run.reading_items("spo2")] == [96.0]
 
 
 def test_a_monitor_clock_an_hour_off_and_a_backlog_too_old():
@@ -179,10 +151,10 @@ def test_a_monitor_clock_an_hour_off_and_a_backlog_too_old():
         assert (await peer.send(now_message(spo2("91", when=backlog), sent=wrong, control="C2")))[0] == "AA"
         ahead = format_dtm(wrong + 600)  # measured "after" it was sent: that clock is wrong too
         assert (await peer.send(now_message(spo2("94", when=ahead), sent=wrong, control="C3")))[0] == "AA"
-        await run.until(lambda: len(run.readings("spo2")) == 2)
+        await run.until(lambda: len(run.reading_items("spo2")) == 2)
 
     run = drive(src, scenario)
-    first, last = run.readings("spo2")
+    first, last = run.reading_items("spo2")
     assert first.value == 95.0 and abs((time.time() - first.t) - 30) < 10
     assert last.value == 94.0 and last.t <= time.time()
 
@@ -198,10 +170,10 @@ def test_alarms_become_condition_edges():
         assert (await peer.send(alarm_report(replace(start, t=now + 1), "EMU", "A2", now + 1)))[0] == "AA"  # repeated
         end = replace(start, t=now + 2, active=False)
         assert (await peer.send(alarm_report(end, "EMU", "A3", now + 2)))[0] == "AA"
-        await run.until(lambda: len(run.conditions("sensor_off")) == 2)
+        await run.until(lambda: len(run.condition_items("sensor_off")) == 2)
 
     run = drive(src, scenario)
-    assert [(c.active, c.source, c.vitals) for c in run.conditions("sensor_off")] == [
+    assert [(c.active, c.source, c.vitals) for c in run.condition_items("sensor_off")] == [
         (True, "hl7:EMU", ("spo2",)), (False, "hl7:EMU", ("spo2",))]
 
 
@@ -223,7 +195,7 @@ def test_a_garbage_peer_is_dropped_and_does_not_block_a_good_one():
         assert (await good.send(now_message(spo2("95"), control="C2")))[0] == "AA"
 
     run = drive(src, scenario)
-    assert [r.value for r in run.readings("spo2")] == [96.0, 95.0]
+    assert [r.value for r in run.reading_items("spo2")] == [96.0, 95.0]
 
 
 def test_a_message_never_finished_times_out_without_holding_up_others():
@@ -272,7 +244,7 @@ def test_silent_connections_make_room_for_a_monitor(monkeypatch):
         assert (await monitor.send(now_message(spo2("94"), control="C2")))[0] == "AA"  # a monitor is never evicted
 
     run = drive(src, scenario)
-    assert [r.value for r in run.readings("spo2")] == [96.0, 95.0, 94.0]
+    assert [r.value for r in run.reading_items("spo2")] == [96.0, 95.0, 94.0]
 
 
 def test_peers_and_devices_outside_the_lists_are_refused(monkeypatch):
@@ -294,7 +266,7 @@ def test_peers_and_devices_outside_the_lists_are_refused(monkeypatch):
         code, reason, _ = await peer.send(now_message(spo2(), device="FEEDFACE00000000", control="C2"))
         assert code == "AR" and "device FEEDFACE00000000 is not one this listener takes" in reason
 
-    assert [r.source for r in drive(only, devices).readings("spo2")] == ["hl7:0123456789ABCDEF"]
+    assert [r.source for r in drive(only, devices).reading_items("spo2")] == ["hl7:0123456789ABCDEF"]
 
 
 def test_too_many_devices_on_one_listener(monkeypatch):
@@ -321,16 +293,16 @@ def test_a_port_already_taken_is_a_condition_until_it_is_free():
     src = source(port=port)
 
     async def scenario(run: Run) -> None:
-        await run.until(lambda: run.conditions("disconnected"))
+        await run.until(lambda: run.condition_items("disconnected"))
         blocker.close()
-        await run.until(lambda: len(run.conditions("disconnected")) == 2)
+        await run.until(lambda: len(run.condition_items("disconnected")) == 2)
         assert (await (await Peer.to(src)).send(now_message(spo2())))[0] == "AA"
 
     try:
         run = drive(src, scenario)
     finally:
         blocker.close()
-    went, back = run.conditions("disconnected")
+    went, back = run.condition_items("disconnected")
     assert went.active and f"cannot listen on 127.0.0.1:{port}" in went.detail and not back.active
 
 
@@ -338,13 +310,13 @@ def test_silence_is_stale_until_a_message_arrives():
     src = source("stale=0.2")
 
     async def scenario(run: Run) -> None:
-        await run.until(lambda: run.conditions("stale"))
+        await run.until(lambda: run.condition_items("stale"))
         assert (await (await Peer.to(src)).send(now_message(spo2())))[0] == "AA"
-        await run.until(lambda: len(run.conditions("stale")) == 2)
+        await run.until(lambda: len(run.condition_items("stale")) == 2)
 
     run = drive(src, scenario)
-    assert [c.active for c in run.conditions("stale")] == [True, False]
-    assert run.conditions("stale")[0].detail == "no valid message for 0.2 s"
+    assert [c.active for c in run.condition_items("stale")] == [True, False]
+    assert run.condition_items("stale")[0].detail == "no valid message for 0.2 s"
 
 
 @pytest.mark.parametrize(("uri", "error"), [
@@ -383,19 +355,19 @@ def test_the_emulated_monitor_sends_again_when_the_listener_comes_back():
         pump = asyncio.create_task(first.pump())
         link = Link("127.0.0.1", port, ack_timeout=2.0, backoff=(0.05, 0.2), say=lines.append)
         monitor = asyncio.create_task(Hl7Monitor(link, every=1.0, speed=40.0).play(simulate("typical_iv", duration=60)))
-        await first.until(lambda: len(first.readings("spo2")) >= 10)
+        await first.until(lambda: len(first.reading_items("spo2")) >= 10)
         pump.cancel()  # the listener goes away mid-session
         await asyncio.gather(pump, return_exceptions=True)
         await first.until(lambda: any("cannot connect" in line for line in lines))
         second = Run(source(port=port))
         pump = asyncio.create_task(second.pump())
         tally = await monitor
-        await second.until(lambda: second.readings("spo2"))
+        await second.until(lambda: second.reading_items("spo2"))
         pump.cancel()
         await asyncio.gather(pump, return_exceptions=True)
         return first, second, tally
 
     first, second, tally = asyncio.run(main())
     assert tally.reconnects >= 1 and tally.acks == {"AA": tally.sent}
-    cuff = len(first.readings("sbp")) + len(second.readings("sbp"))
-    assert cuff >= 1 and len(first.readings("spo2")) + len(second.readings("spo2")) >= tally.sent - cuff  # none lost
+    cuff = len(first.reading_items("sbp")) + len(second.reading_items("sbp"))
+    assert cuff >= 1 and len(first.reading_items("spo2")) + len(second.reading_items("spo2")) >= tally.sent - cuff  # none lost
