@@ -371,3 +371,20 @@ def test_the_emulated_monitor_sends_again_when_the_listener_comes_back():
     assert tally.reconnects >= 1 and tally.acks == {"AA": tally.sent}
     cuff = len(first.reading_items("sbp")) + len(second.reading_items("sbp"))
     assert cuff >= 1 and len(first.reading_items("spo2")) + len(second.reading_items("spo2")) >= tally.sent - cuff  # none lost
+
+
+def test_a_measurement_repeated_in_every_message_is_recorded_once():
+    src = source()
+    nibp = "OBX|3|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.1.1.1|{}|266016^MDC_DIM_MMHG^MDC|||||R|||{}"
+
+    async def scenario(run: Run) -> None:
+        peer = await Peer.to(src)
+        measured = format_dtm(time.time() - 120)
+        for n, value in enumerate(("96", "95", "94")):  # SpO2 fresh each time; the same cuff result repeated
+            assert (await peer.send(now_message(spo2(value), nibp.format(131, measured), control=f"C{n}")))[0] == "AA"
+        assert (await peer.send(now_message(spo2("93"), nibp.format(118, format_dtm(time.time())), control="C9")))[0] == "AA"
+        await run.until(lambda: len(run.reading_items("spo2")) == 4)
+
+    run = drive(src, scenario)
+    assert [r.value for r in run.reading_items("sbp")] == [131.0, 118.0]
+    assert [r.value for r in run.reading_items("spo2")] == [96.0, 95.0, 94.0, 93.0]

@@ -10,7 +10,10 @@ replaces the oldest that has not sent a valid message.
 Times: an observation is stamped on the monitor's clock, moved onto this computer's by the message's
 send time (received - MSH-7), so a monitor whose clock is off or in another zone still lands right; a
 time ahead of receipt is the receipt time; one older than ``max_age`` (a backlog from long ago) is
-dropped with a logged line.
+dropped with a logged line. A measurement a monitor repeats in every periodic message (the last NIBP with
+its own OBX-14) is recorded once: a reading with the same monitor time and value as the last one of its
+source and vital is not recorded again. The first message of each device is logged, so a monitor sending
+to the wrong room's listener shows in the terminal (``device=`` refuses it).
 
 Query parameters (all optional):
 ``device`` (comma-separated equipment or facility ids: messages from any other are refused), ``peer``
@@ -106,6 +109,7 @@ class Hl7Source:
         self.devices: set[str] = set()
         self.tracker = AlarmTracker()
         self.throttle = Throttle()
+        self._last: dict[tuple[str, str], tuple[float, float | None]] = {}  # (source, vital) -> (monitor t, value)
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._last_valid = 0.0
         self._flags = {"disconnected": False, "stale": False}
@@ -257,6 +261,8 @@ class Hl7Source:
         new = decoded.devices - self.devices
         if len(self.devices) + len(new) > MAX_DEVICES:
             raise Hl7Error(f"more than {MAX_DEVICES} devices on one listener; refusing {sorted(new)[0]}")
+        for device in sorted(new):
+            log.warning("%s: first message from device %s", self.uri, device)
         self.devices |= new
 
     def _on_this_clock(self, t: float, offset: float, received: float) -> float | None:
@@ -275,6 +281,10 @@ class Hl7Source:
                                                    or received)) for a in decoded.alarms]
             items += self.tracker.update(alarms)
         for item in decoded.items if decoded.kind == "R01" else ():
+            key, seen = (item.source, item.vital), (item.t, item.value)
+            if self._last.get(key) == seen:
+                continue  # the same measurement again
+            self._last[key] = seen
             t = self._on_this_clock(item.t, offset, received)
             if t is None:
                 self.throttle.warn("old", f"{self.uri}: an observation older than {self.settings.max_age:g} s dropped")
