@@ -95,3 +95,11 @@ def test_a_temperature_from_a_monitor_is_recorded_summarised_and_exported(tmp_pa
     assert '"temp"' not in (tmp_path / "s.json").read_text()  # no FHIR code for it yet: left out, not mislabelled
     summary = summarise(load_record(store, "t1"))
     assert summary is not None
+
+
+def test_a_recording_with_a_temperature_column_imports(tmp_path):
+    from devices.recording import read_recording
+
+    path = tmp_path / "t.csv"
+    path.write_text("t,vital,value,unit\n0,temp,36.8,°C\n1,temp,37.0,Cel\n2,temp,37.1,degC\n", encoding="utf-8")
+    assert [(i.value, i.unit) for i in read_recording(path).items] == [(36.8, "Cel"), (37.0, "Cel"), (37.1, "Cel")]
