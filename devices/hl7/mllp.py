@@ -23,7 +23,7 @@ class Limits:
     """What one connection may do (all design proposals). A PCD-01 message is a few kB and arrives in
     well under a second; monitors send at intervals of seconds to minutes and may hold the connection."""
 
-    max_frame: int = 1 << 20  # bytes in one message
+    max_frame: int = 256 << 10  # bytes in one message (~2,500 OBX rows; decoding one takes ~0.5 s)
     max_garbage: int = 4096  # bytes outside any frame before the peer is dropped
     frame_timeout: float = 10.0  # seconds to finish a message once its start block arrived
     idle_timeout: float = 900.0  # seconds without a byte between messages before the connection is closed

@@ -110,7 +110,7 @@ class Hl7Source:
         self.tracker = AlarmTracker()
         self.throttle = Throttle()
         self._last: dict[tuple[str, str], tuple[float, float | None]] = {}  # (source, vital) -> (monitor t, value)
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+
         self._last_valid = 0.0
         self._flags = {"disconnected": False, "stale": False}
         self._clock: Clock | None = None
@@ -124,6 +124,8 @@ class Hl7Source:
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
         """Readings and conditions until cancelled; listens again (with backoff) if the port is refused."""
         self._clock = clock
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._decoding = asyncio.Semaphore(1)  # one decode at a time: a flood of large messages takes one thread
         self._last_valid = clock.now()
         server: asyncio.Server | None = None
         wait = BACKOFF_S[0]
@@ -177,7 +179,7 @@ class Hl7Source:
         self.peers.append(peer)
         try:
             async for payload in messages(reader, self.settings.limits):
-                await self._answer(peer, self._take(payload, peer))
+                await self._answer(peer, await self._take(payload, peer))
         except MllpError as exc:
             self.throttle.warn(f"mllp:{address}:{exc}", f"{self.uri}: {address} dropped: {exc}")
             if "longer than" in str(exc):
@@ -223,33 +225,32 @@ class Hl7Source:
 
     # ---------------------------------------------------------------- messages
 
-    def _take(self, payload: bytes, peer: Peer) -> str:
-        """Decode one message, hand over what it holds and return its ACK."""
+    async def _take(self, payload: bytes, peer: Peer) -> str:
+        """Decode one message (in a worker thread, one at a time, so a large one never holds up the recorder's
+        loop), hand over what it holds and return its ACK."""
         assert self._clock is not None
         received = self._clock.now()
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            text = payload.decode("latin-1")
-        message: hl7.Message | None = None
-        try:
-            message = parse(text)
-            decoded = decode_message(message, received, self.settings.zone)
-            self._check_devices(decoded)
-        except Hl7Error as exc:
-            self.throttle.warn(f"{peer.address}:{exc.ack}:{exc}", f"{self.uri}: {exc.ack} to {peer.address}: {exc}")
-            return ack(message, exc.ack, str(exc))
-        except Exception:  # a fault in decoding one message must not end the connection or the recorder
-            log.exception("%s: message from %s could not be decoded", self.uri, peer.address)
+        async with self._decoding:
+            message, outcome = await asyncio.to_thread(_decode, payload, received, self.settings.zone)
+        if isinstance(outcome, Decoded):
+            try:
+                self._check_devices(outcome)
+            except Hl7Error as exc:
+                outcome = exc
+        if isinstance(outcome, Hl7Error):
+            self.throttle.warn(f"{peer.address}:{outcome.ack}:{outcome}", f"{self.uri}: {outcome.ack} to {peer.address}: {outcome}")
+            return ack(message, outcome.ack, str(outcome))
+        if isinstance(outcome, BaseException):  # a fault in decoding one message must not end the connection
+            log.error("%s: message from %s could not be decoded", self.uri, peer.address, exc_info=outcome)
             return ack(message, "AE", "kapmon could not decode this message (internal error, logged)")
         peer.good = True
-        self._deliver(decoded, received)
-        for note in decoded.notes:
+        self._deliver(outcome, received)
+        for note in outcome.notes:
             log.debug("%s: %s", self.uri, note)
-        if decoded.problems:
-            more = f" (and {len(decoded.problems) - 1} more)" if len(decoded.problems) > 1 else ""
-            reason = decoded.problems[0] + more
-            self.throttle.warn(f"{peer.address}:AE:{decoded.problems[0]}", f"{self.uri}: AE to {peer.address}: {reason}")
+        if outcome.problems:
+            more = f" (and {len(outcome.problems) - 1} more)" if len(outcome.problems) > 1 else ""
+            reason = outcome.problems[0] + more
+            self.throttle.warn(f"{peer.address}:AE:{outcome.problems[0]}", f"{self.uri}: AE to {peer.address}: {reason}")
             return ack(message, "AE", reason)
         return ack(message, "AA")
 
@@ -293,6 +294,21 @@ class Hl7Source:
         self._last_valid = received
         for item in self._edge("stale", False) + items:
             self._queue.put_nowait(item)
+
+
+def _decode(payload: bytes, received: float, zone: tzinfo | None) -> tuple[hl7.Message | None, Decoded | Exception]:
+    """A message's bytes decoded (pure; run in a worker thread): the parsed message if it could be parsed,
+    and what it holds or why kapmon cannot take it."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = payload.decode("latin-1")
+    message: hl7.Message | None = None
+    try:
+        message = parse(text)
+        return message, decode_message(message, received, zone)
+    except Exception as exc:  # returned, not raised: the caller answers every message
+        return message, exc
 
 
 def _networks(uri: DeviceURI) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
