@@ -330,3 +330,10 @@ def test_kapmon_decode_hl7_errors_are_one_line(arg, error, monkeypatch, capsys):
     assert main(["decode", "hl7", arg]) == 1
     err = capsys.readouterr().err
     assert error in err and err.count("\n") == 1
+
+
+def test_a_monitors_alarm_text_reaches_the_record_without_control_characters():
+    text = segments(r"MSH|^~\&|M|F|||20260301120000+0000||ORU^R40^ORU_R40|1|P|2.6",
+                    "OBX|1|ST|196674^MDC_EVT_LO_VAL_LT_LIM^MDC|1.0.0.1.1|\x1b[2J\x07SPO2 LOW" + "!" * 300 + "|||L~SP|||R")
+    (alarm,) = decode_message(text, RECEIVED).alarms
+    assert alarm.condition.detail.startswith("?[2J?SPO2 LOW") and len(alarm.condition.detail) <= 120

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 
 from devices.hl7 import mdc
-from devices.hl7.message import Decoded, Hl7Error, Row, repetitions, rows
+from devices.hl7.message import Decoded, Hl7Error, Row, printable, repetitions, rows
 from devices.hl7.observations import metric_of
 from devices.reading import Condition
 
@@ -104,7 +104,7 @@ def _device_alarm(alarm: _Alarm) -> DeviceAlarm:
     text = _first(a, mdc.ALERT_TEXT) or (alarm.row.text(5) if alarm.row.name != GENERIC_EVENT else "") or alarm.event
     code = _first(a, mdc.ALARM_PRIORITY).upper() or next((f for f in flags if f in mdc.PRIORITIES), "")
     priority = mdc.PRIORITIES.get(code, "")
-    detail = text[:TEXT_MAX] + (f" ({priority} priority at the monitor)" if priority else "")
+    detail = printable(text[:TEXT_MAX]) + (f" ({priority} priority at the monitor)" if priority else "")
     condition = Condition(
         t=alarm.row.t,
         condition=condition_of(alarm.event, text, kind),

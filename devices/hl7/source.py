@@ -39,7 +39,7 @@ from devices.hl7.ack import ack
 from devices.hl7.alarms import AlarmTracker
 from devices.hl7.decoder import Decoded, Hl7Error, decode_message
 from devices.hl7.dtm import parse_zone
-from devices.hl7.message import parse
+from devices.hl7.message import parse, printable
 from devices.hl7.mllp import Limits, MllpError, frame, messages
 from devices.reading import Condition, Item
 from devices.source import Clock
@@ -94,7 +94,7 @@ class Throttle:
             self._last[key] = (last, count + 1)
             return
         self._last[key] = (now, 0)
-        log.warning("%s%s", text, f" (and {count} more like it)" if count else "")
+        log.warning("%s%s", printable(text), f" (and {count} more like it)" if count else "")
 
 
 class Hl7Source:
