@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 
 import pytest
@@ -21,6 +22,7 @@ from devices.ble.wellue import (OXYII_LIVE, OXYII_SETUP, PROTOCOLS, READ_SENSORS
 from devices.ble.wellue_source import WellueSource, open_wellue
 from devices.errors import URIError
 from devices.reading import NO_VALUE, VITALS, Condition, Item, Reading
+from devices.source import WallClock
 from devices.uri import parse_uri
 from monitor.cli import main
 from source_run import Run, drive
@@ -304,3 +306,36 @@ def test_kapmon_scan_names_the_wellue_uri():
     assert describe(Found("AA:BB:CC:DD:EE:23", "PC-60F_SN010175", -70, ())).endswith("?protocol=pc60fw")
     assert describe(Found("AA:BB:CC:DD:EE:24", "", -70, (OXYII.service,))).endswith("?protocol=oxyii")
     assert "->" not in describe(Found("AA:BB:CC:DD:EE:25", "Headphones", -70, ()))
+
+
+def test_an_o2ring_session_is_recorded_with_its_finger_out_as_a_condition(tmp_path):
+    from monitor.hub import Hub
+    from monitor.running import build_plan
+    from monitor.session import Session
+    from monitor.session_rules import SessionRules
+    from monitor.store import Store
+
+    worn = {"on": True}
+    device = ring(reply=lambda _poll: in_pieces(o2ring_reply(O2R_PAYLOADS[2] if worn["on"] else O2R_PAYLOADS[0])))
+    src = source("wellue://AA:BB:CC:DD:EE:21?protocol=o2ring&period=0.05", device)
+    store = Store(tmp_path / "k.db")
+    now = time.time()
+    session = Session("ring", "P-RING", now, "iv", 70.0)
+    store.create_session(session)
+    hub = Hub(store, session, [src], WallClock(), SessionRules(build_plan(None, "iv", {}), now)).start()
+
+    def wait_for(predicate, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+    try:
+        wait_for(lambda: len(store.readings("ring", vitals=["spo2"])) >= 3)
+        worn["on"] = False
+        wait_for(lambda: any(e.data["condition"] == "sensor_off" for e in store.events("ring", kind="condition")))
+    finally:
+        hub.stop()
+    spo2 = store.readings("ring", vitals=["spo2"])
+    assert {r.value for r in spo2 if r.value is not None} == {98.0} and spo2[-1].status == NO_VALUE
+    assert {r.source for r in spo2} == {"wellue://AA:BB:CC:DD:EE:21?protocol=o2ring&period=0.05"}
