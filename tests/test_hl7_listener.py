@@ -388,3 +388,9 @@ def test_a_measurement_repeated_in_every_message_is_recorded_once():
     run = drive(src, scenario)
     assert [r.value for r in run.reading_items("sbp")] == [131.0, 118.0]
     assert [r.value for r in run.reading_items("spo2")] == [96.0, 95.0, 94.0, 93.0]
+
+
+def test_an_ipv4_peer_of_a_dual_stack_listener_is_matched_by_its_ipv4_address():
+    src = open_hl7(parse_uri("hl7://[::]:2575?peer=10.1.2.0/24"))
+    assert src._allowed("::ffff:10.1.2.33") and src._allowed("10.1.2.34")
+    assert not src._allowed("::ffff:10.1.3.1") and not src._allowed("fe80::1") and not src._allowed("garbage")

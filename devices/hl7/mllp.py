@@ -18,6 +18,10 @@ class MllpError(DeviceError):
     """A peer that does not speak MLLP within the limits; the message says what it did."""
 
 
+class FrameTooLong(MllpError):
+    """A message longer than the frame bound (it gets a negative acknowledgement before the peer is dropped)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What one connection may do (all design proposals). A PCD-01 message is a few kB and arrives in
@@ -36,8 +40,8 @@ def frame(message: bytes) -> bytes:
 
 class Framer:
     """Messages from a byte stream. Bytes outside a frame since the last message are counted in ``garbage``;
-    a start block inside a frame drops the partial frame (the sender started over). ``MllpError`` for a frame
-    over ``max_frame``."""
+    a start block inside a frame drops the partial frame (the sender started over). ``FrameTooLong`` for a
+    frame over ``max_frame``."""
 
     def __init__(self, max_frame: int) -> None:
         self.max_frame = max_frame
@@ -64,10 +68,10 @@ class Framer:
                 continue
             if end < 0:
                 if len(self.buf) > self.max_frame + 1:  # END may be split: its 0x1C can already be here
-                    raise MllpError(f"message longer than {self.max_frame} bytes")
+                    raise FrameTooLong(f"message longer than {self.max_frame} bytes")
                 break
             if end > self.max_frame:
-                raise MllpError(f"message longer than {self.max_frame} bytes")
+                raise FrameTooLong(f"message longer than {self.max_frame} bytes")
             out.append(bytes(self.buf[:end]))
             del self.buf[: end + len(END)]
             self.in_frame = False

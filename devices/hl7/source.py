@@ -4,8 +4,9 @@ PCD-04 ``ORU^R40`` alarms) and answer each message with an acknowledgement.
 Every message gets an ACK: ``AA``; ``AE`` when an observation was refused (the rest is recorded); ``AR``
 when the message is not one kapmon takes. The reason of a negative one is logged on one line. A peer that
 sends garbage, never finishes a message or holds a connection idle is dropped (``mllp.Limits``) and never
-holds up another: each connection is its own task, and when all ``connections`` are taken a new one
-replaces the oldest that has not sent a valid message.
+holds up another: each connection is its own task, messages are decoded one at a time off the event
+loop, and when all ``MAX_CONNECTIONS`` are taken a new connection replaces the oldest that has not sent a
+valid message.
 
 Times: an observation is stamped on the monitor's clock, moved onto this computer's by the message's
 send time (received - MSH-7), so a monitor whose clock is off or in another zone still lands right; a
@@ -40,7 +41,7 @@ from devices.hl7.alarms import AlarmTracker
 from devices.hl7.decoder import Decoded, Hl7Error, decode_message
 from devices.hl7.dtm import parse_zone
 from devices.hl7.message import parse, printable
-from devices.hl7.mllp import Limits, MllpError, frame, messages
+from devices.hl7.mllp import FrameTooLong, Limits, MllpError, frame, messages
 from devices.reading import Condition, Item
 from devices.source import Clock
 from devices.uri import DeviceURI
@@ -110,7 +111,6 @@ class Hl7Source:
         self.tracker = AlarmTracker()
         self.throttle = Throttle()
         self._last: dict[tuple[str, str], tuple[float, float | None]] = {}  # (source, vital) -> (monitor t, value)
-
         self._last_valid = 0.0
         self._flags = {"disconnected": False, "stale": False}
         self._clock: Clock | None = None
@@ -182,7 +182,7 @@ class Hl7Source:
                 await self._answer(peer, await self._take(payload, peer))
         except MllpError as exc:
             self.throttle.warn(f"mllp:{address}:{exc}", f"{self.uri}: {address} dropped: {exc}")
-            if "longer than" in str(exc):
+            if isinstance(exc, FrameTooLong):
                 await self._answer(peer, ack(None, "AR", str(exc)), quiet=True)
         except (ConnectionError, OSError, TimeoutError) as exc:
             log.info("%s: connection from %s ended: %s", self.uri, address, exc)
@@ -198,6 +198,8 @@ class Hl7Source:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # an IPv4 peer of a dual-stack listener ([::])
         return any(ip in net for net in self.settings.peers if net.version == ip.version)
 
     def _make_room(self) -> bool:
