@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from devices.scenarios import get_scenario
-from devices.simulator import simulate
-from monitor.alarms import AlarmEngine
-from monitor.plan import make_plan
-from monitor.protocol import load
+from devices.virtual.scenarios import get_scenario
+from devices.virtual.simulator import simulate
+from monitor.rules.alarms import AlarmEngine
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import load
 
 
 def percentile(sorted_ns: list[int], q: float) -> float:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devices.reading import reading  # noqa: E402
-from devices.serial.emulator import Emulator  # noqa: E402
+from devices.virtual.serial_emulator import Emulator  # noqa: E402
 from devices.serial.protocols import PROTOCOLS  # noqa: E402
 from devices.serial.transport import Backoff, SerialSource  # noqa: E402
 from tests.faults import (fd_count, kill_recorder, query, replug_cycles, start_recorder, stored,  # noqa: E402

@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from devices.simulator import SimSource
-from monitor.running import build_plan, record_at_full_speed
-from monitor.session import Session
-from monitor.store import Store
+from devices.virtual.simulator import SimSource
+from monitor.session.start import build_plan, record_at_full_speed
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ from werkzeug.serving import make_server
 
 from devices.reading import reading
 from layouts.app import create_app
-from monitor.running import start_session
-from monitor.store import Store
+from monitor.session.start import start_session
+from monitor.session.store import Store
 
 OBSERVER = """
 window.kapmonSeen = [];

@@ -48,9 +48,9 @@ def serve(db: Path, port: int, sessions: int, users: Path | None) -> None:
     from devices.registry import open_source
     from layouts.app import create_app
     from layouts.security import secure
-    from monitor.running import start_session
-    from monitor.store import Store
-    from monitor.users import Users
+    from monitor.session.start import start_session
+    from monitor.session.store import Store
+    from monitor.auth.users import Users
 
     store = Store(db)
     hubs = {}
@@ -179,7 +179,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--serve", str(Path(tmp) / "load.db"), str(port), "--sessions", str(args.sessions)]
         headers: dict = {}
         if not args.no_auth:
-            from monitor.users import add_user
+            from monitor.auth.users import add_user
 
             add_user(Path(tmp) / "users", "viewer", PASSWORD)
             cmd += ["--users", str(Path(tmp) / "users")]

@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from devices.simulator import SimSource
+from devices.virtual.simulator import SimSource
 from devices.source import FastClock
-from monitor.session_rules import SessionRules
-from monitor.hub import Hub
-from monitor.running import build_plan, scheduled_from_metadata
-from monitor.session import Session
-from monitor.store import Store
+from monitor.rules.session_rules import SessionRules
+from monitor.session.hub import Hub
+from monitor.session.start import build_plan, scheduled_from_metadata
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

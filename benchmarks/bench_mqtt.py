@@ -47,8 +47,8 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def run_central(url: str, db: str, seconds: float, out: mp.Queue, ready: mp.Event) -> None:
-    from monitor.broker import config_from_args
-    from monitor.central import Central, CentralStore
+    from monitor.central.broker import config_from_args
+    from monitor.central.station import Central, CentralStore
 
     central = Central(CentralStore(db), config_from_args(url, Namespace())).start()
     numerics: list[float] = []
@@ -79,10 +79,10 @@ def run_central(url: str, db: str, seconds: float, out: mp.Queue, ready: mp.Even
 
 def run_bedsides(url: str, workdir: str, rooms: int, seconds: float, out: mp.Queue, ready: mp.Event) -> None:
     from devices.registry import open_source
-    from monitor.broker import config_from_args
-    from monitor.publisher import Publisher
-    from monitor.running import start_session
-    from monitor.store import Store
+    from monitor.central.broker import config_from_args
+    from monitor.central.publisher import Publisher
+    from monitor.session.start import start_session
+    from monitor.session.store import Store
 
     cfg = config_from_args(url, Namespace())
     hubs, pubs = [], []

@@ -15,8 +15,8 @@ from datetime import datetime
 from devices.reading import Reading
 from devices.serial import cms50d, cms50d_v7, masimo, nibp_module, nonin
 from devices.serial.decoder import StreamDecoder
-from devices.serial.emulator import Emulator
-from devices.simulator import simulate
+from devices.virtual.serial_emulator import Emulator
+from devices.virtual.simulator import simulate
 from devices.source import WallClock
 from devices.registry import open_source
 

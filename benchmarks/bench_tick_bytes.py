@@ -12,11 +12,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from devices.simulator import SimSource
+from devices.virtual.simulator import SimSource
 from layouts.app import create_app
-from monitor.running import build_plan, record_at_full_speed
-from monitor.session import Session
-from monitor.store import Store
+from monitor.session.start import build_plan, record_at_full_speed
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 START = 1_800_000_000.0
 

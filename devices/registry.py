@@ -11,8 +11,8 @@ from devices.uri import DeviceURI, parse_uri
 
 # scheme -> "module:function"; each function takes a DeviceURI and returns a Source.
 SCHEMES: dict[str, str] = {
-    "sim": "devices.simulator:open_sim",
-    "replay": "devices.replay:open_replay",
+    "sim": "devices.virtual.simulator:open_sim",
+    "replay": "devices.virtual.replay:open_replay",
     "serial": "devices.serial.source:open_serial",
     "ble": "devices.ble.source:open_ble",
     "hl7": "devices.hl7.source:open_hl7",

@@ -1,4 +1,4 @@
-"""The live page's alarm list: one card per reading or vital family (``monitor.alarm_groups``), led by its
+"""The live page's alarm list: one card per reading or vital family (``monitor.rules.alarm_groups``), led by its
 most urgent alarm and the protocol's response to it, the rest folded in, one Acknowledge button per card."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections import Counter
 from dash import html
 
 from layouts.components import PRIORITY_MARK, clock_text
-from monitor.alarm_groups import AlarmGroup
-from monitor.alarms import ActiveAlarm
+from monitor.rules.alarm_groups import AlarmGroup
+from monitor.rules.alarms import ActiveAlarm
 
 
 def signature(groups: list[AlarmGroup]) -> str:

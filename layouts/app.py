@@ -16,9 +16,9 @@ from layouts import live as live_page
 from layouts import review as review_page
 from layouts import sessions as sessions_page
 from layouts import training as training_page
-from monitor.hub import Hub
-from monitor.store import Store
-from monitor.training import SAMPLE_RECORDINGS
+from monitor.session.hub import Hub
+from monitor.session.store import Store
+from monitor.training.library import SAMPLE_RECORDINGS
 
 
 def create_app(store: Store, live: MutableMapping[str, Hub] | None = None,

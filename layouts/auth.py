@@ -4,10 +4,10 @@ The check is a Flask ``before_request`` hook on the app's server, so it covers e
 registers: the pages, ``/_dash-layout``, ``/_dash-dependencies``, ``/_dash-update-component``, the
 component bundles and ``/assets/``. The signed-in name is who acknowledges, pauses audio, doses,
 notes and ends a session on the pages; its role in the users file (read afresh on each request) says
-whether it may override a dosing block or gate (``monitor.users.who_overrides``).
+whether it may override a dosing block or gate (``monitor.auth.users.who_overrides``).
 
 Guessing is slowed and bounded: failures are counted per account and per client address and lock
-either out for a while (``monitor.lockout``); at most ``MAX_VERIFYING`` passwords are hashed at once
+either out for a while (``monitor.auth.lockout``); at most ``MAX_VERIFYING`` passwords are hashed at once
 (scrypt takes 16 MiB each), the rest wait their turn or, past ``MAX_QUEUED``, are refused before any
 hashing. Credentials already verified are remembered by digest, so a nurse's signed-in browser is
 never cut off by someone else's lockout and the slow hash runs once per user and password. Sign-ins,
@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from dash import Dash
 from flask import Response, g, has_request_context, request
 
-from monitor.lockout import Lockout
-from monitor.store import Store
-from monitor.users import NAME_MAX, Users, UsersFile
+from monitor.auth.lockout import Lockout
+from monitor.session.store import Store
+from monitor.auth.users import NAME_MAX, Users, UsersFile
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from devices.reading import in_physical_range
 from layouts import live as live_page
 from layouts import review as review_page
 from layouts.components import COLOURS, PRIORITY_MARK, age_text, clock_text, elapsed_text
-from monitor.central import Central, Room
-from monitor.alarm_events import PRIORITY_RANK
-from monitor.alarms import ActiveAlarm
+from monitor.central.station import Central, Room
+from monitor.rules.alarm_events import PRIORITY_RANK
+from monitor.rules.alarms import ActiveAlarm
 
 log = logging.getLogger(__name__)
 

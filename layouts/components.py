@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from dash import html
 
-from monitor.alarm_groups import most_urgent
+from monitor.rules.alarm_groups import most_urgent
 
 # Dark theme colours; vitals keep the colours bedside monitors use.
 COLOURS = {"hr": "#3ddc84", "pr": "#d49cff", "spo2": "#4fc3f7", "sbp": "#ff8a80", "dbp": "#ff8a80", "map": "#ffcc80"}

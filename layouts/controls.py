@@ -13,20 +13,20 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from layouts.auth import signed_in_role, signed_in_user
 from layouts.components import SYMBOLS, TRENDS, clock_text
-from monitor.holds import hold_text
-from monitor.bedside import (
+from monitor.rules.holds import hold_text
+from monitor.rules.bedside import (
     NAME_MAX, PREDISCHARGE_BP_S, dose_entry, manual_bp, mg_per_kg_text, physician_order, predischarge_bp_due, typed_text,
 )
-from monitor.alarms import LABELS
-from monitor.discharge import engine_readiness
-from monitor.dose_rows import DoseRow, dose_rows
-from monitor.hub import Hub
-from monitor.dosing import BLOCKED, CLEAR, Decision
-from monitor.plan import Plan, PlannedLimit
-from monitor.session import Session
-from monitor.record_view import UNVERIFIED
-from monitor.store import Store, StoredEvent
-from monitor.users import who_overrides
+from monitor.rules.alarms import LABELS
+from monitor.rules.discharge import engine_readiness
+from monitor.session.dose_rows import DoseRow, dose_rows
+from monitor.session.hub import Hub
+from monitor.rules.dosing import BLOCKED, CLEAR, Decision
+from monitor.rules.plan import Plan, PlannedLimit
+from monitor.session.model import Session
+from monitor.analysis.record_view import UNVERIFIED
+from monitor.session.store import Store, StoredEvent
+from monitor.auth.users import who_overrides
 
 QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Dissociation", "Intervention given")
 AUDIO_PAUSE_S = 120  # real seconds; a session clock running faster (demo, training) is scaled

@@ -11,10 +11,10 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from layouts.components import clock_text
 from layouts.controls import acting_on, clicked, feedback, field, said
-from monitor.bedside import REASON_MAX, typed_text
-from monitor.hub import CORRECTABLE, Hub
-from monitor.record_view import bp_text
-from monitor.store import Store, StoredEvent
+from monitor.rules.bedside import REASON_MAX, typed_text
+from monitor.session.hub import CORRECTABLE, Hub
+from monitor.analysis.record_view import bp_text
+from monitor.session.store import Store, StoredEvent
 
 RECENT = 8  # entries listed (newest first); older ones are in the review
 NOTE_SHOWN = 40  # characters of a note in the list

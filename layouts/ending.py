@@ -12,9 +12,9 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from flask import request
 
 from layouts.auth import acting_user
-from monitor.hub import Hub
-from monitor.running import end_session
-from monitor.store import Store
+from monitor.session.hub import Hub
+from monitor.session.start import end_session
+from monitor.session.store import Store
 
 NEED_NAME = "Not ended: enter your name first (the audit log records who ended the session)."
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dash import html
 
-from monitor.dosing import BLOCKED, CLEAR, Decision
-from monitor.holds import headline, lead, lifted_by
-from monitor.plan import Plan
+from monitor.rules.dosing import BLOCKED, CLEAR, Decision
+from monitor.rules.holds import headline, lead, lifted_by
+from monitor.rules.plan import Plan
 
 
 def hold_banner(decision: Decision | None, plan: Plan | None) -> tuple[list, str, str]:

@@ -26,12 +26,12 @@ from layouts import training as training_page
 from layouts.components import (
     COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
 )
-from monitor.alarm_groups import group_alarms
-from monitor.bedside import due_checks, next_nibp_due
-from monitor.dosing import Decision
-from monitor.hub import Hub
-from monitor.liveness import LIVE, liveness
-from monitor.store import Store, StoredEvent, StoredReading
+from monitor.rules.alarm_groups import group_alarms
+from monitor.rules.bedside import due_checks, next_nibp_due
+from monitor.rules.dosing import Decision
+from monitor.session.hub import Hub
+from monitor.session.liveness import LIVE, liveness
+from monitor.session.store import Store, StoredEvent, StoredReading
 
 TREND_VITALS = tuple(v for spec in TRENDS.values() for v in spec["vitals"])
 MAX_POINTS = 7200  # two hours of 1 Hz data per trace

@@ -7,7 +7,7 @@ cyan), the phases, notes and doses; the background under the traces is shaded wi
 priority active at each moment, so shadings never blend into colours the legend lacks. A panel is
 drawn only for vitals the session has. Long traces (75 Hz pleth: ~1M points in 4 h) are sent
 min/max-downsampled; each zoom or pan re-sends only the visible window, downsampled again
-(``monitor.downsample``), and the T+ ticks for it, as a ``Patch``. Gaps (no-value readings, sensor
+(``monitor.analysis.downsample``), and the T+ ticks for it, as a ``Patch``. Gaps (no-value readings, sensor
 off, disconnects) stay gaps.
 """
 
@@ -30,18 +30,18 @@ from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
 from layouts.components import COLOURS, clock_text
-from monitor.alarm_events import PRIORITIES
-from monitor.course import CourseRow, course
-from monitor.dose_rows import dose_rows
-from monitor.downsample import gap_threshold, minmax, window, with_gaps
+from monitor.rules.alarm_events import PRIORITIES
+from monitor.analysis.course import CourseRow, course
+from monitor.session.dose_rows import dose_rows
+from monitor.analysis.downsample import gap_threshold, minmax, window, with_gaps
 from monitor.export import FORMATS, ExportError, export, export_problems
-from monitor.record_view import (
+from monitor.analysis.record_view import (
     ENDED, EventRow, decision_rows, dosing_rows, event_rows, given_text, lifted_text, recording_state, reference,
     retracted_rows, screening_changes, screening_rows, stagger, state_text, summary_sections, top_spans,
 )
-from monitor.store import Store, StoreError
-from monitor.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
-from monitor.timeref import TimeRef, clock_hm, clock_hms, duration_text
+from monitor.session.store import Store, StoreError
+from monitor.analysis.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
+from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
 CACHE_SESSIONS = 4

@@ -16,11 +16,11 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from devices.screening import NUMBER, QUESTIONS, YES_NO, Question, ScreeningError, parse_answers
 from layouts.controls import CHECK_THEN_RECORD, actor, clicked, feedback, said
-from monitor.holds import hold_text
-from monitor.hub import Hub
-from monitor.plan import Plan
-from monitor.protocol import Protocol
-from monitor.record_view import answer_changes, question_keys
+from monitor.rules.holds import hold_text
+from monitor.session.hub import Hub
+from monitor.rules.plan import Plan
+from monitor.rules.protocol import Protocol
+from monitor.analysis.record_view import answer_changes, question_keys
 
 ANSWER_MAX = 40  # characters: the longest answer the vocabulary has is a word or a number (a form sends no more)
 WHERE = "the screening form"

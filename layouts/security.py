@@ -25,8 +25,8 @@ from dash import Dash
 from flask import Response, request
 
 from layouts.auth import protect
-from monitor.store import Store
-from monitor.users import Users
+from monitor.session.store import Store
+from monitor.auth.users import Users
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD = frozenset({"0.0.0.0", "::", ""})

@@ -2,7 +2,7 @@
 never mixed with clinical sessions.
 
 A session is live when this process runs its recorder, or when another process sharing the store does
-(its heartbeat is fresh and it has no ``end`` event; see ``monitor.liveness``)."""
+(its heartbeat is fresh and it has no ``end`` event; see ``monitor.session.liveness``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dash import html
 
 from layouts.components import clock_text
-from monitor.hub import Hub
-from monitor.liveness import ENDED, LIVE, UNFINISHED, session_states
-from monitor.session import Session
-from monitor.store import Store
+from monitor.session.hub import Hub
+from monitor.session.liveness import ENDED, LIVE, UNFINISHED, session_states
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 SHOWN = 50  # sessions listed per section
 

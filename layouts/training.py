@@ -19,11 +19,11 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 from layouts.auth import acting_user
 from layouts.components import elapsed_text, since_dose_text
 from layouts.ending import end_button, end_from_page
-from monitor.debrief import Debrief, debrief
-from monitor.hub import Hub
-from monitor.session import Session
-from monitor.store import Store
-from monitor.training import (INJECTIONS, TRAINEE_ACTIONS, TrainingInputError, check_speed, choice_source, choices,
+from monitor.training.debrief import Debrief, debrief
+from monitor.session.hub import Hub
+from monitor.session.model import Session
+from monitor.session.store import Store
+from monitor.training.library import (INJECTIONS, TRAINEE_ACTIONS, TrainingInputError, check_speed, choice_source, choices,
                               inject, playback, start_training)
 
 SPEEDS = (1, 5, 10, 30, 60)

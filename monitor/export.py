@@ -1,6 +1,6 @@
 """Exports of one recorded session: CSV (long or wide), Parquet, a FHIR R4 Bundle, the HTML report.
 
-- **CSV** is the recording format (``devices.recording``) with its JSON sidecar, so an export reads
+- **CSV** is the recording format (``devices.io.recording``) with its JSON sidecar, so an export reads
   back with ``read_recording`` (and replays with ``replay://``). Long form keeps everything (sources,
   no-value statuses, device conditions); wide form keeps values and no-value cells only.
 - **Parquet** holds the same rows as the long CSV (``t`` in seconds from session start) and the
@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from devices.reading import NIBP_VITALS, Condition, Item, Reading
-from devices.recording import FORMAT, LONG, WIDE, validate_metadata, write_recording
-from monitor.report import write_report
-from monitor.dose_rows import INVALID_DRUG, DoseRow, dose_rows
-from monitor.record_view import is_ended, reference
-from monitor.store import Store, StoredReading
-from monitor.summary import Episode, SessionRecord, episodes, load_record
+from devices.io.recording import FORMAT, LONG, WIDE, validate_metadata, write_recording
+from monitor.exports.report import write_report
+from monitor.session.dose_rows import INVALID_DRUG, DoseRow, dose_rows
+from monitor.analysis.record_view import is_ended, reference
+from monitor.session.store import Store, StoredReading
+from monitor.analysis.summary import Episode, SessionRecord, episodes, load_record
 
 FORMATS = ("csv", "parquet", "fhir", "report")
 SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".html"}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from devices.reading import Condition, Item, Reading
-from devices.serial.emulator import Emulator
+from devices.virtual.serial_emulator import Emulator
 from devices.serial.transport import SerialSource
 from devices.source import WallClock
 
@@ -34,7 +34,7 @@ def free_port() -> int:
 
 def start_recorder(db: Path, *extra: str) -> subprocess.Popen:
     """``kapmon monitor --resume`` on a simulated device (75 Hz pleth), recording into ``db``."""
-    cmd = [sys.executable, "-m", "monitor.cli", "monitor", "--device", RECORDER_DEVICE,
+    cmd = [sys.executable, "-m", "monitor.cli.main", "monitor", "--device", RECORDER_DEVICE,
            "--patient", "P-CRASH", "--weight", "70", "--route", "iv", "--db", str(db),
            "--port", str(free_port()), "--resume", *extra]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
 from devices.reading import Item
-from devices.replay import Horizon, paced
+from devices.virtual.replay import Horizon, paced
 from devices.source import Clock, session_start
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from devices.reading import Condition, reading
-from monitor.alarm_groups import group_alarms, most_urgent
-from monitor.alarms import AlarmEngine
-from monitor.commands.protocol import SAMPLE_SCREENING
-from monitor.plan import make_plan
-from monitor.protocol import load
+from monitor.rules.alarm_groups import group_alarms, most_urgent
+from monitor.rules.alarms import AlarmEngine
+from monitor.cli.protocol import SAMPLE_SCREENING
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import load
 
 T0 = 1_700_000_000.0
 

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.reading import Condition, reading
-from monitor.alarm_events import PHYSIOLOGICAL, PRIORITY_RANK
-from monitor.alarms import AlarmEngine, violates
-from monitor.commands.protocol import SAMPLE_SCREENING
-from monitor.plan import make_plan
-from monitor.protocol import load
+from monitor.rules.alarm_events import PHYSIOLOGICAL, PRIORITY_RANK
+from monitor.rules.alarms import AlarmEngine, violates
+from monitor.cli.protocol import SAMPLE_SCREENING
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import load
 
 PLANS = [make_plan(load("kap-iv"), SAMPLE_SCREENING), make_plan(load("kap-iv"), {**SAMPLE_SCREENING, "cns_depressant": True})]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from devices.recording import read_recording
-from monitor.alarm_events import HIGH, PHYSIOLOGICAL, TECHNICAL, AlarmEvent
-from monitor.cli import main
-from monitor.plan import make_plan
-from monitor.protocol import load
-from monitor.session_rules import alarm_events, judge_recording
+from devices.io.recording import read_recording
+from monitor.rules.alarm_events import HIGH, PHYSIOLOGICAL, TECHNICAL, AlarmEvent
+from monitor.cli.main import main
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import load
+from monitor.rules.session_rules import alarm_events, judge_recording
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 SESSIONS = ("typical_iv", "hypertensive_surge", "desaturation", "vasovagal_bradycardia")
@@ -96,7 +96,7 @@ def test_the_cli_takes_a_screening_file_and_a_protocol_path(tmp_path, capsys):
     screening = tmp_path / "s.json"
     screening.write_text(json.dumps({"cns_depressant": False, "sleep_apnoea": False}), encoding="utf-8")
     protocol = tmp_path / "p.toml"
-    protocol.write_text((resources.files("monitor.protocols") / "kap-iv.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    protocol.write_text((resources.files("monitor.rules.protocols") / "kap-iv.toml").read_text(encoding="utf-8"), encoding="utf-8")
     assert main(["alarms", str(SAMPLES / "desaturation.csv"), "--protocol", str(protocol), "--screening", str(screening)]) == 0
     out = capsys.readouterr().out
     assert "SpO2" in out and "— below 90" in out

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 
 from devices.reading import Condition, no_value, reading
-from monitor.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, TECHNICAL
-from monitor.alarms import AlarmEngine
-from monitor.commands.protocol import SAMPLE_SCREENING
-from monitor.discharge import engine_readiness
-from monitor.plan import make_plan
-from monitor.protocol import load
+from monitor.rules.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, TECHNICAL
+from monitor.rules.alarms import AlarmEngine
+from monitor.cli.protocol import SAMPLE_SCREENING
+from monitor.rules.discharge import engine_readiness
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import load
 
 T0 = 1_700_000_000.0
 

@@ -8,12 +8,12 @@ import pytest
 
 from devices.reading import Reading, reading
 from devices.screening import complete
-from monitor.hub import Hub, Scheduled, dosing_data
-from monitor.running import build_plan, create_session, resume_session, session_rules
-from monitor.session import Dose, Session, new_session_id
-from monitor.session_rules import DosingChange, SessionRules, alarm_events
-from monitor.store import Store
-from monitor.summary import load_record, summarise
+from monitor.session.hub import Hub, Scheduled, dosing_data
+from monitor.session.start import build_plan, create_session, resume_session, session_rules
+from monitor.session.model import Dose, Session, new_session_id
+from monitor.rules.session_rules import DosingChange, SessionRules, alarm_events
+from monitor.session.store import Store
+from monitor.analysis.summary import load_record, summarise
 from tests.test_recording_failure import FlakyStore  # writes fail with 'disk is full' while .full is set
 
 START = 1_900_000_000.0

@@ -8,11 +8,11 @@ from importlib import resources
 import pytest
 
 from devices.reading import OK
-from monitor.protocol import ProtocolError, parse
-from monitor.store import StoredReading
-from monitor.summary import time_below
+from monitor.rules.protocol import ProtocolError, parse
+from monitor.session.store import StoredReading
+from monitor.analysis.summary import time_below
 
-KAP_IV = (resources.files("monitor.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
+KAP_IV = (resources.files("monitor.rules.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
 
 
 def edited(old: str, new: str) -> str:

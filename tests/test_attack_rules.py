@@ -11,13 +11,13 @@ import pytest
 
 from devices.errors import RecordingError
 from devices.reading import Condition, Reading, no_value, reading
-from devices.recording import FORMAT, Recording, read_recording, write_recording
+from devices.io.recording import FORMAT, Recording, read_recording, write_recording
 from devices.screening import complete, parse_answers
-from monitor.alarms import AlarmEngine
-from monitor.plan import make_plan
-from monitor.protocol import load
-from monitor.session import Dose
-from monitor.session_rules import DosingChange, SessionRules, alarm_events, judge_recording
+from monitor.rules.alarms import AlarmEngine
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import load
+from monitor.session.model import Dose
+from monitor.rules.session_rules import DosingChange, SessionRules, alarm_events, judge_recording
 
 
 def kap_iv(answers: dict | None = None):

@@ -8,8 +8,8 @@ import pytest
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakError
 
 from devices.ble.discovery import Found, describe, discover, service_label
-from devices.ble.fake import FakePeripheral, FakeScanner, peripheral
-from monitor.commands import scan as scan_command
+from devices.virtual.fake_ble import FakePeripheral, FakeScanner, peripheral
+from monitor.cli import scan as scan_command
 
 VENDOR = "ecbe3980-c9a2-11e1-b1bd-0002a5d5c51b"
 

@@ -3,15 +3,15 @@ as ``kapmon monitor --device ble://...`` runs it."""
 
 import time
 
-from devices.ble.fake import FakeClient, FakeScanner, peripheral
+from devices.virtual.fake_ble import FakeClient, FakeScanner, peripheral
 from devices.ble.source import Timing, open_ble
 from devices.source import WallClock
 from devices.uri import parse_uri
-from monitor.session_rules import SessionRules
-from monitor.hub import Hub
-from monitor.running import build_plan
-from monitor.session import Session
-from monitor.store import Store
+from monitor.rules.session_rules import SessionRules
+from monitor.session.hub import Hub
+from monitor.session.start import build_plan
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 FAST = Timing(scan=0.5, connect=0.5, backoff_min=0.01, backoff_max=0.05, poll=0.02)
 PLX_CONT = "2a5f"

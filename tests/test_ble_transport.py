@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from devices.ble.fake import FakeClient, FakePeripheral, FakeScanner, peripheral
+from devices.virtual.fake_ble import FakeClient, FakePeripheral, FakeScanner, peripheral
 from devices.ble.source import BleSource, Timing, open_ble
 from devices.errors import URIError
 from devices.reading import Condition, Reading

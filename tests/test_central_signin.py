@@ -1,6 +1,6 @@
 """The central station follows the same sign-in rule as the bedside pages."""
 
-from monitor.cli import main
+from monitor.cli.main import main
 
 
 def test_central_refuses_a_network_address_without_sign_in(capsys):

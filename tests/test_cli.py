@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from devices.scenarios import SCENARIOS
-from monitor.cli import COMMANDS, build_parser, main
-from monitor.session import Session
-from monitor.store import Store
+from devices.virtual.scenarios import SCENARIOS
+from monitor.cli.main import COMMANDS, build_parser, main
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "monitor.cli.main", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, env=env, **kw)
 
 
@@ -103,7 +103,7 @@ def test_a_bad_port_is_a_one_line_error(argv, capsys):
 
 
 def test_a_bad_broker_port_is_refused():
-    from monitor.broker import BrokerError, parse_broker
+    from monitor.central.broker import BrokerError, parse_broker
 
     for url in ("mqtt://127.0.0.1:99999", "mqtt://127.0.0.1:0", "mqtt://127.0.0.1:"):
         with pytest.raises(BrokerError, match="bad port"):
@@ -187,7 +187,7 @@ def test_commands_that_read_a_store_default_to_the_users_store(tmp_path):
 def test_sessions_into_a_pipe_that_closes_exits_quietly(tmp_path):
     db = tmp_path / "k.db"
     make_store(db, 3000).close()  # more than a pipe holds, so the writer meets the closed end
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "sessions", "--db", str(db)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli.main", "sessions", "--db", str(db)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()
     proc.stdout.close()
@@ -213,7 +213,7 @@ def test_a_pseudonym_gets_no_warning(tmp_path, capsys):
 
 
 def test_the_mqtt_extra_message_uses_the_readmes_install_command():
-    from monitor.broker import MQTT_INSTALL, NO_PAHO
+    from monitor.central.broker import MQTT_INSTALL, NO_PAHO
 
     assert MQTT_INSTALL in NO_PAHO
     assert f"`{MQTT_INSTALL}`" in (ROOT / "README.md").read_text(encoding="utf-8")
@@ -241,7 +241,7 @@ def sessions_page(port: int) -> str:
 
 def serve_review(db: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "review", "--db", str(db), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli.main", "review", "--db", str(db), "--port", str(port)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = [proc.stdout.readline() for _ in range(2)]
     assert "serving http://127.0.0.1" in lines[1], lines
@@ -278,7 +278,7 @@ def test_review_of_a_missing_store_or_read_only_store_with_sign_in_is_refused(re
     assert "no such store" in capsys.readouterr().err
     users = tmp_path / "users"
     users.write_text("")
-    from monitor.users import add_user
+    from monitor.auth.users import add_user
 
     add_user(users, "dr.m", "correct horse battery")
     assert main(["review", "--db", str(read_only_store), "--users", str(users)]) == 2

@@ -11,14 +11,14 @@ import pytest
 
 from devices.reading import reading
 from devices.source import ScaledClock
-from monitor.session_rules import SessionRules
-from monitor.hub import Hub, Scheduled
-from monitor.cli import main
-from monitor.resume import find_unfinished, is_finished, restore_rules
-from monitor.running import StartError, build_plan, resume_session, start_session
-from monitor.session import Session
-from monitor.session_lock import SessionLock, SessionLocked, lock_path
-from monitor.store import Store
+from monitor.rules.session_rules import SessionRules
+from monitor.session.hub import Hub, Scheduled
+from monitor.cli.main import main
+from monitor.session.resume import find_unfinished, is_finished, restore_rules
+from monitor.session.start import StartError, build_plan, resume_session, start_session
+from monitor.session.model import Session
+from monitor.session.lock import SessionLock, SessionLocked, lock_path
+from monitor.session.store import Store
 from tests.faults import RECORDER_DEVICE, kill_recorder, query, start_recorder, stored, wait_for
 from tests.helpers import ListSource
 

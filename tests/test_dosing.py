@@ -9,17 +9,17 @@ from importlib import resources
 
 import pytest
 
-from devices.recording import FORMAT, write_recording
+from devices.io.recording import FORMAT, write_recording
 from devices.reading import reading
 from devices.screening import ScreeningError, parse_answers
-from monitor.cli import main
-from monitor.commands.protocol import SAMPLE_SCREENING
-from monitor.dosing import dose_problems
-from monitor.plan import make_plan
-from monitor.protocol import ProtocolError, load, parse
-from monitor.running import StartError, build_plan
-from monitor.session import Dose
-from monitor.session_rules import SessionRules, alarm_events
+from monitor.cli.main import main
+from monitor.cli.protocol import SAMPLE_SCREENING
+from monitor.rules.dosing import dose_problems
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import ProtocolError, load, parse
+from monitor.session.start import StartError, build_plan
+from monitor.session.model import Dose
+from monitor.rules.session_rules import SessionRules, alarm_events
 
 
 def recording(tmp_path, doses, weight=70.0, route="iv", screening=None):
@@ -120,7 +120,7 @@ def test_a_yes_in_words_is_yes():
 
 
 def test_a_protocol_naming_an_unknown_screening_key_does_not_load():
-    text = (resources.files("monitor.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
+    text = (resources.files("monitor.rules.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
     broken = text.replace('id = "psychosis"', 'id = "psychossis"', 1)
     with pytest.raises(ProtocolError, match=r"screening\[\d+\]\.id: unknown screening key 'psychossis' \(did you mean 'psychosis'\?\)"):
         parse(broken, "kap-iv.toml")
@@ -160,14 +160,14 @@ def test_substance_use_holds_until_attested():
     (None, 80, "enter both"),
 ])
 def test_a_hand_entered_bp_must_be_plausible(sbp, dbp, words):
-    from monitor.bedside import manual_bp
+    from monitor.rules.bedside import manual_bp
 
     with pytest.raises(ValueError, match=re.escape(words)):
         manual_bp(sbp, dbp, load("kap-iv").plausible)
 
 
 def test_a_plausible_hand_entered_bp_is_kept_as_typed():
-    from monitor.bedside import manual_bp
+    from monitor.rules.bedside import manual_bp
 
     assert manual_bp(186, 104, load("kap-iv").plausible) == (186.0, 104.0, 131)
     assert manual_bp(270, 120, load("kap-iv").plausible) == (270.0, 120.0, 170)

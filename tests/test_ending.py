@@ -11,10 +11,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from layouts.app import create_app
 from layouts.auth import protect
 from layouts.security import harden
-from monitor.commands.demo import start_demo
-from monitor.store import Store
-from monitor.training import start_training
-from monitor.users import Users, add_user
+from monitor.cli.demo import start_demo
+from monitor.session.store import Store
+from monitor.training.library import start_training
+from monitor.auth.users import Users, add_user
 from tests.helpers import dash_callback
 
 PASSWORD = "correct horse battery"

@@ -9,13 +9,13 @@ from html.parser import HTMLParser
 import pytest
 
 from devices.reading import Condition, Reading
-from devices.recording import read_recording
-from devices.simulator import SimSource
-from monitor.cli import main
+from devices.io.recording import read_recording
+from devices.virtual.simulator import SimSource
+from monitor.cli.main import main
 from monitor.export import ExportError, export, read_parquet, session_items
-from monitor.running import build_plan, record_at_full_speed
-from monitor.session import Dose, Session
-from monitor.store import Store
+from monitor.session.start import build_plan, record_at_full_speed
+from monitor.session.model import Dose, Session
+from monitor.session.store import Store
 
 T0 = 1_800_000_000.0
 
@@ -142,7 +142,7 @@ def test_fhir_doses_and_alarms(bundle):
 
 def test_fhir_interval_thins_continuous_vitals_only(recorded):
     from monitor.export import fhir_bundle
-    from monitor.summary import load_record
+    from monitor.analysis.summary import load_record
 
     rec = load_record(recorded, "s1")
     full, thin = fhir_bundle(rec), fhir_bundle(rec, interval_s=60)
@@ -168,8 +168,8 @@ def test_report_renders(recorded, tmp_path):
     for words in ("Peak SBP", "Largest SBP rise", "Lowest SpO2", "Time SpO2 &lt; 90 %", "Pre-dose BP", "~40 min BP",
                   "Total monitoring", "SIM-TIV-01", "35 mg"):
         assert words in text, words
-    from monitor.record_view import top_spans
-    from monitor.summary import load_record, summarise
+    from monitor.analysis.record_view import top_spans
+    from monitor.analysis.summary import load_record, summarise
 
     record = load_record(recorded, "s1")
     shaded = {p for p, _, _ in top_spans(summarise(record).episodes, record.end)}
@@ -334,7 +334,7 @@ def test_the_review_page_download_thins_fhir_like_the_cli(recorded):
 
 
 def test_the_report_is_something_a_clinician_files(handmade, tmp_path):
-    from monitor.alarm_events import AlarmEvent
+    from monitor.rules.alarm_events import AlarmEvent
 
     handmade.write("h1", [Reading(T0 + 900, "sbp", 240.0, "mmHg", "cuff"), Reading(T0 + 900, "dbp", 130.0, "mmHg", "cuff"),
                           Reading(T0 + 950, "spo2", 70.0, "%", "ox")],

@@ -20,7 +20,7 @@ from devices.hl7.message import parse
 from devices.reading import NO_VALUE, QUESTIONABLE, Condition, Reading, no_value, reading
 from hl7_fixtures import (COMEN_VS8, CUFF_MONITOR, GE_B1X5, GE_B40, GE_MURAL_R40, IHE_BP, IPF_MAXIMAL, MASIMO_PSN_R40,
                           MINDRAY_TEXT_UNITS, SWAPPED_R40, segments)
-from monitor.cli import main
+from monitor.cli.main import main
 
 UTC = timezone.utc
 RECEIVED = 2_000_000_000.0

@@ -343,7 +343,7 @@ def test_the_registry_opens_hl7_uris():
 
 def test_the_emulated_monitor_sends_again_when_the_listener_comes_back():
     from devices.hl7.emulator import Hl7Monitor, Link
-    from devices.simulator import simulate
+    from devices.virtual.simulator import simulate
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

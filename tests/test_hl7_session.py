@@ -19,10 +19,10 @@ from devices.hl7.source import Hl7Source
 from devices.reading import reading
 from helpers import ListSource
 from monitor.export import export
-from monitor.running import build_plan, open_sources, record_at_full_speed, session_speed, start_session
-from monitor.session import Session
-from monitor.store import Store
-from monitor.summary import load_record, summarise
+from monitor.session.start import build_plan, open_sources, record_at_full_speed, session_speed, start_session
+from monitor.session.model import Session
+from monitor.session.store import Store
+from monitor.analysis.summary import load_record, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = "hl7:0012345678ABCDEF"
@@ -54,7 +54,7 @@ def test_an_emulated_monitor_streams_a_scenario_into_a_monitored_session(tmp_pat
         wait_for(lambda: listener.address, what="the listener")
         port = str(listener.address[1])
         emulate = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", "emulate", "hl7-monitor", "--scenario", "hypertensive_surge",
+            [sys.executable, "-m", "monitor.cli.main", "emulate", "hl7-monitor", "--scenario", "hypertensive_surge",
              "--speed", "1000", "--every", "15", "--to", f"127.0.0.1:{port}"],
             cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert emulate.returncode == 0, emulate.stderr
@@ -98,7 +98,7 @@ def test_a_temperature_from_a_monitor_is_recorded_summarised_and_exported(tmp_pa
 
 
 def test_a_recording_with_a_temperature_column_imports(tmp_path):
-    from devices.recording import read_recording
+    from devices.io.recording import read_recording
 
     path = tmp_path / "t.csv"
     path.write_text("t,vital,value,unit\n0,temp,36.8,°C\n1,temp,37.0,Cel\n2,temp,37.1,degC\n", encoding="utf-8")

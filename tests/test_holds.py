@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 
 from devices.reading import reading
-from devices.scenarios import screening
+from devices.virtual.scenarios import screening
 from layouts.app import create_app
-from monitor import mqtt_topics as mt
-from monitor.bedside import PREDISCHARGE_BP_S, dose_entry, physician_order, predischarge_bp_due
-from monitor.holds import headline, hold_text
-from monitor.mqtt_checks import parse_state
-from monitor.mqtt_topics import MessageError
-from monitor.running import build_plan, start_session
-from monitor.session import Dose
-from monitor.session_rules import SessionRules
-from monitor.store import Store
+from monitor.central import topics as mt
+from monitor.rules.bedside import PREDISCHARGE_BP_S, dose_entry, physician_order, predischarge_bp_due
+from monitor.rules.holds import headline, hold_text
+from monitor.central.checks import parse_state
+from monitor.central.topics import MessageError
+from monitor.session.start import build_plan, start_session
+from monitor.session.model import Dose
+from monitor.rules.session_rules import SessionRules
+from monitor.session.store import Store
 from tests.helpers import ListSource, dash_callback, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,8 +291,8 @@ def test_discharge_from_the_page_before_the_minimum_observation_needs_a_physicia
 
 def test_a_rooms_dosing_hold_reaches_the_central_tile_and_bad_fields_are_refused(tmp_path):
     from layouts.central import room_tile
-    from monitor.central import CentralStore, Room
-    from monitor.publisher import dosing_state
+    from monitor.central.station import CentralStore, Room
+    from monitor.central.publisher import dosing_state
 
     with live(tmp_path, psychosis=True) as (store, hub):
         dosing = dosing_state(hub)
@@ -335,7 +335,7 @@ def page(port: int) -> bool:
 def test_kapmon_demo_prints_each_dosing_change_in_the_terminal_and_no_other_info(tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--port", str(port), "--speed", "20",
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli.main", "demo", "--port", str(port), "--speed", "20",
                              "--db", str(tmp_path / "demo.db")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, cwd=tmp_path, text=True)
     try:
@@ -361,10 +361,10 @@ def test_kapmon_demo_prints_each_dosing_change_in_the_terminal_and_no_other_info
 
 
 def test_the_review_and_report_list_screening_who_answered_overrides_and_dosing_changes(tmp_path):
-    from monitor.record_view import decision_rows, dosing_rows, retracted_rows, screening_changes, screening_rows
-    from monitor.report import render
-    from monitor.summary import load_record, plan_for, protocol_for, summarise
-    from monitor.record_view import reference
+    from monitor.analysis.record_view import decision_rows, dosing_rows, retracted_rows, screening_changes, screening_rows
+    from monitor.exports.report import render
+    from monitor.analysis.summary import load_record, plan_for, protocol_for, summarise
+    from monitor.analysis.record_view import reference
 
     with live(tmp_path, psychosis=None) as (store, hub):
         hub.rescreen({**hub.engine.plan.screening, "psychosis": True}, "RN Li")

@@ -9,11 +9,11 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from devices.reading import reading
-from devices.scenarios import screening
+from devices.virtual.scenarios import screening
 from layouts.app import create_app
-from monitor.running import start_session
-from monitor.session import Dose
-from monitor.store import Store
+from monitor.session.start import start_session
+from monitor.session.model import Dose
+from monitor.session.store import Store
 from tests.helpers import ListSource, wait_for
 
 pytestmark = pytest.mark.browser

@@ -4,11 +4,11 @@ import pytest
 
 from devices.reading import Condition, no_value, reading
 from devices.source import FastClock, ScaledClock
-from monitor.hub import Hub, Scheduled
-from monitor.session_rules import SessionRules
-from monitor.running import build_plan
-from monitor.session import Session
-from monitor.store import Store
+from monitor.session.hub import Hub, Scheduled
+from monitor.rules.session_rules import SessionRules
+from monitor.session.start import build_plan
+from monitor.session.model import Session
+from monitor.session.store import Store
 from tests.helpers import ListSource
 
 START = 1_000_000.0
@@ -135,8 +135,8 @@ def test_a_critical_bp_asks_every_cuff_that_can_for_a_repeat_measurement(tmp_pat
 
 
 def live_hub(tmp_path, items, **answers):
-    from monitor.running import start_session
-    from devices.scenarios import screening
+    from monitor.session.start import start_session
+    from devices.virtual.scenarios import screening
 
     store = Store(tmp_path / "live.db")
     hub = start_session(store, [ListSource(items)], patient="E-1", route="iv", weight_kg=70.0,
@@ -145,7 +145,7 @@ def live_hub(tmp_path, items, **answers):
 
 
 def test_a_wrong_hand_taken_bp_marked_entered_in_error_leaves_alarms_summaries_and_dosing(tmp_path):
-    from monitor.summary import load_record, summarise
+    from monitor.analysis.summary import load_record, summarise
 
     cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
     store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
@@ -174,8 +174,8 @@ def test_a_wrong_hand_taken_bp_marked_entered_in_error_leaves_alarms_summaries_a
 
 
 def test_a_dose_entered_in_error_leaves_the_record_and_the_rules(tmp_path):
-    from monitor.session import Dose
-    from monitor.summary import load_record
+    from monitor.session.model import Dose
+    from monitor.analysis.summary import load_record
 
     cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
     store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
@@ -196,7 +196,7 @@ def test_screening_answered_on_the_page_changes_the_plan_and_is_recorded_with_wh
     store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)], psychosis=None)
     try:
         assert hub.decision().state == "gated"  # the psychosis question is not answered
-        from devices.scenarios import screening
+        from devices.virtual.scenarios import screening
 
         decision = hub.rescreen(screening(45, psychosis=True, cns_depressant=True), "RN Li")
         assert decision.state == "blocked"
@@ -208,7 +208,7 @@ def test_screening_answered_on_the_page_changes_the_plan_and_is_recorded_with_wh
 
 
 def test_discharge_before_the_minimum_observation_needs_a_physicians_order(tmp_path):
-    from monitor.session import Dose
+    from monitor.session.model import Dose
 
     cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
     store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])
@@ -230,7 +230,7 @@ def test_discharge_before_the_minimum_observation_needs_a_physicians_order(tmp_p
 
 
 def test_a_dose_outside_the_bounds_on_a_physicians_order_is_audited_and_still_alarmed(tmp_path):
-    from monitor.session import Dose
+    from monitor.session.model import Dose
 
     cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
     store, hub = live_hub(tmp_path, cuff + [reading(float(t), "spo2", 97, "ox") for t in range(1, 60)])

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from devices.reading import reading
-from devices.scenarios import screening
+from devices.virtual.scenarios import screening
 from layouts import controls
 from layouts.components import COLOURS, DASHES, LABEL_PX, TREND_MARGIN, TREND_MIN_PX, TRENDS, spread, trend_figure
 from layouts.live import MARKER_TEXT, extend_trend, layout, settled_notes
-from monitor.running import build_plan, start_session
-from monitor.store import Store, StoredEvent
+from monitor.session.start import build_plan, start_session
+from monitor.session.store import Store, StoredEvent
 from tests.helpers import ListSource
 
 T0 = 1_800_000_000.0
@@ -187,7 +187,7 @@ def tick(app, cursor: object) -> tuple[int, dict]:
 ])
 def test_a_stale_or_tampered_cursor_never_breaks_the_tick(tmp_path, cursor):
     from layouts.app import create_app
-    from monitor.session import Session
+    from monitor.session.model import Session
 
     store = Store(tmp_path / "t.db")
     store.create_session(Session("s", "P-1", T0, "iv"))

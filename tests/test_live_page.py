@@ -8,12 +8,12 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from layouts.app import create_app
-from monitor.commands.demo import start_demo
+from monitor.cli.demo import start_demo
 from devices.reading import Condition, reading
-from devices.scenarios import screening
-from monitor.running import start_session
-from monitor.session import Dose
-from monitor.store import Store
+from devices.virtual.scenarios import screening
+from monitor.session.start import start_session
+from monitor.session.model import Dose
+from monitor.session.store import Store
 from tests.helpers import ListSource, wait_for
 
 pytestmark = pytest.mark.browser
@@ -374,9 +374,9 @@ def test_the_page_fits_the_screen_with_everything_open(dash_duo, quiet, width, h
 @pytest.fixture
 def ended(tmp_path):
     """A three-hour simulated IV session recorded at full speed and ended (over 20,000 trend rows)."""
-    from devices.simulator import SimSource
-    from monitor.running import build_plan, record_at_full_speed
-    from monitor.session import Session
+    from devices.virtual.simulator import SimSource
+    from monitor.session.start import build_plan, record_at_full_speed
+    from monitor.session.model import Session
 
     store = Store(tmp_path / "e.db")
     source = SimSource("typical_iv", seed=2, duration=3 * 3600)
@@ -417,7 +417,7 @@ def test_an_ended_session_looks_ended(dash_duo, ended):
 def test_the_sessions_page_sees_a_session_live_in_another_process(dash_duo, demo, tmp_path):
     import threading
 
-    from monitor.session import Session
+    from monitor.session.model import Session
 
     store, hub = demo
     other = Store(store.path)  # another recorder's connection to the same file

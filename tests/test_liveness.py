@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from monitor.liveness import ENDED, FRESH_BEAT_S, LIVE, UNFINISHED, liveness, session_states
-from monitor.session import Session
-from monitor.store import Store
+from monitor.session.liveness import ENDED, FRESH_BEAT_S, LIVE, UNFINISHED, liveness, session_states
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 WALL = 1_800_000_000.0
 

@@ -4,13 +4,13 @@ per reading once it is stored."""
 import gc
 
 from devices.reading import Reading
-from devices.simulator import SimSource
+from devices.virtual.simulator import SimSource
 from devices.source import FastClock
-from monitor.session_rules import SessionRules
-from monitor.hub import Hub
-from monitor.running import build_plan
-from monitor.session import Session
-from monitor.store import Store
+from monitor.rules.session_rules import SessionRules
+from monitor.session.hub import Hub
+from monitor.session.start import build_plan
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 START = 1_800_000_000.0
 

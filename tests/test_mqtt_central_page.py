@@ -8,9 +8,9 @@ from argparse import Namespace
 import pytest
 
 from devices.reading import reading
-from monitor.broker import config_from_args
-from monitor.running import start_session
-from monitor.store import Store
+from monitor.central.broker import config_from_args
+from monitor.session.start import start_session
+from monitor.session.store import Store
 from tests.helpers import ListSource
 from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, site_key_home  # noqa: F401
 
@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(MOSQUITTO is None, reason=
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
 
 from layouts.central import create_central_app  # noqa: E402
-from monitor.central import Central, CentralStore  # noqa: E402
-from monitor.publisher import Publisher  # noqa: E402
+from monitor.central.station import Central, CentralStore  # noqa: E402
+from monitor.central.publisher import Publisher  # noqa: E402
 
 
 def js(dash_duo, script: str, *args):

@@ -12,12 +12,12 @@ from argparse import Namespace
 import pytest
 
 from devices.reading import reading
-from monitor import mqtt_topics as mt
-from monitor.broker import config_from_args
-from monitor.running import start_session
-from monitor.session import Session
-from monitor.site_key import create_key, sign
-from monitor.store import Store
+from monitor.central import topics as mt
+from monitor.central.broker import config_from_args
+from monitor.session.start import start_session
+from monitor.session.model import Session
+from monitor.central.site_key import create_key, sign
+from monitor.session.store import Store
 from tests.helpers import ListSource
 from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, Collector, site_key_home, wait_for  # noqa: F401
 
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
 
 from layouts.central import create_central_app  # noqa: E402
-from monitor.central import Central, CentralStore  # noqa: E402
-from monitor.publisher import Publisher  # noqa: E402
+from monitor.central.station import Central, CentralStore  # noqa: E402
+from monitor.central.publisher import Publisher  # noqa: E402
 
 TICK_OUTPUTS = [("c-rooms", "children"), ("c-broker", "children"), ("c-broker", "className"), ("c-audio", "data")]
 

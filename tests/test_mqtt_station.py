@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from devices.reading import reading
-from monitor.broker import BrokerError, config_from_args
-from monitor.cli import main
-from monitor.commands.demo import start_demo
-from monitor.running import start_session
-from monitor.site_key import create_key, load_key
-from monitor.store import Store
+from monitor.central.broker import BrokerError, config_from_args
+from monitor.cli.main import main
+from monitor.cli.demo import start_demo
+from monitor.session.start import start_session
+from monitor.central.site_key import create_key, load_key
+from monitor.session.store import Store
 from tests.helpers import ListSource
 from tests.mqtt_broker import (  # noqa: F401
     MOSQUITTO, SKIP_REASON, Broker, Collector, make_password_file, site_key_home, wait_for,
@@ -28,8 +28,8 @@ from tests.mqtt_broker import (  # noqa: F401
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)
 paho = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
 
-from monitor.central import Central, CentralStore  # noqa: E402
-from monitor.publisher import Publisher  # noqa: E402
+from monitor.central.station import Central, CentralStore  # noqa: E402
+from monitor.central.publisher import Publisher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,10 +132,10 @@ def test_broker_killed_and_restarted_mid_session(tmp_path, broker):
 BEDSIDE_SCRIPT = textwrap.dedent("""
     import sys, time
     from argparse import Namespace
-    from monitor.broker import config_from_args
-    from monitor.commands.demo import start_demo
-    from monitor.publisher import Publisher
-    from monitor.store import Store
+    from monitor.central.broker import config_from_args
+    from monitor.cli.demo import start_demo
+    from monitor.central.publisher import Publisher
+    from monitor.session.store import Store
     hub = start_demo(Store(sys.argv[2]), "typical_iv", speed=1.0)
     Publisher(hub, config_from_args(sys.argv[1], Namespace()), "clinic", "room-3").start()
     print("started", flush=True)
@@ -203,7 +203,7 @@ def test_acknowledge_round_trip(tmp_path, broker):
 
 
 def test_a_rooms_dosing_hold_reaches_the_central_station_and_lifts_with_the_override(tmp_path, broker):
-    from devices.scenarios import screening
+    from devices.virtual.scenarios import screening
 
     bedside = Store(tmp_path / "bedside.db")
     cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
@@ -251,7 +251,7 @@ def test_refuses_a_remote_broker_without_credentials(tmp_path, capsys):
 
     # The command refuses before a session starts: nothing recorded, nothing published.
     db = tmp_path / "k.db"
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--db", str(db), "--publish",
+    out = subprocess.run([sys.executable, "-m", "monitor.cli.main", "demo", "--db", str(db), "--publish",
                           "mqtt://192.0.2.10:1883"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**{k: v for k, v in os.environ.items() if k != "KAPMON_MQTT_PASSWORD"},
                               "PYTHONPATH": str(ROOT)})
@@ -260,8 +260,8 @@ def test_refuses_a_remote_broker_without_credentials(tmp_path, capsys):
 
 
 def test_no_mqtt_import_without_a_broker():
-    code = ("import sys; from monitor.cli import build_parser; build_parser(); "
-            "import monitor.commands.demo, monitor.commands.monitor, monitor.publisher; "
+    code = ("import sys; from monitor.cli.main import build_parser; build_parser(); "
+            "import monitor.cli.demo, monitor.cli.monitor, monitor.central.publisher; "
             "assert not any(m.startswith('paho') for m in sys.modules), 'paho imported'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from monitor import mqtt_checks as checks
-from monitor import mqtt_topics as mt
-from monitor.broker import BrokerError, config_from_args, parse_broker
-from monitor.session import Session
-from monitor.site_key import CLOCK_SKEW_S, SiteKeyError, Verifier, create_key, load_key, sign, site_key
-from monitor.throttle import Throttle
+from monitor.central import checks as checks
+from monitor.central import topics as mt
+from monitor.central.broker import BrokerError, config_from_args, parse_broker
+from monitor.session.model import Session
+from monitor.central.site_key import CLOCK_SKEW_S, SiteKeyError, Verifier, create_key, load_key, sign, site_key
+from monitor.central.throttle import Throttle
 from tests.mqtt_broker import site_key_home  # noqa: F401
 
 NOW = 1_780_000_000.0
@@ -69,7 +69,7 @@ def test_broker_addresses():
 
 def _central(tmp_path):
     pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed")
-    from monitor.central import Central, CentralStore
+    from monitor.central.station import Central, CentralStore
 
     central = Central(CentralStore(tmp_path / "c.db"), config_from_args("mqtt://127.0.0.1:1", Namespace()))
     sent: list = []
@@ -326,7 +326,7 @@ def test_an_offline_room_keeps_its_last_unacknowledged_high_alarm(tmp_path):
 
 
 def test_a_room_whose_state_stops_is_offline_whatever_its_status_says(tmp_path):
-    from monitor.central import SILENT_S
+    from monitor.central.station import SILENT_S
 
     central, _ = _central(tmp_path)
     deliver(central, "status", mt.status(True))

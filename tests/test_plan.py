@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from devices.reading import reading
-from monitor.commands.protocol import SAMPLE_SCREENING
-from monitor.dosing import BLOCKED, PredoseReadings, decide
-from monitor.plan import BLOCK, GATE, make_plan, override
-from monitor.protocol import load
+from monitor.cli.protocol import SAMPLE_SCREENING
+from monitor.rules.dosing import BLOCKED, PredoseReadings, decide
+from monitor.rules.plan import BLOCK, GATE, make_plan, override
+from monitor.rules.protocol import load
 
 KAP_IV = load("kap-iv")
 

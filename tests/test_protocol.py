@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
-from monitor.protocol import ProtocolError, field_lines, load, parse, shipped
+from monitor.cli.main import main
+from monitor.rules.protocol import ProtocolError, field_lines, load, parse, shipped
 
 SHIPPED = ("kap-iv", "kap-im", "kap-sublingual", "esketamine-intranasal")
-KAP_IV = (resources.files("monitor.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
+KAP_IV = (resources.files("monitor.rules.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
 
 
 def line_of(text: str, needle: str, after: str = "") -> int:
@@ -47,7 +47,7 @@ def test_shipped_protocols_load_and_cover_each_route():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_table_with_numbers_cites_a_source(name):
-    data = tomllib.loads((resources.files("monitor.protocols") / f"{name}.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads((resources.files("monitor.rules.protocols") / f"{name}.toml").read_text(encoding="utf-8"))
 
     def tables(node, where):
         if isinstance(node, dict):

@@ -1,9 +1,9 @@
 """What the review page and the report share: label rows, the highest alarm over time, time texts."""
 
-from monitor.alarm_events import AlarmEvent
-from monitor.record_view import stagger, top_spans
-from monitor.summary import episodes
-from monitor.timeref import TimeRef, duration_text
+from monitor.rules.alarm_events import AlarmEvent
+from monitor.analysis.record_view import stagger, top_spans
+from monitor.analysis.summary import episodes
+from monitor.analysis.timeref import TimeRef, duration_text
 
 
 def test_labels_in_one_row_never_overlap():
@@ -41,10 +41,10 @@ def test_a_zoom_range_that_is_not_two_increasing_numbers_is_ignored():
 
 
 def test_recording_state_reads_the_end_event_and_the_heartbeat():
-    from monitor.record_view import recording_state
-    from monitor.session import Session
-    from monitor.store import StoredEvent
-    from monitor.summary import SessionRecord
+    from monitor.analysis.record_view import recording_state
+    from monitor.session.model import Session
+    from monitor.session.store import StoredEvent
+    from monitor.analysis.summary import SessionRecord
 
     def record(*kinds):
         events = [StoredEvent(i, 100.0 + i, k, {}, None) for i, k in enumerate(kinds)]

@@ -11,7 +11,7 @@ import pytest
 
 from devices.errors import RecordingError
 from devices.reading import NO_VALUE, Condition, Reading
-from devices.recording import (
+from devices.io.recording import (
     FORMAT,
     parse_rows,
     read_metadata,
@@ -19,8 +19,8 @@ from devices.recording import (
     validate_metadata,
     write_recording,
 )
-from devices.scenarios import SCENARIOS
-from devices.simulator import simulate
+from devices.virtual.scenarios import SCENARIOS
+from devices.virtual.simulator import simulate
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -385,7 +385,7 @@ def test_sidecar_dose_route_and_drug_default_to_the_sidecars_own():
 
 
 def test_the_sidecar_weight_bound_is_the_session_bound():
-    from monitor.session import Session
+    from monitor.session.model import Session
 
     for weight in (1.9, 2, 400, 400.5):
         try:
@@ -403,10 +403,10 @@ def test_the_sidecar_weight_bound_is_the_session_bound():
 
 def test_a_sidecar_that_validates_replays_without_a_traceback(tmp_path):
     """Before: a dose without a route passed validation, then KeyError'd when the replay scheduled it."""
-    from monitor.running import record_at_full_speed, build_plan
-    from monitor.session import Session
-    from monitor.store import Store
-    from devices.replay import ReplaySource
+    from monitor.session.start import record_at_full_speed, build_plan
+    from monitor.session.model import Session
+    from monitor.session.store import Store
+    from devices.virtual.replay import ReplaySource
 
     path = write(tmp_path, "t,vital,value\n0,hr,70\n5,hr,\n10,hr,72\n")
     (tmp_path / "rec.json").write_text(json.dumps({"format": FORMAT, "route": "iv", "drug": "ketamine",

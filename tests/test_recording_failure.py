@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from devices.reading import reading
-from devices.simulator import SimSource
+from devices.virtual.simulator import SimSource
 from devices.source import FastClock, ScaledClock
-from monitor.backlog import Backlog
-from monitor.hub import Hub
-from monitor.running import build_plan
-from monitor.session import Session
-from monitor.session_rules import SessionRules
-from monitor.store import Store
+from monitor.session.backlog import Backlog
+from monitor.session.hub import Hub
+from monitor.session.start import build_plan
+from monitor.session.model import Session
+from monitor.rules.session_rules import SessionRules
+from monitor.session.store import Store
 from tests.helpers import ListSource
 
 START = 1_900_000_000.0

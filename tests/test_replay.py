@@ -9,10 +9,10 @@ import pytest
 
 from devices.errors import RecordingError, URIError
 from devices.reading import Reading
-from devices.recording import read_recording, write_recording
+from devices.io.recording import read_recording, write_recording
 from devices.registry import open_source
-from devices.replay import Horizon, paced
-from devices.simulator import simulate
+from devices.virtual.replay import Horizon, paced
+from devices.virtual.simulator import simulate
 from devices.source import FastClock
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"

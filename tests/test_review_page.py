@@ -5,11 +5,11 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from devices.simulator import SimSource
+from devices.virtual.simulator import SimSource
 from layouts.app import create_app
-from monitor.running import build_plan, record_at_full_speed
-from monitor.session import Session
-from monitor.store import Store
+from monitor.session.start import build_plan, record_at_full_speed
+from monitor.session.model import Session
+from monitor.session.store import Store
 
 pytestmark = pytest.mark.browser
 T0 = 1_800_000_000.0
@@ -122,7 +122,7 @@ def unended(tmp_path):
     import sqlite3
 
     from devices.reading import Reading
-    from monitor.session import Dose
+    from monitor.session.model import Dose
 
     store = Store(tmp_path / "u.db")
     started = time.time() - 1200

@@ -9,15 +9,15 @@ import json
 import pytest
 
 from devices.reading import reading
-from devices.scenarios import screening
+from devices.virtual.scenarios import screening
 from layouts.app import create_app
 from layouts.auth import protect
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.export import export
-from monitor.record_view import UNVERIFIED
-from monitor.running import start_session
-from monitor.store import Store
-from monitor.users import Users, UsersError, add_user, hash_password, who_overrides
+from monitor.analysis.record_view import UNVERIFIED
+from monitor.session.start import start_session
+from monitor.session.store import Store
+from monitor.auth.users import Users, UsersError, add_user, hash_password, who_overrides
 from tests.helpers import ListSource, dash_callback
 
 PASSWORD = "correct horse battery"

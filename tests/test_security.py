@@ -10,10 +10,10 @@ import pytest
 
 from layouts.app import create_app
 from layouts.auth import protect
-from monitor.cli import main
-from monitor.running import StartError, check_bind
-from monitor.store import Store
-from monitor.users import Users, UsersError, add_user, hash_password, verify_password
+from monitor.cli.main import main
+from monitor.session.start import StartError, check_bind
+from monitor.session.store import Store
+from monitor.auth.users import Users, UsersError, add_user, hash_password, verify_password
 
 PASSWORD = "correct horse battery"
 ROUTES = ["/", "/live/s1", "/review/s1", "/_dash-layout", "/_dash-dependencies", "/assets/kapmon.css",
@@ -147,7 +147,7 @@ def test_the_signed_in_user_is_who_acts_on_the_live_page(client):
 
 
 def test_the_rules_a_session_runs_under_are_audited(tmp_path):
-    from monitor.running import start_session
+    from monitor.session.start import start_session
 
     store = Store(tmp_path / "k.db")
     hub = start_session(store, [], patient="P-1", route="iv", weight_kg=70, protocol="kap-iv", who="dr.m")
@@ -160,7 +160,7 @@ def test_exports_carry_the_pseudonym_and_not_the_audit_trail(tmp_path):
     import json as _json
 
     from monitor.export import export
-    from monitor.running import start_session
+    from monitor.session.start import start_session
     from devices.registry import open_source
 
     store = Store(tmp_path / "k.db")

@@ -431,7 +431,7 @@ def test_every_protocol_has_a_decode_format() -> None:
 
 
 def test_decode_cli_prints_json_lines(capsys) -> None:
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     assert main(["decode", "nonin2", "01 98 63 00 FC"]) == 0
     lines = capsys.readouterr().out.splitlines()

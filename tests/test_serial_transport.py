@@ -21,7 +21,7 @@ from devices.errors import URIError
 from devices.reading import Condition, Item, Reading, reading
 from devices.registry import open_source
 from devices.serial import cms50d_v7, nonin
-from devices.serial.emulator import Emulator
+from devices.virtual.serial_emulator import Emulator
 from devices.serial.protocols import PROTOCOLS
 from devices.serial.transport import Backoff, SerialSource, open_port
 from devices.source import WallClock
@@ -218,7 +218,7 @@ def test_bad_uris(uri: str, message: str) -> None:
 
 
 def test_kapmon_emulate_prints_the_path_and_streams_real_bytes() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "emulate", "nonin2", "--speed", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli.main", "emulate", "nonin2", "--speed", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         path = proc.stdout.readline().strip()

@@ -12,10 +12,10 @@ import pytest
 import layouts.auth as auth
 from layouts.app import create_app
 from layouts.auth import MAX_VERIFYING, protect
-from monitor.cli import main
-from monitor.lockout import Lockout
-from monitor.store import Store
-from monitor.users import Users, add_user, remove_user
+from monitor.cli.main import main
+from monitor.auth.lockout import Lockout
+from monitor.session.store import Store
+from monitor.auth.users import Users, add_user, remove_user
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "staple battery horse"
@@ -103,7 +103,7 @@ def test_a_locked_account_is_refused_before_its_password_is_hashed(served, monke
         get(server, "dr.m", "wrong password", address="10.0.0.1")
     calls = []
     real = hashlib.scrypt
-    monkeypatch.setattr("monitor.users.hashlib.scrypt", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr("monitor.auth.users.hashlib.scrypt", lambda *a, **k: calls.append(1) or real(*a, **k))
     # Even the right password, from another address, waits out the account's lock.
     assert get(server, "dr.m", PASSWORD, address="10.0.0.2").status_code == 429
     assert calls == []
@@ -144,7 +144,7 @@ def test_concurrent_wrong_guesses_hash_at_most_a_few_passwords_at_once(served, m
             with lock:
                 active[0] -= 1
 
-    monkeypatch.setattr("monitor.users.hashlib.scrypt", counting_scrypt)
+    monkeypatch.setattr("monitor.auth.users.hashlib.scrypt", counting_scrypt)
     start = threading.Barrier(16)
     codes = []
 
@@ -172,7 +172,7 @@ def test_sign_ins_beyond_the_queue_are_refused_before_any_hashing(served, monkey
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("monitor.users.hashlib.scrypt", held_scrypt)
+    monkeypatch.setattr("monitor.auth.users.hashlib.scrypt", held_scrypt)
     codes: dict[int, int] = {}
 
     def sign_in(i: int) -> None:

@@ -11,9 +11,9 @@ import pytest
 from devices.errors import URIError
 from devices.reading import NO_VALUE, VITALS, Condition, Reading, in_physical_range
 from devices.registry import open_source
-from devices.scenarios import ROUTES, SCENARIOS, get_scenario
+from devices.virtual.scenarios import ROUTES, SCENARIOS, get_scenario
 from devices.screening import QUESTIONS
-from devices.simulator import PLETH_HZ, expected, nibp_times, simulate
+from devices.virtual.simulator import PLETH_HZ, expected, nibp_times, simulate
 from devices.source import FastClock
 
 

@@ -3,9 +3,9 @@ import sqlite3
 import pytest
 
 from devices.reading import no_value, reading
-from monitor.alarm_events import AlarmEvent
-from monitor.session import Dose, Session
-from monitor.store import SCHEMA_VERSION, Store, StoreError
+from monitor.rules.alarm_events import AlarmEvent
+from monitor.session.model import Dose, Session
+from monitor.session.store import SCHEMA_VERSION, Store, StoreError
 
 
 def make_session(sid="s1", started=1000.0):

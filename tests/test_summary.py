@@ -2,13 +2,13 @@
 
 import pytest
 
-from monitor.alarm_events import AlarmEvent
-from monitor.session import Dose, Session
-from monitor.store import Store
-from monitor.summary import (
+from monitor.rules.alarm_events import AlarmEvent
+from monitor.session.model import Dose, Session
+from monitor.session.store import Store
+from monitor.analysis.summary import (
     SessionNotFound, episodes, load_record, summarise, time_below,
 )
-from monitor.store import StoredReading
+from monitor.session.store import StoredReading
 
 T0 = 1_800_000_000.0
 

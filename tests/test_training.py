@@ -6,17 +6,17 @@ import time
 
 import pytest
 
-from devices.perturb import Overlay, Perturbation
+from devices.virtual.perturb import Overlay, Perturbation
 from devices.reading import Condition, reading
-from devices.simulator import SimSource
+from devices.virtual.simulator import SimSource
 from devices.source import FastClock, PlaybackClock
-from monitor.session_rules import SessionRules
-from monitor.debrief import Action, debrief, judge, matches, trainee_actions
-from monitor.hub import Hub
-from monitor.running import build_plan
-from monitor.session import Session
-from monitor.store import Store
-from monitor.training import ScenarioFileError, library, load_scenario, resolve
+from monitor.rules.session_rules import SessionRules
+from monitor.training.debrief import Action, debrief, judge, matches, trainee_actions
+from monitor.session.hub import Hub
+from monitor.session.start import build_plan
+from monitor.session.model import Session
+from monitor.session.store import Store
+from monitor.training.library import ScenarioFileError, library, load_scenario, resolve
 
 START = 1_800_000_000.0
 
@@ -226,9 +226,9 @@ def test_debrief_of_a_hypertensive_surge_session(tmp_path):
 
 
 def test_the_timeline_says_what_the_trainee_did_in_words():
-    from monitor.alarm_events import AlarmEvent
-    from monitor.debrief import timeline
-    from monitor.store import StoredEvent
+    from monitor.rules.alarm_events import AlarmEvent
+    from monitor.training.debrief import timeline
+    from monitor.session.store import StoredEvent
 
     events = [StoredEvent(1, START + 60, "note", {"text": "oxygen 2 L/min"}, "RN"),
               StoredEvent(2, START + 70, "manual_nibp", {"sbp": 182, "dbp": 112, "map": 135}, "RN"),
@@ -257,7 +257,7 @@ def test_times_since_the_first_dose_in_minutes_and_seconds():
 
 
 def test_scripted_events_are_not_trainee_actions():
-    from monitor.store import StoredEvent
+    from monitor.session.store import StoredEvent
 
     events = [StoredEvent(1, START + 5, "note", {"text": "scripted"}, "scenario"),
               StoredEvent(2, START + 6, "note", {"text": "mine"}, "RN"),
@@ -288,7 +288,7 @@ def test_a_fast_clock_never_wakes_a_later_sleeper_before_an_earlier_one():
 @pytest.fixture
 def folder(tmp_path):
     """A recordings folder with one good recording, and beside it a secret it must not lead to."""
-    from monitor.training import SAMPLE_RECORDINGS
+    from monitor.training.library import SAMPLE_RECORDINGS
 
     inside = tmp_path / "recordings"
     (inside / "2025").mkdir(parents=True)
@@ -305,7 +305,7 @@ def folder(tmp_path):
 
 
 def test_only_recordings_inside_the_folder_are_offered(folder):
-    from monitor.training import choices, recordings
+    from monitor.training.library import choices, recordings
 
     assert list(recordings(folder)) == ["2025/short.csv"]
     offered = {c.value: c for c in choices(folder)}
@@ -328,14 +328,14 @@ def test_only_recordings_inside_the_folder_are_offered(folder):
     (["typical_iv"], "Choose a scenario"),
 ])
 def test_anything_else_is_refused_with_a_clear_message(folder, choice, message):
-    from monitor.training import TrainingInputError, choice_source
+    from monitor.training.library import TrainingInputError, choice_source
 
     with pytest.raises(TrainingInputError, match=message):
         choice_source(choice, folder)
 
 
 def test_library_scenarios_and_folder_recordings_resolve(folder):
-    from monitor.training import choice_source
+    from monitor.training.library import choice_source
 
     assert choice_source("hypertensive_surge", folder) == "hypertensive_surge"
     assert choice_source("2025/short.csv", folder) == str((folder / "2025" / "short.csv").resolve())
@@ -346,20 +346,20 @@ def test_library_scenarios_and_folder_recordings_resolve(folder):
 @pytest.mark.parametrize("speed", [float("nan"), float("inf"), -float("inf"), 0, 0.5, 61, 1e308, "10", True, None,
                                    [10]])
 def test_bad_speeds_are_refused(speed):
-    from monitor.training import TrainingInputError, check_speed
+    from monitor.training.library import TrainingInputError, check_speed
 
     with pytest.raises(TrainingInputError, match="speed must be a number from 1 to 60"):
         check_speed(speed)
 
 
 def test_good_speeds_pass():
-    from monitor.training import check_speed
+    from monitor.training.library import check_speed
 
     assert [check_speed(s) for s in (1, 10, 60, 2.5)] == [1.0, 10.0, 60.0, 2.5]
 
 
 def test_a_bad_speed_never_reaches_a_hub(tmp_path):
-    from monitor.training import TrainingInputError, start_training
+    from monitor.training.library import TrainingInputError, start_training
 
     store = Store(tmp_path / "k.db")
     with pytest.raises(TrainingInputError):
@@ -369,7 +369,7 @@ def test_a_bad_speed_never_reaches_a_hub(tmp_path):
 
 @pytest.mark.parametrize("speed", ["nan", "inf", "0.5", "61", "abc"])
 def test_replay_refuses_a_bad_speed(tmp_path, capsys, speed):
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     try:
         code = main(["replay", "typical_iv", "--speed", speed, "--db", str(tmp_path / "k.db")])
@@ -381,7 +381,7 @@ def test_replay_refuses_a_bad_speed(tmp_path, capsys, speed):
 
 
 def test_recordings_must_be_a_folder(tmp_path, capsys):
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["replay", "typical_iv", "--recordings", str(tmp_path / "nope")])
@@ -481,7 +481,7 @@ def test_forged_controls_are_refused_and_never_reach_the_clock(page):
 # --- what the trainee and the instructor see -------------------------------------------------------------
 
 def test_an_injection_looks_like_the_real_fault_to_the_trainee_and_is_labelled_in_the_debrief(tmp_path):
-    from monitor.training import inject, start_training
+    from monitor.training.library import inject, start_training
 
     store = Store(tmp_path / "k.db")
     hub = start_training(store, "hypertensive_surge", 60.0, "RN Ade")
@@ -523,7 +523,7 @@ def test_every_library_scenario_cuffs_at_least_as_often_as_its_plan():
 
 
 def test_each_choice_says_what_happens_what_it_teaches_and_how_long():
-    from monitor.training import SAMPLE_RECORDINGS, choices
+    from monitor.training.library import SAMPLE_RECORDINGS, choices
 
     offered = choices(SAMPLE_RECORDINGS)
     scenarios = [c for c in offered if c.kind == "scenario"]

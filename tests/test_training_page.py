@@ -7,7 +7,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from layouts.app import create_app
-from monitor.store import Store
+from monitor.session.store import Store
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,7 @@ def click_text(dash_duo, text):
 
 
 def test_the_training_page_describes_each_scenario_and_links_back(dash_duo, tmp_path):
-    from monitor.training import library
+    from monitor.training.library import library
 
     dash_duo.start_server(create_app(Store(tmp_path / "k.db"), {}))
     dash_duo.wait_for_page(f"{dash_duo.server_url}/training")

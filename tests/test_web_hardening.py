@@ -14,7 +14,7 @@ import pytest
 
 from layouts.app import create_app
 from layouts.security import HostCheck, harden, same_origin, secure, split_host
-from monitor.store import Store
+from monitor.session.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACK = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
@@ -55,7 +55,7 @@ def test_callback_responses_and_downloads_are_never_cached(client):
 
 
 def test_refusals_carry_the_headers_too(tmp_path):
-    from monitor.users import Users, add_user
+    from monitor.auth.users import Users, add_user
 
     add_user(tmp_path / "users", "nurse.k", "correct horse battery")
     app = create_app(Store(tmp_path / "k.db"), {})
@@ -143,7 +143,7 @@ def free_port() -> int:
 
 def served(args: list[str], port: int):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", *args, "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli.main", *args, "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:  # the command prints its address once it is about to serve
         if "http://" in line:

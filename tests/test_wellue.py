@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices.ble.discovery import Found, describe
-from devices.ble.fake import FakeClient, FakePeripheral, FakeScanner
+from devices.virtual.fake_ble import FakeClient, FakePeripheral, FakeScanner
 from devices.ble.source import Timing
 from devices.ble.wellue import (OXYII_LIVE, OXYII_SETUP, PROTOCOLS, READ_SENSORS, O2RingDecoder, OxyIIDecoder,
                                 Pc60fwDecoder, crc8, crc8_maxim, oxyii_auth, oxyii_frame)
@@ -24,7 +24,7 @@ from devices.errors import URIError
 from devices.reading import NO_VALUE, VITALS, Condition, Item, Reading
 from devices.source import WallClock
 from devices.uri import parse_uri
-from monitor.cli import main
+from monitor.cli.main import main
 from source_run import Run, drive
 
 FAST = Timing(scan=0.5, connect=0.5, backoff_min=0.01, backoff_max=0.05, poll=0.02)
@@ -309,11 +309,11 @@ def test_kapmon_scan_names_the_wellue_uri():
 
 
 def test_an_o2ring_session_is_recorded_with_its_finger_out_as_a_condition(tmp_path):
-    from monitor.hub import Hub
-    from monitor.running import build_plan
-    from monitor.session import Session
-    from monitor.session_rules import SessionRules
-    from monitor.store import Store
+    from monitor.session.hub import Hub
+    from monitor.session.start import build_plan
+    from monitor.session.model import Session
+    from monitor.rules.session_rules import SessionRules
+    from monitor.session.store import Store
 
     worn = {"on": True}
     device = ring(reply=lambda _poll: in_pieces(o2ring_reply(O2R_PAYLOADS[2] if worn["on"] else O2R_PAYLOADS[0])))

@@ -8,7 +8,7 @@ Times are minutes from the start of the session; tolerances in seconds.
 
 from __future__ import annotations
 
-from devices.simulator import simulate
+from devices.virtual.simulator import simulate
 from tests.clinical.recordings import GAP, Case, Expect, ramp
 
 DROP_TO_88 = ramp(29.95, [92, 92, 92]) + ((30.0, 33.0, 88.0),)

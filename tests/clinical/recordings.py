@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.reading import Condition, Item, Reading, no_value, reading
-from devices.recording import FORMAT, read_recording, write_recording
-from devices.replay import ReplaySource
-from devices.scenarios import screening as full_screening
-from monitor.cli import main
-from monitor.protocol import load
-from monitor.running import start_session
-from monitor.store import Store
+from devices.io.recording import FORMAT, read_recording, write_recording
+from devices.virtual.replay import ReplaySource
+from devices.virtual.scenarios import screening as full_screening
+from monitor.cli.main import main
+from monitor.rules.protocol import load
+from monitor.session.start import start_session
+from monitor.session.store import Store
 
 GAP = "gap"  # no rows at all (the monitor sent nothing)
 Value = float | None | str

@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 
 from devices.reading import no_value, reading
-from monitor.alarms import violates
-from monitor.commands.protocol import SAMPLE_SCREENING
-from monitor.dosing import BLOCKED, CLEAR, GATED
-from monitor.plan import make_plan
-from monitor.protocol import Gate, Limit, load, shipped
-from monitor.session import Dose
-from monitor.session_rules import SessionRules, alarm_events
+from monitor.rules.alarms import violates
+from monitor.cli.protocol import SAMPLE_SCREENING
+from monitor.rules.dosing import BLOCKED, CLEAR, GATED
+from monitor.rules.plan import make_plan
+from monitor.rules.protocol import Gate, Limit, load, shipped
+from monitor.session.model import Dose
+from monitor.rules.session_rules import SessionRules, alarm_events
 
 NIBP = ("sbp", "dbp", "map")
 

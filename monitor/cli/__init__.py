@@ -1,0 +1,1 @@
+"""kapmon subcommands, one module each (see ``monitor.cli.main``)."""

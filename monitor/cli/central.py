@@ -1,0 +1,58 @@
+"""``kapmon central``: the central station for every room publishing to a broker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from monitor.central.broker import BrokerError, add_broker_arguments, config_from_args, require_paho
+from monitor.cli.serving import add_allow_host_argument, fail, load_users, port_number
+from monitor.paths import default_db
+from monitor.session.start import StartError, check_bind
+from monitor.session.store import StoreError
+
+HELP = "central station: every room publishing to an MQTT broker, on one page (http://127.0.0.1:8060)"
+
+
+def default_central_db() -> Path:
+    return default_db().with_name("central.db")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", required=True, metavar="mqtt://HOST:PORT", help="the broker the rooms publish to")
+    p.add_argument("--site", default=None, help="show only this site's rooms (default: every site)")
+    p.add_argument("--db", type=Path, default=None, help=f"central store file (default: {default_central_db()})")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    p.add_argument("--port", type=port_number, default=8060, help="port to serve on, 1-65535 (default 8060)")
+    p.add_argument("--users", type=Path, default=None, metavar="FILE",
+                   help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
+    add_allow_host_argument(p)
+    add_broker_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        users = load_users(args.users)
+        check_bind(args.host, users)
+        config = config_from_args(args.broker, args)
+        require_paho()
+        from monitor.central.station import Central, CentralStore
+
+        store = CentralStore(args.db or default_central_db())
+        central = Central(store, config, args.site).start()
+    except (StartError, BrokerError, StoreError, ValueError) as exc:
+        return fail("central", str(exc))
+    from layouts.central import create_central_app
+    from layouts.security import secure
+
+    app = create_central_app(central)
+    secure(app, args.host, args.port, users, store, args.allow_host)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    print(f"kapmon: central station on http://{args.host}:{args.port}/  (broker {config}; store {store.path};"
+          " Ctrl-C to stop)", flush=True)
+    try:
+        app.run(host=args.host, port=args.port, debug=False)
+    finally:
+        central.stop()
+    return 0

@@ -1,0 +1,71 @@
+"""``kapmon monitor``: record and show a real session from one or more devices."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from devices.errors import DeviceError
+from devices.patient import pseudonym_warning
+from monitor.central.broker import BrokerError, add_publish_arguments, publish_settings
+from monitor.cli.serving import add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines
+from monitor.cli.alarms import read_screening
+from monitor.session.resume import find_unfinished
+from monitor.session.start import (StartError, build_plan, check_bind, open_sources, operator, resume_session, session_speed,
+                             start_session)
+from monitor.central.publisher import publish_from_args
+from monitor.session.model import ROUTES
+
+HELP = "monitor a session from devices (serial://, ble://, wellue://, hl7://, sim://, replay://) and serve its live page"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", action="append", required=True, metavar="URI",
+                   help="device URI; repeat for several devices")
+    p.add_argument("--patient", required=True, help="patient pseudonym (never a name)")
+    p.add_argument("--weight", type=float, required=True, metavar="KG", help="body weight in kg")
+    p.add_argument("--route", required=True, choices=ROUTES, help="route of administration")
+    p.add_argument("--protocol", metavar="NAME_OR_PATH",
+                   help="protocol: a shipped name (kap-iv, kap-im, kap-sublingual, esketamine-intranasal) or a file;"
+                        " default: the shipped one for the route")
+    p.add_argument("--screening", metavar="FILE", help="the patient's screening answers (JSON)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue this patient's unfinished session on the same devices (after a crash) in the same"
+                        " record; starts a new session if there is none")
+    add_server_arguments(p)
+    add_publish_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    show_hub_lines()  # before the recorder starts: its first dosing decision is printed too
+    warning = pseudonym_warning(args.patient)
+    if warning:
+        print(f"kapmon monitor: warning: {warning}", file=sys.stderr, flush=True)
+    try:
+        users = load_users(args.users)
+        check_bind(args.host, users)
+        speed = session_speed(args.device)
+        screening = read_screening(args.screening) if args.screening else {}
+        build_plan(args.protocol, args.route, screening)  # refuse bad rules before touching devices
+        settings = publish_settings(args)  # and a broker kapmon would not use
+        listener = listen(args.host, args.port)  # and a busy port before touching the store
+    except (StartError, BrokerError, ValueError, OSError) as exc:
+        return fail("monitor", str(exc))
+    with listener:
+        try:
+            sources = open_sources(args.device)
+            store = open_store(args.db)
+            unfinished = find_unfinished(store, args.patient, args.route, args.device) if args.resume else None
+            if unfinished is not None:
+                hub = resume_session(store, unfinished, sources, speed=speed, protocol=args.protocol, who=operator())
+                print(f"kapmon monitor: resuming session {unfinished.id}", flush=True)
+            else:
+                hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
+                                    speed=speed, kind="clinical", protocol=args.protocol, screening=screening,
+                                    metadata={"devices": list(args.device)}, who=operator())
+        except (DeviceError, StartError, ValueError, OSError) as exc:
+            return fail("monitor", str(exc))
+        publish_from_args(hub, settings, args)
+        serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,
+              recordings=args.recordings, allow_hosts=args.allow_host)
+    return 0

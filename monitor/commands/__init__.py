@@ -1,1 +1,0 @@
-"""kapmon subcommands, one module each (see ``monitor.cli``)."""

@@ -1,0 +1,86 @@
+"""What the recorder could not store yet: held in memory and written, oldest first, as soon as the store
+accepts writes again (a full disk, a write lock held by another process, a read-only remount).
+
+Bounded: waveform samples go first. When more than ``max_waveform`` samples wait, the oldest are
+dropped and the gap is recorded (a ``gap`` event saying which vital, from when to when and how many
+samples); numerics are dropped only beyond ``max_numerics``, and their gap is recorded the same way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from devices.reading import Reading
+from monitor.rules.alarm_events import AlarmEvent
+from monitor.session.store import Store
+
+WAVEFORMS = ("pleth",)
+Event = tuple[float, str, dict, "str | None"]
+
+
+@dataclass
+class Gap:
+    """Readings of one kind dropped while the store could not be written."""
+
+    vital: str
+    start: float
+    end: float
+    count: int = 0
+
+    def as_event(self) -> Event:
+        data = {"vital": self.vital, "from": self.start, "to": self.end, "samples": self.count,
+                "reason": "not saved: the store could not be written and too much was waiting"}
+        return (self.start, "gap", data, None)
+
+
+@dataclass
+class Backlog:
+    """Readings, session events and alarm transitions waiting to be stored, in the order they came."""
+
+    max_waveform: int = 45_000  # design proposal: 10 min of a 75 Hz plethysmogram
+    max_numerics: int = 200_000  # design proposal: about 10 h of five numerics a second
+    waveform: deque[Reading] = field(default_factory=deque)
+    numerics: deque[Reading] = field(default_factory=deque)
+    events: list[Event] = field(default_factory=list)
+    alarms: list[AlarmEvent] = field(default_factory=list)
+    gaps: dict[str, Gap] = field(default_factory=dict)
+    failure: str | None = None  # why the last write failed (None: the store is accepting writes)
+
+    def __len__(self) -> int:
+        return len(self.waveform) + len(self.numerics) + len(self.events) + len(self.alarms)
+
+    def hold(self, readings: Sequence[Reading] = (), events: Sequence[Event] = (), alarms: Sequence[AlarmEvent] = ()) -> None:
+        """Add what is to be stored (the bounds apply once a write has failed: see :meth:`write`)."""
+        for r in readings:
+            (self.waveform if r.vital in WAVEFORMS else self.numerics).append(r)
+        self.events += events
+        self.alarms += alarms
+
+    def _trim(self, held: deque[Reading], bound: int) -> None:
+        while len(held) > bound:
+            r = held.popleft()
+            gap = self.gaps.setdefault(r.vital, Gap(r.vital, r.t, r.t))
+            gap.start, gap.end, gap.count = min(gap.start, r.t), max(gap.end, r.t), gap.count + 1
+
+    def write(self, store: Store, session_id: str) -> bool:
+        """Try to store everything held in one transaction; True when the store took it (and it is gone)."""
+        if not len(self) and not self.gaps:
+            return True
+        events = self.events + [g.as_event() for g in self.gaps.values()]
+        try:
+            store.write(session_id, [*self.numerics, *self.waveform], events, self.alarms)
+        except (sqlite3.Error, OSError) as exc:
+            self.failure = str(exc) or type(exc).__name__
+            self._trim(self.waveform, self.max_waveform)  # beyond the bounds: the oldest waveform first,
+            self._trim(self.numerics, self.max_numerics)  # then numerics, each gap noted
+            return False
+        self.waveform.clear()
+        self.numerics.clear()
+        self.events.clear()
+        self.alarms.clear()
+        self.gaps.clear()
+        self.failure = None
+        return True
