@@ -17,7 +17,7 @@ class DecodeFormat:
     """
 
     name: str
-    input: str  # "hex" or "text"
+    input: str  # "hex", "text", or "message" (a file or - for standard input)
     description: str
     decode: Callable[[bytes | str], list[Item]]
 
@@ -25,6 +25,8 @@ class DecodeFormat:
 def all_formats() -> dict[str, DecodeFormat]:
     """Every format, by name."""
     from devices.ble.formats import FORMATS as ble
+    from devices.ble.wellue import FORMATS as wellue
+    from devices.hl7.formats import FORMATS as hl7
     from devices.serial.formats import FORMATS as serial
 
-    return {**ble, **serial}
+    return {**ble, **wellue, **serial, **hl7}

@@ -35,6 +35,7 @@ VITALS: dict[str, VitalSpec] = {
         VitalSpec("rr", "Respiratory rate", "/min", 0, 150),
         VitalSpec("etco2", "End-tidal CO2", "mmHg", 0, 150),
         VitalSpec("cuff", "Cuff pressure", "mmHg", 0, 350),
+        VitalSpec("temp", "Temperature", "Cel", 0, 50),  # recorded, not drawn or alarmed on
     )
 }
 

@@ -15,6 +15,8 @@ SCHEMES: dict[str, str] = {
     "replay": "devices.virtual.replay:open_replay",
     "serial": "devices.serial.source:open_serial",
     "ble": "devices.ble.source:open_ble",
+    "hl7": "devices.hl7.source:open_hl7",
+    "wellue": "devices.ble.wellue_source:open_wellue",
 }
 
 

@@ -40,7 +40,7 @@ def parse_uri(text: str) -> DeviceURI:
         raise URIError(f"{text!r} is not a device URI (expected SCHEME://TARGET, e.g. sim://typical_iv)")
     scheme, rest = text.split("://", 1)
     scheme = scheme.lower()
-    if not scheme.isalpha():
+    if not (scheme[:1].isalpha() and scheme.isalnum()):
         raise URIError(f"{text!r}: bad scheme {scheme!r}")
     target, _, query = rest.partition("?")
     target = unquote(target)

@@ -6,7 +6,7 @@ the status panel only when they change. Once the session has ended and the page 
 stops.
 
 A hold banner under the alarm banner says, from the moment it applies, that dosing is blocked or on
-hold, why and what lifts it (``layouts.holds``); the alarm banner stays as it is beside it.
+hold, why and what lifts it (``layouts.hold_banner``); the alarm banner stays as it is beside it.
 
 The page is one screen: header and banners on top, numerics and trends on the left, and a fixed-width
 column on the right whose alarm actions stay in view while the session panel below them scrolls.

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 import pytest
 
 from devices.virtual.fake_ble import FakeClient, FakePeripheral, FakeScanner, peripheral
 from devices.ble.source import BleSource, Timing, open_ble
 from devices.errors import URIError
-from devices.reading import Condition, Item, Reading
+from devices.reading import Condition, Reading
 from devices.registry import open_source
-from devices.source import WallClock
 from devices.uri import parse_uri
+from source_run import Run, drive
 
 FAST = Timing(scan=0.5, connect=0.5, backoff_min=0.01, backoff_max=0.05, poll=0.02)
 HR = "2a37"
@@ -33,46 +31,6 @@ def source(uri: str, *peripherals: FakePeripheral, scanner_error: Exception | No
         parse_uri(uri), client_backend=FakeClient,
         scanner_backend=FakeScanner.of(*peripherals, error=scanner_error), timing=FAST,
     )
-
-
-class Run:
-    """A source streaming in the background into ``items``."""
-
-    def __init__(self, src: BleSource) -> None:
-        self.items: list[Item] = []
-        self.src = src
-
-    async def pump(self) -> None:
-        async for item in self.src.stream(WallClock()):
-            self.items.append(item)
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f"timed out; items so far: {self.items}"
-            await asyncio.sleep(0.005)
-
-    def conditions(self, name: str) -> list[bool]:
-        return [i.active for i in self.items if isinstance(i, Condition) and i.condition == name]
-
-    def readings(self, vital: str) -> list[float | None]:
-        return [i.value for i in self.items if isinstance(i, Reading) and i.vital == vital]
-
-
-def drive(src: BleSource, scenario: Callable[[Run], Coroutine[Any, Any, None]]) -> Run:
-    """Stream ``src`` while ``scenario`` acts on it, then cancel the stream."""
-
-    async def main() -> Run:
-        run = Run(src)
-        task = asyncio.create_task(run.pump())
-        try:
-            await scenario(run)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        return run
-
-    return asyncio.run(main())
 
 
 def test_notifications_become_readings() -> None:

@@ -137,7 +137,7 @@ def test_items_from_shifts(tmp_path):
 BAD = [
     # (csv text, line, column, words in the message)
     ("t,vital,value,colour\n0,hr,70,red\n", 1, 4, "unknown column 'colour'"),
-    ("t,hr,temp\n0,70,37\n", 1, 3, "unknown column 'temp'"),
+    ("t,hr,glucose\n0,70,5.4\n", 1, 3, "unknown column 'glucose'"),
     ("t,vital,value\n0,hr,70\n1,bp,120\n", 3, 2, "unknown vital 'bp'"),
     ("t,vital,value\n0,hr,seventy\n", 2, 3, "not a number"),
     ("t,hr,spo2\n0,70,98\n1,71,ninety\n", 3, 3, "not a number"),

@@ -9,6 +9,7 @@ from bleak.backends.scanner import BaseBleakScanner
 from bleak.uuids import uuidstr_to_str
 
 from devices.ble.profiles import profiles_for_services
+from devices.ble.wellue import protocol_for
 
 SIG_BASE = "-0000-1000-8000-00805f9b34fb"
 
@@ -49,9 +50,13 @@ def service_label(uuid: str) -> str:
 
 
 def describe(found: Found) -> str:
-    """One line for ``kapmon scan``: address, signal, name, services, and the URI to use if kapmon reads it."""
+    """One line for ``kapmon scan``: address, signal, name, services, and the URI to use if kapmon reads it
+    (a standard profile, or a Wellue / Viatom oximeter by its service or name)."""
     services = ", ".join(service_label(u) for u in found.services) or "no services advertised"
     line = f"{found.address}  {found.rssi:>4} dBm  {found.name or '(no name)'}  [{services}]"
+    wellue = protocol_for(found.name, found.services)
     if found.profiles:
         line += f"  ->  ble://{found.address}?profile={','.join(found.profiles)}"
+    elif wellue is not None:
+        line += f"  ->  wellue://{found.address}?protocol={wellue.name}"
     return line

@@ -92,7 +92,7 @@ class BleSource:
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
         """Readings and conditions until cancelled; the link is kept up in a background task."""
         queue: asyncio.Queue[Item] = asyncio.Queue()
-        link = _Link(self, clock, queue.put_nowait)
+        link = self.link(clock, queue.put_nowait)
         runner = asyncio.create_task(link.run())
         getter: asyncio.Future[Item] | None = None
         try:
@@ -108,6 +108,10 @@ class BleSource:
                     task.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
+    def link(self, clock: Clock, emit: Callable[[Item], None]) -> Link:
+        """The connection state one ``stream`` call keeps (a device family with its own protocol has its own)."""
+        return Link(self, clock, emit)
+
     def matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
         """Whether a scanned device is the one this URI names."""
         if ADDRESS.match(self.target):
@@ -119,7 +123,7 @@ class BleSource:
         return name.startswith(self.target)
 
 
-class _Link:
+class Link:
     """One ``stream`` call's connection state: connects, subscribes, watches and reconnects."""
 
     def __init__(self, source: BleSource, clock: Clock, emit: Callable[[Item], None]) -> None:

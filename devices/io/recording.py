@@ -66,6 +66,9 @@ UNIT_ALIASES: dict[str, str] = {
     "%": "%",
     "au": "au",
     "a.u.": "au",
+    "cel": "Cel",
+    "°c": "Cel",
+    "degc": "Cel",
 }
 
 

@@ -4,12 +4,14 @@ transport without a radio: ``BleakClient(device, backend=FakeClient)`` and
 
 A ``FakePeripheral`` advertises, accepts connections (optionally failing the first few), keeps
 the subscriptions made on the current connection, delivers values only to subscribed
-characteristics, and can drop the link (which clears subscriptions, as a real link loss does).
+characteristics, records what is written to it (``on_write`` may answer, as a device does) and can
+drop the link (which clears subscriptions, as a real link loss does).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,8 @@ class FakePeripheral:
     subscribed: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (connection no., uuid, kwargs)
     callbacks: dict[str, NotifyCallback] = field(default_factory=dict)
     client: FakeClient | None = None
+    written: list[tuple[str, bytes]] = field(default_factory=list)  # (characteristic uuid, data)
+    on_write: Callable[[str, bytes], None] | None = None
 
     def send(self, char_uuid: str, data: bytes) -> bool:
         """Notify or indicate ``data`` on a characteristic; whether a subscriber received it."""
@@ -128,7 +132,13 @@ class FakeClient(BaseBleakClient):
         raise BleakError("reads are not scripted in the fake")
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
-        raise BleakError("writes are not scripted in the fake")
+        if not self.is_connected:
+            raise BleakError("Not connected")
+        if not {"write", "write-without-response"} & set(characteristic.properties):
+            raise BleakError(f"{characteristic.uuid} cannot be written")
+        self.peripheral.written.append((characteristic.uuid, bytes(data)))
+        if self.peripheral.on_write is not None:
+            self.peripheral.on_write(characteristic.uuid, bytes(data))
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         raise BleakError("writes are not scripted in the fake")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 from devices.errors import DecodeError
 from devices.formats import all_formats
@@ -16,7 +18,7 @@ HELP = "decode one device payload (hex for binary formats, text for ASCII ones) 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     names = ", ".join(sorted(all_formats()))
     p.add_argument("format", metavar="FORMAT", help=f"one of: {names}")
-    p.add_argument("data", metavar="DATA", help="hex bytes (spaces allowed) or text")
+    p.add_argument("data", metavar="DATA", help="hex bytes (spaces allowed) or text; for hl7 a file, or - for standard input")
 
 
 def parse_hex(text: str) -> bytes:
@@ -28,16 +30,25 @@ def parse_hex(text: str) -> bytes:
         raise DecodeError(f"not hex: {text!r}") from None
 
 
-def item_json(item: Item) -> dict:
-    """The JSON object printed for one decoded reading or condition."""
+def read_message(where: str) -> str:
+    """A message from a file, or standard input for ``-``; ``DecodeError`` when it cannot be read."""
+    try:
+        return sys.stdin.read() if where == "-" else Path(where).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DecodeError(f"cannot read {where}: {exc.strerror or exc}") from None
+
+
+def item_json(item: Item, stamped: bool = False) -> dict:
+    """The JSON object printed for one decoded reading or condition; ``stamped`` adds its time and source."""
+    if not isinstance(item, (Reading, Condition)):
+        return item.as_json()  # a record that is neither, such as a device's feature list
+    out: dict = {"t": datetime.fromtimestamp(item.t, timezone.utc).isoformat(), "source": item.source} if stamped else {}
     if isinstance(item, Reading):
-        out = {"vital": item.vital, "value": item.value, "unit": item.unit}
+        out |= {"vital": item.vital, "value": item.value, "unit": item.unit}
         if not item.has_value:
             out["status"] = item.status
         return out
-    if not isinstance(item, Condition):
-        return item.as_json()  # a record that is neither, such as a device's feature list
-    out = {"condition": item.condition, "active": item.active}
+    out |= {"condition": item.condition, "active": item.active}
     if item.vitals:
         out["vitals"] = list(item.vitals)
     if item.detail:
@@ -52,11 +63,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"kapmon decode: unknown format {args.format!r} (known: {', '.join(sorted(formats))})", file=sys.stderr)
         return 2
     try:
-        data = parse_hex(args.data) if fmt.input == "hex" else args.data
+        data = {"hex": parse_hex, "message": read_message}.get(fmt.input, str)(args.data)
         items = fmt.decode(data)
     except DecodeError as exc:
         print(f"kapmon decode: {args.format}: {exc}", file=sys.stderr)
         return 1
     for item in items:
-        print(json.dumps(item_json(item)))
+        print(json.dumps(item_json(item, stamped=fmt.input == "message")))
     return 0
