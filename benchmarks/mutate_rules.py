@@ -59,8 +59,80 @@ COMPARE_SWAPS: dict[type, tuple[type, ...]] = {
 }
 SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
-# Survivors judged equivalent or clinically irrelevant: "file::function: original -> mutated" -> why.
-ALLOWED: dict[str, str] = {}
+# Survivors judged equivalent, clinically irrelevant, or a question reported for the rules' owner to
+# decide: "file::function: original -> mutated" -> why (one line).
+ALLOWED: dict[str, str] = {
+    "monitor/alarms.py::whole: x >= 0 -> x > 0":
+        "equivalent: at 0 both branches give 0",
+    "monitor/alarms.py::AlarmEngine.holding: a.condition_active and (lim := self._limit_by_id.get(a.alarm_id)) and "
+    "lim.holds_dosing -> a.condition_active or (lim := self._limit_by_id.get(a.alarm_id)) or lim.holds_dosing":
+        "irrelevant: AlarmEngine.holding() is not called anywhere (holds are SessionRules._holds)",
+    "monitor/alarms.py::AlarmEngine._threshold: t < self._doses[0][0] -> t <= self._doses[0][0]":
+        "equivalent: a reading at the dose instant is fed before the dose; a post-dose delay cannot fall due at it",
+    "monitor/alarms.py::AlarmEngine._ask_repeat: limit.repeat_nibp_min is not None and r.value is not None -> "
+    "limit.repeat_nibp_min is not None or r.value is not None":
+        "equivalent: an assertion of what the caller guarantees",
+    "monitor/alarms.py::AlarmEngine._ask_repeat: due < self.repeat_nibp.due -> due <= self.repeat_nibp.due":
+        "irrelevant: equal due times come from one cuff reading; only which of its breaches the reminder names changes",
+    "monitor/alarms.py::AlarmEngine._raise_limit: PRIORITY_RANK[latched.priority] > PRIORITY_RANK[priority] -> "
+    "PRIORITY_RANK[latched.priority] >= PRIORITY_RANK[priority]":
+        "equivalent: at equal rank both branches give the same priority",
+    "monitor/alarms.py::AlarmEngine._next_timer.consider: (due, kind, name) < best -> (due, kind, name) <= best":
+        "equivalent: equal (due, kind, name) tuples name the same timer",
+    "monitor/alarms.py::AlarmEngine._advance_checks: due < t -> due <= t":
+        "equivalent: _advance_checks is only called with inclusive=True, where due <= t already holds",
+    "monitor/alarms.py::AlarmEngine._delay_over: threshold is not None and value is not None and "
+    "violates(limit.comparison, value, threshold) -> threshold is not None or value is not None or "
+    "violates(limit.comparison, value, threshold)":
+        "equivalent: a pending delay is dropped by any reading that does not violate, so when it runs out the "
+        "latest value violates",
+    "monitor/session_rules.py::scripted_doses: d.get(\"drug\") or \"\" -> d.get('drug') and ''":
+        "equivalent: the doses judge_recording builds only feed the engine, which ignores a dose's drug",
+    "monitor/session_rules.py::scripted_doses: d.get(\"route\") or route -> d.get('route') and route":
+        "equivalent: the doses judge_recording builds only feed the engine, which ignores a dose's route",
+    "monitor/plan.py::_tighter: value < limit.threshold -> value <= limit.threshold":
+        "irrelevant: an equal 'tightening' leaves the threshold as it is; only a 'X -> X' reason would be added",
+    "monitor/plan.py::_tighter: value > limit.threshold -> value >= limit.threshold":
+        "irrelevant: an equal 'tightening' leaves the threshold as it is; only a 'X -> X' reason would be added",
+    "monitor/plan.py::_plan_limit: delay < limit.delay_s -> delay <= limit.delay_s":
+        "irrelevant: an equal delay leaves the limit as it is; only a 'X s -> X s' reason would be added",
+    "monitor/plan.py::make_plan: item.nibp_interval_min < nibp_min -> item.nibp_interval_min <= nibp_min":
+        "irrelevant: an equal NIBP cycle leaves the plan as it is; only a 'shortened to X' reason would be added",
+    "monitor/summary.py::load_record: max(ends) -> min(ends)":
+        "equivalent: a session has at most one end event (only a session without one can be resumed)",
+    "monitor/summary.py::peak: r.t >= first_dose -> r.t > first_dose":
+        "reported: a cuff reading at the dose instant is pre-dose for the engine and the baseline, post-dose for the peak",
+    "monitor/summary.py::plan_for: route or next(iter(protocol.routes)) -> route and next(iter(protocol.routes))":
+        "equivalent for the shipped protocols (one route each): reached only when the session's plan cannot be made",
+    "monitor/summary.py::discharge: r.t < last_end -> r.t <= last_end":
+        "irrelevant: at the last dose's end the minimum observation (60 min or more in every shipped protocol) is not over",
+    "monitor/summary.py::discharge: marks[k][0] <= limit -> marks[k][0] < limit":
+        "irrelevant: only a transition exactly at the record's end with no reading at that instant (a condition ending)",
+    "monitor/summary.py::describe: s.below_90_s >= 60 -> s.below_90_s > 60":
+        "irrelevant: exactly 60 s below 90 % reads '60 s' instead of '1 min', the same figure",
+    "monitor/protocol.py::Protocol.limit: lim.id == limit_id -> lim.id != limit_id":
+        "irrelevant: Protocol.limit() is not called anywhere",
+    "monitor/protocol.py::_physical: 0 < v <= span -> 0 < v < span":
+        "irrelevant: refuses only a rise equal to the vital's whole physical range, which no clinic would write",
+    "monitor/protocol.py::_physical: spec.low <= v <= spec.high -> spec.low < v <= spec.high":
+        "irrelevant: refuses only a threshold at a vital's physical minimum (SpO2 0, HR 0), which no clinic would write",
+    "monitor/protocol.py::_gate: v > 0 -> v >= 0":
+        "equivalent: recheck_after_min 0 behaves exactly as no recheck (a re-measure is never less than 0 min later)",
+    "monitor/protocol.py::_check_screening: VITALS[lim.vital].low <= value <= VITALS[lim.vital].high -> "
+    "VITALS[lim.vital].low < value <= VITALS[lim.vital].high":
+        "irrelevant: refuses only a tightening to a vital's physical minimum",
+    "monitor/protocol.py::_check_screening: VITALS[lim.vital].low <= value <= VITALS[lim.vital].high -> "
+    "VITALS[lim.vital].low <= value < VITALS[lim.vital].high":
+        "irrelevant: refuses only a tightening to a vital's physical maximum",
+    "monitor/protocol.py::_check_screening: value < lim.threshold -> value <= lim.threshold":
+        "irrelevant: refuses only a 'tightening' equal to the default, which changes nothing",
+    "monitor/protocol.py::_check_screening: value > lim.threshold -> value >= lim.threshold":
+        "irrelevant: refuses only a 'tightening' equal to the default, which changes nothing",
+    "monitor/protocol.py::_check_screening: value > lim.delay_s -> value >= lim.delay_s":
+        "irrelevant: refuses only a screening delay equal to the limit's, which changes nothing",
+    "monitor/protocol.py::_syntax_error: 0 < line <= len(source_lines) -> 0 <= line <= len(source_lines)":
+        "equivalent: tomllib numbers lines from 1, and a message without a line gives line 1",
+}
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,28 @@ with nothing found at screening.
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib.resources import files
 
 import pytest
 
-from devices.reading import NO_VALUE, OK, QUESTIONABLE, Condition, no_value, reading
-from monitor.alarm_events import HIGH, LOW, MEDIUM
+from devices.reading import NO_VALUE, OK, QUESTIONABLE, Condition, Reading, no_value, reading
+from monitor.alarm_events import HIGH, LOW, MEDIUM, AlarmEvent
 from monitor.alarms import AlarmEngine, recovered, violates
+from monitor.baseline import Baseline
 from monitor.commands.protocol import SAMPLE_SCREENING
+from monitor.discharge import readiness
 from monitor.dosing import BLOCKED, CLEAR, GATED, Decision, PredoseReadings
-from monitor.plan import BLOCK, GATE, Finding, make_plan
-from monitor.protocol import Limit, load
+from monitor.plan import BLOCK, GATE, Finding, make_plan, override
+from monitor.protocol import Limit, ProtocolError, load, parse, shipped
 from monitor.plausibility import PlausibilityCheck
-from monitor.session import Dose
+from monitor.session import Dose, Session
 from monitor.session_rules import DosingChange, SessionRules, alarm_events
+from monitor.store import Store, StoredEvent, StoredReading
+from monitor.summary import (
+    Rems, SessionRecord, alarm_stats, describe, episodes, load_record, minutes, recorded_discharge, rems, summarise,
+    summary_json, time_below,
+)
+from monitor.summary import baseline as summary_baseline
 
 
 def plan(protocol: str = "kap-iv", **answers):
@@ -39,6 +48,14 @@ def feed(e: AlarmEngine, vital: str, values, start: float = 0.0, step: float = 1
 
 def nibp(e: AlarmEngine, t: float, sbp: float, dbp: float) -> list:
     return [ev for v, x in (("sbp", sbp), ("dbp", dbp), ("map", round((sbp + 2 * dbp) / 3))) for ev in e.on_item(reading(t, v, x, "cuff"))]
+
+
+def stored(t: float, vital: str, value: float) -> StoredReading:
+    return StoredReading(0, t, vital, value, "%", "ox", OK)
+
+
+def alarm_event(t: float, event: str) -> AlarmEvent:
+    return AlarmEvent(t, event, "spo2_low", MEDIUM, "physiological", "spo2", 88.0, 90.0, "kap-iv: spo2_low", "SpO2 88", "RN A")
 
 
 def raised(events) -> list[tuple[str, str]]:
@@ -314,6 +331,14 @@ def test_an_override_lifts_the_finding_it_names_and_no_other():
     assert [f.id for f in rules.decision.findings] == ["predose_bp_gate"]
 
 
+def test_an_override_applies_after_every_reading_up_to_its_time():
+    """The cuff reading at 100 s opens the BP gate; the prescriber acknowledges it at that same second."""
+    rules = SessionRules(plan(), 0.0)
+    rules.add([reading(50.0, "spo2", 97, "ox"), reading(100.0, "sbp", 150, "cuff"), reading(100.0, "dbp", 85, "cuff")])
+    rules.override("predose_bp_gate", "Dr A", "re-measured after rest at the bedside", 100.0)
+    assert rules.decision.state == CLEAR
+
+
 def test_the_plan_in_words_says_gated_or_blocked():
     assert "Dosing: GATED" in plan(hyperthyroidism=True).lines()
     assert "Dosing: BLOCKED" in plan(psychosis=True).lines()
@@ -360,3 +385,245 @@ def test_check_cuff_says_why_the_measurement_is_doubted():
     rules.add(rules.admit([reading(600.0, "sbp", 150, "cuff"), reading(600.0, "dbp", 160, "cuff")]))
     (check,) = [ev for ev in alarm_events(rules.finish(601.0)) if ev.alarm_id == "dbp_check"]
     assert "diastolic" in check.message and "sudden change" not in check.message
+
+
+# ------------------------------------------------------------------------------------ plan
+
+
+def test_the_longest_observation_extension_applies_whatever_else_applies():
+    """Moderate hepatic impairment adds 60 min of observation; a sleep apnoea answer (which adds none)
+    must not take it away, nor add a "+0 min" reason."""
+    both = plan("kap-im", hepatic_impairment="moderate", sleep_apnoea=True)
+    assert both.observation_s == (60 + 60) * 60
+    assert plan("kap-im", sleep_apnoea=True).observation_reasons == plan("kap-im").observation_reasons
+
+
+def test_an_override_is_audited_high_for_a_block_and_medium_for_a_gate():
+    p = plan(psychosis=True, hyperthyroidism=True)
+    (block,), (gate, *_) = p.blocks, p.gates
+    assert override(p, block, "Dr A", "reviewed", 1.0)[1].priority == HIGH
+    assert override(p, gate, "Dr A", "reviewed", 1.0)[1].priority == MEDIUM
+
+
+# ------------------------------------------------------------------------------------ summary and discharge
+
+
+def test_bp_exactly_at_the_discharge_percentage_is_within_it():
+    """Discharge asks for BP within 20 % of baseline: +20 % exactly is within."""
+    base = Baseline({"sbp": 100.0, "dbp": 80.0}, {"sbp": 3, "dbp": 3}, "")
+    r = readiness(plan(), base, {"sbp": 120.0, "dbp": 64.0, "spo2": 97.0}.get, 0.0, 0, 3600.0)
+    assert r.ready, r.missing
+
+
+def test_time_below_counts_a_gap_of_exactly_the_longest_step():
+    """At one reading a second a value holds for up to 5 s: 88 % then the next reading 5 s later is 5 s below."""
+    rows = [stored(0, "spo2", 97), stored(1, "spo2", 88), stored(6, "spo2", 95), stored(7, "spo2", 95)]
+    assert time_below(rows, "spo2", 90) == 5
+
+
+def test_the_longest_wait_to_acknowledge_is_the_longest():
+    eps = episodes([alarm_event(0, "raised"), alarm_event(10, "acknowledged"), alarm_event(20, "cleared"),
+                    alarm_event(100, "raised"), alarm_event(140, "acknowledged"), alarm_event(150, "cleared")])
+    (medium,) = [a for a in alarm_stats(eps) if a.priority == MEDIUM]
+    assert (medium.count, medium.median_ack_s, medium.max_ack_s) == (2, 25, 40)
+
+
+def test_only_a_discharge_event_or_a_discharge_phase_is_a_discharge():
+    """A note about the discharge letter, or the recovery phase, is not the discharge."""
+    events = [StoredEvent(1, 100.0, "note", {"text": "discharge letter printed"}, "RN A"),
+              StoredEvent(2, 200.0, "phase", {"text": "recovery"}, "RN A"),
+              StoredEvent(3, 300.0, "phase", {"text": "Discharge home with partner"}, "RN A")]
+    assert recorded_discharge(events) == 300.0
+
+
+def test_an_unfinished_session_ends_at_its_latest_record(tmp_path):
+    """A session still running (or cut short by a crash) has no end event: its summary runs to the latest
+    reading, event or alarm."""
+    store = Store(tmp_path / "s.db")
+    store.create_session(Session("s1", "P-1", 1000.0, "iv", 70.0, "kap-iv"))
+    store.write("s1", [Reading(1000.0 + t, "spo2", 97.0, "%", "ox") for t in range(0, 600, 60)])
+    assert load_record(store, "s1").end == 1540.0
+
+
+@pytest.mark.xfail(strict=True, reason="monitor/summary.py baseline(): the fallback for records without a frozen baseline "
+                                       "keeps readings with r.t < first_dose, leaving out a cuff reading at the dose instant")
+def test_an_older_record_gets_the_baseline_the_engine_would_have_frozen():
+    """A record without the stored baseline event (written before the engine stored it): the summary's
+    baseline must be the engine's, which counts a cuff reading at the dose instant as pre-dose."""
+    cuffs = [(0.0, 120, 78), (300.0, 124, 80), (600.0, 130, 84)]
+    readings = [StoredReading(0, t, v, x, "mmHg", "cuff", OK) for t, s, d in cuffs for v, x in (("sbp", s), ("dbp", d))]
+    dose = Dose(600.0, "iv", "ketamine", 35.0)
+    record = SessionRecord(Session("s1", "P-1", 0.0, "iv", 70.0, "kap-iv"), readings, [], [dose], [], 3600.0)
+    e = engine()
+    for t, s, d in cuffs:
+        nibp(e, t, s, d)
+    e.on_dose(600.0)
+    assert summary_baseline(record, load("kap-iv"))["sbp"] == e.baseline.get("sbp") == 124
+
+
+# ------------------------------------------------------------------------------------ protocol: plausibility and validation
+
+
+@pytest.mark.parametrize("protocol", shipped())
+def test_every_plausible_range_includes_its_ends(protocol):
+    """SpO2 100 % is a real value: a range's ends are plausible, one step beyond them is not."""
+    for rule in load(protocol).plausible.values():
+        assert rule.problem(rule.low, None, 0.0) is None and rule.problem(rule.high, None, 0.0) is None, rule.vital
+        assert rule.problem(rule.low - 1, None, 0.0) and rule.problem(rule.high + 1, None, 0.0), rule.vital
+
+
+def test_a_change_is_judged_at_the_protocols_rate_per_second_between_readings_up_to_10_s_apart():
+    spo2 = load("kap-iv").plausible["spo2"]  # 5 %/s
+    assert spo2.problem(92, 97, 1.0) is None  # exactly 5 in 1 s
+    assert spo2.problem(85, 97, 3.0) is None and spo2.problem(84, 97, 2.0)  # the allowance grows with the time between
+    assert spo2.problem(40, 97, 10.0) and spo2.problem(40, 97, 11.0) is None  # 10 s apart still judged; further, not
+    assert spo2.problem(90, 97, 0.0) is None  # two values at one instant are not a rate
+
+
+def test_a_rise_limit_of_zero_is_refused():
+    """A rise of 0 over baseline would alarm on every reading at or above it."""
+    text = files("monitor.protocols").joinpath("kap-iv.toml").read_text(encoding="utf-8")
+    bad = text.replace('id = "sbp_rise"\nvital = "sbp"\nrise = 40', 'id = "sbp_rise"\nvital = "sbp"\nrise = 0')
+    assert bad != text
+    with pytest.raises(ProtocolError, match="rise must be in"):
+        parse(bad, "clinic.toml")
+
+
+# ------------------------------------------------------------------------------------ summary in words and JSON
+
+
+def _record(weight: float | None = 70.0, doses=(Dose(600.0, "iv", "ketamine", 35.0),), vitals=("sbp", "dbp"),
+            cuffs=((0.0, 120, 78), (2400.0, 170, 100))) -> SessionRecord:
+    rows = [StoredReading(0, t, v, x, "mmHg", "cuff", OK) for t, s, d in cuffs for v, x in (("sbp", s), ("dbp", d)) if v in vitals]
+    rows += [StoredReading(0, float(t), "spo2", 88.0 if 1000 <= t < 1045 else 97.0, "%", "ox", OK) for t in range(0, 3600, 1)]
+    events = [StoredEvent(1, 0.0, "dosing", {"state": "gated", "reasons": ["gate predose_bp_missing: ..."]}, None),
+              StoredEvent(2, 0.0, "note", {"text": "patient settled"}, "RN A"),
+              StoredEvent(3, 3600.0, "end", {}, None)]
+    session = Session("s1", "P-1", 0.0, "iv", weight, "kap-iv")
+    return SessionRecord(session, rows, events, list(doses), [], 3600.0)
+
+
+def _rows(record: SessionRecord) -> dict[str, str]:
+    return dict(kv for _, section in describe(summarise(record), 0.0) for kv in section)
+
+
+def test_the_summary_in_words():
+    """A rise above baseline carries a "+", a peak or no rise none; 45 s below 90 % reads "45 s"; no
+    baseline BP without both pressures."""
+    rows = _rows(_record())
+    assert rows["Largest SBP rise"].startswith("+50 mmHg") and rows["Peak SBP"].startswith("170 mmHg")
+    assert rows["Time SpO2 < 90 %"] == "45 s" and rows["Baseline BP"] == "120/78 mmHg"
+    assert _rows(_record(cuffs=((0.0, 120, 78), (2400.0, 120, 78))))["Largest SBP rise"].startswith("0 mmHg")
+    assert _rows(_record(vitals=("sbp",)))["Baseline BP"] == "none"
+    assert [minutes(s) for s in (59 * 60, 60 * 60, 125 * 60)] == ["59 min", "1 h 00 min", "2 h 05 min"]
+
+
+def test_the_summary_json_lists_dosing_decisions_only():
+    record = _record()
+    assert summary_json(record, summarise(record))["dosing"] == [{"t": 0.0, "state": "gated", "reasons": ["gate predose_bp_missing: ..."]}]
+
+
+def test_mg_per_kg_needs_a_weight_and_a_dose():
+    assert summarise(_record(weight=None)).mg_per_kg is None
+    assert summarise(_record(doses=())).mg_per_kg is None
+    assert summarise(_record()).mg_per_kg == 0.5
+
+
+def test_two_hours_after_the_dose_is_the_rems_two_hours():
+    assert Rems(None, None, 40.0, None, 7800.0, 7200.0).two_hours and not Rems(None, None, 40.0, None, 7800.0, 7199.0).two_hours
+
+
+@pytest.mark.xfail(strict=True, reason="monitor/summary.py rems(): the pre-dose BP is the last with b.t < first dose, so a "
+                                       "cuff reading at the dose instant (pre-dose for the engine) is left out")
+def test_the_rems_pre_dose_bp_is_the_reading_taken_at_the_dose_instant():
+    record = _record(doses=(Dose(2400.0, "iv", "ketamine", 35.0),))
+    assert rems(record, load("kap-iv")).pre_dose.t == 2400.0
+
+
+@pytest.mark.xfail(strict=True, reason="monitor/summary.py discharge(): the latest SBP/DBP/SpO2 for the criteria take any "
+                                       "reading with a value, questionable ones included")
+def test_discharge_criteria_never_use_a_questionable_value():
+    """The probe slips at the very end and reads 0 (kept as questionable): the criteria are judged on the
+    last trusted SpO2, and "SpO2 0" never appears in them."""
+    record = _record(doses=(Dose(60.0, "iv", "ketamine", 35.0),))
+    record.readings.append(StoredReading(0, 3599.5, "spo2", 0.0, "%", "ox", QUESTIONABLE))
+    criteria = summarise(record).discharge.criteria
+    assert not any("SpO2 0" in c.text for c in criteria)
+
+
+SHIPPED_IV = files("monitor.protocols").joinpath("kap-iv.toml").read_text(encoding="utf-8")
+EXTRA_LIMIT = '\n[[limit]]\nid = "{id}"\nvital = "{vital}"\nabove = {above}\npriority = "low"\ndelay_s = 10\nsource = "clinic"\nverified = false\n'
+NO_ROUTE = "route = {}\n" + SHIPPED_IV[: SHIPPED_IV.index("[route.iv]")] + SHIPPED_IV[SHIPPED_IV.index("# ----"):]
+
+
+def _variant(old: str, new: str) -> str:
+    assert old in SHIPPED_IV, old
+    return SHIPPED_IV.replace(old, new, 1)
+
+
+# (what a clinic wrote, the protocol text, the field a refusal names, or None when it must load)
+PROTOCOL_EDITS = [
+    ("a screening delay of 0 s (alarm at once)", _variant("delay = { spo2_low = 5 }", "delay = { spo2_low = 0 }"), None),
+    ("a negative screening delay", _variant("delay = { spo2_low = 5 }", "delay = { spo2_low = -1 }"), "delay.spo2_low"),
+    ("a screening delay written as text", _variant("delay = { spo2_low = 5 }", 'delay = { spo2_low = "5" }'), "delay.spo2_low"),
+    ("a screening NIBP cycle of 1 min", _variant("nibp_interval_min = 3", "nibp_interval_min = 1"), None),
+    ("an age band whose minimum is above its maximum", _variant("max_age = 64\n", "max_age = 64\nmin_age = 70\n"), "min_age"),
+    ("a one-year age band", _variant("max_age = 64\n", "max_age = 64\nmin_age = 64\n"), None),
+    ("escalation after 0 s", _variant("escalate_after_s = 120", "escalate_after_s = 0"), "escalate_after_s"),
+    ("escalation to the same priority", _variant('escalate_to = "high"', 'escalate_to = "medium"'), "escalate_to"),
+    ("a repeat NIBP within 0 min", _variant("repeat_nibp_min = 5", "repeat_nibp_min = 0"), "repeat_nibp_min"),
+    ("a quiet time for the cuff", _variant("max_quiet_s = { spo2 = 30,", "max_quiet_s = { sbp = 30, spo2 = 30,"), "max_quiet_s.sbp"),
+    ("a rate of change of 0 per second", _variant("max_change_per_s = 5", "max_change_per_s = 0"), "max_change_per_s"),
+    ("a plausible range of one value", _variant('vital = "spo2"\nlow = 30', 'vital = "spo2"\nlow = 100'), "low"),
+    ("an audio pause as long as its maximum", _variant("pause_s = 120", "pause_s = 300"), None),
+    ("a baseline of the last cuff reading", _variant("nibp_readings = 3", "nibp_readings = 1"), None),
+    ("discharge within 100 %", _variant("bp_within_pct = 20", "bp_within_pct = 100"), "bp_within_pct"),
+    ("discharge within 0 %", _variant("bp_within_pct = 20", "bp_within_pct = 0"), "bp_within_pct"),
+    ("a limit on another vital above a low limit's number", SHIPPED_IV + EXTRA_LIMIT.format(id="rr_high", vital="rr", above=30), None),
+    ("a high SpO2 limit at the low limit's number", SHIPPED_IV + EXTRA_LIMIT.format(id="spo2_high", vital="spo2", above=90), "below"),
+    ("no route at all", NO_ROUTE, "route"),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "refused_field"), PROTOCOL_EDITS, ids=[e[0] for e in PROTOCOL_EDITS])
+def test_a_clinics_protocol_edit_is_refused_or_loaded(what, text, refused_field):
+    """A clinic edits its protocol: a value that would make a rule meaningless is refused, naming the
+    field; a value at an edge that still means something loads."""
+    if refused_field is None:
+        parse(text, "clinic.toml")
+        return
+    with pytest.raises(ProtocolError) as refused:
+        parse(text, "clinic.toml")
+    assert refused.value.field.endswith(refused_field), (what, str(refused.value))
+
+
+def test_a_syntax_error_on_the_last_line_names_its_field():
+    with pytest.raises(ProtocolError) as refused:
+        parse(SHIPPED_IV + "broken = \n", "clinic.toml")
+    assert refused.value.field == "broken" and refused.value.line == SHIPPED_IV.count("\n") + 1
+
+
+def _discharge_record(cuffs, extra=(), events=()) -> SessionRecord:
+    """IV dose at 60 s; SpO2 97 % every 10 s to 4000 s; the given cuff readings; baseline 120/78."""
+    rows = [StoredReading(0, t, v, x, "mmHg", "cuff", OK if x is not None else NO_VALUE)
+            for t, s, d in cuffs for v, x in (("sbp", s), ("dbp", d))]
+    rows += [StoredReading(0, float(t), "spo2", 97.0, "%", "ox", OK) for t in range(0, 4001, 10)] + list(extra)
+    rows.sort(key=lambda r: r.t)
+    frozen = StoredEvent(1, 60.0, "baseline", {"values": {"sbp": 120.0, "dbp": 78.0}}, None)
+    return SessionRecord(Session("s1", "P-1", 0.0, "iv", 70.0, "kap-iv"), rows, [frozen, *events],
+                         [Dose(60.0, "iv", "ketamine", 35.0)], [], 4000.0)
+
+
+def test_a_failed_cuff_measurement_leaves_the_last_good_bp_for_discharge():
+    """The last cuff measurement fails (no value): discharge is judged on the reading before it."""
+    record = _discharge_record([(0.0, 120, 78), (3000.0, 122, 80), (3900.0, None, None)])
+    assert summarise(record, load("kap-iv")).discharge.how == "criteria"
+
+
+def test_the_bp_taken_at_the_moment_of_discharge_is_judged():
+    """BP 160/100 at 50 min; the discharge is recorded at 65 min with a cuff of 122/80 at that moment:
+    the criteria shown are those of the BP at discharge."""
+    record = _discharge_record([(0.0, 120, 78), (3000.0, 160, 100), (3900.0, 122, 80)],
+                               events=[StoredEvent(2, 3900.0, "discharge", {}, "RN A")])
+    d = summarise(record, load("kap-iv")).discharge
+    assert d.how == "recorded" and all(c.met for c in d.criteria), [c.text for c in d.criteria if not c.met]
