@@ -156,15 +156,16 @@ def baseline(record: SessionRecord, protocol: Protocol) -> dict[str, float]:
     builder = BaselineBuilder(protocol.baseline)
     readings = record.readings
     for r in readings:
-        if r.t < first_dose and r.status == OK:
+        if r.t <= first_dose and r.status == OK:  # a reading at the dose instant is pre-dose, as for the engine
             builder.add(Reading(r.t, r.vital, r.value, r.unit, r.source, r.status))
     found = builder.baseline()
     return dict(found.values) if found else {}
 
 
 def peak(readings: Sequence[StoredReading], vital: str, first_dose: float | None) -> Point | None:
-    """The highest valid reading at or after the first dose (whole session without a dose)."""
-    after = [r for r in valid(readings, vital) if first_dose is None or r.t >= first_dose]
+    """The highest valid reading after the first dose (whole session without a dose); a reading at the dose
+    instant is pre-dose, as for the engine and the baseline."""
+    after = [r for r in valid(readings, vital) if first_dose is None or r.t > first_dose]
     if not after:
         return None
     top = max(after, key=lambda r: (r.value, -r.t))
@@ -417,7 +418,7 @@ def rems(record: SessionRecord, protocol: Protocol) -> Rems:
     route = protocol.routes.get(record.session.route)
     cp = next(iter(route.checkpoints), None) if route else None
     at_min, window_min = (cp.after_dose_min, cp.window_min) if cp else (40.0, 10.0)
-    pre = [b for b in bps if first is not None and b.t < first]
+    pre = [b for b in bps if first is not None and b.t <= first]  # at the dose instant is pre-dose
     near: BP | None = None
     if first is not None:
         target = first + at_min * 60

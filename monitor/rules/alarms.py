@@ -142,6 +142,7 @@ class AlarmEngine:
         self._breaching: dict[str, dict[str, float]] = {}  # limit id -> source -> since when it breaches
         self._pending_conditions: dict[str, Condition] = {}
         self._pending_checks: dict[str, tuple[float, Reading]] = {}  # vital -> (onset, last questionable reading)
+        self._doubted_cuff: dict[str, Reading] = {}  # sbp, dbp -> its latest questionable reading
         self._losses: dict[str, list[list[float | None]]] = {}  # source -> spells without signal: [start, end or None]
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
@@ -336,6 +337,8 @@ class AlarmEngine:
 
     def _questionable(self, r: Reading) -> list[AlarmEvent]:
         """A value kept but not trusted: after a while without a trusted one, "check sensor"."""
+        if r.vital in ("sbp", "dbp"):
+            self._doubted_cuff[r.vital] = r
         if f"{r.vital}_check" in self._alarms:
             return []
         onset = self._pending_checks[r.vital][0] if r.vital in self._pending_checks else r.t
@@ -354,8 +357,17 @@ class AlarmEngine:
         label = LABELS.get(r.vital, r.vital)
         assert r.value is not None
         rule = self.plan.protocol.plausible.get(r.vital)
-        why = rule.problem(r.value, None, 0.0) if rule else None
+        why = self._cuff_order_problem(r) or (rule.problem(r.value, None, 0.0) if rule else None)
         return f"{label} {fmt(r.value)} questionable ({why or 'sudden change or flagged by the device'}): check sensor"
+
+    def _cuff_order_problem(self, r: Reading) -> str | None:
+        """Why a cuff value is doubted when its measurement's diastolic is not below its systolic."""
+        sbp, dbp = self._doubted_cuff.get("sbp"), self._doubted_cuff.get("dbp")
+        if r.vital not in NIBP_VITALS or sbp is None or dbp is None or sbp.value is None or dbp.value is None:
+            return None
+        if sbp.t == dbp.t == r.t and sbp.source == dbp.source == r.source and dbp.value >= sbp.value:
+            return f"diastolic {fmt(dbp.value)} not below systolic {fmt(sbp.value)}"
+        return None
 
     def _data_back(self, r: Reading) -> list[AlarmEvent]:
         """Technical alarms that a trusted reading disproves: stale, questionable, overdue, key BP, no-data conditions."""

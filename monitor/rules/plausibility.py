@@ -41,15 +41,17 @@ class PlausibilityCheck:
 
 
 def _cuff_order(items: list[Item]) -> list[Item]:
-    """Mark both values of a cuff measurement questionable when its diastolic is not below its systolic."""
-    sbp: dict[tuple[float, str], int] = {}
+    """Mark a whole cuff measurement (systolic, diastolic and mean) questionable when its diastolic is not
+    below its systolic: such a measurement is an artefact, its mean included."""
+    cuff: dict[tuple[float, str], dict[str, int]] = {}
     for i, item in enumerate(items):
-        if isinstance(item, Reading) and item.value is not None and item.vital == "sbp":
-            sbp[(item.t, item.source)] = i
-    for i, item in enumerate(items):
-        if isinstance(item, Reading) and item.value is not None and item.vital == "dbp":
-            j = sbp.get((item.t, item.source))
-            partner = items[j] if j is not None else None
-            if isinstance(partner, Reading) and partner.value is not None and item.value >= partner.value:
-                items[i], items[j] = questionable(item), questionable(partner)  # type: ignore[index]
+        if isinstance(item, Reading) and item.value is not None and item.vital in ("sbp", "dbp", "map"):
+            cuff.setdefault((item.t, item.source), {})[item.vital] = i
+    for parts in cuff.values():
+        if "sbp" in parts and "dbp" in parts:
+            sbp, dbp = items[parts["sbp"]], items[parts["dbp"]]
+            assert isinstance(sbp, Reading) and isinstance(dbp, Reading) and sbp.value is not None and dbp.value is not None
+            if dbp.value >= sbp.value:
+                for i in parts.values():
+                    items[i] = questionable(items[i])  # type: ignore[arg-type]
     return items

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.clinical.cases import CASES
+from tests.clinical.cases_mutation import CASES as EDGE_CASES
 from tests.clinical.recordings import Case, Expect, Outcome, build, by_alarms_command, by_import, by_paced_replay
 
 EPS = 1e-6
@@ -64,7 +65,7 @@ def test_the_table_is_large_and_every_case_says_why():
     assert {c.protocol for c in CASES} == {"kap-iv", "kap-im", "kap-sublingual", "esketamine-intranasal"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", CASES + EDGE_CASES, ids=[c.id for c in CASES + EDGE_CASES])
 def test_case_through_every_path(case, tmp_path):
     csv = build(case, tmp_path)
     by_cli = by_alarms_command(csv, case)
