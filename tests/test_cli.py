@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from devices.virtual.scenarios import SCENARIOS
-from monitor.cli.main import COMMANDS, build_parser, main
+from monitor.cli.main import COMMANDS, MODULES, build_parser, main
 from monitor.session.model import Session
 from monitor.session.store import Store
 
@@ -71,6 +71,23 @@ def test_every_help_prints_and_exits_0(command, capsys):
         main([*command.split(), "--help"])
     assert info.value.code == 0
     assert "usage: kapmon" in capsys.readouterr().out
+
+
+HEAVY = ("dash", "plotly", "pandas", "numpy", "pyarrow", "bleak", "serial", "hl7", "flask", "monitor.session", "layouts")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sessions", "--help"]])
+def test_help_imports_only_what_it_shows(argv):
+    """``kapmon --help`` loads no subcommand's module; a subcommand's help loads that subcommand only."""
+    code = ("import sys\nfrom monitor.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('monitor.cli.', *%r)))))" % (HEAVY,))
+    out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.splitlines()[-1].split()
+    loaded = {m.split(".")[0] if not m.startswith("monitor.") else ".".join(m.split(".")[:3]) for m in out}
+    commands = {f"monitor.cli.{MODULES.get(name, name)}" for name in COMMANDS}
+    assert loaded & commands == ({"monitor.cli.sessions"} if argv[0] == "sessions" else set())
+    if argv == ["--help"]:
+        assert not [m for m in loaded if not m.startswith("monitor.cli.")], loaded
 
 
 def test_demo_help_lists_the_scenarios(capsys):

@@ -11,12 +11,9 @@ from pathlib import Path
 from devices.errors import DeviceError
 from devices.io.recording import read_recording
 from devices.screening import ScreeningError, parse_answers
-from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import ProtocolError, load
 from monitor.rules.session_rules import BaselineSet, DosingChange, Output, judge_recording
-
-HELP = "run a recorded session through a protocol's rules at full speed and print every alarm transition and dosing decision"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

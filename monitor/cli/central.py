@@ -12,8 +12,6 @@ from monitor.paths import default_db
 from monitor.session.start import StartError, check_bind
 from monitor.session.store import StoreError
 
-HELP = "central station: every room publishing to an MQTT broker, on one page (http://127.0.0.1:8060)"
-
 
 def default_central_db() -> Path:
     return default_db().with_name("central.db")

@@ -10,8 +10,6 @@ from monitor.cli.serving import add_store_argument, fail, read_store
 from monitor.training.debrief import debrief
 from monitor.session.store import StoreError
 
-HELP = "print or export the debrief of a training session"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", metavar="SESSION_ID", help="the training session's id (see kapmon sessions)")

@@ -12,8 +12,6 @@ from devices.errors import DecodeError
 from devices.formats import all_formats
 from devices.reading import Condition, Item, Reading
 
-HELP = "decode one device payload (hex for binary formats, text for ASCII ones) and print JSON lines"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     names = ", ".join(sorted(all_formats()))

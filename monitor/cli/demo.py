@@ -16,8 +16,6 @@ from monitor.central.publisher import publish_from_args
 from monitor.session.start import StartError, check_bind, start_session
 from monitor.session.store import Store
 
-HELP = "watch a simulated KAP session on the live page (http://127.0.0.1:8050)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default="typical_iv", choices=list(SCENARIOS), metavar="NAME",

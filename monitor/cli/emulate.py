@@ -16,8 +16,6 @@ from devices.virtual.serial_emulator import Emulator
 from devices.serial.protocols import PROTOCOLS
 from devices.virtual.simulator import simulate
 
-HELP = ("open a pseudo-terminal that speaks a serial device's protocol, print its path and stream until Ctrl-C; "
-        "or (hl7-monitor) send a session to an HL7 listener as a monitor would")
 HL7_MONITOR = "hl7-monitor"
 
 

@@ -14,8 +14,6 @@ from monitor.exports.writer import FORMATS, export, export_problems
 from monitor.session.store import StoreError
 from monitor.analysis.summary import SessionNotFound
 
-HELP = "export a recorded session (csv, parquet, fhir, report, vital, rems)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", metavar="SESSION_ID", help="session id (see kapmon sessions)")

@@ -19,8 +19,6 @@ from devices.patient import pseudonym_warning
 from monitor.cli.serving import add_store_argument, fail, open_store
 from monitor.session.start import StartError, build_plan, import_recording, operator
 
-HELP = "store a recording (CSV + JSON sidecar, or a VitalDB .vital file) as a reviewable session"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("recording", metavar="RECORDING", help="a recording CSV (its .json sidecar gives start, route, doses and "

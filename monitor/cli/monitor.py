@@ -16,8 +16,6 @@ from monitor.session.start import (StartError, build_plan, check_bind, open_sour
 from monitor.central.publisher import publish_from_args
 from monitor.session.model import ROUTES
 
-HELP = "monitor a session from devices (serial://, ble://, wellue://, hl7://, sim://, replay://) and serve its live page"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", action="append", required=True, metavar="URI",

@@ -10,7 +10,6 @@ from monitor.cli.alarms import read_screening
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import ProtocolError, load, shipped
 
-HELP = "validate a protocol file (or list the shipped ones) and show the monitoring plan it gives"
 
 # A screening with nothing to report: the plan then shows the protocol's defaults.
 SAMPLE_SCREENING: dict[str, object] = complete(45)

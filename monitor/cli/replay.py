@@ -9,8 +9,6 @@ from monitor.cli.serving import DEFAULT_SPEED, add_server_arguments, fail, liste
 from monitor.session.start import StartError, check_bind
 from monitor.training.library import ScenarioFileError, TrainingInputError, check_speed, library, start_training
 
-HELP = "replay a recording or training scenario through the live page and alarm engine (stored as training)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     names = ", ".join(library())

@@ -8,8 +8,6 @@ from monitor.cli.serving import add_server_arguments, fail, listen, load_users, 
 from monitor.session.start import StartError, check_bind
 from monitor.session.store import StoreError
 
-HELP = "serve the sessions and review pages of an existing store without starting a session (http://127.0.0.1:8050)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_server_arguments(p)

@@ -12,8 +12,6 @@ from bleak.exc import BleakError
 
 from devices.ble.discovery import describe, discover
 
-HELP = "list nearby Bluetooth LE devices, the standard services they offer and the ble:// URI to use"
-
 
 def _positive(text: str) -> float:
     value = float(text)

@@ -9,8 +9,6 @@ import time
 from monitor.cli.serving import add_store_argument, fail, read_store
 from monitor.session.store import StoreError
 
-HELP = "list the sessions in a store"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_store_argument(p)

@@ -10,8 +10,6 @@ from devices.io.recording import LONG, WIDE, sidecar_path, write_recording
 from devices.virtual.scenarios import SCENARIOS, SIM_STARTED, get_scenario
 from devices.virtual.simulator import simulate
 
-HELP = "simulate a KAP session from a named scenario and write it as a recording (CSV + JSON sidecar)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", metavar="SCENARIO", help=f"one of: {', '.join(SCENARIOS)}")

@@ -9,8 +9,6 @@ from monitor.cli.serving import add_store_argument, fail, read_store
 from monitor.session.store import StoreError
 from monitor.analysis.summary import SessionNotFound, describe, load_record, summarise, summary_json
 
-HELP = "print the summary of a recorded session (baseline, peaks, time with SpO2 below 90, alarms, discharge, REMS)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", metavar="SESSION_ID", help="session id (see kapmon sessions)")

@@ -13,9 +13,6 @@ from monitor.cli.serving import fail
 from monitor.paths import default_db
 from monitor.auth.users import DEFAULT_ROLE, ROLES, Users, UsersError, add_user, check_name, check_password, remove_user
 
-HELP = ("add or remove a user who may sign in to the pages, or change their password or role (the password is asked"
-        " for, never an argument)")
-
 
 def default_users() -> Path:
     return default_db().with_name("users")
@@ -23,13 +20,13 @@ def default_users() -> Path:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = sub.add_parser("add", help="add a user or change their password", description=HELP)
+    add = sub.add_parser("add", help="add a user or change their password")
     add.add_argument("name", help="the name the user signs in with (recorded in the audit log)")
     add.add_argument("--role", choices=ROLES, default=None,
                      help="physician (may override a dosing block or gate), nurse or trainer; default: nurse for a new"
                           " user, unchanged for an existing one")
     remove = sub.add_parser("remove", help="remove a user: their password stops working at once, also on a running"
-                                           " server", description=HELP)
+                                           " server")
     remove.add_argument("name", help="the user to remove")
     for action_parser in (add, remove):
         action_parser.add_argument("--users", type=Path, default=None, metavar="FILE",
