@@ -5,6 +5,7 @@ silence watchdog, backoff, discovery by address, service and name."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -70,7 +71,8 @@ def test_indicated_bp_measurement_then_disconnect_is_normal() -> None:
     assert {uuid[4:8] for _, uuid, _ in cuff.subscribed} == {"2a35", "2a36"}
 
 
-def test_oximeter_disconnect_alarms_reconnects_and_resubscribes() -> None:
+def test_oximeter_disconnect_alarms_reconnects_and_resubscribes(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="devices.ble.source")
     oxi = peripheral("plx")
 
     async def scenario(run: Run) -> None:
@@ -86,6 +88,9 @@ def test_oximeter_disconnect_alarms_reconnects_and_resubscribes() -> None:
     assert sorted({(n, uuid[4:8]) for n, uuid, _ in oxi.subscribed}) == [(1, "2a5e"), (1, "2a5f"), (2, "2a5e"), (2, "2a5f")]
     disconnected = [i for i in run.items if isinstance(i, Condition) and i.condition == "disconnected"]
     assert disconnected[0].detail == "connection lost"
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "devices.ble.source"]
+    uri = "ble://AA:BB:CC:DD:EE:01?profile=plx"
+    assert logged == [("WARNING", f"{uri}: disconnected: connection lost"), ("INFO", f"{uri}: disconnected no longer")]
 
 
 def test_silent_oximeter_goes_stale_and_is_reconnected() -> None:

@@ -4,6 +4,7 @@ to end, probing, keep-alives, the silence watchdog, and unplug/replug without le
 from __future__ import annotations
 
 import asyncio
+import logging
 import gc
 import os
 import signal
@@ -144,7 +145,8 @@ def test_silence_after_the_data_ends_is_stale_not_a_value(emulate) -> None:
     assert edges(items, "stale") == [True] and edges(items, "disconnected") == []
 
 
-def test_missing_port_is_disconnected_until_it_appears(emulate, tmp_path) -> None:
+def test_missing_port_is_disconnected_until_it_appears(emulate, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="devices.serial.transport")
     link = tmp_path / "by-id-oximeter"
     emu = Emulator("nonin2", steady(), link=link)
     source = open_source(f"serial://{link}?protocol=nonin2&{FAST}")
@@ -160,6 +162,10 @@ def test_missing_port_is_disconnected_until_it_appears(emulate, tmp_path) -> Non
         emu.close()
     assert edges(items, "disconnected") == [True, False]
     assert "cannot open" in next(i.detail for i in items if isinstance(i, Condition))
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "devices.serial.transport"]
+    assert logged[0][0] == "WARNING" and "disconnected: cannot open" in logged[0][1]  # the terminal says why
+    assert any(level == "INFO" and "reopening in" in text for level, text in logged)
+    assert logged[-1] == ("INFO", f"serial://{link}?protocol=nonin2&{FAST}: disconnected no longer")
 
 
 def test_unplug_replug_100_times_without_leaks(tmp_path) -> None:

@@ -16,6 +16,7 @@ when omitted), ``stale`` (seconds of silence before a streaming device is stale)
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import suppress
@@ -37,6 +38,8 @@ from devices.uri import DeviceURI
 ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$")
 ANY = "any"
 LINK_ERRORS = (BleakError, OSError, TimeoutError, EOFError, DeviceError)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,10 @@ class Link:
         """Emit a link condition when it changes; only streaming devices report them."""
         if self.flags[condition] != active and (self.continuous or not active):
             self.flags[condition] = active
+            if active:
+                log.warning("%s: %s: %s", self.src.uri, condition, detail)
+            else:
+                log.info("%s: %s no longer", self.src.uri, condition)
             self.emit(Condition(self.clock.now(), condition, self.src.uri, active, detail=detail))
 
     async def run(self) -> None:
@@ -160,6 +167,7 @@ class Link:
                 outcome = await self.session()
             except LINK_ERRORS as exc:
                 self.report("disconnected", True, f"{type(exc).__name__}: {exc}")
+                log.info("%s: reconnecting in %.1f s", self.src.uri, delay)
                 await self.clock.sleep_until(self.clock.now() + delay)
                 delay = min(delay * 2, timing.backoff_max)
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -25,6 +26,8 @@ READ_TIMEOUT = 0.1
 WRITE_TIMEOUT = 1.0
 JOIN_TIMEOUT = 2.0
 PROBE_FAILED = "probe failed"
+
+log = logging.getLogger(__name__)
 
 
 class Link:
@@ -139,6 +142,10 @@ class SerialSource:
         if self.active[name] == active:
             return []
         self.active[name] = active
+        if active:
+            log.warning("%s: %s: %s", self.uri, name, detail)
+        else:
+            log.info("%s: %s no longer", self.uri, name)
         return [Condition(t, name, self.uri, active, (), detail if active else "")]
 
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
@@ -150,7 +157,7 @@ class SerialSource:
             except (serial.SerialException, OSError, ValueError) as exc:
                 for c in self._edge(clock.now(), "disconnected", True, f"cannot open {self.path}: {exc}"):
                     yield c
-                await asyncio.sleep(self.backoff.take())
+                await self._wait_to_reopen()
                 continue
             reason = ""
             try:
@@ -169,7 +176,12 @@ class SerialSource:
                 continue
             for c in self._edge(clock.now(), "disconnected", True, reason):
                 yield c
-            await asyncio.sleep(self.backoff.take())
+            await self._wait_to_reopen()
+
+    async def _wait_to_reopen(self) -> None:
+        delay = self.backoff.take()
+        log.info("%s: reopening in %.1f s", self.uri, delay)
+        await asyncio.sleep(delay)
 
     async def _session(self, link: Link, clock: Clock) -> AsyncIterator[Item | str]:
         """Items from one open port; ends by yielding the reason it ended (a string)."""

@@ -153,15 +153,17 @@ CONSOLE = "kapmon-console"  # the name of the handler that prints the hub's line
 
 def show_hub_lines() -> None:
     """Print what the recorder says at INFO in the terminal: each change of the dosing decision ("DOSING
-    BLOCKED: ...", "Dosing: clear to dose") and a repeat NIBP asked of a cuff, with the time. Only the
-    hub's logger: no other INFO (requests, publishing) reaches the terminal."""
-    logger = logging.getLogger("monitor.session.hub")
-    if not any(h.get_name() == CONSOLE for h in logger.handlers):
-        handler = logging.StreamHandler()
-        handler.set_name(CONSOLE)
-        handler.setFormatter(logging.Formatter("kapmon %(asctime)s %(message)s", "%H:%M:%S"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    BLOCKED: ...", "Dosing: clear to dose"), a repeat NIBP asked of a cuff, and the devices' links (a lost
+    or silent device, the wait before reconnecting), with the time. Only these loggers: no other INFO
+    (requests, publishing) reaches the terminal."""
+    for name in ("monitor.session.hub", "devices"):
+        logger = logging.getLogger(name)
+        if not any(h.get_name() == CONSOLE for h in logger.handlers):
+            handler = logging.StreamHandler()
+            handler.set_name(CONSOLE)
+            handler.setFormatter(logging.Formatter("kapmon %(asctime)s %(message)s", "%H:%M:%S"))
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def serve(
