@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from devices.errors import ConfigError
 
@@ -36,6 +36,21 @@ class FieldProblem(ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+def rule(problem: Callable[[Any], str | None], *, nullable: bool = True) -> AfterValidator:
+    """A field validator from a rule saying what is wrong with a value (None: nothing); a null passes
+    unless not ``nullable``."""
+    def check_value(value: Any) -> Any:
+        if (value is not None or not nullable) and (why := problem(value)) is not None:
+            raise ValueError(why)
+        return value
+    return AfterValidator(check_value)
+
+
+def one_of(options: tuple[str, ...]) -> AfterValidator:
+    """A field validator: the value is one of ``options``."""
+    return rule(lambda v: None if v in options else f"must be one of {', '.join(options)}, got {shown(v)}")
 
 
 # ---------------------------------------------------------------- locating fields in the text

@@ -37,7 +37,7 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from devices.errors import RecordingError, SidecarError
 from devices.patient import AGE_YEARS, ROUTES, dose_problem, lot_problem, weight_problem
-from devices.schema import FieldProblem, FileModel, check, json_lines, read_json
+from devices.schema import FieldProblem, FileModel, check, json_lines, read_json, rule
 from devices.screening import ScreeningAnswers
 from devices.reading import CONDITIONS, NO_VALUE, OK, STATUSES, VITALS, Condition, Item, Reading
 
@@ -437,16 +437,6 @@ def _seconds(value: int | float) -> int | float:
     return value
 
 
-def _problem(rule: Callable[[object], str | None], *, nullable: bool = True) -> AfterValidator:
-    """A field validator from a ``*_problem`` rule of devices.patient (None: fine, else what is wrong);
-    a null passes unless not ``nullable``."""
-    def check_value(value: object) -> object:
-        if (value is not None or not nullable) and (problem := rule(value)) is not None:
-            raise ValueError(problem)
-        return value
-    return AfterValidator(check_value)
-
-
 def _age_problem(age: object) -> str | None:
     ok = isinstance(age, int) and not isinstance(age, bool) and AGE_YEARS[0] <= age <= AGE_YEARS[1]
     return None if ok else f"must be an integer {AGE_YEARS[0]}..{AGE_YEARS[1]}"
@@ -465,15 +455,15 @@ def _format_problem(value: object) -> str | None:
 
 
 Seconds = Annotated[int | float, AfterValidator(_seconds)]
-Route = Annotated[str, _problem(_route_problem)]
+Route = Annotated[str, rule(_route_problem)]
 
 
 class PatientSchema(FileModel):
     """``patient``: who, pseudonymously (every field may be null)."""
 
     pseudonym: str | None = None
-    age: Annotated[object, _problem(_age_problem)] = None
-    weight_kg: Annotated[object, _problem(weight_problem)] = None
+    age: Annotated[object, rule(_age_problem)] = None
+    weight_kg: Annotated[object, rule(weight_problem)] = None
     sex: str | None = None
 
 
@@ -481,11 +471,11 @@ class DoseSchema(FileModel):
     """One dose: at ``t`` (an infusion until ``end``), ``route`` and ``drug`` defaulting to the sidecar's."""
 
     t: Seconds
-    mg: Annotated[object, _problem(dose_problem, nullable=False)]
+    mg: Annotated[object, rule(dose_problem, nullable=False)]
     route: Route | None = None
     drug: str | None = None
     end: Seconds | None = None
-    lot: Annotated[object, _problem(lot_problem)] = None
+    lot: Annotated[object, rule(lot_problem)] = None
 
     @model_validator(mode="after")
     def _dose(self) -> DoseSchema:
@@ -506,11 +496,11 @@ class EventSchema(FileModel):
 class SidecarSchema(FileModel):
     """A recording's JSON sidecar."""
 
-    format: Annotated[object, _problem(_format_problem, nullable=False)]
+    format: Annotated[object, rule(_format_problem, nullable=False)]
     scenario: str | None = None
     seed: int | None = None
     description: str | None = None
-    started: Annotated[object, _problem(_iso_problem)] = None
+    started: Annotated[object, rule(_iso_problem)] = None
     duration_s: Seconds | None = None
     patient: PatientSchema | None = None
     route: Route | None = None
