@@ -27,13 +27,13 @@ import io
 import json
 import math
 import statistics
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, model_validator
 
 from devices.errors import RecordingError, SidecarError
 from devices.patient import AGE_YEARS, ROUTES, dose_problem, lot_problem, weight_problem
@@ -422,9 +422,6 @@ def _parse_wide(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
 # ---------------------------------------------------------------------------------------------
 # Sidecar
 
-FieldError = Callable[[str, str], RecordingError]  # (field, message) -> the error naming the file and field
-
-
 def sidecar_path(csv_path: str | Path) -> Path:
     """``x.csv`` -> ``x.json``."""
     return Path(csv_path).with_suffix(".json")
@@ -489,7 +486,7 @@ class EventSchema(FileModel):
 
     model_config = ConfigDict(extra="allow")
     t: Seconds
-    kind: str = Field(min_length=1)
+    kind: Annotated[str, rule(lambda kind: None if kind else "must be a non-empty string (note, phase, ...)")]
     text: str = ""
 
 
