@@ -33,6 +33,14 @@ def line_of(text: str, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
 
 
+def edited(path: Path, text: str, old: str, new: str) -> tuple[str, Path]:
+    """``text`` with ``old`` replaced by ``new``, written to ``path``."""
+    assert old in text
+    text = text.replace(old, new, 1)
+    path.write_text(text, encoding="utf-8")
+    return text, path
+
+
 def refused(error: type[ConfigError], call, path: Path, line: int, field: str, words: str) -> None:
     """``call()`` raises ``error`` (a ConfigError) as one line naming file, line and field."""
     with pytest.raises(error) as info:
@@ -54,9 +62,7 @@ def refused(error: type[ConfigError], call, path: Path, line: int, field: str, w
     ('reviewed_on = ""\n', "", "protocol.reviewed_on", "missing required field"),
 ])
 def test_a_protocol_is_refused_naming_file_line_and_field(tmp_path, old, new, field, words):
-    text = KAP_IV.replace(old, new, 1)
-    path = tmp_path / "clinic.toml"
-    path.write_text(text, encoding="utf-8")
+    text, path = edited(tmp_path / "clinic.toml", KAP_IV, old, new)
     line = line_of(text, new.split("\n")[0]) if new else line_of(text, "[protocol]")
     refused(ProtocolError, lambda: load(path), path, line, field, words)
 
@@ -105,9 +111,7 @@ def test_a_shipped_sidecars_screening_loads():
     ("within_s = 60\n", "", "expect[0].within_s", "missing required field"),
 ])
 def test_a_training_scenario_is_refused_naming_file_line_and_field(tmp_path, old, new, field, words):
-    text = SCENARIO.replace(old, new, 1)
-    path = tmp_path / "bad.toml"
-    path.write_text(text, encoding="utf-8")
+    text, path = edited(tmp_path / "bad.toml", SCENARIO, old, new)
     needle = new.strip().split("\n")[-1] if new else "[[expect]]"
     refused(ScenarioFileError, lambda: load_scenario(path), path, line_of(text, needle), field, words)
 
