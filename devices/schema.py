@@ -187,7 +187,8 @@ _TYPE_NAMES = {"string": "str", "bool": "bool", "int": "int", "float": "float", 
 
 
 def dotted(loc: tuple[int | str, ...]) -> str:
-    """``("limit", 2, "delay_s")`` -> ``limit[2].delay_s``."""
+    """``("limit", 2, "delay_s")`` -> ``limit[2].delay_s``. (The schemas use no unions but ``X | None``: a union
+    would put the member tried into the location.)"""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))

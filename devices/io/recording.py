@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, model_validator
+from pydantic import ConfigDict, model_validator
 
 from devices.errors import RecordingError, SidecarError
 from devices.patient import AGE_YEARS, ROUTES, dose_problem, lot_problem, weight_problem
@@ -427,11 +427,10 @@ def sidecar_path(csv_path: str | Path) -> Path:
     return Path(csv_path).with_suffix(".json")
 
 
-def _seconds(value: int | float) -> int | float:
-    """Seconds from session start within the longest recording."""
-    if not 0 <= value <= MAX_SPAN_S:
-        raise ValueError(f"must be seconds from 0 to {span_text()}")
-    return value
+def _seconds_problem(value: object) -> str | None:
+    """Seconds from session start within the longest recording (an int stays an int)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_SPAN_S
+    return None if ok else f"must be seconds from 0 to {span_text()}"
 
 
 def _age_problem(age: object) -> str | None:
@@ -451,7 +450,8 @@ def _format_problem(value: object) -> str | None:
     return None if value == FORMAT else f"must be {FORMAT!r}, got {value!r}"
 
 
-Seconds = Annotated[int | float, AfterValidator(_seconds)]
+Seconds = Annotated[object, rule(_seconds_problem, nullable=False)]
+SecondsOrNull = Annotated[object, rule(_seconds_problem)]
 Route = Annotated[str, rule(_route_problem)]
 
 
@@ -471,7 +471,7 @@ class DoseSchema(FileModel):
     mg: Annotated[object, rule(dose_problem, nullable=False)]
     route: Route | None = None
     drug: str | None = None
-    end: Seconds | None = None
+    end: SecondsOrNull = None
     lot: Annotated[object, rule(lot_problem)] = None
 
     @model_validator(mode="after")
@@ -498,7 +498,7 @@ class SidecarSchema(FileModel):
     seed: int | None = None
     description: str | None = None
     started: Annotated[object, rule(_iso_problem)] = None
-    duration_s: Seconds | None = None
+    duration_s: SecondsOrNull = None
     patient: PatientSchema | None = None
     route: Route | None = None
     drug: str | None = None

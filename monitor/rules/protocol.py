@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from devices.errors import ConfigError
 from devices.patient import ROUTES
 from devices.reading import CONDITIONS, NIBP_VITALS, VITALS
-from devices.schema import FieldProblem, FileModel, check, one_of, parse_toml, rule, toml_lines
+from devices.schema import FieldProblem, FileModel, check, one_of, parse_toml, rule, shown, toml_lines
 from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
 from monitor.rules.alarm_events import PRIORITIES, PRIORITY_RANK
 
@@ -130,7 +130,7 @@ class ScreeningItem:
     question: str
     reason: str
     cited: Cited
-    when: bool | str | None = None
+    when: Annotated[object, rule(lambda v: None if isinstance(v, (bool, str)) else f"must be bool or str, got {shown(v)}")] = None
     at_least: float | None = None
     block: bool = False
     overridable: bool = True
@@ -416,7 +416,7 @@ class ScreeningItemSchema(CitedSchema):
     key: str | None = None
     question: str
     reason: str
-    when: bool | str | None = None
+    when: Annotated[object, rule(lambda v: None if isinstance(v, (bool, str)) else f"must be bool or str, got {shown(v)}")] = None
     at_least: float | None = None
     block: bool = False
     overridable: bool = True
@@ -440,7 +440,7 @@ class ScreeningItemSchema(CitedSchema):
             raise FieldProblem("at_least", f"{key} is answered {question.describe()}: `at_least` needs a number question")
         if self.when is not None:
             try:
-                if question.parse(self.when) != self.when:
+                if question.parse(self.when) != self.when:  # a bool or a word (checked above)
                     raise ValueError(f"{self.when!r} is not how kapmon reads {question.describe()}")
             except ValueError as exc:
                 raise FieldProblem("when", f"{key} is answered {question.describe()}: {exc}") from None
