@@ -116,8 +116,6 @@ ALLOWED: dict[str, str] = {
         "irrelevant: refuses only a rise equal to the vital's whole physical range, which no clinic would write",
     "monitor/rules/protocol.py::_physical: spec.low <= v <= spec.high -> spec.low < v <= spec.high":
         "irrelevant: refuses only a threshold at a vital's physical minimum (SpO2 0, HR 0), which no clinic would write",
-    "monitor/rules/protocol.py::_gate: v > 0 -> v >= 0":
-        "equivalent: recheck_after_min 0 behaves exactly as no recheck (a re-measure is never less than 0 min later)",
     "monitor/rules/protocol.py::_check_screening: VITALS[lim.vital].low <= value <= VITALS[lim.vital].high -> "
     "VITALS[lim.vital].low < value <= VITALS[lim.vital].high":
         "irrelevant: refuses only a tightening to a vital's physical minimum",
@@ -130,8 +128,6 @@ ALLOWED: dict[str, str] = {
         "irrelevant: refuses only a 'tightening' equal to the default, which changes nothing",
     "monitor/rules/protocol.py::_check_screening: value > lim.delay_s -> value >= lim.delay_s":
         "irrelevant: refuses only a screening delay equal to the limit's, which changes nothing",
-    "monitor/rules/protocol.py::_syntax_error: 0 < line <= len(source_lines) -> 0 <= line <= len(source_lines)":
-        "equivalent: tomllib numbers lines from 1, and a message without a line gives line 1",
 }
 
 

@@ -15,3 +15,26 @@ class URIError(DeviceError):
 
 class RecordingError(DeviceError):
     """A recording file that cannot be read; the message names the file, line and column."""
+
+
+def located(path: str, line: int | None, field: str, reason: str) -> str:
+    """The one style every configuration error reads in: ``<file>:<line>: <field.path>: <what is wrong>``
+    (``<file>: <field.path>: ...`` when no line is known)."""
+    head = f"{path}:{line}" if line else path
+    return f"{head}: {field}: {reason}" if field else f"{head}: {reason}"
+
+
+class ConfigError(ValueError):
+    """A configuration file or answer set that cannot be used (a protocol, screening answers, a training
+    scenario, a recording's sidecar), located by file, line (None when unknown) and field."""
+
+    def __init__(self, path: str, line: int | None, field: str, reason: str) -> None:
+        self.path, self.line, self.field, self.reason = path, line, field, reason
+        super().__init__(located(path, line, field, reason))
+
+    def __reduce__(self):  # keep the four parts when pickled (the message alone cannot rebuild them)
+        return (type(self), (self.path, self.line, self.field, self.reason))
+
+
+class SidecarError(RecordingError, ConfigError):
+    """A recording's JSON sidecar that cannot be used (caught as a ``RecordingError`` too)."""

@@ -12,8 +12,13 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, create_model, model_validator
+
+from devices.errors import ConfigError
 from devices.patient import AGE_YEARS
+from devices.schema import FieldProblem, FileModel, check
 
 YES_NO, NUMBER, CHOICE = "yes_no", "number", "choice"
 YES_WORDS = ("yes", "y", "true")
@@ -21,8 +26,8 @@ NO_WORDS = ("no", "n", "false")
 UNANSWERED_WORDS = ("", "not answered", "unknown")
 
 
-class ScreeningError(ValueError):
-    """A screening answer that cannot be used: the message names where it came from and the field."""
+class ScreeningError(ConfigError):
+    """A screening answer that cannot be used, located by where it came from (file or form), line and field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,20 +138,42 @@ def unknown_key_message(key: str) -> str:
     return f"unknown screening key {key!r}{hint}"
 
 
-def parse_answers(raw: object, where: str) -> dict[str, bool | float | int | str | None]:
-    """Screening answers checked against the vocabulary; ``ScreeningError`` names ``where`` and the field."""
-    if not isinstance(raw, Mapping):
-        raise ScreeningError(f"{where}: screening must be an object of answers, not {type(raw).__name__}")
-    out: dict[str, bool | float | int | str | None] = {}
-    for key, value in raw.items():
-        question = QUESTIONS.get(str(key))
-        if question is None:
-            raise ScreeningError(f"{where}: field screening.{key}: {unknown_key_message(str(key))}")
+class _Answers(FileModel):
+    """Screening answers: every key a known question (the nearest one suggested otherwise)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, raw: object) -> object:
+        if not isinstance(raw, Mapping):
+            raise FieldProblem("", f"must be an object of answers, not {type(raw).__name__}")
+        for key in raw:
+            if str(key) not in QUESTIONS:
+                raise FieldProblem(str(key), unknown_key_message(str(key)))
+        return raw
+
+
+def _parser(question: Question) -> BeforeValidator:
+    def parse(raw: object) -> object:
         try:
-            out[question.key] = question.parse(value)
+            return question.parse(raw)
         except ValueError as exc:
-            raise ScreeningError(f"{where}: field screening.{key}: {exc} (expected {question.describe()})") from None
-    return out
+            raise FieldProblem("", f"{exc} (expected {question.describe()})") from None
+    return BeforeValidator(parse)
+
+
+# The answers as one model: a field per question, each read by its question (None when not given).
+ScreeningAnswers = create_model(  # type: ignore[call-overload]
+    "ScreeningAnswers", __base__=_Answers,
+    **{key: (Annotated[Any, _parser(q)], None) for key, q in QUESTIONS.items()},
+)
+
+
+def parse_answers(raw: object, where: str, lines: Mapping[str, int] | None = None) -> dict[str, bool | float | int | str | None]:
+    """Screening answers checked against the vocabulary; ``ScreeningError`` names ``where`` (a file or the
+    form), the line (``lines``: a file's lines of ``screening.<key>``, when read from one) and the field."""
+    answers = check(ScreeningAnswers, raw, where, lines, ScreeningError, prefix="screening")
+    assert isinstance(raw, Mapping)  # the model refuses anything else
+    return {str(key): getattr(answers, str(key)) for key in raw}
 
 
 def complete(age: int, **answers: bool | str | None) -> dict[str, bool | int | str | None]:
@@ -155,6 +182,6 @@ def complete(age: int, **answers: bool | str | None) -> dict[str, bool | int | s
     out.update(age=age, hepatic_impairment="none")
     for key, value in answers.items():
         if key not in QUESTIONS:
-            raise ScreeningError(f"screening: {unknown_key_message(key)}")
+            raise ScreeningError("screening", None, key, unknown_key_message(key))
         out[key] = value
     return out

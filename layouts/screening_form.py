@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
+from devices.errors import located
 from devices.screening import NUMBER, QUESTIONS, YES_NO, Question, ScreeningError, parse_answers
 from layouts.controls import CHECK_THEN_RECORD, actor, clicked, feedback, said
 from monitor.rules.holds import hold_text
@@ -97,8 +98,8 @@ def save(hub: Hub, who: str, raw: Mapping[object, object]) -> tuple[str, bool]:
     the dosing decision now, or why nothing was saved."""
     odd = next((k for k, v in raw.items() if not answer_like(v)), None)
     if odd is not None:
-        return f"Not saved: {WHERE}: field screening.{str(odd)[:ANSWER_MAX]}: not an answer (a word or a number of " \
-               f"at most {ANSWER_MAX} characters).", False
+        why = f"not an answer (a word or a number of at most {ANSWER_MAX} characters)"
+        return f"Not saved: {located(WHERE, None, f'screening.{str(odd)[:ANSWER_MAX]}', why)}.", False
     try:
         given = parse_answers(raw, WHERE)
     except ScreeningError as exc:

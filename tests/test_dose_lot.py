@@ -21,7 +21,7 @@ def test_a_sidecar_dose_keeps_its_lot_and_a_bad_lot_is_refused_naming_the_field(
     meta = validate_metadata({**META, "doses": [{"t": 60, "mg": 28, "lot": "23HG512"}, {"t": 360, "mg": 28}]})
     assert meta["doses"][0]["lot"] == "23HG512" and "lot" not in meta["doses"][1]
     for lot, why in (("x" * 41, "at most 40"), (12, "not a text"), ("a\nb", "not a lot number")):
-        with pytest.raises(RecordingError, match=rf"field doses\[0\]\.lot: .*{why}"):
+        with pytest.raises(RecordingError, match=rf": doses\[0\]\.lot: .*{why}"):
             validate_metadata({**META, "doses": [{"t": 60, "mg": 28, "lot": lot}]})
 
 

@@ -84,7 +84,7 @@ def test_a_non_finite_or_absurd_dose_never_enters_a_sidecar(tmp_path):
     from devices.errors import RecordingError
 
     for bad in (float("nan"), float("inf"), 1e308, -5, 0, True, "ten"):
-        with pytest.raises(RecordingError, match=r"field doses\[0\]\.mg"):
+        with pytest.raises(RecordingError, match=r": doses\[0\]\.mg"):
             recording(tmp_path, [{"t": 600, "mg": bad}])
 
 
@@ -100,9 +100,9 @@ def test_the_oral_protocol_checks_clean(capsys):
 
 
 @pytest.mark.parametrize(("answers", "words"), [
-    ({"psychosis": "maybe"}, "answers.json: field screening.psychosis: 'maybe' is not yes or no"),
-    ({"age": "sixty"}, "answers.json: field screening.age: 'sixty' is not a number"),
-    ({"age": 300}, "field screening.age: 300 is outside 0-130 years"),
+    ({"psychosis": "maybe"}, "answers.json:1: screening.psychosis: 'maybe' is not yes or no"),
+    ({"age": "sixty"}, "answers.json:1: screening.age: 'sixty' is not a number"),
+    ({"age": 300}, ": screening.age: 300 is outside 0-130 years"),
     ({"psychossis": True}, "unknown screening key 'psychossis' (did you mean 'psychosis'?)"),
     ({"hepatic_impairment": "mild"}, "'mild' is not one of none, moderate, severe"),
 ])

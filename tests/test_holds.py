@@ -247,12 +247,12 @@ def test_screening_from_the_page_is_checked_with_the_files_validator(tmp_path):
     with live(tmp_path, pregnancy=None) as (store, hub):
         assert hub.decision().state == "gated"
         text, ok = save(hub, "RN Li", {"age": "sixty", "pregnancy": "no"})
-        assert not ok and "field screening.age: 'sixty' is not a number (expected a number 0-130 years)" in text
+        assert not ok and "screening.age: 'sixty' is not a number (expected a number 0-130 years)" in text
         text, ok = save(hub, "RN Li", {"psychossis": "no"})
         assert not ok and "did you mean 'psychosis'?" in text
         for forged in ("y" * 1_000_000, ["yes"] * 100_000, {"a": "b" * 100_000}):
             text, ok = save(hub, "RN Li", {"pregnancy": forged})
-            assert not ok and len(text) < 200 and "field screening.pregnancy: not an answer" in text
+            assert not ok and len(text) < 200 and "screening.pregnancy: not an answer" in text
         assert store.events(hub.session.id, kind="screening") == []
         text, ok = save(hub, "RN Li", {"pregnancy": "no", "age": "45"})
         assert ok and "pregnancy: not answered \u2192 no" in text and "Dosing: clear to dose" in text

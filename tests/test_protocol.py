@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.main import main
-from monitor.rules.protocol import ProtocolError, field_lines, load, parse, shipped
+from devices.schema import toml_lines
+from monitor.rules.protocol import ProtocolError, load, parse, shipped
 
 SHIPPED = ("kap-iv", "kap-im", "kap-sublingual", "esketamine-intranasal")
 KAP_IV = (resources.files("monitor.rules.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
@@ -77,8 +78,8 @@ def test_load_by_path_is_the_same_as_by_name(tmp_path):
     assert load(write(tmp_path, KAP_IV)).limits == load("kap-iv").limits
 
 
-def test_field_lines_locates_array_tables_and_inline_fields():
-    lines = field_lines('[protocol]\nname = "x"\n\n[[limit]]\nid = "a"\n[[limit]]\nid = "b"\ndelay_s = 3\n[route.iv]\ndose = "d"\n')
+def test_toml_lines_locates_array_tables_and_inline_fields():
+    lines = toml_lines('[protocol]\nname = "x"\n\n[[limit]]\nid = "a"\n[[limit]]\nid = "b"\ndelay_s = 3\n[route.iv]\ndose = "d"\n')
     assert lines["protocol.name"] == 2
     assert lines["limit[1]"] == 6 and lines["limit[1].delay_s"] == 8
     assert lines["route.iv.dose"] == 10

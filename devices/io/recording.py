@@ -27,14 +27,18 @@ import io
 import json
 import math
 import statistics
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Annotated
 
-from devices.errors import RecordingError
+from pydantic import ConfigDict, model_validator
+
+from devices.errors import RecordingError, SidecarError
 from devices.patient import AGE_YEARS, ROUTES, dose_problem, lot_problem, weight_problem
-from devices.screening import ScreeningError, parse_answers
+from devices.schema import FieldProblem, FileModel, check, json_lines, read_json, rule
+from devices.screening import ScreeningAnswers
 from devices.reading import CONDITIONS, NO_VALUE, OK, STATUSES, VITALS, Condition, Item, Reading
 
 FORMAT = "kapmon-recording/1"
@@ -418,151 +422,136 @@ def _parse_wide(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
 # ---------------------------------------------------------------------------------------------
 # Sidecar
 
-SIDECAR_KEYS = (
-    "format", "scenario", "seed", "description", "started", "duration_s", "patient", "route", "drug",
-    "screening", "doses", "events", "sources", "teaching", "sampling_s",
-)
-PATIENT_KEYS = ("pseudonym", "age", "weight_kg", "sex")
-FieldError = Callable[[str, str], RecordingError]  # (field, message) -> the error naming the file and field
-
-
 def sidecar_path(csv_path: str | Path) -> Path:
     """``x.csv`` -> ``x.json``."""
     return Path(csv_path).with_suffix(".json")
 
 
-def _is_num(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _seconds_problem(value: object) -> str | None:
+    """Seconds from session start within the longest recording (an int stays an int)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_SPAN_S
+    return None if ok else f"must be seconds from 0 to {span_text()}"
 
 
-def _is_time(v: object) -> bool:
-    """Seconds from session start within the longest recording."""
-    return _is_num(v) and 0 <= v <= MAX_SPAN_S  # type: ignore[operator]
+def _age_problem(age: object) -> str | None:
+    ok = isinstance(age, int) and not isinstance(age, bool) and AGE_YEARS[0] <= age <= AGE_YEARS[1]
+    return None if ok else f"must be an integer {AGE_YEARS[0]}..{AGE_YEARS[1]}"
 
 
-def validate_metadata(meta: object, name: str = "<sidecar>") -> dict:
+def _route_problem(route: object) -> str | None:
+    return None if route in ROUTES else f"{route!r} is not one of {', '.join(ROUTES)}"
+
+
+def _iso_problem(started: object) -> str | None:
+    return None if isinstance(started, str) and _parse_iso(started) is not None else f"{started!r} is not an ISO-8601 timestamp"
+
+
+def _format_problem(value: object) -> str | None:
+    return None if value == FORMAT else f"must be {FORMAT!r}, got {value!r}"
+
+
+Seconds = Annotated[object, rule(_seconds_problem, nullable=False)]
+SecondsOrNull = Annotated[object, rule(_seconds_problem)]
+Route = Annotated[str, rule(_route_problem)]
+
+
+class PatientSchema(FileModel):
+    """``patient``: who, pseudonymously (every field may be null)."""
+
+    pseudonym: str | None = None
+    age: Annotated[object, rule(_age_problem)] = None
+    weight_kg: Annotated[object, rule(weight_problem)] = None
+    sex: str | None = None
+
+
+class DoseSchema(FileModel):
+    """One dose: at ``t`` (an infusion until ``end``), ``route`` and ``drug`` defaulting to the sidecar's."""
+
+    t: Seconds
+    mg: Annotated[object, rule(dose_problem, nullable=False)]
+    route: Route | None = None
+    drug: str | None = None
+    end: SecondsOrNull = None
+    lot: Annotated[object, rule(lot_problem)] = None
+
+    @model_validator(mode="after")
+    def _dose(self) -> DoseSchema:
+        if self.end is not None and self.end < self.t:
+            raise FieldProblem("end", f"must be null or seconds >= t (at most {span_text()})")
+        return self
+
+
+class EventSchema(FileModel):
+    """One timeline event (``note``, ``phase``, ...); other fields it carries are kept."""
+
+    model_config = ConfigDict(extra="allow")
+    t: Seconds
+    kind: Annotated[str, rule(lambda kind: None if kind else "must be a non-empty string (note, phase, ...)")]
+    text: str = ""
+
+
+class SidecarSchema(FileModel):
+    """A recording's JSON sidecar."""
+
+    format: Annotated[object, rule(_format_problem, nullable=False)]
+    scenario: str | None = None
+    seed: int | None = None
+    description: str | None = None
+    started: Annotated[object, rule(_iso_problem)] = None
+    duration_s: SecondsOrNull = None
+    patient: PatientSchema | None = None
+    route: Route | None = None
+    drug: str | None = None
+    screening: ScreeningAnswers | None = None  # type: ignore[valid-type]
+    doses: list[DoseSchema] | None = None
+    events: list[EventSchema] | None = None
+    sources: dict[str, str] | None = None
+    teaching: str | None = None
+    sampling_s: dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _across(self) -> SidecarSchema:
+        if self.sampling_s is not None and not all(k in VITALS and v > 0 for k, v in self.sampling_s.items()):
+            raise FieldProblem("sampling_s", "must map vital names to seconds between readings (> 0)")
+        if self.sources is not None and not all(k in VITALS for k in self.sources):
+            raise FieldProblem("sources", "must map vital names to source names")
+        for i, dose in enumerate(self.doses or ()):
+            if dose.route is None and self.route is None:
+                raise FieldProblem(f"doses[{i}].route", "missing (give the dose's route, or the sidecar's route)")
+            drug = dose.drug if dose.drug is not None else self.drug
+            if drug is None or not drug.strip():
+                raise FieldProblem(f"doses[{i}].drug", "must be a drug name (give the dose's drug, or the sidecar's drug)")
+        return self
+
+    def dose_rows(self) -> list[dict]:
+        """Each dose as kapmon stores it, route and drug filled in from the sidecar's own."""
+        return [{"t": d.t, "route": d.route or self.route, "drug": d.drug if d.drug is not None else self.drug, "mg": d.mg,
+                 "end": d.end} | ({"lot": d.lot} if d.lot else {}) for d in self.doses or ()]
+
+
+def validate_metadata(meta: object, name: str = "<sidecar>", lines: Mapping[str, int] | None = None) -> dict:
     """Check a sidecar dict; return a copy with the defaults the rest of kapmon relies on filled in
     (each dose's ``route`` and ``drug`` from the sidecar's, ``end`` and each event's ``text``).
-    ``RecordingError`` naming the file and the field."""
-    def err(fieldname: str, message: str) -> RecordingError:
-        return RecordingError(f"{name}: field {fieldname}: {message}")
-
+    ``SidecarError`` (a ``RecordingError``) naming the file, the line (from ``lines``, the JSON key
+    lines of the file, when given) and the field."""
     if not isinstance(meta, dict):
-        raise RecordingError(f"{name}: the sidecar must be a JSON object")
-    for key in meta:
-        if key not in SIDECAR_KEYS:
-            raise err(key, f"unknown field (known: {', '.join(SIDECAR_KEYS)})")
-    if meta.get("format") != FORMAT:
-        raise err("format", f"must be {FORMAT!r}, got {meta.get('format')!r}")
-    for key in ("scenario", "description", "drug", "teaching"):
-        if meta.get(key) is not None and not isinstance(meta[key], str):
-            raise err(key, "must be a string")
-    if meta.get("seed") is not None and (not isinstance(meta["seed"], int) or isinstance(meta["seed"], bool)):
-        raise err("seed", "must be an integer")
-    if meta.get("started") is not None:
-        if not isinstance(meta["started"], str) or _parse_iso(meta["started"]) is None:
-            raise err("started", f"{meta['started']!r} is not an ISO-8601 timestamp")
-    if meta.get("duration_s") is not None and not _is_time(meta["duration_s"]):
-        raise err("duration_s", f"must be seconds from 0 to {span_text()}")
-    if meta.get("route") is not None and meta["route"] not in ROUTES:
-        raise err("route", f"{meta['route']!r} is not one of {', '.join(ROUTES)}")
-    patient = meta.get("patient")
-    if patient is not None:
-        if not isinstance(patient, dict):
-            raise err("patient", "must be an object")
-        for key, value in patient.items():
-            if key not in PATIENT_KEYS:
-                raise err(f"patient.{key}", f"unknown field (known: {', '.join(PATIENT_KEYS)})")
-            if value is None:
-                continue
-            if key in ("pseudonym", "sex") and not isinstance(value, str):
-                raise err(f"patient.{key}", "must be a string")
-            if key == "age" and not (isinstance(value, int) and not isinstance(value, bool)
-                                     and AGE_YEARS[0] <= value <= AGE_YEARS[1]):
-                raise err("patient.age", f"must be an integer {AGE_YEARS[0]}..{AGE_YEARS[1]}")
-            if key == "weight_kg" and (problem := weight_problem(value)):
-                raise err("patient.weight_kg", problem)
-    screening = None
-    if meta.get("screening") is not None:
-        try:
-            screening = parse_answers(meta["screening"], name)
-        except ScreeningError as exc:
-            raise RecordingError(str(exc)) from None
-    if meta.get("doses") is not None and not isinstance(meta["doses"], list):
-        raise err("doses", "must be a list")
-    if meta.get("events") is not None and not isinstance(meta["events"], list):
-        raise err("events", "must be a list")
-    sampling = meta.get("sampling_s")
-    if sampling is not None:
-        if not isinstance(sampling, dict) or not all(k in VITALS and _is_num(v) and v > 0 for k, v in sampling.items()):
-            raise err("sampling_s", "must map vital names to seconds between readings (> 0)")
-    sources = meta.get("sources")
-    if sources is not None:
-        if not isinstance(sources, dict) or not all(k in VITALS and isinstance(v, str) for k, v in sources.items()):
-            raise err("sources", "must map vital names to source names")
+        raise SidecarError(name, 1 if lines is not None else None, "", "the sidecar must be a JSON object")
+    side = check(SidecarSchema, meta, name, lines, SidecarError)
     out = dict(meta)
-    if screening is not None:
-        out["screening"] = screening
-    if meta.get("doses") is not None:
-        out["doses"] = [_dose(err, f"doses[{i}]", dose, meta) for i, dose in enumerate(meta["doses"])]
-    if meta.get("events") is not None:
-        out["events"] = [_event(err, f"events[{i}]", event) for i, event in enumerate(meta["events"])]
+    if side.screening is not None:
+        out["screening"] = {key: getattr(side.screening, key) for key in meta["screening"]}
+    if side.doses is not None:
+        out["doses"] = side.dose_rows()
+    if side.events is not None:
+        out["events"] = [{**event, "text": event.get("text", "")} for event in meta["events"]]
     return out
-
-
-def _dose(err: FieldError, where: str, dose: object, meta: dict) -> dict:
-    """One sidecar dose, checked, with ``route`` and ``drug`` defaulted to the sidecar's own."""
-    if not isinstance(dose, dict):
-        raise err(where, "must be an object")
-    for key in dose:
-        if key not in ("t", "route", "drug", "mg", "end", "lot"):
-            raise err(f"{where}.{key}", "unknown field (known: t, route, drug, mg, end, lot)")
-    if not _is_time(dose.get("t")):
-        raise err(f"{where}.t", f"must be seconds from 0 to {span_text()}")
-    if (problem := dose_problem(dose.get("mg"))) is not None:
-        raise err(f"{where}.mg", problem)
-    end = dose.get("end")
-    if end is not None and not (_is_time(end) and end >= dose["t"]):
-        raise err(f"{where}.end", f"must be null or seconds >= t (at most {span_text()})")
-    route = dose["route"] if dose.get("route") is not None else meta.get("route")
-    if route is None:
-        raise err(f"{where}.route", "missing (give the dose's route, or the sidecar's route)")
-    if route not in ROUTES:
-        raise err(f"{where}.route", f"{route!r} is not one of {', '.join(ROUTES)}")
-    drug = dose["drug"] if dose.get("drug") is not None else meta.get("drug")
-    if not isinstance(drug, str) or not drug.strip():
-        raise err(f"{where}.drug", "must be a drug name (give the dose's drug, or the sidecar's drug)")
-    lot = dose.get("lot")
-    if lot is not None and (problem := lot_problem(lot)) is not None:
-        raise err(f"{where}.lot", problem)
-    return {"t": dose["t"], "route": route, "drug": drug, "mg": dose["mg"], "end": end} | ({"lot": lot} if lot else {})
-
-
-def _event(err: FieldError, where: str, event: object) -> dict:
-    """One sidecar timeline event, checked, with ``text`` defaulted to empty."""
-    if not isinstance(event, dict):
-        raise err(where, "must be an object")
-    if not _is_time(event.get("t")):
-        raise err(f"{where}.t", f"must be seconds from 0 to {span_text()}")
-    if not isinstance(event.get("kind"), str) or not event["kind"]:
-        raise err(f"{where}.kind", "must be a non-empty string (note, phase, ...)")
-    if not isinstance(event.get("text", ""), str):
-        raise err(f"{where}.text", "must be a string")
-    return {**event, "text": event.get("text", "")}
 
 
 def read_metadata(path: str | Path) -> dict:
     """Read and check a sidecar JSON file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecordingError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordingError(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
-    return validate_metadata(meta, str(path))
+    text, meta = read_json(path, SidecarError)
+    return validate_metadata(meta, str(path), json_lines(text))
 
 
 def read_recording(path: str | Path) -> Recording:

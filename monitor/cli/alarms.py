@@ -10,6 +10,7 @@ from pathlib import Path
 
 from devices.errors import DeviceError
 from devices.io.recording import read_recording
+from devices.schema import json_lines, read_json
 from devices.screening import ScreeningError, parse_answers
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import ProtocolError, load
@@ -26,14 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def read_screening(path: str | Path) -> dict:
     """Screening answers from a JSON file (the answers themselves, or a sidecar holding ``screening``),
     checked against the screening vocabulary; ``ScreeningError`` names the file and the field."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScreeningError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ScreeningError(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+    text, data = read_json(Path(path), ScreeningError)
     inner = data.get("screening") if isinstance(data, dict) else None
-    return parse_answers(inner if isinstance(inner, dict) else data, str(path))
+    lines = json_lines(text)
+    if isinstance(inner, dict):
+        return parse_answers(inner, str(path), lines)
+    return parse_answers(data, str(path), {f"screening.{key}": line for key, line in lines.items()})
 
 
 def output_json(output: Output) -> dict:

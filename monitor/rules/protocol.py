@@ -3,21 +3,24 @@
 A protocol holds every number the monitor acts on (limits, delays, priorities, gates, screening
 actions, check times, discharge criteria). Every table except ``[protocol]`` carries a ``source``
 (where its numbers come from) and ``verified`` (whether that source states them). A bad file
-raises :class:`ProtocolError` naming the file, the line and the field.
+raises :class:`ProtocolError` naming the file, the line and the field. The file's schema (``ProtocolSchema``) is a set of pydantic models
+(devices/schema.py) whose validators hold the clinical checks; it builds the frozen dataclasses below.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Mapping
 
+from pydantic import Field, model_validator
+
+from devices.errors import ConfigError
 from devices.patient import ROUTES
 from devices.reading import CONDITIONS, NIBP_VITALS, VITALS
+from devices.schema import FieldProblem, FileModel, check, one_of, parse_toml, rule, shown, toml_lines
 from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
 from monitor.rules.alarm_events import PRIORITIES, PRIORITY_RANK
 
@@ -27,12 +30,8 @@ PHASES = ("any", "post_dose")
 ACTIONS = ("gate", "block")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(ConfigError):
     """A protocol file that cannot be used, located by file, line and field."""
-
-    def __init__(self, path: str, line: int, field_name: str, message: str) -> None:
-        self.path, self.line, self.field, self.reason = path, line, field_name, message
-        super().__init__(f"{path}:{line}: {field_name}: {message}")
 
 
 # ---------------------------------------------------------------- the model
@@ -131,7 +130,7 @@ class ScreeningItem:
     question: str
     reason: str
     cited: Cited
-    when: bool | str | None = None
+    when: Annotated[object, rule(lambda v: None if isinstance(v, (bool, str)) else f"must be bool or str, got {shown(v)}")] = None
     at_least: float | None = None
     block: bool = False
     overridable: bool = True
@@ -278,98 +277,7 @@ class Protocol:
         return next(lim for lim in self.limits if lim.id == limit_id)
 
 
-# ---------------------------------------------------------------- locating fields in the text
-
-_ARRAY_HEADER = re.compile(r"^\s*\[\[\s*([^\]]+?)\s*\]\]")
-_TABLE_HEADER = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"']+)\s*=")
-
-
-def _clean_key(raw: str) -> str:
-    return ".".join(part.strip().strip("\"'") for part in raw.split("."))
-
-
-def field_lines(text: str) -> dict[str, int]:
-    """Map each table (``limit[2]``, ``route.iv``) and field (``limit[2].delay_s``) to its 1-based line."""
-    lines: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    table = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if m := _ARRAY_HEADER.match(line):
-            name = _clean_key(m.group(1))
-            counts[name] = counts.get(name, -1) + 1
-            table = f"{name}[{counts[name]}]"
-            lines.setdefault(table, number)
-        elif m := _TABLE_HEADER.match(line):
-            table = _clean_key(m.group(1))
-            lines.setdefault(table, number)
-        elif m := _KEY.match(line):
-            key = _clean_key(m.group(1))
-            lines.setdefault(f"{table}.{key}" if table else key, number)
-    return lines
-
-
-def _line_of(lines: dict[str, int], where: str) -> int:
-    """The line of ``where`` or of its nearest enclosing field or table."""
-    parts = where.split(".")
-    while parts:
-        candidate = ".".join(parts)
-        if candidate in lines:
-            return lines[candidate]
-        parts.pop()
-    return 1
-
-
-# ---------------------------------------------------------------- validation helpers
-
-
-class _Reader:
-    """Typed field access on one table that reports errors with file, line and field."""
-
-    def __init__(self, path: str, lines: dict[str, int], where: str, table: dict[str, Any], known: tuple[str, ...]):
-        self.path, self.lines, self.where, self.table = path, lines, where, table
-        if not isinstance(table, dict):
-            self.fail("", "must be a table")
-        for key in table:
-            if key not in known:
-                self.fail(key, f"unknown field (known: {', '.join(known)})")
-
-    def fail(self, key: str, message: str) -> None:
-        where = ".".join(part for part in (self.where, key) if part)
-        raise ProtocolError(self.path, _line_of(self.lines, where), where, message)
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., check: Callable[[Any], str | None] | None = None) -> Any:
-        if key not in self.table:
-            if default is ...:
-                self.fail(key, "missing required field")
-            return default
-        value = self.table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        is_number = float in kinds
-        ok = isinstance(value, kinds) or (is_number and isinstance(value, int))
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        if not ok:
-            self.fail(key, f"must be {' or '.join(k.__name__ for k in kinds)}, got {value!r}")
-        if is_number and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if is_number and isinstance(value, float) and not math.isfinite(value):
-            self.fail(key, f"must be a finite number, got {value!r}")
-        if check and (problem := check(value)):
-            self.fail(key, problem)
-        return value
-
-    def number(self, key: str, default: Any = ..., minimum: float = 0.0) -> Any:
-        return self.get(key, float, default, lambda v: None if v >= minimum else f"must be >= {minimum:g}, got {v:g}")
-
-    def cited(self) -> Cited:
-        source = self.get("source", str, check=lambda v: None if v.strip() else "must name where the numbers come from")
-        return Cited(source, self.get("verified", bool))
-
-
-def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
-    return lambda v: None if v in options else f"must be one of {', '.join(options)}, got {v!r}"
-
+# ---------------------------------------------------------------- the file's schema
 
 def _physical(vital: str, comparison: str) -> Callable[[Any], str | None]:
     spec = VITALS[vital]
@@ -381,139 +289,8 @@ def _physical(vital: str, comparison: str) -> Callable[[Any], str | None]:
     )
 
 
-# ---------------------------------------------------------------- tables
-
-CITED = ("source", "verified")
-
-
-def _meta(r: _Reader) -> Meta:
-    return Meta(
-        name=r.get("name", str, check=lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", v) else "use lowercase letters, digits, - and _"),
-        version=r.get("version", str),
-        reviewed_by=r.get("reviewed_by", str),
-        reviewed_on=r.get("reviewed_on", str),
-        description=r.get("description", str, ""),
-    )
-
-
-def _checkpoint(r: _Reader) -> Checkpoint:
-    return Checkpoint(
-        id=r.get("id", str),
-        after_dose_min=r.number("after_dose_min"),
-        window_min=r.number("window_min"),
-        priority=r.get("priority", str, "low", _one_of(PRIORITIES)),
-        message=r.get("message", str),
-        cited=r.cited(),
-    )
-
-
-def _route(name: str, r: _Reader, sub: Callable[[str, Any, tuple[str, ...]], _Reader]) -> RouteRules:
-    if name not in ROUTES:
-        r.fail("", f"unknown route {name!r} (known: {', '.join(ROUTES)})")
-    raw = r.get("checkpoint", list, [])
-    known = ("id", "after_dose_min", "window_min", "priority", "message", *CITED)
-    bounds = r.get("bounds", dict, None)
-    return RouteRules(
-        name=name,
-        drug=r.get("drug", str),
-        dose=r.get("dose", str),
-        observation_min=r.number("observation_min"),
-        nibp_interval_min=r.number("nibp_interval_min", minimum=1.0),
-        checkpoints=tuple(_checkpoint(sub(f"{r.where}.checkpoint[{i}]", t, known)) for i, t in enumerate(raw)),
-        cited=r.cited(),
-        predose_bp_required=r.get("predose_bp_required", bool, False),
-        predose_bp_max_age_min=r.get("predose_bp_max_age_min", float, None, lambda v: None if v > 0 else "must be > 0"),
-        bounds=None if bounds is None else _bounds(sub(f"{r.where}.bounds", bounds, KNOWN["bounds"])),
-    )
-
-
-def _span(r: _Reader, key: str) -> tuple[float, float] | None:
-    """A ``[lowest, highest]`` pair of positive numbers, or None when not given."""
-    value = r.get(key, list, None)
-    if value is None:
-        return None
-    if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-        r.fail(key, f"must be [lowest, highest], got {value!r}")
-    low, high = float(value[0]), float(value[1])
-    if not 0 < low <= high:
-        r.fail(key, f"must be 0 < lowest <= highest, got {value!r}")
-    return low, high
-
-
-def _bounds(r: _Reader) -> DoseBounds:
-    positive = 1e-9
-    bounds = DoseBounds(
-        cited=r.cited(),
-        single_mg_per_kg=_span(r, "single_mg_per_kg"),
-        single_mg=_span(r, "single_mg"),
-        session_mg_per_kg=r.number("session_mg_per_kg", None, minimum=positive),
-        session_mg=r.number("session_mg", None, minimum=positive),
-        infusion_min=_span(r, "infusion_min"),
-        response=r.get("response", str, ""),
-    )
-    if bounds.single_mg_per_kg is None and bounds.single_mg is None:
-        r.fail("single_mg", "give single_mg_per_kg or single_mg (or both)")
-    return bounds
-
-
-def _gate(r: _Reader) -> Gate:
-    gate = Gate(
-        id=r.get("id", str),
-        action=r.get("action", str, check=_one_of(ACTIONS)),
-        message=r.get("message", str),
-        sbp_above=r.get("sbp_above", float, None, _physical("sbp", "above")),
-        dbp_above=r.get("dbp_above", float, None, _physical("dbp", "above")),
-        sbp_at_least=r.get("sbp_at_least", float, None, _physical("sbp", "at_least")),
-        dbp_at_least=r.get("dbp_at_least", float, None, _physical("dbp", "at_least")),
-        spo2_below=r.get("spo2_below", float, None, _physical("spo2", "below")),
-        min_age=r.get("min_age", int, None),
-        max_age=r.get("max_age", int, None),
-        recheck_after_min=r.get("recheck_after_min", float, None, lambda v: None if v > 0 else "must be > 0"),
-        hysteresis=r.number("hysteresis", 0.0),
-        cited=r.cited(),
-    )
-    if all(v is None for v in (gate.sbp_above, gate.dbp_above, gate.sbp_at_least, gate.dbp_at_least, gate.spo2_below)):
-        r.fail("id", "a gate needs at least one of sbp_above, dbp_above, sbp_at_least, dbp_at_least, spo2_below")
-    if gate.min_age is not None and gate.max_age is not None and gate.min_age > gate.max_age:
-        r.fail("min_age", f"min_age {gate.min_age} is above max_age {gate.max_age}")
-    return gate
-
-
-def _screening(r: _Reader) -> ScreeningItem:
-    item_id = r.get("id", str)
-    item = ScreeningItem(
-        id=item_id,
-        key=r.get("key", str, item_id),
-        question=r.get("question", str),
-        reason=r.get("reason", str),
-        when=r.get("when", (bool, str), None),
-        at_least=r.get("at_least", float, None),
-        block=r.get("block", bool, False),
-        overridable=r.get("overridable", bool, True),
-        gate=r.get("gate", bool, False),
-        tighten={k: _as_number(r, f"tighten.{k}", v) for k, v in r.get("tighten", dict, {}).items()},
-        delay={k: _as_number(r, f"delay.{k}", v) for k, v in r.get("delay", dict, {}).items()},
-        nibp_interval_min=r.get("nibp_interval_min", float, None, lambda v: None if v >= 1 else "must be >= 1"),
-        extend_observation_min=r.number("extend_observation_min", 0.0),
-        checks=tuple(_as_text(r, "checks", v) for v in r.get("checks", list, [])),
-        lifted_by=r.get("lifted_by", str, None, _known_yes_no),
-        cited=r.cited(),
-    )
-    if (item.when is None) == (item.at_least is None):
-        r.fail("when", "give exactly one of `when` (an answer) or `at_least` (a number)")
-    question = QUESTIONS.get(item.key)
-    if question is None:
-        r.fail("key" if "key" in r.table else "id", unknown_key_message(item.key))
-    assert question is not None
-    if item.at_least is not None and question.kind != NUMBER:
-        r.fail("at_least", f"{item.key} is answered {question.describe()}: `at_least` needs a number question")
-    if item.when is not None:
-        try:
-            if question.parse(item.when) != item.when:
-                raise ValueError(f"{item.when!r} is not how kapmon reads {question.describe()}")
-        except ValueError as exc:
-            r.fail("when", f"{item.key} is answered {question.describe()}: {exc}")
-    return item
+def _known_vital(vital: str) -> str | None:
+    return None if vital in VITALS else f"unknown vital {vital!r} (known: {', '.join(VITALS)})"
 
 
 def _known_yes_no(key: str) -> str | None:
@@ -523,123 +300,342 @@ def _known_yes_no(key: str) -> str | None:
     return None if question.kind == YES_NO else f"{key} is not a yes/no question"
 
 
-def _as_number(r: _Reader, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        r.fail(key, f"must be a number >= 0, got {value!r}")
-    return float(value)
+def _span_problem(value: list[float]) -> str | None:
+    if len(value) != 2:
+        return f"must be [lowest, highest], got {value!r}"
+    return None if 0 < value[0] <= value[1] else f"must be 0 < lowest <= highest, got {value!r}"
 
 
-def _as_text(r: _Reader, key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        r.fail(key, f"must be a list of strings, got {value!r}")
-    return value
+NonNegative = Annotated[float, Field(ge=0)]
+AtLeastOne = Annotated[float, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0)]
+Priority = Annotated[str, one_of(PRIORITIES)]
+Span = Annotated[list[float], rule(_span_problem)]
+Vital = Annotated[str, rule(_known_vital)]
 
 
-def _limit(r: _Reader) -> Limit:
-    vital = r.get("vital", str, check=lambda v: None if v in VITALS else f"unknown vital {v!r} (known: {', '.join(VITALS)})")
-    given = [c for c in COMPARISONS if c in r.table]
-    if len(given) != 1:
-        r.fail("vital", f"give exactly one of {', '.join(COMPARISONS)}")
-    comparison = given[0]
-    priority = r.get("priority", str, check=_one_of(PRIORITIES))
-    escalate_to = r.get("escalate_to", str, None, _one_of(PRIORITIES))
-    escalate_after = r.get("escalate_after_s", float, None, lambda v: None if v > 0 else "must be > 0")
-    if (escalate_to is None) != (escalate_after is None):
-        r.fail("escalate_to", "give both escalate_after_s and escalate_to, or neither")
-    if escalate_to is not None and PRIORITY_RANK[escalate_to] <= PRIORITY_RANK[priority]:
-        r.fail("escalate_to", f"must be a higher priority than {priority}")
-    delay = r.number("delay_s")
-    if vital in NIBP_VITALS and delay:
-        r.fail("delay_s", "NIBP limits alarm on the discrete reading: delay_s must be 0")
-    repeat = r.get("repeat_nibp_min", float, None, lambda v: None if v > 0 else "must be > 0")
-    if repeat is not None and vital not in NIBP_VITALS:
-        r.fail("repeat_nibp_min", "only NIBP limits can ask for a repeat NIBP")
-    return Limit(
-        id=r.get("id", str),
-        vital=vital,
-        comparison=comparison,
-        threshold=r.get(comparison, float, check=_physical(vital, comparison)),
-        priority=priority,
-        delay_s=delay,
-        hysteresis=r.number("hysteresis", 0.0),
-        latching=r.get("latching", bool, priority == "high"),
-        escalate_after_s=escalate_after,
-        escalate_to=escalate_to,
-        phase=r.get("phase", str, "post_dose" if comparison == "rise" else "any", _one_of(PHASES)),
-        cited=r.cited(),
-        response=r.get("response", str, ""),
-        repeat_nibp_min=repeat,
-        holds_dosing=r.get("holds_dosing", bool, False),
-    )
+class CitedSchema(FileModel):
+    """Every table but ``[protocol]`` says where its numbers come from."""
+
+    source: Annotated[str, rule(lambda v: None if v.strip() else "must name where the numbers come from")]
+    verified: bool
+
+    @property
+    def cited(self) -> Cited:
+        return Cited(self.source, self.verified)
 
 
-def _technical(r: _Reader) -> Technical:
-    quiet = r.get("max_quiet_s", dict)
-    for vital, seconds in quiet.items():
-        if vital not in VITALS or vital in NIBP_VITALS:
-            r.fail(f"max_quiet_s.{vital}", "must name a continuous vital (NIBP has nibp_overdue_grace_s)")
-        _as_number(r, f"max_quiet_s.{vital}", seconds)
-    for vital in r.get("required", list, []):
-        if vital not in quiet:
-            r.fail("required", f"{vital!r} is not watched for staleness (give it in max_quiet_s)")
-    conditions = tuple(_as_text(r, "conditions", c) for c in r.get("conditions", list))
-    for c in conditions:
-        if c not in CONDITIONS:
-            r.fail("conditions", f"unknown condition {c!r}")
-    return Technical(
-        condition_delay_s=r.number("condition_delay_s"),
-        escalate_after_s=r.number("escalate_after_s"),
-        max_quiet_s={k: float(v) for k, v in quiet.items()},
-        nibp_overdue_grace_s=r.number("nibp_overdue_grace_s"),
-        conditions=conditions,
-        cited=r.cited(),
-        response=r.get("response", str, ""),
-        stale_intervals=r.number("stale_intervals", 3.0, minimum=1.0),
-        max_interval_s=r.number("max_interval_s", 300.0, minimum=1.0),
-        repeat_nibp_priority=r.get("repeat_nibp_priority", str, "medium", _one_of(PRIORITIES)),
-        signal_loss_window_s=r.number("signal_loss_window_s", 60.0, minimum=1.0),
-        signal_loss_max_s=r.number("signal_loss_max_s", 15.0, minimum=1.0),
-        required=tuple(_as_text(r, "required", v) for v in r.get("required", list, [])),
-    )
+class MetaSchema(FileModel):
+    name: Annotated[str, rule(lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", v) else "use lowercase letters, digits, - and _")]
+    version: str
+    reviewed_by: str
+    reviewed_on: str
+    description: str = ""
 
 
-def _plausible(r: _Reader) -> Plausible:
-    vital = r.get("vital", str, check=lambda v: None if v in VITALS else f"unknown vital {v!r} (known: {', '.join(VITALS)})")
-    inside = _physical(vital, "above")
-    plausible = Plausible(
-        vital=vital,
-        low=r.get("low", float, check=inside),
-        high=r.get("high", float, check=inside),
-        max_change_per_s=r.get("max_change_per_s", float, None, lambda v: None if v > 0 else "must be > 0"),
-        cited=r.cited(),
-    )
-    if plausible.low >= plausible.high:
-        r.fail("low", f"low {plausible.low:g} must be below high {plausible.high:g}")
-    return plausible
+class CheckpointSchema(CitedSchema):
+    id: str
+    after_dose_min: NonNegative
+    window_min: NonNegative
+    priority: Priority = "low"
+    message: str
+
+    def build(self) -> Checkpoint:
+        return Checkpoint(self.id, self.after_dose_min, self.window_min, self.priority, self.message, self.cited)
 
 
-def _audio(r: _Reader) -> Audio:
-    audio = Audio(pause_s=r.number("pause_s", minimum=1), max_pause_s=r.number("max_pause_s", minimum=1), cited=r.cited())
-    if audio.pause_s > audio.max_pause_s:
-        r.fail("pause_s", f"{audio.pause_s:g} s is longer than max_pause_s {audio.max_pause_s:g} s")
-    return audio
+class BoundsSchema(CitedSchema):
+    single_mg_per_kg: Span | None = None
+    single_mg: Span | None = None
+    session_mg_per_kg: Positive | None = None
+    session_mg: Positive | None = None
+    infusion_min: Span | None = None
+    response: str = ""
+
+    @model_validator(mode="after")
+    def _a_single_dose(self) -> BoundsSchema:
+        if self.single_mg_per_kg is None and self.single_mg is None:
+            raise FieldProblem("single_mg", "give single_mg_per_kg or single_mg (or both)")
+        return self
+
+    def build(self) -> DoseBounds:
+        def pair(span: list[float] | None) -> tuple[float, float] | None:
+            return None if span is None else (span[0], span[1])
+        return DoseBounds(self.cited, pair(self.single_mg_per_kg), pair(self.single_mg), self.session_mg_per_kg,
+                          self.session_mg, pair(self.infusion_min), self.response)
 
 
-def _baseline(r: _Reader) -> BaselineRule:
-    return BaselineRule(
-        nibp_readings=r.get("nibp_readings", int, check=lambda v: None if v >= 1 else "must be >= 1"),
-        window_s=r.number("window_s", minimum=1),
-        cited=r.cited(),
-    )
+class RouteSchema(CitedSchema):
+    drug: str
+    dose: str
+    observation_min: NonNegative
+    nibp_interval_min: AtLeastOne
+    predose_bp_required: bool = False
+    predose_bp_max_age_min: Positive | None = None
+    checkpoint: list[CheckpointSchema] = []
+    bounds: BoundsSchema | None = None
+
+    def build(self, name: str) -> RouteRules:
+        return RouteRules(
+            name=name, drug=self.drug, dose=self.dose, observation_min=self.observation_min,
+            nibp_interval_min=self.nibp_interval_min, checkpoints=tuple(c.build() for c in self.checkpoint),
+            cited=self.cited, predose_bp_required=self.predose_bp_required,
+            bounds=None if self.bounds is None else self.bounds.build(), predose_bp_max_age_min=self.predose_bp_max_age_min,
+        )
 
 
-def _discharge(r: _Reader) -> Discharge:
-    return Discharge(
-        bp_within_pct=r.get("bp_within_pct", float, check=lambda v: None if 0 < v < 100 else "must be in (0, 100)"),
-        spo2_above=r.get("spo2_above", float, check=_physical("spo2", "above")),
-        no_active_alarm=r.get("no_active_alarm", bool),
-        cited=r.cited(),
-    )
+class GateSchema(CitedSchema):
+    id: str
+    action: Annotated[str, one_of(ACTIONS)]
+    message: str
+    sbp_above: Annotated[float | None, rule(_physical("sbp", "above"))] = None
+    dbp_above: Annotated[float | None, rule(_physical("dbp", "above"))] = None
+    sbp_at_least: Annotated[float | None, rule(_physical("sbp", "at_least"))] = None
+    dbp_at_least: Annotated[float | None, rule(_physical("dbp", "at_least"))] = None
+    spo2_below: Annotated[float | None, rule(_physical("spo2", "below"))] = None
+    min_age: int | None = None
+    max_age: int | None = None
+    recheck_after_min: Positive | None = None
+    hysteresis: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _judges_something(self) -> GateSchema:
+        if all(v is None for v in (self.sbp_above, self.dbp_above, self.sbp_at_least, self.dbp_at_least, self.spo2_below)):
+            raise FieldProblem("id", "a gate needs at least one of sbp_above, dbp_above, sbp_at_least, dbp_at_least, spo2_below")
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise FieldProblem("min_age", f"min_age {self.min_age} is above max_age {self.max_age}")
+        return self
+
+    def build(self) -> Gate:
+        return Gate(self.id, self.action, self.message, self.cited, self.sbp_above, self.dbp_above, self.sbp_at_least,
+                    self.dbp_at_least, self.spo2_below, self.min_age, self.max_age, self.recheck_after_min, self.hysteresis)
+
+
+class ScreeningItemSchema(CitedSchema):
+    id: str
+    key: str | None = None
+    question: str
+    reason: str
+    when: Annotated[object, rule(lambda v: None if isinstance(v, (bool, str)) else f"must be bool or str, got {shown(v)}")] = None
+    at_least: float | None = None
+    block: bool = False
+    overridable: bool = True
+    gate: bool = False
+    tighten: dict[str, NonNegative] = {}
+    delay: dict[str, NonNegative] = {}
+    nibp_interval_min: AtLeastOne | None = None
+    extend_observation_min: NonNegative = 0.0
+    checks: list[str] = []
+    lifted_by: Annotated[str | None, rule(_known_yes_no)] = None
+
+    @model_validator(mode="after")
+    def _answerable(self) -> ScreeningItemSchema:
+        if (self.when is None) == (self.at_least is None):
+            raise FieldProblem("when", "give exactly one of `when` (an answer) or `at_least` (a number)")
+        key = self.key or self.id
+        question = QUESTIONS.get(key)
+        if question is None:
+            raise FieldProblem("id" if self.key is None else "key", unknown_key_message(key))
+        if self.at_least is not None and question.kind != NUMBER:
+            raise FieldProblem("at_least", f"{key} is answered {question.describe()}: `at_least` needs a number question")
+        if self.when is not None:
+            try:
+                if question.parse(self.when) != self.when:  # a bool or a word (checked above)
+                    raise ValueError(f"{self.when!r} is not how kapmon reads {question.describe()}")
+            except ValueError as exc:
+                raise FieldProblem("when", f"{key} is answered {question.describe()}: {exc}") from None
+        return self
+
+    def build(self) -> ScreeningItem:
+        return ScreeningItem(
+            id=self.id, key=self.key or self.id, question=self.question, reason=self.reason, cited=self.cited,
+            when=self.when, at_least=self.at_least, block=self.block, overridable=self.overridable, gate=self.gate,
+            tighten=dict(self.tighten), delay=dict(self.delay), nibp_interval_min=self.nibp_interval_min,
+            extend_observation_min=self.extend_observation_min, checks=tuple(self.checks), lifted_by=self.lifted_by,
+        )
+
+
+class LimitSchema(CitedSchema):
+    id: str
+    vital: Vital
+    below: float | None = None
+    at_most: float | None = None
+    above: float | None = None
+    at_least: float | None = None
+    rise: float | None = None
+    priority: Priority
+    delay_s: NonNegative
+    hysteresis: NonNegative = 0.0
+    latching: bool | None = None
+    escalate_after_s: Positive | None = None
+    escalate_to: Annotated[str | None, one_of(PRIORITIES)] = None
+    phase: Annotated[str | None, one_of(PHASES)] = None
+    response: str = ""
+    repeat_nibp_min: Positive | None = None
+    holds_dosing: bool = False
+
+    @property
+    def comparison(self) -> str:
+        return next(c for c in COMPARISONS if getattr(self, c) is not None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LimitSchema:
+        given = [c for c in COMPARISONS if getattr(self, c) is not None]
+        if len(given) != 1:
+            raise FieldProblem("vital", f"give exactly one of {', '.join(COMPARISONS)}")
+        if problem := _physical(self.vital, given[0])(getattr(self, given[0])):
+            raise FieldProblem(given[0], problem)
+        if (self.escalate_to is None) != (self.escalate_after_s is None):
+            raise FieldProblem("escalate_to", "give both escalate_after_s and escalate_to, or neither")
+        if self.escalate_to is not None and PRIORITY_RANK[self.escalate_to] <= PRIORITY_RANK[self.priority]:
+            raise FieldProblem("escalate_to", f"must be a higher priority than {self.priority}")
+        if self.vital in NIBP_VITALS and self.delay_s:
+            raise FieldProblem("delay_s", "NIBP limits alarm on the discrete reading: delay_s must be 0")
+        if self.repeat_nibp_min is not None and self.vital not in NIBP_VITALS:
+            raise FieldProblem("repeat_nibp_min", "only NIBP limits can ask for a repeat NIBP")
+        return self
+
+    def build(self) -> Limit:
+        comparison = self.comparison
+        return Limit(
+            id=self.id, vital=self.vital, comparison=comparison, threshold=getattr(self, comparison), priority=self.priority,
+            delay_s=self.delay_s, hysteresis=self.hysteresis,
+            latching=self.priority == "high" if self.latching is None else self.latching,
+            escalate_after_s=self.escalate_after_s, escalate_to=self.escalate_to,
+            phase=self.phase or ("post_dose" if comparison == "rise" else "any"), cited=self.cited, response=self.response,
+            repeat_nibp_min=self.repeat_nibp_min, holds_dosing=self.holds_dosing,
+        )
+
+
+class TechnicalSchema(CitedSchema):
+    condition_delay_s: NonNegative
+    escalate_after_s: NonNegative
+    max_quiet_s: dict[str, NonNegative]
+    nibp_overdue_grace_s: NonNegative
+    conditions: list[str]
+    response: str = ""
+    stale_intervals: AtLeastOne = 3.0
+    max_interval_s: AtLeastOne = 300.0
+    repeat_nibp_priority: Priority = "medium"
+    signal_loss_window_s: AtLeastOne = 60.0
+    signal_loss_max_s: AtLeastOne = 15.0
+    required: list[str] = []
+
+    @model_validator(mode="after")
+    def _known(self) -> TechnicalSchema:
+        for vital in self.max_quiet_s:
+            if vital not in VITALS or vital in NIBP_VITALS:
+                raise FieldProblem(f"max_quiet_s.{vital}", "must name a continuous vital (NIBP has nibp_overdue_grace_s)")
+        for vital in self.required:
+            if vital not in self.max_quiet_s:
+                raise FieldProblem("required", f"{vital!r} is not watched for staleness (give it in max_quiet_s)")
+        for condition in self.conditions:
+            if condition not in CONDITIONS:
+                raise FieldProblem("conditions", f"unknown condition {condition!r}")
+        return self
+
+    def build(self) -> Technical:
+        return Technical(
+            condition_delay_s=self.condition_delay_s, escalate_after_s=self.escalate_after_s, max_quiet_s=dict(self.max_quiet_s),
+            nibp_overdue_grace_s=self.nibp_overdue_grace_s, conditions=tuple(self.conditions), cited=self.cited,
+            response=self.response, stale_intervals=self.stale_intervals, max_interval_s=self.max_interval_s,
+            repeat_nibp_priority=self.repeat_nibp_priority, signal_loss_window_s=self.signal_loss_window_s,
+            signal_loss_max_s=self.signal_loss_max_s, required=tuple(self.required),
+        )
+
+
+class PlausibleSchema(CitedSchema):
+    vital: Vital
+    low: float
+    high: float
+    max_change_per_s: Positive | None = None
+
+    @model_validator(mode="after")
+    def _a_range(self) -> PlausibleSchema:
+        inside = _physical(self.vital, "above")
+        for key in ("low", "high"):
+            if problem := inside(getattr(self, key)):
+                raise FieldProblem(key, problem)
+        if self.low >= self.high:
+            raise FieldProblem("low", f"low {self.low:g} must be below high {self.high:g}")
+        return self
+
+    def build(self) -> Plausible:
+        return Plausible(self.vital, self.low, self.high, self.max_change_per_s, self.cited)
+
+
+class AudioSchema(CitedSchema):
+    pause_s: AtLeastOne
+    max_pause_s: AtLeastOne
+
+    @model_validator(mode="after")
+    def _pause_within_maximum(self) -> AudioSchema:
+        if self.pause_s > self.max_pause_s:
+            raise FieldProblem("pause_s", f"{self.pause_s:g} s is longer than max_pause_s {self.max_pause_s:g} s")
+        return self
+
+
+class BaselineSchema(CitedSchema):
+    nibp_readings: Annotated[int, Field(ge=1)]
+    window_s: AtLeastOne
+
+
+class DischargeSchema(CitedSchema):
+    bp_within_pct: Annotated[float, Field(gt=0, lt=100)]
+    spo2_above: Annotated[float, rule(_physical("spo2", "above"))]
+    no_active_alarm: bool
+
+
+class ProtocolSchema(FileModel):
+    """A protocol file: each table its model; across tables, the checks that numbers work together."""
+
+    protocol: MetaSchema
+    route: dict[str, RouteSchema]
+    gate: list[GateSchema] = []
+    screening: list[ScreeningItemSchema] = []
+    limit: list[LimitSchema]
+    plausible: list[PlausibleSchema] = []
+    technical: TechnicalSchema
+    audio: AudioSchema
+    baseline: BaselineSchema
+    discharge: DischargeSchema
+
+    @model_validator(mode="after")
+    def _across_tables(self) -> ProtocolSchema:
+        def fail(where: str, message: str) -> None:
+            raise FieldProblem(where, message)
+
+        if not self.route:
+            fail("route", "give at least one [route.NAME] table")
+        for name in self.route:
+            if name not in ROUTES:
+                fail(f"route.{name}", f"unknown route {name!r} (known: {', '.join(ROUTES)})")
+        seen_vitals: dict[str, int] = {}
+        for i, p in enumerate(self.plausible):
+            if p.vital in seen_vitals:
+                fail(f"plausible[{i}].vital", f"{p.vital} already has a plausible range (plausible[{seen_vitals[p.vital]}])")
+            seen_vitals[p.vital] = i
+        protocol = self.build("")
+        _check_limits(protocol.limits, fail)
+        _check_screening(protocol.screening, protocol.limits, fail)
+        _check_workable(protocol.limits, protocol.gates, protocol.plausible, protocol.technical, protocol.discharge, fail)
+        return self
+
+    def build(self, path: str) -> Protocol:
+        m, a, b, d = self.protocol, self.audio, self.baseline, self.discharge
+        return Protocol(
+            meta=Meta(m.name, m.version, m.reviewed_by, m.reviewed_on, m.description),
+            routes={name: route.build(name) for name, route in self.route.items()},
+            gates=tuple(g.build() for g in self.gate),
+            screening=tuple(s.build() for s in self.screening),
+            limits=tuple(lim.build() for lim in self.limit),
+            technical=self.technical.build(),
+            audio=Audio(a.pause_s, a.max_pause_s, a.cited),
+            baseline=BaselineRule(b.nibp_readings, b.window_s, b.cited),
+            discharge=Discharge(d.bp_within_pct, d.spo2_above, d.no_active_alarm, d.cited),
+            path=path,
+            plausible={p.vital: p.build() for p in self.plausible},
+        )
 
 
 # ---------------------------------------------------------------- cross-checks
@@ -715,101 +711,11 @@ def _check_screening(items: tuple[ScreeningItem, ...], limits: tuple[Limit, ...]
 
 # ---------------------------------------------------------------- loading
 
-TOP = ("protocol", "route", "gate", "screening", "limit", "plausible", "technical", "audio", "baseline", "discharge")
-KNOWN = {
-    "protocol": ("name", "version", "reviewed_by", "reviewed_on", "description"),
-    "route": (
-        "drug", "dose", "observation_min", "nibp_interval_min", "predose_bp_required", "predose_bp_max_age_min", "checkpoint",
-        "bounds", *CITED,
-    ),
-    "bounds": ("single_mg_per_kg", "single_mg", "session_mg_per_kg", "session_mg", "infusion_min", "response", *CITED),
-    "gate": (
-        "id", "action", "message", "sbp_above", "dbp_above", "sbp_at_least", "dbp_at_least", "spo2_below", "min_age", "max_age",
-        "recheck_after_min", "hysteresis", *CITED,
-    ),
-    "screening": (
-        "id", "key", "question", "reason", "when", "at_least", "block", "overridable", "gate", "tighten", "delay",
-        "nibp_interval_min", "extend_observation_min", "checks", "lifted_by", *CITED,
-    ),
-    "limit": (
-        "id", "vital", *COMPARISONS, "priority", "delay_s", "hysteresis", "latching", "escalate_after_s", "escalate_to", "phase", "response", "repeat_nibp_min", "holds_dosing", *CITED,
-    ),
-    "plausible": ("vital", "low", "high", "max_change_per_s", *CITED),
-    "technical": (
-        "condition_delay_s", "escalate_after_s", "max_quiet_s", "nibp_overdue_grace_s", "conditions", "response",
-        "stale_intervals", "max_interval_s", "repeat_nibp_priority", "signal_loss_window_s", "signal_loss_max_s", "required", *CITED,
-    ),
-    "audio": ("pause_s", "max_pause_s", *CITED),
-    "baseline": ("nibp_readings", "window_s", *CITED),
-    "discharge": ("bp_within_pct", "spo2_above", "no_active_alarm", *CITED),
-}
-
 
 def parse(text: str, path: str = "<protocol>") -> Protocol:
     """Parse and validate protocol text; raise :class:`ProtocolError` with file, line and field."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _syntax_error(path, text, exc) from None
-    lines = field_lines(text)
-
-    def reader(where: str, table: Any, known: tuple[str, ...]) -> _Reader:
-        return _Reader(path, lines, where, table, known)
-
-    def fail(where: str, message: str) -> None:
-        raise ProtocolError(path, _line_of(lines, where), where, message)
-
-    top = reader("", data, TOP)
-    for name in ("protocol", "route", "limit", "technical", "audio", "baseline", "discharge"):
-        top.get(name, (dict, list))
-
-    def many(name: str, build: Callable[[_Reader], Any]) -> tuple:
-        tables = data.get(name, [])
-        if not isinstance(tables, list):
-            fail(name, f"use [[{name}]] (an array of tables)")
-        return tuple(build(reader(f"{name}[{i}]", t, KNOWN[name])) for i, t in enumerate(tables))
-
-    routes_raw = data["route"]
-    if not isinstance(routes_raw, dict) or not routes_raw:
-        fail("route", "give at least one [route.NAME] table")
-    routes = {name: _route(name, reader(f"route.{name}", t, KNOWN["route"]), reader) for name, t in routes_raw.items()}
-    limits = many("limit", _limit)
-    screening = many("screening", _screening)
-    plausible = many("plausible", _plausible)
-    seen_vitals: dict[str, int] = {}
-    for i, p in enumerate(plausible):
-        if p.vital in seen_vitals:
-            fail(f"plausible[{i}].vital", f"{p.vital} already has a plausible range (plausible[{seen_vitals[p.vital]}])")
-        seen_vitals[p.vital] = i
-    _check_limits(limits, fail)
-    _check_screening(screening, limits, fail)
-    gates = many("gate", _gate)
-    technical = _technical(reader("technical", data["technical"], KNOWN["technical"]))
-    discharge = _discharge(reader("discharge", data["discharge"], KNOWN["discharge"]))
-    _check_workable(limits, gates, {p.vital: p for p in plausible}, technical, discharge, fail)
-    return Protocol(
-        meta=_meta(reader("protocol", data["protocol"], KNOWN["protocol"])),
-        routes=routes,
-        gates=gates,
-        screening=screening,
-        limits=limits,
-        technical=technical,
-        audio=_audio(reader("audio", data["audio"], KNOWN["audio"])),
-        baseline=_baseline(reader("baseline", data["baseline"], KNOWN["baseline"])),
-        discharge=discharge,
-        path=path,
-        plausible={p.vital: p for p in plausible},
-    )
-
-
-def _syntax_error(path: str, text: str, exc: tomllib.TOMLDecodeError) -> ProtocolError:
-    """A TOML syntax error with its line and the field written on that line."""
-    m = re.search(r"at line (\d+)", str(exc))
-    line = int(m.group(1)) if m else 1
-    source_lines = text.splitlines()
-    key = _KEY.match(source_lines[line - 1]) if 0 < line <= len(source_lines) else None
-    reason = re.sub(r"\s*\(at line.*\)$", "", str(exc))
-    return ProtocolError(path, line, _clean_key(key.group(1)) if key else "(syntax)", f"TOML syntax error: {reason}")
+    data = parse_toml(text, path, ProtocolError)
+    return check(ProtocolSchema, data, path, toml_lines(text), ProtocolError).build(path)
 
 
 # The shipped protocol used for a route when none is named.
@@ -836,5 +742,5 @@ def load(name_or_path: str | Path) -> Protocol:
         return parse(resource.read_text(encoding="utf-8"), f"{text_name}.toml")
     path = Path(name_or_path)
     if not path.is_file():
-        raise ProtocolError(text_name, 0, "(file)", f"no such protocol file or shipped protocol (shipped: {', '.join(shipped())})")
+        raise ProtocolError(text_name, None, "(file)", f"no such protocol file or shipped protocol (shipped: {', '.join(shipped())})")
     return parse(path.read_text(encoding="utf-8"), str(path))

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from devices.virtual.perturb import OverlaySource, Perturbation
 from devices.virtual.replay import open_replay
 from devices.virtual.scenarios import SCENARIOS, Scenario, get_scenario
 from devices.virtual.simulator import SimSource
 from devices.source import PlaybackClock
+from devices.errors import ConfigError
+from devices.schema import FieldProblem, FileModel, check, read_toml, toml_lines
 from devices.uri import parse_uri
 from monitor.training.debrief import ACTION_LABELS
 from monitor.session.hub import Hub
@@ -36,7 +40,6 @@ SAMPLE_RECORDINGS = Path(__file__).resolve().parents[2] / "sample_data"
 SPEED_MIN, SPEED_MAX = 1.0, 60.0
 ACTIONS = ("acknowledge", "note", "hold_dosing", "stop_dosing", "resume_dosing", "call_help", "manual_nibp", "dose",
            "pause_audio")
-SCENARIO_KEYS = {"title", "base", "seed", "duration_min", "summary", "doses", "overrides"}
 OVERRIDABLE = {f.name for f in fields(Scenario)} - {"name", "screening", "doses", "episodes", "events"}
 
 
@@ -50,8 +53,8 @@ INJECTIONS = {
 }
 
 
-class ScenarioFileError(ValueError):
-    """A training scenario file that cannot be used; the message names the file and field."""
+class ScenarioFileError(ConfigError):
+    """A training scenario file that cannot be used, located by file, line and field."""
 
 
 class TrainingInputError(ValueError):
@@ -104,70 +107,100 @@ class TrainingScenario:
         }
 
 
-def _fail(path: Path, where: str, message: str) -> ScenarioFileError:
-    return ScenarioFileError(f"{path}: {where}: {message}")
+class ExpectSchema(FileModel):
+    """``[[expect]]``: what a trainee should do (``at_min`` after the start, within ``within_s``)."""
+
+    id: str
+    at_min: float = Field(ge=0)
+    within_s: float = Field(gt=0)
+    actions: list[str] = Field(min_length=1)
+    what: str
+
+    @field_validator("actions")
+    @classmethod
+    def _known_actions(cls, actions: list[str]) -> list[str]:
+        for action in actions:
+            if action.removeprefix("not:").split(":", 1)[0] not in ACTIONS:
+                raise ValueError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+        return actions
+
+    def expectation(self) -> Expectation:
+        return Expectation(self.id, self.at_min * 60, self.within_s, tuple(self.actions), self.what)
 
 
-def _expectation(path: Path, i: int, raw: dict) -> Expectation:
-    where = f"expect[{i}]"
-    missing = {"id", "at_min", "within_s", "actions", "what"} - set(raw)
-    if missing:
-        raise _fail(path, where, f"missing {', '.join(sorted(missing))}")
-    actions = tuple(raw["actions"])
-    for action in actions:
-        base = action.removeprefix("not:").split(":", 1)[0]
-        if base not in ACTIONS:
-            raise _fail(path, f"{where}.actions", f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
-    if not actions:
-        raise _fail(path, f"{where}.actions", "needs at least one action")
-    return Expectation(str(raw["id"]), float(raw["at_min"]) * 60, float(raw["within_s"]), actions, str(raw["what"]))
+class PerturbationSchema(FileModel):
+    """``[[perturbation]]``: a scripted change over the simulator (checked as :class:`Perturbation` checks it)."""
+
+    kind: str
+    at_min: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    amount: float = 0.0
+    source: str = "sim-oximeter"
+    text: str = ""
+
+    @model_validator(mode="after")
+    def _valid(self) -> PerturbationSchema:
+        self.perturbation()
+        return self
+
+    def perturbation(self) -> Perturbation:
+        return Perturbation(kind=self.kind, t=self.at_min * 60, duration=self.duration_s, amount=self.amount,
+                            source=self.source, text=self.text)
 
 
-def _perturbation(path: Path, i: int, raw: dict) -> Perturbation:
-    where = f"perturbation[{i}]"
-    try:
-        return Perturbation(kind=raw["kind"], t=float(raw["at_min"]) * 60, duration=float(raw["duration_s"]),
-                            amount=float(raw.get("amount", 0)), source=raw.get("source", "sim-oximeter"),
-                            text=raw.get("text", ""))
-    except KeyError as exc:
-        raise _fail(path, where, f"missing {exc.args[0]}") from None
-    except (TypeError, ValueError) as exc:
-        raise _fail(path, where, str(exc)) from None
+class ScenarioHeadSchema(FileModel):
+    """``[scenario]``: the simulator scenario it builds on, and the overrides of its numbers."""
+
+    base: str
+    title: str | None = None
+    seed: int = Field(0, ge=0)
+    duration_min: float | None = Field(None, gt=0)
+    summary: str = ""
+    doses: Literal["scripted", "trainee"] = "scripted"
+    overrides: dict[str, Any] = {}
+
+    @field_validator("base")
+    @classmethod
+    def _known_base(cls, base: str) -> str:
+        if base not in SCENARIOS:
+            raise ValueError(f"{base!r} is not a simulator scenario ({', '.join(SCENARIOS)})")
+        return base
+
+    @model_validator(mode="after")
+    def _overridable(self) -> ScenarioHeadSchema:
+        for key in sorted(self.overrides):
+            if key not in OVERRIDABLE:
+                raise FieldProblem(f"overrides.{key}", "cannot be overridden")
+        try:
+            self.scenario()
+        except (TypeError, ValueError) as exc:
+            raise FieldProblem("overrides", str(exc)) from None
+        return self
+
+    def scenario(self) -> Scenario:
+        return replace(get_scenario(self.base), **self.overrides)
+
+
+class ScenarioFileSchema(FileModel):
+    """A training scenario file."""
+
+    scenario: ScenarioHeadSchema
+    perturbation: list[PerturbationSchema] = []
+    expect: list[ExpectSchema] = []
 
 
 def load_scenario(path: str | Path) -> TrainingScenario:
-    """Read one library file; raise ``ScenarioFileError`` naming the file and field."""
+    """Read one library file; raise ``ScenarioFileError`` naming the file, line and field."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise _fail(path, "file", str(exc)) from None
-    head = data.get("scenario")
-    if not isinstance(head, dict):
-        raise _fail(path, "scenario", "missing [scenario] table")
-    unknown = set(head) - SCENARIO_KEYS
-    if unknown:
-        raise _fail(path, f"scenario.{sorted(unknown)[0]}", "unknown field")
-    if head.get("base") not in SCENARIOS:
-        raise _fail(path, "scenario.base", f"{head.get('base')!r} is not a simulator scenario ({', '.join(SCENARIOS)})")
-    overrides = head.get("overrides", {})
-    bad = set(overrides) - OVERRIDABLE
-    if bad:
-        raise _fail(path, f"scenario.overrides.{sorted(bad)[0]}", "cannot be overridden")
-    try:
-        scenario = replace(get_scenario(head["base"]), **overrides)
-    except (TypeError, ValueError) as exc:
-        raise _fail(path, "scenario.overrides", str(exc)) from None
-    doses = head.get("doses", "scripted")
-    if doses not in ("scripted", "trainee"):
-        raise _fail(path, "scenario.doses", "must be 'scripted' or 'trainee'")
+    text, data = read_toml(path, ScenarioFileError)
+    spec = check(ScenarioFileSchema, data, str(path), toml_lines(text), ScenarioFileError)
+    head = spec.scenario
     return TrainingScenario(
-        name=path.stem, title=str(head.get("title", path.stem)), summary=str(head.get("summary", "")),
-        scenario=scenario, seed=int(head.get("seed", 0)),
-        duration_s=float(head["duration_min"]) * 60 if "duration_min" in head else None,
-        scripted_doses=doses == "scripted",
-        perturbations=tuple(_perturbation(path, i, p) for i, p in enumerate(data.get("perturbation", []))),
-        expectations=tuple(_expectation(path, i, e) for i, e in enumerate(data.get("expect", []))),
+        name=path.stem, title=head.title or path.stem, summary=head.summary, scenario=head.scenario(),
+        seed=head.seed, duration_s=None if head.duration_min is None else head.duration_min * 60,
+        scripted_doses=head.doses == "scripted",
+        perturbations=tuple(p.perturbation() for p in spec.perturbation),
+        expectations=tuple(e.expectation() for e in spec.expect),
     )
 
 
