@@ -11,9 +11,10 @@ from pathlib import Path
 from devices.errors import DeviceError
 from devices.io.recording import read_recording
 from devices.screening import ScreeningError, parse_answers
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import ProtocolError, load
-from monitor.rules.session_rules import BaselineSet, DosingChange, Output, judge_recording
+from monitor.rules.session_rules import BaselineSet, DosingChange, judge_recording
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,12 +37,12 @@ def read_screening(path: str | Path) -> dict:
     return parse_answers(inner if isinstance(inner, dict) else data, str(path))
 
 
-def output_json(output: Output) -> dict:
+def output_json(output: AlarmEvent | DosingChange) -> dict:
     """The JSON line for one transition or dosing change (``t`` in seconds from session start)."""
     return output.as_dict()
 
 
-def output_text(output: Output) -> str:
+def output_text(output: AlarmEvent | DosingChange) -> str:
     minutes, seconds = divmod(int(output.t), 60)
     if isinstance(output, DosingChange):
         reasons = "; ".join(output.decision.reasons) or "no open block or gate"
