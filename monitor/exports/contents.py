@@ -49,7 +49,8 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
     s = record.session
     start = s.started
     last = record.end if is_ended(record) or not items else items[-1].t
-    notes = [(e.t - start, e.kind, str(e.data.get("text", ""))) for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED]
+    notes = [(e.t - start, e.kind, str(e.data.get("text", "")))
+             for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED]
     notes += [(r.t - start, "note", "stored dose with invalid fields: " + "; ".join(r.problems))
               for r in dose_rows(record.events) if r.problems]
     meta = {
