@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 from urllib.parse import parse_qsl, unquote
 
 from devices.errors import URIError
@@ -17,6 +18,12 @@ class DeviceURI:
     target: str
     params: dict[str, str]
     text: str
+
+    @overload
+    def param(self, name: str, default: str) -> str: ...
+
+    @overload
+    def param(self, name: str, default: None = None) -> str | None: ...
 
     def param(self, name: str, default: str | None = None) -> str | None:
         return self.params.get(name, default)

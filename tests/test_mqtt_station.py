@@ -223,6 +223,14 @@ def test_a_rooms_dosing_hold_reaches_the_central_station_and_lifts_with_the_over
         hub.stop()
 
 
+def test_the_central_store_reads_its_sign_in_audit_beside_its_room_actions(tmp_path):
+    store = CentralStore(tmp_path / "c.db")
+    store.write_audit(1.0, "sign_in", "nurse.k", {"address": "10.0.0.5"})  # the central page's sign-ins
+    store.write_central_audit("clinic", "room1", "s1", "ack", "a1", "nurse.k", "requested")
+    assert [(action, who) for _, _, action, who, _ in store.audit()] == [("sign_in", "nurse.k")]
+    assert [(e.room, e.action, e.result) for e in store.audit_log("s1")] == [("room1", "ack", "requested")]
+
+
 def test_refuses_a_remote_broker_without_credentials(tmp_path, capsys):
     with pytest.raises(BrokerError, match="credentials"):
         config_from_args("mqtt://192.0.2.10:1883", Namespace())

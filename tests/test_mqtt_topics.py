@@ -175,6 +175,16 @@ def test_stored_oddities_are_sanitised_and_batches_fit():
     assert mt.encode_batch("events", "s1", 0, [(1, [1, NOW, "note", {}, None])])[2] == []  # nothing to change
 
 
+def test_a_row_that_cannot_be_encoded_even_sanitised_is_left_out():
+    huge = 10**5000  # a finite int, but more digits than Python turns into text
+    rows = [(1, [1, NOW, "note", {"n": huge}, None]), (2, [2, NOW, "note", {"text": "fine"}, None])]
+    payload, last, problems = mt.encode_batch("events", "s1", 0, rows)
+    assert last == 1 and mt.decode(payload)["rows"] == []
+    assert problems == ["row 1: cannot be sent even sanitised, left out"]
+    payload, last, problems = mt.encode_batch("events", "s1", 1, rows[1:])
+    assert last == 2 and mt.decode(payload)["rows"] == [[2, NOW, "note", {"text": "fine"}, None]] and not problems
+
+
 def test_batches_are_checked_strictly():
     ok = {"kind": "readings", "session": "s1", "after": 0, "last": 9, "rows": [[3, NOW, "hr"]]}
     assert mt.parse_batch(ok).last == 9  # rows left out by the bedside: the cursor still reaches 9

@@ -32,7 +32,8 @@ class Found:
 async def discover(timeout: float, backend: type[BaseBleakScanner] | None = None) -> list[Found]:
     """Scan for ``timeout`` seconds; strongest signal first. Raises bleak's or the OS's error when
     there is no usable adapter."""
-    seen = await BleakScanner.discover(timeout, return_adv=True, backend=backend)
+    # bleak's keyword types leave out the None that BleakScanner(backend=None) takes as "the platform's"
+    seen = await BleakScanner.discover(timeout, return_adv=True, backend=backend)  # type: ignore[call-overload]
     found = [
         Found(device.address, adv.local_name or device.name or "", adv.rssi, tuple(adv.service_uuids))
         for device, adv in seen.values()

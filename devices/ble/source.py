@@ -21,7 +21,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
@@ -34,6 +34,9 @@ from devices.errors import DecodeError, DeviceError, URIError
 from devices.reading import Condition, Item
 from devices.source import Clock
 from devices.uri import DeviceURI
+
+if TYPE_CHECKING:
+    from bleak.args.bluez import BlueZScannerArgs
 
 ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$")
 ANY = "any"
@@ -88,7 +91,7 @@ class BleSource:
         self.profiles = profiles
         self.stale_after = stale_after
         self.timing = timing
-        self.bluez = {"adapter": adapter} if adapter else {}
+        self.bluez: BlueZScannerArgs = {"adapter": adapter} if adapter else {}  # the client takes it too
         self.client_backend = client_backend
         self.scanner_backend = scanner_backend
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from devices.formats import DecodeFormat
 from devices.reading import Item, reading
-from devices.serial.decoder import DecoderState, Skipped, decode_all, physical
+from devices.serial.decoder import DecoderState, Skipped, StreamDecoder, decode_all, physical
 
 OXIMETER_VITALS = ("spo2", "pr", "pi")
 PLETH_HZ = 50  # PC-60FW waveform rate (LepuDemo README: "frequency 50HZ")
@@ -239,7 +239,7 @@ class Pc60fwDecoder(_WellueDecoder):
             n = len(p)
             return [reading(t - (n - 1 - i) / PLETH_HZ, "pleth", b & 0x7F, self.source) for i, b in enumerate(p)]
         if token == 0xF0 and kind == 0x03 and p:
-            return self.edges.update(t, {"low_battery": "battery below 25 %" if p[0] == 0 else None})
+            return list(self.edges.update(t, {"low_battery": "battery below 25 %" if p[0] == 0 else None}))
         return []
 
 
@@ -253,7 +253,7 @@ class WellueProtocol:
     service: str
     notify: str
     write: str
-    decoder: Callable[[str], DecoderState]
+    decoder: Callable[[str], StreamDecoder]
     names: tuple[str, ...]  # advertised name prefixes
     handshake: Callable[[float], list[bytes]] = lambda _now: []
     poll: bytes = b""
@@ -282,7 +282,7 @@ def protocol_for(name: str, services: tuple[str, ...] = ()) -> WellueProtocol | 
     return next((p for p in PROTOCOLS.values() if p.service in offered or name.startswith(p.names)), None)
 
 
-def _one_shot(make: Callable[[str], DecoderState], what: str) -> Callable[[bytes | str], list[Item]]:
+def _one_shot(make: Callable[[str], StreamDecoder], what: str) -> Callable[[bytes | str], list[Item]]:
     def decode(data: bytes | str) -> list[Item]:
         raw = data if isinstance(data, bytes) else data.encode("latin-1")
         return decode_all(make("wellue"), raw, what)

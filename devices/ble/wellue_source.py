@@ -27,7 +27,7 @@ from devices.ble.source import ANY, LINK_ERRORS, BleSource, Link, Timing
 from devices.ble.wellue import PROTOCOLS, WellueProtocol
 from devices.errors import DeviceError, URIError
 from devices.reading import Item
-from devices.serial.decoder import DecoderState
+from devices.serial.decoder import StreamDecoder
 from devices.source import Clock
 from devices.uri import DeviceURI
 
@@ -76,7 +76,7 @@ class WellueLink(Link):
         for frame in protocol.handshake(self.clock.now()):
             await self.write(client, frame)
 
-    def on_notify(self, decoder: DecoderState) -> Callable[[object, bytearray], None]:
+    def on_notify(self, decoder: StreamDecoder) -> Callable[[object, bytearray], None]:
         """The notification callback: bytes into the decoder; a complete, CRC-checked frame is fresh data."""
         def on_value(_char: object, data: bytearray) -> None:
             t = self.clock.now()

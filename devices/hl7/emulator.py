@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import groupby
+from typing import TypeVar
 
 from devices.hl7.ack import ack_code
 from devices.hl7.encoder import ALARMED, alarm_report, observation_report
@@ -134,7 +135,7 @@ class Hl7Monitor:
             for item in now_items:
                 if isinstance(item, Condition):
                     if item.condition in ALARMED:
-                        await self._send(lambda c, now, i=item: alarm_report(_now(i, now), self.device, c, now))
+                        await self._send(lambda c, now: alarm_report(_now(item, now), self.device, c, now))
                 elif item.source in cuffs and (item.vital in NIBP_VITALS or item.vital == "pr"):
                     cuff.append(item)  # the pulse rate a cuff measured with its pressures
                 elif item.vital in CONTINUOUS:
@@ -150,7 +151,10 @@ class Hl7Monitor:
         return self.link.tally
 
 
-def _now(item: Item, now: float) -> Item:
+_Stamped = TypeVar("_Stamped", Reading, Condition)
+
+
+def _now(item: _Stamped, now: float) -> _Stamped:
     """The item as the emulated monitor stamps it: at the time it is sent."""
     return replace(item, t=now)
 

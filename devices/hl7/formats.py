@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from devices.formats import DecodeFormat
+from devices.formats import Decoded, DecodeFormat
 from devices.hl7.decoder import decode_message
 
 
@@ -22,7 +22,7 @@ class Remark:
         return {self.kind: self.text}
 
 
-def decode_hl7(data: bytes | str) -> list:
+def decode_hl7(data: bytes | str) -> list[Decoded]:
     """The items of one message (times on the monitor's clock), then its remarks."""
     text = data if isinstance(data, str) else data.decode("utf-8", "replace")
     decoded = decode_message(text, time.time())

@@ -42,7 +42,7 @@ from devices.hl7.decoder import Decoded, Hl7Error, decode_message
 from devices.hl7.dtm import parse_zone
 from devices.hl7.message import parse, printable
 from devices.hl7.mllp import FrameTooLong, Limits, MllpError, frame, messages
-from devices.reading import Condition, Item
+from devices.reading import Condition, Item, Reading
 from devices.source import Clock
 from devices.uri import DeviceURI
 
@@ -284,6 +284,8 @@ class Hl7Source:
                                                    or received)) for a in decoded.alarms]
             items += self.tracker.update(alarms)
         for item in decoded.items if decoded.kind == "R01" else ():
+            if not isinstance(item, Reading):  # an ORU^R01 holds readings only
+                continue
             key, seen = (item.source, item.vital), (item.t, item.value)
             if self._last.get(key) == seen:
                 continue  # the same measurement again

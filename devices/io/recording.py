@@ -349,7 +349,7 @@ def _parse_long(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
             if extra is not None and cells[extra]:
                 raise where.error(line, extra, "only condition rows have this column")
         unit = _unit(where, line, cu, vital, cells[cu]) if cu is not None else VITALS[vital].unit
-        if status and status not in STATUSES:
+        if status and cst is not None and status not in STATUSES:
             raise where.error(line, cst, f"unknown status {cells[cst]!r} (known: {', '.join(STATUSES)})")
         if value_cell in NO_VALUE_CELLS:
             if status not in ("", NO_VALUE):

@@ -40,8 +40,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from devices.errors import RecordingError
 from devices.reading import VITALS, Condition, Item, Reading, in_physical_range, no_value, questionable
@@ -142,7 +144,13 @@ def check_framing(path: Path) -> tuple[float, float]:
     return times
 
 
-def _load(vitaldb: ModuleType, path: Path, **options: object) -> object:
+class LoadedVital(Protocol):
+    """What kapmon reads of a loaded ``vitaldb.VitalFile``: its tracks by ``device/name``."""
+
+    trks: dict
+
+
+def _load(vitaldb: ModuleType, path: Path, **options: object) -> LoadedVital:
     """``vitaldb.VitalFile`` of a local file (never a URL), its complaints turned into ``RecordingError``."""
     vf = vitaldb.VitalFile()
     vf.devs, vf.trks, vf.dtstart, vf.dtend = {}, {}, 0, 0
@@ -209,7 +217,7 @@ def choose_tracks(trks: dict, waveforms: bool) -> tuple[list[Chosen], list[str]]
             why = "waveform left out as asked"
         elif (source, vital) in taken:
             why = f"{taken[(source, vital)]} already gives {vital}"
-        if why:
+        if why or vital is None:
             skipped.append(f"{full}: {why}")
             continue
         taken[(source, vital)] = full
@@ -217,7 +225,7 @@ def choose_tracks(trks: dict, waveforms: bool) -> tuple[list[Chosen], list[str]]
     return chosen, skipped
 
 
-def shortest(values: np.ndarray, fmt: int) -> np.ndarray:
+def shortest(values: npt.ArrayLike, fmt: int) -> np.ndarray:
     """Float32 samples as the shortest decimals that are the same float32; other formats as doubles."""
     if fmt == FLOAT32:
         return np.asarray(values, dtype=np.float32).astype(str).astype(np.float64)
@@ -397,7 +405,8 @@ def wave_records(readings: Sequence[Reading]) -> tuple[float, list[dict]]:
     steps = [b - a for a, b in zip(times, times[1:]) if b > a]
     rate = float(np.float32(round(1.0 / statistics.median(steps), 3))) if steps else 1.0
     recs: list[dict] = []
-    first, values = 0.0, []
+    first = 0.0
+    values: list[float] = []
     for r in readings:
         if r.value is not None and values and abs(r.t - (first + len(values) / rate)) <= 0.5 / rate:
             values.append(r.value)

@@ -138,7 +138,7 @@ class Cms50dV7Decoder(DecoderState):
         data = unpack(frame)
         if frame[0] == REALTIME:
             return self._items(parse_realtime(data), t)
-        return self.edges.update(t, {"disconnected": f"device disconnect notice, reason {data[0]}"})
+        return list(self.edges.update(t, {"disconnected": f"device disconnect notice, reason {data[0]}"}))
 
     def _items(self, p: Realtime, t: float) -> list[Item]:
         out: list[Item] = list(

@@ -56,7 +56,7 @@ def hr_value(msb: int, lsb: int) -> int | None:
     return None if hr in (0, HR_MISSING) else hr
 
 
-def checksum(frame: bytes) -> int:
+def checksum(frame: bytes | bytearray) -> int:
     return sum(frame[:4]) & 0xFF
 
 
@@ -97,7 +97,7 @@ class NoninPacketDecoder(DecoderState):
         self.fmt = fmt
         self.number: int | None = None  # 1-based frame number in the packet, None until SYNC
         self.floats: dict[int, int] = {}
-        self.pulse = {"low_perfusion": None, "motion": None}
+        self.pulse: dict[str, str | None] = {"low_perfusion": None, "motion": None}
         self.gate = NumericGate(source)
 
     def feed(self, chunk: bytes, t: float) -> list[Item]:

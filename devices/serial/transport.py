@@ -203,8 +203,8 @@ class SerialSource:
                     self._measure = False
                     link.write(p.measure)
                 now = time.monotonic()
-                watching = armed is not None and p.quiet and not self.active["stale"]
-                deadline = min(next_periodic, next_negotiate, armed + p.quiet if watching else float("inf"))
+                quiet_until = armed + p.quiet if armed is not None and p.quiet and not self.active["stale"] else float("inf")
+                deadline = min(next_periodic, next_negotiate, quiet_until)
                 if probing:
                     deadline = min(deadline, opened + self.probe)
                 got = await self._next(link, max(0.0, deadline - now))

@@ -112,8 +112,9 @@ def _start_items(p: Perturbation, t: float, last: dict[str, Reading]) -> list[It
         return [Condition(t, "sensor_off", p.source, True, OXIMETER_VITALS, p.text)]
     if p.kind == "disconnect":
         return [Condition(t, "disconnected", p.source, True, (), p.text)]
-    if p.kind == "bp_rise" and "sbp" in last and "dbp" in last:
-        sbp, dbp = last["sbp"].value + p.amount, last["dbp"].value + 0.6 * p.amount
+    sbp0, dbp0 = (last[v].value if v in last else None for v in ("sbp", "dbp"))
+    if p.kind == "bp_rise" and sbp0 is not None and dbp0 is not None:
+        sbp, dbp = sbp0 + p.amount, dbp0 + 0.6 * p.amount
         source = last["sbp"].source
         return [reading(t, "sbp", round(sbp), source), reading(t, "dbp", round(dbp), source),
                 reading(t, "map", round((sbp + 2 * dbp) / 3), source)]
@@ -132,7 +133,7 @@ def _transform(p: Perturbation, item: Item) -> Item | None:
     """One item under one active perturbation (``None`` drops it)."""
     if p.kind == "disconnect":
         return None if item.source == p.source else item
-    if not isinstance(item, Reading) or not item.has_value:
+    if not isinstance(item, Reading) or not item.has_value or item.value is None:
         return item
     if p.kind == "probe_off" and item.source == p.source and item.vital in OXIMETER_VITALS:
         return None if item.vital == "pleth" else no_value(item.t, item.vital, item.source)

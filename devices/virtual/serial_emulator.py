@@ -94,7 +94,10 @@ class EmulatedDevice:
     By default a device streams frames and ignores what it is sent; devices with commands override
     ``receive``, ``tick`` and ``reset``."""
 
-    rate: float = 0.0  # frames per emulated second; 0 = sends only in reply
+    @property
+    def rate(self) -> float:
+        """Frames per emulated second; 0 = sends only in reply."""
+        return 0.0
 
     def frame(self, state: DeviceState, wall: float) -> bytes:
         """One frame of what the device streams (devices with ``rate`` 0 stream nothing)."""

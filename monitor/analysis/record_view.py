@@ -113,11 +113,6 @@ def bp_text(data: dict) -> str:
     return f"{num('sbp')}/{num('dbp')} mmHg (MAP {num('map')})"
 
 
-def answer_text(value: object) -> str:
-    """A screening answer in words: ``yes``, ``no``, ``not answered``, ``52``, ``moderate``."""
-    return "not answered" if value is None else "yes" if value is True else "no" if value is False else str(value)
-
-
 @dataclass(frozen=True, slots=True)
 class EventRow:
     """One thing a person did or noted during the session, for the tables of the page and the report."""

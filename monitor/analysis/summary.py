@@ -136,6 +136,11 @@ def valid(readings: Sequence[StoredReading], vital: str) -> list[StoredReading]:
     return [r for r in readings if r.vital == vital and r.status == OK and r.value is not None]
 
 
+def valid_points(readings: Sequence[StoredReading], vital: str) -> list[tuple[float, float]]:
+    """(time, value) of the trusted readings of one vital, in the given order."""
+    return [(r.t, r.value) for r in valid(readings, vital) if r.value is not None]
+
+
 def bp_readings(readings: Sequence[StoredReading]) -> list[BP]:
     """Cuff measurements: sbp/dbp/map readings grouped by time and source."""
     groups: dict[tuple[float, str], dict[str, float | None]] = {}
@@ -165,11 +170,11 @@ def baseline(record: SessionRecord, protocol: Protocol) -> dict[str, float]:
 def peak(readings: Sequence[StoredReading], vital: str, first_dose: float | None) -> Point | None:
     """The highest valid reading after the first dose (whole session without a dose); a reading at the dose
     instant is pre-dose, as for the engine and the baseline."""
-    after = [r for r in valid(readings, vital) if first_dose is None or r.t > first_dose]
+    after = [(t, v) for t, v in valid_points(readings, vital) if first_dose is None or t > first_dose]
     if not after:
         return None
-    top = max(after, key=lambda r: (r.value, -r.t))
-    return Point(top.t, float(top.value), None if first_dose is None else top.t - first_dose)
+    t, value = max(after, key=lambda p: (p[1], -p[0]))
+    return Point(t, float(value), None if first_dose is None else t - first_dose)
 
 
 def rise(top: Point | None, reference: float | None) -> Point | None:
@@ -181,11 +186,11 @@ def rise(top: Point | None, reference: float | None) -> Point | None:
 
 def lowest(readings: Sequence[StoredReading], vital: str, first_dose: float | None) -> Point | None:
     """The lowest valid reading of the whole session."""
-    values = valid(readings, vital)
-    if not values:
+    points = valid_points(readings, vital)
+    if not points:
         return None
-    low = min(values, key=lambda r: (r.value, r.t))
-    return Point(low.t, float(low.value), None if first_dose is None else low.t - first_dose)
+    t, value = min(points, key=lambda p: (p[1], p[0]))
+    return Point(t, float(value), None if first_dose is None else t - first_dose)
 
 
 def usual_interval(readings: Sequence[StoredReading], vital: str) -> float | None:
@@ -211,7 +216,7 @@ def time_below(readings: Sequence[StoredReading], vital: str, limit: float, fres
 
 
 def value_range(readings: Sequence[StoredReading], vital: str) -> tuple[float, float] | None:
-    values = [r.value for r in valid(readings, vital)]
+    values = [v for _, v in valid_points(readings, vital)]
     return (min(values), max(values)) if values else None
 
 

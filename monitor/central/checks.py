@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 from devices.patient import dose_problem, lot_problem
@@ -92,6 +92,14 @@ def present(d: Mapping, key: str, optional: bool) -> Any:
     return value
 
 
+@overload
+def number(d: Mapping, key: str, optional: Literal[False] = False) -> float: ...
+
+
+@overload
+def number(d: Mapping, key: str, optional: bool) -> float | None: ...
+
+
 def number(d: Mapping, key: str, optional: bool = False) -> float | None:
     value = present(d, key, optional)
     if value is None:
@@ -99,6 +107,14 @@ def number(d: Mapping, key: str, optional: bool = False) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise MessageError(f"{key}: {str(value)[:40]} is not a finite number")
     return float(value)
+
+
+@overload
+def text(d: Mapping, key: str, limit: int, optional: Literal[False] = False) -> str: ...
+
+
+@overload
+def text(d: Mapping, key: str, limit: int, optional: bool) -> str | None: ...
 
 
 def text(d: Mapping, key: str, limit: int, optional: bool = False) -> str | None:

@@ -255,7 +255,8 @@ class Publisher:
                 self._reply(cmd, False, "that session is not running in this room")
             return
         if op == "sync":
-            wanted = cmd.get("cursors") if isinstance(cmd.get("cursors"), dict) else {}
+            wanted = cmd.get("cursors")
+            wanted = wanted if isinstance(wanted, dict) else {}
             for kind in mt.KINDS:
                 theirs = wanted.get(kind, 0)
                 ok = isinstance(theirs, int) and not isinstance(theirs, bool)

@@ -139,8 +139,8 @@ class CentralStore(Store):
             conn.execute("ROLLBACK")
             raise
 
-    def audit(self, site: str, room: str, session_id: str | None, action: str, alarm_id: str | None,
-              who: str | None, result: str) -> None:
+    def write_central_audit(self, site: str, room: str, session_id: str | None, action: str, alarm_id: str | None,
+                            who: str | None, result: str) -> None:
         self._conn().execute(
             "INSERT INTO central_audit (t, site, room, session_id, action, alarm_id, who, result) VALUES (?,?,?,?,?,?,?,?)",
             (time.time(), site, room, session_id, action, alarm_id, who, result),
@@ -198,7 +198,7 @@ class Room:
     def highest_alarm(self) -> ActiveAlarm | None:
         return max(self.alarms, key=lambda a: (not a.acknowledged, PRIORITY_RANK[a.priority], a.since), default=None)
 
-    def urgency(self) -> int:
+    def urgency(self) -> float:
         """Sort key: an unacknowledged high alarm first (also the last known one of a room gone offline),
         then a room offline mid-session or sending nothing valid, then medium, low, quiet."""
         top = self.highest_alarm()
@@ -295,22 +295,23 @@ class Central:
             return False, "enter your name or initials first"
         session_id = room.session_id
         if room.status != "online" or not self.connected:
-            self.store.audit(room.site, room.room, session_id, "ack", alarm_id, who, "not sent: room offline")
+            self.store.write_central_audit(room.site, room.room, session_id, "ack", alarm_id, who, "not sent: room offline")
             return False, f"{key} is offline: acknowledge at the bedside"
         request = secrets.token_hex(8)
         done = threading.Event()
         self._replies[request] = (mt.topic(room.site, room.room, "reply"), done, [])
-        self.store.audit(room.site, room.room, session_id, "ack", alarm_id, who, "requested")
+        self.store.write_central_audit(room.site, room.room, session_id, "ack", alarm_id, who, "requested")
         self._command(room, mt.ack_command(request, session_id, alarm_id, who))
         try:
             if not done.wait(timeout):
-                self.store.audit(room.site, room.room, session_id, "ack", alarm_id, who, "no answer from the bedside")
+                self.store.write_central_audit(room.site, room.room, session_id, "ack", alarm_id, who,
+                                               "no answer from the bedside")
                 return False, f"no answer from {key} within {timeout:g} s"
             ok, message = self._replies[request][2][0]
         finally:
             self._replies.pop(request, None)
-        self.store.audit(room.site, room.room, session_id, "ack", alarm_id, who,
-                         ("done: " if ok else "refused: ") + message)
+        self.store.write_central_audit(room.site, room.room, session_id, "ack", alarm_id, who,
+                                       ("done: " if ok else "refused: ") + message)
         return ok, message
 
     def _command(self, room: Room, message: dict) -> None:
@@ -331,8 +332,8 @@ class Central:
         room.last_sync = now
         cursors = {k: self._cursors.get((session_id, k), 0) for k in mt.KINDS}
         log.info("asking %s for session %s after %s", room.key, session_id, cursors)
-        self.store.audit(room.site, room.room, session_id, "sync", None, None,
-                         "sent: rows after " + ", ".join(f"{k} {v}" for k, v in cursors.items()))
+        self.store.write_central_audit(room.site, room.room, session_id, "sync", None, None,
+                                       "sent: rows after " + ", ".join(f"{k} {v}" for k, v in cursors.items()))
         self._command(room, mt.sync_command(session_id, cursors))
 
     # --- paho callbacks (network thread) ------------------------------------------------------
@@ -473,7 +474,7 @@ class Central:
                                           "bedside and this station have the same site key"))
                 waiting[1].set()
             raise mt.MessageError(f"reply refused: {reason}")
-        if waiting is not None:
+        if waiting is not None and isinstance(message, str):  # a text, as checked above
             waiting[2].append((ok, message[:REPLY_TEXT_MAX]))
             waiting[1].set()
 
@@ -496,9 +497,10 @@ class Central:
         now = time.time()
         if count := self._reports.due(f"forged {topic}", now):
             log.warning("%d command(s) on %s %s: the bedside refuses them", count, topic, problem)
-            self.store.audit(site, name, _clip(data.get("session")), f"forged {_clip(data.get('op')) or 'command'}",
-                             _clip(data.get("alarm_id")), _clip(data.get("who")),
-                             f"{count} command(s) {problem} seen on {topic}: refused by the bedside")
+            self.store.write_central_audit(site, name, _clip(data.get("session")),
+                                           f"forged {_clip(data.get('op')) or 'command'}",
+                                           _clip(data.get("alarm_id")), _clip(data.get("who")),
+                                           f"{count} command(s) {problem} seen on {topic}: refused by the bedside")
 
 
 def _clip(value: Any) -> str | None:

@@ -213,17 +213,23 @@ def encode_batch(kind: str, session_id: str, after: int,
         except (ValueError, TypeError):
             return None
 
+    def fits(payload: bytes | None) -> bool:
+        return payload is not None and len(payload) <= MAX_MESSAGE_BYTES
+
     payload = attempt(rows)
-    if payload is None or len(payload) > MAX_MESSAGE_BYTES:
+    if not fits(payload):
         rows = [(i, _sanitised_row(i, r, problems)) for i, r in rows]
         payload = attempt(rows)
-        while len(payload) > MAX_MESSAGE_BYTES and len(rows) > 1:
+        while not fits(payload) and len(rows) > 1:
             rows = rows[: len(rows) // 2]
             payload = attempt(rows)
-        if len(payload) > MAX_MESSAGE_BYTES:
-            problems.append((rows[0][0], f"over {MAX_MESSAGE_BYTES} bytes even cut short, left out"))
+        if not fits(payload):
+            why = "cannot be sent even sanitised" if payload is None else f"over {MAX_MESSAGE_BYTES} bytes even cut short"
+            problems.append((rows[0][0], f"{why}, left out"))
             rows = [(rows[0][0], None)]
             payload = attempt(rows)
+    if payload is None:  # no rows left to blame: the kind itself is unknown
+        raise ValueError(f"unknown kind {kind!r}")
     last = rows[-1][0]
     return payload, last, [f"row {i}: {text}" for i, text in problems if i <= last]
 

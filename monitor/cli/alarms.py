@@ -12,9 +12,10 @@ from devices.errors import DeviceError
 from devices.io.recording import read_recording
 from devices.schema import json_lines, read_json
 from devices.screening import ScreeningError, parse_answers
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import ProtocolError, load
-from monitor.rules.session_rules import BaselineSet, DosingChange, Output, judge_recording
+from monitor.rules.session_rules import BaselineSet, DosingChange, judge_recording
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,12 +36,12 @@ def read_screening(path: str | Path) -> dict:
     return parse_answers(data, str(path), {f"screening.{key}": line for key, line in lines.items()})
 
 
-def output_json(output: Output) -> dict:
+def output_json(output: AlarmEvent | DosingChange) -> dict:
     """The JSON line for one transition or dosing change (``t`` in seconds from session start)."""
     return output.as_dict()
 
 
-def output_text(output: Output) -> str:
+def output_text(output: AlarmEvent | DosingChange) -> str:
     minutes, seconds = divmod(int(output.t), 60)
     if isinstance(output, DosingChange):
         reasons = "; ".join(output.decision.reasons) or "no open block or gate"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from devices.errors import DecodeError
-from devices.formats import all_formats
-from devices.reading import Condition, Item, Reading
+from devices.formats import Decoded, all_formats
+from devices.reading import Condition, Reading
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +37,7 @@ def read_message(where: str) -> str:
         raise DecodeError(f"cannot read {where}: {exc.strerror or exc}") from None
 
 
-def item_json(item: Item, stamped: bool = False) -> dict:
+def item_json(item: Decoded, stamped: bool = False) -> dict:
     """The JSON object printed for one decoded reading or condition; ``stamped`` adds its time and source."""
     if not isinstance(item, (Reading, Condition)):
         return item.as_json()  # a record that is neither, such as a device's feature list
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"kapmon decode: unknown format {args.format!r} (known: {', '.join(sorted(formats))})", file=sys.stderr)
         return 2
     try:
-        data = {"hex": parse_hex, "message": read_message}.get(fmt.input, str)(args.data)
+        readers: dict[str, Callable[[str], bytes | str]] = {"hex": parse_hex, "message": read_message}
+        data = readers.get(fmt.input, str)(args.data)
         items = fmt.decode(data)
     except DecodeError as exc:
         print(f"kapmon decode: {args.format}: {exc}", file=sys.stderr)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from devices.errors import DeviceError
-from devices.registry import open_source
+from devices.uri import parse_uri
 from devices.virtual.scenarios import SCENARIOS
+from devices.virtual.simulator import open_sim
 from monitor.central.broker import BrokerError, add_publish_arguments, publish_settings
 from monitor.cli.serving import (
     DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines,
@@ -33,7 +34,7 @@ def start_demo(
     store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 0, protocol: str | None = None
 ) -> Hub:
     """Start a simulated session of ``scenario``, its doses and notes played as scripted."""
-    source = open_source(f"sim://{scenario}?seed={seed}")
+    source = open_sim(parse_uri(f"sim://{scenario}?seed={seed}"))
     meta = source.metadata
     patient = meta.get("patient", {})
     return start_session(

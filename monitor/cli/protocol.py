@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
 from devices.screening import complete
 from monitor.cli.alarms import read_screening
@@ -12,7 +13,7 @@ from monitor.rules.protocol import ProtocolError, load, shipped
 
 
 # A screening with nothing to report: the plan then shows the protocol's defaults.
-SAMPLE_SCREENING: dict[str, object] = complete(45)
+SAMPLE_SCREENING: Mapping[str, object] = complete(45)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -49,8 +49,10 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
     s = record.session
     start = s.started
     last = record.end if is_ended(record) or not items else items[-1].t
-    problems = [{"t": r.t - start, "kind": "note", "text": "stored dose with invalid fields: " + "; ".join(r.problems)}
-                for r in dose_rows(record.events) if r.problems]
+    notes = [(e.t - start, e.kind, str(e.data.get("text", "")))
+             for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED]
+    notes += [(r.t - start, "note", "stored dose with invalid fields: " + "; ".join(r.problems))
+              for r in dose_rows(record.events) if r.problems]
     meta = {
         "format": FORMAT,
         "description": f"kapmon session {s.id}" + ("" if is_ended(record) else " (still being recorded when exported)"),
@@ -61,9 +63,7 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
         "doses": [{"t": d.t - start, "route": d.route, "drug": d.drug, "mg": d.mg,
                    "end": None if d.end is None else d.end - start} | ({"lot": d.lot} if d.lot else {})
                   for d in record.doses],
-        "events": sorted([{"t": e.t - start, "kind": e.kind, "text": str(e.data.get("text", ""))}
-                          for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED] + problems,
-                         key=lambda e: e["t"]),
+        "events": [{"t": t, "kind": kind, "text": text} for t, kind, text in sorted(notes, key=lambda n: n[0])],
     }
     drugs = {d.drug for d in record.doses}
     if len(drugs) == 1:

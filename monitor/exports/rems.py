@@ -160,7 +160,8 @@ def completion(record: SessionRecord) -> tuple[float | None, str]:
 
 def mentions(notes: Sequence[StoredEvent], words: Sequence[str]) -> tuple[list[StoredEvent], list[StoredEvent]]:
     """Notes that name one of ``words`` (said present) and those that say it was absent."""
-    present, absent = [], []
+    present: list[StoredEvent] = []
+    absent: list[StoredEvent] = []
     for e in notes:
         text = str(e.data.get("text", ""))
         low = text.lower()

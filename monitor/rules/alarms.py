@@ -57,6 +57,14 @@ RECORDING_FAILED = "recording_failed"
 
 
 @dataclass(slots=True)
+class _Spell:
+    """A time a source was without signal: its start, and its end (``None`` while it lasts)."""
+
+    start: float
+    end: float | None = None
+
+
+@dataclass(slots=True)
 class ActiveAlarm:
     """One current alarm as the nurse sees it."""
 
@@ -143,7 +151,7 @@ class AlarmEngine:
         self._pending_conditions: dict[str, Condition] = {}
         self._pending_checks: dict[str, tuple[float, Reading]] = {}  # vital -> (onset, last questionable reading)
         self._doubted_cuff: dict[str, Reading] = {}  # sbp, dbp -> its latest questionable reading
-        self._losses: dict[str, list[list[float | None]]] = {}  # source -> spells without signal: [start, end or None]
+        self._losses: dict[str, list[_Spell]] = {}  # source -> its spells without signal
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
         self._by_source: dict[tuple[str, str], tuple[float, float]] = {}  # (vital, source) -> (t, value) of its newest trusted reading
@@ -499,18 +507,18 @@ class AlarmEngine:
     def _spell(self, c: Condition) -> None:
         """Keep the spells a source has been without signal (for "intermittent signal")."""
         spells = self._losses.setdefault(c.source, [])
-        open_ = bool(spells) and spells[-1][1] is None
+        open_ = bool(spells) and spells[-1].end is None
         if c.active and not open_:
-            spells.append([c.t, None])
+            spells.append(_Spell(c.t))
         elif not c.active and open_:
-            spells[-1][1] = c.t
+            spells[-1].end = c.t
 
     def _lost(self, source: str, t: float) -> float:
         """Seconds ``source`` was without signal in the window before ``t`` (old spells are forgotten)."""
         start = t - self._tech.signal_loss_window_s
         spells = self._losses.get(source, [])
-        spells[:] = [s for s in spells if s[1] is None or s[1] > start]
-        lost = sum(min(t, s[1] if s[1] is not None else t) - max(start, s[0]) for s in spells if s[0] < t)
+        spells[:] = [s for s in spells if s.end is None or s.end > start]
+        lost = sum(min(t, s.end if s.end is not None else t) - max(start, s.start) for s in spells if s.start < t)
         return lost if lost > 1e-6 else 0.0
 
     def _signal_loss_due(self, source: str) -> float | None:
@@ -521,8 +529,9 @@ class AlarmEngine:
             return None
         key = f"signal_loss:{source}"
         if key in self._alarms:
-            return None if spells[-1][1] is None else spells[-1][1] + self._tech.signal_loss_window_s
-        if spells[-1][1] is not None or self._condition_alarm(source):
+            end = spells[-1].end
+            return None if end is None else end + self._tech.signal_loss_window_s
+        if spells[-1].end is not None or self._condition_alarm(source):
             return None
         return self.now + max(0.01, self._tech.signal_loss_max_s - self._lost(source, self.now))
 

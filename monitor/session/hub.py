@@ -137,7 +137,7 @@ class Hub:
         self._running = {id(src) for src in self.sources}
         pumps = [asyncio.create_task(self._pump(src)) for src in self.sources]
         script = asyncio.create_task(self._play_schedule())
-        all_done = asyncio.gather(*pumps)
+        all_done: asyncio.Future[Any] = asyncio.gather(*pumps)
         stop = asyncio.create_task(self._stop.wait())
         try:
             done: set = set()

@@ -15,7 +15,7 @@ from devices.reading import VITALS, Condition, Reading
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.model import Session
 from monitor.rules.session_rules import SessionRules
-from monitor.session.store import Store, in_use
+from monitor.session.store import Store, StoredEvent, in_use
 
 REPLAYED_VITALS = tuple(v for v in VITALS if v != "pleth")
 
@@ -57,11 +57,12 @@ def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[
     rules.add(_condition(e.t, e.data) for e in events if e.kind == "condition")
     rules.add(store.doses(session.id))  # only doses whose stored fields are valid
     last_t = max([session.started, *(r.t for r in readings), *(e.t for e in events if e.kind in ("condition", "dose"))])
-    actions = [(a.t, 0, a) for _, a in store.alarm_events(session.id) if a.event in ("acknowledged", "overridden")]
+    actions: list[tuple[float, int, AlarmEvent | StoredEvent]] = [
+        (a.t, 0, a) for _, a in store.alarm_events(session.id) if a.event in ("acknowledged", "overridden")]
     actions += [(e.t, 1, e) for e in events if e.kind == "screening"]
     for _t, _order, x in sorted(actions, key=lambda x: x[:2]):
         if isinstance(x, AlarmEvent) and x.event == "acknowledged":
-            rules.act(x.t, lambda engine, a=x: engine.acknowledge(a.alarm_id, a.who or "", a.t))
+            _reacknowledge(rules, x)
         elif isinstance(x, AlarmEvent) and x.who:
             _reoverride(rules, x)
         elif not isinstance(x, AlarmEvent):
@@ -69,6 +70,11 @@ def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[
     rules.act(last_t, lambda _engine: [])  # everything up to and including the last instant, as live judged it
     pleth = store.latest(session.id, "pleth")
     return rules, max(last_t, pleth.t if pleth else last_t)
+
+
+def _reacknowledge(rules: SessionRules, a: AlarmEvent) -> None:
+    """Apply a recorded acknowledgement again."""
+    rules.act(a.t, lambda engine: engine.acknowledge(a.alarm_id, a.who or "", a.t))
 
 
 def _reoverride(rules: SessionRules, a: AlarmEvent) -> None:

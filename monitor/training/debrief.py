@@ -162,7 +162,7 @@ def timeline(events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent], start:
             rows.append(TimelineRow(e.t - start, f"{e.who}: {_did(e)}", "", None, "trainee"))
     rows += [TimelineRow(a.t - start, f"{a.who}: paused audio", "", None, "trainee")
              for a in alarms if a.event == "audio_paused"]
-    acks = {}
+    acks: dict[str, list[AlarmEvent]] = {}
     for a in alarms:
         if a.event == "acknowledged":
             acks.setdefault(a.alarm_id, []).append(a)

@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import Field, field_validator, model_validator
 
@@ -45,7 +45,15 @@ OVERRIDABLE = {f.name for f in fields(Scenario)} - {"name", "screening", "doses"
 
 # What a trainee can do on the live page beyond any nurse's actions, and what an instructor can inject.
 TRAINEE_ACTIONS = ACTION_LABELS
-INJECTIONS = {
+class Injection(TypedDict):
+    """The perturbation an instructor's button starts (``amount`` 0 when it has none)."""
+
+    kind: str
+    duration: float
+    amount: NotRequired[float]
+
+
+INJECTIONS: dict[str, tuple[str, Injection]] = {
     "bp_rise": ("Raise BP +40", {"kind": "bp_rise", "amount": 40, "duration": 900}),
     "desaturation": ("Drop SpO2 to 84", {"kind": "desaturation", "amount": 84, "duration": 300}),
     "probe_off": ("Pull probe 60 s", {"kind": "probe_off", "duration": 60}),
@@ -64,8 +72,8 @@ class TrainingInputError(ValueError):
 
 def check_speed(value: object) -> float:
     """``value`` as a playback speed: a finite number from 1 to 60, else ``TrainingInputError``."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not SPEED_MIN <= value <= SPEED_MAX:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not SPEED_MIN <= value <= SPEED_MAX:
         raise TrainingInputError(f"speed must be a number from {SPEED_MIN:g} to {SPEED_MAX:g} (got {str(value)[:20]!r})")
     return float(value)
 
