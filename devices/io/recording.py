@@ -476,7 +476,7 @@ class DoseSchema(FileModel):
 
     @model_validator(mode="after")
     def _dose(self) -> DoseSchema:
-        if self.end is not None and self.end < self.t:
+        if isinstance(self.end, int | float) and isinstance(self.t, int | float) and self.end < self.t:
             raise FieldProblem("end", f"must be null or seconds >= t (at most {span_text()})")
         return self
 
@@ -502,7 +502,7 @@ class SidecarSchema(FileModel):
     patient: PatientSchema | None = None
     route: Route | None = None
     drug: str | None = None
-    screening: ScreeningAnswers | None = None  # type: ignore[valid-type]
+    screening: ScreeningAnswers | None = None
     doses: list[DoseSchema] | None = None
     events: list[EventSchema] | None = None
     sources: dict[str, str] | None = None
