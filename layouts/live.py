@@ -449,7 +449,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             phase = [html.Span(elapsed_text(m.now - first)), html.Span(" since first dose", className="phase-label")] \
                 if first else "pre-dose"
             clock = clock_text(m.now)[11:19]
-            banner = alarm_banner(alarms)
+            banner = alarm_banner(list(alarms))
             status = status_panel(snap, m.now) if snap is not None else [
                 html.P(elsewhere_text(store, session_id), className="muted")]
         hold, hold_class, hold_title = hold_banner.hold_banner(*(snap.decision, snap.plan) if snap else (None, None))
