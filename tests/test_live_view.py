@@ -11,6 +11,7 @@ from devices.reading import reading
 from devices.virtual.scenarios import screening
 from monitor.session.live_view import LiveView, first_dose_time, recent_entries
 from monitor.session.model import Session
+from monitor.rules.session_rules import SessionRules
 from monitor.session.start import build_plan, session_rules
 from monitor.session.store import Store, StoredEvent, Written
 from tests.tick_probe import CAUGHT_UP, running, ticks
@@ -74,15 +75,21 @@ def test_the_engine_check_finds_what_it_looks_for(tmp_path):
     assert len(engine_uses(bad)) == 4
 
 
+def session_with(tmp_path: Path, *writes: dict) -> tuple[Store, SessionRules, LiveView]:
+    """A stored session (its ``writes`` to the store made first), its rules and a live view of it."""
+    store = Store(tmp_path / "k.db")
+    session = Session("s1", "P-1", START, "iv", 70.0)
+    store.create_session(session)
+    for write in writes:
+        store.write("s1", **write)
+    rules = session_rules(build_plan(None, "iv", screening(age=45)), START, {}, 70.0)
+    return store, rules, LiveView(store, session, rules.engine, rules.decision)
+
+
 def test_every_snapshot_is_whole_while_the_hub_writes(tmp_path):
     """A writer publishing cuff readings that alternately raise and clear an alarm, a reader taking snapshots
     meanwhile: each snapshot's alarms, groups and latest values belong to its own cursor."""
-    store = Store(tmp_path / "k.db")
-    plan = build_plan(None, "iv", screening(age=45))
-    session = Session("s1", "P-1", START, "iv", 70.0)
-    store.create_session(session)
-    rules = session_rules(plan, START, {}, 70.0)
-    view = LiveView(store, session, rules.engine, rules.decision)
+    _, rules, view = session_with(tmp_path)
     updates = 1500
     done = threading.Event()
 
@@ -119,12 +126,7 @@ def test_every_snapshot_is_whole_while_the_hub_writes(tmp_path):
 
 
 def test_a_snapshot_never_changes_once_published(tmp_path):
-    store = Store(tmp_path / "k.db")
-    plan = build_plan(None, "iv", screening(age=45))
-    session = Session("s1", "P-1", START, "iv", 70.0)
-    store.create_session(session)
-    rules = session_rules(plan, START, {}, 70.0)
-    view = LiveView(store, session, rules.engine, rules.decision)
+    _, rules, view = session_with(tmp_path)
     before = view.snapshot()
     view.saved([reading(START + 1, "hr", 80, "ox")], [], Written(reading_id=1))
     assert "hr" not in before.latest and "hr" not in view.snapshot().latest  # saved, not yet published
@@ -135,18 +137,15 @@ def test_a_snapshot_never_changes_once_published(tmp_path):
 def test_a_resumed_session_starts_from_what_is_stored(tmp_path):
     """A hub attached to a session with a past (a resume) shows its latest values, cuff times, doses and
     entries from the store, corrections applied."""
-    store = Store(tmp_path / "k.db")
-    plan = build_plan(None, "iv", screening(age=45))
-    session = Session("s1", "P-1", START, "iv", 70.0)
-    store.create_session(session)
-    store.write("s1", readings=[reading(START + 5, "sbp", 130, "cuff"), reading(START + 6, "hr", 70, "ox"),
-                                reading(START + 7, "pleth", 55, "ox"), reading(START + 8, "sbp", None, "cuff")])
     dose = {"route": "iv", "drug": "ketamine", "mg": 35.0, "end": None}
-    store.write("s1", events=[(START + 10, "dose", dose, "RN Li"), (START + 20, "dose", dose, "RN Li"),
-                              (START + 30, "note", {"text": "calm"}, "RN Li")])
-    store.write("s1", events=[(START + 40, "correction", {"corrects": 1, "kind": "dose", "reason": "typo"}, "RN Li")])
-    rules = session_rules(plan, START, {}, 70.0)
-    snap = LiveView(store, session, rules.engine, rules.decision).snapshot()
+    _, _, view = session_with(
+        tmp_path,
+        {"readings": [reading(START + 5, "sbp", 130, "cuff"), reading(START + 6, "hr", 70, "ox"),
+                      reading(START + 7, "pleth", 55, "ox"), reading(START + 8, "sbp", None, "cuff")]},
+        {"events": [(START + 10, "dose", dose, "RN Li"), (START + 20, "dose", dose, "RN Li"),
+                    (START + 30, "note", {"text": "calm"}, "RN Li")]},
+        {"events": [(START + 40, "correction", {"corrects": 1, "kind": "dose", "reason": "typo"}, "RN Li")]})
+    snap = view.snapshot()
     assert snap.latest["sbp"].value is None and snap.latest["hr"].value == 70 and "pleth" not in snap.latest
     assert snap.nibp == (START + 5,) and snap.reading_id == 4 and snap.event_id == 4
     assert snap.first_dose == START + 20  # the first dose was entered in error
