@@ -4,21 +4,21 @@ most urgent alarm and the protocol's response to it, the rest folded in, one Ack
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from dash import html
 
 from layouts.components import PRIORITY_MARK, clock_text
-from monitor.rules.alarm_groups import AlarmGroup
-from monitor.rules.alarms import ActiveAlarm
+from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup
 
 
-def signature(groups: list[AlarmGroup]) -> str:
+def signature(groups: Sequence[AlarmGroup]) -> str:
     """What the cards show; they are re-rendered only when this changes (so buttons stay clickable)."""
     return "|".join(f"{a.alarm_id}:{a.priority}:{a.acknowledged}:{a.latched}:{a.message}"
                      for g in groups for a in g.alarms)
 
 
-def shown(groups: list[AlarmGroup]) -> dict[str, list[str]]:
+def shown(groups: Sequence[AlarmGroup]) -> dict[str, list[str]]:
     """The unacknowledged alarms each card shows: what its Acknowledge button acknowledges (never an alarm
     raised after the nurse saw the card)."""
     return {g.key: [a.alarm_id for a in g.unacknowledged] for g in groups}
@@ -76,7 +76,7 @@ def card(group: AlarmGroup) -> html.Div:
     return html.Div(body, className=classes, **{"data-group": group.key})
 
 
-def cards(groups: list[AlarmGroup], empty: str = "None") -> list:
+def cards(groups: Sequence[AlarmGroup], empty: str = "None") -> list:
     """The alarm list: a card per group, most urgent first; ``empty`` says why there is none."""
     if not groups:
         return [html.P(empty, className="muted")]

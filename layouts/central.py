@@ -23,7 +23,7 @@ from layouts import review as review_page
 from layouts.components import COLOURS, PRIORITY_MARK, age_text, clock_text, elapsed_text
 from monitor.central.station import Central, Room
 from monitor.rules.alarm_events import PRIORITY_RANK
-from monitor.rules.alarms import ActiveAlarm
+from monitor.rules.alarm_groups import ActiveAlarm
 
 log = logging.getLogger(__name__)
 

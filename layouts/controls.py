@@ -18,11 +18,11 @@ from monitor.rules.holds import hold_text
 from monitor.rules.bedside import (
     NAME_MAX, PREDISCHARGE_BP_S, dose_entry, manual_bp, mg_per_kg_text, physician_order, predischarge_bp_due, typed_text,
 )
-from monitor.rules.alarms import LABELS
-from monitor.rules.discharge import engine_readiness
+from monitor.rules.alarm_groups import LABELS
 from monitor.session.dose_rows import DoseRow, dose_rows
 from monitor.session.hub import Hub
-from monitor.rules.dosing import BLOCKED, CLEAR, Decision
+from monitor.session.live_view import LiveSnapshot
+from monitor.rules.dosing import BLOCKED, CLEAR
 from monitor.rules.plan import Plan, PlannedLimit
 from monitor.session.model import Session
 from monitor.analysis.record_view import UNVERIFIED
@@ -73,13 +73,12 @@ def plan_summary(plan: Plan, outstanding: Sequence, blocked: bool) -> tuple[str,
     return f"Plan {plan.name} · {state}{reviewed}", lines
 
 
-def plan_box(hub: Hub | None, decision: Decision | None = None) -> html.Details:
-    """The monitoring plan from screening as a short list, with the reasons and sources behind a toggle;
-    ``decision`` is the dosing decision now (asked of the hub when not given)."""
-    if hub is None:
+def plan_box(snap: LiveSnapshot | None) -> html.Details:
+    """The monitoring plan from screening as a short list, with the reasons and sources behind a toggle, as the
+    live read model ``snap`` has it (its plan and dosing decision)."""
+    if snap is None:
         return html.Details([html.Summary("Plan: not available (session not live here)")], className="plan")
-    decision = decision or hub.decision()
-    plan = hub.engine.plan
+    decision, plan = snap.decision, snap.plan
     title, lines = plan_summary(plan, decision.findings, decision.state == BLOCKED)
     sources = plan.lines(decision.findings)
     return html.Details(className="plan", **{"data-fold": "plan"}, children=[  # redrawn when the plan changes
@@ -90,15 +89,16 @@ def plan_box(hub: Hub | None, decision: Decision | None = None) -> html.Details:
     ])
 
 
-def discharge_box(hub: Hub, store: Store, now: float, last_bp: float | None) -> list:
+def discharge_box(snap: LiveSnapshot, now: float) -> list:
     """Discharge: when it was recorded, or readiness (met, or what is still missing, folded; the count says how
     much) and a reminder to take a BP before discharge when none was taken in the last 15 min."""
-    done = discharged(store, hub.session.id)
+    done = snap.discharged
     if done is not None:
         return [html.Div(f"Discharged at {clock_text(done.t)[11:16]} by {done.who or '?'}", className="check check-done")]
-    ready = hub.call(lambda: engine_readiness(hub.engine, now))
+    ready = snap.readiness(now)
+    last_bp = snap.nibp[-1] if snap.nibp else None
     out: list = []
-    if predischarge_bp_due(now, hub.observation_left(now), last_bp, False, hub.engine.first_dose_t is not None):
+    if predischarge_bp_due(now, snap.observation_left(now), last_bp, False, snap.rules_first_dose is not None):
         last = f" (last at {clock_text(last_bp)[11:16]})" if last_bp is not None else ""
         out.append(html.Div(f"Take a BP before discharge: none in the last {PREDISCHARGE_BP_S / 60:g} min{last}",
                             className="check check-due-now predischarge-bp"))
@@ -140,7 +140,7 @@ def order_fields(prefix: str, summary: str) -> html.Div:
     ])
 
 
-def panel(session: Session | None, hub: Hub | None, screening: object = None, entries: object = None) -> html.Div:
+def panel(session: Session | None, snap: LiveSnapshot | None, screening: object = None, entries: object = None) -> html.Div:
     """Due checks, the ``screening`` form, dose entry, manual NIBP, notes, the recent ``entries`` (to mark
     entered in error), discharge, then the plan and the physician's override."""
     route = session.route if session else "iv"
@@ -193,7 +193,7 @@ def panel(session: Session | None, hub: Hub | None, screening: object = None, en
             order_fields("discharge", "Before the minimum observation: only on a physician's order"),
             feedback("discharge-result"),
         ]),
-        html.Div(plan_box(hub), id="plan-box"),
+        html.Div(plan_box(snap), id="plan-box"),
         html.Details(className="override actions", children=[
             html.Summary("Physician override of a block or gate"),
             field("Block or gate", dcc.Dropdown(id="override-finding", options=[], placeholder="open block or gate",
@@ -276,7 +276,7 @@ def pause_audio(hub: Hub, who: str) -> tuple[str, bool]:
     speed = hub.clock_speed
     events = hub.pause_audio(who, AUDIO_PAUSE_S * speed)
     paused = next(e for e in events if e.event == "audio_paused")
-    until = hub.call(lambda: hub.engine.audio_paused_until)
+    until = hub.view.snapshot().paused_until  # published by the pause itself
     real = (until - paused.t) / speed if until is not None else 0.0
     text = f"Audio paused {minutes_seconds(real)} by {who}"
     if real < AUDIO_PAUSE_S - 0.5:
@@ -327,7 +327,7 @@ def _give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, b
         return f"Not recorded: {exc}.", False, False
     decision = hub.decision()
     if decision.state != CLEAR:
-        return f"Not recorded: {hold_text(decision, hub.engine.plan)}.", False, False
+        return f"Not recorded: {hold_text(decision, hub.view.snapshot().plan)}.", False, False
     earlier = earlier_doses(store, hub.session.id)
     if earlier and not (isinstance(form.repeat, list) and REPEAT in form.repeat):
         given = "; ".join(dose_words(d) for d in earlier)
@@ -521,7 +521,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return said(acting, False), no_update, no_update
         hub, name = acting
         try:
-            s, d, m = manual_bp(sbp, dbp, hub.engine.plan.protocol.plausible)
+            s, d, m = manual_bp(sbp, dbp, hub.view.snapshot().plan.protocol.plausible)
         except ValueError as exc:
             return said(f"Not recorded: {exc}.", False), no_update, no_update
         now = hub.add_manual_bp(s, d, m, name)

@@ -12,19 +12,18 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 from layouts.components import clock_text
 from layouts.controls import acting_on, clicked, feedback, field, said
 from monitor.rules.bedside import REASON_MAX, typed_text
-from monitor.session.hub import CORRECTABLE, Hub
+from monitor.session.hub import Hub
+from monitor.session.live_view import RECENT_ENTRIES, recent_entries
 from monitor.analysis.record_view import bp_text
-from monitor.session.store import Store, StoredEvent
+from monitor.session.store import CORRECTABLE, Store, StoredEvent
 
-RECENT = 8  # entries listed (newest first); older ones are in the review
 NOTE_SHOWN = 40  # characters of a note in the list
 
 
-def recent(store: Store, session_id: str, limit: int = RECENT) -> list[StoredEvent]:
+def recent(store: Store, session_id: str, limit: int = RECENT_ENTRIES) -> list[StoredEvent]:
     """The newest doses, notes and hand-taken BPs not yet marked entered in error (or undone), newest first."""
-    corrected = store.corrections(session_id)
-    entries = [e for kind in CORRECTABLE for e in store.events(session_id, kind=kind) if e.id not in corrected]
-    return sorted(entries, key=lambda e: e.id, reverse=True)[:limit]
+    entries = [e for kind in CORRECTABLE for e in store.events(session_id, kind=kind)]
+    return recent_entries(entries, store.corrections(session_id), limit)
 
 
 def entry_text(e: StoredEvent) -> str:

@@ -5,6 +5,11 @@ Each tick (1 s) sends only what is new since the client's cursor: trend points a
 the status panel only when they change. Once the session has ended and the page has caught up, the tick
 stops.
 
+A session recorded here is read from its hub's live read model (``monitor.session.live_view``): the tick
+takes the latest snapshot (tiles, alarms, decision, due checks, entries) and from the store only the rows
+after the client's cursor, up to the snapshot's; it never calls into the hub or its rules. Actions go
+through the hub's commands. A session recorded by another process, or ended, is read from the store.
+
 A hold banner under the alarm banner says, from the moment it applies, that dosing is blocked or on
 hold, why and what lifts it (``layouts.hold_banner``); the alarm banner stays as it is beside it.
 
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
@@ -26,10 +31,10 @@ from layouts import training as training_page
 from layouts.components import (
     COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
 )
-from monitor.rules.alarm_groups import group_alarms
 from monitor.rules.bedside import due_checks, next_nibp_due
-from monitor.rules.dosing import Decision
 from monitor.session.hub import Hub
+from monitor.rules.alarm_groups import ActiveAlarm
+from monitor.session.live_view import LiveSnapshot
 from monitor.session.liveness import LIVE, liveness
 from monitor.session.store import Store, StoredEvent, StoredReading
 
@@ -65,7 +70,8 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     """The live page skeleton; the tick callback fills it."""
     session = store.session(session_id)
     here = hub is not None and not hub.finished.is_set()
-    limits = hub.engine.plan.limits if hub is not None else ()
+    snap = hub.view.snapshot() if hub is not None else None
+    limits = snap.plan.limits if snap is not None else ()
     return html.Div(id="live-root", className="live", children=[
         dcc.Store(id="cursor", data=new_cursor(session_id)),
         dcc.Store(id="audio"),
@@ -90,7 +96,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
             training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
             html.Div("Waiting for data\u2026", id="banner", className="banner banner-none", role="alert",
                      **{"aria-live": "assertive"}),
-            hold_div(hub if here else None),
+            hold_div(snap if here else None),
             html.Div(className="live-body", children=[
                 html.Main(className="live-main", children=[
                     html.Div(className="tiles", children=[
@@ -123,7 +129,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
                         html.Div(id="ack-result", className="feedback", **{"aria-live": "polite"}),
                         html.Div(id="alarm-list", className="alarm-list"),
                     ]),
-                    controls.panel(session, hub, screening_form.form(hub if here else None), corrections.section()),
+                    controls.panel(session, snap, screening_form.form(snap if here else None), corrections.section()),
                     ending.clinical_bar(session_id) if here and session is not None and session.kind != "training" else html.Div(),
                 ]),
             ]),
@@ -131,10 +137,9 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     ])
 
 
-def hold_div(hub: Hub | None) -> html.Div:
+def hold_div(snap: LiveSnapshot | None) -> html.Div:
     """The hold banner as the page first draws it: a block or gate shows from page load."""
-    decision, plan = (hub.decision(), hub.engine.plan) if hub is not None else (None, None)
-    children, class_name, title = hold_banner.hold_banner(decision, plan)
+    children, class_name, title = hold_banner.hold_banner(*(snap.decision, snap.plan) if snap is not None else (None, None))
     return html.Div(children, id="hold", className=class_name, title=title, role="status", **{"aria-live": "polite"})
 
 
@@ -149,7 +154,7 @@ def waiting_tile(spec: TileSpec) -> list:
     ]
 
 
-def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float, alarms: list,
+def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float, alarms: Sequence[ActiveAlarm],
          speed: float = 1.0, ended: bool = False) -> html.Div:
     """One numeric tile: value, unit, age and source, coloured (and labelled) by its worst alarm.
 
@@ -245,25 +250,24 @@ def extend_pleth(rows: list[StoredReading]) -> tuple | object:
     return {"x": [[clock_text(r.t) for r in rows]], "y": [[r.value for r in rows]]}, [0], PLETH_POINTS
 
 
-def audio_state(hub: Hub | None, now: float) -> dict:
+def audio_state(snap: LiveSnapshot | None, now: float, speed: float) -> dict:
     """What the browser should sound, and for how long (real seconds) audio is paused."""
-    if hub is None:
+    if snap is None:
         return {"priority": None, "paused_s": 0}
-    engine = hub.engine
-    priority, until = hub.call(lambda: (engine.audio_priority(now), engine.audio_paused_until))
-    return {"priority": priority, "paused_s": max(0.0, (until - now) / hub.clock_speed) if until else 0}
+    until = snap.paused_until
+    return {"priority": snap.audio_priority(now), "paused_s": max(0.0, (until - now) / speed) if until else 0}
 
 
-def status_panel(hub: Hub, store: Store, session_id: str, now: float, first_dose: float | None) -> list:
+def status_panel(snap: LiveSnapshot, now: float) -> list:
     """Next due checks, NIBP cycle and discharge readiness, in words."""
-    plan = hub.engine.plan
-    nibp = [r.t for r in store.readings(session_id, vitals=["sbp"]) if r.value is not None]
+    plan = snap.plan
+    nibp = snap.nibp
     out: list = []
-    for c in due_checks(plan.checkpoints, first_dose, nibp):
+    for c in due_checks(plan.checkpoints, snap.first_dose, nibp):
         state = c.state(now)
         when = clock_text(c.due)[11:16]
         out.append(html.Div(f"{c.message}: {state} ({when})", className=f"check check-{state.replace(' ', '-')}"))
-    repeat = hub.engine.repeat_nibp
+    repeat = snap.repeat_nibp
     if repeat is not None:
         missed = now > repeat.due
         out.append(html.Div(f"{repeat.text}: {'missed' if missed else 'due by'} {clock_text(repeat.due)[11:16]}",
@@ -273,14 +277,14 @@ def status_panel(hub: Hub, store: Store, session_id: str, now: float, first_dose
         late = now - due
         text = f"Next NIBP due {clock_text(due)[11:16]}" + (f" — {late / 60:.0f} min overdue" if late > 60 else "")
         out.append(html.Div(text, className="check" + (" check-missed" if late > 60 else "")))
-    return out + controls.discharge_box(hub, store, now, nibp[-1] if nibp else None)
+    return out + controls.discharge_box(snap, now)
 
 
 @dataclass(frozen=True)
 class Moment:
     """What one tick knows about where the session stands."""
 
-    hub: Hub | None  # the recorder, when it runs in this process
+    snap: LiveSnapshot | None  # the read model of the recorder, when it runs in this process
     ended_at: float | None  # session time of the ``end`` event
     now: float  # session time the page shows
     speed: float  # session seconds per real second
@@ -301,12 +305,11 @@ def ended_status(session_id: str, ended_at: float) -> list:
             html.A("Open the review", href=f"/review/{session_id}", className="ack link-button")]
 
 
-def plan_update(hub: Hub | None, decision: Decision | None, cursor: dict, moved: dict) -> object:
+def plan_update(snap: LiveSnapshot | None, cursor: dict, moved: dict) -> object:
     """The plan box, drawn only when what it shows changed (the screening, overrides and open findings)."""
-    plan = hub.engine.plan if hub is not None else None
-    shown = None if plan is None or decision is None else (
-        tuple(plan.screening.items()), plan.overrides, tuple((f.id, f.text) for f in decision.findings))
-    return no_update if changed(shown, cursor, "plan_digest", moved) is no_update else controls.plan_box(hub, decision)
+    shown = None if snap is None else (
+        tuple(snap.plan.screening.items()), snap.plan.overrides, tuple((f.id, f.text) for f in snap.decision.findings))
+    return no_update if changed(shown, cursor, "plan_digest", moved) is no_update else controls.plan_box(snap)
 
 
 def changed(value: object, cursor: dict, key: str, moved: dict) -> object:
@@ -359,12 +362,17 @@ def read_cursor(sent: object) -> dict:
 def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     """Register the live page callbacks against one store and the running hubs."""
 
-    def moment(session_id: str, cursor: dict, events: list[StoredEvent]) -> Moment:
-        hub = live.get(session_id)
-        if hub is not None and not hub.finished.is_set():
-            return Moment(hub, None, hub.now(), hub.clock_speed)
+    def moment(session_id: str, cursor: dict, events: list[StoredEvent], hub: Hub | None,
+               snap: LiveSnapshot | None) -> Moment:
+        if hub is not None and snap is not None:
+            return Moment(snap, None, hub.now(), hub.clock_speed)
         ended_at = cursor.get("ended") or next((e.t for e in events if e.kind == "end"), None)
         return Moment(None, ended_at, ended_at or _last_time(store, session_id), 1.0)
+
+    def running(session_id: str) -> tuple[Hub | None, LiveSnapshot | None]:
+        """The hub recording the session in this process and its latest snapshot, or (None, None)."""
+        hub = live.get(session_id)
+        return (hub, hub.view.snapshot()) if hub is not None and not hub.finished.is_set() else (None, None)
 
     @app.callback(
         output={
@@ -389,27 +397,30 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     def on_tick(_n: int, sent: dict) -> dict:
         cursor = read_cursor(sent)
         session_id = cursor["session"]
-        session = store.session(session_id)
+        hub, snap = running(session_id)
+        session = snap.session if snap is not None else store.session(session_id)
         if session is None:
             return missing(session_id, cursor)
-        hub = live.get(session_id)
-        if hub is not None and not hub.finished.is_set() and time.time() - hub.last_flush > RECORDER_STALE_S:
-            return stalled(cursor, hub)  # never wait on a recorder that has stopped flushing
+        if snap is not None and time.time() - snap.flushed > RECORDER_STALE_S:
+            return stalled(cursor, snap.flushed)  # the recorder has stopped flushing: say so, show nothing new
         events = store.events(session_id, min(cursor["dose"], cursor["event"]))
-        m = moment(session_id, cursor, events)
-        fetched = store.readings(session_id, cursor["id"], TREND_VITALS, limit=MAX_ROWS_PER_TICK)
+        m = moment(session_id, cursor, events, hub, snap)
+        fetched = store.readings(session_id, cursor["id"], TREND_VITALS, limit=MAX_ROWS_PER_TICK,
+                                 through_id=snap.reading_id if snap is not None else None)
         rows = [r for r in fetched if r.t >= m.now - WINDOW_S]
         doses = [e for e in events if e.kind == "dose" and e.id > cursor["dose"]]
-        notes, event_cursor = settled_notes(events, cursor["event"], m.now, m.speed, m.hub is not None)
+        notes, event_cursor = settled_notes(events, cursor["event"], m.now, m.speed, snap is not None)
         marks = sorted(doses + notes, key=lambda e: e.t)
         pleth = store.recent(session_id, "pleth", cursor["pleth"], PLETH_POINTS) if m.ended_at is None else []
-        latest = {v: store.latest(session_id, v) for t in TILES for v in t.vitals}
-        alarms = m.hub.active_alarms() if m.hub is not None else []
+        if snap is not None:
+            latest: Mapping[str, StoredReading | None] = snap.latest
+            alarms, groups, first = snap.alarms, snap.groups, snap.first_dose
+        else:
+            latest = {v: store.latest(session_id, v) for t in TILES for v in t.vitals}
+            doses_so_far = store.doses(session_id)
+            alarms, groups, first = (), (), doses_so_far[0].t if doses_so_far else None
         tiles = [tile(t, latest, m.now, alarms, m.speed, ended=m.ended_at is not None) for t in TILES]
-        doses_so_far = store.doses(session_id)
-        first = doses_so_far[0].t if doses_so_far else None
-        groups = group_alarms(alarms)
-        page_state = "ended" if m.ended_at is not None else "here" if m.hub is not None else "remote"
+        page_state = "ended" if m.ended_at is not None else "here" if snap is not None else "remote"
         listed = f"{page_state}|{alarm_cards.signature(groups)}"
         fresh = listed != cursor.get("alarms")
         moved = {
@@ -424,7 +435,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "tz_ms": time.localtime(m.now).tm_gmtoff * 1000,
             "ended": m.ended_at,
             "served": time.time(),
-            "recorder": m.hub.last_flush if m.hub is not None else None,
+            "recorder": snap.flushed if snap is not None else None,
             "alarms": listed,
         }
         if m.ended_at is not None:
@@ -438,12 +449,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             phase = [html.Span(elapsed_text(m.now - first)), html.Span(" since first dose", className="phase-label")] \
                 if first else "pre-dose"
             clock = clock_text(m.now)[11:19]
-            banner = alarm_banner(alarms)
-            status = status_panel(m.hub, store, session_id, m.now, first) if m.hub is not None else [
+            banner = alarm_banner(list(alarms))
+            status = status_panel(snap, m.now) if snap is not None else [
                 html.P(elsewhere_text(store, session_id), className="muted")]
-        decision = m.hub.decision() if m.hub is not None else None
-        hold, hold_class, hold_title = hold_banner.hold_banner(decision, m.hub.engine.plan if m.hub else None)
-        entries = corrections.listing(corrections.recent(store, session_id)) if m.hub is not None else []
+        hold, hold_class, hold_title = hold_banner.hold_banner(*(snap.decision, snap.plan) if snap else (None, None))
+        entries = corrections.listing(list(snap.entries)) if snap is not None else []
         weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
         return {
             "patient": f"{session.patient} · {session.route.upper()} · {weight}", "phase": phase, "clock": clock,
@@ -452,7 +462,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "hold_class": changed(hold_class, cursor, "hold_class_digest", moved),
             "hold_title": changed(hold_title, cursor, "hold_title_digest", moved),
             "entries": changed(entries, cursor, "entries_digest", moved),
-            "plan": plan_update(m.hub, decision, cursor, moved),
+            "plan": plan_update(snap, cursor, moved),
             "tiles": [t.children for t in tiles], "tile_classes": [t.className for t in tiles],
             "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth), "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
@@ -460,19 +470,19 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "shown": alarm_cards.shown(groups) if fresh else no_update,
             "ack_all_off": not any(g.unacknowledged for g in groups) if fresh else no_update,
             "status": changed(status, cursor, "status_digest", moved),
-            "audio": audio_state(m.hub, m.now),
+            "audio": audio_state(snap, m.now, m.speed),
             "page_class": f"live-page live-{page_state}",
             "stop": m.ended_at is not None and len(fetched) < MAX_ROWS_PER_TICK,
             "cursor": moved,
         }
 
-    def stalled(cursor: dict, hub: Hub) -> dict:
+    def stalled(cursor: dict, flushed: float) -> dict:
         """A tick while the recorder has stopped flushing: only the cursor moves (the watchdog says NO DATA)."""
         keep = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "hold", "hold_class",
                                            "hold_title", "entries", "plan", "pleth", "pleth_hidden", "cards", "shown",
                                            "ack_all_off", "status", "audio", "page_class", "stop")}
         keep.update(tiles=[no_update] * len(TILES), tile_classes=[no_update] * len(TILES), trends=[no_update] * len(TRENDS),
-                    cursor={**cursor, "served": time.time(), "recorder": hub.last_flush})
+                    cursor={**cursor, "served": time.time(), "recorder": flushed})
         return keep
 
     def missing(session_id: str, cursor: dict) -> dict:

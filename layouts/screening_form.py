@@ -19,6 +19,7 @@ from devices.screening import NUMBER, QUESTIONS, YES_NO, Question, ScreeningErro
 from layouts.controls import CHECK_THEN_RECORD, actor, clicked, feedback, said
 from monitor.rules.holds import hold_text
 from monitor.session.hub import Hub
+from monitor.session.live_view import LiveSnapshot
 from monitor.rules.plan import Plan
 from monitor.rules.protocol import Protocol
 from monitor.analysis.record_view import answer_changes, question_keys
@@ -59,11 +60,12 @@ def control(question: Question, answer: object) -> object:
                           inline=True, className="choice")
 
 
-def form(hub: Hub | None) -> html.Details | html.Div:
-    """The folded screening form (open while a question is unanswered), or nothing when the session is not live here."""
-    if hub is None or hub.finished.is_set():
+def form(snap: LiveSnapshot | None) -> html.Details | html.Div:
+    """The folded screening form (open while a question is unanswered) as the live read model ``snap`` has the
+    plan, or nothing when the session is not live here (None)."""
+    if snap is None:
         return html.Div()
-    plan = hub.engine.plan
+    plan = snap.plan
     missing = unanswered(plan)
     rows = [html.Div(className="question" + (" question-unanswered" if q.key in missing else ""),
                      **{"data-key": q.key}, children=[
@@ -105,13 +107,13 @@ def save(hub: Hub, who: str, raw: Mapping[object, object]) -> tuple[str, bool]:
     except ScreeningError as exc:
         return f"Not saved: {exc}.", False
     with CHECK_THEN_RECORD:  # a double click saves once
-        before = dict(hub.engine.plan.screening)
+        before = dict(hub.view.snapshot().plan.screening)  # each save publishes the plan it makes
         after = {**before, **given}
         changed = answer_changes(before, after)
         if not changed:
             return "No change: the answers are as recorded.", True
         decision = hub.rescreen(after, who)
-    return f"Screening saved by {who}: {'; '.join(changed)}. {hold_text(decision, hub.engine.plan)}", True
+    return f"Screening saved by {who}: {'; '.join(changed)}. {hold_text(decision, hub.view.snapshot().plan)}", True
 
 
 def register(app: Dash, live: Mapping[str, Hub]) -> None:

@@ -152,7 +152,7 @@ def test_undo_appends_a_correction_within_the_window_only(live):
 
 def test_the_plan_is_a_short_list_with_its_sources_behind_a_toggle(live):
     _, hub = live()
-    box = controls.plan_box(hub)
+    box = controls.plan_box(hub.view.snapshot())
     summary, lines, sources = box.children
     assert summary.children.startswith("Plan kap-iv")
     short = [li.children for li in lines.children]

@@ -115,6 +115,9 @@ def test_another_process_holding_the_write_lock_does_not_stall_or_lose_anything(
     time.sleep(1.5)
     assert hub.last_flush > flushes_before  # the recorder kept flushing (into memory) instead of waiting
     assert any(a.alarm_id == "recording_failed" for a in hub.engine.active())
+    shown = hub.view.snapshot()  # what the live page reads: the failure, a live heartbeat, nothing unsaved
+    assert shown.recording_failed and shown.flushed > flushes_before
+    assert shown.latest["spo2"].t == max(r.t for r in store.readings("s1", vitals=["spo2"]))
     other.execute("ROLLBACK")
     other.close()
     assert hub.finished.wait(15)

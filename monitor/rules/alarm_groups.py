@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.rules.alarm_events import PRIORITY_RANK
-from monitor.rules.alarms import LABELS, ActiveAlarm
+from monitor.rules.alarms import LABELS as LABELS, ActiveAlarm as ActiveAlarm  # what a shown alarm is, for pages
 
 FAMILY = {"sbp": "nibp", "dbp": "nibp", "map": "nibp", "hr": "hr", "pr": "hr", "spo2": "spo2", "pi": "spo2"}
 FAMILY_LABEL = {"nibp": "NIBP", "hr": "HR / PR", "spo2": "SpO2"}

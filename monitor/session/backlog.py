@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from devices.reading import Reading
 from monitor.rules.alarm_events import AlarmEvent
-from monitor.session.store import Store
+from monitor.session.store import Store, Written
 
 WAVEFORMS = ("pleth",)
 Event = tuple[float, str, dict, "str | None"]
+Saved = Callable[[Sequence[Reading], Sequence[Event], Written], None]  # told what one write stored
 
 
 @dataclass
@@ -65,13 +66,15 @@ class Backlog:
             gap = self.gaps.setdefault(r.vital, Gap(r.vital, r.t, r.t))
             gap.start, gap.end, gap.count = min(gap.start, r.t), max(gap.end, r.t), gap.count + 1
 
-    def write(self, store: Store, session_id: str) -> bool:
-        """Try to store everything held in one transaction; True when the store took it (and it is gone)."""
+    def write(self, store: Store, session_id: str, saved: Saved | None = None) -> bool:
+        """Try to store everything held in one transaction; True when the store took it (and it is gone).
+        ``saved`` is told which readings and events were stored, and their last row ids."""
         if not len(self) and not self.gaps:
             return True
         events = self.events + [g.as_event() for g in self.gaps.values()]
+        readings = [*self.numerics, *self.waveform]
         try:
-            store.write(session_id, [*self.numerics, *self.waveform], events, self.alarms)
+            written = store.write(session_id, readings, events, self.alarms)
         except (sqlite3.Error, OSError) as exc:
             self.failure = str(exc) or type(exc).__name__
             self._trim(self.waveform, self.max_waveform)  # beyond the bounds: the oldest waveform first,
@@ -83,4 +86,6 @@ class Backlog:
         self.alarms.clear()
         self.gaps.clear()
         self.failure = None
+        if saved is not None:
+            saved(readings, events, written)
         return True

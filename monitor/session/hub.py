@@ -1,8 +1,9 @@
 """The hub: runs a session's sources in the background, writes every item to the store, then
 feeds the session's rules (alarm engine and dosing decision) and records what they decide.
 
-Only the hub reads the clock. Display reads from the store (a cursor on readings), so nothing is
-shown that is not already recorded.
+Only the hub reads the clock and the rules. After each flush and each action it publishes what a live
+page shows in its read model (``monitor.session.live_view``): pages read that snapshot and the stored rows
+after their cursor, so nothing is shown that is not already recorded.
 
 Time for the rules: a replayed or simulated source says how far it has got (its ``horizon``:
 everything before it has been delivered); the rules are advanced to the clock's time, but never
@@ -28,17 +29,17 @@ from devices.source import Clock, Source
 from monitor.rules.alarm_events import HIGH, MEDIUM, TECHNICAL, AlarmEvent
 from monitor.rules.alarms import AlarmEngine
 from monitor.session.backlog import Backlog
+from monitor.session.live_view import LiveView
 from monitor.rules.baseline import Baseline
 from monitor.rules.dosing import Decision
 from monitor.session.model import Dose, Session
 from monitor.rules.session_rules import BaselineSet, DosingChange, Output, SessionRules
 from monitor.rules.plan import make_plan
 from monitor.session.resume import restore_rules
-from monitor.session.store import CORRECTION, Store, dose_data
+from monitor.session.store import CORRECTABLE, CORRECTION, Store, dose_data
 
 log = logging.getLogger(__name__)
 
-CORRECTABLE = {"dose": "dose", "note": "note", "manual_nibp": "hand-taken BP"}  # entries that can be marked entered in error
 HEARTBEAT_S = 1.0  # how often a running recorder writes its heartbeat into the store
 BUSY_WAIT_S = 0.2  # how long a store write may wait for another process's lock before it is held for later
 
@@ -99,6 +100,7 @@ class Hub:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._last_beat = 0.0
+        self.view = LiveView(store, session, rules.engine, rules.decision)  # what live pages read
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -204,6 +206,14 @@ class Hub:
         except Exception:  # noqa: BLE001 - the recorder outlives any one bad flush; the fault is logged
             log.exception("session %s: flush failed", self.session.id)
         self.last_flush = time.time()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Publish the session's state to its live read model (a fault there never stops the recorder)."""
+        try:
+            self.view.publish(self.engine, self.rules.decision, self.last_flush, self.clock.now(), self.backlog.failure)
+        except Exception:  # noqa: BLE001 - pages then show the last snapshot, and NO DATA once it is old
+            log.exception("session %s: the live view could not be updated", self.session.id)
 
     def _flush_once(self, end: float | None, finished: bool) -> None:
         items = self.rules.admit(self._pending)
@@ -248,7 +258,7 @@ class Hub:
         recording fails and when it has resumed (everything held written)."""
         failing = self.backlog.failure is not None
         self.backlog.hold(readings, events, alarms)
-        if self.backlog.write(self.store, self.session.id) == failing:
+        if self.backlog.write(self.store, self.session.id, self.view.saved) == failing:
             self._recording_changed(ok=failing)
 
     def _recording_changed(self, ok: bool) -> None:
@@ -260,7 +270,7 @@ class Hub:
             log.error("session %s: recording failed, data held in memory: %s", self.session.id, detail)
         outputs = self.rules.act(now, lambda engine: engine.recording(ok, now, detail))
         self.backlog.hold(alarms=[o for o in outputs if isinstance(o, AlarmEvent)])
-        self.backlog.write(self.store, self.session.id)
+        self.backlog.write(self.store, self.session.id, self.view.saved)
 
     def _record(self, outputs: list[Output]) -> list[AlarmEvent]:
         """Store what the rules decided: alarm transitions and dosing changes; returns the transitions."""
@@ -292,6 +302,17 @@ class Hub:
         self._loop.call_soon_threadsafe(runner)
         return future.result(timeout=5)
 
+    def command(self, fn: Callable[[], Any]) -> Any:
+        """Run the action ``fn`` in the hub's thread (as :meth:`call`), then publish the state it leaves to the
+        live read model, whether it was done or refused."""
+        def act() -> Any:
+            try:
+                return fn()
+            finally:
+                self._publish()
+
+        return self.call(act)
+
     def now(self) -> float:
         return self.clock.now()
 
@@ -307,7 +328,7 @@ class Hub:
             now = self.clock.now()
             return self._record(self.rules.act(now, lambda engine: action(engine, now)))
 
-        return self.call(act)
+        return self.command(act)
 
     def acknowledge(self, alarm_id: str, who: str) -> list[AlarmEvent]:
         return self._act(lambda engine, now: engine.acknowledge(alarm_id, who, now))
@@ -331,7 +352,7 @@ class Hub:
             self.rules.add([dose])
             self._record(self.rules.act(dose.t, lambda _engine: []))
 
-        self.call(act)
+        self.command(act)
 
     def discharge(self, who: str, ordered_by: tuple[str, str] | None = None) -> str:
         """Record the patient's discharge now. Before the plan's minimum observation after the last dose
@@ -355,7 +376,7 @@ class Hub:
             self._save(events=[(now, "discharge", {"observed_s": self.observed(now)}, who)])
             return f"discharged by {who} at {time.strftime('%H:%M:%S', time.localtime(now))}"
 
-        return self.call(act)
+        return self.command(act)
 
     def observed(self, now: float) -> float | None:
         """Seconds since the last dose ended (None before any dose)."""
@@ -369,7 +390,7 @@ class Hub:
         return needed if observed is None else max(0.0, needed - observed)
 
     def add_event(self, kind: str, data: dict, who: str | None) -> None:
-        self.call(lambda: self._save(events=[(self.clock.now(), kind, data, who)]))
+        self.command(lambda: self._save(events=[(self.clock.now(), kind, data, who)]))
 
     def add_readings(self, readings: list[Reading]) -> None:
         """Readings entered by hand (a cuff that is not connected); they flow like any other."""
@@ -385,7 +406,7 @@ class Hub:
             self._save(events=[(now, "manual_nibp", {"sbp": sbp, "dbp": dbp, "map": mean}, who)])
             return now
 
-        return self.call(act)
+        return self.command(act)
 
     def rescreen(self, answers: dict, who: str) -> Decision:
         """Screening answers given on the page (already parsed): stored with who gave them, and the
@@ -398,7 +419,7 @@ class Hub:
             self._record(self.rules.rescreen(answers, now))
             return self.rules.decision
 
-        return self.call(act)
+        return self.command(act)
 
     def retract(self, event_id: int, reason: str, who: str) -> str:
         """Mark a dose, note or hand-taken BP "entered in error" with a reason: an appended, audited
@@ -423,7 +444,7 @@ class Hub:
                 self._rejudge(now, f"{CORRECTABLE[entry.kind]} entered in error by {who}: {reason.strip()}")
             return f"{CORRECTABLE[entry.kind]} at {time.strftime('%H:%M:%S', time.localtime(entry.t))} marked entered in error by {who}"
 
-        return self.call(act)
+        return self.command(act)
 
     def _rejudge(self, now: float, why: str) -> None:
         """Judge the session again from its record (the corrections applied) and carry on with those rules."""
@@ -463,10 +484,10 @@ class Hub:
             outputs = self.rules.override(finding_id, physician, reason, self.clock.now())
             event = next(a for a in self._record(outputs) if a.event == "overridden")
             data = {"finding": finding_id, "physician": event.who, "reason": reason.strip(), "verified": verified}
-            self.store.write(self.session.id, events=[(event.t, "override", data, event.who)])
+            self._save(events=[(event.t, "override", data, event.who)])
             return event
 
-        return self.call(act)
+        return self.command(act)
 
     def active_alarms(self) -> list[Any]:
         return self.call(self.engine.active)

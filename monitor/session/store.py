@@ -21,6 +21,7 @@ from monitor.session.model import Dose, Session
 
 SCHEMA_VERSION = 1
 CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP) out of the record's use
+CORRECTABLE = {"dose": "dose", "note": "note", "manual_nibp": "hand-taken BP"}  # entries that can be marked entered in error
 MANUAL = "manual"  # the source of readings entered by hand
 
 SCHEMA = """
@@ -143,6 +144,15 @@ def kapmon_schema_version(conn: sqlite3.Connection) -> str | None:
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise StoreError(f"an SQLite database that is not a kapmon store (its tables: {shown}); left untouched")
     return row[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The row id of the last reading and of the last event one write inserted (0: none of that kind). The
+    rows of one write get consecutive ids (one transaction holds the write lock), so these place every row."""
+
+    reading_id: int = 0
+    event_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,9 +283,11 @@ class Store:
         readings: Sequence[Reading] = (),
         events: Sequence[tuple[float, str, dict, str | None]] = (),
         alarms: Sequence[AlarmEvent] = (),
-    ) -> None:
-        """Append readings, events ``(t, kind, data, who)`` and alarm transitions in one transaction."""
+    ) -> Written:
+        """Append readings, events ``(t, kind, data, who)`` and alarm transitions in one transaction; returns
+        the ids of the last reading and event inserted."""
         conn = self._conn()
+        last = {"readings": 0, "events": 0}
         if conn.in_transaction:  # a write that failed at COMMIT (a full disk) may have left one open
             conn.execute("ROLLBACK")
         conn.execute("BEGIN")
@@ -285,11 +297,13 @@ class Store:
                     "INSERT INTO readings (session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?)",
                     [(session_id, r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings],
                 )
+                last["readings"] = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             if events:
                 conn.executemany(
                     "INSERT INTO events (session_id, t, kind, data, who) VALUES (?,?,?,?,?)",
                     [(session_id, t, kind, json.dumps(data), who) for t, kind, data, who in events],
                 )
+                last["events"] = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             if alarms:
                 conn.executemany(
                     "INSERT INTO alarm_events (session_id, t, event, alarm_id, priority, kind, vital, value,"
@@ -302,6 +316,7 @@ class Store:
             if conn.in_transaction:  # SQLite may already have rolled back (SQLITE_FULL)
                 conn.execute("ROLLBACK")
             raise
+        return Written(last["readings"], last["events"])
 
     def write_audit(self, t: float, action: str, who: str | None, detail: dict | None = None) -> None:
         """Append one entry to the audit log (sign-ins and other actions not tied to one session)."""
@@ -344,10 +359,14 @@ class Store:
         after_id: int = 0,
         vitals: Iterable[str] | None = None,
         limit: int | None = None,
+        through_id: int | None = None,
     ) -> list[StoredReading]:
-        """Readings after the cursor ``after_id``, oldest first, optionally only some vitals."""
+        """Readings after the cursor ``after_id`` (and up to ``through_id``), oldest first, optionally only some vitals."""
         sql = "SELECT id, t, vital, value, unit, source, status FROM readings WHERE session_id=? AND id>?"
         params: list = [session_id, after_id]
+        if through_id is not None:
+            sql += " AND id<=?"
+            params.append(through_id)
         if vitals is not None:
             names = list(vitals)
             sql += f" AND vital IN ({','.join('?' * len(names))})"
@@ -382,6 +401,15 @@ class Store:
         ).fetchone()
         return None if row is None else StoredReading(*row)
 
+    def latest_readings(self, session_id: str) -> list[StoredReading]:
+        """The newest reading of every vital the session has (one pass over the session's rows)."""
+        rows = self._conn().execute(
+            "SELECT id, t, vital, value, unit, source, status FROM readings"
+            " WHERE id IN (SELECT MAX(id) FROM readings WHERE session_id=? GROUP BY vital) ORDER BY id",
+            (session_id,),
+        ).fetchall()
+        return [StoredReading(*row) for row in rows]
+
     def last_reading_id(self, session_id: str) -> int:
         row = self._conn().execute("SELECT MAX(id) FROM readings WHERE session_id=?", (session_id,)).fetchone()
         return row[0] or 0
@@ -406,8 +434,8 @@ class Store:
 
     def corrections(self, session_id: str) -> dict[int, StoredEvent]:
         """The entries marked "entered in error" (or undone): corrected event id -> the correction."""
-        return {int(e.data["corrects"]): e for e in self.events(session_id, kind=CORRECTION)
-                if isinstance(e.data.get("corrects"), int) and not isinstance(e.data.get("corrects"), bool)}
+        return {corrected: e for e in self.events(session_id, kind=CORRECTION)
+                if (corrected := corrects(e.data)) is not None}
 
     def doses(self, session_id: str) -> list[Dose]:
         """The doses the record can count: rows whose amount or route is invalid (``monitor.session.dose_rows``) or
@@ -426,6 +454,12 @@ class Store:
 
     def count_readings(self, session_id: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+
+
+def corrects(data: dict) -> int | None:
+    """The id of the entry a correction event's ``data`` takes out of use (None when it names none)."""
+    target = data.get("corrects")
+    return target if isinstance(target, int) and not isinstance(target, bool) else None
 
 
 def in_use(readings: Iterable[StoredReading], retracted: Iterable[StoredEvent]) -> list[StoredReading]:

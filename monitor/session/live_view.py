@@ -1,0 +1,171 @@
+"""The live read model of one running session: what a live page shows, kept by the hub.
+
+The hub updates a :class:`LiveView` in its own thread, after each flush and after each action: the rows it
+stored (latest value per vital, cuff times, doses, entries, discharge, cursors) and the state of its rules
+(active alarms grouped as the page shows them, the dosing decision, the plan, audio pause, the repeat NIBP,
+what discharge readiness needs). Each update is published as one immutable :class:`LiveSnapshot`, swapped
+under a lock: a page reads it without waiting on the hub and never sees half an update. A page reads the
+snapshot and only the stored rows after its own cursor, up to the snapshot's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from devices.reading import Reading
+from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup, group_alarms
+from monitor.rules.alarms import AlarmEngine, RepeatNibp
+from monitor.rules.baseline import Baseline
+from monitor.rules.discharge import Readiness, readiness
+from monitor.rules.dosing import Decision
+from monitor.rules.plan import Plan
+from monitor.session.dose_rows import dose_rows
+from monitor.session.model import Session
+from monitor.session.store import CORRECTABLE, CORRECTION, Store, StoredEvent, StoredReading, Written, corrects
+
+ENTRY_KINDS = tuple(CORRECTABLE)  # entries a nurse can mark entered in error
+RECENT_ENTRIES = 8  # entries the page lists (newest first); older ones are in the review
+WAVEFORMS = ("pleth",)  # vitals whose latest sample no tile shows
+CUFF = "sbp"  # the vital whose stored times are the session's NIBP measurements
+DISCHARGE_VITALS = ("sbp", "dbp", "spo2")  # the trusted values discharge readiness compares
+
+
+def recent_entries(entries: Iterable[StoredEvent], corrected: Iterable[int], limit: int = RECENT_ENTRIES) -> list[StoredEvent]:
+    """The newest ``limit`` doses, notes and hand-taken BPs not marked entered in error (or undone), newest first."""
+    wrong = set(corrected)
+    kept = [e for e in entries if e.kind in ENTRY_KINDS and e.id not in wrong]
+    return sorted(kept, key=lambda e: e.id, reverse=True)[:limit]
+
+
+def first_dose_time(doses: Iterable[StoredEvent], corrected: Iterable[int]) -> float | None:
+    """When the first countable dose was given (as ``Store.doses`` counts them), or None."""
+    wrong = set(corrected)
+    counted = [d for d in (row.dose() for row in dose_rows(e for e in doses if e.id not in wrong)) if d is not None]
+    return counted[0].t if counted else None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSnapshot:
+    """What a live page shows of a running session at one moment; never changed once published."""
+
+    session: Session
+    version: int  # counts the updates published
+    reading_id: int  # cursor: the last stored reading of the session the rules have judged
+    event_id: int  # cursor: the last stored event of the session seen here
+    flushed: float  # wall clock of the hub's last flush: its heartbeat
+    at: float  # session time of the update
+    latest: Mapping[str, StoredReading]  # the newest stored reading of each numeric vital
+    alarms: tuple[ActiveAlarm, ...]  # active alarms, highest priority first
+    groups: tuple[AlarmGroup, ...]  # the same alarms as the page's cards
+    decision: Decision
+    plan: Plan
+    sound: str | None  # the priority the audio sounds at once any pause is over
+    sound_paused: str | None  # the priority it sounds at while paused
+    paused_until: float | None  # session time the audio pause ends
+    repeat_nibp: RepeatNibp | None
+    rules_first_dose: float | None  # the first dose the rules have taken
+    last_dose_end: float | None
+    baseline: Baseline | None
+    trusted: Mapping[str, float | None]  # newest trusted value of each of DISCHARGE_VITALS
+    nibp: tuple[float, ...]  # times of the stored cuff measurements with a value
+    first_dose: float | None  # the first recorded (countable) dose
+    entries: tuple[StoredEvent, ...]  # recent entries that can be marked entered in error, newest first
+    discharged: StoredEvent | None
+    recording_failed: str | None  # why the store refuses writes (None: it accepts them)
+
+    def audio_priority(self, now: float) -> str | None:
+        """The priority the audio sounds at, at session time ``now``."""
+        paused = self.paused_until is not None and now < self.paused_until
+        return self.sound_paused if paused else self.sound
+
+    def observation_left(self, now: float) -> float:
+        """Seconds of the plan's minimum observation still to go (the whole of it before any dose)."""
+        needed = self.plan.observation_s
+        return needed if self.last_dose_end is None else max(0.0, needed - (now - self.last_dose_end))
+
+    def readiness(self, now: float) -> Readiness:
+        """Discharge readiness at session time ``now``."""
+        return readiness(self.plan, self.baseline, self.trusted.get, self.last_dose_end, len(self.alarms), now)
+
+
+class LiveView:
+    """The read model of one running session. :meth:`saved` and :meth:`publish` are called in the hub's
+    thread only; :meth:`snapshot` from any thread."""
+
+    def __init__(self, store: Store, session: Session, engine: AlarmEngine, decision: Decision) -> None:
+        """Start from what the store already holds of the session (a resumed session has a past)."""
+        sid = session.id
+        self.session = session
+        self._latest = {r.vital: r for r in store.latest_readings(sid) if r.vital not in WAVEFORMS}
+        self._reading_id = max((r.id for r in self._latest.values()), default=0)
+        self._nibp = [r.t for r in store.readings(sid, vitals=[CUFF]) if r.value is not None]
+        events = store.events(sid)
+        self._event_id = max((e.id for e in events), default=0)
+        self._doses = [e for e in events if e.kind == "dose"]
+        self._entries = [e for e in events if e.kind in ENTRY_KINDS]
+        self._corrected = {c for e in events if e.kind == CORRECTION and (c := corrects(e.data)) is not None}
+        self._discharged = next((e for e in events if e.kind == "discharge"), None)
+        self._lock = threading.Lock()
+        self._version = 0
+        self._snapshot = self._build(engine, decision, time.time(), session.started, None)
+
+    def snapshot(self) -> LiveSnapshot:
+        """The latest published snapshot (never blocks on the hub)."""
+        with self._lock:
+            return self._snapshot
+
+    def saved(self, readings: Sequence[Reading], events: Sequence[tuple], written: Written) -> None:
+        """Take what one write stored: ``readings`` and ``events`` ``(t, kind, data, who)`` in the order they
+        were inserted, whose last rows got the ids in ``written``."""
+        first = written.reading_id - len(readings) + 1
+        for i, r in enumerate(readings):
+            if r.vital not in WAVEFORMS:
+                self._latest[r.vital] = StoredReading(first + i, r.t, r.vital, r.value, r.unit, r.source, r.status)
+            if r.vital == CUFF and r.value is not None:
+                self._nibp.append(r.t)
+        self._reading_id = max(self._reading_id, written.reading_id)
+        first = written.event_id - len(events) + 1
+        for i, (t, kind, data, who) in enumerate(events):
+            self._take(StoredEvent(first + i, t, kind, data, who))
+        self._event_id = max(self._event_id, written.event_id)
+
+    def _take(self, e: StoredEvent) -> None:
+        if e.kind == "dose":
+            self._doses.append(e)
+        if e.kind in ENTRY_KINDS:
+            self._entries.append(e)
+        if e.kind == CORRECTION and (target := corrects(e.data)) is not None:
+            self._corrected.add(target)
+        if e.kind == "discharge" and self._discharged is None:
+            self._discharged = e
+
+    def publish(self, engine: AlarmEngine, decision: Decision, flushed: float, at: float,
+                recording_failed: str | None) -> LiveSnapshot:
+        """Publish the state after a flush or an action: ``engine`` and ``decision`` are the rules' now,
+        ``flushed`` the wall clock of the hub's last flush, ``at`` the session time."""
+        built = self._build(engine, decision, flushed, at, recording_failed)
+        with self._lock:
+            self._snapshot = built
+        return built
+
+    def _build(self, engine: AlarmEngine, decision: Decision, flushed: float, at: float,
+               recording_failed: str | None) -> LiveSnapshot:
+        self._version += 1
+        alarms = tuple(engine.active())
+        return LiveSnapshot(
+            session=self.session, version=self._version, reading_id=self._reading_id, event_id=self._event_id,
+            flushed=flushed, at=at, latest=MappingProxyType(dict(self._latest)), alarms=alarms,
+            groups=tuple(group_alarms(alarms)), decision=decision, plan=engine.plan,
+            sound=engine.audio_priority(float("inf")), sound_paused=engine.audio_priority(float("-inf")),
+            paused_until=engine.audio_paused_until, repeat_nibp=engine.repeat_nibp,
+            rules_first_dose=engine.first_dose_t, last_dose_end=engine.last_dose_end, baseline=engine.baseline,
+            trusted=MappingProxyType({v: engine.latest(v) for v in DISCHARGE_VITALS}), nibp=tuple(self._nibp),
+            first_dose=first_dose_time(self._doses, self._corrected),
+            entries=tuple(recent_entries(self._entries, self._corrected)), discharged=self._discharged,
+            recording_failed=recording_failed,
+        )
+
