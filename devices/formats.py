@@ -1,25 +1,8 @@
-"""Wire formats that ``kapmon decode`` understands, gathered from the BLE and serial decoders."""
+"""Wire formats that ``kapmon decode`` understands, gathered from the BLE, serial and HL7 decoders."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from devices.reading import Item
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeFormat:
-    """One named wire format: whether its input is hex bytes or text, and its decoder.
-
-    ``decode`` takes the whole input (bytes for hex formats, str for text formats) and
-    returns what it holds, raising ``DecodeError`` with a one-line reason if malformed.
-    """
-
-    name: str
-    input: str  # "hex", "text", or "message" (a file or - for standard input)
-    description: str
-    decode: Callable[[bytes | str], list[Item]]
+from devices.decoding import DecodeFormat
 
 
 def all_formats() -> dict[str, DecodeFormat]:

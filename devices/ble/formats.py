@@ -3,7 +3,7 @@
 from devices.ble.blood_pressure import decode_bp, decode_icp
 from devices.ble.heart_rate import decode_hr
 from devices.ble.pulse_oximetry import decode_plx_cont, decode_plx_features, decode_plx_spot
-from devices.formats import DecodeFormat
+from devices.decoding import DecodeFormat
 
 
 def _features(data: bytes) -> list:

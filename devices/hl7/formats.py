@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from devices.formats import DecodeFormat
+from devices.decoding import DecodeFormat
 from devices.hl7.decoder import decode_message
 
 
