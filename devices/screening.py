@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from devices.errors import KapmonError
 from devices.patient import AGE_YEARS
 
 YES_NO, NUMBER, CHOICE = "yes_no", "number", "choice"
@@ -21,7 +22,7 @@ NO_WORDS = ("no", "n", "false")
 UNANSWERED_WORDS = ("", "not answered", "unknown")
 
 
-class ScreeningError(ValueError):
+class ScreeningError(KapmonError, ValueError):
     """A screening answer that cannot be used: the message names where it came from and the field."""
 
 

@@ -39,6 +39,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from devices.errors import KapmonError
 from devices.reading import OK, Reading
 from monitor.rules.alarms import fmt
 from monitor.rules.alarm_events import PRIORITIES, PRIORITY_RANK, AlarmEvent
@@ -56,7 +57,7 @@ REMS_MIN_S = 2 * 3600.0
 CLOSING = ("latched", "cleared", "reset")
 
 
-class SessionNotFound(LookupError):
+class SessionNotFound(KapmonError, LookupError):
     """No session with that id in the store."""
 
 

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from devices.errors import KapmonError
 from devices.patient import ROUTES
 from devices.reading import CONDITIONS, NIBP_VITALS, VITALS
 from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
@@ -27,7 +28,7 @@ PHASES = ("any", "post_dose")
 ACTIONS = ("gate", "block")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(KapmonError, ValueError):
     """A protocol file that cannot be used, located by file, line and field."""
 
     def __init__(self, path: str, line: int, field_name: str, message: str) -> None:

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from devices.errors import KapmonError
 from devices.virtual.perturb import OverlaySource, Perturbation
 from devices.virtual.replay import open_replay
 from devices.virtual.scenarios import SCENARIOS, Scenario, get_scenario
@@ -50,11 +51,11 @@ INJECTIONS = {
 }
 
 
-class ScenarioFileError(ValueError):
+class ScenarioFileError(KapmonError, ValueError):
     """A training scenario file that cannot be used; the message names the file and field."""
 
 
-class TrainingInputError(ValueError):
+class TrainingInputError(KapmonError, ValueError):
     """A training request that is refused (unknown scenario, a path outside the recordings folder, a bad
     speed); the message says what was wrong."""
 
