@@ -33,9 +33,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from devices.errors import RecordingError
-from devices.patient import AGE_YEARS, ROUTES, dose_problem, lot_problem, weight_problem
+from devices.patient import AGE_YEARS, dose_problem, lot_problem, weight_problem
 from devices.screening import ScreeningError, parse_answers
-from devices.reading import CONDITIONS, NO_VALUE, OK, STATUSES, VITALS, Condition, Item, Reading
+from devices.reading import Condition, Item, Reading
+from devices.vocabulary import CONDITIONS, NO_VALUE, OK, ROUTES, STATUSES, VITALS
 
 FORMAT = "kapmon-recording/1"
 LONG, WIDE = "long", "wide"

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from devices.screening import QUESTIONS
 from devices.screening import complete as screening
+from devices.vocabulary import ROUTES
 
-ROUTES = ("iv", "im", "sublingual", "intranasal")  # the routes the simulator has a drug response for
 
 # Episode kinds the simulator understands.
 PROBE_OFF = "probe_off"  # SpO2 probe off the finger: sensor_off condition + no-value SpO2/PR

@@ -26,7 +26,7 @@ import random
 from collections.abc import AsyncIterator, Iterator
 
 from devices.errors import URIError
-from devices.reading import Condition, Item, Reading, NO_VALUE
+from devices.reading import Condition, Item, Reading
 from devices.virtual.scenarios import (
     ECG,
     MOTION,
@@ -41,6 +41,7 @@ from devices.virtual.scenarios import (
 from devices.virtual.replay import Horizon
 from devices.source import Clock, session_start
 from devices.uri import DeviceURI
+from devices.vocabulary import NO_VALUE
 
 PLETH_HZ = 75
 OXIMETER_VITALS = ("spo2", "pr", "pleth")

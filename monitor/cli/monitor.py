@@ -7,6 +7,7 @@ import sys
 
 from devices.errors import KapmonError
 from devices.patient import pseudonym_warning
+from devices.vocabulary import ROUTES
 from monitor.central.broker import add_publish_arguments, publish_settings
 from monitor.cli.serving import add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines
 from monitor.cli.alarms import read_screening
@@ -14,7 +15,6 @@ from monitor.session.resume import find_unfinished
 from monitor.session.start import (build_plan, check_bind, open_sources, operator, resume_session, session_speed,
                              start_session)
 from monitor.central.publisher import publish_from_args
-from monitor.session.model import ROUTES
 
 HELP = "monitor a session from devices (serial://, ble://, wellue://, hl7://, sim://, replay://) and serve its live page"
 

@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from devices.errors import KapmonError
-from devices.patient import ROUTES
-from devices.reading import CONDITIONS, NIBP_VITALS, VITALS
 from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
-from monitor.rules.alarm_events import PRIORITIES, PRIORITY_RANK
+from devices.vocabulary import CONDITIONS, NIBP_VITALS, PRIORITIES, PRIORITY_RANK, ROUTES, ROUTE_SPECS, VITALS
 
 COMPARISONS = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">=", "rise": "rise >="}
 LOW_SIDE = ("below", "at_most")
@@ -814,13 +812,7 @@ def _syntax_error(path: str, text: str, exc: tomllib.TOMLDecodeError) -> Protoco
 
 
 # The shipped protocol used for a route when none is named.
-DEFAULT_PROTOCOL = {
-    "iv": "kap-iv",
-    "im": "kap-im",
-    "sublingual": "kap-sublingual",
-    "oral": "kap-oral",
-    "intranasal": "esketamine-intranasal",
-}
+DEFAULT_PROTOCOL = {name: route.protocol for name, route in ROUTE_SPECS.items()}
 
 
 def shipped() -> list[str]:
