@@ -35,16 +35,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MINUTE = 60.0
 SOURCES = {"sbp": "nibp", "dbp": "nibp", "map": "nibp", "hr": "ecg", "spo2": "oximeter", "pr": "oximeter"}
-# Screening answers with no findings, in the vocabulary every kapmon version knows; a tree's own
-# sample (sample_data/typical_iv.json, no findings) is used instead where it has one, so that a
-# question the older vocabulary lacks is answered too.
-SCREENING: dict[str, object] = {
-    "age": 42, "known_hypertension": False, "aneurysm_or_avm": False, "intracerebral_haemorrhage": False,
-    "ketamine_hypersensitivity": False, "psychosis": False, "substance_use_disorder": False,
-    "stimulant_or_maoi": False, "cns_depressant": False, "sleep_apnoea": False, "cardiac_disease": False,
-    "recent_cardiac_event": False, "pregnancy": False, "hepatic_impairment": "none",
-    "hypertensive_encephalopathy": False, "hyperthyroidism": False,
-}
 REPLAY_SPEED = 60
 STEP_TIMEOUT_S = 600
 
@@ -104,7 +94,7 @@ class Recording:
             "started": "2025-03-03T09:00:00+00:00", "duration_s": duration,
             "patient": {"pseudonym": f"BENCH-{self.name[:12]}", "age": 42, "weight_kg": 70.0, "sex": "F"},
             "route": self.route, "drug": self.drug, "doses": self.doses,
-            "screening": SCREENING if screening is None else screening,
+            "screening": screening or {},
         }
         csv.with_suffix(".json").write_text(json.dumps(sidecar, indent=1), encoding="utf-8")
         return csv
@@ -146,13 +136,12 @@ class Tree:
         self.module = "monitor.cli.main" if main.exists() else "monitor.cli"
 
     def screening(self) -> dict[str, object]:
-        """The tree's own no-findings screening answers (its typical IV sample), else ``SCREENING``."""
+        """The tree's own no-findings screening answers (its typical IV sample, in that tree's vocabulary)."""
         sample = self.path / "sample_data" / "typical_iv.json"
-        try:
-            answers = json.loads(sample.read_text(encoding="utf-8")).get("screening")
-        except (OSError, ValueError):
-            return SCREENING
-        return answers if isinstance(answers, dict) else SCREENING
+        answers = json.loads(sample.read_text(encoding="utf-8")).get("screening")
+        if not isinstance(answers, dict):
+            raise SystemExit(f"{sample}: no screening answers to use")
+        return answers
 
     def run(self, *args: str, timeout: float = STEP_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", self.module, *args], cwd=self.path, env=self.env(),

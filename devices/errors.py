@@ -1,7 +1,15 @@
-"""The exceptions devices raise. Everything derives from ``DeviceError``."""
+"""The root of kapmon's exceptions and the ones devices raise.
+
+Every exception kapmon defines derives from ``KapmonError``, so a caller can catch all of kapmon's own
+failures at once; one that callers also catch as ``ValueError`` (bad input) or ``LookupError`` keeps that
+base beside it."""
 
 
-class DeviceError(Exception):
+class KapmonError(Exception):
+    """Root of every error kapmon raises on purpose."""
+
+
+class DeviceError(KapmonError):
     """Root of every error raised by ``devices``."""
 
 
@@ -24,7 +32,7 @@ def located(path: str, line: int | None, field: str, reason: str) -> str:
     return f"{head}: {field}: {reason}" if field else f"{head}: {reason}"
 
 
-class ConfigError(ValueError):
+class ConfigError(KapmonError, ValueError):
     """A configuration file or answer set that cannot be used (a protocol, screening answers, a training
     scenario, a recording's sidecar), located by file, line (None when unknown) and field."""
 

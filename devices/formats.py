@@ -1,35 +1,8 @@
-"""Wire formats that ``kapmon decode`` understands, gathered from the BLE and serial decoders."""
+"""Wire formats that ``kapmon decode`` understands, gathered from the BLE, serial and HL7 decoders."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
-
-from devices.reading import Item
-
-
-class JsonRecord(Protocol):
-    """A decoded record that is neither a reading nor a condition (a feature list, a remark)."""
-
-    def as_json(self) -> dict: ...
-
-
-Decoded = Item | JsonRecord
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeFormat:
-    """One named wire format: whether its input is hex bytes or text, and its decoder.
-
-    ``decode`` takes the whole input (bytes for hex formats, str for text formats) and
-    returns what it holds (readings, conditions or other records), raising ``DecodeError`` with a one-line reason if malformed.
-    """
-
-    name: str
-    input: str  # "hex", "text", or "message" (a file or - for standard input)
-    description: str
-    decode: Callable[[bytes | str], Sequence[Decoded]]
+from devices.decoding import DecodeFormat
 
 
 def all_formats() -> dict[str, DecodeFormat]:

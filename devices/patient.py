@@ -1,13 +1,11 @@
-"""What a session may say about its patient and dosing: the routes of administration and the
-plausible ranges of weight and age. The recording sidecar and the session record both check
+"""What a session may say about its patient and dosing: the plausible ranges of weight, age and dose, a
+lot number, a pseudonym (the routes of administration are in ``devices.vocabulary``). The recording sidecar and the session record both check
 against these, so a value one accepts the other never refuses."""
 
 from __future__ import annotations
 
 import math
 import re
-
-ROUTES = ("iv", "im", "sublingual", "oral", "intranasal")
 
 # Plausible body weight in kg. Design proposal: from a newborn's weight to well above the heaviest
 # adults a clinic chair and cuff serve; a number outside it is a typing error (1 for 100, grams).

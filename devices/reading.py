@@ -1,74 +1,10 @@
-"""Readings, device conditions and the vital vocabulary shared by every source."""
+"""Readings and device conditions: what every source yields (their vocabulary is ``devices.vocabulary``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-OK = "ok"
-NO_VALUE = "no_value"
-QUESTIONABLE = "questionable"  # a number kept in the record but not trusted: never alarmed on, summarised or a baseline
-STATUSES = (OK, NO_VALUE, QUESTIONABLE)
-
-
-@dataclass(frozen=True, slots=True)
-class VitalSpec:
-    """What one vital is: its unit and the physically possible range of its values."""
-
-    name: str
-    label: str
-    unit: str
-    low: float
-    high: float
-
-
-VITALS: dict[str, VitalSpec] = {
-    spec.name: spec
-    for spec in (
-        VitalSpec("sbp", "Systolic BP", "mmHg", 0, 300),
-        VitalSpec("dbp", "Diastolic BP", "mmHg", 0, 250),
-        VitalSpec("map", "Mean arterial pressure", "mmHg", 0, 300),
-        VitalSpec("hr", "Heart rate", "/min", 0, 350),
-        VitalSpec("pr", "Pulse rate", "/min", 0, 350),
-        VitalSpec("spo2", "SpO2", "%", 0, 100),
-        VitalSpec("pi", "Perfusion index", "%", 0, 100),
-        VitalSpec("pleth", "Plethysmogram", "au", -1e6, 1e6),
-        VitalSpec("rr", "Respiratory rate", "/min", 0, 150),
-        VitalSpec("etco2", "End-tidal CO2", "mmHg", 0, 150),
-        VitalSpec("cuff", "Cuff pressure", "mmHg", 0, 350),
-        VitalSpec("temp", "Temperature", "Cel", 0, 50),  # recorded, not drawn or alarmed on
-    )
-}
-
-NIBP_VITALS = ("sbp", "dbp", "map")
-
-# Device and technical conditions. Decoders and transports report these by name; the
-# alarm engine turns them into technical alarms. A condition is never a physiological value.
-CONDITIONS: dict[str, str] = {
-    "sensor_off": "sensor off the patient",
-    "sensor_disconnected": "sensor disconnected from the device",
-    "sensor_displaced": "sensor displaced",
-    "sensor_fault": "sensor or cable fault",
-    "searching": "searching for a pulse",
-    "probe_error": "probe error",
-    "low_perfusion": "low perfusion",
-    "poor_signal": "poor or inadequate signal",
-    "interference": "signal interference",
-    "motion": "body movement",
-    "cuff_loose": "cuff too loose",
-    "irregular_pulse": "irregular pulse",
-    "improper_position": "improper measurement position",
-    "pulse_rate_out_of_range": "pulse rate outside the cuff's range",
-    "questionable": "questionable measurement",
-    "invalid": "invalid measurement",
-    "unavailable": "measurement unavailable",
-    "out_of_range": "value out of the device's range",
-    "equipment_malfunction": "equipment malfunction",
-    "low_battery": "low battery",
-    "nibp_error": "blood-pressure measurement failed",
-    "disconnected": "device disconnected",
-    "stale": "no data from the device",
-    "device_alarm": "the device itself is alarming",
-}
+from devices.vocabulary import CONDITIONS, NO_VALUE, OK, QUESTIONABLE, STATUSES, VITALS
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from devices.errors import ConfigError
+from devices.errors import ConfigError, KapmonError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,7 +30,7 @@ class FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True, populate_by_name=True)
 
 
-class FieldProblem(ValueError):
+class FieldProblem(KapmonError, ValueError):
     """Raised by a model's validator: what is wrong with ``field`` (relative to the model; "" the model)."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from dash import html
 
-from layouts.components import PRIORITY_MARK, clock_text
+from devices.vocabulary import PRIORITIES, PRIORITY_MARK
+from layouts.components import clock_text
 from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup
 
 
@@ -38,7 +39,7 @@ def ack_label(unacknowledged: int) -> str:
 def folded_summary(alarms: tuple[ActiveAlarm, ...]) -> str:
     """``+5 more: 1 high, 2 medium, 2 low``."""
     counts = Counter(a.priority for a in alarms)
-    return f"+{len(alarms)} more: " + ", ".join(f"{counts[p]} {p}" for p in ("high", "medium", "low") if counts[p])
+    return f"+{len(alarms)} more: " + ", ".join(f"{counts[p]} {p}" for p in PRIORITIES if counts[p])
 
 
 def folded(alarm: ActiveAlarm, lead_response: str) -> html.Div:

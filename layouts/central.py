@@ -18,16 +18,15 @@ import time
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from devices.reading import in_physical_range
+from devices.vocabulary import FRESH_DEFAULT_S, FRESH_S, PRIORITY_MARK, PRIORITY_RANK
 from layouts import live as live_page
 from layouts import review as review_page
-from layouts.components import COLOURS, PRIORITY_MARK, age_text, clock_text, elapsed_text
+from layouts.components import COLOURS, age_text, clock_text, elapsed_text
 from monitor.central.station import Central, Room
-from monitor.rules.alarm_events import PRIORITY_RANK
 from monitor.rules.alarm_groups import ActiveAlarm
 
 log = logging.getLogger(__name__)
 
-FRESH_S = {"spo2": 10, "hr": 10, "sbp": 1800}
 MAX_ACK_BUTTONS = 3
 REFUSAL_SHOWN = 160  # characters of a refusal reason on a tile
 
@@ -76,7 +75,7 @@ def _num(store, session_id: str, vital: str, now: float) -> tuple[str, bool]:
     r = store.latest(session_id, vital)
     if r is None or r.value is None or not math.isfinite(r.value) or not in_physical_range(vital, r.value):
         return "---", True
-    return f"{r.value:.0f}", now - r.t > FRESH_S.get(vital, 30)
+    return f"{r.value:.0f}", now - r.t > FRESH_S.get(vital, FRESH_DEFAULT_S)
 
 
 def room_state(room: Room) -> str:
@@ -242,7 +241,7 @@ def station_audio(rooms: list[Room]) -> str | None:
             wanted.append(r.state.audio)
         elif r.unreadable or (r.status != "online" and r.urgency() >= 4):
             wanted.append("high" if r.urgency() == 5 else "medium")
-    return max(wanted, key=lambda p: ("low", "medium", "high").index(p), default=None)
+    return max(wanted, key=PRIORITY_RANK.__getitem__, default=None)
 
 
 def register_ack(app: Dash, central: Central, button_type: str, who_id: str, result_id: str) -> None:

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from dash import html
 
+from devices.vocabulary import PRIORITY_COLOUR, PRIORITY_MARK
 from monitor.rules.alarm_groups import most_urgent
 
 # Dark theme colours; vitals keep the colours bedside monitors use.
 COLOURS = {"hr": "#3ddc84", "pr": "#d49cff", "spo2": "#4fc3f7", "sbp": "#ff8a80", "dbp": "#ff8a80", "map": "#ffcc80"}
 DASHES = {"dbp": "dot", "pr": "dot"}  # the second vital of a trend is dotted too: never colour alone
-PRIORITY_MARK = {"high": "!!!", "medium": "!!", "low": "!"}
 
 TRENDS = {
     "bp": {"title": "NIBP mmHg", "vitals": ("sbp", "dbp", "map"), "range": (40, 220)},
@@ -52,7 +52,6 @@ def since_dose_text(seconds: float) -> str:
 
 
 SYMBOLS = {"below": "<", "at_most": "\u2264", "above": ">", "at_least": "\u2265"}
-LIMIT_COLOURS = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
 # Limit labels sit in the right margin, at least a label's height apart on the smallest plot the page draws
 # (a trend is at least TREND_MIN_PX tall; its plot area is that minus the margins).
 TREND_MIN_PX = 170
@@ -89,7 +88,7 @@ def limit_labels(key: str, limits: Sequence) -> list[tuple[float, str, str]]:
         if limit.vital in vitals and not limit.relative:
             merged.setdefault((limit.threshold, limit.comparison, limit.priority), []).append(limit.vital)
     return [(threshold, f"{'/'.join(sorted(names, key=vitals.index))} {SYMBOLS[comparison]} {threshold:g}".upper(),
-             LIMIT_COLOURS[priority]) for (threshold, comparison, priority), names in merged.items()]
+             PRIORITY_COLOUR[priority]) for (threshold, comparison, priority), names in merged.items()]
 
 
 def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:

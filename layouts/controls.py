@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from devices.patient import LOT_MAX
+from devices.vocabulary import default_drug
 from layouts.auth import signed_in_role, signed_in_user
 from layouts.components import SYMBOLS, TRENDS, clock_text
 from monitor.rules.holds import hold_text
@@ -32,7 +33,6 @@ from monitor.auth.users import who_overrides
 QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Dissociation", "Intervention given")
 AUDIO_PAUSE_S = 120  # real seconds; a session clock running faster (demo, training) is scaled
 UNDO_S = 8  # design proposal: real seconds in which a note can be undone (long enough to notice a wrong button)
-DRUG_BY_ROUTE = {"intranasal": "esketamine"}
 REPEAT = "repeat"  # the value of the dose form's "repeat dose" tick
 # A dose, a discharge or screening answers are checked against what is recorded, then recorded: one at a
 # time, so a double click (two requests at once) cannot both pass the check and record twice.
@@ -152,7 +152,7 @@ def panel(session: Session | None, snap: LiveSnapshot | None, screening: object 
             html.Div(className="form-grid", children=[
                 field("Route", dcc.Dropdown(id="dose-route", options=[route], value=route, clearable=False,
                                             disabled=True, className="dd")),
-                field("Drug", dcc.Input(id="dose-drug", value=DRUG_BY_ROUTE.get(route, "ketamine"), className="txt",
+                field("Drug", dcc.Input(id="dose-drug", value=default_drug(route), className="txt",
                                         maxLength=80)),
                 field("Dose (mg)", dcc.Input(id="dose-mg", type="number", min=0, placeholder="mg", className="num")),
                 field("Infusion (min)", dcc.Input(id="dose-minutes", type="number", min=0, placeholder="bolus",

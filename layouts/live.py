@@ -26,10 +26,11 @@ from dataclasses import dataclass
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
+from devices.vocabulary import FRESH_S, PRIORITY_MARK, PRIORITY_RANK
 from layouts import alarm_cards, controls, corrections, ending, hold_banner, screening_form
 from layouts import training as training_page
 from layouts.components import (
-    COLOURS, PRIORITY_MARK, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
+    COLOURS, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
 )
 from monitor.rules.bedside import due_checks, next_nibp_due
 from monitor.session.hub import Hub
@@ -44,7 +45,6 @@ PLETH_POINTS = 750  # ten seconds at 75 Hz
 WINDOW_S = 7200
 MAX_ROWS_PER_TICK = 20000
 RECORDER_STALE_S = 3.0  # a recorder that has not flushed for this long (it flushes every 0.2 s) has stopped
-FRESH_S = {"sbp": 1800, "hr": 10, "spo2": 10}
 MARKER_LEVELS = 4  # dose and note labels step down through this many heights, so neighbours do not overprint
 MARKER_TEXT = 24  # characters of a note shown on the trend; the whole note is in its hover text
 NO_ALARMS = {"here": "None", "ended": "Session ended: its alarms are in the review.",
@@ -163,7 +163,7 @@ def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float,
     main = latest.get(spec.vitals[0])
     hot = [a for a in alarms if a.vital in spec.vitals and not a.acknowledged] or [
         a for a in alarms if a.vital in spec.vitals]
-    worst = max(hot, key=lambda a: ("low", "medium", "high").index(a.priority)) if hot else None
+    worst = max(hot, key=lambda a: PRIORITY_RANK[a.priority]) if hot else None
     stale = not ended and (main is None or (now - main.t) / speed > FRESH_S[spec.vitals[0]])
     if spec.key == "nibp":
         value = f"{_num(latest.get('sbp'))}/{_num(latest.get('dbp'))}"

@@ -29,8 +29,8 @@ from dash import Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
+from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR
 from layouts.components import COLOURS, clock_text
-from monitor.rules.alarm_events import PRIORITIES
 from monitor.analysis.course import CourseRow, course
 from monitor.session.dose_rows import dose_rows
 from monitor.analysis.downsample import gap_threshold, minmax, window, with_gaps
@@ -47,7 +47,6 @@ from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
 CACHE_SESSIONS = 4
-PRIORITY_COLOUR = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
 PHASE_COLOUR = {"baseline": "#455a64", "dosing": "#7e57c2", "recovery": "#26a69a", "discharge": "#66bb6a"}
 DOSE_COLOUR = "#ce93d8"
 FHIR_INTERVALS = ((0, "every reading"), (10, "one per 10 s"), (60, "one per minute"), (300, "one per 5 min"))
@@ -85,7 +84,8 @@ PANELS = (
 )
 TRACES = tuple(tr for panel in PANELS for tr in panel.traces)
 EVENTS_HEIGHT = 0.17
-LANES = {"phase": 4.5, "high": 3.5, "medium": 2.5, "low": 1.5, "notes": 0.5}  # y of each lane in the events row
+# y of each lane in the events row: phases on top, a lane per priority (most urgent highest), notes at the bottom
+LANES = {"phase": 4.5, **{p: 3.5 - i for i, p in enumerate(PRIORITIES)}, "notes": 0.5}
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -391,7 +391,7 @@ def course_table(rows: list[CourseRow], current: str) -> html.Table:
         html.Td(r.route.upper()), html.Td(r.drugs), html.Td(num(r.mg, "g")), html.Td(num(r.mg_per_kg, "g")),
         html.Td(f"{num(r.baseline_sbp)}/{num(r.baseline_dbp)}"), html.Td(f"{num(r.peak_sbp)}/{num(r.peak_dbp)}"),
         html.Td(f"{num(r.rise_sbp, '+.0f')}/{num(r.rise_dbp, '+.0f')}"), html.Td(num(r.min_spo2)),
-        html.Td("/".join(str(r.alarms.get(p, 0)) for p in ("high", "medium", "low"))),
+        html.Td("/".join(str(r.alarms.get(p, 0)) for p in PRIORITIES)),
     ]) for r in rows]
     return html.Table([html.Thead(head), html.Tbody(body)], id="review-course", className="review-table")
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.reading import Condition, reading
-from monitor.rules.alarm_events import PHYSIOLOGICAL, PRIORITY_RANK
+from devices.vocabulary import PHYSIOLOGICAL, PRIORITY_RANK
 from monitor.rules.alarms import AlarmEngine, violates
 from monitor.cli.protocol import SAMPLE_SCREENING
 from monitor.rules.plan import make_plan

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from devices.io.recording import read_recording
-from monitor.rules.alarm_events import HIGH, PHYSIOLOGICAL, TECHNICAL, AlarmEvent
+from devices.vocabulary import HIGH, PHYSIOLOGICAL, TECHNICAL
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.cli.main import main
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import load

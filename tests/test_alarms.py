@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from devices.reading import Condition, no_value, reading
-from monitor.rules.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, TECHNICAL
+from devices.vocabulary import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, TECHNICAL
 from monitor.rules.alarms import AlarmEngine
 from monitor.cli.protocol import SAMPLE_SCREENING
 from monitor.rules.discharge import engine_readiness

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from devices.reading import OK
+from devices.vocabulary import OK
 from monitor.rules.protocol import ProtocolError, parse
 from monitor.session.store import StoredReading
 from monitor.analysis.summary import time_below

@@ -13,7 +13,8 @@ from devices.ble.formats import FORMATS
 from devices.ble.heart_rate import decode_hr
 from devices.ble.pulse_oximetry import PlxFeatures, decode_plx_cont, decode_plx_features, decode_plx_spot
 from devices.errors import DecodeError
-from devices.reading import NO_VALUE, Condition, Reading, in_physical_range
+from devices.reading import Condition, Reading, in_physical_range
+from devices.vocabulary import NO_VALUE
 from monitor.cli import decode
 
 BP_VECTOR = "1E 8A 00 58 00 78 00 00 00 04 11 14 29 3B 3C 00 01 27 00"

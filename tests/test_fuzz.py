@@ -16,11 +16,12 @@ from devices.ble.blood_pressure import decode_bp, decode_icp
 from devices.ble.heart_rate import decode_hr
 from devices.ble.pulse_oximetry import decode_plx_cont, decode_plx_features, decode_plx_spot
 from devices.errors import DecodeError, RecordingError
-from devices.reading import VITALS, Condition, Reading
+from devices.reading import Condition, Reading
 from devices.io.recording import parse_rows
 from devices.serial import cms50d, cms50d_v7, masimo, nibp_module, nonin
 from devices.virtual.serial_emulator import Cms50dDevice, Cms50dV7Device, DeviceState, MasimoDevice, NoninDevice
 from devices.serial.protocols import PROTOCOLS
+from devices.vocabulary import VITALS
 from monitor.rules.protocol import ProtocolError, parse
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

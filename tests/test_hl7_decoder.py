@@ -17,7 +17,8 @@ from devices.hl7.decoder import Hl7Error, decode_message
 from devices.hl7.dtm import parse_dtm, parse_zone
 from devices.hl7.encoder import ALARMED, alarm_report, observation_report
 from devices.hl7.message import parse
-from devices.reading import NO_VALUE, QUESTIONABLE, Condition, Reading, no_value, reading
+from devices.reading import Condition, Reading, no_value, reading
+from devices.vocabulary import NO_VALUE, QUESTIONABLE
 from hl7_fixtures import (COMEN_VS8, CUFF_MONITOR, GE_B1X5, GE_B40, GE_MURAL_R40, IHE_BP, IPF_MAXIMAL, MASIMO_PSN_R40,
                           MINDRAY_TEXT_UNITS, SWAPPED_R40, segments)
 from monitor.cli.main import main

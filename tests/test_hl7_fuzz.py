@@ -15,7 +15,8 @@ from devices.hl7.ack import ack, ack_code
 from devices.hl7.decoder import decode_message
 from devices.hl7.message import parse
 from devices.hl7.mllp import END, START, Framer, MllpError
-from devices.reading import NO_VALUE, VITALS, Condition, Reading
+from devices.reading import Condition, Reading
+from devices.vocabulary import NO_VALUE, VITALS
 from hl7_fixtures import PUBLISHED
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devices.errors import RecordingError
-from devices.reading import NO_VALUE, Condition, Reading
+from devices.reading import Condition, Reading
 from devices.io.recording import (
     FORMAT,
     parse_rows,
@@ -21,6 +21,7 @@ from devices.io.recording import (
 )
 from devices.virtual.scenarios import SCENARIOS
 from devices.virtual.simulator import simulate
+from devices.vocabulary import NO_VALUE
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 

@@ -9,12 +9,13 @@ from collections import defaultdict
 import pytest
 
 from devices.errors import URIError
-from devices.reading import NO_VALUE, VITALS, Condition, Reading, in_physical_range
+from devices.reading import Condition, Reading, in_physical_range
 from devices.registry import open_source
-from devices.virtual.scenarios import ROUTES, SCENARIOS, get_scenario
+from devices.virtual.scenarios import SCENARIOS, get_scenario
 from devices.screening import QUESTIONS
 from devices.virtual.simulator import PLETH_HZ, expected, nibp_times, simulate
 from devices.source import FastClock
+from devices.vocabulary import NO_VALUE, ROUTES, VITALS
 
 
 def values(items, vital):

@@ -15,15 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices.ble.discovery import Found, describe
+from devices.errors import URIError
 from devices.virtual.fake_ble import FakeClient, FakePeripheral, FakeScanner
 from devices.ble.source import Timing
 from devices.ble.wellue import (OXYII_LIVE, OXYII_SETUP, PROTOCOLS, READ_SENSORS, O2RingDecoder, OxyIIDecoder,
                                 Pc60fwDecoder, crc8, crc8_maxim, oxyii_auth, oxyii_frame)
 from devices.ble.wellue_source import WellueSource, open_wellue
-from devices.errors import URIError
-from devices.reading import NO_VALUE, VITALS, Condition, Item, Reading
+from devices.reading import Condition, Item, Reading
 from devices.source import WallClock
 from devices.uri import parse_uri
+from devices.vocabulary import NO_VALUE, VITALS
 from monitor.cli.main import main
 from source_run import Run, drive
 

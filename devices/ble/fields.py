@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from devices.ble.sfloat import INFINITIES, Special, sfloat
 from devices.errors import DecodeError
-from devices.reading import VITALS, Condition, Item, in_physical_range, no_value, reading
+from devices.reading import Condition, Item, in_physical_range, no_value, reading
+from devices.vocabulary import VITALS
 
 KPA_TO_MMHG = 7.50062
 

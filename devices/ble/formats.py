@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from devices.ble.blood_pressure import decode_bp, decode_icp
 from devices.ble.heart_rate import decode_hr
 from devices.ble.pulse_oximetry import PlxFeatures, decode_plx_cont, decode_plx_features, decode_plx_spot
-from devices.formats import Decoded, DecodeFormat
+from devices.decoding import Decoded, DecodeFormat
 
 
 def _hex(decode: Callable[[bytes], Sequence[Decoded]]) -> Callable[[bytes | str], Sequence[Decoded]]:

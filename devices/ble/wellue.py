@@ -27,7 +27,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from devices.formats import DecodeFormat
+from devices.decoding import DecodeFormat
 from devices.reading import Item, reading
 from devices.serial.decoder import DecoderState, Skipped, StreamDecoder, decode_all, physical
 

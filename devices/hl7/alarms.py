@@ -102,8 +102,8 @@ def _device_alarm(alarm: _Alarm) -> DeviceAlarm:
     flags = [f.upper() for f in repetitions(alarm.row.obx, 8)]
     kind = _first(a, mdc.ALERT_TYPE).upper() or next((f for f in flags if f in ALERT_KINDS), "")
     text = _first(a, mdc.ALERT_TEXT) or (alarm.row.text(5) if alarm.row.name != GENERIC_EVENT else "") or alarm.event
-    code = _first(a, mdc.ALARM_PRIORITY).upper() or next((f for f in flags if f in mdc.PRIORITIES), "")
-    priority = mdc.PRIORITIES.get(code, "")
+    code = _first(a, mdc.ALARM_PRIORITY).upper() or next((f for f in flags if f in mdc.PRIORITY_BY_CODE), "")
+    priority = mdc.PRIORITY_BY_CODE.get(code, "")
     detail = printable(text[:TEXT_MAX]) + (f" ({priority} priority at the monitor)" if priority else "")
     condition = Condition(
         t=alarm.row.t,

@@ -21,7 +21,8 @@ from typing import TypeVar
 from devices.hl7.ack import ack_code
 from devices.hl7.encoder import ALARMED, alarm_report, observation_report
 from devices.hl7.mllp import Framer, frame
-from devices.reading import NIBP_VITALS, Condition, Item, Reading
+from devices.reading import Condition, Item, Reading
+from devices.vocabulary import NIBP_VITALS
 
 CONTINUOUS = ("spo2", "pr", "hr", "rr", "temp")
 DEVICE = "0012345678ABCDEF"  # the emulated monitor's EUI-64 (OBX-18)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from devices.hl7 import mdc
 from devices.hl7.alarms import condition_of
 from devices.hl7.dtm import format_dtm
-from devices.reading import CONDITIONS, QUESTIONABLE, Condition, Reading
+from devices.reading import Condition, Reading
+from devices.vocabulary import CONDITIONS, QUESTIONABLE
 
 APPLICATION = "KAPMON-EMU"
 PCD01_PROFILE = "PCD_DEC_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from devices.formats import Decoded, DecodeFormat
+from devices.decoding import Decoded, DecodeFormat
 from devices.hl7.decoder import decode_message
 
 

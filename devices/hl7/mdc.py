@@ -92,7 +92,7 @@ ALERT_TEXT = ("MDC_ATTR_ALERT_TEXT",)
 ALERT_SOURCE = ("MDC_ATTR_ALERT_SOURCE",)
 ENDED_PHASES = frozenset({"end", "stop", "tpoint"})  # a one-instant event ends where it starts
 INACTIVE_STATES = frozenset({"inactive", "off"})
-PRIORITIES = {"PH": "high", "PM": "medium", "PL": "low", "PN": "none"}
+PRIORITY_BY_CODE = {"PH": "high", "PM": "medium", "PL": "low", "PN": "none"}
 
 # Technical alarms named by these words become kapmon's own conditions; any other alarm a monitor raises is
 # ``device_alarm`` with its text (design proposal: vendors name technical alarms in their own words).

@@ -16,7 +16,8 @@ from datetime import tzinfo
 
 from devices.hl7 import mdc
 from devices.hl7.message import Decoded, Hl7Error, Row, repetitions, rows
-from devices.reading import NO_VALUE, OK, QUESTIONABLE, VITALS, Reading, in_physical_range
+from devices.reading import Reading, in_physical_range
+from devices.vocabulary import NO_VALUE, OK, QUESTIONABLE, VITALS
 
 NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 NO_VALUE_STATUS = frozenset({"X", "D", "W", "N"})  # OBX-11: cannot be obtained, deleted, wrong, not asked

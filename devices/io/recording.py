@@ -36,10 +36,11 @@ from typing import Annotated
 from pydantic import ConfigDict, model_validator
 
 from devices.errors import RecordingError, SidecarError
-from devices.patient import AGE_YEARS, ROUTES, dose_problem, lot_problem, weight_problem
+from devices.patient import AGE_YEARS, dose_problem, lot_problem, weight_problem
+from devices.reading import Condition, Item, Reading
 from devices.schema import FieldProblem, FileModel, check, json_lines, read_json, rule
 from devices.screening import ScreeningAnswers
-from devices.reading import CONDITIONS, NO_VALUE, OK, STATUSES, VITALS, Condition, Item, Reading
+from devices.vocabulary import CONDITIONS, NO_VALUE, OK, ROUTES, STATUSES, VITALS
 
 FORMAT = "kapmon-recording/1"
 LONG, WIDE = "long", "wide"

@@ -46,8 +46,9 @@ import numpy as np
 import numpy.typing as npt
 
 from devices.errors import RecordingError
-from devices.reading import VITALS, Condition, Item, Reading, in_physical_range, no_value, questionable
+from devices.reading import Condition, Item, Reading, in_physical_range, no_value, questionable
 from devices.io.recording import FORMAT, MAX_SPAN_S, UNIT_ALIASES, Recording, span_text, validate_metadata
+from devices.vocabulary import VITALS
 
 INSTALL = "pip install 'kapmon[vital]'"
 MISSING = f".vital files need the vitaldb package, which is not installed: {INSTALL}"

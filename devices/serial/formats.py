@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from devices.formats import DecodeFormat
+from devices.decoding import DecodeFormat
 from devices.reading import Item
 from devices.serial.cms50d import Cms50dDecoder
 from devices.serial.cms50d_v7 import Cms50dV7Decoder

@@ -26,21 +26,13 @@ import random
 from collections.abc import AsyncIterator, Iterator
 
 from devices.errors import URIError
-from devices.reading import Condition, Item, Reading, NO_VALUE
-from devices.virtual.scenarios import (
-    ECG,
-    MOTION,
-    NIBP,
-    OXIMETER,
-    PHYSIOLOGY,
-    PROBE_OFF,
-    SCENARIOS,
-    Scenario,
-    get_scenario,
-)
+from devices.reading import Condition, Item, Reading
+from devices.virtual.scenario import ECG, MOTION, NIBP, OXIMETER, PHYSIOLOGY, PROBE_OFF, Scenario
+from devices.virtual.scenarios import SCENARIOS, get_scenario
 from devices.virtual.replay import Horizon
 from devices.source import Clock, session_start
 from devices.uri import DeviceURI
+from devices.vocabulary import NO_VALUE
 
 PLETH_HZ = 75
 OXIMETER_VITALS = ("spo2", "pr", "pleth")

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devices.screening import QUESTIONS
-from monitor.rules.alarm_events import PRIORITY_RANK, AlarmEvent
+from devices.vocabulary import PRIORITY_RANK
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.dose_rows import INVALID_DRUG, DoseRow, check_dose
 from monitor.rules.plan import CHECK, Finding, Plan
 from monitor.rules.protocol import Protocol

@@ -39,9 +39,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from devices.reading import OK, Reading
+from devices.errors import KapmonError
+from devices.reading import Reading
+from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK
 from monitor.rules.alarms import fmt
-from monitor.rules.alarm_events import PRIORITIES, PRIORITY_RANK, AlarmEvent
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.baseline import Baseline, BaselineBuilder, describe_rule
 from monitor.rules.discharge import readiness
 from monitor.rules.plan import Plan, make_plan
@@ -49,14 +51,14 @@ from monitor.rules.protocol import DEFAULT_PROTOCOL, Protocol, ProtocolError, lo
 from monitor.session.model import Dose, Session
 from monitor.session.store import Store, StoredEvent, StoredReading, in_use
 
-FRESH_S = 30.0  # the shipped protocols' quiet time for SpO2: a reading is fresh this long at least
+SPO2_QUIET_S = 30.0  # the shipped protocols' quiet time for SpO2: a reading is fresh this long at least
 GAP_INTERVALS = 3.0  # the shipped protocols' stale_intervals: or this many of the source's usual intervals
 SPO2_LOW = 90.0
 REMS_MIN_S = 2 * 3600.0
 CLOSING = ("latched", "cleared", "reset")
 
 
-class SessionNotFound(LookupError):
+class SessionNotFound(KapmonError, LookupError):
     """No session with that id in the store."""
 
 
@@ -200,7 +202,7 @@ def usual_interval(readings: Sequence[StoredReading], vital: str) -> float | Non
     return statistics.median(steps) if steps else None
 
 
-def time_below(readings: Sequence[StoredReading], vital: str, limit: float, fresh_s: float = FRESH_S,
+def time_below(readings: Sequence[StoredReading], vital: str, limit: float, fresh_s: float = SPO2_QUIET_S,
                intervals: float = GAP_INTERVALS) -> float:
     """Seconds below ``limit``: each trusted reading below it holds until the next reading of the vital,
     for as long as the alarm engine would still call it fresh: ``fresh_s`` (the protocol's quiet time) or
@@ -485,7 +487,7 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         rise_sbp=rise(p_sbp, base.get("sbp")),
         rise_dbp=rise(p_dbp, base.get("dbp")),
         min_spo2=lowest(readings, "spo2", first),
-        below_90_s=time_below(readings, "spo2", SPO2_LOW, protocol.technical.max_quiet_s.get("spo2", FRESH_S),
+        below_90_s=time_below(readings, "spo2", SPO2_LOW, protocol.technical.max_quiet_s.get("spo2", SPO2_QUIET_S),
                               protocol.technical.stale_intervals),
         hr_range=value_range(readings, hr_vital),
         hr_vital=hr_vital,

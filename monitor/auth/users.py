@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devices.errors import KapmonError
+
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8
 NAME_MAX = 64
@@ -30,7 +32,7 @@ DEFAULT_ROLE = NURSE  # the least a new account (or one from a file without role
 LINE_FORMAT = "name:role:scrypt$N$r$p$salt$hash"
 
 
-class UsersError(Exception):
+class UsersError(KapmonError):
     """A users file or entry that cannot be used; the message says which line and why."""
 
 

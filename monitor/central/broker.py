@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from devices.errors import KapmonError
 from monitor.central.site_key import SiteKeyError, site_key
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 5  # the broker declares a silent client gone after 1.5 x keepalive (7.5 s)
 
 
-class BrokerError(Exception):
+class BrokerError(KapmonError):
     """A broker address or option that kapmon refuses; the message says why."""
 
 

@@ -3,7 +3,7 @@
 A room's state and its rows come from another machine. ``parse_state`` turns a state message into typed
 values and ``checked_row`` checks one mirrored row; both raise ``MessageError`` naming the field that is
 wrong. Numbers must be finite (``true`` is not a number); a reading carries a value exactly when its status
-is ok, in its vital's unit and within its physical range (``devices.reading.VITALS``); a dose has a route,
+is ok, in its vital's unit and within its physical range (``devices.vocabulary.VITALS``); a dose has a route,
 a drug and a plausible amount; a dosing decision is clear, gated or blocked with a bounded headline; texts
 are bounded; and no time may be more than ``CLOCK_SKEW_S`` ahead of the room's clock. A room whose clock
 runs in real time (a clinical session at speed 1) must keep it within ``CLOCK_SKEW_S`` of the central
@@ -20,14 +20,13 @@ from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 from devices.patient import dose_problem, lot_problem
-from devices.reading import STATUSES, VITALS, in_physical_range
-from monitor.rules import alarm_events
+from devices.reading import in_physical_range
+from devices.vocabulary import ALARM_EVENTS, ALARM_KINDS, PRIORITIES, ROUTES, SESSION_KINDS, STATUSES, VITALS
 from monitor.rules.alarms import ActiveAlarm
 from monitor.rules.dosing import STATES
 from monitor.central.topics import KINDS, NAME, MessageError
 from monitor.rules.protocol import COMPARISONS
-from monitor.session.model import ROUTES, Session
-from monitor.session.model import KINDS as SESSION_KINDS
+from monitor.session.model import Session
 from monitor.central.site_key import CLOCK_SKEW_S
 
 NAME_MAX = 64  # patient pseudonyms, alarm ids, drugs (the bedside's own bound for names is 64)
@@ -196,8 +195,8 @@ def parse_session(d: Mapping) -> Session:
 def parse_alarm(d: Mapping) -> ActiveAlarm:
     """One active alarm of the room, as the alarm engine's ``ActiveAlarm`` (the fields a bedside publishes)."""
     return ActiveAlarm(
-        alarm_id=text(d, "alarm_id", NAME_MAX), priority=choice(d, "priority", alarm_events.PRIORITIES),
-        kind=choice(d, "kind", alarm_events.KINDS), message=text(d, "message", TEXT_MAX), since=number(d, "since"),
+        alarm_id=text(d, "alarm_id", NAME_MAX), priority=choice(d, "priority", PRIORITIES),
+        kind=choice(d, "kind", ALARM_KINDS), message=text(d, "message", TEXT_MAX), since=number(d, "since"),
         vital=choice(d, "vital", tuple(VITALS), optional=True), value=number(d, "value", optional=True),
         limit=number(d, "limit", optional=True), rule=text(d, "rule", TEXT_MAX, optional=True) or "",
         acknowledged=flag(d, "acknowledged"), latched=flag(d, "latched", default=False),
@@ -208,7 +207,7 @@ def parse_alarm(d: Mapping) -> ActiveAlarm:
 def parse_limit(d: Mapping) -> RoomLimit:
     return RoomLimit(text(d, "id", NAME_MAX), choice(d, "vital", tuple(VITALS)),
                      choice(d, "comparison", tuple(COMPARISONS)), number(d, "threshold"),
-                     choice(d, "priority", alarm_events.PRIORITIES), text(d, "text", TEXT_MAX))
+                     choice(d, "priority", PRIORITIES), text(d, "text", TEXT_MAX))
 
 
 def parse_url(d: Mapping) -> str | None:
@@ -257,7 +256,7 @@ def parse_state(d: Mapping, wall_now: float) -> RoomState:
         parsed, each(listed(d, "alarms", MAX_ALARMS), "alarms", parse_alarm),
         each(listed(d, "limits", MAX_LIMITS), "limits", parse_limit), parse_url(d), parse_cursors(d),
         number(d, "now"), number(d, "speed"), flag(d, "ended", default=False),
-        choice(d, "audio", alarm_events.PRIORITIES, optional=True), parse_dosing(d),
+        choice(d, "audio", PRIORITIES, optional=True), parse_dosing(d),
     )
     if not 0 < state.speed <= MAX_SPEED:
         raise MessageError(f"speed: {state.speed:g} is not between 0 and {MAX_SPEED:g}")
@@ -326,8 +325,8 @@ def event_values(d: Mapping, t: float) -> tuple:
 
 def alarm_values(d: Mapping) -> tuple:
     vital = choice(d, "vital", tuple(VITALS), optional=True)
-    return (choice(d, "event", alarm_events.EVENTS), text(d, "alarm_id", NAME_MAX),
-            choice(d, "priority", alarm_events.PRIORITIES), choice(d, "kind", alarm_events.KINDS), vital,
+    return (choice(d, "event", ALARM_EVENTS), text(d, "alarm_id", NAME_MAX),
+            choice(d, "priority", PRIORITIES), choice(d, "kind", ALARM_KINDS), vital,
             vital_value(d, vital, optional=True), number(d, "limit", optional=True), text(d, "rule", TEXT_MAX),
             text(d, "message", TEXT_MAX), text(d, "who", WHO_MAX, optional=True),
             text(d, "source", SOURCE_MAX, optional=True))

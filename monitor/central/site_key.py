@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from devices.errors import KapmonError
 from monitor.paths import data_dir
 
 KEY_BYTES = 32  # RFC 2104 section 3: a key at least as long as the hash output (32 bytes for SHA-256)
@@ -31,7 +32,7 @@ NONCES_MAX = 100_000  # design proposal: far more signed messages than a site se
 FILE_NAME = "site.key"
 
 
-class SiteKeyError(ValueError):
+class SiteKeyError(KapmonError, ValueError):
     """A site key file kapmon cannot use; the message says why and what to do."""
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from monitor.central import checks as checks
 from monitor.central import topics as mt
 from monitor.central.broker import KEEPALIVE_S, BrokerConfig, BrokerError, guarded, make_client
-from monitor.rules.alarm_events import PRIORITY_RANK
+from devices.vocabulary import PRIORITY_RANK
 from monitor.rules.alarms import ActiveAlarm
 from monitor.central.checks import RoomState
 from monitor.central.site_key import CLOCK_SKEW_S, Verifier, is_signed_by, sign

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from devices.errors import KapmonError
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.plan import describe_limit
 from monitor.session.model import Session
@@ -57,7 +58,7 @@ TEXT_MAX = 4096  # design proposal: a stored text longer than this is sent cut s
 log = logging.getLogger(__name__)
 
 
-class MessageError(ValueError):
+class MessageError(KapmonError, ValueError):
     """A message or topic that is not kapmon's."""
 
 

@@ -6,11 +6,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from monitor.central.broker import BrokerError, add_broker_arguments, config_from_args, require_paho
+from devices.errors import KapmonError
+from monitor.central.broker import add_broker_arguments, config_from_args, require_paho
 from monitor.cli.serving import add_allow_host_argument, fail, load_users, port_number
 from monitor.paths import default_db
-from monitor.session.start import StartError, check_bind
-from monitor.session.store import StoreError
+from monitor.session.start import check_bind
 
 
 def default_central_db() -> Path:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
         store = CentralStore(args.db or default_central_db())
         central = Central(store, config, args.site).start()
-    except (StartError, BrokerError, StoreError, ValueError) as exc:
+    except (KapmonError, ValueError) as exc:
         return fail("central", str(exc))
     from layouts.central import create_central_app
     from layouts.security import secure

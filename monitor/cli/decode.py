@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from devices.errors import DecodeError
-from devices.formats import Decoded, all_formats
+from devices.decoding import Decoded
+from devices.formats import all_formats
 from devices.reading import Condition, Reading
 
 

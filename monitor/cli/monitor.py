@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from devices.errors import DeviceError
+from devices.errors import KapmonError
 from devices.patient import pseudonym_warning
-from monitor.central.broker import BrokerError, add_publish_arguments, publish_settings
+from devices.vocabulary import ROUTES
+from monitor.central.broker import add_publish_arguments, publish_settings
 from monitor.cli.serving import add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines
 from monitor.cli.alarms import read_screening
 from monitor.session.resume import find_unfinished
-from monitor.session.start import (StartError, build_plan, check_bind, open_sources, operator, resume_session, session_speed,
+from monitor.session.start import (build_plan, check_bind, open_sources, operator, resume_session, session_speed,
                              start_session)
 from monitor.central.publisher import publish_from_args
-from monitor.session.model import ROUTES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         build_plan(args.protocol, args.route, screening)  # refuse bad rules before touching devices
         settings = publish_settings(args)  # and a broker kapmon would not use
         listener = listen(args.host, args.port)  # and a busy port before touching the store
-    except (StartError, BrokerError, ValueError, OSError) as exc:
+    except (KapmonError, ValueError, OSError) as exc:
         return fail("monitor", str(exc))
     with listener:
         try:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
                                     speed=speed, kind="clinical", protocol=args.protocol, screening=screening,
                                     metadata={"devices": list(args.device)}, who=operator())
-        except (DeviceError, StartError, ValueError, OSError) as exc:
+        except (KapmonError, ValueError, OSError) as exc:
             return fail("monitor", str(exc))
         publish_from_args(hub, settings, args)
         serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,

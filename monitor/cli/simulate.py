@@ -7,7 +7,8 @@ import sys
 
 from devices.errors import RecordingError
 from devices.io.recording import LONG, WIDE, sidecar_path, write_recording
-from devices.virtual.scenarios import SCENARIOS, SIM_STARTED, get_scenario
+from devices.virtual.scenario import SIM_STARTED
+from devices.virtual.scenarios import SCENARIOS, get_scenario
 from devices.virtual.simulator import simulate
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
+from devices.errors import KapmonError
 from devices.io.recording import FORMAT, validate_metadata
 from devices.reading import Condition, Item, Reading
 from monitor.analysis.record_view import is_ended, reference
@@ -18,7 +19,7 @@ from monitor.session.store import Store
 SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed", "override", "dosing", "baseline")
 
 
-class ExportError(Exception):
+class ExportError(KapmonError):
     """An export that cannot be made; the message says why."""
 
 

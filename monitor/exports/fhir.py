@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from devices.reading import NIBP_VITALS
+from devices.vocabulary import HIGH, LOW, MEDIUM, NIBP_VITALS, ROUTE_SPECS
 from monitor.analysis.record_view import is_ended
 from monitor.analysis.summary import Episode, SessionRecord, episodes, load_record
 from monitor.exports.contents import iso
@@ -49,12 +49,7 @@ CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str, str, str, str]] = 
 CUFF_PULSE = (CODES["pr"][0], "149546", "MDC_PULS_RATE_NON_INV", "Pulse rate (NIBP)", "/min", "/min")
 BP_PANEL = ((("85354-9", "Blood pressure panel with all children optional"),), "150020", "MDC_PRESS_BLD_NONINV",
             "Blood pressure (NIBP)")
-ROUTE_SNOMED = {
-    "iv": ("47625008", "Intravenous route"), "im": ("78421000", "Intramuscular route"),
-    "sublingual": ("37839007", "Sublingual route"), "oral": ("26643006", "Oral route"),
-    "intranasal": ("46713006", "Nasal route"),
-}
-SEVERITY = {"high": "high", "medium": "moderate", "low": "low"}
+SEVERITY = {HIGH: "high", MEDIUM: "moderate", LOW: "low"}  # FHIR flag severity of each priority
 
 
 def _uid(session_id: str, *parts: object) -> str:
@@ -141,7 +136,7 @@ def medication_administration(sid: str, n: int, row: DoseRow, weight: float | No
         "amount invalid in the record" if row.mg is None else f"{row.mg:g} mg", row.route or "",
         f"({per_kg:g} mg/kg)" if per_kg else "") if x)}
     if row.route is not None:
-        code, display = ROUTE_SNOMED[row.route]
+        code, display = ROUTE_SPECS[row.route].snomed
         dosage["route"] = {"coding": [{"system": SNOMED, "code": code, "display": display}]}
     if row.mg is not None:
         dosage["dose"] = {"value": row.mg, "unit": "mg", "system": UCUM, "code": "mg"}

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from devices.errors import KapmonError
 from monitor.rules.bedside import PREDISCHARGE_BP_S
 from monitor.rules.dosing import PREDOSE_BP, applies_to_age, breaches
 from monitor.rules.plan import Plan
@@ -81,7 +82,7 @@ SCREENING_MEDICINES = (
 )
 
 
-class RemsRefused(ValueError):
+class RemsRefused(KapmonError, ValueError):
     """A session the form is not for (not esketamine); the message says why in one line."""
 
 

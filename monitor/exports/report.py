@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devices.vocabulary import PRIORITY_COLOUR
 from monitor.session.dose_rows import DoseRow, dose_rows
 from monitor.analysis.downsample import gap_threshold, minmax, with_gaps
 from monitor.rules.plan import Plan
@@ -34,7 +35,6 @@ from monitor.session.store import Store
 from monitor.analysis.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
 from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
 
-PRIORITY_FILL = {"high": "#e0191b", "medium": "#f5c400", "low": "#00bcd4"}
 W, H, LEFT, RIGHT, BOTTOM = 960, 210, 48, 30, 34
 TITLE_H, LABEL_ROW_H, CHAR_W = 16, 12, 6.4  # px: chart title, one row of dose labels, one character at 11 px
 MAX_POINTS = 1500
@@ -128,7 +128,7 @@ def chart_svg(record: SessionRecord, title: str, yrange: tuple[float, float], li
     for priority, a, b in top_spans(summary.episodes, record.end):
         x0, x1 = sx(a), sx(b)
         parts.append(f'<rect class="alarm-{priority}" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1.5):.1f}" '
-                     f'height="{H - top - BOTTOM}" fill="{PRIORITY_FILL[priority]}" fill-opacity="0.22"/>')
+                     f'height="{H - top - BOTTOM}" fill="{PRIORITY_COLOUR[priority]}" fill-opacity="0.22"/>')
     for v in np.arange(math.ceil(y0 / step) * step, y1 + 1e-9, step):
         parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#ddd"/>'
                      f'<text x="{LEFT - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
@@ -285,7 +285,7 @@ def render(record: SessionRecord, summary: Summary, state: str = ENDED) -> str:
     alarms = [(_when(ref, ep.start), duration_text(ep.until(record.end) - ep.start), ep.priority.upper(),
                esc(ep.message), _acknowledged(ep, ref)) for ep in summary.episodes]
     charts = "".join(chart_svg(record, title, yr, lines, summary, ref) for title, yr, lines in CHARTS)
-    legend = "".join(f'<span style="background:{c}55">{p.upper()} alarm</span>' for p, c in PRIORITY_FILL.items())
+    legend = "".join(f'<span style="background:{c}55">{p.upper()} alarm</span>' for p, c in PRIORITY_COLOUR.items())
     banner = f'<p class="banner">{esc(state_text(state, record, ref))}</p>' if state != ENDED else ""
     ended = (f"ended {clock_hms(record.end)}" if state == ENDED else f"data up to {clock_hms(record.end)}")
     return f"""<!doctype html>

@@ -1,19 +1,8 @@
-"""Alarm vocabulary shared by the alarm engine, the store, the CLI and the pages."""
+"""An alarm event: one transition of one alarm (its priorities and kinds are in ``devices.vocabulary``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-HIGH, MEDIUM, LOW = "high", "medium", "low"
-PRIORITIES = (HIGH, MEDIUM, LOW)
-PRIORITY_RANK = {HIGH: 3, MEDIUM: 2, LOW: 1}
-
-PHYSIOLOGICAL, TECHNICAL = "physiological", "technical"
-KINDS = (PHYSIOLOGICAL, TECHNICAL)
-
-# "latched": a latching alarm's condition ended; its signal stays until acknowledged (the episode is over).
-EVENTS = ("raised", "escalated", "latched", "acknowledged", "audio_paused", "audio_resumed", "cleared", "reset", "overridden")
-
 
 @dataclass(frozen=True, slots=True)
 class AlarmEvent:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from monitor.rules.alarm_events import PRIORITY_RANK
+from devices.vocabulary import PRIORITY_RANK
 from monitor.rules.alarms import LABELS as LABELS, ActiveAlarm as ActiveAlarm  # what a shown alarm is, for pages
 
 FAMILY = {"sbp": "nibp", "dbp": "nibp", "map": "nibp", "hr": "hr", "pr": "hr", "spo2": "spo2", "pi": "spo2"}

@@ -39,8 +39,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from statistics import median
 
-from devices.reading import CONDITIONS, NIBP_VITALS, OK, QUESTIONABLE, Condition, Reading
-from monitor.rules.alarm_events import HIGH, LOW, MEDIUM, PHYSIOLOGICAL, PRIORITY_RANK, TECHNICAL, AlarmEvent
+from devices.reading import Condition, Reading
+from devices.vocabulary import CONDITIONS, HIGH, LOW, MEDIUM, NIBP_VITALS, OK, PHYSIOLOGICAL, PRIORITY_RANK, QUESTIONABLE, TECHNICAL
+
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.baseline import Baseline, BaselineBuilder
 from monitor.rules.plan import Plan
 from monitor.rules.protocol import Checkpoint, Limit

@@ -14,7 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from statistics import median
 
-from devices.reading import NIBP_VITALS, Reading
+from devices.reading import Reading
+from devices.vocabulary import NIBP_VITALS
+
 from monitor.rules.protocol import BaselineRule
 
 CONTINUOUS = ("spo2", "pr", "hr", "rr", "etco2", "pi")

@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
-from devices.reading import OK, Reading
-from monitor.rules.alarm_events import HIGH, MEDIUM
+from devices.reading import Reading
+from devices.vocabulary import HIGH, MEDIUM, OK
+
 from monitor.rules.plan import BLOCK, GATE, Finding, Plan
 from monitor.rules.protocol import DoseBounds, Gate
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from monitor.rules.alarm_events import TECHNICAL, AlarmEvent
+from devices.vocabulary import TECHNICAL
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.protocol import COMPARISONS, Checkpoint, Limit, Protocol, RouteRules, ScreeningItem
 
 BLOCK, GATE, CHECK = "block", "gate", "check"

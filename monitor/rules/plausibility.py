@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from devices.reading import OK, Item, Reading, questionable
+from devices.reading import Item, Reading, questionable
+from devices.vocabulary import OK
+
 from monitor.rules.protocol import Plausible
 
 

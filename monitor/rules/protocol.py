@@ -18,11 +18,9 @@ from typing import Annotated, Any, Callable, Mapping
 from pydantic import Field, model_validator
 
 from devices.errors import ConfigError
-from devices.patient import ROUTES
-from devices.reading import CONDITIONS, NIBP_VITALS, VITALS
 from devices.schema import FieldProblem, FileModel, check, one_of, parse_toml, rule, shown, toml_lines
 from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
-from monitor.rules.alarm_events import PRIORITIES, PRIORITY_RANK
+from devices.vocabulary import CONDITIONS, NIBP_VITALS, PRIORITIES, PRIORITY_RANK, ROUTES, ROUTE_SPECS, VITALS
 
 COMPARISONS = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">=", "rise": "rise >="}
 LOW_SIDE = ("below", "at_most")
@@ -719,13 +717,7 @@ def parse(text: str, path: str = "<protocol>") -> Protocol:
 
 
 # The shipped protocol used for a route when none is named.
-DEFAULT_PROTOCOL = {
-    "iv": "kap-iv",
-    "im": "kap-im",
-    "sublingual": "kap-sublingual",
-    "oral": "kap-oral",
-    "intranasal": "esketamine-intranasal",
-}
+DEFAULT_PROTOCOL = {name: route.protocol for name, route in ROUTE_SPECS.items()}
 
 
 def shipped() -> list[str]:

@@ -27,7 +27,8 @@ from typing import Union
 
 from devices.reading import Condition, Item, Reading
 from devices.io.recording import Recording
-from monitor.rules.alarm_events import HIGH, PRIORITY_RANK, AlarmEvent
+from devices.vocabulary import HIGH, PRIORITY_RANK
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import AlarmEngine
 from monitor.rules.baseline import Baseline
 from monitor.rules.dosing import CLEAR, Decision, DoseProblem, PredoseReadings, bp_expires, decide, dose_problems

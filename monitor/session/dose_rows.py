@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from devices.patient import INFUSION_MAX_S as MAX_INFUSION_S
 from devices.patient import DOSE_MG, dose_problem, lot_problem
-from monitor.session.model import ROUTES, Dose
+from devices.vocabulary import ROUTES
+from monitor.session.model import Dose
 
 MAX_DRUG_CHARS = 80  # design proposal: a drug name, not a note
 INVALID_DRUG = "(drug name invalid)"

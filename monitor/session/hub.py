@@ -26,7 +26,8 @@ from typing import Any
 
 from devices.reading import Condition, Item, Reading, reading
 from devices.source import Clock, Source
-from monitor.rules.alarm_events import HIGH, MEDIUM, TECHNICAL, AlarmEvent
+from devices.vocabulary import HIGH, MEDIUM, TECHNICAL
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import AlarmEngine
 from monitor.session.backlog import Backlog
 from monitor.session.live_view import LiveView

@@ -23,10 +23,12 @@ import re
 import threading
 from pathlib import Path
 
+from devices.errors import KapmonError
+
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-class SessionLocked(Exception):
+class SessionLocked(KapmonError):
     """The session is being recorded by another recorder (or cannot be locked); the message says which."""
 
 

@@ -6,9 +6,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from devices.patient import ROUTES, weight_problem
-
-KINDS = ("clinical", "training", "demo")
+from devices.patient import weight_problem
+from devices.vocabulary import ROUTES, SESSION_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +43,8 @@ class Session:
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
             raise ValueError(f"route must be one of {', '.join(ROUTES)}, not {self.route!r}")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.kind not in SESSION_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(SESSION_KINDS)}, not {self.kind!r}")
         if self.weight_kg is not None and (problem := weight_problem(self.weight_kg)):
             raise ValueError(problem)
         if not self.patient.strip():

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from devices.reading import VITALS, Condition, Reading
+from devices.reading import Condition, Reading
+from devices.vocabulary import VITALS
+
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.model import Session
 from monitor.rules.session_rules import SessionRules

@@ -7,6 +7,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Sequence
 
+from devices.errors import KapmonError
 from devices.io.recording import Recording
 from devices.registry import open_source
 from devices.virtual.replay import ReplaySource
@@ -23,7 +24,7 @@ from monitor.session.store import Store
 from monitor.auth.users import Users
 
 
-class StartError(Exception):
+class StartError(KapmonError):
     """A session that cannot start; the message says why."""
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.errors import KapmonError
 from devices.reading import Reading
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.dose_rows import dose_rows
@@ -97,7 +98,7 @@ BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;"""
 )
 
 
-class StoreError(Exception):
+class StoreError(KapmonError):
     """The store file cannot be used (wrong schema version, not a kapmon store...)."""
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import Field, field_validator, model_validator
 
+from devices.errors import KapmonError
 from devices.virtual.perturb import OverlaySource, Perturbation
 from devices.virtual.replay import open_replay
 from devices.virtual.scenarios import SCENARIOS, Scenario, get_scenario
@@ -65,7 +66,7 @@ class ScenarioFileError(ConfigError):
     """A training scenario file that cannot be used, located by file, line and field."""
 
 
-class TrainingInputError(ValueError):
+class TrainingInputError(KapmonError, ValueError):
     """A training request that is refused (unknown scenario, a path outside the recordings folder, a bad
     speed); the message says what was wrong."""
 

@@ -13,8 +13,10 @@ from importlib.resources import files
 
 import pytest
 
-from devices.reading import NO_VALUE, OK, QUESTIONABLE, Condition, Reading, no_value, reading
-from monitor.rules.alarm_events import HIGH, LOW, MEDIUM, AlarmEvent
+from devices.reading import Condition, Reading, no_value, reading
+from devices.vocabulary import HIGH, LOW, MEDIUM, NO_VALUE, OK, QUESTIONABLE
+
+from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import AlarmEngine, recovered, violates
 from monitor.rules.baseline import Baseline
 from monitor.cli.protocol import SAMPLE_SCREENING
