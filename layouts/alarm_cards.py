@@ -7,9 +7,10 @@ from collections import Counter
 from collections.abc import Sequence
 
 from dash import html
+from dash.development.base_component import Component
 
 from devices.vocabulary import PRIORITIES, PRIORITY_MARK
-from layouts.components import clock_text
+from layouts.components import clock_text, wildcards
 from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup
 
 
@@ -58,7 +59,7 @@ def card(group: AlarmGroup) -> html.Div:
     """One card: the lead alarm with what to do, then the rest of its family folded."""
     lead, rest = group.lead, group.alarms[1:]
     waiting = len(group.unacknowledged)
-    body = [
+    body: list[Component] = [
         html.Div(className="card-head", children=[
             html.Span(PRIORITY_MARK[lead.priority], className="mark"),
             html.Span(f"{lead.priority.upper()} · {group.label}", className="card-title"),
@@ -72,9 +73,9 @@ def card(group: AlarmGroup) -> html.Div:
     body.append(html.Div(state_text(lead), className="alarm-kind"))
     if rest:
         body.append(html.Details([html.Summary(folded_summary(rest)), *[folded(a, lead.response) for a in rest]],
-                                 className="alarm-more", **{"data-fold": f"alarm:{group.key}"}))
+                                 className="alarm-more", **wildcards({"data-fold": f"alarm:{group.key}"})))
     classes = f"alarm-card alarm-{lead.priority}" + (" alarm-acked" if waiting == 0 else "")
-    return html.Div(body, className=classes, **{"data-group": group.key})
+    return html.Div(body, className=classes, **wildcards({"data-group": group.key}))
 
 
 def cards(groups: Sequence[AlarmGroup], empty: str = "None") -> list:

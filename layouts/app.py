@@ -31,7 +31,7 @@ def create_app(store: Store, live: MutableMapping[str, Hub] | None = None,
         title="kapmon",
         serve_locally=True,
         suppress_callback_exceptions=True,
-        update_title=None,
+        update_title="",  # the tab keeps its title while callbacks run (Dash takes "" or None)
     )
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")], className="app")
 

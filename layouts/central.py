@@ -16,12 +16,14 @@ import math
 import time
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.development.base_component import Component
 
 from devices.reading import in_physical_range
 from devices.vocabulary import FRESH_DEFAULT_S, FRESH_S, PRIORITY_MARK, PRIORITY_RANK
 from layouts import live as live_page
 from layouts import review as review_page
-from layouts.components import COLOURS, age_text, clock_text, elapsed_text
+from layouts.components import COLOURS, age_text, clock_text, elapsed_text, wildcards
+from layouts.controls import feedback
 from monitor.central.station import Central, Room
 from monitor.rules.alarm_groups import ActiveAlarm
 
@@ -35,7 +37,7 @@ def create_central_app(central: Central) -> Dash:
     """A Dash app for ``central``: the station at ``/``, mirrored sessions at ``/live/<id>`` and ``/review/<id>``."""
     store = central.store
     app = Dash(__name__, title="kapmon central", serve_locally=True, suppress_callback_exceptions=True,
-               update_title=None)
+               update_title="")  # the tab keeps its title while callbacks run
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")], className="app")
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
@@ -66,7 +68,7 @@ def layout() -> html.Div:
                       role="status"),
             html.Label(["Nurse ", dcc.Input(id="c-who", value="", placeholder="initials", className="who")]),
         ]),
-        html.Div(id="c-ack-result", className="feedback c-ack-result", **{"aria-live": "polite"}),
+        html.Div(id="c-ack-result", className="feedback c-ack-result", **wildcards({"aria-live": "polite"})),
         html.Div(id="c-rooms", className="c-rooms", role="list"),
     ])
 
@@ -197,7 +199,7 @@ def room_tile(room: Room, store) -> html.Div:
 
     return html.Div(className=f"c-room c-room-{state}" + (" c-room-offline-high" if offline_high else ""),
                     id=f"room-{room.site}-{room.room}", role="listitem",
-                    **{"data-room": room.key, "data-state": state}, children=[
+                    **wildcards({"data-room": room.key, "data-state": state}), children=[
         html.Div(className="c-head", children=[
             html.Span(room.room, className="c-name"),
             html.Span(f"{session.patient} · {session.route.upper()}" if session else "", className="c-patient"),
@@ -225,7 +227,7 @@ def safe_tile(room: Room, store) -> html.Div:
     except Exception:
         log.exception("cannot draw the tile of %s", room.key)
         return html.Div(className="c-room c-room-offline", role="listitem",
-                        **{"data-room": room.key, "data-state": "error"}, children=[
+                        **wildcards({"data-room": room.key, "data-state": "error"}), children=[
             html.Div(html.Span(room.room, className="c-name"), className="c-head"),
             html.Div([html.Span("!!", className="mark"), html.Span("CANNOT SHOW THIS ROOM: check the bedside")],
                      className="c-alarm c-alarm-offline")])
@@ -269,8 +271,8 @@ def register(app: Dash, central: Central) -> None:
     )
     def on_tick(_n: int) -> tuple:
         rooms = central.snapshot()
-        tiles = [safe_tile(r, store) for r in rooms] or [html.P("No rooms yet: waiting for bedsides to publish.",
-                                                              className="muted")]
+        tiles: list[Component] = [safe_tile(r, store) for r in rooms] or [
+            html.P("No rooms yet: waiting for bedsides to publish.", className="muted")]
         broker = (f"broker {central.config} connected", "c-broker c-broker-ok") if central.connected else (
             f"BROKER {central.config} UNREACHABLE: rooms not updating", "c-broker c-broker-down")
         return tiles, broker[0], broker[1], {"priority": station_audio(rooms) if central.connected else "medium"}
@@ -299,8 +301,7 @@ def central_view(session_id: str, store) -> html.Div:
         html.Div(id="cv-banner", className="banner banner-none", role="alert"),
         html.Div(className="cv-grid", children=[
             html.Section(className="cv-alarms", children=[html.H2("Alarms"), html.Div(id="cv-alarm-list"),
-                                                         html.Div(id="cv-ack-result", className="feedback",
-                                                                  **{"aria-live": "polite"})]),
+                                                         feedback("cv-ack-result")]),
             html.Section(className="cv-limits", children=[html.H2("Limits"), html.Div(id="cv-limit-list")]),
         ]),
         live_page.layout(session_id, None, store),

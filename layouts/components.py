@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 import plotly.graph_objects as go
 from dash import html
@@ -15,11 +16,26 @@ from monitor.rules.alarm_groups import most_urgent
 COLOURS = {"hr": "#3ddc84", "pr": "#d49cff", "spo2": "#4fc3f7", "sbp": "#ff8a80", "dbp": "#ff8a80", "map": "#ffcc80"}
 DASHES = {"dbp": "dot", "pr": "dot"}  # the second vital of a trend is dotted too: never colour alone
 
-TRENDS = {
+
+class Trend(TypedDict):
+    """One trend graph: its title, the vitals it draws and its fixed y range."""
+
+    title: str
+    vitals: tuple[str, ...]
+    range: tuple[int, int]
+
+
+TRENDS: dict[str, Trend] = {
     "bp": {"title": "NIBP mmHg", "vitals": ("sbp", "dbp", "map"), "range": (40, 220)},
     "hr": {"title": "HR / PR /min", "vitals": ("hr", "pr"), "range": (30, 160)},
     "spo2": {"title": "SpO2 %", "vitals": ("spo2",), "range": (75, 101)},
 }
+
+
+def wildcards(props: Mapping[str, str]) -> dict[str, Any]:
+    """``data-*`` and ``aria-*`` attributes to pass as a component's ``**kwargs``: Dash takes them there, but
+    its generated signatures type each named prop, so a plain ``dict[str, str]`` would be checked against those."""
+    return dict(props)
 
 
 def clock_text(t: float) -> str:

@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
+from dash.development.base_component import Component
 
 from devices.patient import LOT_MAX
 from devices.vocabulary import default_drug
 from layouts.auth import signed_in_role, signed_in_user
-from layouts.components import SYMBOLS, TRENDS, clock_text
+from layouts.components import SYMBOLS, TRENDS, clock_text, wildcards
 from monitor.rules.holds import hold_text
 from monitor.rules.bedside import (
     NAME_MAX, PREDISCHARGE_BP_S, dose_entry, manual_bp, mg_per_kg_text, physician_order, predischarge_bp_due, typed_text,
@@ -81,11 +82,11 @@ def plan_box(snap: LiveSnapshot | None) -> html.Details:
     decision, plan = snap.decision, snap.plan
     title, lines = plan_summary(plan, decision.findings, decision.state == BLOCKED)
     sources = plan.lines(decision.findings)
-    return html.Details(className="plan", **{"data-fold": "plan"}, children=[  # redrawn when the plan changes
+    return html.Details(className="plan", **wildcards({"data-fold": "plan"}), children=[  # redrawn when the plan changes
         html.Summary(title),
         html.Ul([html.Li(line) for line in lines], className="plan-lines"),
         html.Details([html.Summary("sources"), html.Ul([html.Li(line) for line in sources], className="plan-sources")],
-                     className="sources", **{"data-fold": "plan-sources"}),
+                     className="sources", **wildcards({"data-fold": "plan-sources"})),
     ])
 
 
@@ -104,7 +105,7 @@ def discharge_box(snap: LiveSnapshot, now: float) -> list:
                             className="check check-due-now predischarge-bp"))
     if ready.ready:
         return [*out, html.Div("Discharge criteria met (clinician decides)", className="check check-done")]
-    return [*out, html.Details(className="check discharge", **{"data-fold": "discharge"}, children=[
+    return [*out, html.Details(className="check discharge", **wildcards({"data-fold": "discharge"}), children=[
         html.Summary(f"Not ready for discharge ({len(ready.missing)})"),
         html.Ul([html.Li(m) for m in ready.missing]),
     ])]
@@ -115,16 +116,16 @@ def discharged(store: Store, session_id: str) -> StoredEvent | None:
     return next(iter(store.events(session_id, kind="discharge")), None)
 
 
-def field(label: str, control: object, wide: bool = False) -> html.Label:
+def field(label: str, control: Component, wide: bool = False) -> html.Label:
     """A form control with its visible label above it."""
     return html.Label([html.Span(label, className="field-label"), control], className="field" + (" field-wide" if wide else ""))
 
 
 def feedback(id_: str) -> html.Div:
-    return html.Div(id=id_, className="feedback", **{"aria-live": "polite"})
+    return html.Div(id=id_, className="feedback", **wildcards({"aria-live": "polite"}))
 
 
-def said(text: str, ok: bool, *extra: object) -> html.Span:
+def said(text: str, ok: bool, *extra: Component) -> html.Span:
     """A callback's answer to the nurse: green when it was done, red when it was refused."""
     return html.Span([text, *extra], className="said-ok" if ok else "said-error")
 
@@ -140,7 +141,8 @@ def order_fields(prefix: str, summary: str) -> html.Div:
     ])
 
 
-def panel(session: Session | None, snap: LiveSnapshot | None, screening: object = None, entries: object = None) -> html.Div:
+def panel(session: Session | None, snap: LiveSnapshot | None, screening: Component | None = None,
+          entries: Component | None = None) -> html.Div:
     """Due checks, the ``screening`` form, dose entry, manual NIBP, notes, the recent ``entries`` (to mark
     entered in error), discharge, then the plan and the physician's override."""
     route = session.route if session else "iv"

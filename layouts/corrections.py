@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
-from layouts.components import clock_text
+from layouts.components import clock_text, wildcards
 from layouts.controls import acting_on, clicked, feedback, field, said
 from monitor.rules.bedside import REASON_MAX, typed_text
 from monitor.session.hub import Hub
@@ -44,7 +44,7 @@ def listing(entries: list[StoredEvent]) -> list:
     """One row per entry, with its "Entered in error" button."""
     if not entries:
         return [html.P("No doses, notes or hand-taken BPs yet.", className="muted")]
-    return [html.Div(className="entry", **{"data-event": str(e.id)}, children=[
+    return [html.Div(className="entry", **wildcards({"data-event": str(e.id)}), children=[
         html.Span(entry_text(e), className="entry-text"),
         html.Button("Entered in error", id={"type": "error-pick", "event": e.id}, className="quick", n_clicks=0),
     ]) for e in entries]

@@ -12,6 +12,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from flask import request
 
 from layouts.auth import acting_user
+from layouts.controls import feedback
 from monitor.session.hub import Hub
 from monitor.session.start import end_session
 from monitor.session.store import Store
@@ -42,7 +43,7 @@ def clinical_bar(session_id: str) -> html.Div:
         end_button("end-session", "End session",
                    f"End session {session_id}? Recording stops and cannot be restarted in this record."),
         html.Span("Stops the recording; recorded with your name.", className="muted"),
-        html.Div(id="end-result", className="feedback", **{"aria-live": "polite"}),
+        feedback("end-result"),
     ])
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
+from dash.development.base_component import Component
 from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
@@ -329,7 +330,7 @@ def summary_panel(summary: Summary, ref: TimeRef) -> html.Div:
     return html.Div(id="review-summary", className="review-summary", children=cards)
 
 
-def _what(r: EventRow) -> object:
+def _what(r: EventRow) -> str | list[Component]:
     """An entry's text; struck through, with by whom, when and why, when it was entered in error."""
     if not r.retracted:
         return r.what
@@ -468,9 +469,11 @@ _RANGE = re.compile(r"^xaxis\d*\.range\[([01])\]$")
 
 def _number(value: object) -> float | None:
     """A relayout value as a number (plotly sends numbers, or strings for date axes), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        return float(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+        return float(value)
+    except (ValueError, OverflowError):  # text that is no number; an integer too large for a float
         return None
 
 
@@ -482,9 +485,9 @@ def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
         return "all"
     ends: dict[str, float] = {}
     for key, value in relayout.items():
-        match = _RANGE.match(key)
-        if match and _number(value) is not None:
-            ends[match.group(1)] = _number(value)
+        match, number = _RANGE.match(key), _number(value)
+        if match and number is not None:
+            ends[match.group(1)] = number
         elif re.match(r"^xaxis\d*\.range$", key) and isinstance(value, list) and len(value) == 2:
             ends = {str(i): v for i, v in enumerate(map(_number, value)) if v is not None}
     if len(ends) != 2 or not all(map(math.isfinite, ends.values())) or ends["0"] >= ends["1"]:

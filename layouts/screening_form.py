@@ -16,6 +16,7 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from devices.errors import located
 from devices.screening import NUMBER, QUESTIONS, YES_NO, Question, ScreeningError, parse_answers
+from layouts.components import wildcards
 from layouts.controls import CHECK_THEN_RECORD, actor, clicked, feedback, said
 from monitor.rules.holds import hold_text
 from monitor.session.hub import Hub
@@ -39,21 +40,22 @@ def unanswered(plan: Plan) -> list[str]:
     return [k for k in keys if plan.screening.get(k) is None]
 
 
-def shown_value(question: Question, answer: object) -> object:
-    """An answer as its control shows it."""
+def shown_value(question: Question, answer: object) -> str | None:
+    """An answer as its control shows it (a choice's answer is already its text)."""
     if answer is None:
         return None if question.kind != NUMBER else ""
     if question.kind == YES_NO:
         return "yes" if answer is True else "no"
-    return str(answer) if question.kind == NUMBER else answer
+    return str(answer)
 
 
-def control(question: Question, answer: object) -> object:
+def control(question: Question, answer: object) -> dcc.Input | dcc.RadioItems:
     """The control for one question, showing ``answer``."""
     id_ = {"type": "screen", "key": question.key}
     value = shown_value(question, answer)
     if question.kind == NUMBER:
-        return dcc.Input(id=id_, type="text", inputMode="decimal", value=value, className="num",
+        # Dash's Input lists only the older inputmode keywords; browsers take "decimal" (digits and a decimal point)
+        return dcc.Input(id=id_, type="text", inputMode="decimal", value=value, className="num",  # type: ignore[arg-type]
                          placeholder=question.unit or "number", maxLength=ANSWER_MAX)
     options = [("Yes", "yes"), ("No", "no")] if question.kind == YES_NO else [(c, c) for c in question.choices]
     return dcc.RadioItems(id=id_, options=[{"label": label, "value": v} for label, v in options], value=value,
@@ -68,7 +70,7 @@ def form(snap: LiveSnapshot | None) -> html.Details | html.Div:
     plan = snap.plan
     missing = unanswered(plan)
     rows = [html.Div(className="question" + (" question-unanswered" if q.key in missing else ""),
-                     **{"data-key": q.key}, children=[
+                     **wildcards({"data-key": q.key}), children=[
                          html.Span(q.text, className="question-text"), control(q, plan.screening.get(q.key))])
             for q in questions(plan.protocol)]
     title = f"Screening: {len(missing)} unanswered" if missing else "Screening: answered"

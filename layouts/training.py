@@ -14,10 +14,11 @@ import time
 from collections.abc import MutableMapping
 from pathlib import Path
 
-from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
+from dash import ALL, Dash, Input, NoUpdate, Output, State, callback_context, dcc, html, no_update
 
 from layouts.auth import acting_user
 from layouts.components import elapsed_text, since_dose_text
+from layouts.controls import feedback
 from layouts.ending import end_button, end_from_page
 from monitor.training.debrief import Debrief, debrief
 from monitor.session.hub import Hub
@@ -57,7 +58,7 @@ def start_page(folder: Path | None) -> html.Div:
                                                className="dd")]),
             html.Button("Start", id="train-start", className="ack", n_clicks=0),
         ]),
-        html.Div(id="train-result", className="feedback", **{"aria-live": "polite"}),
+        feedback("train-result"),
         html.H2("Scenarios and recordings"),
         html.Table([html.Thead(html.Tr([html.Th(h) for h in ("", "Kind", "Length", "What happens",
                                                                "What it teaches")])),
@@ -91,9 +92,9 @@ def bar(session: Session) -> html.Div:
                 *[html.Button(label, id={"type": "inject", "kind": key}, className="quick inject", n_clicks=0)
                   for key, (label, _) in INJECTIONS.items()],
             ]),
-            html.Div(id="inject-result", className="feedback", **{"aria-live": "polite"}),
+            feedback("inject-result"),
         ]),
-        html.Div(id="training-result", className="feedback", **{"aria-live": "polite"}),
+        feedback("training-result"),
     ])
 
 
@@ -179,7 +180,7 @@ def running_box() -> html.Div:
         html.Strong("This session is still running: the debrief so far."),
         html.Label(["Your name ", dcc.Input(id="debrief-who", value="", placeholder="name", className="txt")]),
         end_button("debrief-end", "End session", "End this training session now? Playback stops for good."),
-        html.Div(id="debrief-end-result", className="feedback", **{"aria-live": "polite"}),
+        feedback("debrief-end-result"),
     ])
 
 
@@ -214,7 +215,7 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Pa
         return hub
 
     @app.callback(Output("who", "value"), Input("train-trainee-name", "data"))
-    def on_trainee_name(name: str | None) -> str:
+    def on_trainee_name(name: str | None) -> str | NoUpdate:
         return name or no_update
 
     @app.callback(
@@ -243,9 +244,9 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Pa
     @app.callback(Output("play-state", "children"), Output("play-pause", "children"), Input("cursor", "data"))
     def on_play_state(cursor: dict) -> tuple[str, str]:
         hub = training_hub(cursor)
-        if hub is None:
+        clock = None if hub is None else playback(hub)
+        if hub is None or clock is None:
             return "ENDED", "Pause"
-        clock = hub.clock
         state = "PAUSED" if clock.paused else f"PLAYING {clock.speed:g}\u00d7"
         into = elapsed_text(clock.now() - hub.session.started).removeprefix("T+")
         return f"{state} · scenario {into}", "Play" if clock.paused else "Pause"
@@ -306,7 +307,9 @@ def control(hub: Hub, trigger: str | dict, who: str | None) -> str:
     if trigger == "play-pause":
         clock.resume() if clock.paused else clock.pause()
         return "Paused" if clock.paused else "Playing"
-    kind = trigger.get("type") if isinstance(trigger, dict) else None
+    if not isinstance(trigger, dict):
+        return "Unknown control."
+    kind = trigger.get("type")
     if kind == "speed":
         try:
             speed = check_speed(trigger.get("x"))

@@ -54,3 +54,11 @@ def test_recording_state_reads_the_end_event_and_the_heartbeat():
     assert recording_state(record("note"), 995.0, 1000.0) == "recording"
     assert recording_state(record("note"), 900.0, 1000.0) == "stopped"
     assert recording_state(record("note"), None, 1000.0) == "unended"
+
+
+def test_a_zoom_end_too_large_for_a_float_is_ignored_not_a_failed_callback():
+    from layouts.review import x_range
+
+    # relayoutData is JSON from the browser: an integer with hundreds of digits parses, but float() overflows
+    for bad in ({"xaxis.range[0]": 10**400, "xaxis.range[1]": 3}, {"xaxis.range": [0, 10**400]}):
+        assert x_range(bad) is None, bad
