@@ -30,7 +30,7 @@ from devices.vocabulary import FRESH_S, PRIORITY_MARK, PRIORITY_RANK
 from layouts import alarm_cards, controls, corrections, ending, hold_banner, screening_form
 from layouts import training as training_page
 from layouts.components import (
-    COLOURS, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure,
+    COLOURS, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure, wildcards,
 )
 from monitor.rules.bedside import due_checks, next_nibp_due
 from monitor.session.hub import Hub
@@ -78,7 +78,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
         dcc.Store(id="alarm-shown", data={}),
         dcc.Interval(id="tick", interval=1000),
         dcc.Interval(id="watch", interval=1000),
-        html.Div(id="nodata", className="nodata nodata-hidden", role="alert", **{"aria-live": "assertive"}),
+        html.Div(id="nodata", className="nodata nodata-hidden", role="alert", **wildcards({"aria-live": "assertive"})),
         html.Div(id="live-page", className="live-page live-" + ("here" if here else "remote"), children=[
             html.Header(className="topbar", children=[
                 html.A("kapmon", href="/", className="brand"),
@@ -95,7 +95,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
             ]),
             training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
             html.Div("Waiting for data\u2026", id="banner", className="banner banner-none", role="alert",
-                     **{"aria-live": "assertive"}),
+                     **wildcards({"aria-live": "assertive"})),
             hold_div(snap if here else None),
             html.Div(className="live-body", children=[
                 html.Main(className="live-main", children=[
@@ -126,7 +126,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
                                 html.Button("Pause audio 2 min", id="pause-audio", className="ack", n_clicks=0),
                             ]),
                         ]),
-                        html.Div(id="ack-result", className="feedback", **{"aria-live": "polite"}),
+                        html.Div(id="ack-result", className="feedback", **wildcards({"aria-live": "polite"})),
                         html.Div(id="alarm-list", className="alarm-list"),
                     ]),
                     controls.panel(session, snap, screening_form.form(snap if here else None), corrections.section()),
@@ -140,7 +140,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
 def hold_div(snap: LiveSnapshot | None) -> html.Div:
     """The hold banner as the page first draws it: a block or gate shows from page load."""
     children, class_name, title = hold_banner.hold_banner(*(snap.decision, snap.plan) if snap is not None else (None, None))
-    return html.Div(children, id="hold", className=class_name, title=title, role="status", **{"aria-live": "polite"})
+    return html.Div(children, id="hold", className=class_name, title=title, role="status", **wildcards({"aria-live": "polite"}))
 
 
 def waiting_tile(spec: TileSpec) -> list:
@@ -440,7 +440,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         }
         if m.ended_at is not None:
             ended = clock_text(m.ended_at)[11:16]
-            phase = f"ENDED {ended}"
+            phase: str | list[html.Span] = f"ENDED {ended}"
             clock = f"{elapsed_text(m.now - first)} at end" if first else ""
             banner = ([html.Span(f"Session ended at {ended} · "), html.A("open the review", href=f"/review/{session_id}")],
                       "banner banner-ended")
@@ -463,7 +463,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "hold_title": changed(hold_title, cursor, "hold_title_digest", moved),
             "entries": changed(entries, cursor, "entries_digest", moved),
             "plan": plan_update(snap, cursor, moved),
-            "tiles": [t.children for t in tiles], "tile_classes": [t.className for t in tiles],
+            "tiles": [t.children for t in tiles], "tile_classes": [getattr(t, "className", "") for t in tiles],
             "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth), "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
             "cards": alarm_cards.cards(groups, NO_ALARMS[page_state]) if fresh else no_update,
@@ -478,7 +478,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
     def stalled(cursor: dict, flushed: float) -> dict:
         """A tick while the recorder has stopped flushing: only the cursor moves (the watchdog says NO DATA)."""
-        keep = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "hold", "hold_class",
+        keep: dict[str, object] = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "hold", "hold_class",
                                            "hold_title", "entries", "plan", "pleth", "pleth_hidden", "cards", "shown",
                                            "ack_all_off", "status", "audio", "page_class", "stop")}
         keep.update(tiles=[no_update] * len(TILES), tile_classes=[no_update] * len(TILES), trends=[no_update] * len(TRENDS),
