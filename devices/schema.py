@@ -84,7 +84,9 @@ def toml_lines(text: str) -> dict[str, int]:
             lines.setdefault(table, number)
         elif m := TOML_KEY.match(line):
             key = f"{table}.{clean_key(m.group(1))}" if table else clean_key(m.group(1))
-            lines.setdefault(key, number)
+            parts = key.split(".")
+            for n in range(1, len(parts) + 1):  # a dotted key (a.b = 1) also writes its table (a) here
+                lines.setdefault(".".join(parts[:n]), number)
             rest = line[m.end():].strip()
             if rest.startswith("{"):
                 for inner in _INLINE_KEY.finditer(rest):

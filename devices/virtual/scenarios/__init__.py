@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar, get_type_hints
 from pydantic import Field, create_model, model_validator
 
 from devices.errors import ConfigError
+from devices.patient import AGE_YEARS, dose_problem, weight_problem
 from devices.schema import FieldProblem, FileModel, check, one_of, parse_toml, read_text, rule, toml_lines
 from devices.screening import ScreeningAnswers
 from devices.screening import complete as screening
@@ -76,7 +77,11 @@ class _ScenarioFileBase(FileModel):
                         events=_items("event", data.get("event", []), Event))
 
 
-DoseTable = _table(Dose, "DoseTable", FileModel,  # route and drug default to the scenario's
+# The patient and the amounts are held to the bounds a recording's sidecar is (devices.patient), so a
+# scenario never writes a sidecar that reading it back refuses.
+Mg = Annotated[float, rule(dose_problem)]
+
+DoseTable = _table(Dose, "DoseTable", FileModel, mg=(Mg, ...),  # route and drug default to the scenario's
                    route=(Annotated[str | None, one_of(ROUTES)], None), drug=(Annotated[str | None, one_of(DRUGS)], None))
 EpisodeTable = _table(Episode, "EpisodeTable", FileModel, kind=(Annotated[str, one_of(EPISODE_KINDS)], ...))
 EventTable = _table(Event, "EventTable", FileModel)
@@ -85,6 +90,8 @@ EventTable = _table(Event, "EventTable", FileModel)
 ScenarioFile = _table(
     Scenario, "ScenarioFile", _ScenarioFileBase, skip=("name", "screening", "doses", "episodes", "events"),
     route=(Annotated[str, one_of(ROUTES)], ...), drug=(Annotated[str, one_of(DRUGS)], ...), extra_nibp=(list[float], []),
+    dose_mg=(Mg, ...), weight_kg=(Annotated[float, rule(weight_problem)], ...),
+    age=(Annotated[int, Field(ge=AGE_YEARS[0], le=AGE_YEARS[1])], ...),
     screening=(ScreeningAnswers | None, None),
     dose=(Annotated[list[DoseTable], rule(lambda d: None if d else "no doses: give at least one [[dose]] table")],  # type: ignore[valid-type]
           Field([], validate_default=True)),
