@@ -10,6 +10,7 @@ the first problem into one :class:`~devices.errors.ConfigError` (or a subclass) 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
@@ -83,7 +84,9 @@ def toml_lines(text: str) -> dict[str, int]:
             lines.setdefault(table, number)
         elif m := TOML_KEY.match(line):
             key = f"{table}.{clean_key(m.group(1))}" if table else clean_key(m.group(1))
-            lines.setdefault(key, number)
+            parts = key.split(".")
+            for n in range(1, len(parts) + 1):  # a dotted key (a.b = 1) also writes its table (a) here
+                lines.setdefault(".".join(parts[:n]), number)
             rest = line[m.end():].strip()
             if rest.startswith("{"):
                 for inner in _INLINE_KEY.finditer(rest):
@@ -196,7 +199,7 @@ def dotted(loc: tuple[int | str, ...]) -> str:
 
 
 def _known_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, ...]:
-    """The field names a model nested at ``loc`` accepts (for "unknown field (known: ...)")."""
+    """The field names a model nested at ``loc`` accepts (for "unknown field (did you mean / known: ...)")."""
     current: Any = model
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
@@ -223,14 +226,21 @@ def shown(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def unknown_field(name: str, known: tuple[str, ...]) -> str:
+    """``unknown field (did you mean 'dose_mg'?)`` when a known name is close, else the known names."""
+    near = difflib.get_close_matches(name, known, n=1)
+    if near:
+        return f"unknown field (did you mean {near[0]!r}?)"
+    return f"unknown field (known: {', '.join(known)})" if known else "unknown field"
+
+
 def _reason(error: Mapping[str, Any], model: type[BaseModel]) -> tuple[str, str]:
     """(extra field path, message) for one pydantic error."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     if isinstance(ctx.get("error"), FieldProblem):
         return ctx["error"].field, str(ctx["error"])
     if kind == "extra_forbidden":
-        known = _known_fields(model, tuple(error["loc"][:-1]))
-        return "", f"unknown field (known: {', '.join(known)})" if known else "unknown field"
+        return "", unknown_field(str(error["loc"][-1]), _known_fields(model, tuple(error["loc"][:-1])))
     if kind == "missing":
         return "", "missing required field"
     if kind in ("finite_number",):

@@ -55,7 +55,8 @@ def refused(error: type[ConfigError], call, path: Path, line: int, field: str, w
 # ---------------------------------------------------------------- protocols
 
 @pytest.mark.parametrize(("old", "new", "field", "words"), [
-    ("delay_s = 15", "delay_z = 15", "limit[0].delay_z", "unknown field (known: source, verified, id, vital"),
+    ("delay_s = 15", "delay_z = 15", "limit[0].delay_z", "unknown field (did you mean 'delay_s'?)"),
+    ("delay_s = 15", "colour = 15", "limit[0].colour", "unknown field (known: source, verified, id, vital"),
     ("hysteresis = 1\nescalate_after_s = 120", 'hysteresis = "one"\nescalate_after_s = 120', "limit[0].hysteresis",
      "must be float, got 'one'"),
     ("window_s = 120", "window_s = 0.5", "baseline.window_s", "must be >= 1, got 0.5"),
