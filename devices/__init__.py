@@ -4,5 +4,4 @@
 from devices.reading import Condition, Item, Reading
 from devices.vocabulary import CONDITIONS, NO_VALUE, OK, VITALS
 
-
 __all__ = ["CONDITIONS", "NO_VALUE", "OK", "VITALS", "Condition", "Item", "Reading"]

@@ -1,6 +1,6 @@
 """What a session may say about its patient and dosing: the plausible ranges of weight, age and dose, a
-lot number, a pseudonym (the routes of administration are in ``devices.vocabulary``). The recording sidecar and the session record both check
-against these, so a value one accepts the other never refuses."""
+lot number, a pseudonym (the routes of administration are in ``devices.vocabulary``). The recording sidecar
+and the session record both check against these, so a value one accepts the other never refuses."""
 
 from __future__ import annotations
 
@@ -73,5 +73,4 @@ def pseudonym_warning(patient: str) -> str | None:
     found += [what for pattern, what in _ANYWHERE if pattern.search(patient)]
     if not found:
         return None
-    return (f"{patient!r} looks like {found[0]}: only a pseudonym belongs in a session "
-            "(kapmon stores, exports and publishes it)")
+    return f"{patient!r} looks like {found[0]}: only a pseudonym belongs in a session (kapmon stores, exports and publishes it)"

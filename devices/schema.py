@@ -42,10 +42,12 @@ class FieldProblem(KapmonError, ValueError):
 def rule(problem: Callable[[Any], str | None], *, nullable: bool = True) -> AfterValidator:
     """A field validator from a rule saying what is wrong with a value (None: nothing); a null passes
     unless not ``nullable``."""
+
     def check_value(value: Any) -> Any:
         if (value is not None or not nullable) and (why := problem(value)) is not None:
             raise ValueError(why)
         return value
+
     return AfterValidator(check_value)
 
 
@@ -87,7 +89,7 @@ def toml_lines(text: str) -> dict[str, int]:
             parts = key.split(".")
             for n in range(1, len(parts) + 1):  # a dotted key (a.b = 1) also writes its table (a) here
                 lines.setdefault(".".join(parts[:n]), number)
-            rest = line[m.end():].strip()
+            rest = line[m.end() :].strip()
             if rest.startswith("{"):
                 for inner in _INLINE_KEY.finditer(rest):
                     lines.setdefault(f"{key}.{inner.group(1)}", number)
@@ -185,8 +187,18 @@ def read_json(path: Path, error: ErrorType = ConfigError) -> tuple[str, Any]:
 
 # ---------------------------------------------------------------- one error from a validation failure
 
-_TYPE_NAMES = {"string": "str", "bool": "bool", "int": "int", "float": "float", "list": "list", "tuple": "list",
-               "dict": "table", "model": "table", "dataclass": "table", "literal": "one of the listed values"}
+_TYPE_NAMES = {
+    "string": "str",
+    "bool": "bool",
+    "int": "int",
+    "float": "float",
+    "list": "list",
+    "tuple": "list",
+    "dict": "table",
+    "model": "table",
+    "dataclass": "table",
+    "literal": "one of the listed values",
+}
 
 
 def dotted(loc: tuple[int | str, ...]) -> str:
@@ -267,9 +279,16 @@ def _first(errors: list[Any]) -> Any:
     return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
-def check(model: type[M], data: object, path: str, lines: Mapping[str, int] | None = None,
-          error: ErrorType = ConfigError, *,
-          fallback_line: int | None = 1, prefix: str = "") -> M:
+def check(
+    model: type[M],
+    data: object,
+    path: str,
+    lines: Mapping[str, int] | None = None,
+    error: ErrorType = ConfigError,
+    *,
+    fallback_line: int | None = 1,
+    prefix: str = "",
+) -> M:
     """``data`` validated as ``model``; else ``error(path, line, field, reason)`` for its first problem.
 
     ``lines`` maps field paths to lines in the source text (None: no line is known); a field not in it is

@@ -99,34 +99,82 @@ def _yes_no_question(key: str, text: str, source: str) -> Question:
 QUESTIONS: dict[str, Question] = {
     q.key: q
     for q in (
-        Question("age", NUMBER, "Age in years", "clinical-reference §1.1, §5.1: age bands of the label (65)",
-                 low=AGE_YEARS[0], high=AGE_YEARS[1], unit="years"),
-        _yes_no_question("known_hypertension", "Known (controlled) hypertension?", "clinical-reference §4, §5.1: Yale-2342; China-741"),
-        _yes_no_question("uncontrolled_hypertension", "Uncontrolled hypertension (resting BP at or above 180/100 despite treatment)?",
-                         "clinical-reference §4: Swiss-label (HTN >180/100 at rest)"),
-        _yes_no_question("aneurysm_or_avm", "Aneurysmal vascular disease or arteriovenous malformation?", "clinical-reference §4: SPR-CI"),
+        Question(
+            "age",
+            NUMBER,
+            "Age in years",
+            "clinical-reference §1.1, §5.1: age bands of the label (65)",
+            low=AGE_YEARS[0],
+            high=AGE_YEARS[1],
+            unit="years",
+        ),
+        _yes_no_question(
+            "known_hypertension", "Known (controlled) hypertension?", "clinical-reference §4, §5.1: Yale-2342; China-741"
+        ),
+        _yes_no_question(
+            "uncontrolled_hypertension",
+            "Uncontrolled hypertension (resting BP at or above 180/100 despite treatment)?",
+            "clinical-reference §4: Swiss-label (HTN >180/100 at rest)",
+        ),
+        _yes_no_question(
+            "aneurysm_or_avm", "Aneurysmal vascular disease or arteriovenous malformation?", "clinical-reference §4: SPR-CI"
+        ),
         _yes_no_question("intracerebral_haemorrhage", "History of intracerebral haemorrhage?", "clinical-reference §4: SPR-CI"),
-        _yes_no_question("prior_stroke", "Prior stroke (cerebrovascular accident)?", "clinical-reference §4: Ketalar-UK (CVA); OKIC (prior CVA)"),
-        _yes_no_question("raised_icp_or_cns_mass", "Raised intracranial pressure, a CNS mass or hydrocephalus?",
-                         "clinical-reference §4: ACEP (CNS masses/hydrocephalus); OKIC (raised ICP)"),
-        _yes_no_question("glaucoma", "Glaucoma, raised intraocular pressure or an acute globe injury?", "clinical-reference §4: ACEP"),
+        _yes_no_question(
+            "prior_stroke",
+            "Prior stroke (cerebrovascular accident)?",
+            "clinical-reference §4: Ketalar-UK (CVA); OKIC (prior CVA)",
+        ),
+        _yes_no_question(
+            "raised_icp_or_cns_mass",
+            "Raised intracranial pressure, a CNS mass or hydrocephalus?",
+            "clinical-reference §4: ACEP (CNS masses/hydrocephalus); OKIC (raised ICP)",
+        ),
+        _yes_no_question(
+            "glaucoma", "Glaucoma, raised intraocular pressure or an acute globe injury?", "clinical-reference §4: ACEP"
+        ),
         _yes_no_question("porphyria", "Porphyria?", "clinical-reference §4: ACEP"),
-        _yes_no_question("ketamine_hypersensitivity", "Hypersensitivity to ketamine or esketamine?", "clinical-reference §4: SPR-CI; Ketalar-US"),
+        _yes_no_question(
+            "ketamine_hypersensitivity",
+            "Hypersensitivity to ketamine or esketamine?",
+            "clinical-reference §4: SPR-CI; Ketalar-US",
+        ),
         _yes_no_question("psychosis", "Psychosis, psychotic depression or schizophrenia?", "clinical-reference §4: ACEP; OKIC"),
         _yes_no_question("substance_use_disorder", "Substance use disorder?", "clinical-reference §4: SPR-CI; OKIC"),
-        _yes_no_question("substance_use_attested", "Last substance use more than 48 h ago attested, and urine toxicology recorded?",
-                         "clinical-reference §4: OKIC (no non-prescribed substance or alcohol within 48 h); Sanacora (urine toxicology)"),
-        _yes_no_question("stimulant_or_maoi", "Taking psychostimulants or MAOIs?", "clinical-reference §4: MedicineNet; REMS-form"),
-        _yes_no_question("cns_depressant", "Taking benzodiazepines, opioids, other sedatives or alcohol?", "clinical-reference §4: MedicineNet"),
+        _yes_no_question(
+            "substance_use_attested",
+            "Last substance use more than 48 h ago attested, and urine toxicology recorded?",
+            "clinical-reference §4: OKIC (no non-prescribed substance or alcohol within 48 h); Sanacora (urine toxicology)",
+        ),
+        _yes_no_question(
+            "stimulant_or_maoi", "Taking psychostimulants or MAOIs?", "clinical-reference §4: MedicineNet; REMS-form"
+        ),
+        _yes_no_question(
+            "cns_depressant", "Taking benzodiazepines, opioids, other sedatives or alcohol?", "clinical-reference §4: MedicineNet"
+        ),
         _yes_no_question("sleep_apnoea", "Sleep apnoea (or high STOP-BANG score)?", "clinical-reference §4: JNJ-resp; BC-draft"),
-        _yes_no_question("cardiac_disease", "Coronary artery disease, heart failure or arrhythmia?", "clinical-reference §4: ACEP; Ketalar-UK"),
-        _yes_no_question("recent_cardiac_event", "Major cardiovascular event (e.g. myocardial infarction, stroke) within 6 weeks?",
-                         "clinical-reference §4: OKIC; Ketalar-UK"),
+        _yes_no_question(
+            "cardiac_disease", "Coronary artery disease, heart failure or arrhythmia?", "clinical-reference §4: ACEP; Ketalar-UK"
+        ),
+        _yes_no_question(
+            "recent_cardiac_event",
+            "Major cardiovascular event (e.g. myocardial infarction, stroke) within 6 weeks?",
+            "clinical-reference §4: OKIC; Ketalar-UK",
+        ),
         _yes_no_question("pregnancy", "Pregnant or breast-feeding?", "clinical-reference §4: SPR-CI; OKIC"),
-        Question("hepatic_impairment", CHOICE, "Hepatic impairment (none, moderate, severe)?", "clinical-reference §1.1: PI-mirror-A",
-                 choices=("none", "moderate", "severe")),
-        _yes_no_question("hypertensive_encephalopathy", "History of hypertensive encephalopathy?", "clinical-reference §4: SPR-CI"),
-        _yes_no_question("hyperthyroidism", "Hyperthyroidism (untreated) or thyroid medication?", "clinical-reference §4: Swiss-label; ACEP"),
+        Question(
+            "hepatic_impairment",
+            CHOICE,
+            "Hepatic impairment (none, moderate, severe)?",
+            "clinical-reference §1.1: PI-mirror-A",
+            choices=("none", "moderate", "severe"),
+        ),
+        _yes_no_question(
+            "hypertensive_encephalopathy", "History of hypertensive encephalopathy?", "clinical-reference §4: SPR-CI"
+        ),
+        _yes_no_question(
+            "hyperthyroidism", "Hyperthyroidism (untreated) or thyroid medication?", "clinical-reference §4: Swiss-label; ACEP"
+        ),
     )
 }
 
@@ -158,12 +206,14 @@ def _parser(question: Question) -> BeforeValidator:
             return question.parse(raw)
         except ValueError as exc:
             raise FieldProblem("", f"{exc} (expected {question.describe()})") from None
+
     return BeforeValidator(parse)
 
 
 # The answers as one model: a field per question, each read by its question (None when not given).
 ScreeningAnswers = create_model(  # type: ignore[call-overload]
-    "ScreeningAnswers", __base__=_Answers,
+    "ScreeningAnswers",
+    __base__=_Answers,
     **{key: (Annotated[Any, _parser(q)], None) for key, q in QUESTIONS.items()},
 )
 

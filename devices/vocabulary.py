@@ -112,6 +112,7 @@ def default_drug(route: str) -> str:
     spec = ROUTE_SPECS.get(route)
     return spec.drug if spec else KETAMINE
 
+
 CLINICAL, TRAINING, DEMO = "clinical", "training", "demo"
 SESSION_KINDS = (CLINICAL, TRAINING, DEMO)
 
@@ -128,8 +129,17 @@ PHYSIOLOGICAL, TECHNICAL = "physiological", "technical"
 ALARM_KINDS = (PHYSIOLOGICAL, TECHNICAL)
 # The transitions of one alarm. "latched": a latching alarm's condition ended; its signal stays until
 # acknowledged (the episode is over).
-ALARM_EVENTS = ("raised", "escalated", "latched", "acknowledged", "audio_paused", "audio_resumed", "cleared", "reset",
-                "overridden")
+ALARM_EVENTS = (
+    "raised",
+    "escalated",
+    "latched",
+    "acknowledged",
+    "audio_paused",
+    "audio_resumed",
+    "cleared",
+    "reset",
+    "overridden",
+)
 
 # How long (seconds) a vital's latest value is shown as current before its tile says it is old. Design
 # proposal: SpO2 and HR stream every second, so 10 s without one is a lost stream; a cuff measures every

@@ -16,8 +16,7 @@ from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup
 
 def signature(groups: Sequence[AlarmGroup]) -> str:
     """What the cards show; they are re-rendered only when this changes (so buttons stay clickable)."""
-    return "|".join(f"{a.alarm_id}:{a.priority}:{a.acknowledged}:{a.latched}:{a.message}"
-                     for g in groups for a in g.alarms)
+    return "|".join(f"{a.alarm_id}:{a.priority}:{a.acknowledged}:{a.latched}:{a.message}" for g in groups for a in g.alarms)
 
 
 def shown(groups: Sequence[AlarmGroup]) -> dict[str, list[str]]:
@@ -27,8 +26,11 @@ def shown(groups: Sequence[AlarmGroup]) -> dict[str, list[str]]:
 
 
 def state_text(alarm: ActiveAlarm) -> str:
-    return (f"{alarm.kind} · since {clock_text(alarm.since)[11:19]}"
-            + (" · ACKNOWLEDGED" if alarm.acknowledged else "") + (" · latched" if alarm.latched else ""))
+    return (
+        f"{alarm.kind} · since {clock_text(alarm.since)[11:19]}"
+        + (" · ACKNOWLEDGED" if alarm.acknowledged else "")
+        + (" · latched" if alarm.latched else "")
+    )
 
 
 def ack_label(unacknowledged: int) -> str:
@@ -44,15 +46,23 @@ def folded_summary(alarms: tuple[ActiveAlarm, ...]) -> str:
 
 
 def folded(alarm: ActiveAlarm, lead_response: str) -> html.Div:
-    return html.Div(className=f"folded folded-{alarm.priority}", children=[
-        html.Span(PRIORITY_MARK[alarm.priority], className="mark"),
-        html.Div([
-            html.Div(f"{alarm.priority.upper()} {alarm.message}", className="folded-message"),
-            *([html.Div(alarm.response, className="alarm-response")]
-              if alarm.response and alarm.response != lead_response else []),
-            html.Div(state_text(alarm), className="alarm-kind"),
-        ]),
-    ])
+    return html.Div(
+        className=f"folded folded-{alarm.priority}",
+        children=[
+            html.Span(PRIORITY_MARK[alarm.priority], className="mark"),
+            html.Div(
+                [
+                    html.Div(f"{alarm.priority.upper()} {alarm.message}", className="folded-message"),
+                    *(
+                        [html.Div(alarm.response, className="alarm-response")]
+                        if alarm.response and alarm.response != lead_response
+                        else []
+                    ),
+                    html.Div(state_text(alarm), className="alarm-kind"),
+                ]
+            ),
+        ],
+    )
 
 
 def card(group: AlarmGroup) -> html.Div:
@@ -60,20 +70,29 @@ def card(group: AlarmGroup) -> html.Div:
     lead, rest = group.lead, group.alarms[1:]
     waiting = len(group.unacknowledged)
     body: list[Component] = [
-        html.Div(className="card-head", children=[
-            html.Span(PRIORITY_MARK[lead.priority], className="mark"),
-            html.Span(f"{lead.priority.upper()} · {group.label}", className="card-title"),
-            html.Button(ack_label(waiting), id={"type": "ack", "group": group.key}, className="ack",
-                        disabled=waiting == 0, n_clicks=0),
-        ]),
+        html.Div(
+            className="card-head",
+            children=[
+                html.Span(PRIORITY_MARK[lead.priority], className="mark"),
+                html.Span(f"{lead.priority.upper()} · {group.label}", className="card-title"),
+                html.Button(
+                    ack_label(waiting), id={"type": "ack", "group": group.key}, className="ack", disabled=waiting == 0, n_clicks=0
+                ),
+            ],
+        ),
         html.Div(lead.message, className="alarm-message"),
     ]
     if lead.response:
         body.append(html.Div(lead.response, className="alarm-response"))
     body.append(html.Div(state_text(lead), className="alarm-kind"))
     if rest:
-        body.append(html.Details([html.Summary(folded_summary(rest)), *[folded(a, lead.response) for a in rest]],
-                                 className="alarm-more", **wildcards({"data-fold": f"alarm:{group.key}"})))
+        body.append(
+            html.Details(
+                [html.Summary(folded_summary(rest)), *[folded(a, lead.response) for a in rest]],
+                className="alarm-more",
+                **wildcards({"data-fold": f"alarm:{group.key}"}),
+            )
+        )
     classes = f"alarm-card alarm-{lead.priority}" + (" alarm-acked" if waiting == 0 else "")
     return html.Div(body, className=classes, **wildcards({"data-group": group.key}))
 

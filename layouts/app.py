@@ -21,8 +21,7 @@ from monitor.session.store import Store
 from monitor.training.library import SAMPLE_RECORDINGS
 
 
-def create_app(store: Store, live: MutableMapping[str, Hub] | None = None,
-               recordings: Path | None = SAMPLE_RECORDINGS) -> Dash:
+def create_app(store: Store, live: MutableMapping[str, Hub] | None = None, recordings: Path | None = SAMPLE_RECORDINGS) -> Dash:
     """A Dash app over ``store``; ``live`` maps session ids to running hubs (training adds to it);
     ``recordings`` is the only folder whose recordings the training page may start."""
     hubs: MutableMapping[str, Hub] = live if live is not None else {}

@@ -28,8 +28,8 @@ from dash import Dash
 from flask import Response, g, has_request_context, request
 
 from monitor.auth.lockout import Lockout
-from monitor.session.store import Store
 from monitor.auth.users import NAME_MAX, Users, UsersFile
+from monitor.session.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class BasicAuth:
         if credentials is None:
             return self._challenge()
         name, password = credentials
-        name = name[:NAME_MAX + 1]  # longer is no user's name; kept short in the counts and the audit log
+        name = name[: NAME_MAX + 1]  # longer is no user's name; kept short in the counts and the audit log
         users = self._current_users()
         key = hashlib.sha256(f"{users.hashes.get(name, '')}\0{name}\0{password}".encode()).digest()
         if self._verified.get(key) != name:
@@ -167,20 +167,19 @@ class BasicAuth:
         if not left:
             return None
         minutes = max(1, round(left / 60))
-        return Response(f"Too many failed sign-ins: try again in {minutes} min.\n", 429,
-                        {"Retry-After": str(int(left) + 1)})
+        return Response(f"Too many failed sign-ins: try again in {minutes} min.\n", 429, {"Retry-After": str(int(left) + 1)})
 
     def _failed(self, name: str, address: str) -> None:
         now = time.time()
         with self._guard:
             by_account = self.lockout.fail(f"account:{name}", now)
             by_address = self.lockout.fail(f"address:{address}", now)
-        self._audit("sign_in_failed", name, address=address, failures_account=by_account.count,
-                    failures_address=by_address.count)
+        self._audit("sign_in_failed", name, address=address, failures_account=by_account.count, failures_address=by_address.count)
         for scope, failure in (("account", by_account), ("address", by_address)):
             if failure.locked:
-                self._audit("sign_in_locked", name, scope=scope, address=address, failures=failure.count,
-                            lock_s=self.lockout.lock_s)
+                self._audit(
+                    "sign_in_locked", name, scope=scope, address=address, failures=failure.count, lock_s=self.lockout.lock_s
+                )
 
     def _challenge(self) -> Response:
         return Response("Sign-in required.\n", 401, {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'})

@@ -36,8 +36,9 @@ REFUSAL_SHOWN = 160  # characters of a refusal reason on a tile
 def create_central_app(central: Central) -> Dash:
     """A Dash app for ``central``: the station at ``/``, mirrored sessions at ``/live/<id>`` and ``/review/<id>``."""
     store = central.store
-    app = Dash(__name__, title="kapmon central", serve_locally=True, suppress_callback_exceptions=True,
-               update_title="")  # the tab keeps its title while callbacks run
+    app = Dash(
+        __name__, title="kapmon central", serve_locally=True, suppress_callback_exceptions=True, update_title=""
+    )  # the tab keeps its title while callbacks run
     app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")], className="app")
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
@@ -57,20 +58,28 @@ def create_central_app(central: Central) -> Dash:
 
 
 def layout() -> html.Div:
-    return html.Div(id="central-root", className="central", children=[
-        dcc.Interval(id="c-tick", interval=1000),
-        dcc.Store(id="c-audio"),
-        html.Header(className="topbar", children=[
-            html.Span("kapmon central station", className="brand"),
-            html.Span(id="c-broker", className="c-broker"),
-            html.Button("Start monitoring", id="c-start-audio", className="start-audio", n_clicks=0),
-            html.Span("AUDIO OFF: press Start monitoring", id="c-audio-state", className="audio-state audio-off",
-                      role="status"),
-            html.Label(["Nurse ", dcc.Input(id="c-who", value="", placeholder="initials", className="who")]),
-        ]),
-        html.Div(id="c-ack-result", className="feedback c-ack-result", **wildcards({"aria-live": "polite"})),
-        html.Div(id="c-rooms", className="c-rooms", role="list"),
-    ])
+    return html.Div(
+        id="central-root",
+        className="central",
+        children=[
+            dcc.Interval(id="c-tick", interval=1000),
+            dcc.Store(id="c-audio"),
+            html.Header(
+                className="topbar",
+                children=[
+                    html.Span("kapmon central station", className="brand"),
+                    html.Span(id="c-broker", className="c-broker"),
+                    html.Button("Start monitoring", id="c-start-audio", className="start-audio", n_clicks=0),
+                    html.Span(
+                        "AUDIO OFF: press Start monitoring", id="c-audio-state", className="audio-state audio-off", role="status"
+                    ),
+                    html.Label(["Nurse ", dcc.Input(id="c-who", value="", placeholder="initials", className="who")]),
+                ],
+            ),
+            html.Div(id="c-ack-result", className="feedback c-ack-result", **wildcards({"aria-live": "polite"})),
+            html.Div(id="c-rooms", className="c-rooms", role="list"),
+        ],
+    )
 
 
 def _num(store, session_id: str, vital: str, now: float) -> tuple[str, bool]:
@@ -113,15 +122,21 @@ def alarm_line(room: Room, state: str) -> tuple[list, str]:
     said so), NO DATA for a room gone offline without one, or why its messages are refused."""
     top = room.highest_alarm()
     if room.unreadable:
-        return [html.Span("!!", className="mark"),
-                html.Span("NO VALID DATA FROM THIS ROOM: check the bedside's kapmon")], "offline"
+        return [
+            html.Span("!!", className="mark"),
+            html.Span("NO VALID DATA FROM THIS ROOM: check the bedside's kapmon"),
+        ], "offline"
     if state == "offline" and (top is None or top.acknowledged):
         return [html.Span("!!", className="mark"), html.Span("NO DATA FROM THIS ROOM: check the bedside")], "offline"
     if top is None:
         return [html.Span("No active alarms" if state != "ended" else "")], state
     more = len(room.alarms) - 1
-    words = (f"{top.priority.upper()} {alarm_words(top)}" + (" — acknowledged" if top.acknowledged else "")
-             + (" — last known, room OFFLINE" if state == "offline" else "") + (f"  (+{more} more)" if more else ""))
+    words = (
+        f"{top.priority.upper()} {alarm_words(top)}"
+        + (" — acknowledged" if top.acknowledged else "")
+        + (" — last known, room OFFLINE" if state == "offline" else "")
+        + (f"  (+{more} more)" if more else "")
+    )
     cls = top.priority + ("-ack" if top.acknowledged else "")
     return [html.Span(PRIORITY_MARK[top.priority], className="mark"), html.Span(words)], cls
 
@@ -141,8 +156,9 @@ def refusal_note(room: Room) -> list:
     if not room.refused:
         return []
     reason = room.refusal if len(room.refusal) <= REFUSAL_SHOWN else room.refusal[:REFUSAL_SHOWN] + "…"
-    return [html.Div(f"{room.refused} message(s) from this room refused; latest: {reason}", className="c-refused",
-                     title=room.refusal)]
+    return [
+        html.Div(f"{room.refused} message(s) from this room refused; latest: {reason}", className="c-refused", title=room.refusal)
+    ]
 
 
 def dosing_mark(room: Room) -> list:
@@ -158,9 +174,15 @@ def ack_buttons(room: Room, button_type: str) -> list:
     """Worded acknowledge buttons for the room's most urgent unacknowledged alarms (none while offline)."""
     if room.status != "online":
         return []
-    return [html.Button(ack_label(a, room), id={"type": button_type, "room": room.key, "alarm": a.alarm_id},
-                        className=f"ack c-ack c-ack-{a.priority}", n_clicks=0)
-            for a in unacknowledged(room)[:MAX_ACK_BUTTONS]]
+    return [
+        html.Button(
+            ack_label(a, room),
+            id={"type": button_type, "room": room.key, "alarm": a.alarm_id},
+            className=f"ack c-ack c-ack-{a.priority}",
+            n_clicks=0,
+        )
+        for a in unacknowledged(room)[:MAX_ACK_BUTTONS]
+    ]
 
 
 def room_tile(room: Room, store) -> html.Div:
@@ -193,31 +215,54 @@ def room_tile(room: Room, store) -> html.Div:
         links.append(html.A("Review", href=f"/review/{sid}", className="c-link c-review"))
 
     def big(label: str, value: str, unit: str, stale: bool, colour: str, cls: str) -> html.Div:
-        return html.Div(className=f"c-vital c-{cls}" + (" c-stale" if stale else ""), children=[
-            html.Span(label, className="c-label"), html.Span(value, className="c-value", style={"color": colour}),
-            html.Span(unit, className="c-unit")])
+        return html.Div(
+            className=f"c-vital c-{cls}" + (" c-stale" if stale else ""),
+            children=[
+                html.Span(label, className="c-label"),
+                html.Span(value, className="c-value", style={"color": colour}),
+                html.Span(unit, className="c-unit"),
+            ],
+        )
 
-    return html.Div(className=f"c-room c-room-{state}" + (" c-room-offline-high" if offline_high else ""),
-                    id=f"room-{room.site}-{room.room}", role="listitem",
-                    **wildcards({"data-room": room.key, "data-state": state}), children=[
-        html.Div(className="c-head", children=[
-            html.Span(room.room, className="c-name"),
-            html.Span(f"{session.patient} · {session.route.upper()}" if session else "", className="c-patient"),
-            html.Span(status_text(room, state), className=f"c-status c-status-{state}"),
-        ]),
-        html.Div(alarm, className=f"c-alarm c-alarm-{alarm_class}"),
-        *dosing_mark(room),
-        *([html.Div([html.Span("!!", className="mark"), html.Span("NO DATA FROM THIS ROOM: check the bedside")],
-                    className="c-alarm c-alarm-offline")] if offline_high else []),
-        html.Div(className="c-vitals", children=[
-            big("SpO2", spo2, "%", spo2_stale, COLOURS["spo2"], "spo2"),
-            big("HR", hr, "/min", hr_stale, COLOURS["hr"], "hr"),
-            big("NIBP", f"{sbp}/{dbp}", "mmHg", sbp_stale, COLOURS["sbp"], "nibp"),
-        ]),
-        html.Div(className="c-foot", children=[html.Span(phase, className="c-phase"), *links]),
-        html.Div(ack_buttons(room, "c-ack"), className="c-acks"),
-        *refusal_note(room),
-    ])
+    return html.Div(
+        className=f"c-room c-room-{state}" + (" c-room-offline-high" if offline_high else ""),
+        id=f"room-{room.site}-{room.room}",
+        role="listitem",
+        **wildcards({"data-room": room.key, "data-state": state}),
+        children=[
+            html.Div(
+                className="c-head",
+                children=[
+                    html.Span(room.room, className="c-name"),
+                    html.Span(f"{session.patient} · {session.route.upper()}" if session else "", className="c-patient"),
+                    html.Span(status_text(room, state), className=f"c-status c-status-{state}"),
+                ],
+            ),
+            html.Div(alarm, className=f"c-alarm c-alarm-{alarm_class}"),
+            *dosing_mark(room),
+            *(
+                [
+                    html.Div(
+                        [html.Span("!!", className="mark"), html.Span("NO DATA FROM THIS ROOM: check the bedside")],
+                        className="c-alarm c-alarm-offline",
+                    )
+                ]
+                if offline_high
+                else []
+            ),
+            html.Div(
+                className="c-vitals",
+                children=[
+                    big("SpO2", spo2, "%", spo2_stale, COLOURS["spo2"], "spo2"),
+                    big("HR", hr, "/min", hr_stale, COLOURS["hr"], "hr"),
+                    big("NIBP", f"{sbp}/{dbp}", "mmHg", sbp_stale, COLOURS["sbp"], "nibp"),
+                ],
+            ),
+            html.Div(className="c-foot", children=[html.Span(phase, className="c-phase"), *links]),
+            html.Div(ack_buttons(room, "c-ack"), className="c-acks"),
+            *refusal_note(room),
+        ],
+    )
 
 
 def safe_tile(room: Room, store) -> html.Div:
@@ -226,11 +271,18 @@ def safe_tile(room: Room, store) -> html.Div:
         return room_tile(room, store)
     except Exception:
         log.exception("cannot draw the tile of %s", room.key)
-        return html.Div(className="c-room c-room-offline", role="listitem",
-                        **wildcards({"data-room": room.key, "data-state": "error"}), children=[
-            html.Div(html.Span(room.room, className="c-name"), className="c-head"),
-            html.Div([html.Span("!!", className="mark"), html.Span("CANNOT SHOW THIS ROOM: check the bedside")],
-                     className="c-alarm c-alarm-offline")])
+        return html.Div(
+            className="c-room c-room-offline",
+            role="listitem",
+            **wildcards({"data-room": room.key, "data-state": "error"}),
+            children=[
+                html.Div(html.Span(room.room, className="c-name"), className="c-head"),
+                html.Div(
+                    [html.Span("!!", className="mark"), html.Span("CANNOT SHOW THIS ROOM: check the bedside")],
+                    className="c-alarm c-alarm-offline",
+                ),
+            ],
+        )
 
 
 def station_audio(rooms: list[Room]) -> str | None:
@@ -251,7 +303,8 @@ def register_ack(app: Dash, central: Central, button_type: str, who_id: str, res
 
     @app.callback(
         Output(result_id, "children"),
-        Input({"type": button_type, "room": ALL, "alarm": ALL}, "n_clicks"), State(who_id, "value"),
+        Input({"type": button_type, "room": ALL, "alarm": ALL}, "n_clicks"),
+        State(who_id, "value"),
         prevent_initial_call=True,
     )
     def on_ack(_clicks: list, who: str | None):
@@ -266,63 +319,100 @@ def register(app: Dash, central: Central) -> None:
     store = central.store
 
     @app.callback(
-        Output("c-rooms", "children"), Output("c-broker", "children"), Output("c-broker", "className"),
-        Output("c-audio", "data"), Input("c-tick", "n_intervals"),
+        Output("c-rooms", "children"),
+        Output("c-broker", "children"),
+        Output("c-broker", "className"),
+        Output("c-audio", "data"),
+        Input("c-tick", "n_intervals"),
     )
     def on_tick(_n: int) -> tuple:
         rooms = central.snapshot()
         tiles: list[Component] = [safe_tile(r, store) for r in rooms] or [
-            html.P("No rooms yet: waiting for bedsides to publish.", className="muted")]
-        broker = (f"broker {central.config} connected", "c-broker c-broker-ok") if central.connected else (
-            f"BROKER {central.config} UNREACHABLE: rooms not updating", "c-broker c-broker-down")
+            html.P("No rooms yet: waiting for bedsides to publish.", className="muted")
+        ]
+        broker = (
+            (f"broker {central.config} connected", "c-broker c-broker-ok")
+            if central.connected
+            else (f"BROKER {central.config} UNREACHABLE: rooms not updating", "c-broker c-broker-down")
+        )
         return tiles, broker[0], broker[1], {"priority": station_audio(rooms) if central.connected else "medium"}
 
     register_ack(app, central, "c-ack", "c-who", "c-ack-result")
     app.clientside_callback(
-        ClientsideFunction("kapmon_central", "audio"), Output("c-audio-state", "children"),
-        Output("c-audio-state", "className"), Input("c-audio", "data"), Input("c-start-audio", "n_clicks"),
+        ClientsideFunction("kapmon_central", "audio"),
+        Output("c-audio-state", "children"),
+        Output("c-audio-state", "className"),
+        Input("c-audio", "data"),
+        Input("c-start-audio", "n_clicks"),
     )
 
 
 # --- the central view of one mirrored session ---------------------------------------------------
 
+
 def central_view(session_id: str, store) -> html.Div:
     """The room's alarms and limits (from its state) above the live page of the mirrored session."""
-    return html.Div(className="central-view", children=[
-        dcc.Interval(id="cv-tick", interval=1000),
-        dcc.Store(id="cv-session", data=session_id),
-        dcc.Store(id="cv-shown"),
-        html.Header(className="topbar cv-bar", children=[
-            html.A("← all rooms", href="/", className="brand"),
-            html.Span(id="cv-room", className="cv-room"),
-            html.Span(id="cv-status", className="c-status"),
-            html.Label(["Nurse ", dcc.Input(id="cv-who", value="", placeholder="initials", className="who")]),
-        ]),
-        html.Div(id="cv-banner", className="banner banner-none", role="alert"),
-        html.Div(className="cv-grid", children=[
-            html.Section(className="cv-alarms", children=[html.H2("Alarms"), html.Div(id="cv-alarm-list"),
-                                                         feedback("cv-ack-result")]),
-            html.Section(className="cv-limits", children=[html.H2("Limits"), html.Div(id="cv-limit-list")]),
-        ]),
-        live_page.layout(session_id, None, store),
-    ])
+    return html.Div(
+        className="central-view",
+        children=[
+            dcc.Interval(id="cv-tick", interval=1000),
+            dcc.Store(id="cv-session", data=session_id),
+            dcc.Store(id="cv-shown"),
+            html.Header(
+                className="topbar cv-bar",
+                children=[
+                    html.A("← all rooms", href="/", className="brand"),
+                    html.Span(id="cv-room", className="cv-room"),
+                    html.Span(id="cv-status", className="c-status"),
+                    html.Label(["Nurse ", dcc.Input(id="cv-who", value="", placeholder="initials", className="who")]),
+                ],
+            ),
+            html.Div(id="cv-banner", className="banner banner-none", role="alert"),
+            html.Div(
+                className="cv-grid",
+                children=[
+                    html.Section(
+                        className="cv-alarms",
+                        children=[html.H2("Alarms"), html.Div(id="cv-alarm-list"), feedback("cv-ack-result")],
+                    ),
+                    html.Section(className="cv-limits", children=[html.H2("Limits"), html.Div(id="cv-limit-list")]),
+                ],
+            ),
+            live_page.layout(session_id, None, store),
+        ],
+    )
 
 
 def alarm_item(alarm: ActiveAlarm, room: Room) -> html.Div:
     """One alarm in the central view: priority, words, since when, what to do, and its acknowledge button."""
     since = clock_text(alarm.since)[11:19]
     state = "acknowledged" if alarm.acknowledged else "unacknowledged"
-    return html.Div(className=f"alarm-row alarm-{alarm.priority} cv-alarm", children=[
-        html.Span(PRIORITY_MARK[alarm.priority], className="mark"),
-        html.Div(className="alarm-text", children=[
-            html.Div(f"{alarm.priority.upper()} {alarm_words(alarm)}", className="alarm-message"),
-            html.Div(f"since {since} · {state}" + (" · latched" if alarm.latched else ""), className="alarm-kind"),
-            *([html.Div(f"What to do: {alarm.response}", className="cv-response")] if alarm.response else []),
-        ]),
-        *([] if alarm.acknowledged or room.status != "online" else [
-            html.Button(ack_label(alarm, room), id={"type": "cv-ack", "room": room.key, "alarm": alarm.alarm_id},
-                        className="ack c-ack", n_clicks=0)]),
-    ])
+    return html.Div(
+        className=f"alarm-row alarm-{alarm.priority} cv-alarm",
+        children=[
+            html.Span(PRIORITY_MARK[alarm.priority], className="mark"),
+            html.Div(
+                className="alarm-text",
+                children=[
+                    html.Div(f"{alarm.priority.upper()} {alarm_words(alarm)}", className="alarm-message"),
+                    html.Div(f"since {since} · {state}" + (" · latched" if alarm.latched else ""), className="alarm-kind"),
+                    *([html.Div(f"What to do: {alarm.response}", className="cv-response")] if alarm.response else []),
+                ],
+            ),
+            *(
+                []
+                if alarm.acknowledged or room.status != "online"
+                else [
+                    html.Button(
+                        ack_label(alarm, room),
+                        id={"type": "cv-ack", "room": room.key, "alarm": alarm.alarm_id},
+                        className="ack c-ack",
+                        n_clicks=0,
+                    )
+                ]
+            ),
+        ],
+    )
 
 
 def view_parts(room: Room | None) -> tuple:
@@ -333,22 +423,36 @@ def view_parts(room: Room | None) -> tuple:
     line, cls = alarm_line(room, state)
     quiet = cls in ("ok", "ended") or cls.endswith("-ack")
     alarms = sorted(room.alarms, key=lambda a: (a.acknowledged, -PRIORITY_RANK[a.priority], a.since))
-    limits = [html.Div(className=f"cv-limit cv-limit-{lim.priority}", children=[
-        html.Span(lim.priority.upper(), className="cv-limit-priority"), html.Span(lim.text)])
-        for lim in room.state.limits]
-    return (f"{room.room} · {room.state.session.patient}", status_text(room, state), line,
-            "banner banner-none" if quiet else f"banner banner-{cls}",
-            [alarm_item(a, room) for a in alarms] or [html.P("No active alarms", className="muted")],
-            limits or [html.P("This room published no limits.", className="muted")])
+    limits = [
+        html.Div(
+            className=f"cv-limit cv-limit-{lim.priority}",
+            children=[html.Span(lim.priority.upper(), className="cv-limit-priority"), html.Span(lim.text)],
+        )
+        for lim in room.state.limits
+    ]
+    return (
+        f"{room.room} · {room.state.session.patient}",
+        status_text(room, state),
+        line,
+        "banner banner-none" if quiet else f"banner banner-{cls}",
+        [alarm_item(a, room) for a in alarms] or [html.P("No active alarms", className="muted")],
+        limits or [html.P("This room published no limits.", className="muted")],
+    )
 
 
 def register_view(app: Dash, central: Central) -> None:
 
     @app.callback(
-        Output("cv-room", "children"), Output("cv-status", "children"), Output("cv-banner", "children"),
-        Output("cv-banner", "className"), Output("cv-alarm-list", "children"), Output("cv-limit-list", "children"),
+        Output("cv-room", "children"),
+        Output("cv-status", "children"),
+        Output("cv-banner", "children"),
+        Output("cv-banner", "className"),
+        Output("cv-alarm-list", "children"),
+        Output("cv-limit-list", "children"),
         Output("cv-shown", "data"),
-        Input("cv-tick", "n_intervals"), State("cv-session", "data"), State("cv-shown", "data"),
+        Input("cv-tick", "n_intervals"),
+        State("cv-session", "data"),
+        State("cv-shown", "data"),
     )
     def on_view_tick(_n: int, session_id: str, shown: str | None) -> tuple:
         room = central.room_of_session(session_id)
@@ -357,7 +461,6 @@ def register_view(app: Dash, central: Central) -> None:
         name, status, banner, banner_class, alarms, limits = view_parts(room)
         signature = repr((room.status, room.state.alarms, room.state.limits)) if room and room.state else ""
         changed = signature != shown
-        return (name, status, banner, banner_class, alarms if changed else no_update,
-                limits if changed else no_update, signature)
+        return (name, status, banner, banner_class, alarms if changed else no_update, limits if changed else no_update, signature)
 
     register_ack(app, central, "cv-ack", "cv-who", "cv-ack-result")

@@ -103,8 +103,14 @@ def limit_labels(key: str, limits: Sequence) -> list[tuple[float, str, str]]:
         limit = planned.limit
         if limit.vital in vitals and not limit.relative:
             merged.setdefault((limit.threshold, limit.comparison, limit.priority), []).append(limit.vital)
-    return [(threshold, f"{'/'.join(sorted(names, key=vitals.index))} {SYMBOLS[comparison]} {threshold:g}".upper(),
-             PRIORITY_COLOUR[priority]) for (threshold, comparison, priority), names in merged.items()]
+    return [
+        (
+            threshold,
+            f"{'/'.join(sorted(names, key=vitals.index))} {SYMBOLS[comparison]} {threshold:g}".upper(),
+            PRIORITY_COLOUR[priority],
+        )
+        for (threshold, comparison, priority), names in merged.items()
+    ]
 
 
 def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:
@@ -116,9 +122,22 @@ def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:
     at = spread([threshold for threshold, _, _ in labels], LABEL_PX * (hi - lo) / plot_px)
     for (threshold, text, colour), y in zip(labels, at):
         fig.add_hline(y=threshold, line={"color": colour, "width": 1, "dash": "dash"})
-        fig.add_annotation(x=1, xref="paper", y=threshold, yref="y", ax=10, ay=y, ayref="y", text=text,
-                           xanchor="left", showarrow=True, arrowhead=0, arrowwidth=1, arrowcolor=colour,
-                           font={"size": 12, "color": colour})
+        fig.add_annotation(
+            x=1,
+            xref="paper",
+            y=threshold,
+            yref="y",
+            ax=10,
+            ay=y,
+            ayref="y",
+            text=text,
+            xanchor="left",
+            showarrow=True,
+            arrowhead=0,
+            arrowwidth=1,
+            arrowcolor=colour,
+            font={"size": 12, "color": colour},
+        )
 
 
 def trend_figure(key: str, limits: Sequence = ()) -> go.Figure:
@@ -131,19 +150,41 @@ def trend_figure(key: str, limits: Sequence = ()) -> go.Figure:
     for vital in spec["vitals"]:
         fig.add_trace(
             go.Scatter(
-                x=[], y=[], text=[], hovertext=[], name=vital.upper(), hovertemplate="%{y}<extra>" + vital.upper() + "</extra>",
+                x=[],
+                y=[],
+                text=[],
+                hovertext=[],
+                name=vital.upper(),
+                hovertemplate="%{y}<extra>" + vital.upper() + "</extra>",
                 mode="lines+markers" if key == "bp" else "lines",
                 line={"color": COLOURS[vital], "width": 2, "dash": DASHES.get(vital, "solid")},
-                marker={"size": 7}, connectgaps=False,
+                marker={"size": 7},
+                connectgaps=False,
             )
         )
-    fig.add_trace(go.Scatter(x=[], y=[], text=[], hovertext=[], name="events", mode="lines+text", showlegend=False,
-                             textposition="middle right", textfont={"size": 13, "color": "#fff"},
-                             line={"color": "#bbb", "width": 1, "dash": "dot"}, hoverinfo="text"))
+    fig.add_trace(
+        go.Scatter(
+            x=[],
+            y=[],
+            text=[],
+            hovertext=[],
+            name="events",
+            mode="lines+text",
+            showlegend=False,
+            textposition="middle right",
+            textfont={"size": 13, "color": "#fff"},
+            line={"color": "#bbb", "width": 1, "dash": "dot"},
+            hoverinfo="text",
+        )
+    )
     limit_lines(fig, key, limits)
     fig.update_layout(
-        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0b0b", autosize=True,
-        margin=TREND_MARGIN, uirevision=key,
+        template="plotly_dark",
+        paper_bgcolor="#000",
+        plot_bgcolor="#0b0b0b",
+        autosize=True,
+        margin=TREND_MARGIN,
+        uirevision=key,
         title={"text": spec["title"], "font": {"size": 16}, "x": 0.01, "y": 0.97, "yanchor": "top"},
         legend={"orientation": "h", "x": 0.3, "xanchor": "left", "y": 1.02, "yanchor": "bottom", "font": {"size": 13}},
         yaxis={"range": list(spec["range"]), "fixedrange": True, "gridcolor": "#222"},
@@ -157,9 +198,14 @@ def pleth_figure() -> go.Figure:
     """The pleth strip: the last ten seconds of waveform."""
     fig = go.Figure(go.Scatter(x=[], y=[], mode="lines", line={"color": COLOURS["spo2"], "width": 2}))
     fig.update_layout(
-        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#000", height=110,
-        margin={"l": 10, "r": 10, "t": 4, "b": 4}, showlegend=False,
-        xaxis={"visible": False}, yaxis={"visible": False},
+        template="plotly_dark",
+        paper_bgcolor="#000",
+        plot_bgcolor="#000",
+        height=110,
+        margin={"l": 10, "r": 10, "t": 4, "b": 4},
+        showlegend=False,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
     )
     return fig
 
@@ -173,7 +219,9 @@ def alarm_banner(alarms: list) -> tuple[list, str]:
     more = f"  (+{len(alarms) - 1} more)" if len(alarms) > 1 else ""
     state = " \u2014 acknowledged" if top.acknowledged else ""
     return (
-        [html.Span(PRIORITY_MARK[top.priority], className="mark"),
-         html.Span(f"{top.priority.upper()} {top.message}{state}{more}")],
+        [
+            html.Span(PRIORITY_MARK[top.priority], className="mark"),
+            html.Span(f"{top.priority.upper()} {top.message}{state}{more}"),
+        ],
         f"banner banner-{top.priority}",
     )

@@ -16,20 +16,27 @@ from devices.patient import LOT_MAX
 from devices.vocabulary import default_drug
 from layouts.auth import signed_in_role, signed_in_user
 from layouts.components import SYMBOLS, TRENDS, clock_text, wildcards
-from monitor.rules.holds import hold_text
-from monitor.rules.bedside import (
-    NAME_MAX, PREDISCHARGE_BP_S, dose_entry, manual_bp, mg_per_kg_text, physician_order, predischarge_bp_due, typed_text,
-)
+from monitor.analysis.record_view import UNVERIFIED
+from monitor.auth.users import who_overrides
 from monitor.rules.alarm_groups import LABELS
+from monitor.rules.bedside import (
+    NAME_MAX,
+    PREDISCHARGE_BP_S,
+    dose_entry,
+    manual_bp,
+    mg_per_kg_text,
+    physician_order,
+    predischarge_bp_due,
+    typed_text,
+)
+from monitor.rules.dosing import BLOCKED, CLEAR
+from monitor.rules.holds import hold_text
+from monitor.rules.plan import Plan, PlannedLimit
 from monitor.session.dose_rows import DoseRow, dose_rows
 from monitor.session.hub import Hub
 from monitor.session.live_view import LiveSnapshot
-from monitor.rules.dosing import BLOCKED, CLEAR
-from monitor.rules.plan import Plan, PlannedLimit
 from monitor.session.model import Session
-from monitor.analysis.record_view import UNVERIFIED
 from monitor.session.store import Store, StoredEvent
-from monitor.auth.users import who_overrides
 
 QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Dissociation", "Intervention given")
 AUDIO_PAUSE_S = 120  # real seconds; a session clock running faster (demo, training) is scaled
@@ -82,12 +89,19 @@ def plan_box(snap: LiveSnapshot | None) -> html.Details:
     decision, plan = snap.decision, snap.plan
     title, lines = plan_summary(plan, decision.findings, decision.state == BLOCKED)
     sources = plan.lines(decision.findings)
-    return html.Details(className="plan", **wildcards({"data-fold": "plan"}), children=[  # redrawn when the plan changes
-        html.Summary(title),
-        html.Ul([html.Li(line) for line in lines], className="plan-lines"),
-        html.Details([html.Summary("sources"), html.Ul([html.Li(line) for line in sources], className="plan-sources")],
-                     className="sources", **wildcards({"data-fold": "plan-sources"})),
-    ])
+    return html.Details(
+        className="plan",
+        **wildcards({"data-fold": "plan"}),
+        children=[  # redrawn when the plan changes
+            html.Summary(title),
+            html.Ul([html.Li(line) for line in lines], className="plan-lines"),
+            html.Details(
+                [html.Summary("sources"), html.Ul([html.Li(line) for line in sources], className="plan-sources")],
+                className="sources",
+                **wildcards({"data-fold": "plan-sources"}),
+            ),
+        ],
+    )
 
 
 def discharge_box(snap: LiveSnapshot, now: float) -> list:
@@ -101,14 +115,25 @@ def discharge_box(snap: LiveSnapshot, now: float) -> list:
     out: list = []
     if predischarge_bp_due(now, snap.observation_left(now), last_bp, False, snap.rules_first_dose is not None):
         last = f" (last at {clock_text(last_bp)[11:16]})" if last_bp is not None else ""
-        out.append(html.Div(f"Take a BP before discharge: none in the last {PREDISCHARGE_BP_S / 60:g} min{last}",
-                            className="check check-due-now predischarge-bp"))
+        out.append(
+            html.Div(
+                f"Take a BP before discharge: none in the last {PREDISCHARGE_BP_S / 60:g} min{last}",
+                className="check check-due-now predischarge-bp",
+            )
+        )
     if ready.ready:
         return [*out, html.Div("Discharge criteria met (clinician decides)", className="check check-done")]
-    return [*out, html.Details(className="check discharge", **wildcards({"data-fold": "discharge"}), children=[
-        html.Summary(f"Not ready for discharge ({len(ready.missing)})"),
-        html.Ul([html.Li(m) for m in ready.missing]),
-    ])]
+    return [
+        *out,
+        html.Details(
+            className="check discharge",
+            **wildcards({"data-fold": "discharge"}),
+            children=[
+                html.Summary(f"Not ready for discharge ({len(ready.missing)})"),
+                html.Ul([html.Li(m) for m in ready.missing]),
+            ],
+        ),
+    ]
 
 
 def discharged(store: Store, session_id: str) -> StoredEvent | None:
@@ -132,83 +157,144 @@ def said(text: str, ok: bool, *extra: Component) -> html.Span:
 
 def order_fields(prefix: str, summary: str) -> html.Div:
     """A physician's order (name and reason), shown once the page asks for one."""
-    return html.Div(id=f"{prefix}-order", className="order", hidden=True, children=[
-        html.Div(summary, className="order-head"),
-        html.Div(className="form-row", children=[
-            field("Physician", dcc.Input(id=f"{prefix}-physician", placeholder="name", className="txt")),
-            field("Reason", dcc.Input(id=f"{prefix}-order-reason", placeholder="why", className="txt"), wide=True),
-        ]),
-    ])
+    return html.Div(
+        id=f"{prefix}-order",
+        className="order",
+        hidden=True,
+        children=[
+            html.Div(summary, className="order-head"),
+            html.Div(
+                className="form-row",
+                children=[
+                    field("Physician", dcc.Input(id=f"{prefix}-physician", placeholder="name", className="txt")),
+                    field("Reason", dcc.Input(id=f"{prefix}-order-reason", placeholder="why", className="txt"), wide=True),
+                ],
+            ),
+        ],
+    )
 
 
-def panel(session: Session | None, snap: LiveSnapshot | None, screening: Component | None = None,
-          entries: Component | None = None) -> html.Div:
+def panel(
+    session: Session | None, snap: LiveSnapshot | None, screening: Component | None = None, entries: Component | None = None
+) -> html.Div:
     """Due checks, the ``screening`` form, dose entry, manual NIBP, notes, the recent ``entries`` (to mark
     entered in error), discharge, then the plan and the physician's override."""
     route = session.route if session else "iv"
-    return html.Div(className="panel", children=[
-        html.Div(id="status", className="status"),
-        screening or html.Div(),
-        html.Div(className="actions", children=[
-            html.H3("Dose"),
-            html.Div(className="form-grid", children=[
-                field("Route", dcc.Dropdown(id="dose-route", options=[route], value=route, clearable=False,
-                                            disabled=True, className="dd")),
-                field("Drug", dcc.Input(id="dose-drug", value=default_drug(route), className="txt",
-                                        maxLength=80)),
-                field("Dose (mg)", dcc.Input(id="dose-mg", type="number", min=0, placeholder="mg", className="num")),
-                field("Infusion (min)", dcc.Input(id="dose-minutes", type="number", min=0, placeholder="bolus",
-                                                  value=40 if route == "iv" else None, className="num")),
-                field("Lot", dcc.Input(id="dose-lot", placeholder="lot no.", className="txt", maxLength=LOT_MAX)),
-            ]),
-            html.Div(className="form-row", children=[
-                html.Div(id="dose-mgkg", className="hint"),
-                dcc.Checklist(id="dose-repeat", options=[{"label": " Repeat dose", "value": REPEAT}], value=[],
-                              className="repeat"),
-                html.Button("Record dose", id="dose-save", className="ack", n_clicks=0),
-            ]),
-            order_fields("dose", "Outside the protocol's bounds: only on a physician's order"),
-            feedback("dose-result"),
-            html.H3("Manual NIBP"),
-            html.Div(className="form-row", children=[
-                field("Systolic", dcc.Input(id="bp-sbp", type="number", placeholder="SYS", className="num")),
-                html.Span("/", className="slash"),
-                field("Diastolic", dcc.Input(id="bp-dbp", type="number", placeholder="DIA", className="num")),
-                html.Button("Record BP", id="bp-save", className="ack", n_clicks=0),
-            ]),
-            feedback("bp-result"),
-            html.H3("Notes"),
-            html.Div(className="form-row", children=[
-                html.Button(text, id={"type": "quick-note", "text": text}, className="quick", n_clicks=0)
-                for text in QUICK_NOTES
-            ]),
-            html.Div(className="form-row", children=[
-                field("Note", dcc.Input(id="note-text", placeholder="what happened", className="txt"), wide=True),
-                html.Button("Add note", id="note-save", className="ack", n_clicks=0),
-            ]),
-            feedback("note-result"),
-            entries or html.Div(),
-            html.H3("Discharge"),
-            html.Div(className="form-row", children=[
-                html.Button("Discharge patient", id="discharge-save", className="ack", n_clicks=0),
-            ]),
-            order_fields("discharge", "Before the minimum observation: only on a physician's order"),
-            feedback("discharge-result"),
-        ]),
-        html.Div(plan_box(snap), id="plan-box"),
-        html.Details(className="override actions", children=[
-            html.Summary("Physician override of a block or gate"),
-            field("Block or gate", dcc.Dropdown(id="override-finding", options=[], placeholder="open block or gate",
-                                                className="dd wide-dd"), wide=True),
-            html.Div(className="form-row", children=[
-                physician_field(),
-                field("Reason", dcc.Input(id="override-reason", placeholder="why it is safe to dose", className="txt"),
-                      wide=True),
-            ]),
-            html.Button("Record override", id="override-save", className="ack", n_clicks=0),
-            feedback("override-result"),
-        ]),
-    ])
+    return html.Div(
+        className="panel",
+        children=[
+            html.Div(id="status", className="status"),
+            screening or html.Div(),
+            html.Div(
+                className="actions",
+                children=[
+                    html.H3("Dose"),
+                    html.Div(
+                        className="form-grid",
+                        children=[
+                            field(
+                                "Route",
+                                dcc.Dropdown(
+                                    id="dose-route", options=[route], value=route, clearable=False, disabled=True, className="dd"
+                                ),
+                            ),
+                            field("Drug", dcc.Input(id="dose-drug", value=default_drug(route), className="txt", maxLength=80)),
+                            field("Dose (mg)", dcc.Input(id="dose-mg", type="number", min=0, placeholder="mg", className="num")),
+                            field(
+                                "Infusion (min)",
+                                dcc.Input(
+                                    id="dose-minutes",
+                                    type="number",
+                                    min=0,
+                                    placeholder="bolus",
+                                    value=40 if route == "iv" else None,
+                                    className="num",
+                                ),
+                            ),
+                            field("Lot", dcc.Input(id="dose-lot", placeholder="lot no.", className="txt", maxLength=LOT_MAX)),
+                        ],
+                    ),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            html.Div(id="dose-mgkg", className="hint"),
+                            dcc.Checklist(
+                                id="dose-repeat",
+                                options=[{"label": " Repeat dose", "value": REPEAT}],
+                                value=[],
+                                className="repeat",
+                            ),
+                            html.Button("Record dose", id="dose-save", className="ack", n_clicks=0),
+                        ],
+                    ),
+                    order_fields("dose", "Outside the protocol's bounds: only on a physician's order"),
+                    feedback("dose-result"),
+                    html.H3("Manual NIBP"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            field("Systolic", dcc.Input(id="bp-sbp", type="number", placeholder="SYS", className="num")),
+                            html.Span("/", className="slash"),
+                            field("Diastolic", dcc.Input(id="bp-dbp", type="number", placeholder="DIA", className="num")),
+                            html.Button("Record BP", id="bp-save", className="ack", n_clicks=0),
+                        ],
+                    ),
+                    feedback("bp-result"),
+                    html.H3("Notes"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            html.Button(text, id={"type": "quick-note", "text": text}, className="quick", n_clicks=0)
+                            for text in QUICK_NOTES
+                        ],
+                    ),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            field("Note", dcc.Input(id="note-text", placeholder="what happened", className="txt"), wide=True),
+                            html.Button("Add note", id="note-save", className="ack", n_clicks=0),
+                        ],
+                    ),
+                    feedback("note-result"),
+                    entries or html.Div(),
+                    html.H3("Discharge"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            html.Button("Discharge patient", id="discharge-save", className="ack", n_clicks=0),
+                        ],
+                    ),
+                    order_fields("discharge", "Before the minimum observation: only on a physician's order"),
+                    feedback("discharge-result"),
+                ],
+            ),
+            html.Div(plan_box(snap), id="plan-box"),
+            html.Details(
+                className="override actions",
+                children=[
+                    html.Summary("Physician override of a block or gate"),
+                    field(
+                        "Block or gate",
+                        dcc.Dropdown(id="override-finding", options=[], placeholder="open block or gate", className="dd wide-dd"),
+                        wide=True,
+                    ),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            physician_field(),
+                            field(
+                                "Reason",
+                                dcc.Input(id="override-reason", placeholder="why it is safe to dose", className="txt"),
+                                wide=True,
+                            ),
+                        ],
+                    ),
+                    html.Button("Record override", id="override-save", className="ack", n_clicks=0),
+                    feedback("override-result"),
+                ],
+            ),
+        ],
+    )
 
 
 def _who(value: object) -> str | None:
@@ -242,8 +328,7 @@ def actor(live: Mapping[str, Hub], cursor: object, who: object) -> tuple[Hub, st
     return NEED_WHO if name is None else (hub, name)
 
 
-def acting_on(live: Mapping[str, Hub], cursor: object, who: object, outputs: int,
-              action: Callable[[Hub, str], tuple]) -> tuple:
+def acting_on(live: Mapping[str, Hub], cursor: object, who: object, outputs: int, action: Callable[[Hub, str], tuple]) -> tuple:
     """``action(hub, name)``'s outputs as the acting person; when nobody can act, why in the first of the
     callback's ``outputs`` and nothing else changed."""
     acting = actor(live, cursor, who)
@@ -268,8 +353,9 @@ def physician_field() -> html.Label:
     account = signed_in_user()
     if account is None:
         return field("Physician", dcc.Input(id="override-physician", placeholder="name", className="txt"))
-    return field(f"Signed in as {signed_in_role()}", dcc.Input(id="override-physician", value=account, disabled=True,
-                                                               className="txt"))
+    return field(
+        f"Signed in as {signed_in_role()}", dcc.Input(id="override-physician", value=account, disabled=True, className="txt")
+    )
 
 
 def pause_audio(hub: Hub, who: str) -> tuple[str, bool]:
@@ -333,19 +419,35 @@ def _give_dose(hub: Hub, store: Store, who: str, form: DoseForm) -> tuple[str, b
     earlier = earlier_doses(store, hub.session.id)
     if earlier and not (isinstance(form.repeat, list) and REPEAT in form.repeat):
         given = "; ".join(dose_words(d) for d in earlier)
-        return f"Not recorded: a dose is already recorded this session ({given}). Tick \"Repeat dose\" to record " \
-               "another.", False, False
+        return (
+            f'Not recorded: a dose is already recorded this session ({given}). Tick "Repeat dose" to record another.',
+            False,
+            False,
+        )
     problems = hub.dose_problems(dose)
     if problems and order is None:
-        return ("Not recorded: " + "; ".join(p.text for p in problems) + ". Outside the protocol a dose needs a "
-                "physician's order: enter the physician and the reason, then Record dose again."), False, True
+        return (
+            (
+                "Not recorded: " + "; ".join(p.text for p in problems) + ". Outside the protocol a dose needs a "
+                "physician's order: enter the physician and the reason, then Record dose again."
+            ),
+            False,
+            True,
+        )
     hub.add_dose(dose, who, ordered_by=order if problems else None)
     per_kg = dose.mg_per_kg(hub.session.weight_kg)
     over = f" over {(dose.end - dose.t) / 60:g} min" if dose.end is not None else ""
     ordered = f" on the order of {order[0]} (outside the protocol; recorded)" if problems and order else ""
-    return (f"{dose.drug} {dose.mg:g} mg{over}" + (f" ({per_kg:.2f} mg/kg)" if per_kg else "")
+    return (
+        (
+            f"{dose.drug} {dose.mg:g} mg{over}"
+            + (f" ({per_kg:.2f} mg/kg)" if per_kg else "")
             + (f", lot {dose.lot}," if dose.lot else "")
-            + f" recorded by {who} at {clock_text(dose.t)[11:19]}{ordered}"), True, False
+            + f" recorded by {who} at {clock_text(dose.t)[11:19]}{ordered}"
+        ),
+        True,
+        False,
+    )
 
 
 def discharge(hub: Hub, store: Store, who: str, physician: object, reason: object) -> tuple[str, bool, bool]:
@@ -369,8 +471,11 @@ def _discharge(hub: Hub, store: Store, who: str, physician: object, reason: obje
     except ValueError as exc:
         return f"Not discharged: {exc}.", False, True
     last_bp = store.latest(hub.session.id, "sbp")
-    reminder = "" if last_bp is not None and hub.now() - last_bp.t <= PREDISCHARGE_BP_S else (
-        f" No BP in the last {PREDISCHARGE_BP_S / 60:g} min: take one now (the REMS form asks for a pre-discharge BP).")
+    reminder = (
+        ""
+        if last_bp is not None and hub.now() - last_bp.t <= PREDISCHARGE_BP_S
+        else (f" No BP in the last {PREDISCHARGE_BP_S / 60:g} min: take one now (the REMS form asks for a pre-discharge BP).")
+    )
     ordered = f" before the minimum observation, on the order of {order[0]} (recorded)" if early and order else ""
     return f"Patient {said_}{ordered}.{reminder}", True, False
 
@@ -392,8 +497,9 @@ def acknowledge(hub: Hub, alarm_ids: Sequence[str], who: str) -> tuple[str, bool
 
 def added_note(store: Store, session_id: str, text: str, who: str) -> int | None:
     """The id of the newest note with this text by this person (the one just added)."""
-    return next((e.id for e in reversed(store.events(session_id, kind="note"))
-                 if e.who == who and e.data.get("text") == text), None)
+    return next(
+        (e.id for e in reversed(store.events(session_id, kind="note")) if e.who == who and e.data.get("text") == text), None
+    )
 
 
 def undo_note(hub: Hub, store: Store, event_id: object, who: str) -> tuple[str, bool]:
@@ -423,12 +529,15 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
     @app.callback(
         Output("ack-result", "children"),
-        Input({"type": "ack", "group": ALL}, "n_clicks"), Input("ack-all", "n_clicks"), Input("pause-audio", "n_clicks"),
-        State("alarm-shown", "data"), State("cursor", "data"), State("who", "value"),
+        Input({"type": "ack", "group": ALL}, "n_clicks"),
+        Input("ack-all", "n_clicks"),
+        Input("pause-audio", "n_clicks"),
+        State("alarm-shown", "data"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
-    def on_alarm_action(_cards: list[int], _all: int, _pause: int, shown: dict | None, cursor: dict,
-                        who: str | None) -> object:
+    def on_alarm_action(_cards: list[int], _all: int, _pause: int, shown: dict | None, cursor: dict, who: str | None) -> object:
         if not clicked():
             return no_update
         trigger = callback_context.triggered_id
@@ -447,16 +556,38 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         return mg_per_kg_text(mg, session.weight_kg if session else None)
 
     @app.callback(
-        Output("dose-result", "children"), Output("dose-mg", "value"), Output("dose-repeat", "value"),
-        Output("dose-order", "hidden"), Output("dose-physician", "value"), Output("dose-order-reason", "value"),
+        Output("dose-result", "children"),
+        Output("dose-mg", "value"),
+        Output("dose-repeat", "value"),
+        Output("dose-order", "hidden"),
+        Output("dose-physician", "value"),
+        Output("dose-order-reason", "value"),
         Input("dose-save", "n_clicks"),
-        State("dose-route", "value"), State("dose-drug", "value"), State("dose-mg", "value"),
-        State("dose-minutes", "value"), State("dose-repeat", "value"), State("dose-physician", "value"),
-        State("dose-order-reason", "value"), State("dose-lot", "value"), State("cursor", "data"), State("who", "value"),
+        State("dose-route", "value"),
+        State("dose-drug", "value"),
+        State("dose-mg", "value"),
+        State("dose-minutes", "value"),
+        State("dose-repeat", "value"),
+        State("dose-physician", "value"),
+        State("dose-order-reason", "value"),
+        State("dose-lot", "value"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
-    def on_dose(_n: int, route: object, drug: object, mg: object, minutes: object, repeat: object, physician: object,
-                reason: object, lot: object, cursor: dict, who: object) -> tuple:
+    def on_dose(
+        _n: int,
+        route: object,
+        drug: object,
+        mg: object,
+        minutes: object,
+        repeat: object,
+        physician: object,
+        reason: object,
+        lot: object,
+        cursor: dict,
+        who: object,
+    ) -> tuple:
         def dose(hub: Hub, name: str) -> tuple:
             text, ok, ask = give_dose(hub, store, name, DoseForm(route, drug, mg, minutes, repeat, physician, reason, lot))
             if ok:
@@ -466,10 +597,15 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         return acting_on(live, cursor, who, 6, dose)
 
     @app.callback(
-        Output("discharge-result", "children"), Output("discharge-order", "hidden"),
-        Output("discharge-physician", "value"), Output("discharge-order-reason", "value"),
-        Input("discharge-save", "n_clicks"), State("discharge-physician", "value"),
-        State("discharge-order-reason", "value"), State("cursor", "data"), State("who", "value"),
+        Output("discharge-result", "children"),
+        Output("discharge-order", "hidden"),
+        Output("discharge-physician", "value"),
+        Output("discharge-order-reason", "value"),
+        Input("discharge-save", "n_clicks"),
+        State("discharge-physician", "value"),
+        State("discharge-order-reason", "value"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
     def on_discharge(_n: int, physician: object, reason: object, cursor: dict, who: object) -> tuple:
@@ -489,13 +625,19 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         return [{"value": f.id, "label": f"{f.action.upper()} {f.id}: {f.text}"} for f in hub.outstanding()]
 
     @app.callback(
-        Output("override-result", "children"), Output("override-physician", "value"), Output("override-reason", "value"),
-        Input("override-save", "n_clicks"), State("override-finding", "value"),
-        State("override-physician", "value"), State("override-reason", "value"), State("cursor", "data"),
+        Output("override-result", "children"),
+        Output("override-physician", "value"),
+        Output("override-reason", "value"),
+        Input("override-save", "n_clicks"),
+        State("override-finding", "value"),
+        State("override-physician", "value"),
+        State("override-reason", "value"),
+        State("cursor", "data"),
         prevent_initial_call=True,
     )
-    def on_override(_n: int, finding: str | None, physician: str | None, reason: str | None,
-                    cursor: dict) -> tuple[object, object, object]:
+    def on_override(
+        _n: int, finding: str | None, physician: str | None, reason: str | None, cursor: dict
+    ) -> tuple[object, object, object]:
         hub = hub_of(cursor)
         if hub is None:
             return said("This session is not live.", False), no_update, no_update
@@ -511,13 +653,19 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         return said(f"Recorded: {event.message} \u2014 {UNVERIFIED}", True), "", ""
 
     @app.callback(
-        Output("bp-result", "children"), Output("bp-sbp", "value"), Output("bp-dbp", "value"),
-        Input("bp-save", "n_clicks"), State("bp-sbp", "value"), State("bp-dbp", "value"),
-        State("cursor", "data"), State("who", "value"),
+        Output("bp-result", "children"),
+        Output("bp-sbp", "value"),
+        Output("bp-dbp", "value"),
+        Input("bp-save", "n_clicks"),
+        State("bp-sbp", "value"),
+        State("bp-dbp", "value"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
-    def on_manual_bp(_n: int, sbp: float | None, dbp: float | None, cursor: dict,
-                     who: str | None) -> tuple[object, object, object]:
+    def on_manual_bp(
+        _n: int, sbp: float | None, dbp: float | None, cursor: dict, who: str | None
+    ) -> tuple[object, object, object]:
         acting = actor(live, cursor, who)
         if isinstance(acting, str):
             return said(acting, False), no_update, no_update
@@ -530,9 +678,13 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         return said(f"BP {s:g}/{d:g} ({m:g}) recorded by {name} at {clock_text(now)[11:19]}", True), None, None
 
     @app.callback(
-        Output("note-result", "children"), Output("note-text", "value"),
-        Input({"type": "quick-note", "text": ALL}, "n_clicks"), Input("note-save", "n_clicks"),
-        State("note-text", "value"), State("cursor", "data"), State("who", "value"),
+        Output("note-result", "children"),
+        Output("note-text", "value"),
+        Input({"type": "quick-note", "text": ALL}, "n_clicks"),
+        Input("note-save", "n_clicks"),
+        State("note-text", "value"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
     def on_note(_quick: list[int], _n: int, text: str | None, cursor: dict, who: str | None) -> tuple[object, object]:
@@ -548,13 +700,20 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return said("Write the note first.", False), no_update
         hub.add_event("note", {"text": note}, name)
         event_id = added_note(store, hub.session.id, note, name)
-        undo = html.Button("Undo", id={"type": "undo-note", "event": event_id}, className="quick undo", n_clicks=0,
-                           style={"animationDelay": f"{UNDO_S}s"})  # hidden once it can no longer undo
+        undo = html.Button(
+            "Undo",
+            id={"type": "undo-note", "event": event_id},
+            className="quick undo",
+            n_clicks=0,
+            style={"animationDelay": f"{UNDO_S}s"},
+        )  # hidden once it can no longer undo
         return said(f"Note \u201c{note}\u201d added by {name} ", True, undo), ""
 
     @app.callback(
         Output("note-result", "children", allow_duplicate=True),
-        Input({"type": "undo-note", "event": ALL}, "n_clicks"), State("cursor", "data"), State("who", "value"),
+        Input({"type": "undo-note", "event": ALL}, "n_clicks"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
     def on_undo(_clicks: list[int], cursor: dict, who: str | None) -> object:

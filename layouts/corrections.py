@@ -11,10 +11,10 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from layouts.components import clock_text, wildcards
 from layouts.controls import acting_on, clicked, feedback, field, said
+from monitor.analysis.record_view import bp_text
 from monitor.rules.bedside import REASON_MAX, typed_text
 from monitor.session.hub import Hub
 from monitor.session.live_view import RECENT_ENTRIES, recent_entries
-from monitor.analysis.record_view import bp_text
 from monitor.session.store import CORRECTABLE, Store, StoredEvent
 
 NOTE_SHOWN = 40  # characters of a note in the list
@@ -36,7 +36,7 @@ def entry_text(e: StoredEvent) -> str:
         what = f"BP {bp_text(e.data)}"
     else:
         text = str(e.data.get("text", ""))
-        what = "note \u201c" + (text if len(text) <= NOTE_SHOWN else text[:NOTE_SHOWN - 1] + "\u2026") + "\u201d"
+        what = "note \u201c" + (text if len(text) <= NOTE_SHOWN else text[: NOTE_SHOWN - 1] + "\u2026") + "\u201d"
     return f"{clock_text(e.t)[11:19]} {what}" + (f" \u00b7 {e.who}" if e.who else "")
 
 
@@ -44,30 +44,55 @@ def listing(entries: list[StoredEvent]) -> list:
     """One row per entry, with its "Entered in error" button."""
     if not entries:
         return [html.P("No doses, notes or hand-taken BPs yet.", className="muted")]
-    return [html.Div(className="entry", **wildcards({"data-event": str(e.id)}), children=[
-        html.Span(entry_text(e), className="entry-text"),
-        html.Button("Entered in error", id={"type": "error-pick", "event": e.id}, className="quick", n_clicks=0),
-    ]) for e in entries]
+    return [
+        html.Div(
+            className="entry",
+            **wildcards({"data-event": str(e.id)}),
+            children=[
+                html.Span(entry_text(e), className="entry-text"),
+                html.Button("Entered in error", id={"type": "error-pick", "event": e.id}, className="quick", n_clicks=0),
+            ],
+        )
+        for e in entries
+    ]
 
 
 def section() -> html.Div:
     """The recent entries (filled by the page's tick) and the form that asks why one is wrong."""
-    return html.Div(className="entries", children=[
-        html.H3("Recent entries"),
-        html.Div(id="entries", className="entry-list"),
-        dcc.Store(id="error-chosen"),
-        html.Div(id="error-form", className="order", hidden=True, children=[
-            html.Div(id="error-prompt", className="order-head"),
-            html.Div(className="form-row", children=[
-                field("Reason", dcc.Input(id="error-reason", placeholder="what was wrong", className="txt",
-                                          maxLength=REASON_MAX), wide=True)]),
-            html.Div(className="form-row", children=[
-                html.Button("Mark entered in error", id="error-save", className="ack", n_clicks=0),
-                html.Button("Cancel", id="error-cancel", className="quick", n_clicks=0),
-            ]),
-        ]),
-        feedback("error-result"),
-    ])
+    return html.Div(
+        className="entries",
+        children=[
+            html.H3("Recent entries"),
+            html.Div(id="entries", className="entry-list"),
+            dcc.Store(id="error-chosen"),
+            html.Div(
+                id="error-form",
+                className="order",
+                hidden=True,
+                children=[
+                    html.Div(id="error-prompt", className="order-head"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            field(
+                                "Reason",
+                                dcc.Input(id="error-reason", placeholder="what was wrong", className="txt", maxLength=REASON_MAX),
+                                wide=True,
+                            )
+                        ],
+                    ),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            html.Button("Mark entered in error", id="error-save", className="ack", n_clicks=0),
+                            html.Button("Cancel", id="error-cancel", className="quick", n_clicks=0),
+                        ],
+                    ),
+                ],
+            ),
+            feedback("error-result"),
+        ],
+    )
 
 
 def chosen_entry(store: Store, session_id: str, event_id: object) -> StoredEvent | None:
@@ -97,8 +122,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     """Choose an entry (or cancel), then confirm it was entered in error."""
 
     @app.callback(
-        Output("error-chosen", "data"), Output("error-form", "hidden"), Output("error-prompt", "children"),
-        Input({"type": "error-pick", "event": ALL}, "n_clicks"), Input("error-cancel", "n_clicks"),
+        Output("error-chosen", "data"),
+        Output("error-form", "hidden"),
+        Output("error-prompt", "children"),
+        Input({"type": "error-pick", "event": ALL}, "n_clicks"),
+        Input("error-cancel", "n_clicks"),
         State("cursor", "data"),
         prevent_initial_call=True,
     )
@@ -107,17 +135,23 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return no_update, no_update, no_update
         trigger = callback_context.triggered_id
         session = cursor.get("session") if isinstance(cursor, dict) else None
-        entry = chosen_entry(store, session, trigger.get("event")) if isinstance(trigger, dict) and isinstance(session, str) \
-            else None
+        entry = (
+            chosen_entry(store, session, trigger.get("event")) if isinstance(trigger, dict) and isinstance(session, str) else None
+        )
         if entry is None:
             return None, True, ""
         return entry.id, False, f"Mark entered in error: {entry_text(entry)}"
 
     @app.callback(
-        Output("error-result", "children"), Output("error-chosen", "data", allow_duplicate=True),
-        Output("error-form", "hidden", allow_duplicate=True), Output("error-reason", "value"),
-        Input("error-save", "n_clicks"), State("error-chosen", "data"), State("error-reason", "value"),
-        State("cursor", "data"), State("who", "value"),
+        Output("error-result", "children"),
+        Output("error-chosen", "data", allow_duplicate=True),
+        Output("error-form", "hidden", allow_duplicate=True),
+        Output("error-reason", "value"),
+        Input("error-save", "n_clicks"),
+        State("error-chosen", "data"),
+        State("error-reason", "value"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
     def on_retract(_n: int, event_id: object, reason: object, cursor: dict, who: object) -> tuple:

@@ -39,12 +39,16 @@ def end_button(button_id: str, label: str, message: str) -> dcc.ConfirmDialogPro
 
 def clinical_bar(session_id: str) -> html.Div:
     """The live page's End session action for a clinical (or demo) session."""
-    return html.Div(className="end-bar", children=[
-        end_button("end-session", "End session",
-                   f"End session {session_id}? Recording stops and cannot be restarted in this record."),
-        html.Span("Stops the recording; recorded with your name.", className="muted"),
-        feedback("end-result"),
-    ])
+    return html.Div(
+        className="end-bar",
+        children=[
+            end_button(
+                "end-session", "End session", f"End session {session_id}? Recording stops and cannot be restarted in this record."
+            ),
+            html.Span("Stops the recording; recorded with your name.", className="muted"),
+            feedback("end-result"),
+        ],
+    )
 
 
 def register(app: Dash, store: Store, live: MutableMapping[str, Hub]) -> None:
@@ -52,7 +56,9 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub]) -> None:
 
     @app.callback(
         Output("end-result", "children"),
-        Input("end-session", "submit_n_clicks"), State("cursor", "data"), State("who", "value"),
+        Input("end-session", "submit_n_clicks"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
     def on_end(confirmed: int | None, cursor: dict, who: str | None) -> object:

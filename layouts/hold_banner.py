@@ -17,9 +17,18 @@ def hold_banner(decision: Decision | None, plan: Plan | None) -> tuple[list, str
     if decision is None or plan is None or decision.state == CLEAR:
         return [], "hold hold-clear", ""
     first = lead(decision)
-    return ([html.Div(className="hold-line", children=[
-                html.Span("STOP" if decision.state == BLOCKED else "HOLD", className="hold-mark"),
-                html.Span(headline(decision, plan), className="hold-head"),
-                html.Span(f" \u2014 {lifted_by(plan, first)}", className="hold-hint")]),
-             html.Div(first.text, className="hold-detail")],
-            f"hold hold-{decision.state}", "\n".join(f"{f.action.upper()} {f.id}: {f.text}" for f in decision.findings))
+    return (
+        [
+            html.Div(
+                className="hold-line",
+                children=[
+                    html.Span("STOP" if decision.state == BLOCKED else "HOLD", className="hold-mark"),
+                    html.Span(headline(decision, plan), className="hold-head"),
+                    html.Span(f" \u2014 {lifted_by(plan, first)}", className="hold-hint"),
+                ],
+            ),
+            html.Div(first.text, className="hold-detail"),
+        ],
+        f"hold hold-{decision.state}",
+        "\n".join(f"{f.action.upper()} {f.id}: {f.text}" for f in decision.findings),
+    )

@@ -30,11 +30,19 @@ from devices.vocabulary import FRESH_S, PRIORITY_MARK, PRIORITY_RANK
 from layouts import alarm_cards, controls, corrections, ending, hold_banner, screening_form
 from layouts import training as training_page
 from layouts.components import (
-    COLOURS, TRENDS, age_text, alarm_banner, clock_text, elapsed_text, pleth_figure, trend_figure, wildcards,
+    COLOURS,
+    TRENDS,
+    age_text,
+    alarm_banner,
+    clock_text,
+    elapsed_text,
+    pleth_figure,
+    trend_figure,
+    wildcards,
 )
+from monitor.rules.alarm_groups import ActiveAlarm
 from monitor.rules.bedside import due_checks, next_nibp_due
 from monitor.session.hub import Hub
-from monitor.rules.alarm_groups import ActiveAlarm
 from monitor.session.live_view import LiveSnapshot
 from monitor.session.liveness import LIVE, liveness
 from monitor.session.store import Store, StoredEvent, StoredReading
@@ -47,8 +55,11 @@ MAX_ROWS_PER_TICK = 20000
 RECORDER_STALE_S = 3.0  # a recorder that has not flushed for this long (it flushes every 0.2 s) has stopped
 MARKER_LEVELS = 4  # dose and note labels step down through this many heights, so neighbours do not overprint
 MARKER_TEXT = 24  # characters of a note shown on the trend; the whole note is in its hover text
-NO_ALARMS = {"here": "None", "ended": "Session ended: its alarms are in the review.",
-             "remote": "Alarms are not monitored on this page."}
+NO_ALARMS = {
+    "here": "None",
+    "ended": "Session ended: its alarms are in the review.",
+    "remote": "Alarms are not monitored on this page.",
+}
 
 
 @dataclass(frozen=True)
@@ -72,69 +83,161 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
     here = hub is not None and not hub.finished.is_set()
     snap = hub.view.snapshot() if hub is not None else None
     limits = snap.plan.limits if snap is not None else ()
-    return html.Div(id="live-root", className="live", children=[
-        dcc.Store(id="cursor", data=new_cursor(session_id)),
-        dcc.Store(id="audio"),
-        dcc.Store(id="alarm-shown", data={}),
-        dcc.Interval(id="tick", interval=1000),
-        dcc.Interval(id="watch", interval=1000),
-        html.Div(id="nodata", className="nodata nodata-hidden", role="alert", **wildcards({"aria-live": "assertive"})),
-        html.Div(id="live-page", className="live-page live-" + ("here" if here else "remote"), children=[
-            html.Header(className="topbar", children=[
-                html.A("kapmon", href="/", className="brand"),
-                html.Span(id="patient", className="patient"),
-                html.Span(id="phase-clock", className="phase-clock"),
-                html.Span(id="session-clock", className="session-clock"),
-                html.Span(className="topbar-end", children=[
-                    html.Button("Start monitoring", id="start-audio", className="start-audio", n_clicks=0),
-                    html.Span("AUDIO OFF: press Start monitoring", id="audio-state", className="audio-state audio-off",
-                              role="status"),
-                    html.Label(["Nurse ", dcc.Input(id="who", value="", placeholder="initials", className="who")],
-                               className="who-label"),
-                ]),
-            ]),
-            training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
-            html.Div("Waiting for data\u2026", id="banner", className="banner banner-none", role="alert",
-                     **wildcards({"aria-live": "assertive"})),
-            hold_div(snap if here else None),
-            html.Div(className="live-body", children=[
-                html.Main(className="live-main", children=[
-                    html.Div(className="tiles", children=[
-                        html.Div(waiting_tile(t), id=f"tile-{t.key}", className=f"tile tile-{t.key} tile-waiting")
-                        for t in TILES]),
-                    html.Div(id="pleth-box", className="pleth-box", hidden=True, children=[
-                        dcc.Graph(id="pleth", figure=pleth_figure(), config={"displayModeBar": False, "staticPlot": True}),
-                    ]),
-                    html.Div(id="trends", className="trends trends-waiting", children=[
-                        html.Div(className="trend-bar", children=[
-                            dcc.RadioItems(id="window", options=[{"label": f"{m} min", "value": m} for m in (30, 60, 120)],
-                                           value=30, inline=True, className="window-select"),
-                            html.Span(id="time-ref", className="time-ref"),
-                        ]),
-                        html.Div("Waiting for data\u2026", className="trends-waiting-note"),
-                        *[html.Div(dcc.Graph(id=f"trend-{key}", figure=trend_figure(key, limits), responsive=True,
-                                             config={"displayModeBar": False}, className="trend-graph"),
-                                   className="trend") for key in TRENDS],
-                    ]),
-                ]),
-                html.Aside(className="side", children=[
-                    html.Section(className="alarms", children=[
-                        html.Div(className="alarm-head", children=[
-                            html.H2("Alarms"),
-                            html.Div(className="alarm-actions", children=[
-                                html.Button("Acknowledge all", id="ack-all", className="ack", n_clicks=0, disabled=True),
-                                html.Button("Pause audio 2 min", id="pause-audio", className="ack", n_clicks=0),
-                            ]),
-                        ]),
-                        html.Div(id="ack-result", className="feedback", **wildcards({"aria-live": "polite"})),
-                        html.Div(id="alarm-list", className="alarm-list"),
-                    ]),
-                    controls.panel(session, snap, screening_form.form(snap if here else None), corrections.section()),
-                    ending.clinical_bar(session_id) if here and session is not None and session.kind != "training" else html.Div(),
-                ]),
-            ]),
-        ]),
-    ])
+    return html.Div(
+        id="live-root",
+        className="live",
+        children=[
+            dcc.Store(id="cursor", data=new_cursor(session_id)),
+            dcc.Store(id="audio"),
+            dcc.Store(id="alarm-shown", data={}),
+            dcc.Interval(id="tick", interval=1000),
+            dcc.Interval(id="watch", interval=1000),
+            html.Div(id="nodata", className="nodata nodata-hidden", role="alert", **wildcards({"aria-live": "assertive"})),
+            html.Div(
+                id="live-page",
+                className="live-page live-" + ("here" if here else "remote"),
+                children=[
+                    html.Header(
+                        className="topbar",
+                        children=[
+                            html.A("kapmon", href="/", className="brand"),
+                            html.Span(id="patient", className="patient"),
+                            html.Span(id="phase-clock", className="phase-clock"),
+                            html.Span(id="session-clock", className="session-clock"),
+                            html.Span(
+                                className="topbar-end",
+                                children=[
+                                    html.Button("Start monitoring", id="start-audio", className="start-audio", n_clicks=0),
+                                    html.Span(
+                                        "AUDIO OFF: press Start monitoring",
+                                        id="audio-state",
+                                        className="audio-state audio-off",
+                                        role="status",
+                                    ),
+                                    html.Label(
+                                        ["Nurse ", dcc.Input(id="who", value="", placeholder="initials", className="who")],
+                                        className="who-label",
+                                    ),
+                                ],
+                            ),
+                        ],
+                    ),
+                    training_page.bar(session) if session is not None and session.kind == "training" else html.Div(),
+                    html.Div(
+                        "Waiting for data\u2026",
+                        id="banner",
+                        className="banner banner-none",
+                        role="alert",
+                        **wildcards({"aria-live": "assertive"}),
+                    ),
+                    hold_div(snap if here else None),
+                    html.Div(
+                        className="live-body",
+                        children=[
+                            html.Main(
+                                className="live-main",
+                                children=[
+                                    html.Div(
+                                        className="tiles",
+                                        children=[
+                                            html.Div(
+                                                waiting_tile(t), id=f"tile-{t.key}", className=f"tile tile-{t.key} tile-waiting"
+                                            )
+                                            for t in TILES
+                                        ],
+                                    ),
+                                    html.Div(
+                                        id="pleth-box",
+                                        className="pleth-box",
+                                        hidden=True,
+                                        children=[
+                                            dcc.Graph(
+                                                id="pleth",
+                                                figure=pleth_figure(),
+                                                config={"displayModeBar": False, "staticPlot": True},
+                                            ),
+                                        ],
+                                    ),
+                                    html.Div(
+                                        id="trends",
+                                        className="trends trends-waiting",
+                                        children=[
+                                            html.Div(
+                                                className="trend-bar",
+                                                children=[
+                                                    dcc.RadioItems(
+                                                        id="window",
+                                                        options=[{"label": f"{m} min", "value": m} for m in (30, 60, 120)],
+                                                        value=30,
+                                                        inline=True,
+                                                        className="window-select",
+                                                    ),
+                                                    html.Span(id="time-ref", className="time-ref"),
+                                                ],
+                                            ),
+                                            html.Div("Waiting for data\u2026", className="trends-waiting-note"),
+                                            *[
+                                                html.Div(
+                                                    dcc.Graph(
+                                                        id=f"trend-{key}",
+                                                        figure=trend_figure(key, limits),
+                                                        responsive=True,
+                                                        config={"displayModeBar": False},
+                                                        className="trend-graph",
+                                                    ),
+                                                    className="trend",
+                                                )
+                                                for key in TRENDS
+                                            ],
+                                        ],
+                                    ),
+                                ],
+                            ),
+                            html.Aside(
+                                className="side",
+                                children=[
+                                    html.Section(
+                                        className="alarms",
+                                        children=[
+                                            html.Div(
+                                                className="alarm-head",
+                                                children=[
+                                                    html.H2("Alarms"),
+                                                    html.Div(
+                                                        className="alarm-actions",
+                                                        children=[
+                                                            html.Button(
+                                                                "Acknowledge all",
+                                                                id="ack-all",
+                                                                className="ack",
+                                                                n_clicks=0,
+                                                                disabled=True,
+                                                            ),
+                                                            html.Button(
+                                                                "Pause audio 2 min", id="pause-audio", className="ack", n_clicks=0
+                                                            ),
+                                                        ],
+                                                    ),
+                                                ],
+                                            ),
+                                            html.Div(id="ack-result", className="feedback", **wildcards({"aria-live": "polite"})),
+                                            html.Div(id="alarm-list", className="alarm-list"),
+                                        ],
+                                    ),
+                                    controls.panel(
+                                        session, snap, screening_form.form(snap if here else None), corrections.section()
+                                    ),
+                                    ending.clinical_bar(session_id)
+                                    if here and session is not None and session.kind != "training"
+                                    else html.Div(),
+                                ],
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    )
 
 
 def hold_div(snap: LiveSnapshot | None) -> html.Div:
@@ -146,23 +249,29 @@ def hold_div(snap: LiveSnapshot | None) -> html.Div:
 def waiting_tile(spec: TileSpec) -> list:
     """A tile before the first update: its name and that it waits, never an empty box."""
     return [
-        html.Div([html.Span(spec.label, className="tile-label"), html.Span(spec.unit, className="tile-unit")],
-                 className="tile-head"),
+        html.Div(
+            [html.Span(spec.label, className="tile-label"), html.Span(spec.unit, className="tile-unit")], className="tile-head"
+        ),
         html.Div("---", className="tile-value", id=f"value-{spec.key}"),
         html.Div("", className="tile-sub"),
         html.Div("waiting for data", className="tile-age"),
     ]
 
 
-def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float, alarms: Sequence[ActiveAlarm],
-         speed: float = 1.0, ended: bool = False) -> html.Div:
+def tile(
+    spec: TileSpec,
+    latest: Mapping[str, StoredReading | None],
+    now: float,
+    alarms: Sequence[ActiveAlarm],
+    speed: float = 1.0,
+    ended: bool = False,
+) -> html.Div:
     """One numeric tile: value, unit, age and source, coloured (and labelled) by its worst alarm.
 
     A value is stale when older than its freshness limit in real seconds (a replay at 60x ages 60x faster).
     In an ended session nothing is stale or "ago": each value says when it was measured."""
     main = latest.get(spec.vitals[0])
-    hot = [a for a in alarms if a.vital in spec.vitals and not a.acknowledged] or [
-        a for a in alarms if a.vital in spec.vitals]
+    hot = [a for a in alarms if a.vital in spec.vitals and not a.acknowledged] or [a for a in alarms if a.vital in spec.vitals]
     worst = max(hot, key=lambda a: PRIORITY_RANK[a.priority]) if hot else None
     stale = not ended and (main is None or (now - main.t) / speed > FRESH_S[spec.vitals[0]])
     if spec.key == "nibp":
@@ -184,15 +293,27 @@ def tile(spec: TileSpec, latest: Mapping[str, StoredReading | None], now: float,
         classes.append("tile-stale")
     if ended:
         classes.append("tile-ended")
-    return html.Div(className=" ".join(classes), children=[
-        html.Div([html.Span(spec.label, className="tile-label"), html.Span(spec.unit, className="tile-unit"),
-                  html.Span(f"{PRIORITY_MARK[worst.priority]} {worst.message}" if worst else "", className="tile-alarm")],
-                 className="tile-head"),
-        html.Div(value, className="tile-value", id=f"value-{spec.key}",
-                 style=None if ended else {"color": COLOURS.get(spec.vitals[0])}),
-        html.Div(sub, className="tile-sub"),
-        html.Div(("STALE · " if stale and main is not None else "") + status, className="tile-age"),
-    ])
+    return html.Div(
+        className=" ".join(classes),
+        children=[
+            html.Div(
+                [
+                    html.Span(spec.label, className="tile-label"),
+                    html.Span(spec.unit, className="tile-unit"),
+                    html.Span(f"{PRIORITY_MARK[worst.priority]} {worst.message}" if worst else "", className="tile-alarm"),
+                ],
+                className="tile-head",
+            ),
+            html.Div(
+                value,
+                className="tile-value",
+                id=f"value-{spec.key}",
+                style=None if ended else {"color": COLOURS.get(spec.vitals[0])},
+            ),
+            html.Div(sub, className="tile-sub"),
+            html.Div(("STALE · " if stale and main is not None else "") + status, className="tile-age"),
+        ],
+    )
 
 
 def _num(r: StoredReading | None) -> str:
@@ -270,8 +391,12 @@ def status_panel(snap: LiveSnapshot, now: float) -> list:
     repeat = snap.repeat_nibp
     if repeat is not None:
         missed = now > repeat.due
-        out.append(html.Div(f"{repeat.text}: {'missed' if missed else 'due by'} {clock_text(repeat.due)[11:16]}",
-                            className="check check-missed" if missed else "check check-due-now"))
+        out.append(
+            html.Div(
+                f"{repeat.text}: {'missed' if missed else 'due by'} {clock_text(repeat.due)[11:16]}",
+                className="check check-missed" if missed else "check check-due-now",
+            )
+        )
     due = next_nibp_due(nibp[-1] if nibp else None, plan.nibp_interval_s)
     if due is not None:
         late = now - due
@@ -301,14 +426,19 @@ def elsewhere_text(store: Store, session_id: str) -> str:
 
 
 def ended_status(session_id: str, ended_at: float) -> list:
-    return [html.P(f"Session ended at {clock_text(ended_at)[11:16]}.", className="ended-note"),
-            html.A("Open the review", href=f"/review/{session_id}", className="ack link-button")]
+    return [
+        html.P(f"Session ended at {clock_text(ended_at)[11:16]}.", className="ended-note"),
+        html.A("Open the review", href=f"/review/{session_id}", className="ack link-button"),
+    ]
 
 
 def plan_update(snap: LiveSnapshot | None, cursor: dict, moved: dict) -> object:
     """The plan box, drawn only when what it shows changed (the screening, overrides and open findings)."""
-    shown = None if snap is None else (
-        tuple(snap.plan.screening.items()), snap.plan.overrides, tuple((f.id, f.text) for f in snap.decision.findings))
+    shown = (
+        None
+        if snap is None
+        else (tuple(snap.plan.screening.items()), snap.plan.overrides, tuple((f.id, f.text) for f in snap.decision.findings))
+    )
     return no_update if changed(shown, cursor, "plan_digest", moved) is no_update else controls.plan_box(snap)
 
 
@@ -319,8 +449,9 @@ def changed(value: object, cursor: dict, key: str, moved: dict) -> object:
     return no_update if cursor.get(key) == digest else value
 
 
-def settled_notes(events: list[StoredEvent], after: int, now: float, speed: float,
-                  undoable: bool) -> tuple[list[StoredEvent], int]:
+def settled_notes(
+    events: list[StoredEvent], after: int, now: float, speed: float, undoable: bool
+) -> tuple[list[StoredEvent], int]:
     """Notes after the cursor ``after`` that can no longer be undone (``undoable``: the session is live here
     and a note younger than UNDO_S real seconds still can) and were not undone, and the cursor after them.
 
@@ -362,8 +493,7 @@ def read_cursor(sent: object) -> dict:
 def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     """Register the live page callbacks against one store and the running hubs."""
 
-    def moment(session_id: str, cursor: dict, events: list[StoredEvent], hub: Hub | None,
-               snap: LiveSnapshot | None) -> Moment:
+    def moment(session_id: str, cursor: dict, events: list[StoredEvent], hub: Hub | None, snap: LiveSnapshot | None) -> Moment:
         if hub is not None and snap is not None:
             return Moment(snap, None, hub.now(), hub.clock_speed)
         ended_at = cursor.get("ended") or next((e.t for e in events if e.kind == "end"), None)
@@ -376,23 +506,32 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
     @app.callback(
         output={
-            "patient": Output("patient", "children"), "phase": Output("phase-clock", "children"),
+            "patient": Output("patient", "children"),
+            "phase": Output("phase-clock", "children"),
             "clock": Output("session-clock", "children"),
-            "banner": Output("banner", "children"), "banner_class": Output("banner", "className"),
-            "hold": Output("hold", "children"), "hold_class": Output("hold", "className"),
-            "hold_title": Output("hold", "title"), "entries": Output("entries", "children"),
+            "banner": Output("banner", "children"),
+            "banner_class": Output("banner", "className"),
+            "hold": Output("hold", "children"),
+            "hold_class": Output("hold", "className"),
+            "hold_title": Output("hold", "title"),
+            "entries": Output("entries", "children"),
             "plan": Output("plan-box", "children"),
             "tiles": [Output(f"tile-{t.key}", "children") for t in TILES],
             "tile_classes": [Output(f"tile-{t.key}", "className") for t in TILES],
             "trends": [Output(f"trend-{key}", "extendData") for key in TRENDS],
-            "pleth": Output("pleth", "extendData"), "pleth_hidden": Output("pleth-box", "hidden"),
-            "cards": Output("alarm-list", "children"), "shown": Output("alarm-shown", "data"),
+            "pleth": Output("pleth", "extendData"),
+            "pleth_hidden": Output("pleth-box", "hidden"),
+            "cards": Output("alarm-list", "children"),
+            "shown": Output("alarm-shown", "data"),
             "ack_all_off": Output("ack-all", "disabled"),
-            "status": Output("status", "children"), "audio": Output("audio", "data"),
-            "page_class": Output("live-page", "className"), "stop": Output("tick", "disabled"),
+            "status": Output("status", "children"),
+            "audio": Output("audio", "data"),
+            "page_class": Output("live-page", "className"),
+            "stop": Output("tick", "disabled"),
             "cursor": Output("cursor", "data"),
         },
-        inputs={"_n": Input("tick", "n_intervals")}, state={"sent": State("cursor", "data")},
+        inputs={"_n": Input("tick", "n_intervals")},
+        state={"sent": State("cursor", "data")},
     )
     def on_tick(_n: int, sent: dict) -> dict:
         cursor = read_cursor(sent)
@@ -405,8 +544,13 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return stalled(cursor, snap.flushed)  # the recorder has stopped flushing: say so, show nothing new
         events = store.events(session_id, min(cursor["dose"], cursor["event"]))
         m = moment(session_id, cursor, events, hub, snap)
-        fetched = store.readings(session_id, cursor["id"], TREND_VITALS, limit=MAX_ROWS_PER_TICK,
-                                 through_id=snap.reading_id if snap is not None else None)
+        fetched = store.readings(
+            session_id,
+            cursor["id"],
+            TREND_VITALS,
+            limit=MAX_ROWS_PER_TICK,
+            through_id=snap.reading_id if snap is not None else None,
+        )
         rows = [r for r in fetched if r.t >= m.now - WINDOW_S]
         doses = [e for e in events if e.kind == "dose" and e.id > cursor["dose"]]
         notes, event_cursor = settled_notes(events, cursor["event"], m.now, m.speed, snap is not None)
@@ -442,30 +586,41 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             ended = clock_text(m.ended_at)[11:16]
             phase: str | list[html.Span] = f"ENDED {ended}"
             clock = f"{elapsed_text(m.now - first)} at end" if first else ""
-            banner = ([html.Span(f"Session ended at {ended} · "), html.A("open the review", href=f"/review/{session_id}")],
-                      "banner banner-ended")
+            banner = (
+                [html.Span(f"Session ended at {ended} · "), html.A("open the review", href=f"/review/{session_id}")],
+                "banner banner-ended",
+            )
             status: list = ended_status(session_id, m.ended_at)
         else:
-            phase = [html.Span(elapsed_text(m.now - first)), html.Span(" since first dose", className="phase-label")] \
-                if first else "pre-dose"
+            phase = (
+                [html.Span(elapsed_text(m.now - first)), html.Span(" since first dose", className="phase-label")]
+                if first
+                else "pre-dose"
+            )
             clock = clock_text(m.now)[11:19]
             banner = alarm_banner(list(alarms))
-            status = status_panel(snap, m.now) if snap is not None else [
-                html.P(elsewhere_text(store, session_id), className="muted")]
+            status = (
+                status_panel(snap, m.now) if snap is not None else [html.P(elsewhere_text(store, session_id), className="muted")]
+            )
         hold, hold_class, hold_title = hold_banner.hold_banner(*(snap.decision, snap.plan) if snap else (None, None))
         entries = corrections.listing(list(snap.entries)) if snap is not None else []
         weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
         return {
-            "patient": f"{session.patient} · {session.route.upper()} · {weight}", "phase": phase, "clock": clock,
-            "banner": banner[0], "banner_class": banner[1],
+            "patient": f"{session.patient} · {session.route.upper()} · {weight}",
+            "phase": phase,
+            "clock": clock,
+            "banner": banner[0],
+            "banner_class": banner[1],
             "hold": changed(hold, cursor, "hold_digest", moved),
             "hold_class": changed(hold_class, cursor, "hold_class_digest", moved),
             "hold_title": changed(hold_title, cursor, "hold_title_digest", moved),
             "entries": changed(entries, cursor, "entries_digest", moved),
             "plan": plan_update(snap, cursor, moved),
-            "tiles": [t.children for t in tiles], "tile_classes": [getattr(t, "className", "") for t in tiles],
+            "tiles": [t.children for t in tiles],
+            "tile_classes": [getattr(t, "className", "") for t in tiles],
             "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
-            "pleth": extend_pleth(pleth), "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
+            "pleth": extend_pleth(pleth),
+            "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
             "cards": alarm_cards.cards(groups, NO_ALARMS[page_state]) if fresh else no_update,
             "shown": alarm_cards.shown(groups) if fresh else no_update,
             "ack_all_off": not any(g.unacknowledged for g in groups) if fresh else no_update,
@@ -478,34 +633,85 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
     def stalled(cursor: dict, flushed: float) -> dict:
         """A tick while the recorder has stopped flushing: only the cursor moves (the watchdog says NO DATA)."""
-        keep: dict[str, object] = {key: no_update for key in ("patient", "phase", "clock", "banner", "banner_class", "hold", "hold_class",
-                                           "hold_title", "entries", "plan", "pleth", "pleth_hidden", "cards", "shown",
-                                           "ack_all_off", "status", "audio", "page_class", "stop")}
-        keep.update(tiles=[no_update] * len(TILES), tile_classes=[no_update] * len(TILES), trends=[no_update] * len(TRENDS),
-                    cursor={**cursor, "served": time.time(), "recorder": flushed})
+        keep: dict[str, object] = {
+            key: no_update
+            for key in (
+                "patient",
+                "phase",
+                "clock",
+                "banner",
+                "banner_class",
+                "hold",
+                "hold_class",
+                "hold_title",
+                "entries",
+                "plan",
+                "pleth",
+                "pleth_hidden",
+                "cards",
+                "shown",
+                "ack_all_off",
+                "status",
+                "audio",
+                "page_class",
+                "stop",
+            )
+        }
+        keep.update(
+            tiles=[no_update] * len(TILES),
+            tile_classes=[no_update] * len(TILES),
+            trends=[no_update] * len(TRENDS),
+            cursor={**cursor, "served": time.time(), "recorder": flushed},
+        )
         return keep
 
     def missing(session_id: str, cursor: dict) -> dict:
         return {
-            "patient": f"no session {session_id}", "phase": "", "clock": "", "banner": [], "banner_class": "banner",
-            "hold": [], "hold_class": "hold hold-clear", "hold_title": "", "entries": [], "plan": no_update,
-            "tiles": [""] * len(TILES), "tile_classes": ["tile"] * len(TILES), "trends": [no_update] * len(TRENDS),
-            "pleth": no_update, "pleth_hidden": True, "cards": [], "shown": {}, "ack_all_off": True, "status": [],
-            "audio": no_update, "page_class": "live-page live-remote", "stop": True, "cursor": cursor,
+            "patient": f"no session {session_id}",
+            "phase": "",
+            "clock": "",
+            "banner": [],
+            "banner_class": "banner",
+            "hold": [],
+            "hold_class": "hold hold-clear",
+            "hold_title": "",
+            "entries": [],
+            "plan": no_update,
+            "tiles": [""] * len(TILES),
+            "tile_classes": ["tile"] * len(TILES),
+            "trends": [no_update] * len(TRENDS),
+            "pleth": no_update,
+            "pleth_hidden": True,
+            "cards": [],
+            "shown": {},
+            "ack_all_off": True,
+            "status": [],
+            "audio": no_update,
+            "page_class": "live-page live-remote",
+            "stop": True,
+            "cursor": cursor,
         }
 
     app.clientside_callback(
-        ClientsideFunction("kapmon", "updated"), Output("trends", "className"), Output("time-ref", "children"),
-        Input("cursor", "data"), Input("window", "value"),
+        ClientsideFunction("kapmon", "updated"),
+        Output("trends", "className"),
+        Output("time-ref", "children"),
+        Input("cursor", "data"),
+        Input("window", "value"),
     )
     app.clientside_callback(
         ClientsideFunction("kapmon", "watchdog"),
-        Output("nodata", "children"), Output("nodata", "className"), Output("live-root", "className"),
+        Output("nodata", "children"),
+        Output("nodata", "className"),
+        Output("live-root", "className"),
         Input("watch", "n_intervals"),
     )
     app.clientside_callback(
-        ClientsideFunction("kapmon", "audio"), Output("audio-state", "children"), Output("audio-state", "className"),
-        Input("audio", "data"), Input("start-audio", "n_clicks"),
+        ClientsideFunction("kapmon", "audio"),
+        Output("audio-state", "children"),
+        Output("audio-state", "className"),
+        Input("audio", "data"),
+        Input("start-audio", "n_clicks"),
     )
     controls.register(app, store, live)
     screening_form.register(app, live)

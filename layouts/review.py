@@ -33,18 +33,32 @@ from devices.errors import RecordingError
 from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR
 from layouts.components import COLOURS, clock_text
 from monitor.analysis.course import CourseRow, course
-from monitor.session.dose_rows import dose_rows
 from monitor.analysis.downsample import gap_threshold, minmax, window, with_gaps
-from monitor.exports.contents import ExportError
-from monitor.exports.writer import FORMATS, export, export_problems
 from monitor.analysis.record_view import (
-    ENDED, EventRow, decision_rows, dosing_rows, event_rows, given_text, lifted_text, recording_state, reference,
-    retracted_rows, screening_changes, screening_rows, stagger, state_text, summary_sections, top_spans,
+    ENDED,
+    EventRow,
+    decision_rows,
+    dosing_rows,
+    event_rows,
+    given_text,
+    lifted_text,
+    recording_state,
+    reference,
+    retracted_rows,
+    screening_changes,
+    screening_rows,
+    stagger,
+    state_text,
+    summary_sections,
+    top_spans,
 )
-from monitor.exports.rems import for_esketamine
-from monitor.session.store import Store, StoreError
 from monitor.analysis.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
 from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
+from monitor.exports.contents import ExportError
+from monitor.exports.rems import for_esketamine
+from monitor.exports.writer import FORMATS, export, export_problems
+from monitor.session.dose_rows import dose_rows
+from monitor.session.store import Store, StoreError
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
 CACHE_SESSIONS = 4
@@ -76,9 +90,16 @@ class Panel:
 
 
 PANELS = (
-    Panel("NIBP mmHg", (Trace("sbp", "SBP", COLOURS["sbp"], markers=True),
-                        Trace("dbp", "DBP", COLOURS["dbp"], dashed=True, markers=True),
-                        Trace("map", "MAP", COLOURS["map"], dashed=True)), (40, 220), 0.28),
+    Panel(
+        "NIBP mmHg",
+        (
+            Trace("sbp", "SBP", COLOURS["sbp"], markers=True),
+            Trace("dbp", "DBP", COLOURS["dbp"], dashed=True, markers=True),
+            Trace("map", "MAP", COLOURS["map"], dashed=True),
+        ),
+        (40, 220),
+        0.28,
+    ),
     Panel("HR / PR /min", (Trace("hr", "HR", COLOURS["hr"]), Trace("pr", "PR", "#a5d6a7", dashed=True)), (30, 160), 0.2),
     Panel("SpO2 %", (Trace("spo2", "SpO2", COLOURS["spo2"]),), (75, 101), 0.2),
     Panel("Pleth", (Trace("pleth", "Pleth", "#b3e5fc"),), None, 0.2),
@@ -200,8 +221,12 @@ def phases(record: SessionRecord, summary: Summary) -> list[tuple[str, float, fl
         return [("baseline", start, end)]
     dosing_end = max([(d.end or d.t + 60) for d in record.doses])
     leave = summary.discharge.t if summary.discharge.how != "not met" else end
-    spans = [("baseline", start, first), ("dosing", first, dosing_end), ("recovery", dosing_end, max(leave, dosing_end)),
-             ("discharge", leave, end)]
+    spans = [
+        ("baseline", start, first),
+        ("dosing", first, dosing_end),
+        ("recovery", dosing_end, max(leave, dosing_end)),
+        ("discharge", leave, end),
+    ]
     return [(name, a, b) for name, a, b in spans if b > a]
 
 
@@ -212,18 +237,43 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
         return round(ref.minutes(t), 4)
 
     for name, a, b in phases(record, summary):
-        fig.add_trace(go.Scatter(x=[m(a), m(b)], y=[LANES["phase"]] * 2, mode="lines",
-                                 line={"color": PHASE_COLOUR[name], "width": 16}, name=f"phase {name}",
-                                 hovertemplate=f"{name}: {ref.text_with_clock(a)} to {ref.text_with_clock(b)}<extra></extra>",
-                                 showlegend=False), row=1, col=1)
-        fig.add_annotation(x=(m(a) + m(b)) / 2, y=LANES["phase"], text=name, showarrow=False,
-                           font={"size": 13, "color": "#fff"}, xref="x", yref="y")
+        fig.add_trace(
+            go.Scatter(
+                x=[m(a), m(b)],
+                y=[LANES["phase"]] * 2,
+                mode="lines",
+                line={"color": PHASE_COLOUR[name], "width": 16},
+                name=f"phase {name}",
+                hovertemplate=f"{name}: {ref.text_with_clock(a)} to {ref.text_with_clock(b)}<extra></extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_annotation(
+            x=(m(a) + m(b)) / 2,
+            y=LANES["phase"],
+            text=name,
+            showarrow=False,
+            font={"size": 13, "color": "#fff"},
+            xref="x",
+            yref="y",
+        )
     if summary.peak_sbp is not None:
         p = summary.peak_sbp
-        fig.add_trace(go.Scatter(x=[m(p.t)], y=[LANES["phase"]], mode="markers", marker={"symbol": "star", "size": 16,
-                                 "color": "#ff8a80", "line": {"color": "#000", "width": 1}}, name="peak SBP",
-                                 hovertemplate=f"peak SBP {p.value:.0f} at {ref.text_with_clock(p.t)}<extra></extra>",
-                                 showlegend=False), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=[m(p.t)],
+                y=[LANES["phase"]],
+                mode="markers",
+                marker={"symbol": "star", "size": 16, "color": "#ff8a80", "line": {"color": "#000", "width": 1}},
+                name="peak SBP",
+                hovertemplate=f"peak SBP {p.value:.0f} at {ref.text_with_clock(p.t)}<extra></extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
     for priority in PRIORITIES:
         colour = PRIORITY_COLOUR[priority]
         eps = [e for e in summary.episodes if e.priority == priority]
@@ -234,21 +284,51 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             words = f"{e.message} · {ref.text_with_clock(e.start)} for {duration_text(stop - e.start)}"
             xs += [m(e.start), max(m(stop), m(e.start) + 0.1), None]
             text += [words, words, None]
-        fig.add_trace(go.Scatter(x=xs, y=[LANES[priority] if x is not None else None for x in xs], mode="lines",
-                                 line={"color": colour, "width": 14}, name=f"alarm {priority.upper()}", text=text,
-                                 connectgaps=False, hovertemplate=f"{priority.upper()} %{{text}}<extra></extra>",
-                                 showlegend=bool(eps)), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[LANES[priority] if x is not None else None for x in xs],
+                mode="lines",
+                line={"color": colour, "width": 14},
+                name=f"alarm {priority.upper()}",
+                text=text,
+                connectgaps=False,
+                hovertemplate=f"{priority.upper()} %{{text}}<extra></extra>",
+                showlegend=bool(eps),
+            ),
+            row=1,
+            col=1,
+        )
     for priority, a, b in top_spans(summary.episodes, record.end):
-        fig.add_shape(type="rect", xref="x", yref="paper", x0=m(a), x1=max(m(b), m(a) + 0.1), y0=0,
-                      y1=1 - EVENTS_HEIGHT, fillcolor=PRIORITY_COLOUR[priority], opacity=0.16, line_width=0,
-                      layer="below")
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=m(a),
+            x1=max(m(b), m(a) + 0.1),
+            y0=0,
+            y1=1 - EVENTS_HEIGHT,
+            fillcolor=PRIORITY_COLOUR[priority],
+            opacity=0.16,
+            line_width=0,
+            layer="below",
+        )
     rows = event_rows(record, ref)
     notes = [r for r in rows if r.kind != "dose"]
-    fig.add_trace(go.Scatter(x=[m(r.t) for r in notes], y=[LANES["notes"]] * len(notes), mode="markers",
-                             marker={"symbol": ["circle" if r.kind == "note" else "diamond" for r in notes], "size": 11,
-                                     "color": "#e0e0e0"},
-                             text=[_hover(r, ref) for r in notes], name="notes", hovertemplate="%{text}<extra></extra>",
-                             showlegend=False), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=[m(r.t) for r in notes],
+            y=[LANES["notes"]] * len(notes),
+            mode="markers",
+            marker={"symbol": ["circle" if r.kind == "note" else "diamond" for r in notes], "size": 11, "color": "#e0e0e0"},
+            text=[_hover(r, ref) for r in notes],
+            name="notes",
+            hovertemplate="%{text}<extra></extra>",
+            showlegend=False,
+        ),
+        row=1,
+        col=1,
+    )
     return _doses(fig, record, ref)
 
 
@@ -266,11 +346,21 @@ def _doses(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> int:
     xs = [ref.minutes(d.t) for d in doses]
     rows = stagger(xs, [(len(text) + 2) * LABEL_PX / PLOT_PX * span for text in labels])
     for d, x, text, row in zip(doses, xs, labels, rows):
-        fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
-                      line={"color": DOSE_COLOUR, "width": 2, "dash": "dash"})
-        fig.add_annotation(x=x, y=1, yref="paper", text=text, showarrow=False, yanchor="bottom", xanchor="left",
-                           yshift=2 + row * ROW_PX, font={"color": DOSE_COLOUR, "size": 14},
-                           hovertext=f"{text} {d.route or ''} at {ref.text_with_clock(d.t)}" + (f" by {d.who}" if d.who else ""))
+        fig.add_shape(
+            type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1, line={"color": DOSE_COLOUR, "width": 2, "dash": "dash"}
+        )
+        fig.add_annotation(
+            x=x,
+            y=1,
+            yref="paper",
+            text=text,
+            showarrow=False,
+            yanchor="bottom",
+            xanchor="left",
+            yshift=2 + row * ROW_PX,
+            font={"color": DOSE_COLOUR, "size": 14},
+            hovertext=f"{text} {d.route or ''} at {ref.text_with_clock(d.t)}" + (f" by {d.who}" if d.who else ""),
+        )
     return max(rows) + 1
 
 
@@ -280,26 +370,50 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
     panels = shown_panels(series)
     n_rows = 1 + len(panels)
     heights = [EVENTS_HEIGHT] + [p.height for p in panels]
-    fig = make_subplots(rows=n_rows, cols=1, shared_xaxes=True, vertical_spacing=0.035,
-                        row_heights=[h / sum(heights) for h in heights], subplot_titles=[""] + [p.title for p in panels])
+    fig = make_subplots(
+        rows=n_rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.035,
+        row_heights=[h / sum(heights) for h in heights],
+        subplot_titles=[""] + [p.title for p in panels],
+    )
     for row, panel in enumerate(panels, start=2):
         for tr in panel.traces:
             s = series.get(tr.vital)
             if s is None:
                 continue
             x, y = visible(s)
-            fig.add_trace(go.Scattergl(
-                x=x, y=y, name=tr.label, mode="lines+markers" if tr.markers else "lines", connectgaps=False,
-                line={"color": tr.colour, "width": 1.2 if tr.vital == "pleth" else 2,
-                      "dash": "dot" if tr.dashed else "solid"},
-                marker={"size": 6}, hovertemplate=f"{tr.label} %{{y}}<extra>T%{{x:+.1f}} min</extra>",
-            ), row=row, col=1)
+            fig.add_trace(
+                go.Scattergl(
+                    x=x,
+                    y=y,
+                    name=tr.label,
+                    mode="lines+markers" if tr.markers else "lines",
+                    connectgaps=False,
+                    line={
+                        "color": tr.colour,
+                        "width": 1.2 if tr.vital == "pleth" else 2,
+                        "dash": "dot" if tr.dashed else "solid",
+                    },
+                    marker={"size": 6},
+                    hovertemplate=f"{tr.label} %{{y}}<extra>T%{{x:+.1f}} min</extra>",
+                ),
+                row=row,
+                col=1,
+            )
         fig.update_yaxes(range=y_range(panel, series), row=row, col=1)
     label_rows = _events_lane(fig, record, summary, ref)
     fig.update_yaxes(fixedrange=True, gridcolor="#263238", zeroline=False)
-    fig.update_yaxes(range=[0, 5.1], tickvals=list(LANES.values()), ticktext=[k.upper() if k in PRIORITIES else k
-                                                                              for k in LANES],
-                     showgrid=False, tickfont={"size": 12}, row=1, col=1)
+    fig.update_yaxes(
+        range=[0, 5.1],
+        tickvals=list(LANES.values()),
+        ticktext=[k.upper() if k in PRIORITIES else k for k in LANES],
+        showgrid=False,
+        tickfont={"size": 12},
+        row=1,
+        col=1,
+    )
     vals, texts = time_ticks(ref, *whole_range(record, ref))
     fig.update_xaxes(gridcolor="#263238", showspikes=True, spikemode="across", spikecolor="#90a4ae", spikethickness=1)
     fig.update_xaxes(title_text=ref.axis_title(), tickmode="array", tickvals=vals, ticktext=texts, row=n_rows, col=1)
@@ -307,11 +421,23 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
         fig.update_annotations(font={"size": 16, "color": "#cfd8dc"}, selector={"text": panel.title})
     height, top, bottom = 260 + 180 * len(panels), 16 + ROW_PX * max(label_rows, 1), 130
     fig.update_layout(
-        template="plotly_dark", paper_bgcolor="#000", plot_bgcolor="#0b0f12", height=height,
-        uirevision=record.session.id, margin={"l": 80, "r": 20, "t": top, "b": bottom},
-        hovermode="x", dragmode="zoom", font={"size": 14},
-        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -92 / (height - top - bottom),
-                "yanchor": "top", "font": {"size": 15}},
+        template="plotly_dark",
+        paper_bgcolor="#000",
+        plot_bgcolor="#0b0f12",
+        height=height,
+        uirevision=record.session.id,
+        margin={"l": 80, "r": 20, "t": top, "b": bottom},
+        hovermode="x",
+        dragmode="zoom",
+        font={"size": 14},
+        legend={
+            "orientation": "h",
+            "x": 0.5,
+            "xanchor": "center",
+            "y": -92 / (height - top - bottom),
+            "yanchor": "top",
+            "font": {"size": 15},
+        },
     )
     return fig
 
@@ -322,11 +448,20 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
 def summary_panel(summary: Summary, ref: TimeRef) -> html.Div:
     cards = []
     for title, rows in summary_sections(summary, ref):
-        cards.append(html.Div(className="review-card", children=[
-            html.H3(title),
-            html.Table([html.Tr([html.Td(label), html.Td(text)], className="not-met" if label.startswith("NOT") else "")
-                        for label, text in rows]),
-        ]))
+        cards.append(
+            html.Div(
+                className="review-card",
+                children=[
+                    html.H3(title),
+                    html.Table(
+                        [
+                            html.Tr([html.Td(label), html.Td(text)], className="not-met" if label.startswith("NOT") else "")
+                            for label, text in rows
+                        ]
+                    ),
+                ],
+            )
+        )
     return html.Div(id="review-summary", className="review-summary", children=cards)
 
 
@@ -340,9 +475,13 @@ def _what(r: EventRow) -> str | list[Component]:
 def events_table(record: SessionRecord, ref: TimeRef) -> html.Table:
     """Notes, phases, doses, hand-taken BPs, the protocol and overrides, with who and the clock time; entries
     marked entered in error struck through."""
-    rows = [html.Tr([html.Td(ref.text(r.t)), html.Td(clock_hms(r.t)), html.Td(r.kind), html.Td(_what(r)),
-                     html.Td(r.who)], className="retracted" if r.retracted else "invalid" if r.invalid else "")
-            for r in sorted(event_rows(record, ref) + retracted_rows(record, ref), key=lambda r: r.t)]
+    rows = [
+        html.Tr(
+            [html.Td(ref.text(r.t)), html.Td(clock_hms(r.t)), html.Td(r.kind), html.Td(_what(r)), html.Td(r.who)],
+            className="retracted" if r.retracted else "invalid" if r.invalid else "",
+        )
+        for r in sorted(event_rows(record, ref) + retracted_rows(record, ref), key=lambda r: r.t)
+    ]
     head = html.Tr([html.Th(h) for h in ("Time", "Clock", "Kind", "What", "Who")])
     return html.Table([html.Thead(head), html.Tbody(rows)], id="review-events", className="review-table")
 
@@ -352,8 +491,7 @@ def table(head: tuple[str, ...], rows: list[tuple], table_id: str, empty: str, c
     body = [html.Tr([html.Td(c) for c in row], className=(classes or [""] * len(rows))[i]) for i, row in enumerate(rows)]
     if not body:
         body = [html.Tr(html.Td(empty, colSpan=len(head), className="muted"))]
-    return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], id=table_id,
-                      className="review-table")
+    return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], id=table_id, className="review-table")
 
 
 def dosing_section(record: SessionRecord, ref: TimeRef) -> html.Div:
@@ -362,65 +500,144 @@ def dosing_section(record: SessionRecord, ref: TimeRef) -> html.Div:
     protocol = protocol_for(record.session)
     plan = plan_for(record, protocol)
     answers = [(r.question, r.answer, given_text(r.given, ref)) for r in screening_rows(record, protocol)]
-    changes = [(ref.text_with_clock(g.t), g.who or "-", "; ".join(c) or "no change")
-               for g, c in screening_changes(record) if g.t is not None]
+    changes = [
+        (ref.text_with_clock(g.t), g.who or "-", "; ".join(c) or "no change")
+        for g, c in screening_changes(record)
+        if g.t is not None
+    ]
     decisions = decision_rows(record, plan)
-    lifted = [(r.finding.action.upper(), r.finding.text, lifted_text(r, ref)) if r.finding is not None else
-              ("OVERRIDE", r.override.alarm_id if r.override else "", lifted_text(r, ref)) for r in decisions]
+    lifted = [
+        (r.finding.action.upper(), r.finding.text, lifted_text(r, ref))
+        if r.finding is not None
+        else ("OVERRIDE", r.override.alarm_id if r.override else "", lifted_text(r, ref))
+        for r in decisions
+    ]
     dosing = [(ref.text_with_clock(t), state, reasons) for t, state, reasons in dosing_rows(record)]
-    return html.Div(id="review-dosing", className="review-dosing", children=[
-        html.H3("Screening answers"),
-        table(("Question", "Answer", "Given"), answers, "review-screening", "no screening recorded"),
-        *([html.H3("Screening answered on the page"),
-           table(("When", "By", "Changed"), changes, "review-screening-changes", "")] if changes else []),
-        html.H3("Blocks, gates, checks and overrides"),
-        table(("Decision", "Why", "Lifted"), lifted, "review-decisions", "no blocks, gates or checks: clear to dose",
-              ["not-met" if r.open_block else "" for r in decisions]),
-        html.H3("Dosing decision changes"),
-        table(("When", "Dosing", "Reasons"), dosing, "review-dosing-changes", "no dosing decision recorded"),
-    ])
+    return html.Div(
+        id="review-dosing",
+        className="review-dosing",
+        children=[
+            html.H3("Screening answers"),
+            table(("Question", "Answer", "Given"), answers, "review-screening", "no screening recorded"),
+            *(
+                [
+                    html.H3("Screening answered on the page"),
+                    table(("When", "By", "Changed"), changes, "review-screening-changes", ""),
+                ]
+                if changes
+                else []
+            ),
+            html.H3("Blocks, gates, checks and overrides"),
+            table(
+                ("Decision", "Why", "Lifted"),
+                lifted,
+                "review-decisions",
+                "no blocks, gates or checks: clear to dose",
+                ["not-met" if r.open_block else "" for r in decisions],
+            ),
+            html.H3("Dosing decision changes"),
+            table(("When", "Dosing", "Reasons"), dosing, "review-dosing-changes", "no dosing decision recorded"),
+        ],
+    )
 
 
 def course_table(rows: list[CourseRow], current: str) -> html.Table:
     def num(x: float | None, fmt: str = ".0f") -> str:
         return "-" if x is None else format(x, fmt)
 
-    head = html.Tr([html.Th(h) for h in ("Session", "Date", "Route", "Drug", "Dose mg", "mg/kg", "Baseline BP",
-                                         "Peak BP", "Rise", "Min SpO2", "Alarms H/M/L")])
-    body = [html.Tr(className="current" if r.session_id == current else "", children=[
-        html.Td(html.A(r.session_id, href=f"/review/{r.session_id}")), html.Td(clock_text(r.started)[:10]),
-        html.Td(r.route.upper()), html.Td(r.drugs), html.Td(num(r.mg, "g")), html.Td(num(r.mg_per_kg, "g")),
-        html.Td(f"{num(r.baseline_sbp)}/{num(r.baseline_dbp)}"), html.Td(f"{num(r.peak_sbp)}/{num(r.peak_dbp)}"),
-        html.Td(f"{num(r.rise_sbp, '+.0f')}/{num(r.rise_dbp, '+.0f')}"), html.Td(num(r.min_spo2)),
-        html.Td("/".join(str(r.alarms.get(p, 0)) for p in PRIORITIES)),
-    ]) for r in rows]
+    head = html.Tr(
+        [
+            html.Th(h)
+            for h in (
+                "Session",
+                "Date",
+                "Route",
+                "Drug",
+                "Dose mg",
+                "mg/kg",
+                "Baseline BP",
+                "Peak BP",
+                "Rise",
+                "Min SpO2",
+                "Alarms H/M/L",
+            )
+        ]
+    )
+    body = [
+        html.Tr(
+            className="current" if r.session_id == current else "",
+            children=[
+                html.Td(html.A(r.session_id, href=f"/review/{r.session_id}")),
+                html.Td(clock_text(r.started)[:10]),
+                html.Td(r.route.upper()),
+                html.Td(r.drugs),
+                html.Td(num(r.mg, "g")),
+                html.Td(num(r.mg_per_kg, "g")),
+                html.Td(f"{num(r.baseline_sbp)}/{num(r.baseline_dbp)}"),
+                html.Td(f"{num(r.peak_sbp)}/{num(r.peak_dbp)}"),
+                html.Td(f"{num(r.rise_sbp, '+.0f')}/{num(r.rise_dbp, '+.0f')}"),
+                html.Td(num(r.min_spo2)),
+                html.Td("/".join(str(r.alarms.get(p, 0)) for p in PRIORITIES)),
+            ],
+        )
+        for r in rows
+    ]
     return html.Table([html.Thead(head), html.Tbody(body)], id="review-course", className="review-table")
 
 
-EXPORTS = (("csv", "CSV (zip)"), ("parquet", "Parquet"), ("fhir", "FHIR R4"), ("report", "Report (HTML)"),
-           ("vital", "VitalDB (.vital)"), ("rems", "REMS form"))
+EXPORTS = (
+    ("csv", "CSV (zip)"),
+    ("parquet", "Parquet"),
+    ("fhir", "FHIR R4"),
+    ("report", "Report (HTML)"),
+    ("vital", "VitalDB (.vital)"),
+    ("rems", "REMS form"),
+)
 
 
 def export_bar(rems: bool = False) -> html.Div:
     """The export buttons (the REMS form's only for an esketamine session: ``rems``), the FHIR reading interval
     (as ``kapmon export --interval``) and the message line."""
-    buttons = [html.Button(label, id=f"export-{fmt}", className="ack", n_clicks=0, hidden=fmt == "rems" and not rems)
-               for fmt, label in EXPORTS]
-    interval = html.Label(className="review-interval", children=[
-        "FHIR readings: ",
-        dcc.Dropdown(id="export-fhir-interval", options=[{"label": text, "value": s} for s, text in FHIR_INTERVALS],
-                     value=0, clearable=False, searchable=False, style={"width": "190px", "color": "#000"})])
-    return html.Div(className="review-exports", children=[
-        html.Span("Export:", className="muted"), *buttons, interval,
-        html.Span(id="review-export-message", className="review-export-message")])
+    buttons = [
+        html.Button(label, id=f"export-{fmt}", className="ack", n_clicks=0, hidden=fmt == "rems" and not rems)
+        for fmt, label in EXPORTS
+    ]
+    interval = html.Label(
+        className="review-interval",
+        children=[
+            "FHIR readings: ",
+            dcc.Dropdown(
+                id="export-fhir-interval",
+                options=[{"label": text, "value": s} for s, text in FHIR_INTERVALS],
+                value=0,
+                clearable=False,
+                searchable=False,
+                style={"width": "190px", "color": "#000"},
+            ),
+        ],
+    )
+    return html.Div(
+        className="review-exports",
+        children=[
+            html.Span("Export:", className="muted"),
+            *buttons,
+            interval,
+            html.Span(id="review-export-message", className="review-export-message"),
+        ],
+    )
 
 
 def layout(store: Store, session_id: str) -> html.Div:
     """The review page of one session (or a clear message if there is no such session)."""
     if store.session(session_id) is None:
-        return html.Div(className="review", children=[
-            html.H1("No such session"), html.P(f"There is no session {session_id!r} in this store."),
-            html.A("All sessions", href="/")])
+        return html.Div(
+            className="review",
+            children=[
+                html.H1("No such session"),
+                html.P(f"There is no session {session_id!r} in this store."),
+                html.A("All sessions", href="/"),
+            ],
+        )
     record = load_record(store, session_id)
     summary = summarise(record)
     ref = reference(record)
@@ -428,38 +645,59 @@ def layout(store: Store, session_id: str) -> html.Div:
     series = load_series(store, session_id, ref.t0)
     fig = review_figure(record, summary, series, ref)
     state = recording_state(record, store.heartbeats().get(session_id), time.time())
-    banner = ([html.Div(state_text(state, record, ref), id="review-running", className=f"review-banner {state}")]
-              if state != ENDED else [])
-    return html.Div(className="review", children=[
-        dcc.Store(id="review-session", data=session_id),
-        dcc.Store(id="review-traces", data={"vitals": [tr.vital for tr in shown_traces(series)], "t0": ref.t0,
-                                            "rows": 1 + len(shown_panels(series)), "whole": whole_range(record, ref)}),
-        dcc.Download(id="review-download"),
-        html.Header(className="topbar", children=[
-            html.A("kapmon", href="/", className="brand"),
-            html.Span(f"Review · {s.patient}", className="patient", id="review-patient"),
-            html.Span(f"{s.route.upper()} · {'' if s.weight_kg is None else f'{s.weight_kg:g} kg · '}"
-                      f"started {clock_text(s.started)[:16]} · {minutes(record.end - s.started)}"
-                      + ("" if state == ENDED else " so far"), className="session-clock"),
-            html.Span(s.id, className="session-clock"),
-        ]),
-        *banner,
-        export_bar(rems=for_esketamine(record, plan_for(record, protocol_for(s)))),
-        html.P(f"T+ minutes since the {ref.what} ({clock_hms(ref.t0)}). Drag to zoom, double-click for the whole "
-               "session. Top lanes: alarms by priority, phases, notes; shading: the highest alarm active; dashed "
-               "lines: doses.", className="muted review-help"),
-        dcc.Loading(dcc.Graph(id="review-graph", figure=fig, config={"displaylogo": False, "scrollZoom": True}),
-                    type="dot"),
-        html.H2("Summary"),
-        summary_panel(summary, ref),
-        html.P(f"Baseline rule: {summary.baseline_rule}", className="muted review-help"),
-        html.H2("Doses, notes and decisions"),
-        events_table(record, ref),
-        html.H2("Screening and dosing"),
-        dosing_section(record, ref),
-        html.H2(f"Course: every session of {s.patient}"),
-        course_table(course(store, s.patient, {s.id: summary}), s.id),
-    ])
+    banner = (
+        [html.Div(state_text(state, record, ref), id="review-running", className=f"review-banner {state}")]
+        if state != ENDED
+        else []
+    )
+    return html.Div(
+        className="review",
+        children=[
+            dcc.Store(id="review-session", data=session_id),
+            dcc.Store(
+                id="review-traces",
+                data={
+                    "vitals": [tr.vital for tr in shown_traces(series)],
+                    "t0": ref.t0,
+                    "rows": 1 + len(shown_panels(series)),
+                    "whole": whole_range(record, ref),
+                },
+            ),
+            dcc.Download(id="review-download"),
+            html.Header(
+                className="topbar",
+                children=[
+                    html.A("kapmon", href="/", className="brand"),
+                    html.Span(f"Review · {s.patient}", className="patient", id="review-patient"),
+                    html.Span(
+                        f"{s.route.upper()} · {'' if s.weight_kg is None else f'{s.weight_kg:g} kg · '}"
+                        f"started {clock_text(s.started)[:16]} · {minutes(record.end - s.started)}"
+                        + ("" if state == ENDED else " so far"),
+                        className="session-clock",
+                    ),
+                    html.Span(s.id, className="session-clock"),
+                ],
+            ),
+            *banner,
+            export_bar(rems=for_esketamine(record, plan_for(record, protocol_for(s)))),
+            html.P(
+                f"T+ minutes since the {ref.what} ({clock_hms(ref.t0)}). Drag to zoom, double-click for the whole "
+                "session. Top lanes: alarms by priority, phases, notes; shading: the highest alarm active; dashed "
+                "lines: doses.",
+                className="muted review-help",
+            ),
+            dcc.Loading(dcc.Graph(id="review-graph", figure=fig, config={"displaylogo": False, "scrollZoom": True}), type="dot"),
+            html.H2("Summary"),
+            summary_panel(summary, ref),
+            html.P(f"Baseline rule: {summary.baseline_rule}", className="muted review-help"),
+            html.H2("Doses, notes and decisions"),
+            events_table(record, ref),
+            html.H2("Screening and dosing"),
+            dosing_section(record, ref),
+            html.H2(f"Course: every session of {s.patient}"),
+            course_table(course(store, s.patient, {s.id: summary}), s.id),
+        ],
+    )
 
 
 # --------------------------------------------------------------------------------------------- callbacks
@@ -495,8 +733,14 @@ def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
     return ends["0"], ends["1"]
 
 
-def zoom_patch(series: dict[str, Series], drawn: list[str], rng: tuple[float, float] | str, ref: TimeRef,
-               whole: tuple[float, float], n_rows: int) -> Patch:
+def zoom_patch(
+    series: dict[str, Series],
+    drawn: list[str],
+    rng: tuple[float, float] | str,
+    ref: TimeRef,
+    whole: tuple[float, float],
+    n_rows: int,
+) -> Patch:
     """A Patch with the T+ ticks of the new window and the downsampled traces (of the ``drawn`` vitals, in
     figure order) that do not fit in one screen at full resolution."""
     patch = Patch()
@@ -516,8 +760,13 @@ def zoom_patch(series: dict[str, Series], drawn: list[str], rng: tuple[float, fl
 def register(app: Dash, store: Store) -> None:
     """Register the review page callbacks against one store."""
 
-    @app.callback(Output("review-graph", "figure"), Input("review-graph", "relayoutData"),
-                  State("review-session", "data"), State("review-traces", "data"), prevent_initial_call=True)
+    @app.callback(
+        Output("review-graph", "figure"),
+        Input("review-graph", "relayoutData"),
+        State("review-session", "data"),
+        State("review-traces", "data"),
+        prevent_initial_call=True,
+    )
     def zoom(relayout: dict | None, session_id: str, drawn: dict):
         rng = x_range(relayout)
         session = store.session(session_id)
@@ -527,9 +776,14 @@ def register(app: Dash, store: Store) -> None:
         series = load_series(store, session_id, ref.t0)
         return zoom_patch(series, drawn["vitals"], rng, ref, tuple(drawn["whole"]), drawn["rows"])
 
-    @app.callback(Output("review-download", "data"), Output("review-export-message", "children"),
-                  *[Input(f"export-{fmt}", "n_clicks") for fmt, _ in EXPORTS],
-                  State("review-session", "data"), State("export-fhir-interval", "value"), prevent_initial_call=True)
+    @app.callback(
+        Output("review-download", "data"),
+        Output("review-export-message", "children"),
+        *[Input(f"export-{fmt}", "n_clicks") for fmt, _ in EXPORTS],
+        State("review-session", "data"),
+        State("export-fhir-interval", "value"),
+        prevent_initial_call=True,
+    )
     def download(*args):
         session_id, interval = args[-2], args[-1]
         fmt = (ctx.triggered_id or "").removeprefix("export-")
@@ -542,23 +796,29 @@ def register(app: Dash, store: Store) -> None:
             problems = export_problems(store, session_id)
         except (ExportError, StoreError, RecordingError, OSError) as exc:
             return no_update, html.Span(f"Export failed: {exc}", className="error")
-        note = [html.Span(f"Exported with {len(problems)} warning{'s' if len(problems) != 1 else ''}: ", className="warn"),
-                *[html.Span(p, className="warn-line") for p in problems]] if problems else [
-            html.Span(f"Exported {download_name(session_id, fmt)}.", className="ok")]
+        note = (
+            [
+                html.Span(f"Exported with {len(problems)} warning{'s' if len(problems) != 1 else ''}: ", className="warn"),
+                *[html.Span(p, className="warn-line") for p in problems],
+            ]
+            if problems
+            else [html.Span(f"Exported {download_name(session_id, fmt)}.", className="ok")]
+        )
         return dcc.send_bytes(data, download_name(session_id, fmt)), note
 
 
 def download_name(session_id: str, fmt: str) -> str:
-    return f"kapmon-{session_id}." + {"csv": "zip", "parquet": "parquet", "fhir": "fhir.json", "report": "html",
-                                      "vital": "vital", "rems": "rems.md"}[fmt]
+    return (
+        f"kapmon-{session_id}."
+        + {"csv": "zip", "parquet": "parquet", "fhir": "fhir.json", "report": "html", "vital": "vital", "rems": "rems.md"}[fmt]
+    )
 
 
 def export_bytes(store: Store, session_id: str, fmt: str, interval_s: float = 0.0) -> bytes:
     """One export as bytes; CSV comes zipped with its JSON sidecar; ``interval_s`` thins FHIR readings."""
     with tempfile.TemporaryDirectory() as tmp:
         name = f"kapmon-{session_id}"
-        path = export(store, session_id, fmt, Path(tmp) / (name + (".csv" if fmt == "csv" else ".out")),
-                      interval_s=interval_s)
+        path = export(store, session_id, fmt, Path(tmp) / (name + (".csv" if fmt == "csv" else ".out")), interval_s=interval_s)
         if fmt != "csv":
             return path.read_bytes()
         buf = io.BytesIO()

@@ -18,12 +18,12 @@ from devices.errors import located
 from devices.screening import NUMBER, QUESTIONS, YES_NO, Question, ScreeningError, parse_answers
 from layouts.components import wildcards
 from layouts.controls import CHECK_THEN_RECORD, actor, clicked, feedback, said
+from monitor.analysis.record_view import answer_changes, question_keys
 from monitor.rules.holds import hold_text
-from monitor.session.hub import Hub
-from monitor.session.live_view import LiveSnapshot
 from monitor.rules.plan import Plan
 from monitor.rules.protocol import Protocol
-from monitor.analysis.record_view import answer_changes, question_keys
+from monitor.session.hub import Hub
+from monitor.session.live_view import LiveSnapshot
 
 ANSWER_MAX = 40  # characters: the longest answer the vocabulary has is a word or a number (a form sends no more)
 WHERE = "the screening form"
@@ -55,11 +55,19 @@ def control(question: Question, answer: object) -> dcc.Input | dcc.RadioItems:
     value = shown_value(question, answer)
     if question.kind == NUMBER:
         # Dash's Input lists only the older inputmode keywords; browsers take "decimal" (digits and a decimal point)
-        return dcc.Input(id=id_, type="text", inputMode="decimal", value=value, className="num",  # type: ignore[arg-type]
-                         placeholder=question.unit or "number", maxLength=ANSWER_MAX)
+        return dcc.Input(
+            id=id_,
+            type="text",
+            inputMode="decimal",  # type: ignore[arg-type]
+            value=value,
+            className="num",
+            placeholder=question.unit or "number",
+            maxLength=ANSWER_MAX,
+        )
     options = [("Yes", "yes"), ("No", "no")] if question.kind == YES_NO else [(c, c) for c in question.choices]
-    return dcc.RadioItems(id=id_, options=[{"label": label, "value": v} for label, v in options], value=value,
-                          inline=True, className="choice")
+    return dcc.RadioItems(
+        id=id_, options=[{"label": label, "value": v} for label, v in options], value=value, inline=True, className="choice"
+    )
 
 
 def form(snap: LiveSnapshot | None) -> html.Details | html.Div:
@@ -69,27 +77,35 @@ def form(snap: LiveSnapshot | None) -> html.Details | html.Div:
         return html.Div()
     plan = snap.plan
     missing = unanswered(plan)
-    rows = [html.Div(className="question" + (" question-unanswered" if q.key in missing else ""),
-                     **wildcards({"data-key": q.key}), children=[
-                         html.Span(q.text, className="question-text"), control(q, plan.screening.get(q.key))])
-            for q in questions(plan.protocol)]
+    rows = [
+        html.Div(
+            className="question" + (" question-unanswered" if q.key in missing else ""),
+            **wildcards({"data-key": q.key}),
+            children=[html.Span(q.text, className="question-text"), control(q, plan.screening.get(q.key))],
+        )
+        for q in questions(plan.protocol)
+    ]
     title = f"Screening: {len(missing)} unanswered" if missing else "Screening: answered"
-    return html.Details(id="screening", className="screening actions" + (" screening-missing" if missing else ""),
-                        open=bool(missing), children=[
-        html.Summary(title),
-        html.Div(rows, className="questions"),
-        html.Div(className="form-row", children=[
-            html.Button("Save screening", id="screen-save", className="ack", n_clicks=0)]),
-        feedback("screen-result"),
-    ])
+    return html.Details(
+        id="screening",
+        className="screening actions" + (" screening-missing" if missing else ""),
+        open=bool(missing),
+        children=[
+            html.Summary(title),
+            html.Div(rows, className="questions"),
+            html.Div(
+                className="form-row", children=[html.Button("Save screening", id="screen-save", className="ack", n_clicks=0)]
+            ),
+            feedback("screen-result"),
+        ],
+    )
 
 
 def sent_answers(entries: object) -> dict[object, object]:
     """The answers the page sent, keyed as it named them (a forged request may name anything)."""
     if not isinstance(entries, list):
         return {}
-    return {e["id"].get("key"): e.get("value") for e in entries
-            if isinstance(e, dict) and isinstance(e.get("id"), dict)}
+    return {e["id"].get("key"): e.get("value") for e in entries if isinstance(e, dict) and isinstance(e.get("id"), dict)}
 
 
 def answer_like(value: object) -> bool:
@@ -123,8 +139,10 @@ def register(app: Dash, live: Mapping[str, Hub]) -> None:
 
     @app.callback(
         Output("screen-result", "children"),
-        Input("screen-save", "n_clicks"), State({"type": "screen", "key": ALL}, "value"),
-        State("cursor", "data"), State("who", "value"),
+        Input("screen-save", "n_clicks"),
+        State({"type": "screen", "key": ALL}, "value"),
+        State("cursor", "data"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
     def on_save(_n: int, _values: list, cursor: dict, who: object) -> object:

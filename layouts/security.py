@@ -8,7 +8,8 @@ central station): one ``secure()`` call where an app is served.
   Names given with ``--allow-host`` (such as the name a TLS reverse proxy forwards) match on any port.
 - **Same-origin check** (cross-site requests): a state-changing request (any method but GET, HEAD,
   OPTIONS: every Dash callback is a POST) whose ``Origin`` (or, without one, ``Referer``) is not a page
-  of this server (a host the Host check accepts) is refused with 403. Requests with neither header (non-browser clients) still need sign-in.
+  of this server (a host the Host check accepts) is refused with 403. Requests with neither header
+  (non-browser clients) still need sign-in.
 - **Headers**: no framing by any site (``X-Frame-Options: DENY``, CSP ``frame-ancestors 'none'``), no
   MIME sniffing, no referrer to other sites, and ``Cache-Control: no-store`` on everything but the
   static JavaScript and CSS bundles (pages, callback responses and downloads carry patient data).
@@ -25,8 +26,8 @@ from dash import Dash
 from flask import Response, request
 
 from layouts.auth import protect
-from monitor.session.store import Store
 from monitor.auth.users import Users
+from monitor.session.store import Store
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD = frozenset({"0.0.0.0", "::", ""})
@@ -118,10 +119,12 @@ def harden(app: Dash, bind_host: str, port: int, extra_names: Iterable[str] = ()
 
     def check_request() -> Response | None:
         if not hosts.allows(request.host):
-            return Response(f"Unknown host {request.host[:100]!r}: this server answers only to the address it "
-                            "was started on.\n", 400)
+            return Response(
+                f"Unknown host {request.host[:100]!r}: this server answers only to the address it was started on.\n", 400
+            )
         if request.method not in SAFE_METHODS and not same_origin(
-                request.headers.get("Origin"), request.headers.get("Referer"), hosts):
+            request.headers.get("Origin"), request.headers.get("Referer"), hosts
+        ):
             return Response("Cross-site request refused.\n", 403)
         return None
 
@@ -135,8 +138,9 @@ def harden(app: Dash, bind_host: str, port: int, extra_names: Iterable[str] = ()
     app.server.after_request(add_headers)
 
 
-def secure(app: Dash, bind_host: str, port: int, users: Users | None, store: Store | None,
-           extra_names: Iterable[str] = ()) -> None:
+def secure(
+    app: Dash, bind_host: str, port: int, users: Users | None, store: Store | None, extra_names: Iterable[str] = ()
+) -> None:
     """Everything a served app needs before it answers anyone: host and origin checks, headers, and,
     with ``users``, sign-in on every route (checked after the host, so a rebinding page never reaches it)."""
     harden(app, bind_host, port, extra_names)

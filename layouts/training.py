@@ -20,12 +20,21 @@ from layouts.auth import acting_user
 from layouts.components import elapsed_text, since_dose_text
 from layouts.controls import feedback
 from layouts.ending import end_button, end_from_page
-from monitor.training.debrief import Debrief, debrief
 from monitor.session.hub import Hub
 from monitor.session.model import Session
 from monitor.session.store import Store
-from monitor.training.library import (INJECTIONS, TRAINEE_ACTIONS, TrainingInputError, check_speed, choice_source, choices,
-                              inject, playback, start_training)
+from monitor.training.debrief import Debrief, debrief
+from monitor.training.library import (
+    INJECTIONS,
+    TRAINEE_ACTIONS,
+    TrainingInputError,
+    check_speed,
+    choice_source,
+    choices,
+    inject,
+    playback,
+    start_training,
+)
 
 SPEEDS = (1, 5, 10, 30, 60)
 SKIPS_MIN = (1, 5, 10)
@@ -41,61 +50,121 @@ def start_page(folder: Path | None) -> html.Div:
     """Choose a scenario or recording (each described), the trainee and the speed."""
     offered = choices(folder)
     options = [{"value": c.value, "label": c.label} for c in offered]
-    catalogue = [html.Tr([html.Td(html.Strong(c.title)), html.Td(c.kind), html.Td(length_text(c.length_s)),
-                          html.Td(c.happens), html.Td(c.teaches)]) for c in offered]
-    return html.Div(className="sessions training-start", children=[
-        html.Nav(html.A("\u2190 Sessions", href="/", id="back-to-sessions"), className="crumbs"),
-        html.H1("Training"),
-        html.P("Replays run through the same alarm engine and live page as a real session and are stored as "
-               "training sessions, never mixed with clinical ones.", className="muted"),
-        html.Div(className="form-row", children=[
-            dcc.Dropdown(id="train-choice", options=options, value=options[0]["value"] if options else None,
-                         clearable=False, className="dd wide-dd"),
-        ]),
-        html.Div(className="form-row", children=[
-            html.Label(["Trainee ", dcc.Input(id="train-trainee", placeholder="name", className="txt")]),
-            html.Label(["Speed ", dcc.Dropdown(id="train-speed", options=list(SPEEDS), value=10, clearable=False,
-                                               className="dd")]),
-            html.Button("Start", id="train-start", className="ack", n_clicks=0),
-        ]),
-        feedback("train-result"),
-        html.H2("Scenarios and recordings"),
-        html.Table([html.Thead(html.Tr([html.Th(h) for h in ("", "Kind", "Length", "What happens",
-                                                               "What it teaches")])),
-                    html.Tbody(catalogue)], className="session-table catalogue", id="train-catalogue"),
-    ])
+    catalogue = [
+        html.Tr(
+            [
+                html.Td(html.Strong(c.title)),
+                html.Td(c.kind),
+                html.Td(length_text(c.length_s)),
+                html.Td(c.happens),
+                html.Td(c.teaches),
+            ]
+        )
+        for c in offered
+    ]
+    return html.Div(
+        className="sessions training-start",
+        children=[
+            html.Nav(html.A("\u2190 Sessions", href="/", id="back-to-sessions"), className="crumbs"),
+            html.H1("Training"),
+            html.P(
+                "Replays run through the same alarm engine and live page as a real session and are stored as "
+                "training sessions, never mixed with clinical ones.",
+                className="muted",
+            ),
+            html.Div(
+                className="form-row",
+                children=[
+                    dcc.Dropdown(
+                        id="train-choice",
+                        options=options,
+                        value=options[0]["value"] if options else None,
+                        clearable=False,
+                        className="dd wide-dd",
+                    ),
+                ],
+            ),
+            html.Div(
+                className="form-row",
+                children=[
+                    html.Label(["Trainee ", dcc.Input(id="train-trainee", placeholder="name", className="txt")]),
+                    html.Label(
+                        [
+                            "Speed ",
+                            dcc.Dropdown(id="train-speed", options=list(SPEEDS), value=10, clearable=False, className="dd"),
+                        ]
+                    ),
+                    html.Button("Start", id="train-start", className="ack", n_clicks=0),
+                ],
+            ),
+            feedback("train-result"),
+            html.H2("Scenarios and recordings"),
+            html.Table(
+                [
+                    html.Thead(html.Tr([html.Th(h) for h in ("", "Kind", "Length", "What happens", "What it teaches")])),
+                    html.Tbody(catalogue),
+                ],
+                className="session-table catalogue",
+                id="train-catalogue",
+            ),
+        ],
+    )
 
 
 def bar(session: Session) -> html.Div:
     """Playback, trainee and (collapsed) instructor controls shown on a training session's live page."""
     training = session.metadata.get("training", {})
-    return html.Div(className="training-bar", children=[
-        dcc.Store(id="train-trainee-name", data=training.get("trainee", "")),
-        html.Div(className="form-row", children=[
-            html.Strong(f"TRAINING · {training.get('title', 'Training')}"),
-            html.Span(id="play-state", className="play-state"),
-            html.Button("Pause", id="play-pause", className="ack", n_clicks=0),
-            *[html.Button(f"{s}\u00d7", id={"type": "speed", "x": s}, className="quick", n_clicks=0) for s in SPEEDS],
-            *[html.Button(f"+{m} min", id={"type": "skip", "min": m}, className="quick", n_clicks=0) for m in SKIPS_MIN],
-            end_button("end-training", "End & debrief",
-                       "End this training session and open its debrief? Playback stops for good."),
-        ]),
-        html.Div(className="form-row", children=[
-            html.Span("Trainee:", className="muted"),
-            *[html.Button(label, id={"type": "trainee", "action": key}, className="quick", n_clicks=0)
-              for key, label in TRAINEE_ACTIONS.items()],
-        ]),
-        html.Details(className="instructor", children=[
-            html.Summary("Instructor"),
-            html.Div(className="form-row", children=[
-                html.Label(["Instructor ", dcc.Input(id="instructor", value="", placeholder="name", className="txt")]),
-                *[html.Button(label, id={"type": "inject", "kind": key}, className="quick inject", n_clicks=0)
-                  for key, (label, _) in INJECTIONS.items()],
-            ]),
-            feedback("inject-result"),
-        ]),
-        feedback("training-result"),
-    ])
+    return html.Div(
+        className="training-bar",
+        children=[
+            dcc.Store(id="train-trainee-name", data=training.get("trainee", "")),
+            html.Div(
+                className="form-row",
+                children=[
+                    html.Strong(f"TRAINING · {training.get('title', 'Training')}"),
+                    html.Span(id="play-state", className="play-state"),
+                    html.Button("Pause", id="play-pause", className="ack", n_clicks=0),
+                    *[html.Button(f"{s}\u00d7", id={"type": "speed", "x": s}, className="quick", n_clicks=0) for s in SPEEDS],
+                    *[html.Button(f"+{m} min", id={"type": "skip", "min": m}, className="quick", n_clicks=0) for m in SKIPS_MIN],
+                    end_button(
+                        "end-training",
+                        "End & debrief",
+                        "End this training session and open its debrief? Playback stops for good.",
+                    ),
+                ],
+            ),
+            html.Div(
+                className="form-row",
+                children=[
+                    html.Span("Trainee:", className="muted"),
+                    *[
+                        html.Button(label, id={"type": "trainee", "action": key}, className="quick", n_clicks=0)
+                        for key, label in TRAINEE_ACTIONS.items()
+                    ],
+                ],
+            ),
+            html.Details(
+                className="instructor",
+                children=[
+                    html.Summary("Instructor"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            html.Label(
+                                ["Instructor ", dcc.Input(id="instructor", value="", placeholder="name", className="txt")]
+                            ),
+                            *[
+                                html.Button(label, id={"type": "inject", "kind": key}, className="quick inject", n_clicks=0)
+                                for key, (label, _) in INJECTIONS.items()
+                            ],
+                        ],
+                    ),
+                    feedback("inject-result"),
+                ],
+            ),
+            feedback("training-result"),
+        ],
+    )
 
 
 def duration_text(seconds: float | None) -> str:
@@ -119,8 +188,10 @@ def _times(d: Debrief, t_s: float) -> list[html.Td]:
         since = since_dose_text(t_s - d.first_dose_s)
     else:
         since = "session " + since_dose_text(t_s).removeprefix("T")
-    return [html.Td(since, className="t-plus"),
-            html.Td(time.strftime("%H:%M:%S", time.localtime(d.started + t_s)), className="clock")]
+    return [
+        html.Td(since, className="t-plus"),
+        html.Td(time.strftime("%H:%M:%S", time.localtime(d.started + t_s)), className="clock"),
+    ]
 
 
 def debrief_page(store: Store, session_id: str, live: MutableMapping[str, Hub]) -> html.Div:
@@ -137,60 +208,104 @@ def debrief_children(store: Store, session_id: str, running: bool, note: str = "
     """Each expectation and the trainee's response, the timeline, links and exports."""
     d = debrief(store, session_id)
     met = sum(o.result in ("done", "avoided") for o in d.outcomes)
-    rows = [html.Tr([html.Td(o.id), html.Td(o.what), *_times(d, o.due_s),
-                     html.Td(o.result.upper(), className=f"result-{o.result.replace(' ', '-')}"),
-                     html.Td(action_text(o.action)), html.Td(duration_text(o.response_s))]) for o in d.outcomes]
-    events = [html.Tr([*_times(d, r.t_s), html.Td(r.event), html.Td(r.response), html.Td(duration_text(r.response_s))],
-                      className=f"row-{r.source}") for r in d.timeline]
-    reference = ("Times are T+ minutes:seconds since the first dose, with the clock time beside them."
-                 if d.first_dose_s is not None else "No dose yet: times are minutes:seconds into the session.")
+    unreached = any(o.result == "not reached" for o in d.outcomes)
+    rows = [
+        html.Tr(
+            [
+                html.Td(o.id),
+                html.Td(o.what),
+                *_times(d, o.due_s),
+                html.Td(o.result.upper(), className=f"result-{o.result.replace(' ', '-')}"),
+                html.Td(action_text(o.action)),
+                html.Td(duration_text(o.response_s)),
+            ]
+        )
+        for o in d.outcomes
+    ]
+    events = [
+        html.Tr(
+            [*_times(d, r.t_s), html.Td(r.event), html.Td(r.response), html.Td(duration_text(r.response_s))],
+            className=f"row-{r.source}",
+        )
+        for r in d.timeline
+    ]
+    reference = (
+        "Times are T+ minutes:seconds since the first dose, with the clock time beside them."
+        if d.first_dose_s is not None
+        else "No dose yet: times are minutes:seconds into the session."
+    )
     return [
-        html.Nav([html.A("\u2190 Sessions", href="/"), html.A("Training", href="/training"),
-                  html.A("Review this session", href=f"/review/{session_id}", id="debrief-review")],
-                 className="crumbs"),
+        html.Nav(
+            [
+                html.A("\u2190 Sessions", href="/"),
+                html.A("Training", href="/training"),
+                html.A("Review this session", href=f"/review/{session_id}", id="debrief-review"),
+            ],
+            className="crumbs",
+        ),
         html.H1(f"Debrief: {d.title}"),
-        html.P(f"Trainee: {d.trainee or 'not named'} · session {session_id} · {met} of {len(d.outcomes)} "
-               f"expectations met{' so far' if running else ''}"
-               f"{' (the session ended before some were due)' if not running and any(o.result == 'not reached' for o in d.outcomes) else ''}",
-               className="muted"),
+        html.P(
+            f"Trainee: {d.trainee or 'not named'} · session {session_id} · {met} of {len(d.outcomes)} "
+            f"expectations met{' so far' if running else ''}"
+            f"{' (the session ended before some were due)' if not running and unreached else ''}",
+            className="muted",
+        ),
         html.P(note, className="feedback", id="debrief-note") if note else None,
         running_box() if running else None,
         html.H2("What the trainee should have done"),
-        html.Table([html.Thead(html.Tr([html.Th(h) for h in ("", "Expected", "Due", "Clock", "Result", "Action",
-                                                               "Response")])),
-                    html.Tbody(rows)], className="session-table", id="debrief-outcomes"),
+        html.Table(
+            [
+                html.Thead(html.Tr([html.Th(h) for h in ("", "Expected", "Due", "Clock", "Result", "Action", "Response")])),
+                html.Tbody(rows),
+            ],
+            className="session-table",
+            id="debrief-outcomes",
+        ),
         html.H2("Missed"),
         html.Ul([html.Li(f"{o.id}: {o.what}") for o in d.missed] or [html.Li("Nothing missed")], id="debrief-missed"),
         html.H2("Timeline"),
         html.P(reference, className="muted"),
-        html.Table([html.Thead(html.Tr([html.Th(h) for h in ("Time", "Clock", "Event", "Response", "After")])),
-                    html.Tbody(events)], className="session-table", id="debrief-timeline"),
-        html.Div(className="form-row", children=[
-            html.Button("Download JSON", id="debrief-json", className="ack", n_clicks=0),
-            html.Button("Download CSV", id="debrief-csv", className="ack", n_clicks=0),
-            dcc.Download(id="debrief-download"),
-        ]),
+        html.Table(
+            [html.Thead(html.Tr([html.Th(h) for h in ("Time", "Clock", "Event", "Response", "After")])), html.Tbody(events)],
+            className="session-table",
+            id="debrief-timeline",
+        ),
+        html.Div(
+            className="form-row",
+            children=[
+                html.Button("Download JSON", id="debrief-json", className="ack", n_clicks=0),
+                html.Button("Download CSV", id="debrief-csv", className="ack", n_clicks=0),
+                dcc.Download(id="debrief-download"),
+            ],
+        ),
         dcc.Store(id="debrief-session", data=session_id),
     ]
 
 
 def running_box() -> html.Div:
     """Shown while the session still runs: the debrief so far, and an explicit End session."""
-    return html.Div(className="end-bar", id="debrief-running", children=[
-        html.Strong("This session is still running: the debrief so far."),
-        html.Label(["Your name ", dcc.Input(id="debrief-who", value="", placeholder="name", className="txt")]),
-        end_button("debrief-end", "End session", "End this training session now? Playback stops for good."),
-        feedback("debrief-end-result"),
-    ])
+    return html.Div(
+        className="end-bar",
+        id="debrief-running",
+        children=[
+            html.Strong("This session is still running: the debrief so far."),
+            html.Label(["Your name ", dcc.Input(id="debrief-who", value="", placeholder="name", className="txt")]),
+            end_button("debrief-end", "End session", "End this training session now? Playback stops for good."),
+            feedback("debrief-end-result"),
+        ],
+    )
 
 
 def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Path | None) -> None:
     """Callbacks for starting training, playback, trainee actions, injections, ending and debrief export."""
 
     @app.callback(
-        Output("url", "pathname"), Output("train-result", "children"),
+        Output("url", "pathname"),
+        Output("train-result", "children"),
         Input("train-start", "n_clicks"),
-        State("train-choice", "value"), State("train-speed", "value"), State("train-trainee", "value"),
+        State("train-choice", "value"),
+        State("train-speed", "value"),
+        State("train-trainee", "value"),
         prevent_initial_call=True,
     )
     def on_start(clicks: int, choice: object, speed: object, trainee: object) -> tuple:
@@ -219,11 +334,16 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Pa
         return name or no_update
 
     @app.callback(
-        Output("training-result", "children"), Output("inject-result", "children"),
-        Input("play-pause", "n_clicks"), Input({"type": "speed", "x": ALL}, "n_clicks"),
-        Input({"type": "skip", "min": ALL}, "n_clicks"), Input({"type": "trainee", "action": ALL}, "n_clicks"),
+        Output("training-result", "children"),
+        Output("inject-result", "children"),
+        Input("play-pause", "n_clicks"),
+        Input({"type": "speed", "x": ALL}, "n_clicks"),
+        Input({"type": "skip", "min": ALL}, "n_clicks"),
+        Input({"type": "trainee", "action": ALL}, "n_clicks"),
         Input({"type": "inject", "kind": ALL}, "n_clicks"),
-        State("cursor", "data"), State("who", "value"), State("instructor", "value"),
+        State("cursor", "data"),
+        State("who", "value"),
+        State("instructor", "value"),
         prevent_initial_call=True,
     )
     def on_control(*args) -> tuple:
@@ -252,9 +372,12 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Pa
         return f"{state} · scenario {into}", "Play" if clock.paused else "Pause"
 
     @app.callback(
-        Output("url", "pathname", allow_duplicate=True), Output("training-result", "children", allow_duplicate=True),
+        Output("url", "pathname", allow_duplicate=True),
+        Output("training-result", "children", allow_duplicate=True),
         Input("end-training", "submit_n_clicks"),
-        State("cursor", "data"), State("instructor", "value"), State("who", "value"),
+        State("cursor", "data"),
+        State("instructor", "value"),
+        State("who", "value"),
         prevent_initial_call=True,
     )
     def on_end(confirmed: int | None, cursor: dict, instructor: str | None, who: str | None) -> tuple:
@@ -265,8 +388,11 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Pa
         return (f"/debrief/{session_id}", message) if ended else (no_update, message)
 
     @app.callback(
-        Output("debrief-root", "children"), Output("debrief-end-result", "children"),
-        Input("debrief-end", "submit_n_clicks"), State("debrief-session", "data"), State("debrief-who", "value"),
+        Output("debrief-root", "children"),
+        Output("debrief-end-result", "children"),
+        Input("debrief-end", "submit_n_clicks"),
+        State("debrief-session", "data"),
+        State("debrief-who", "value"),
         prevent_initial_call=True,
     )
     def on_debrief_end(confirmed: int | None, session_id: str, who: str | None) -> tuple:
@@ -279,7 +405,9 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Pa
 
     @app.callback(
         Output("debrief-download", "data"),
-        Input("debrief-json", "n_clicks"), Input("debrief-csv", "n_clicks"), State("debrief-session", "data"),
+        Input("debrief-json", "n_clicks"),
+        Input("debrief-csv", "n_clicks"),
+        State("debrief-session", "data"),
         prevent_initial_call=True,
     )
     def on_export(_j: int, _c: int, session_id: str) -> dict:

@@ -31,8 +31,7 @@ class Fields:
         """The next ``size`` bytes, which hold ``field``."""
         if size > self.remaining:
             raise self.fail(
-                f"truncated: {field} needs {size} byte(s) at offset {self.pos}, "
-                f"but the value is {len(self.data)} byte(s) long"
+                f"truncated: {field} needs {size} byte(s) at offset {self.pos}, but the value is {len(self.data)} byte(s) long"
             )
         chunk = self.data[self.pos : self.pos + size]
         self.pos += size

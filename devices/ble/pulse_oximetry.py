@@ -47,9 +47,7 @@ SENSOR_NOT_DISPLAYABLE = (1 << 11) | (1 << 13) | (1 << 15)
 QUESTIONABLE_PULSE = 1 << 8
 
 
-def _items(
-    values: dict[str, float | Special], measurement_status: int, sensor_status: int, t: float, source: str
-) -> list[Item]:
+def _items(values: dict[str, float | Special], measurement_status: int, sensor_status: int, t: float, source: str) -> list[Item]:
     """Readings (or no-value readings when the status bits forbid showing them) and conditions."""
     vitals = tuple(values)
     conditions = bit_conditions(t, measurement_status, MEASUREMENT_STATUS_BITS, source, vitals)

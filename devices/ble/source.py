@@ -270,6 +270,7 @@ async def _first(*coroutines: Coroutine[Any, Any, Any]) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+
 def open_ble(
     uri: DeviceURI,
     client_backend: type[BaseBleakClient] | None = None,

@@ -91,8 +91,9 @@ OXYII_LIVE = oxyii_frame(0x04, b"", seq=1)
 # ---------------------------------------------------------------- framing
 
 
-def frames(buf: bytearray, sync: bytes, header: int, total: Callable[[bytes], int | None],
-           valid: Callable[[bytes], bool]) -> Iterator[bytes | Skipped]:
+def frames(
+    buf: bytearray, sync: bytes, header: int, total: Callable[[bytes], int | None], valid: Callable[[bytes], bool]
+) -> Iterator[bytes | Skipped]:
     """Remove complete frames from ``buf``, with the bytes dropped between them. ``total`` gives a frame's
     length from its first ``header`` bytes (``None``: not a frame here); ``valid`` checks its CRC."""
     while buf:
@@ -180,8 +181,11 @@ class O2RingDecoder(_WellueDecoder):
             "searching": "no reading yet" if finger and spo2 in (0, 0xFF) and pr in (0, 0xFFFF) else None,
             "low_battery": f"battery {battery} %" if battery <= LOW_BATTERY_PERCENT else None,
         }
-        values = {"spo2": spo2 if spo2 not in (0, 0xFF) else None, "pr": pr if pr not in (0, 0xFF, 0xFFFF) else None,
-                  "pi": pi / 10 if pi else None}
+        values = {
+            "spo2": spo2 if spo2 not in (0, 0xFF) else None,
+            "pr": pr if pr not in (0, 0xFF, 0xFFFF) else None,
+            "pi": pi / 10 if pi else None,
+        }
         return self.oximetry(t, finger, values, flags)
 
 
@@ -263,15 +267,36 @@ class WellueProtocol:
 PROTOCOLS: dict[str, WellueProtocol] = {
     p.name: p
     for p in (
-        WellueProtocol("o2ring", "Wellue O2Ring (Oxy protocol)", "14839ac4-7d7e-415c-9a42-167340cf2339",
-                       "0734594a-a8e7-4b1a-a6b1-cd5243059a57", "8b00ace7-eb0b-49b0-bbe9-9aee0a26e1a3", O2RingDecoder,
-                       ("O2Ring", "Checkme O2", "SleepO2", "KidsO2", "O2M", "Oxylink", "CMRing"), poll=READ_SENSORS),
-        WellueProtocol("oxyii", "Wellue O2Ring S (OxyII protocol)", "e8fb0001-a14b-98f9-831b-4e2941d01248",
-                       "e8fb0003-a14b-98f9-831b-4e2941d01248", "e8fb0002-a14b-98f9-831b-4e2941d01248", OxyIIDecoder,
-                       ("S8-AW", "T8520"), handshake=lambda now: [oxyii_auth(now), OXYII_SETUP], poll=OXYII_LIVE),
-        WellueProtocol("pc60fw", "Wellue/Viatom PC-60FW (Nordic UART)", "6e400001-b5a3-f393-e0a9-e50e24dcca9e",
-                       "6e400003-b5a3-f393-e0a9-e50e24dcca9e", "6e400002-b5a3-f393-e0a9-e50e24dcca9e", Pc60fwDecoder,
-                       ("PC-60F", "PC-60NW", "OxySmart", "POD-1")),
+        WellueProtocol(
+            "o2ring",
+            "Wellue O2Ring (Oxy protocol)",
+            "14839ac4-7d7e-415c-9a42-167340cf2339",
+            "0734594a-a8e7-4b1a-a6b1-cd5243059a57",
+            "8b00ace7-eb0b-49b0-bbe9-9aee0a26e1a3",
+            O2RingDecoder,
+            ("O2Ring", "Checkme O2", "SleepO2", "KidsO2", "O2M", "Oxylink", "CMRing"),
+            poll=READ_SENSORS,
+        ),
+        WellueProtocol(
+            "oxyii",
+            "Wellue O2Ring S (OxyII protocol)",
+            "e8fb0001-a14b-98f9-831b-4e2941d01248",
+            "e8fb0003-a14b-98f9-831b-4e2941d01248",
+            "e8fb0002-a14b-98f9-831b-4e2941d01248",
+            OxyIIDecoder,
+            ("S8-AW", "T8520"),
+            handshake=lambda now: [oxyii_auth(now), OXYII_SETUP],
+            poll=OXYII_LIVE,
+        ),
+        WellueProtocol(
+            "pc60fw",
+            "Wellue/Viatom PC-60FW (Nordic UART)",
+            "6e400001-b5a3-f393-e0a9-e50e24dcca9e",
+            "6e400003-b5a3-f393-e0a9-e50e24dcca9e",
+            "6e400002-b5a3-f393-e0a9-e50e24dcca9e",
+            Pc60fwDecoder,
+            ("PC-60F", "PC-60NW", "OxySmart", "POD-1"),
+        ),
     )
 }
 
@@ -293,8 +318,17 @@ def _one_shot(make: Callable[[str], StreamDecoder], what: str) -> Callable[[byte
 FORMATS: dict[str, DecodeFormat] = {
     f.name: f
     for f in (
-        DecodeFormat("wellue-o2ring", "hex", "Wellue O2Ring READ_SENSORS reply (55 ... CRC-8)", _one_shot(O2RingDecoder, "O2Ring reply")),
-        DecodeFormat("wellue-oxyii", "hex", "Wellue O2Ring S (OxyII) reply (A5 ... CRC-8)", _one_shot(OxyIIDecoder, "OxyII reply")),
-        DecodeFormat("wellue-pc60fw", "hex", "Wellue/Viatom PC-60FW frames (AA 55 ... CRC-8/MAXIM)", _one_shot(Pc60fwDecoder, "PC-60FW frame")),
+        DecodeFormat(
+            "wellue-o2ring", "hex", "Wellue O2Ring READ_SENSORS reply (55 ... CRC-8)", _one_shot(O2RingDecoder, "O2Ring reply")
+        ),
+        DecodeFormat(
+            "wellue-oxyii", "hex", "Wellue O2Ring S (OxyII) reply (A5 ... CRC-8)", _one_shot(OxyIIDecoder, "OxyII reply")
+        ),
+        DecodeFormat(
+            "wellue-pc60fw",
+            "hex",
+            "Wellue/Viatom PC-60FW frames (AA 55 ... CRC-8/MAXIM)",
+            _one_shot(Pc60fwDecoder, "PC-60FW frame"),
+        ),
     )
 }

@@ -31,6 +31,8 @@ from devices.serial.decoder import StreamDecoder
 from devices.source import Clock
 from devices.uri import DeviceURI
 
+DEFAULT_TIMING = Timing()
+
 KNOWN_PARAMS = ("protocol", "stale", "period", "adapter")
 WRITE_CHUNK = 20  # bytes per write at the default ATT MTU of 23
 STALE_S = 5.0  # design proposal, as the standard pulse-oximeter profile: five polls or frames missed
@@ -78,6 +80,7 @@ class WellueLink(Link):
 
     def on_notify(self, decoder: StreamDecoder) -> Callable[[object, bytearray], None]:
         """The notification callback: bytes into the decoder; a complete, CRC-checked frame is fresh data."""
+
         def on_value(_char: object, data: bytearray) -> None:
             t = self.clock.now()
             before = decoder.frames
@@ -92,7 +95,7 @@ class WellueLink(Link):
 
     async def write(self, client: BleakClient, frame: bytes) -> None:
         for start in range(0, len(frame), WRITE_CHUNK):
-            await client.write_gatt_char(self.protocol.write, frame[start:start + WRITE_CHUNK], response=False)
+            await client.write_gatt_char(self.protocol.write, frame[start : start + WRITE_CHUNK], response=False)
 
     async def watch(self, client: BleakClient, lost: asyncio.Event) -> str:
         poller = asyncio.create_task(self.poll(client, lost)) if self.protocol.poll else None
@@ -118,7 +121,7 @@ def open_wellue(
     uri: DeviceURI,
     client_backend: type[BaseBleakClient] | None = None,
     scanner_backend: type[BaseBleakScanner] | None = None,
-    timing: Timing = Timing(),
+    timing: Timing = DEFAULT_TIMING,
 ) -> WellueSource:
     """Open ``wellue://ADDRESS|NAME-PREFIX|any?protocol=...``; the backends let tests inject fakes."""
     unknown = sorted(set(uri.params) - set(KNOWN_PARAMS))
@@ -128,6 +131,13 @@ def open_wellue(
     if name is not None and name not in PROTOCOLS:
         raise URIError(f"{uri.text}: unknown protocol {name!r} (known: {', '.join(PROTOCOLS)})")
     protocols = (PROTOCOLS[name],) if name else tuple(PROTOCOLS.values())
-    return WellueSource(uri, protocols, period=uri.float_param("period", 1.0), stale_after=uri.float_param("stale", STALE_S),
-                        adapter=uri.param("adapter"), timing=timing, client_backend=client_backend,
-                        scanner_backend=scanner_backend)
+    return WellueSource(
+        uri,
+        protocols,
+        period=uri.float_param("period", 1.0),
+        stale_after=uri.float_param("stale", STALE_S),
+        adapter=uri.param("adapter"),
+        timing=timing,
+        client_backend=client_backend,
+        scanner_backend=scanner_backend,
+    )

@@ -9,8 +9,8 @@ import time
 
 import hl7
 
-from devices.hl7.dtm import format_dtm
 from devices.errors import DecodeError
+from devices.hl7.dtm import format_dtm
 from devices.hl7.message import PARSE_ERRORS, parse, text_of
 
 APPLICATION = "kapmon"
@@ -27,16 +27,17 @@ def ack(message: hl7.Message | None, code: str, reason: str = "") -> str:
     """The ACK for ``message`` (``None``: one that could not be read, acknowledged with no MSA-2)."""
     if message is not None:
         try:
-            out = message.create_ack(code, message_id=hl7.generate_message_control_id(), application=APPLICATION,
-                                     facility="")
+            out = message.create_ack(code, message_id=hl7.generate_message_control_id(), application=APPLICATION, facility="")
             if reason:
                 out.segment("MSA").assign_field(clean(reason), 3)
             return str(out)
         except PARSE_ERRORS:
             pass
     control = "" if message is None else clean(text_of(message.segment("MSH"), 10), 50)
-    return (f"MSH|^~\\&|{APPLICATION}||||{format_dtm(time.time())}||ACK|{hl7.generate_message_control_id()}|P|2.6\r"
-            f"MSA|{code}|{control}|{clean(reason)}\r")
+    return (
+        f"MSH|^~\\&|{APPLICATION}||||{format_dtm(time.time())}||ACK|{hl7.generate_message_control_id()}|P|2.6\r"
+        f"MSA|{code}|{control}|{clean(reason)}\r"
+    )
 
 
 def ack_code(text: str) -> tuple[str, str]:

@@ -74,8 +74,9 @@ def alarm_conditions(decoded: Decoded, received: float, zone: tzinfo | None) -> 
     decoded.items = [a.condition for a in decoded.alarms]
 
 
-_ATTRIBUTES = frozenset(mdc.EVENT_PHASE + mdc.ALARM_STATE + mdc.ALARM_PRIORITY + mdc.ALERT_TYPE + mdc.ALERT_TEXT
-                        + mdc.ALERT_SOURCE)
+_ATTRIBUTES = frozenset(
+    mdc.EVENT_PHASE + mdc.ALARM_STATE + mdc.ALARM_PRIORITY + mdc.ALERT_TYPE + mdc.ALERT_TEXT + mdc.ALERT_SOURCE
+)
 
 
 def _attribute(alarm: _Alarm, row: Row, decoded: Decoded) -> None:

@@ -5,7 +5,7 @@ written without its decimal point (``20260124131539000+0800``: 17 digits), and `
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4})|(\d{1,4}))?(?:([+-])(\d{2})(\d{2}))?$")
 YEARS = (1970, 2200)  # a timestamp outside these years is a clock or encoding fault, not a measurement time
@@ -39,8 +39,15 @@ def parse_dtm(text: str, zone: tzinfo | None = None) -> float:
         raise ValueError(f"{text[:40]!r}: year {year} is out of range")
     fraction = frac_dot or frac_bare or ""
     try:
-        when = datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0), int(second or 0),
-                        int(fraction.ljust(6, "0")) if fraction else 0)
+        when = datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int(fraction.ljust(6, "0")) if fraction else 0,
+        )
     except ValueError as exc:
         raise ValueError(f"{text[:40]!r}: {exc}") from None
     if sign:
@@ -54,5 +61,5 @@ def parse_dtm(text: str, zone: tzinfo | None = None) -> float:
 
 def format_dtm(t: float) -> str:
     """``t`` as a DTM in UTC with milliseconds (``20260124051539.123+0000``)."""
-    when = datetime.fromtimestamp(t, timezone.utc)
+    when = datetime.fromtimestamp(t, UTC)
     return when.strftime("%Y%m%d%H%M%S") + f".{when.microsecond // 1000:03d}+0000"

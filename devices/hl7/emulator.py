@@ -136,17 +136,20 @@ class Hl7Monitor:
             for item in now_items:
                 if isinstance(item, Condition):
                     if item.condition in ALARMED:
-                        await self._send(lambda c, now: alarm_report(_now(item, now), self.device, c, now))
+                        await self._send(lambda c, now: alarm_report(_now(item, now), self.device, c, now))  # noqa: B023 (awaited at once)
                 elif item.source in cuffs and (item.vital in NIBP_VITALS or item.vital == "pr"):
                     cuff.append(item)  # the pulse rate a cuff measured with its pressures
                 elif item.vital in CONTINUOUS:
                     self.latest[item.vital] = item
             if cuff:
-                await self._send(lambda c, now: observation_report([(_now(r, now), True) for r in cuff], self.device, c, now))
+                await self._send(
+                    lambda c, now: observation_report([(_now(r, now), True) for r in cuff], self.device, c, now)  # noqa: B023 (awaited at once)
+                )
             if t >= next_periodic and self.latest:
                 latest = list(self.latest.values())
-                await self._send(lambda c, now: observation_report([(_now(r, now), False) for r in latest], self.device,
-                                                                   c, now))
+                await self._send(
+                    lambda c, now: observation_report([(_now(r, now), False) for r in latest], self.device, c, now)  # noqa: B023 (awaited at once)
+                )
                 next_periodic = t + self.every
         self.link.close()
         return self.link.tally
@@ -160,7 +163,8 @@ def _now(item: _Stamped, now: float) -> _Stamped:
     return replace(item, t=now)
 
 
-def run(items: Iterable[Item], host: str, port: int, *, every: float = 5.0, speed: float = 1.0,
-        say: Callable[[str], None] = print) -> Tally:
+def run(
+    items: Iterable[Item], host: str, port: int, *, every: float = 5.0, speed: float = 1.0, say: Callable[[str], None] = print
+) -> Tally:
     """Play ``items`` to ``host:port`` until they end (``kapmon emulate hl7-monitor``)."""
     return asyncio.run(Hl7Monitor(Link(host, port, say=say), every=every, speed=speed).play(items))

@@ -62,8 +62,10 @@ def observation_report(observations: Sequence[tuple[Reading, bool]], device: str
         code, name, vmd, unit_code, unit_name = METRIC_ROWS[(r.vital, cuff)]
         value, status = ("", "X") if r.value is None else (f"{r.value:g}", "R")
         flag = "QUES" if r.status == QUESTIONABLE else ""
-        segments.append(f"OBX|{n}|NM|{code}^{name}^MDC|1.{vmd}.1.{n}|{value}|{unit_code}^{unit_name}^MDC||{flag}|||"
-                        f"{status}|||{format_dtm(r.t)}")
+        segments.append(
+            f"OBX|{n}|NM|{code}^{name}^MDC|1.{vmd}.1.{n}|{value}|{unit_code}^{unit_name}^MDC||{flag}|||"
+            f"{status}|||{format_dtm(r.t)}"
+        )
     return "\r".join(segments) + "\r"
 
 
@@ -74,8 +76,10 @@ def alarm_report(condition: Condition, device: str, control_id: str, sent: float
     segments = _header("R40", PCD04_PROFILE, device, control_id, sent, "196616^MDC_EVT_ALARM^MDC")
     prefix = f"1.0.0.{ALARMED.index(condition.condition) + 1}"
     phase, state = ("start", "active") if condition.active else ("end", "inactive")
-    segments.append(f"OBX|2|ST|0^{event(condition.condition)}^MDC|{prefix}.1|{CONDITIONS[condition.condition]}||||||R|||"
-                    f"{format_dtm(condition.t)}")
+    segments.append(
+        f"OBX|2|ST|0^{event(condition.condition)}^MDC|{prefix}.1|{CONDITIONS[condition.condition]}||||||R|||"
+        f"{format_dtm(condition.t)}"
+    )
     for vital in condition.vitals:
         if (vital, False) in METRIC_ROWS:
             code, name, _, unit_code, unit_name = METRIC_ROWS[(vital, False)]

@@ -62,26 +62,59 @@ FAHRENHEIT = Unit("temperature", scale=5 / 9, offset=-32.0)
 
 # OBX-6 identifier (MDC code or name) or text (UCUM or what vendors write) -> unit.
 UNITS: dict[str, Unit] = {
-    "266016": MMHG, "MDC_DIM_MMHG": MMHG, "mmHg": MMHG, "mm[Hg]": MMHG, "mm Hg": MMHG,
-    "265987": KPA, "MDC_DIM_KILO_PA": KPA, "kPa": KPA,
-    "262688": PERCENT, "MDC_DIM_PERCENT": PERCENT, "%": PERCENT,
-    "264864": PER_MIN, "MDC_DIM_BEAT_PER_MIN": PER_MIN, "bpm": PER_MIN, "{beats}/min": PER_MIN, "/min": PER_MIN,
-    "264928": PER_MIN, "MDC_DIM_RESP_PER_MIN": PER_MIN, "{breaths}/min": PER_MIN, "rpm": PER_MIN, "1/min": PER_MIN,
-    "268192": CELSIUS, "MDC_DIM_DEGC": CELSIUS, "Cel": CELSIUS, "degC": CELSIUS, "°C": CELSIUS,
-    "266560": FAHRENHEIT, "MDC_DIM_FAHR": FAHRENHEIT, "[degF]": FAHRENHEIT, "degF": FAHRENHEIT, "°F": FAHRENHEIT,
+    "266016": MMHG,
+    "MDC_DIM_MMHG": MMHG,
+    "mmHg": MMHG,
+    "mm[Hg]": MMHG,
+    "mm Hg": MMHG,
+    "265987": KPA,
+    "MDC_DIM_KILO_PA": KPA,
+    "kPa": KPA,
+    "262688": PERCENT,
+    "MDC_DIM_PERCENT": PERCENT,
+    "%": PERCENT,
+    "264864": PER_MIN,
+    "MDC_DIM_BEAT_PER_MIN": PER_MIN,
+    "bpm": PER_MIN,
+    "{beats}/min": PER_MIN,
+    "/min": PER_MIN,
+    "264928": PER_MIN,
+    "MDC_DIM_RESP_PER_MIN": PER_MIN,
+    "{breaths}/min": PER_MIN,
+    "rpm": PER_MIN,
+    "1/min": PER_MIN,
+    "268192": CELSIUS,
+    "MDC_DIM_DEGC": CELSIUS,
+    "Cel": CELSIUS,
+    "degC": CELSIUS,
+    "°C": CELSIUS,
+    "266560": FAHRENHEIT,
+    "MDC_DIM_FAHR": FAHRENHEIT,
+    "[degF]": FAHRENHEIT,
+    "degF": FAHRENHEIT,
+    "°F": FAHRENHEIT,
 }
 
 # The kind of unit each vital must come in.
-UNIT_KIND = {"sbp": "pressure", "dbp": "pressure", "map": "pressure", "spo2": "percent", "pr": "rate", "hr": "rate",
-             "rr": "rate", "temp": "temperature"}
+UNIT_KIND = {
+    "sbp": "pressure",
+    "dbp": "pressure",
+    "map": "pressure",
+    "spo2": "percent",
+    "pr": "rate",
+    "hr": "rate",
+    "rr": "rate",
+    "temp": "temperature",
+}
 
 # Metric rows that only build the containment tree (MDS, VMD, channel) carry no value: not an error.
 DEVICE_ROW_PREFIXES = ("MDC_DEV_", "MDC_ATTR_", "MDC_TIME_")
 
 # 11073 and vendor "no value" markers seen in OBX-5: 16-bit SFLOAT NaN/NRes/+-INF, 32-bit FLOAT NaN/NRes/+-INF,
 # and the integer maxima vendors send for "invalid" (clinical-reference §8; device-protocols §2.2).
-INVALID_MARKERS = frozenset({2047.0, -2048.0, 2046.0, -2046.0, 8388607.0, -8388608.0, 8388606.0, -8388606.0,
-                             32767.0, -32768.0, 65535.0})
+INVALID_MARKERS = frozenset(
+    {2047.0, -2048.0, 2046.0, -2046.0, 8388607.0, -8388608.0, 8388606.0, -8388606.0, 32767.0, -32768.0, 65535.0}
+)
 
 # PCD-04 (ORU^R40) attribute rows, by reference name (GE and the IHE examples use different codes for them).
 EVENT_PHASE = ("MDC_ATTR_EVENT_PHASE", "MDC_ATTR_EVT_PHASE")
@@ -97,8 +130,16 @@ PRIORITY_BY_CODE = {"PH": "high", "PM": "medium", "PL": "low", "PN": "none"}
 # Technical alarms named by these words become kapmon's own conditions; any other alarm a monitor raises is
 # ``device_alarm`` with its text (design proposal: vendors name technical alarms in their own words).
 TECHNICAL_WORDS: tuple[tuple[str, str], ...] = (
-    ("LEAD_OFF", "sensor_disconnected"), ("LEAD_DISCONN", "sensor_disconnected"), ("ELECTRODE", "sensor_disconnected"),
-    ("SENSOR_OFF", "sensor_off"), ("PROBE_OFF", "sensor_off"), ("FINGER", "sensor_off"),
-    ("SENSOR_DISCONN", "sensor_disconnected"), ("PROBE_DISCONN", "sensor_disconnected"),
-    ("CUFF", "nibp_error"), ("BATT", "low_battery"), ("SEARCH", "searching"), ("PERF", "low_perfusion"),
+    ("LEAD_OFF", "sensor_disconnected"),
+    ("LEAD_DISCONN", "sensor_disconnected"),
+    ("ELECTRODE", "sensor_disconnected"),
+    ("SENSOR_OFF", "sensor_off"),
+    ("PROBE_OFF", "sensor_off"),
+    ("FINGER", "sensor_off"),
+    ("SENSOR_DISCONN", "sensor_disconnected"),
+    ("PROBE_DISCONN", "sensor_disconnected"),
+    ("CUFF", "nibp_error"),
+    ("BATT", "low_battery"),
+    ("SEARCH", "searching"),
+    ("PERF", "low_perfusion"),
 )

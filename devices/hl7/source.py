@@ -171,8 +171,11 @@ class Hl7Source:
             writer.close()
             return
         if not self._make_room():
-            self.throttle.warn("full", f"{self.uri}: connection from {address} refused: {MAX_CONNECTIONS} connections "
-                                       "are open and all have sent valid messages")
+            self.throttle.warn(
+                "full",
+                f"{self.uri}: connection from {address} refused: {MAX_CONNECTIONS} connections "
+                "are open and all have sent valid messages",
+            )
             writer.close()
             return
         peer = Peer(address, time.monotonic(), writer, asyncio.current_task())
@@ -210,8 +213,9 @@ class Hl7Source:
         if not idle:
             return False
         oldest = min(idle, key=lambda p: p.opened)
-        self.throttle.warn("evict", f"{self.uri}: closed the connection from {oldest.address}, which sent no valid "
-                                    "message, to make room")
+        self.throttle.warn(
+            "evict", f"{self.uri}: closed the connection from {oldest.address}, which sent no valid message, to make room"
+        )
         oldest.writer.transport.abort()
         self.peers.remove(oldest)
         return True
@@ -240,7 +244,9 @@ class Hl7Source:
             except Hl7Error as exc:
                 outcome = exc
         if isinstance(outcome, Hl7Error):
-            self.throttle.warn(f"{peer.address}:{outcome.ack}:{outcome}", f"{self.uri}: {outcome.ack} to {peer.address}: {outcome}")
+            self.throttle.warn(
+                f"{peer.address}:{outcome.ack}:{outcome}", f"{self.uri}: {outcome.ack} to {peer.address}: {outcome}"
+            )
             return ack(message, outcome.ack, str(outcome))
         if isinstance(outcome, BaseException):  # a fault in decoding one message must not end the connection
             log.error("%s: message from %s could not be decoded", self.uri, peer.address, exc_info=outcome)
@@ -280,8 +286,10 @@ class Hl7Source:
         offset = received - decoded.sent if decoded.sent is not None else 0.0
         items: list[Item] = []
         if decoded.kind == "R40":  # an alarm is never dropped: one whose end is lost would stay on
-            alarms = [replace(a, condition=replace(a.condition, t=self._on_this_clock(a.condition.t, offset, received)
-                                                   or received)) for a in decoded.alarms]
+            alarms = [
+                replace(a, condition=replace(a.condition, t=self._on_this_clock(a.condition.t, offset, received) or received))
+                for a in decoded.alarms
+            ]
             items += self.tracker.update(alarms)
         for item in decoded.items if decoded.kind == "R01" else ():
             if not isinstance(item, Reading):  # an ORU^R01 holds readings only
@@ -340,6 +348,7 @@ def open_hl7(uri: DeviceURI) -> Hl7Source:
     except ValueError as exc:
         raise URIError(f"{uri.text}: tz: {exc}") from None
     devices = frozenset(d.strip() for d in (uri.param("device") or "").split(",") if d.strip())
-    settings = Settings(host, port, devices, _networks(uri), zone, uri.float_param("stale", 60.0),
-                        uri.float_param("max_age", 600.0))
+    settings = Settings(
+        host, port, devices, _networks(uri), zone, uri.float_param("stale", 60.0), uri.float_param("max_age", 600.0)
+    )
     return Hl7Source(uri.text, settings)

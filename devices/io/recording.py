@@ -29,7 +29,7 @@ import math
 import statistics
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -99,7 +99,11 @@ class Recording:
         duration and its doses (a dose recorded after the last reading is still part of the session)."""
         stated = self.metadata.get("duration_s")
         times = [self.duration, float(stated) if isinstance(stated, (int, float)) else 0.0]
-        times += [float(d["t"]) for d in self.metadata.get("doses") or () if isinstance(d, dict) and isinstance(d.get("t"), (int, float))]
+        times += [
+            float(d["t"])
+            for d in self.metadata.get("doses") or ()
+            if isinstance(d, dict) and isinstance(d.get("t"), (int, float))
+        ]
         return max(times)
 
     def sampling_s(self) -> dict[str, float]:
@@ -156,7 +160,7 @@ def _parse_iso(cell: str) -> datetime | None:
         ts = datetime.fromisoformat(cell)
     except ValueError:
         return None
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 def parse_started(value: str) -> datetime:
@@ -252,9 +256,7 @@ class _Times:
         else:
             ts = _parse_iso(cell)
             if ts is None:
-                raise self.where.error(
-                    line, self.col, f"{cell!r} is neither seconds nor an ISO-8601 timestamp"
-                )
+                raise self.where.error(line, self.col, f"{cell!r} is neither seconds nor an ISO-8601 timestamp")
             if self.iso is False:
                 raise self.where.error(line, self.col, f"{cell!r} is a timestamp but earlier rows are seconds")
             self.iso = True
@@ -290,9 +292,7 @@ def _value(where: _Where, line: int, col: int, vital: str, cell: str) -> float:
         raise where.error(line, col, f"{cell!r} is not a number")
     spec = VITALS[vital]
     if not spec.low <= value <= spec.high:
-        raise where.error(
-            line, col, f"{vital} {cell} is outside its physical range {spec.low:g}..{spec.high:g} {spec.unit}"
-        )
+        raise where.error(line, col, f"{vital} {cell} is outside its physical range {spec.low:g}..{spec.high:g} {spec.unit}")
     return value
 
 
@@ -343,9 +343,7 @@ def _parse_long(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
         if vital not in VITALS:
             if not vital:
                 raise where.error(line, cv, "empty vital")
-            raise where.error(
-                line, cv, f"unknown vital {vital!r} (known: {', '.join(VITALS)}, or condition:NAME)"
-            )
+            raise where.error(line, cv, f"unknown vital {vital!r} (known: {', '.join(VITALS)}, or condition:NAME)")
         for extra in (cvs, cd):
             if extra is not None and cells[extra]:
                 raise where.error(line, extra, "only condition rows have this column")
@@ -368,7 +366,7 @@ def _condition_row(
     where: _Where, line: int, cols: dict[str, int], cells: list[str], t: float, vital: str, source: str
 ) -> Condition:
     cv, cval = cols["vital"], cols["value"]
-    name = vital[len(CONDITION_PREFIX):].strip().lower()
+    name = vital[len(CONDITION_PREFIX) :].strip().lower()
     if name not in CONDITIONS:
         raise where.error(line, cv, f"unknown condition {name!r} (known: {', '.join(CONDITIONS)})")
     value = cells[cval]
@@ -398,8 +396,10 @@ def _parse_wide(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
             continue
         if name not in VITALS:
             raise where.error(
-                where.header_line, i, f"unknown column {name!r} in wide form (known: t and vitals {', '.join(VITALS)}; "
-                "long form needs a 'vital' column)"
+                where.header_line,
+                i,
+                f"unknown column {name!r} in wide form (known: t and vitals {', '.join(VITALS)}; "
+                "long form needs a 'vital' column)",
             )
         vitals.append((i, name))
     if not vitals:
@@ -422,6 +422,7 @@ def _parse_wide(rows: Iterator[list[str]], where: _Where, cols: dict[str, int], 
 
 # ---------------------------------------------------------------------------------------------
 # Sidecar
+
 
 def sidecar_path(csv_path: str | Path) -> Path:
     """``x.csv`` -> ``x.json``."""
@@ -526,8 +527,17 @@ class SidecarSchema(FileModel):
 
     def dose_rows(self) -> list[dict]:
         """Each dose as kapmon stores it, route and drug filled in from the sidecar's own."""
-        return [{"t": d.t, "route": d.route or self.route, "drug": d.drug if d.drug is not None else self.drug, "mg": d.mg,
-                 "end": d.end} | ({"lot": d.lot} if d.lot else {}) for d in self.doses or ()]
+        return [
+            {
+                "t": d.t,
+                "route": d.route or self.route,
+                "drug": d.drug if d.drug is not None else self.drug,
+                "mg": d.mg,
+                "end": d.end,
+            }
+            | ({"lot": d.lot} if d.lot else {})
+            for d in self.doses or ()
+        ]
 
 
 def validate_metadata(meta: object, name: str = "<sidecar>", lines: Mapping[str, int] | None = None) -> dict:

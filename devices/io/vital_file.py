@@ -37,7 +37,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
@@ -46,8 +46,8 @@ import numpy as np
 import numpy.typing as npt
 
 from devices.errors import RecordingError
-from devices.reading import Condition, Item, Reading, in_physical_range, no_value, questionable
 from devices.io.recording import FORMAT, MAX_SPAN_S, UNIT_ALIASES, Recording, span_text, validate_metadata
+from devices.reading import Condition, Item, Reading, in_physical_range, no_value, questionable
 from devices.vocabulary import VITALS
 
 INSTALL = "pip install 'kapmon[vital]'"
@@ -56,22 +56,38 @@ MISSING = f".vital files need the vitaldb package, which is not installed: {INST
 # Track name after the device -> kapmon vital, in order of preference when one device has two for a vital.
 # Names from the VitalDB track list (Solar8000 numerics, SNUADC and IntelliVue waves, IntelliVue numerics).
 NUMERIC_TRACKS: dict[str, str] = {
-    "NIBP_SBP": "sbp", "NIBP_SYS": "sbp",
-    "NIBP_DBP": "dbp", "NIBP_DIA": "dbp",
-    "NIBP_MBP": "map", "NIBP_MEAN": "map",
-    "HR": "hr", "ECG_HR": "hr",
+    "NIBP_SBP": "sbp",
+    "NIBP_SYS": "sbp",
+    "NIBP_DBP": "dbp",
+    "NIBP_DIA": "dbp",
+    "NIBP_MBP": "map",
+    "NIBP_MEAN": "map",
+    "HR": "hr",
+    "ECG_HR": "hr",
     "PLETH_HR": "pr",
-    "PLETH_SPO2": "spo2", "PLETH_SAT_O2": "spo2", "SPO2": "spo2",
+    "PLETH_SPO2": "spo2",
+    "PLETH_SAT_O2": "spo2",
+    "SPO2": "spo2",
     "PI": "pi",
-    "RR": "rr", "RR_CO2": "rr",
+    "RR": "rr",
+    "RR_CO2": "rr",
     "ETCO2": "etco2",
     "CUFF": "cuff",
 }
 WAVE_TRACKS: dict[str, str] = {"PLETH": "pleth"}
 # kapmon vital -> the track name written (Solar8000's where it has one).
 EXPORT_NAMES: dict[str, str] = {
-    "sbp": "NIBP_SBP", "dbp": "NIBP_DBP", "map": "NIBP_MBP", "hr": "HR", "pr": "PLETH_HR", "spo2": "PLETH_SPO2",
-    "pi": "PI", "rr": "RR", "etco2": "ETCO2", "cuff": "CUFF", "pleth": "PLETH",
+    "sbp": "NIBP_SBP",
+    "dbp": "NIBP_DBP",
+    "map": "NIBP_MBP",
+    "hr": "HR",
+    "pr": "PLETH_HR",
+    "spo2": "PLETH_SPO2",
+    "pi": "PI",
+    "rr": "RR",
+    "etco2": "ETCO2",
+    "cuff": "CUFF",
+    "pleth": "PLETH",
 }
 EVENT_TRACK = "EVENT"
 KAPMON_DEVICE, SIDECAR_TRACK = "KAPMON", "SIDECAR"
@@ -130,14 +146,18 @@ def check_framing(path: Path) -> tuple[float, float]:
                     raise RecordingError(f"{path}: truncated: the file ends inside the packet at byte {at:,}")
                 length = struct.unpack_from("<L", packet, 1)[0]
                 if at + 5 + length > MAX_UNPACKED:
-                    raise RecordingError(f"{path}: unpacks to more than {MAX_UNPACKED >> 20:,} MiB: not a session "
-                                         "kapmon imports (a .vital file of hours is tens of MiB)")
+                    raise RecordingError(
+                        f"{path}: unpacks to more than {MAX_UNPACKED >> 20:,} MiB: not a session "
+                        "kapmon imports (a .vital file of hours is tens of MiB)"
+                    )
                 left = length
                 while left and (got := len(f.read(min(left, 1 << 20)))):
                     left -= got
                 if left:
-                    raise RecordingError(f"{path}: truncated: the packet at byte {at:,} holds {length:,} bytes, "
-                                         f"the file ends after {length - left:,}")
+                    raise RecordingError(
+                        f"{path}: truncated: the packet at byte {at:,} holds {length:,} bytes, "
+                        f"the file ends after {length - left:,}"
+                    )
                 at += 5 + length
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         reason = "truncated (the compressed stream ends early)" if isinstance(exc, EOFError) else str(exc)
@@ -200,16 +220,20 @@ def choose_tracks(trks: dict, waveforms: bool) -> tuple[list[Chosen], list[str]]
         name, device, kind = str(trk.name).upper(), str(trk.dname), trk.type
         source = device or DEFAULT_SOURCE
         vital = NUMERIC_TRACKS.get(name) or WAVE_TRACKS.get(name)
-        if kind == TYPE_STR and (full == EVENT_TRACK or (kapmon and (
-                full == f"{KAPMON_DEVICE}/{SIDECAR_TRACK}" or name in (CONDITION_TRACK, QUESTIONABLE_TRACK)))):
+        if kind == TYPE_STR and (
+            full == EVENT_TRACK
+            or (kapmon and (full == f"{KAPMON_DEVICE}/{SIDECAR_TRACK}" or name in (CONDITION_TRACK, QUESTIONABLE_TRACK)))
+        ):
             chosen.append(Chosen(full, source, name))
             continue
         why = None
         if vital is None:
             why = "not a track kapmon knows"
         elif (name in NUMERIC_TRACKS) != (kind == TYPE_NUM) or (name in WAVE_TRACKS and kind != TYPE_WAV):
-            why = f"a {'waveform' if kind == TYPE_WAV else 'text' if kind == TYPE_STR else 'numeric'} track where " \
-                  f"kapmon expects {'numbers' if name in NUMERIC_TRACKS else 'a waveform'}"
+            why = (
+                f"a {'waveform' if kind == TYPE_WAV else 'text' if kind == TYPE_STR else 'numeric'} track where "
+                f"kapmon expects {'numbers' if name in NUMERIC_TRACKS else 'a waveform'}"
+            )
         elif not unit_fits(vital, str(trk.unit)):
             why = f"unit {trk.unit!r}, kapmon records {vital} in {VITALS[vital].unit}"
         elif kind == TYPE_WAV and not 0 < trk.srate <= MAX_WAVE_HZ:
@@ -238,15 +262,17 @@ def _when(path: Path, trk_name: str, t: float, start: float) -> float:
     if not math.isfinite(t):
         raise RecordingError(f"{path}: track {trk_name}: a record's time is {t}, not a time")
     if not 0 <= t - start <= MAX_SPAN_S:
-        raise RecordingError(f"{path}: track {trk_name}: a record at {iso(t)} is {(t - start) / 86400:,.1f} days "
-                             f"from the file's start {iso(start)}: a recording spans at most {span_text()}")
+        raise RecordingError(
+            f"{path}: track {trk_name}: a record at {iso(t)} is {(t - start) / 86400:,.1f} days "
+            f"from the file's start {iso(start)}: a recording spans at most {span_text()}"
+        )
     return t - start
 
 
 def iso(t: float) -> str:
     """Epoch seconds as ISO-8601 UTC (``?`` when not a representable time)."""
     try:
-        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     except (OverflowError, OSError, ValueError):
         return f"{t:g} s"
 
@@ -283,8 +309,9 @@ def wave_readings(path: Path, c: Chosen, trk: object, start: float) -> list[Read
         _when(path, c.name, rec["dt"] + (len(values) - 1) / rate, start)
         times = first + np.arange(len(values)) / rate
         keep = np.isfinite(values) & (np.abs(values) <= VITALS["pleth"].high)
-        out += [Reading(t, "pleth", v, VITALS["pleth"].unit, c.source)
-                for t, v in zip(times[keep].tolist(), values[keep].tolist())]
+        out += [
+            Reading(t, "pleth", v, VITALS["pleth"].unit, c.source) for t, v in zip(times[keep].tolist(), values[keep].tolist())
+        ]
     return out
 
 
@@ -296,8 +323,9 @@ def condition_item(path: Path, c: Chosen, t: float, text: str) -> Condition:
     """One kapmon condition record (JSON) as a Condition; ``RecordingError`` naming track and time."""
     try:
         d = json.loads(text)
-        return Condition(t, str(d["condition"]), c.source, bool(d["active"]), tuple(map(str, d.get("vitals", ()))),
-                         str(d.get("detail", "")))
+        return Condition(
+            t, str(d["condition"]), c.source, bool(d["active"]), tuple(map(str, d.get("vitals", ()))), str(d.get("detail", ""))
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordingError(f"{path}: track {c.name} at {t:g} s: not a device condition ({exc})") from None
 
@@ -336,13 +364,17 @@ def read_vital(path: str | Path, waveforms: bool = True) -> VitalImport:
     chosen, skipped = choose_tracks(every, waveforms)
     vitals = [c for c in chosen if c.vital in VITALS]
     if not vitals:
-        raise RecordingError(f"{path}: no track kapmon knows (it has {', '.join(sorted(every)) or 'none'}; "
-                             f"kapmon reads {', '.join(NUMERIC_TRACKS)} and the {', '.join(WAVE_TRACKS)} waveform)")
+        raise RecordingError(
+            f"{path}: no track kapmon knows (it has {', '.join(sorted(every)) or 'none'}; "
+            f"kapmon reads {', '.join(NUMERIC_TRACKS)} and the {', '.join(WAVE_TRACKS)} waveform)"
+        )
     trks = _load(vitaldb, path, track_names=[c.name for c in chosen]).trks
     chosen = [c for c in chosen if c.name in trks]
     if (n := count_readings(trks, chosen)) > MAX_READINGS:
-        raise RecordingError(f"{path}: {n:,} readings (waveform samples included), more than kapmon imports at once "
-                             f"({MAX_READINGS:,}): leave the waveform out (kapmon import --no-waveform)")
+        raise RecordingError(
+            f"{path}: {n:,} readings (waveform samples included), more than kapmon imports at once "
+            f"({MAX_READINGS:,}): leave the waveform out (kapmon import --no-waveform)"
+        )
     start = start_time(header_start, earliest_time(path, trks, chosen))
     items: list[Item] = []
     notes: list[str] = []
@@ -362,8 +394,9 @@ def read_vital(path: str | Path, waveforms: bool = True) -> VitalImport:
             texts.setdefault(c.vital, []).extend(string_records(c, trk, start, path))
     items = [questionable(i) if isinstance(i, Reading) and (i.source, i.t, i.vital) in doubted else i for i in items]
     if not any(isinstance(i, Reading) and i.value is not None for i in items):
-        raise RecordingError(f"{path}: no values: every record of {', '.join(c.name for c in vitals)} is NaN, "
-                             "infinite or impossible")
+        raise RecordingError(
+            f"{path}: no values: every record of {', '.join(c.name for c in vitals)} is NaN, infinite or impossible"
+        )
     items.sort(key=lambda i: i.t)
     meta = metadata(path, texts, start, header_end)
     return VitalImport(Recording(path, meta, items), skipped, notes)
@@ -380,8 +413,11 @@ def metadata(path: Path, texts: dict[str, list[tuple[float, str]]], start: float
             raise RecordingError(f"{path}: track {KAPMON_DEVICE}/{SIDECAR_TRACK}: not JSON ({exc})") from None
         meta = validate_metadata(meta, f"{path} ({KAPMON_DEVICE}/{SIDECAR_TRACK})")
     else:
-        meta = {"format": FORMAT, "description": f"VitalDB file {path.name}",
-                "events": [{"t": t, "kind": "note", "text": s} for t, s in texts.get(EVENT_TRACK, []) if s.strip()]}
+        meta = {
+            "format": FORMAT,
+            "description": f"VitalDB file {path.name}",
+            "events": [{"t": t, "kind": "note", "text": s} for t, s in texts.get(EVENT_TRACK, []) if s.strip()],
+        }
     meta["started"] = iso(start)
     end = header_end - start if math.isfinite(header_end) else math.nan
     if 0 <= end <= MAX_SPAN_S:
@@ -422,8 +458,10 @@ def wave_records(readings: Sequence[Reading]) -> tuple[float, list[dict]]:
 
 def event_words(metadata: dict, start: float) -> list[dict]:
     """Doses and notes in words, for the EVENT track."""
-    out = [{"dt": start + d["t"], "val": f"{d['drug']} {d['mg']:g} mg {d['route']}"
-            + (f" lot {d['lot']}" if d.get("lot") else "")} for d in metadata.get("doses") or ()]
+    out = [
+        {"dt": start + d["t"], "val": f"{d['drug']} {d['mg']:g} mg {d['route']}" + (f" lot {d['lot']}" if d.get("lot") else "")}
+        for d in metadata.get("doses") or ()
+    ]
     out += [{"dt": start + e["t"], "val": f"{e['kind']}: {e['text']}"} for e in metadata.get("events") or ()]
     return sorted(out, key=lambda r: r["dt"])
 
@@ -439,8 +477,14 @@ def write_vital(path: str | Path, items: Iterable[Item], metadata: dict, start: 
     for i in items:
         src = device_name(i.source)
         if isinstance(i, Condition):
-            strings.setdefault(f"{src}/{CONDITION_TRACK}", []).append({"dt": i.t, "val": json.dumps(
-                {"condition": i.condition, "active": i.active, "vitals": list(i.vitals), "detail": i.detail})})
+            strings.setdefault(f"{src}/{CONDITION_TRACK}", []).append(
+                {
+                    "dt": i.t,
+                    "val": json.dumps(
+                        {"condition": i.condition, "active": i.active, "vitals": list(i.vitals), "detail": i.detail}
+                    ),
+                }
+            )
         elif i.vital == "pleth":
             waves.setdefault(src, []).append(i)
         else:

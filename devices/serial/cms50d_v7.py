@@ -9,12 +9,11 @@ it has its type's length and only its first byte has bit 7 clear, and nothing is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from devices.reading import Item, reading
 from devices.serial.cms50d import pr_value, spo2_value
-from collections.abc import Iterator
-
 from devices.serial.decoder import DecoderState, NumericGate, Skipped, numerics
 
 REALTIME = 0x01

@@ -49,11 +49,36 @@ def nibp_text(data: bytes | str) -> list[Item]:
 FORMATS: dict[str, DecodeFormat] = {
     f.name: f
     for f in (
-        DecodeFormat("cms50d", "hex", "Contec CMS50D+/E generation A 5-byte frames", binary(lambda: Cms50dDecoder("cms50d", lock=1), "5-byte frame")),
-        DecodeFormat("cms50d-v7", "hex", "Contec CMS50D+/E protocol V7.0 packets", binary(lambda: Cms50dV7Decoder("cms50d-v7", lock=1), "V7.0 packet")),
-        DecodeFormat("nonin2", "hex", "Nonin data format #2 frames (8-bit pleth)", binary(lambda: NoninPacketDecoder(2, "nonin2", lock=1), "format #2 frame")),
-        DecodeFormat("nonin7", "hex", "Nonin data format #7 frames (16-bit pleth)", binary(lambda: NoninPacketDecoder(7, "nonin7", lock=1), "format #7 frame")),
-        DecodeFormat("nonin8", "hex", "Nonin data format #8 records", binary(lambda: NoninFormat8Decoder("nonin8", lock=1), "format #8 record")),
+        DecodeFormat(
+            "cms50d",
+            "hex",
+            "Contec CMS50D+/E generation A 5-byte frames",
+            binary(lambda: Cms50dDecoder("cms50d", lock=1), "5-byte frame"),
+        ),
+        DecodeFormat(
+            "cms50d-v7",
+            "hex",
+            "Contec CMS50D+/E protocol V7.0 packets",
+            binary(lambda: Cms50dV7Decoder("cms50d-v7", lock=1), "V7.0 packet"),
+        ),
+        DecodeFormat(
+            "nonin2",
+            "hex",
+            "Nonin data format #2 frames (8-bit pleth)",
+            binary(lambda: NoninPacketDecoder(2, "nonin2", lock=1), "format #2 frame"),
+        ),
+        DecodeFormat(
+            "nonin7",
+            "hex",
+            "Nonin data format #7 frames (16-bit pleth)",
+            binary(lambda: NoninPacketDecoder(7, "nonin7", lock=1), "format #7 frame"),
+        ),
+        DecodeFormat(
+            "nonin8",
+            "hex",
+            "Nonin data format #8 records",
+            binary(lambda: NoninFormat8Decoder("nonin8", lock=1), "format #8 record"),
+        ),
         DecodeFormat("masimo", "text", "Masimo Radical-7/-5/Rad-8 ASCII 1 line", masimo_text),
         DecodeFormat("nibp-module", "text", "OEM NIBP module message (STX body checksum ETX, or 999)", nibp_text),
     )

@@ -159,7 +159,11 @@ class MasimoDecoder(DecoderState):
         self.frames += 1
         active = {**conditions(line.alarm, ALARM_BITS), **conditions(line.exc, EXC_BITS)}
         flags = {name: ", ".join(active[name]) if name in active else None for name in CONDITION_NAMES}
-        out: list[Item] = [*self.edges.update(t, flags), physical(t, "spo2", line.spo2, self.source), physical(t, "pr", line.pr, self.source)]
+        out: list[Item] = [
+            *self.edges.update(t, flags),
+            physical(t, "spo2", line.spo2, self.source),
+            physical(t, "pr", line.pr, self.source),
+        ]
         if line.has_pi:
             out.append(physical(t, "pi", line.pi, self.source))
         return out

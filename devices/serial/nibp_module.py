@@ -53,7 +53,9 @@ def take_messages(buf: bytearray) -> tuple[list[str], int, str]:
                 messages.append(body.decode("ascii"))
             else:
                 skipped += n
-                problem = f"checksum {ok.decode('ascii', 'replace')!r} != {expected.decode()!r}" if len(raw) >= 2 else "empty message"
+                problem = (
+                    f"checksum {ok.decode('ascii', 'replace')!r} != {expected.decode()!r}" if len(raw) >= 2 else "empty message"
+                )
         elif buf[:3] == DONE.encode():
             messages.append(DONE)
             del buf[:3]

@@ -72,7 +72,11 @@ class PacketFrame:
 def encode_frame(fmt: int, f: PacketFrame) -> bytes:
     """The 5 bytes of one format #2 (8-bit pleth) or #7 (16-bit pleth) frame."""
     status = 0x80 | f.status
-    head = bytes((0x01, status, f.pleth & 0xFF, f.float_byte)) if fmt == 2 else bytes((status, (f.pleth >> 8) & 0xFF, f.pleth & 0xFF, f.float_byte))
+    head = (
+        bytes((0x01, status, f.pleth & 0xFF, f.float_byte))
+        if fmt == 2
+        else bytes((status, (f.pleth >> 8) & 0xFF, f.pleth & 0xFF, f.float_byte))
+    )
     return head + bytes((checksum(head),))
 
 

@@ -19,7 +19,13 @@ from devices.serial.nonin import NoninFormat8Decoder, NoninPacketDecoder
 
 def port_settings(baudrate: int, parity: str = serial.PARITY_NONE, xonxoff: bool = False) -> dict[str, object]:
     """``serial.Serial`` keyword arguments for 8 data bits, 1 stop bit."""
-    return {"baudrate": baudrate, "bytesize": serial.EIGHTBITS, "parity": parity, "stopbits": serial.STOPBITS_ONE, "xonxoff": xonxoff}
+    return {
+        "baudrate": baudrate,
+        "bytesize": serial.EIGHTBITS,
+        "parity": parity,
+        "stopbits": serial.STOPBITS_ONE,
+        "xonxoff": xonxoff,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +68,24 @@ PROTOCOLS: dict[str, SerialProtocol] = {
             periodic=cms50d_v7.command(cms50d_v7.KEEPALIVE),
             period=5.0,
         ),
-        SerialProtocol("nonin2", port_settings(9600), lambda s: NoninPacketDecoder(2, s), quiet=3.0, start=nonin.format_select(2)),
-        SerialProtocol("nonin7", port_settings(9600), lambda s: NoninPacketDecoder(7, s), quiet=3.0, start=nonin.format_select(7)),
-        SerialProtocol("nonin8", port_settings(9600), NoninFormat8Decoder, quiet=3.0, start=nonin.format_select(8),
-                       settle=nonin.FORMAT8_LOCK_FRAMES * nonin.FORMAT8_PERIOD),
+        SerialProtocol(
+            "nonin2", port_settings(9600), lambda s: NoninPacketDecoder(2, s), quiet=3.0, start=nonin.format_select(2)
+        ),
+        SerialProtocol(
+            "nonin7", port_settings(9600), lambda s: NoninPacketDecoder(7, s), quiet=3.0, start=nonin.format_select(7)
+        ),
+        SerialProtocol(
+            "nonin8",
+            port_settings(9600),
+            NoninFormat8Decoder,
+            quiet=3.0,
+            start=nonin.format_select(8),
+            settle=nonin.FORMAT8_LOCK_FRAMES * nonin.FORMAT8_PERIOD,
+        ),
         SerialProtocol("masimo", port_settings(9600), MasimoDecoder, quiet=2.5),
-        SerialProtocol("nibp-module", port_settings(4800), NibpModuleDecoder, quiet=None, streams=False, measure=nibp_module.START),
+        SerialProtocol(
+            "nibp-module", port_settings(4800), NibpModuleDecoder, quiet=None, streams=False, measure=nibp_module.START
+        ),
     )
 }
 
@@ -78,5 +96,9 @@ NIBP_MEASUREMENT_TIMEOUT = 150.0
 def nibp_with_interval(interval: float) -> SerialProtocol:
     """The NIBP module protocol starting a measurement at connect and every ``interval`` seconds."""
     return replace(
-        PROTOCOLS["nibp-module"], start=nibp_module.START, periodic=nibp_module.START, period=interval, quiet=NIBP_MEASUREMENT_TIMEOUT
+        PROTOCOLS["nibp-module"],
+        start=nibp_module.START,
+        periodic=nibp_module.START,
+        period=interval,
+        quiet=NIBP_MEASUREMENT_TIMEOUT,
     )

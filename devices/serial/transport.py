@@ -8,7 +8,6 @@ stopped and joined before the port is closed, so reconnecting leaks no threads o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time

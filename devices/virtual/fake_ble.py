@@ -68,7 +68,12 @@ class FakePeripheral:
             for char_uuid, properties in chars.items():
                 handle += 2
                 char = BleakGATTCharacteristic(
-                    None, handle, normalize_uuid_str(char_uuid), properties, lambda: 20, service  # type: ignore[arg-type]
+                    None,
+                    handle,
+                    normalize_uuid_str(char_uuid),
+                    properties,  # type: ignore[arg-type]
+                    lambda: 20,
+                    service,
                 )
                 collection.add_characteristic(char)  # also adds it to its service
             handle += 1
@@ -79,9 +84,7 @@ class FakeClient(BaseBleakClient):
     """A bleak client backend talking to the ``FakePeripheral`` carried in a scanned ``BLEDevice``."""
 
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
-        if not isinstance(address_or_ble_device, BLEDevice) or not isinstance(
-            address_or_ble_device.details, FakePeripheral
-        ):
+        if not isinstance(address_or_ble_device, BLEDevice) or not isinstance(address_or_ble_device.details, FakePeripheral):
             raise BleakError("FakeClient connects only to a BLEDevice found by FakeScanner")
         super().__init__(address_or_ble_device, **kwargs)
         self.peripheral: FakePeripheral = address_or_ble_device.details
@@ -196,4 +199,3 @@ def peripheral(profile: str, address: str = "AA:BB:CC:DD:EE:01", name: str | Non
     }
     kwargs.setdefault("advertised", list(gatt[profile]))
     return FakePeripheral(address, name, gatt[profile], **kwargs)
-

@@ -116,8 +116,11 @@ def _start_items(p: Perturbation, t: float, last: dict[str, Reading]) -> list[It
     if p.kind == "bp_rise" and sbp0 is not None and dbp0 is not None:
         sbp, dbp = sbp0 + p.amount, dbp0 + 0.6 * p.amount
         source = last["sbp"].source
-        return [reading(t, "sbp", round(sbp), source), reading(t, "dbp", round(dbp), source),
-                reading(t, "map", round((sbp + 2 * dbp) / 3), source)]
+        return [
+            reading(t, "sbp", round(sbp), source),
+            reading(t, "dbp", round(dbp), source),
+            reading(t, "map", round((sbp + 2 * dbp) / 3), source),
+        ]
     return []
 
 

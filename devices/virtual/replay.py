@@ -8,12 +8,12 @@ Speed belongs to the clock the hub hands in; the ``speed`` parameter is only che
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from devices.errors import URIError
-from devices.reading import Item
 from devices.io.recording import Recording, read_recording
+from devices.reading import Item
 from devices.source import Clock, session_start
 from devices.uri import DeviceURI
 
@@ -34,7 +34,9 @@ class Horizon:
         self.t: float | None = None
 
 
-async def paced(items: Iterable[Item], clock: Clock, t0: float, horizon: Horizon, end: float, tick: float = TICK) -> AsyncIterator[Item]:
+async def paced(
+    items: Iterable[Item], clock: Clock, t0: float, horizon: Horizon, end: float, tick: float = TICK
+) -> AsyncIterator[Item]:
     """Yield ``items`` (stamped in session time, non-decreasing) once ``clock`` reaches them, then
     wait until ``end``; ``horizon`` follows how far the replay has got.
 
@@ -85,7 +87,7 @@ class ReplaySource:
         t0 = session_start(clock)
         self.metadata.setdefault("started", None)
         if self.metadata["started"] is None:
-            self.metadata["started"] = datetime.fromtimestamp(t0, timezone.utc).isoformat()
+            self.metadata["started"] = datetime.fromtimestamp(t0, UTC).isoformat()
         async for item in paced(self.recording.items_from(t0), clock, t0, self._horizon, t0 + self.recording.end):
             yield item
 

@@ -171,7 +171,9 @@ class Cms50dV7Device(EmulatedDevice):
             if not isinstance(packet, bytes):
                 continue
             payload = cms50d_v7.unpack(packet)
-            if payload[0] in (cms50d_v7.START, cms50d_v7.KEEPALIVE) and (payload[0] == cms50d_v7.START or wall <= self.alive_until):
+            if payload[0] in (cms50d_v7.START, cms50d_v7.KEEPALIVE) and (
+                payload[0] == cms50d_v7.START or wall <= self.alive_until
+            ):
                 self.alive_until = wall + self.keepalive_timeout
             elif payload[0] == cms50d_v7.STOP:
                 self.alive_until = 0.0

@@ -24,14 +24,15 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC
 
 from devices.errors import URIError
 from devices.reading import Condition, Item, Reading
-from devices.virtual.scenario import ECG, MOTION, NIBP, OXIMETER, PHYSIOLOGY, PROBE_OFF, Scenario
-from devices.virtual.scenarios import SCENARIOS, get_scenario
-from devices.virtual.replay import Horizon
 from devices.source import Clock, session_start
 from devices.uri import DeviceURI
+from devices.virtual.replay import Horizon
+from devices.virtual.scenario import ECG, MOTION, NIBP, OXIMETER, PHYSIOLOGY, PROBE_OFF, Scenario
+from devices.virtual.scenarios import SCENARIOS, get_scenario
 from devices.vocabulary import NO_VALUE
 
 PLETH_HZ = 75
@@ -172,8 +173,7 @@ def simulate(
     for s in range(n):
         t = start + s
         m = expected(sc, s)
-        for cond in starts.get(s, ()):
-            yield cond
+        yield from starts.get(s, ())
         if s in cuff:
             drift = bp_drift[s]
             sbp = round(_clip(m["sbp"] + drift + rng_nibp.gauss(0.0, 3.0), 40, 280))
@@ -263,12 +263,12 @@ class SimSource:
         )
 
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from devices.virtual.replay import paced
 
         t0 = session_start(clock)
-        self.metadata["started"] = datetime.fromtimestamp(t0, timezone.utc).isoformat()
+        self.metadata["started"] = datetime.fromtimestamp(t0, UTC).isoformat()
         length = self.scenario.duration_s if self.duration is None else self.duration
         async for item in paced(self.items(t0), clock, t0, self._horizon, t0 + math.ceil(length)):
             yield item
@@ -304,6 +304,4 @@ def open_sim(uri: DeviceURI) -> SimSource:
     uri.float_param("speed", 1.0)
     nibp = uri.float_param("nibp", 0.0) if "nibp" in uri.params else None
     duration = uri.float_param("duration", 0.0) if "duration" in uri.params else None
-    return SimSource(
-        uri.target, seed=seed, pleth=_bool_param(uri, "pleth"), nibp_interval=nibp, duration=duration, uri=uri.text
-    )
+    return SimSource(uri.target, seed=seed, pleth=_bool_param(uri, "pleth"), nibp_interval=nibp, duration=duration, uri=uri.text)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.session.store import Store
 from monitor.analysis.summary import Point, Summary, load_record, summarise
+from monitor.session.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +38,22 @@ def course(store: Store, patient: str, known: dict[str, Summary] | None = None) 
     for s in sorted((s for s in store.sessions() if s.patient == patient), key=lambda s: s.started):
         record = load_record(store, s.id)
         summary = (known or {}).get(s.id) or summarise(record)
-        rows.append(CourseRow(
-            s.id, s.started, s.route, ", ".join(sorted({d.drug for d in record.doses})) or "-",
-            summary.total_mg, summary.mg_per_kg, summary.baseline.get("sbp"), summary.baseline.get("dbp"),
-            _value(summary.peak_sbp), _value(summary.peak_dbp), _value(summary.rise_sbp), _value(summary.rise_dbp),
-            _value(summary.min_spo2), {a.priority: a.count for a in summary.alarms},
-        ))
+        rows.append(
+            CourseRow(
+                s.id,
+                s.started,
+                s.route,
+                ", ".join(sorted({d.drug for d in record.doses})) or "-",
+                summary.total_mg,
+                summary.mg_per_kg,
+                summary.baseline.get("sbp"),
+                summary.baseline.get("dbp"),
+                _value(summary.peak_sbp),
+                _value(summary.peak_dbp),
+                _value(summary.rise_sbp),
+                _value(summary.rise_dbp),
+                _value(summary.min_spo2),
+                {a.priority: a.count for a in summary.alarms},
+            )
+        )
     return rows

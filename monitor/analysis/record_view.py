@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from devices.screening import QUESTIONS
 from devices.vocabulary import PRIORITY_RANK
-from monitor.rules.alarm_events import AlarmEvent
-from monitor.session.dose_rows import INVALID_DRUG, DoseRow, check_dose
-from monitor.rules.plan import CHECK, Finding, Plan
-from monitor.rules.protocol import Protocol
-from monitor.session.store import StoredEvent
 from monitor.analysis.summary import Episode, SessionRecord, Summary, describe
 from monitor.analysis.timeref import TimeRef, clock_hms, duration_text
+from monitor.rules.alarm_events import AlarmEvent
+from monitor.rules.plan import CHECK, Finding, Plan
+from monitor.rules.protocol import Protocol
+from monitor.session.dose_rows import INVALID_DRUG, DoseRow, check_dose
+from monitor.session.store import StoredEvent
 
 UNVERIFIED = "unverified (typed name, no sign-in)"
 
@@ -44,14 +44,20 @@ def recording_state(record: SessionRecord, heartbeat: float | None, now: float) 
 def state_text(state: str, record: SessionRecord, ref: TimeRef) -> str:
     """One sentence for a session that has not ended ('' once it has)."""
     if state == RECORDING:
-        return (f"This session is still being recorded: shown up to {ref.text_with_clock(record.end)}. Reload for "
-                "newer data; an export holds what was recorded when you asked for it and says it is in progress.")
+        return (
+            f"This session is still being recorded: shown up to {ref.text_with_clock(record.end)}. Reload for "
+            "newer data; an export holds what was recorded when you asked for it and says it is in progress."
+        )
     if state == STOPPED:
-        return (f"This session was not ended: its recording stopped at {ref.text_with_clock(record.end)} without an "
-                "end (kapmon monitor --resume continues it). Exports say it is in progress.")
+        return (
+            f"This session was not ended: its recording stopped at {ref.text_with_clock(record.end)} without an "
+            "end (kapmon monitor --resume continues it). Exports say it is in progress."
+        )
     if state == UNENDED:
-        return (f"This session has no end in this record: shown up to {ref.text_with_clock(record.end)}. It may "
-                "still be running elsewhere; exports say it is in progress.")
+        return (
+            f"This session has no end in this record: shown up to {ref.text_with_clock(record.end)}. It may "
+            "still be running elsewhere; exports say it is in progress."
+        )
     return ""
 
 
@@ -63,8 +69,13 @@ def reference(record: SessionRecord) -> TimeRef:
 def _alarm_rows(summary: Summary) -> list[tuple[str, str]]:
     rows = []
     for a in summary.alarms:
-        ack = (f"{a.acknowledged} acknowledged, median {duration_text(a.median_ack_s)}, "
-               f"max {duration_text(a.max_ack_s)}" if a.acknowledged else "none acknowledged" if a.count else "")
+        ack = (
+            f"{a.acknowledged} acknowledged, median {duration_text(a.median_ack_s)}, max {duration_text(a.max_ack_s)}"
+            if a.acknowledged
+            else "none acknowledged"
+            if a.count
+            else ""
+        )
         rows.append((a.priority.upper(), f"{a.count}" + (f" ({ack})" if ack else "")))
     return rows
 
@@ -99,13 +110,17 @@ def dose_text(row: DoseRow, weight_kg: float | None, ref: TimeRef) -> str:
     amount = "amount invalid" if row.mg is None else f"{row.mg:g} mg"
     route = "route invalid" if row.route is None else row.route.upper()
     per_kg = row.mg_per_kg(weight_kg)
-    text = f"{amount} {row.drug or INVALID_DRUG} {route}" + (f" ({per_kg:g} mg/kg)" if per_kg else "") \
+    text = (
+        f"{amount} {row.drug or INVALID_DRUG} {route}"
+        + (f" ({per_kg:g} mg/kg)" if per_kg else "")
         + (f", lot {row.lot}" if row.lot else "")
+    )
     return text + (f", infusion to {ref.text(row.end)}" if row.end is not None else "")
 
 
 def bp_text(data: dict) -> str:
     """A hand-taken BP event's values: ``140/90 (MAP 107)``."""
+
     def num(key: str) -> str:
         value = data.get(key)
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -135,9 +150,15 @@ def entry_row(e: StoredEvent, weight_kg: float | None, ref: TimeRef) -> EventRow
         r = check_dose(e.t, e.data, e.who)
         problems = f" — stored with invalid fields: {'; '.join(r.problems)}" if r.problems else ""
         return EventRow(e.t, "dose", dose_text(r, weight_kg, ref) + problems, e.who or "", bool(r.problems))
-    what = (bp_text(e.data) if e.kind == "manual_nibp" else
-            f"{e.data.get('protocol', '')} {e.data.get('version', '')}, route {e.data.get('route', '')}"
-            if e.kind == "protocol" else observed_text(e.data) if e.kind == "discharge" else str(e.data.get("text", "")))
+    what = (
+        bp_text(e.data)
+        if e.kind == "manual_nibp"
+        else f"{e.data.get('protocol', '')} {e.data.get('version', '')}, route {e.data.get('route', '')}"
+        if e.kind == "protocol"
+        else observed_text(e.data)
+        if e.kind == "discharge"
+        else str(e.data.get("text", ""))
+    )
     return EventRow(e.t, "manual BP" if e.kind == "manual_nibp" else e.kind, what, e.who or "")
 
 
@@ -165,10 +186,16 @@ def overrides(record: SessionRecord) -> list[tuple[AlarmEvent, str]]:
     """Every override (its ``overridden`` alarm event) with who made it in words: the physician, marked
     unverified unless an ``override`` event beside it says the name was a signed-in physician's account
     (overrides recorded before sign-in was checked have none: their names were typed)."""
-    verified = {(e.t, e.data.get("finding"), e.data.get("physician")) for e in record.events
-                if e.kind == "override" and e.data.get("verified") is True}
-    return [(a, a.who or "?" if (a.t, a.alarm_id, a.who) in verified else f"{a.who or '?'}, {UNVERIFIED}")
-            for a in record.alarms if a.event == "overridden"]
+    verified = {
+        (e.t, e.data.get("finding"), e.data.get("physician"))
+        for e in record.events
+        if e.kind == "override" and e.data.get("verified") is True
+    }
+    return [
+        (a, a.who or "?" if (a.t, a.alarm_id, a.who) in verified else f"{a.who or '?'}, {UNVERIFIED}")
+        for a in record.alarms
+        if a.event == "overridden"
+    ]
 
 
 def retracted_rows(record: SessionRecord, ref: TimeRef) -> list[EventRow]:
@@ -192,8 +219,11 @@ def answer_text(value: object) -> str:
 
 def answer_changes(before: dict, after: dict) -> list[str]:
     """``psychosis: not answered → no`` for each answer that differs."""
-    return [f"{k}: {answer_text(before.get(k))} \u2192 {answer_text(after.get(k))}"
-            for k in dict.fromkeys([*after, *before]) if before.get(k) != after.get(k)]
+    return [
+        f"{k}: {answer_text(before.get(k))} \u2192 {answer_text(after.get(k))}"
+        for k in dict.fromkeys([*after, *before])
+        if before.get(k) != after.get(k)
+    ]
 
 
 def question_keys(protocol: Protocol) -> list[str]:
@@ -216,8 +246,10 @@ class ScreeningGiven:
 def screening_given(record: SessionRecord) -> list[ScreeningGiven]:
     """The answers the session started with, then each set given on the page, in order."""
     start = ScreeningGiven(None, "", dict(record.session.metadata.get("screening") or {}))
-    return [start, *(ScreeningGiven(e.t, e.who or "", dict(e.data.get("answers") or {}))
-                     for e in record.events if e.kind == "screening")]
+    return [
+        start,
+        *(ScreeningGiven(e.t, e.who or "", dict(e.data.get("answers") or {})) for e in record.events if e.kind == "screening"),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +272,7 @@ def screening_rows(record: SessionRecord, protocol: Protocol) -> list[AnswerRow]
     final = given[-1].answers
     keys = question_keys(protocol)
     keys += [k for k in final if k not in keys]
-    return [AnswerRow(QUESTIONS[k].text if k in QUESTIONS else k, answer_text(final.get(k)), by.get(k, given[0]))
-            for k in keys]
+    return [AnswerRow(QUESTIONS[k].text if k in QUESTIONS else k, answer_text(final.get(k)), by.get(k, given[0])) for k in keys]
 
 
 def given_text(given: ScreeningGiven, ref: TimeRef) -> str:
@@ -299,14 +330,19 @@ def lifted_text(row: DecisionRow, ref: TimeRef) -> str:
     o = row.override
     if o is None:
         return "not overridden"
-    return f"{'overridden ' if row.finding is not None else ''}by {row.who or o.who or '?'} at {ref.text(o.t)} · " \
-           f"{clock_hms(o.t)}: {o.message}"
+    return (
+        f"{'overridden ' if row.finding is not None else ''}by {row.who or o.who or '?'} at {ref.text(o.t)} · "
+        f"{clock_hms(o.t)}: {o.message}"
+    )
 
 
 def dosing_rows(record: SessionRecord) -> list[tuple[float, str, str]]:
     """Every change of the dosing decision: (when, state, its reasons)."""
-    return [(e.t, str(e.data.get("state", "?")).upper(), "; ".join(map(str, e.data.get("reasons") or [])) or "-")
-            for e in record.events if e.kind == "dosing"]
+    return [
+        (e.t, str(e.data.get("state", "?")).upper(), "; ".join(map(str, e.data.get("reasons") or [])) or "-")
+        for e in record.events
+        if e.kind == "dosing"
+    ]
 
 
 def top_spans(eps: Sequence[Episode], end: float) -> list[tuple[str, float, float]]:

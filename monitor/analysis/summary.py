@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from devices.errors import KapmonError
 from devices.reading import Reading
 from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK
-from monitor.rules.alarms import fmt
 from monitor.rules.alarm_events import AlarmEvent
+from monitor.rules.alarms import fmt
 from monitor.rules.baseline import Baseline, BaselineBuilder, describe_rule
 from monitor.rules.discharge import readiness
 from monitor.rules.plan import Plan, make_plan
@@ -95,9 +95,9 @@ def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = No
     alarms = [a for _, a in store.alarm_events(session_id)]
     ends = [e.t for e in events if e.kind == "end"]
     last = max([session.started] + [r.t for r in readings[-1:]] + [e.t for e in events] + [a.t for a in alarms])
-    return SessionRecord(session, readings, events, store.doses(session_id), alarms, max(ends) if ends else last,
-                         retracted, corrected)
-
+    return SessionRecord(
+        session, readings, events, store.doses(session_id), alarms, max(ends) if ends else last, retracted, corrected
+    )
 
 
 def protocol_for(session: Session) -> Protocol:
@@ -202,8 +202,9 @@ def usual_interval(readings: Sequence[StoredReading], vital: str) -> float | Non
     return statistics.median(steps) if steps else None
 
 
-def time_below(readings: Sequence[StoredReading], vital: str, limit: float, fresh_s: float = SPO2_QUIET_S,
-               intervals: float = GAP_INTERVALS) -> float:
+def time_below(
+    readings: Sequence[StoredReading], vital: str, limit: float, fresh_s: float = SPO2_QUIET_S, intervals: float = GAP_INTERVALS
+) -> float:
     """Seconds below ``limit``: each trusted reading below it holds until the next reading of the vital,
     for as long as the alarm engine would still call it fresh: ``fresh_s`` (the protocol's quiet time) or
     ``intervals`` of the source's usual interval, whichever is longer; a longer gap counts nothing."""
@@ -266,8 +267,18 @@ def _episode(tr: list[AlarmEvent]) -> Episode:
     top = max(during, key=lambda a: PRIORITY_RANK.get(a.priority, 0))
     ack = next((a for a in tr if a.event == "acknowledged"), None)
     end = None if closing is None else closing.t
-    return Episode(first.alarm_id, top.priority, first.kind, first.vital, first.message, first.t, end,
-                   None if ack is None else ack.t, None if ack is None else ack.who, tuple(tr))
+    return Episode(
+        first.alarm_id,
+        top.priority,
+        first.kind,
+        first.vital,
+        first.message,
+        first.t,
+        end,
+        None if ack is None else ack.t,
+        None if ack is None else ack.who,
+        tuple(tr),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +298,11 @@ def alarm_stats(eps: Sequence[Episode]) -> list[AlarmStats]:
     for priority in PRIORITIES:
         mine = [e for e in eps if e.priority == priority]
         waits = [e.acknowledged_at - e.start for e in mine if e.acknowledged_at is not None]
-        rows.append(AlarmStats(priority, len(mine), len(waits), statistics.median(waits) if waits else None,
-                               max(waits) if waits else None))
+        rows.append(
+            AlarmStats(
+                priority, len(mine), len(waits), statistics.median(waits) if waits else None, max(waits) if waits else None
+            )
+        )
     return rows
 
 
@@ -340,8 +354,9 @@ def plan_for(record: SessionRecord, protocol: Protocol) -> Plan:
         return make_plan(protocol, {}, route or next(iter(protocol.routes)))
 
 
-def criteria_at(t: float, latest: dict[str, float], active_alarms: int, last_dose_end: float | None,
-                base: dict[str, float], plan: Plan) -> tuple[Criterion, ...]:
+def criteria_at(
+    t: float, latest: dict[str, float], active_alarms: int, last_dose_end: float | None, base: dict[str, float], plan: Plan
+) -> tuple[Criterion, ...]:
     """The discharge criteria (``monitor.rules.discharge``) judged with the latest values known at ``t``."""
     ref = Baseline(dict(base), {v: 0 for v in base}, "") if base else None
     r = readiness(plan, ref, latest.get, last_dose_end, active_alarms, t)
@@ -361,8 +376,9 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
     return Discharge(record.end, "not met", at_end, None)
 
 
-def _criteria_scan(record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], plan: Plan,
-                   limit: float) -> tuple[float | None, tuple[Criterion, ...], tuple[Criterion, ...]]:
+def _criteria_scan(
+    record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], plan: Plan, limit: float
+) -> tuple[float | None, tuple[Criterion, ...], tuple[Criterion, ...]]:
     """Judge the criteria at every reading up to ``limit``: (since when they have held, the criteria
     then, the criteria at ``limit``)."""
     last_end = max((d.end if d.end is not None else d.t for d in record.doses), default=None)
@@ -433,9 +449,15 @@ def rems(record: SessionRecord, protocol: Protocol) -> Rems:
         near = min(close, key=lambda b: abs(b.t - target)) if close else None
     leaving = recorded_discharge(record.events) or record.end
     before_leaving = [b for b in bps if b.t <= leaving]
-    return Rems(pre[-1] if pre else None, near, at_min, bps[-1] if bps else None,
-                record.end - record.session.started, None if first is None else record.end - first,
-                before_leaving[-1] if before_leaving else None)
+    return Rems(
+        pre[-1] if pre else None,
+        near,
+        at_min,
+        bps[-1] if bps else None,
+        record.end - record.session.started,
+        None if first is None else record.end - first,
+        before_leaving[-1] if before_leaving else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------- summary
@@ -487,8 +509,13 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         rise_sbp=rise(p_sbp, base.get("sbp")),
         rise_dbp=rise(p_dbp, base.get("dbp")),
         min_spo2=lowest(readings, "spo2", first),
-        below_90_s=time_below(readings, "spo2", SPO2_LOW, protocol.technical.max_quiet_s.get("spo2", SPO2_QUIET_S),
-                              protocol.technical.stale_intervals),
+        below_90_s=time_below(
+            readings,
+            "spo2",
+            SPO2_LOW,
+            protocol.technical.max_quiet_s.get("spo2", SPO2_QUIET_S),
+            protocol.technical.stale_intervals,
+        ),
         hr_range=value_range(readings, hr_vital),
         hr_vital=hr_vital,
         alarms=alarm_stats(eps),
@@ -534,45 +561,75 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
     hr = s.hr_range
     alarm_rows = []
     for a in s.alarms:
-        ack = (f"{a.acknowledged} acknowledged, median {a.median_ack_s:.0f} s, max {a.max_ack_s:.0f} s"
-               if a.acknowledged else "none acknowledged" if a.count else "")
+        ack = (
+            f"{a.acknowledged} acknowledged, median {a.median_ack_s:.0f} s, max {a.max_ack_s:.0f} s"
+            if a.acknowledged
+            else "none acknowledged"
+            if a.count
+            else ""
+        )
         alarm_rows.append((a.priority.upper(), f"{a.count}" + (f" ({ack})" if ack else "")))
     d = s.discharge
     how = {"recorded": "recorded", "criteria": "criteria met from", "not met": "criteria not met by the end"}[d.how]
     r = s.rems
     return [
-        ("Dose and baseline", [
-            ("Dose", f"{s.total_mg:g} mg" + (f" ({s.mg_per_kg:g} mg/kg)" if s.mg_per_kg else "")
-             if s.total_mg else "none recorded"),
-            ("First dose", "-" if s.first_dose is None else f"T+{minutes(s.first_dose - started)}"),
-            ("Baseline BP", bp_base),
-            ("Baseline pulse / SpO2", f"{'-' if pulse is None else f'{pulse:.0f} /min'} / "
-                                      f"{'-' if spo2 is None else f'{spo2:.0f} %'}"),
-        ]),
-        ("Blood pressure", [
-            ("Peak SBP", _at(s.peak_sbp, "mmHg")),
-            ("Peak DBP", _at(s.peak_dbp, "mmHg")),
-            ("Largest SBP rise", _at(s.rise_sbp, "mmHg", sign=True)),
-            ("Largest DBP rise", _at(s.rise_dbp, "mmHg", sign=True)),
-        ]),
-        ("SpO2 and heart rate", [
-            ("Lowest SpO2", _at(s.min_spo2, "%")),
-            ("Time SpO2 < 90 %", minutes(s.below_90_s) if s.below_90_s >= 60 else f"{s.below_90_s:.0f} s"),
-            (f"{s.hr_vital.upper()} range", "-" if hr is None else f"{fmt(hr[0])}-{fmt(hr[1])} /min"),
-        ]),
+        (
+            "Dose and baseline",
+            [
+                (
+                    "Dose",
+                    f"{s.total_mg:g} mg" + (f" ({s.mg_per_kg:g} mg/kg)" if s.mg_per_kg else "")
+                    if s.total_mg
+                    else "none recorded",
+                ),
+                ("First dose", "-" if s.first_dose is None else f"T+{minutes(s.first_dose - started)}"),
+                ("Baseline BP", bp_base),
+                (
+                    "Baseline pulse / SpO2",
+                    f"{'-' if pulse is None else f'{pulse:.0f} /min'} / {'-' if spo2 is None else f'{spo2:.0f} %'}",
+                ),
+            ],
+        ),
+        (
+            "Blood pressure",
+            [
+                ("Peak SBP", _at(s.peak_sbp, "mmHg")),
+                ("Peak DBP", _at(s.peak_dbp, "mmHg")),
+                ("Largest SBP rise", _at(s.rise_sbp, "mmHg", sign=True)),
+                ("Largest DBP rise", _at(s.rise_dbp, "mmHg", sign=True)),
+            ],
+        ),
+        (
+            "SpO2 and heart rate",
+            [
+                ("Lowest SpO2", _at(s.min_spo2, "%")),
+                ("Time SpO2 < 90 %", minutes(s.below_90_s) if s.below_90_s >= 60 else f"{s.below_90_s:.0f} s"),
+                (f"{s.hr_vital.upper()} range", "-" if hr is None else f"{fmt(hr[0])}-{fmt(hr[1])} /min"),
+            ],
+        ),
         ("Alarms (episodes)", alarm_rows),
-        ("Discharge", [("Time", f"T+{minutes(d.t - started)} ({how})"),
-                       ("Could have left", "criteria not met" if d.could_leave is None else f"T+{minutes(d.could_leave - started)}")]
-         + [("met" if c.met else "NOT met", c.text) for c in d.criteria]),
-        ("Monitoring (REMS-style)", [
-            ("Pre-dose BP", _bp(r.pre_dose, started)),
-            (f"~{r.checkpoint_min:g} min BP", _bp(r.checkpoint, started)),
-            ("Pre-discharge BP", _bp(r.pre_discharge, started)),
-            ("End-of-session BP", _bp(r.end, started)),
-            ("Total monitoring", minutes(r.monitoring_s)),
-            ("First dose to end", minutes(r.after_dose_s) + ("" if r.after_dose_s is None else
-                                                             " (>= 2 h)" if r.two_hours else " (< 2 h)")),
-        ]),
+        (
+            "Discharge",
+            [
+                ("Time", f"T+{minutes(d.t - started)} ({how})"),
+                ("Could have left", "criteria not met" if d.could_leave is None else f"T+{minutes(d.could_leave - started)}"),
+            ]
+            + [("met" if c.met else "NOT met", c.text) for c in d.criteria],
+        ),
+        (
+            "Monitoring (REMS-style)",
+            [
+                ("Pre-dose BP", _bp(r.pre_dose, started)),
+                (f"~{r.checkpoint_min:g} min BP", _bp(r.checkpoint, started)),
+                ("Pre-discharge BP", _bp(r.pre_discharge, started)),
+                ("End-of-session BP", _bp(r.end, started)),
+                ("Total monitoring", minutes(r.monitoring_s)),
+                (
+                    "First dose to end",
+                    minutes(r.after_dose_s) + ("" if r.after_dose_s is None else " (>= 2 h)" if r.two_hours else " (< 2 h)"),
+                ),
+            ],
+        ),
     ]
 
 
@@ -604,26 +661,52 @@ def summary_json(record: SessionRecord, s: Summary) -> dict:
         "total_mg": s.total_mg,
         "mg_per_kg": s.mg_per_kg,
         "baseline": s.baseline,
-        "peak_sbp": peak_sbp, "peak_sbp_t": peak_sbp_t,
-        "peak_dbp": peak_dbp, "peak_dbp_t": peak_dbp_t,
+        "peak_sbp": peak_sbp,
+        "peak_sbp_t": peak_sbp_t,
+        "peak_dbp": peak_dbp,
+        "peak_dbp_t": peak_dbp_t,
         "rise_sbp": None if s.rise_sbp is None else s.rise_sbp.value,
         "rise_dbp": None if s.rise_dbp is None else s.rise_dbp.value,
-        "lowest_spo2": lowest, "lowest_spo2_t": lowest_t,
+        "lowest_spo2": lowest,
+        "lowest_spo2_t": lowest_t,
         "time_spo2_below_90_s": s.below_90_s,
         "hr_vital": s.hr_vital,
         "hr_range": None if s.hr_range is None else list(s.hr_range),
         "alarm_episodes": {a.priority: a.count for a in s.alarms},
         "alarm_transitions": [
-            {"t": a.t - start, "event": a.event, "alarm_id": a.alarm_id, "vital": a.vital, "priority": a.priority,
-             "kind": a.kind, "value": a.value, "limit": a.limit, "message": a.message, "who": a.who}
+            {
+                "t": a.t - start,
+                "event": a.event,
+                "alarm_id": a.alarm_id,
+                "vital": a.vital,
+                "priority": a.priority,
+                "kind": a.kind,
+                "value": a.value,
+                "limit": a.limit,
+                "message": a.message,
+                "who": a.who,
+            }
             for a in sorted(record.alarms, key=lambda a: a.t)
         ],
-        "dosing": [{"t": e.t - start, "state": e.data.get("state"), "reasons": e.data.get("reasons", [])}
-                   for e in record.events if e.kind == "dosing"],
-        "discharge": {"t": s.discharge.t - start, "how": s.discharge.how, "could_leave": at(s.discharge.could_leave),
-                      "criteria": [{"text": c.text, "met": c.met} for c in s.discharge.criteria]},
-        "rems": {"pre_dose_bp": bp(s.rems.pre_dose), "checkpoint_bp": bp(s.rems.checkpoint), "checkpoint_min": s.rems.checkpoint_min,
-                 "pre_discharge_bp": bp(s.rems.pre_discharge),
-                 "end_bp": bp(s.rems.end), "monitoring_s": s.rems.monitoring_s, "after_dose_s": s.rems.after_dose_s,
-                 "two_hours": s.rems.two_hours},
+        "dosing": [
+            {"t": e.t - start, "state": e.data.get("state"), "reasons": e.data.get("reasons", [])}
+            for e in record.events
+            if e.kind == "dosing"
+        ],
+        "discharge": {
+            "t": s.discharge.t - start,
+            "how": s.discharge.how,
+            "could_leave": at(s.discharge.could_leave),
+            "criteria": [{"text": c.text, "met": c.met} for c in s.discharge.criteria],
+        },
+        "rems": {
+            "pre_dose_bp": bp(s.rems.pre_dose),
+            "checkpoint_bp": bp(s.rems.checkpoint),
+            "checkpoint_min": s.rems.checkpoint_min,
+            "pre_discharge_bp": bp(s.rems.pre_discharge),
+            "end_bp": bp(s.rems.end),
+            "monitoring_s": s.rems.monitoring_s,
+            "after_dose_s": s.rems.after_dose_s,
+            "two_hours": s.rems.two_hours,
+        },
     }

@@ -48,8 +48,15 @@ def verify_password(stored: str, password: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             maxmem=256 * 1024 * 1024, dklen=len(digest) // 2)
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=bytes.fromhex(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=256 * 1024 * 1024,
+            dklen=len(digest) // 2,
+        )
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(got.hex(), digest)
@@ -171,8 +178,10 @@ def who_overrides(account: str | None, role: str | None, typed: str) -> tuple[st
     if account is None:
         return typed.strip(), False
     if role != PHYSICIAN:
-        raise ValueError(f"{account} is signed in as a {role or 'user without a role'}, and only a physician may "
-                         "override a block or gate: a physician must sign in to record it")
+        raise ValueError(
+            f"{account} is signed in as a {role or 'user without a role'}, and only a physician may "
+            "override a block or gate: a physician must sign in to record it"
+        )
     return account, True
 
 

@@ -81,15 +81,19 @@ def parse_broker(url: str) -> tuple[str, int, bool]:
 def add_broker_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("MQTT broker credentials and TLS")
     g.add_argument("--mqtt-user", metavar="NAME", help="broker user name (required unless the broker is on loopback)")
-    g.add_argument("--mqtt-password-file", type=Path, metavar="FILE",
-                   help="file holding the broker password (or set KAPMON_MQTT_PASSWORD)")
+    g.add_argument(
+        "--mqtt-password-file", type=Path, metavar="FILE", help="file holding the broker password (or set KAPMON_MQTT_PASSWORD)"
+    )
     g.add_argument("--mqtt-ca", metavar="FILE", help="CA certificate to verify the broker (implies TLS)")
     g.add_argument("--mqtt-cert", metavar="FILE", help="client certificate for TLS")
     g.add_argument("--mqtt-key", metavar="FILE", help="client key for TLS")
-    g.add_argument("--site-key", metavar="FILE",
-                   help="the site's command key (64 hex digits, owner-only), the same file on every bedside and the "
-                        "central station; default: site.key in kapmon's data directory, made there on first use "
-                        "for a broker on this machine")
+    g.add_argument(
+        "--site-key",
+        metavar="FILE",
+        help="the site's command key (64 hex digits, owner-only), the same file on every bedside and the "
+        "central station; default: site.key in kapmon's data directory, made there on first use "
+        "for a broker on this machine",
+    )
 
 
 def config_from_args(url: str, args: argparse.Namespace) -> BrokerConfig:
@@ -104,8 +108,14 @@ def config_from_args(url: str, args: argparse.Namespace) -> BrokerConfig:
     elif os.environ.get("KAPMON_MQTT_PASSWORD"):
         password = os.environ["KAPMON_MQTT_PASSWORD"]
     config = BrokerConfig(
-        host, port, tls or bool(getattr(args, "mqtt_ca", None)), getattr(args, "mqtt_user", None), password,
-        getattr(args, "mqtt_ca", None), getattr(args, "mqtt_cert", None), getattr(args, "mqtt_key", None),
+        host,
+        port,
+        tls or bool(getattr(args, "mqtt_ca", None)),
+        getattr(args, "mqtt_user", None),
+        password,
+        getattr(args, "mqtt_ca", None),
+        getattr(args, "mqtt_cert", None),
+        getattr(args, "mqtt_key", None),
     )
     check_config(config)
     try:
@@ -174,13 +184,18 @@ def guarded(callback: Callable[..., None]) -> Callable[..., None]:
 def add_publish_arguments(p: argparse.ArgumentParser) -> None:
     """``--publish mqtt://HOST:PORT [--site NAME] [--room NAME]`` and the broker options (bedside commands)."""
     g = p.add_argument_group("publishing to a central station (MQTT)")
-    g.add_argument("--publish", metavar="mqtt://HOST:PORT",
-                   help="publish this session to an MQTT broker for a central station (kapmon central)")
+    g.add_argument(
+        "--publish",
+        metavar="mqtt://HOST:PORT",
+        help="publish this session to an MQTT broker for a central station (kapmon central)",
+    )
     g.add_argument("--site", default="clinic", help="site name in the topics (default clinic)")
-    g.add_argument("--room", default=None,
-                   help="room name in the topics (default: --mqtt-user, else this machine's name)")
-    g.add_argument("--bedside-url", metavar="URL",
-                   help="address the central station links to for this room's live page (default http://HOST:PORT)")
+    g.add_argument("--room", default=None, help="room name in the topics (default: --mqtt-user, else this machine's name)")
+    g.add_argument(
+        "--bedside-url",
+        metavar="URL",
+        help="address the central station links to for this room's live page (default http://HOST:PORT)",
+    )
     add_broker_arguments(p)
 
 

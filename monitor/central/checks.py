@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 from devices.patient import dose_problem, lot_problem
 from devices.reading import in_physical_range
 from devices.vocabulary import ALARM_EVENTS, ALARM_KINDS, PRIORITIES, ROUTES, SESSION_KINDS, STATUSES, VITALS
+from monitor.central.site_key import CLOCK_SKEW_S
+from monitor.central.topics import KINDS, NAME, MessageError
 from monitor.rules.alarms import ActiveAlarm
 from monitor.rules.dosing import STATES
-from monitor.central.topics import KINDS, NAME, MessageError
 from monitor.rules.protocol import COMPARISONS
 from monitor.session.model import Session
-from monitor.central.site_key import CLOCK_SKEW_S
 
 NAME_MAX = 64  # patient pseudonyms, alarm ids, drugs (the bedside's own bound for names is 64)
 WHO_MAX = 100  # a name plus " (central station)"
@@ -82,6 +82,7 @@ class RoomState:
 
 
 # --- fields -------------------------------------------------------------------------------
+
 
 def present(d: Mapping, key: str, optional: bool) -> Any:
     """``d[key]``; None when it is absent and ``optional``, else MessageError saying it is missing."""
@@ -179,6 +180,7 @@ def not_after(t: float, clock_now: float, what: str, clock: str = "the room's cl
 
 # --- the room state -------------------------------------------------------------------------
 
+
 def parse_session(d: Mapping) -> Session:
     started = number(d, "started")
     weight = number(d, "weight_kg", optional=True)
@@ -186,8 +188,16 @@ def parse_session(d: Mapping) -> Session:
     if not isinstance(metadata, dict):
         raise MessageError("metadata: not an object")
     try:
-        return Session(named(d, "id"), text(d, "patient", NAME_MAX), started, choice(d, "route", ROUTES), weight,
-                       text(d, "protocol", NAME_MAX, optional=True) or "", choice(d, "kind", SESSION_KINDS), metadata)
+        return Session(
+            named(d, "id"),
+            text(d, "patient", NAME_MAX),
+            started,
+            choice(d, "route", ROUTES),
+            weight,
+            text(d, "protocol", NAME_MAX, optional=True) or "",
+            choice(d, "kind", SESSION_KINDS),
+            metadata,
+        )
     except ValueError as exc:
         raise MessageError(str(exc)) from None
 
@@ -195,19 +205,30 @@ def parse_session(d: Mapping) -> Session:
 def parse_alarm(d: Mapping) -> ActiveAlarm:
     """One active alarm of the room, as the alarm engine's ``ActiveAlarm`` (the fields a bedside publishes)."""
     return ActiveAlarm(
-        alarm_id=text(d, "alarm_id", NAME_MAX), priority=choice(d, "priority", PRIORITIES),
-        kind=choice(d, "kind", ALARM_KINDS), message=text(d, "message", TEXT_MAX), since=number(d, "since"),
-        vital=choice(d, "vital", tuple(VITALS), optional=True), value=number(d, "value", optional=True),
-        limit=number(d, "limit", optional=True), rule=text(d, "rule", TEXT_MAX, optional=True) or "",
-        acknowledged=flag(d, "acknowledged"), latched=flag(d, "latched", default=False),
+        alarm_id=text(d, "alarm_id", NAME_MAX),
+        priority=choice(d, "priority", PRIORITIES),
+        kind=choice(d, "kind", ALARM_KINDS),
+        message=text(d, "message", TEXT_MAX),
+        since=number(d, "since"),
+        vital=choice(d, "vital", tuple(VITALS), optional=True),
+        value=number(d, "value", optional=True),
+        limit=number(d, "limit", optional=True),
+        rule=text(d, "rule", TEXT_MAX, optional=True) or "",
+        acknowledged=flag(d, "acknowledged"),
+        latched=flag(d, "latched", default=False),
         response=text(d, "response", TEXT_MAX, optional=True) or "",
     )
 
 
 def parse_limit(d: Mapping) -> RoomLimit:
-    return RoomLimit(text(d, "id", NAME_MAX), choice(d, "vital", tuple(VITALS)),
-                     choice(d, "comparison", tuple(COMPARISONS)), number(d, "threshold"),
-                     choice(d, "priority", PRIORITIES), text(d, "text", TEXT_MAX))
+    return RoomLimit(
+        text(d, "id", NAME_MAX),
+        choice(d, "vital", tuple(VITALS)),
+        choice(d, "comparison", tuple(COMPARISONS)),
+        number(d, "threshold"),
+        choice(d, "priority", PRIORITIES),
+        text(d, "text", TEXT_MAX),
+    )
 
 
 def parse_url(d: Mapping) -> str | None:
@@ -253,10 +274,16 @@ def parse_state(d: Mapping, wall_now: float) -> RoomState:
     except MessageError as exc:
         raise MessageError(f"session.{exc}") from None
     state = RoomState(
-        parsed, each(listed(d, "alarms", MAX_ALARMS), "alarms", parse_alarm),
-        each(listed(d, "limits", MAX_LIMITS), "limits", parse_limit), parse_url(d), parse_cursors(d),
-        number(d, "now"), number(d, "speed"), flag(d, "ended", default=False),
-        choice(d, "audio", PRIORITIES, optional=True), parse_dosing(d),
+        parsed,
+        each(listed(d, "alarms", MAX_ALARMS), "alarms", parse_alarm),
+        each(listed(d, "limits", MAX_LIMITS), "limits", parse_limit),
+        parse_url(d),
+        parse_cursors(d),
+        number(d, "now"),
+        number(d, "speed"),
+        flag(d, "ended", default=False),
+        choice(d, "audio", PRIORITIES, optional=True),
+        parse_dosing(d),
     )
     if not 0 < state.speed <= MAX_SPEED:
         raise MessageError(f"speed: {state.speed:g} is not between 0 and {MAX_SPEED:g}")
@@ -271,8 +298,7 @@ def parse_state(d: Mapping, wall_now: float) -> RoomState:
 ROW_FIELDS = {
     "readings": ("id", "t", "vital", "value", "unit", "source", "status"),
     "events": ("id", "t", "kind", "data", "who"),
-    "alarms": ("id", "t", "event", "alarm_id", "priority", "kind", "vital", "value", "limit", "rule", "message",
-               "who", "source"),
+    "alarms": ("id", "t", "event", "alarm_id", "priority", "kind", "vital", "value", "limit", "rule", "message", "who", "source"),
 }
 
 
@@ -325,11 +351,19 @@ def event_values(d: Mapping, t: float) -> tuple:
 
 def alarm_values(d: Mapping) -> tuple:
     vital = choice(d, "vital", tuple(VITALS), optional=True)
-    return (choice(d, "event", ALARM_EVENTS), text(d, "alarm_id", NAME_MAX),
-            choice(d, "priority", PRIORITIES), choice(d, "kind", ALARM_KINDS), vital,
-            vital_value(d, vital, optional=True), number(d, "limit", optional=True), text(d, "rule", TEXT_MAX),
-            text(d, "message", TEXT_MAX), text(d, "who", WHO_MAX, optional=True),
-            text(d, "source", SOURCE_MAX, optional=True))
+    return (
+        choice(d, "event", ALARM_EVENTS),
+        text(d, "alarm_id", NAME_MAX),
+        choice(d, "priority", PRIORITIES),
+        choice(d, "kind", ALARM_KINDS),
+        vital,
+        vital_value(d, vital, optional=True),
+        number(d, "limit", optional=True),
+        text(d, "rule", TEXT_MAX),
+        text(d, "message", TEXT_MAX),
+        text(d, "who", WHO_MAX, optional=True),
+        text(d, "source", SOURCE_MAX, optional=True),
+    )
 
 
 def checked_row(kind: str, row: list, room_now: float) -> tuple:

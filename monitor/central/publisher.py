@@ -30,10 +30,10 @@ from typing import Any
 
 from monitor.central import topics as mt
 from monitor.central.broker import KEEPALIVE_S, BrokerConfig, BrokerError, guarded, make_client
-from monitor.rules.holds import headline
-from monitor.session.hub import Hub
 from monitor.central.site_key import Verifier, sign
 from monitor.central.throttle import REPORT_EVERY_S, Throttle
+from monitor.rules.holds import headline
+from monitor.session.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,14 @@ class Publisher:
     """Publishes one hub's session under ``kapmon/<site>/<room>/``."""
 
     def __init__(
-        self, hub: Hub, config: BrokerConfig, site: str, room: str, url: str | None = None,
-        keepalive: int = KEEPALIVE_S, heartbeat_s: float = mt.STATE_EVERY_S,
+        self,
+        hub: Hub,
+        config: BrokerConfig,
+        site: str,
+        room: str,
+        url: str | None = None,
+        keepalive: int = KEEPALIVE_S,
+        heartbeat_s: float = mt.STATE_EVERY_S,
     ) -> None:
         if not config.site_key:
             raise BrokerError("publishing needs the site key that signs commands (--site-key)")
@@ -139,8 +145,7 @@ class Publisher:
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
         if self._connected.is_set() and not self._closing.is_set():
-            log.warning("lost the broker %s (%s); recording continues, publishing resumes on reconnect",
-                        self.config, reason_code)
+            log.warning("lost the broker %s (%s); recording continues, publishing resumes on reconnect", self.config, reason_code)
         self._connected.clear()
 
     def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
@@ -165,9 +170,20 @@ class Publisher:
         count = self._reports.due(f"refused {reason}", now)
         if count:
             log.warning("refused %d command(s) on %s: %s", count, self.topic("cmd"), reason)
-            self.hub.store.write_audit(now, "central_command_refused", None, {
-                "room": self.room, "site": self.site, "op": op, "reason": reason, "count": count,
-                "claimed_who": str(cmd.get("who", ""))[:WHO_MAX], "alarm_id": str(cmd.get("alarm_id", ""))[:64]})
+            self.hub.store.write_audit(
+                now,
+                "central_command_refused",
+                None,
+                {
+                    "room": self.room,
+                    "site": self.site,
+                    "op": op,
+                    "reason": reason,
+                    "count": count,
+                    "claimed_who": str(cmd.get("who", ""))[:WHO_MAX],
+                    "alarm_id": str(cmd.get("alarm_id", ""))[:64],
+                },
+            )
 
     # --- the publishing thread ----------------------------------------------------------------
 
@@ -221,8 +237,13 @@ class Publisher:
     def _report(self, what: str, problems: list[str]) -> None:
         """Log stored oddities that were sanitised or left out (once a minute per kind, counted)."""
         if problems and (count := self._reports.due(what, time.time())):
-            log.warning("session %s: %d message(s) of %s published with changes or rows left out (stored by "
-                        "older code?): %s", self.hub.session.id, count, what, "; ".join(problems)[:500])
+            log.warning(
+                "session %s: %d message(s) of %s published with changes or rows left out (stored by older code?): %s",
+                self.hub.session.id,
+                count,
+                what,
+                "; ".join(problems)[:500],
+            )
 
     def _publish(self, topic: str, payload: dict, retain: bool = False) -> bool:
         data, problems = mt.encode_safely(payload)
@@ -240,8 +261,9 @@ class Publisher:
         due = time.monotonic() - self._state_at >= self.heartbeat_s
         if not (force or due or sig != self._state_sig):
             return
-        state = mt.state(hub.session, alarms, self.url, self.cursors, now, hub.clock_speed, ended, audio,
-                         hub.engine.plan.limits, dosing)
+        state = mt.state(
+            hub.session, alarms, self.url, self.cursors, now, hub.clock_speed, ended, audio, hub.engine.plan.limits, dosing
+        )
         if self._publish(self.topic("state"), state, retain=True):
             self._state_sig, self._state_at = sig, time.monotonic()
 
@@ -262,8 +284,9 @@ class Publisher:
                 ok = isinstance(theirs, int) and not isinstance(theirs, bool)
                 self.cursors[kind] = max(0, min(self.cursors[kind], theirs)) if ok else 0
             log.info("central station asked for the session from %s", self.cursors)
-            self.hub.store.write_audit(time.time(), "central_sync", None,
-                                       {"session": self.hub.session.id, "cursors": dict(self.cursors)})
+            self.hub.store.write_audit(
+                time.time(), "central_sync", None, {"session": self.hub.session.id, "cursors": dict(self.cursors)}
+            )
         elif op == "ack":
             self._acknowledge(cmd)
         else:
@@ -278,17 +301,27 @@ class Publisher:
         events = self.hub.acknowledge(alarm_id, f"{who} (central station)")
         log.info("alarm %s acknowledged from the central station by %s: %d transition(s)", alarm_id, who, len(events))
         result = f"{alarm_id} acknowledged by {who}" if events else f"{alarm_id} is not active or already acknowledged"
-        self.hub.store.write_audit(time.time(), "central_ack", who, {
-            "session": self.hub.session.id, "alarm_id": alarm_id, "request": str(cmd.get("request", ""))[:64],
-            "result": ("done: " if events else "refused: ") + result})
+        self.hub.store.write_audit(
+            time.time(),
+            "central_ack",
+            who,
+            {
+                "session": self.hub.session.id,
+                "alarm_id": alarm_id,
+                "request": str(cmd.get("request", ""))[:64],
+                "result": ("done: " if events else "refused: ") + result,
+            },
+        )
         self._reply(cmd, bool(events), result, len(events))
         self._wake.set()
 
     def _reply(self, cmd: dict, ok: bool, message: str, events: int = 0) -> None:
         if self.connected:
             topic = self.topic("reply")
-            self._publish(topic, sign(self.config.site_key, topic,
-                                      mt.reply(str(cmd.get("request", ""))[:64], ok, message, events), time.time()))
+            self._publish(
+                topic,
+                sign(self.config.site_key, topic, mt.reply(str(cmd.get("request", ""))[:64], ok, message, events), time.time()),
+            )
 
 
 def dosing_state(hub: Hub) -> dict:

@@ -21,7 +21,6 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Any
 
 from devices.errors import KapmonError
 from monitor.paths import data_dir
@@ -75,8 +74,9 @@ def load_key(path: str | Path) -> bytes:
     except ValueError:
         key = b""
     if len(key) < KEY_BYTES:
-        raise SiteKeyError(f"{path}: a site key is {KEY_BYTES * 2} hex digits (make one with: "
-                           f"umask 077; openssl rand -hex {KEY_BYTES} > {path})")
+        raise SiteKeyError(
+            f"{path}: a site key is {KEY_BYTES * 2} hex digits (make one with: umask 077; openssl rand -hex {KEY_BYTES} > {path})"
+        )
     return key
 
 
@@ -95,7 +95,8 @@ def site_key(path: str | Path | None, loopback: bool) -> bytes:
         return load_key(default)
     raise SiteKeyError(
         f"commands between bedsides and the central station are signed with the site's key: copy the site key "
-        f"to {default} or give --site-key FILE (the same file on every bedside and the central station)")
+        f"to {default} or give --site-key FILE (the same file on every bedside and the central station)"
+    )
 
 
 def _mac(key: bytes, topic: str, message: dict) -> str:

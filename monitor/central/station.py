@@ -29,15 +29,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from devices.vocabulary import PRIORITY_RANK
 from monitor.central import checks as checks
 from monitor.central import topics as mt
 from monitor.central.broker import KEEPALIVE_S, BrokerConfig, BrokerError, guarded, make_client
-from devices.vocabulary import PRIORITY_RANK
-from monitor.rules.alarms import ActiveAlarm
 from monitor.central.checks import RoomState
 from monitor.central.site_key import CLOCK_SKEW_S, Verifier, is_signed_by, sign
-from monitor.session.store import Store
 from monitor.central.throttle import REPORT_EVERY_S, Throttle
+from monitor.rules.alarms import ActiveAlarm
+from monitor.session.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ class CentralStore(Store):
         conn.execute("INSERT OR IGNORE INTO mirror (session_id, site, room) VALUES (?,?,?)", (session.id, site, room))
 
     def cursors(self, session_id: str) -> dict[str, int]:
-        row = self._conn().execute("SELECT readings, events, alarms FROM mirror WHERE session_id=?",
-                                   (session_id,)).fetchone()
+        row = self._conn().execute("SELECT readings, events, alarms FROM mirror WHERE session_id=?", (session_id,)).fetchone()
         return dict(zip(mt.KINDS, row or (0, 0, 0)))
 
     def room_of(self, session_id: str) -> tuple[str, str] | None:
@@ -139,8 +138,9 @@ class CentralStore(Store):
             conn.execute("ROLLBACK")
             raise
 
-    def write_central_audit(self, site: str, room: str, session_id: str | None, action: str, alarm_id: str | None,
-                            who: str | None, result: str) -> None:
+    def write_central_audit(
+        self, site: str, room: str, session_id: str | None, action: str, alarm_id: str | None, who: str | None, result: str
+    ) -> None:
         self._conn().execute(
             "INSERT INTO central_audit (t, site, room, session_id, action, alarm_id, who, result) VALUES (?,?,?,?,?,?,?,?)",
             (time.time(), site, room, session_id, action, alarm_id, who, result),
@@ -148,8 +148,13 @@ class CentralStore(Store):
 
     def audit_log(self, session_id: str | None = None) -> list[AuditEntry]:
         sql = "SELECT t, site, room, session_id, action, alarm_id, who, result FROM central_audit"
-        rows = self._conn().execute(sql + (" WHERE session_id=? ORDER BY id" if session_id else " ORDER BY id"),
-                                    (session_id,) if session_id else ()).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                sql + (" WHERE session_id=? ORDER BY id" if session_id else " ORDER BY id"), (session_id,) if session_id else ()
+            )
+            .fetchall()
+        )
         return [AuditEntry(*r) for r in rows]
 
 
@@ -229,8 +234,7 @@ def seen_now(room: Room) -> Room:
 class Central:
     """Subscribes to every room of a site (or of every site) and mirrors them into ``store``."""
 
-    def __init__(self, store: CentralStore, config: BrokerConfig, site: str | None = None,
-                 keepalive: int = KEEPALIVE_S) -> None:
+    def __init__(self, store: CentralStore, config: BrokerConfig, site: str | None = None, keepalive: int = KEEPALIVE_S) -> None:
         if not config.site_key:
             raise BrokerError("the central station needs the site key that signs commands (--site-key)")
         self.store = store
@@ -304,14 +308,16 @@ class Central:
         self._command(room, mt.ack_command(request, session_id, alarm_id, who))
         try:
             if not done.wait(timeout):
-                self.store.write_central_audit(room.site, room.room, session_id, "ack", alarm_id, who,
-                                               "no answer from the bedside")
+                self.store.write_central_audit(
+                    room.site, room.room, session_id, "ack", alarm_id, who, "no answer from the bedside"
+                )
                 return False, f"no answer from {key} within {timeout:g} s"
             ok, message = self._replies[request][2][0]
         finally:
             self._replies.pop(request, None)
-        self.store.write_central_audit(room.site, room.room, session_id, "ack", alarm_id, who,
-                                       ("done: " if ok else "refused: ") + message)
+        self.store.write_central_audit(
+            room.site, room.room, session_id, "ack", alarm_id, who, ("done: " if ok else "refused: ") + message
+        )
         return ok, message
 
     def _command(self, room: Room, message: dict) -> None:
@@ -332,8 +338,15 @@ class Central:
         room.last_sync = now
         cursors = {k: self._cursors.get((session_id, k), 0) for k in mt.KINDS}
         log.info("asking %s for session %s after %s", room.key, session_id, cursors)
-        self.store.write_central_audit(room.site, room.room, session_id, "sync", None, None,
-                                       "sent: rows after " + ", ".join(f"{k} {v}" for k, v in cursors.items()))
+        self.store.write_central_audit(
+            room.site,
+            room.room,
+            session_id,
+            "sync",
+            None,
+            None,
+            "sent: rows after " + ", ".join(f"{k} {v}" for k, v in cursors.items()),
+        )
         self._command(room, mt.sync_command(session_id, cursors))
 
     # --- paho callbacks (network thread) ------------------------------------------------------
@@ -470,8 +483,13 @@ class Central:
                 reason = "a reply needs ok and a message"
         if reason is not None:
             if waiting is not None:
-                waiting[2].append((False, f"the bedside's answer was refused here ({reason}): check that the "
-                                          "bedside and this station have the same site key"))
+                waiting[2].append(
+                    (
+                        False,
+                        f"the bedside's answer was refused here ({reason}): check that the "
+                        "bedside and this station have the same site key",
+                    )
+                )
                 waiting[1].set()
             raise mt.MessageError(f"reply refused: {reason}")
         if waiting is not None and isinstance(message, str):  # a text, as checked above
@@ -497,10 +515,15 @@ class Central:
         now = time.time()
         if count := self._reports.due(f"forged {topic}", now):
             log.warning("%d command(s) on %s %s: the bedside refuses them", count, topic, problem)
-            self.store.write_central_audit(site, name, _clip(data.get("session")),
-                                           f"forged {_clip(data.get('op')) or 'command'}",
-                                           _clip(data.get("alarm_id")), _clip(data.get("who")),
-                                           f"{count} command(s) {problem} seen on {topic}: refused by the bedside")
+            self.store.write_central_audit(
+                site,
+                name,
+                _clip(data.get("session")),
+                f"forged {_clip(data.get('op')) or 'command'}",
+                _clip(data.get("alarm_id")),
+                _clip(data.get("who")),
+                f"{count} command(s) {problem} seen on {topic}: refused by the bedside",
+            )
 
 
 def _clip(value: Any) -> str | None:

@@ -150,8 +150,7 @@ def sanitised(value: Any, problems: list[str], depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [sanitised(v, problems, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {sanitised(str(k), problems, depth + 1): sanitised(v, problems, depth + 1)
-                for k, v in value.items()}
+        return {sanitised(str(k), problems, depth + 1): sanitised(v, problems, depth + 1) for k, v in value.items()}
     if value is None or isinstance(value, (str, int, float)):
         return value
     problems.append(f"a {type(value).__name__} is not a JSON value")
@@ -159,6 +158,7 @@ def sanitised(value: Any, problems: list[str], depth: int = 0) -> Any:
 
 
 # --- batches -------------------------------------------------------------------------------
+
 
 def reading_row(r: StoredReading) -> list:
     return [r.id, r.t, r.vital, r.value, r.unit, r.source, r.status]
@@ -175,8 +175,7 @@ def event_row(row_id: int, t: float, kind: str, data_text: str, who: str | None)
 
 
 def alarm_row(row_id: int, a: AlarmEvent) -> list:
-    return [row_id, a.t, a.event, a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule, a.message,
-            a.who, a.source]
+    return [row_id, a.t, a.event, a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule, a.message, a.who, a.source]
 
 
 def batch(kind: str, session_id: str, after: int, rows: list[list], last: int | None = None) -> dict:
@@ -186,8 +185,14 @@ def batch(kind: str, session_id: str, after: int, rows: list[list], last: int | 
         raise ValueError(f"unknown kind {kind!r}")
     if last is None:
         last = rows[-1][0] if rows else after
-    return {"id": message_id(session_id, kind, last), "kind": kind, "session": session_id, "after": after,
-            "last": last, "rows": rows}
+    return {
+        "id": message_id(session_id, kind, last),
+        "kind": kind,
+        "session": session_id,
+        "after": after,
+        "last": last,
+        "rows": rows,
+    }
 
 
 def encode_safely(payload: dict) -> tuple[bytes, list[str]]:
@@ -199,8 +204,7 @@ def encode_safely(payload: dict) -> tuple[bytes, list[str]]:
         return encode(sanitised(payload, problems)), problems
 
 
-def encode_batch(kind: str, session_id: str, after: int,
-                 rows: list[tuple[int, list | None]]) -> tuple[bytes, int, list[str]]:
+def encode_batch(kind: str, session_id: str, after: int, rows: list[tuple[int, list | None]]) -> tuple[bytes, int, list[str]]:
     """The message for the first of ``rows`` (``(row id, row)``, the row None when unreadable) that fit in
     ``MAX_MESSAGE_BYTES``, the row id it reaches, and what had to be changed or left out on the way.
 
@@ -292,13 +296,34 @@ def parse_batch(data: dict) -> Batch:
 
 # --- room state ----------------------------------------------------------------------------
 
+
 def session_dict(s: Session) -> dict:
-    return {"id": s.id, "patient": s.patient, "started": s.started, "route": s.route, "weight_kg": s.weight_kg,
-            "protocol": s.protocol, "kind": s.kind, "metadata": s.metadata}
+    return {
+        "id": s.id,
+        "patient": s.patient,
+        "started": s.started,
+        "route": s.route,
+        "weight_kg": s.weight_kg,
+        "protocol": s.protocol,
+        "kind": s.kind,
+        "metadata": s.metadata,
+    }
 
 
-ALARM_FIELDS = ("alarm_id", "priority", "kind", "message", "since", "vital", "value", "limit", "rule",
-                "acknowledged", "latched", "response")
+ALARM_FIELDS = (
+    "alarm_id",
+    "priority",
+    "kind",
+    "message",
+    "since",
+    "vital",
+    "value",
+    "limit",
+    "rule",
+    "acknowledged",
+    "latched",
+    "response",
+)
 
 
 def alarm_dict(a: Any) -> dict:
@@ -309,18 +334,41 @@ def alarm_dict(a: Any) -> dict:
 def limit_dict(planned: Any) -> dict:
     """One of the plan's limits (a ``PlannedLimit``) as the central station shows it."""
     limit = planned.limit
-    return {"id": limit.id, "vital": limit.vital, "comparison": limit.comparison, "threshold": limit.threshold,
-            "priority": limit.priority, "text": describe_limit(limit)}
+    return {
+        "id": limit.id,
+        "vital": limit.vital,
+        "comparison": limit.comparison,
+        "threshold": limit.threshold,
+        "priority": limit.priority,
+        "text": describe_limit(limit),
+    }
 
 
 def state(
-    session: Session, alarms: list, url: str | None, cursors: dict[str, int], now: float, speed: float,
-    ended: bool, audio_priority: str | None = None, limits: tuple = (), dosing: dict | None = None,
+    session: Session,
+    alarms: list,
+    url: str | None,
+    cursors: dict[str, int],
+    now: float,
+    speed: float,
+    ended: bool,
+    audio_priority: str | None = None,
+    limits: tuple = (),
+    dosing: dict | None = None,
 ) -> dict:
     """A room's state; ``dosing`` is ``{"state": "clear"|"gated"|"blocked", "headline": ...}`` while it runs."""
-    return {"session": session_dict(session), "alarms": [alarm_dict(a) for a in alarms], "url": url,
-            "cursors": dict(cursors), "now": now, "speed": speed, "ended": ended, "audio": audio_priority,
-            "limits": [limit_dict(p) for p in limits], "dosing": dosing}
+    return {
+        "session": session_dict(session),
+        "alarms": [alarm_dict(a) for a in alarms],
+        "url": url,
+        "cursors": dict(cursors),
+        "now": now,
+        "speed": speed,
+        "ended": ended,
+        "audio": audio_priority,
+        "limits": [limit_dict(p) for p in limits],
+        "dosing": dosing,
+    }
 
 
 def status(online: bool, t: float | None = None) -> dict:

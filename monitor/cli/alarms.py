@@ -20,7 +20,9 @@ from monitor.rules.session_rules import BaselineSet, DosingChange, judge_recordi
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("recording", metavar="RECORDING", help="a recording CSV (its .json sidecar gives doses and screening)")
-    p.add_argument("--protocol", required=True, metavar="NAME_OR_PATH", help="a shipped protocol name (e.g. kap-iv) or a protocol file")
+    p.add_argument(
+        "--protocol", required=True, metavar="NAME_OR_PATH", help="a shipped protocol name (e.g. kap-iv) or a protocol file"
+    )
     p.add_argument("--screening", metavar="FILE", help="screening answers as JSON (default: the recording sidecar's)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -61,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     route = recording.metadata.get("route")
     if route not in protocol.routes:
         if route:
-            print(f"kapmon alarms: note: recording route {route!r} is not in {protocol.name}; using its own route", file=sys.stderr)
+            print(
+                f"kapmon alarms: note: recording route {route!r} is not in {protocol.name}; using its own route", file=sys.stderr
+            )
         route = None
     plan = make_plan(protocol, screening, route)
     counts: Counter[str] = Counter()

@@ -23,8 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=None, help=f"central store file (default: {default_central_db()})")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     p.add_argument("--port", type=port_number, default=8060, help="port to serve on, 1-65535 (default 8060)")
-    p.add_argument("--users", type=Path, default=None, metavar="FILE",
-                   help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
+    p.add_argument(
+        "--users",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host",
+    )
     add_allow_host_argument(p)
     add_broker_arguments(p)
 
@@ -47,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
     app = create_central_app(central)
     secure(app, args.host, args.port, users, store, args.allow_host)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    print(f"kapmon: central station on http://{args.host}:{args.port}/  (broker {config}; store {store.path};"
-          " Ctrl-C to stop)", flush=True)
+    print(
+        f"kapmon: central station on http://{args.host}:{args.port}/  (broker {config}; store {store.path}; Ctrl-C to stop)",
+        flush=True,
+    )
     try:
         app.run(host=args.host, port=args.port, debug=False)
     finally:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from monitor.cli.serving import add_store_argument, fail, read_store
-from monitor.training.debrief import debrief
 from monitor.session.store import StoreError
+from monitor.training.debrief import debrief
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from devices.errors import DecodeError
 from devices.decoding import Decoded
+from devices.errors import DecodeError
 from devices.formats import all_formats
 from devices.reading import Condition, Reading
 
@@ -42,7 +42,7 @@ def item_json(item: Decoded, stamped: bool = False) -> dict:
     """The JSON object printed for one decoded reading or condition; ``stamped`` adds its time and source."""
     if not isinstance(item, (Reading, Condition)):
         return item.as_json()  # a record that is neither, such as a device's feature list
-    out: dict = {"t": datetime.fromtimestamp(item.t, timezone.utc).isoformat(), "source": item.source} if stamped else {}
+    out: dict = {"t": datetime.fromtimestamp(item.t, UTC).isoformat(), "source": item.source} if stamped else {}
     if isinstance(item, Reading):
         out |= {"vital": item.vital, "value": item.value, "unit": item.unit}
         if not item.has_value:

@@ -9,37 +9,59 @@ from devices.uri import parse_uri
 from devices.virtual.scenarios import SCENARIOS
 from devices.virtual.simulator import open_sim
 from monitor.central.broker import BrokerError, add_publish_arguments, publish_settings
+from monitor.central.publisher import publish_from_args
 from monitor.cli.serving import (
-    DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines,
+    DEFAULT_SPEED,
+    add_server_arguments,
+    fail,
+    listen,
+    load_users,
+    open_store,
+    serve,
+    show_hub_lines,
 )
 from monitor.session.hub import Hub
-from monitor.central.publisher import publish_from_args
 from monitor.session.start import StartError, check_bind, start_session
 from monitor.session.store import Store
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default="typical_iv", choices=list(SCENARIOS), metavar="NAME",
-                   help=f"simulated scenario: {', '.join(SCENARIOS)} (default typical_iv)")
-    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
-                   help=f"how many times faster than real time (default {DEFAULT_SPEED:g})")
+    p.add_argument(
+        "--scenario",
+        default="typical_iv",
+        choices=list(SCENARIOS),
+        metavar="NAME",
+        help=f"simulated scenario: {', '.join(SCENARIOS)} (default typical_iv)",
+    )
+    p.add_argument(
+        "--speed", type=float, default=DEFAULT_SPEED, help=f"how many times faster than real time (default {DEFAULT_SPEED:g})"
+    )
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
-    p.add_argument("--protocol", metavar="NAME_OR_PATH",
-                   help="protocol (shipped name or file; default: the shipped one for the scenario's route)")
+    p.add_argument(
+        "--protocol",
+        metavar="NAME_OR_PATH",
+        help="protocol (shipped name or file; default: the shipped one for the scenario's route)",
+    )
     add_server_arguments(p)
     add_publish_arguments(p)
 
 
-def start_demo(
-    store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 0, protocol: str | None = None
-) -> Hub:
+def start_demo(store: Store, scenario: str = "typical_iv", speed: float = 1.0, seed: int = 0, protocol: str | None = None) -> Hub:
     """Start a simulated session of ``scenario``, its doses and notes played as scripted."""
     source = open_sim(parse_uri(f"sim://{scenario}?seed={seed}"))
     meta = source.metadata
     patient = meta.get("patient", {})
     return start_session(
-        store, [source], patient=patient.get("pseudonym", "DEMO"), route=meta.get("route", "iv"),
-        weight_kg=patient.get("weight_kg"), speed=speed, kind="demo", protocol=protocol, metadata=meta, scripted=True,
+        store,
+        [source],
+        patient=patient.get("pseudonym", "DEMO"),
+        route=meta.get("route", "iv"),
+        weight_kg=patient.get("weight_kg"),
+        speed=speed,
+        kind="demo",
+        protocol=protocol,
+        metadata=meta,
+        scripted=True,
     )
 
 
@@ -61,6 +83,13 @@ def run(args: argparse.Namespace) -> int:
             publish_from_args(hub, settings, args)
         except (DeviceError, StartError, BrokerError) as exc:
             return fail("demo", str(exc))
-        serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,
-              recordings=args.recordings, allow_hosts=args.allow_host)
+        serve(
+            store,
+            {hub.session.id: hub},
+            listener,
+            f"/live/{hub.session.id}",
+            users=users,
+            recordings=args.recordings,
+            allow_hosts=args.allow_host,
+        )
     return 0

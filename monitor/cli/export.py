@@ -8,22 +8,27 @@ from pathlib import Path
 
 from devices.errors import RecordingError
 from devices.io.recording import LONG, WIDE
+from monitor.analysis.summary import SessionNotFound
 from monitor.cli.serving import add_store_argument, fail, read_store
 from monitor.exports.contents import ExportError
 from monitor.exports.writer import FORMATS, export, export_problems
 from monitor.session.store import StoreError
-from monitor.analysis.summary import SessionNotFound
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", metavar="SESSION_ID", help="session id (see kapmon sessions)")
     add_store_argument(p)
     p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
-    p.add_argument("--out", type=Path, required=True, help="file to write (CSV also writes a .json sidecar; "
-                   "rems: Markdown, or JSON when the name ends in .json)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="file to write (CSV also writes a .json sidecar; rems: Markdown, or JSON when the name ends in .json)",
+    )
     p.add_argument("--form", choices=(LONG, WIDE), default=LONG, help="CSV form (default long)")
-    p.add_argument("--interval", type=float, default=0.0,
-                   help="FHIR: keep one HR/PR/SpO2 reading per this many seconds (default 0: all)")
+    p.add_argument(
+        "--interval", type=float, default=0.0, help="FHIR: keep one HR/PR/SpO2 reading per this many seconds (default 0: all)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,15 +14,19 @@ from pathlib import Path
 from devices.errors import DeviceError
 from devices.io.recording import Recording, parse_started, read_recording
 from devices.io.vital_file import read_vital
-from monitor.cli.alarms import read_screening
 from devices.patient import pseudonym_warning
+from monitor.cli.alarms import read_screening
 from monitor.cli.serving import add_store_argument, fail, open_store
 from monitor.session.start import StartError, build_plan, import_recording, operator
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recording", metavar="RECORDING", help="a recording CSV (its .json sidecar gives start, route, doses and "
-                   "screening) or a VitalDB .vital file (needs: pip install 'kapmon[vital]')")
+    p.add_argument(
+        "recording",
+        metavar="RECORDING",
+        help="a recording CSV (its .json sidecar gives start, route, doses and "
+        "screening) or a VitalDB .vital file (needs: pip install 'kapmon[vital]')",
+    )
     add_store_argument(p)
     p.add_argument("--protocol", metavar="NAME_OR_PATH", help="a shipped protocol name or a protocol file (default: the route's)")
     p.add_argument("--screening", metavar="FILE", help="screening answers as JSON (default: the sidecar's)")
@@ -55,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         screening = read_screening(args.screening) if args.screening else dict(meta.get("screening") or {})
         plan = build_plan(args.protocol, route, screening)
         if plan.route.name != route:
-            return fail("import", f"protocol {plan.name} has no rules for route {route} (it has {', '.join(plan.protocol.routes)})")
+            return fail(
+                "import", f"protocol {plan.name} has no rules for route {route} (it has {', '.join(plan.protocol.routes)})"
+            )
         started = parse_started(meta["started"]).timestamp() if meta.get("started") else time.time()
         patient = args.patient or (meta.get("patient") or {}).get("pseudonym") or Path(args.recording).stem
         if warning := pseudonym_warning(patient):

@@ -23,11 +23,14 @@ COMMANDS: dict[str, str] = {
     "debrief": "print or export the debrief of a training session",
     "decode": "decode one device payload (hex for binary formats, text for ASCII ones) and print JSON lines",
     "protocol": "validate a protocol file (or list the shipped ones) and show the monitoring plan it gives",
-    "alarms": "run a recorded session through a protocol's rules at full speed and print every alarm transition and dosing decision",
+    "alarms": "run a recorded session through a protocol's rules at full speed and print every alarm transition "
+    "and dosing decision",
     "simulate": "simulate a KAP session from a named scenario and write it as a recording (CSV + JSON sidecar)",
     "scan": "list nearby Bluetooth LE devices, the standard services they offer and the ble:// URI to use",
-    "emulate": "open a pseudo-terminal that speaks a serial device's protocol, print its path and stream until Ctrl-C; or (hl7-monitor) send a session to an HL7 listener as a monitor would",
-    "user": "add or remove a user who may sign in to the pages, or change their password or role (the password is asked for, never an argument)",
+    "emulate": "open a pseudo-terminal that speaks a serial device's protocol, print its path and stream until "
+    "Ctrl-C; or (hl7-monitor) send a session to an HL7 listener as a monitor would",
+    "user": "add or remove a user who may sign in to the pages, or change their password or role (the password "
+    "is asked for, never an argument)",
 }
 
 

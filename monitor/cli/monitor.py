@@ -9,27 +9,31 @@ from devices.errors import KapmonError
 from devices.patient import pseudonym_warning
 from devices.vocabulary import ROUTES
 from monitor.central.broker import add_publish_arguments, publish_settings
-from monitor.cli.serving import add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines
-from monitor.cli.alarms import read_screening
-from monitor.session.resume import find_unfinished
-from monitor.session.start import (build_plan, check_bind, open_sources, operator, resume_session, session_speed,
-                             start_session)
 from monitor.central.publisher import publish_from_args
+from monitor.cli.alarms import read_screening
+from monitor.cli.serving import add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines
+from monitor.session.resume import find_unfinished
+from monitor.session.start import build_plan, check_bind, open_sources, operator, resume_session, session_speed, start_session
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", action="append", required=True, metavar="URI",
-                   help="device URI; repeat for several devices")
+    p.add_argument("--device", action="append", required=True, metavar="URI", help="device URI; repeat for several devices")
     p.add_argument("--patient", required=True, help="patient pseudonym (never a name)")
     p.add_argument("--weight", type=float, required=True, metavar="KG", help="body weight in kg")
     p.add_argument("--route", required=True, choices=ROUTES, help="route of administration")
-    p.add_argument("--protocol", metavar="NAME_OR_PATH",
-                   help="protocol: a shipped name (kap-iv, kap-im, kap-sublingual, esketamine-intranasal) or a file;"
-                        " default: the shipped one for the route")
+    p.add_argument(
+        "--protocol",
+        metavar="NAME_OR_PATH",
+        help="protocol: a shipped name (kap-iv, kap-im, kap-sublingual, esketamine-intranasal) or a file;"
+        " default: the shipped one for the route",
+    )
     p.add_argument("--screening", metavar="FILE", help="the patient's screening answers (JSON)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue this patient's unfinished session on the same devices (after a crash) in the same"
-                        " record; starts a new session if there is none")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue this patient's unfinished session on the same devices (after a crash) in the same"
+        " record; starts a new session if there is none",
+    )
     add_server_arguments(p)
     add_publish_arguments(p)
 
@@ -58,12 +62,29 @@ def run(args: argparse.Namespace) -> int:
                 hub = resume_session(store, unfinished, sources, speed=speed, protocol=args.protocol, who=operator())
                 print(f"kapmon monitor: resuming session {unfinished.id}", flush=True)
             else:
-                hub = start_session(store, sources, patient=args.patient, route=args.route, weight_kg=args.weight,
-                                    speed=speed, kind="clinical", protocol=args.protocol, screening=screening,
-                                    metadata={"devices": list(args.device)}, who=operator())
+                hub = start_session(
+                    store,
+                    sources,
+                    patient=args.patient,
+                    route=args.route,
+                    weight_kg=args.weight,
+                    speed=speed,
+                    kind="clinical",
+                    protocol=args.protocol,
+                    screening=screening,
+                    metadata={"devices": list(args.device)},
+                    who=operator(),
+                )
         except (KapmonError, ValueError, OSError) as exc:
             return fail("monitor", str(exc))
         publish_from_args(hub, settings, args)
-        serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,
-              recordings=args.recordings, allow_hosts=args.allow_host)
+        serve(
+            store,
+            {hub.session.id: hub},
+            listener,
+            f"/live/{hub.session.id}",
+            users=users,
+            recordings=args.recordings,
+            allow_hosts=args.allow_host,
+        )
     return 0

@@ -11,7 +11,6 @@ from monitor.cli.alarms import read_screening
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import ProtocolError, load, shipped
 
-
 # A screening with nothing to report: the plan then shows the protocol's defaults.
 SAMPLE_SCREENING: Mapping[str, object] = complete(45)
 
@@ -42,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"kapmon protocol: {exc}", file=sys.stderr)
         return 2
     unverified = sum(not lim.cited.verified for lim in protocol.limits)
-    print(f"OK {protocol.path}: {len(protocol.limits)} limits ({unverified} unverified), {len(protocol.screening)} screening items, "
-          f"{len(protocol.gates)} pre-dose gates, routes: {', '.join(protocol.routes)}")
+    print(
+        f"OK {protocol.path}: {len(protocol.limits)} limits ({unverified} unverified), "
+        f"{len(protocol.screening)} screening items, "
+        f"{len(protocol.gates)} pre-dose gates, routes: {', '.join(protocol.routes)}"
+    )
     print("\n".join(plan.lines()))
     return 0

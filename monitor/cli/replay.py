@@ -12,10 +12,15 @@ from monitor.training.library import ScenarioFileError, TrainingInputError, chec
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     names = ", ".join(library())
-    p.add_argument("what", metavar="RECORDING_OR_SCENARIO",
-                   help=f"a recording CSV, a scenario file, or a library scenario: {names}")
-    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
-                   help=f"playback speed, 1-60 (default {DEFAULT_SPEED:g}); change it on the page")
+    p.add_argument(
+        "what", metavar="RECORDING_OR_SCENARIO", help=f"a recording CSV, a scenario file, or a library scenario: {names}"
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=DEFAULT_SPEED,
+        help=f"playback speed, 1-60 (default {DEFAULT_SPEED:g}); change it on the page",
+    )
     p.add_argument("--trainee", default="", help="the trainee's name: filled in on the live page and kept for the debrief")
     add_server_arguments(p)
 
@@ -35,6 +40,13 @@ def run(args: argparse.Namespace) -> int:
         except (DeviceError, StartError, ScenarioFileError, TrainingInputError) as exc:
             return fail("replay", str(exc))
         print(f"kapmon replay: training session {hub.session.id}; debrief at /debrief/{hub.session.id}", flush=True)
-        serve(store, {hub.session.id: hub}, listener, f"/live/{hub.session.id}", users=users,
-              recordings=args.recordings, allow_hosts=args.allow_host)
+        serve(
+            store,
+            {hub.session.id: hub},
+            listener,
+            f"/live/{hub.session.id}",
+            users=users,
+            recordings=args.recordings,
+            allow_hosts=args.allow_host,
+        )
     return 0

@@ -30,8 +30,7 @@ def scan(timeout: float, backend: type[BaseBleakScanner] | None = None, out: Tex
         found = asyncio.run(discover(timeout, backend))
     except (BleakError, OSError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        print(f"kapmon scan: Bluetooth is not available (no adapter, or BlueZ/D-Bus not running): {reason}",
-              file=sys.stderr)
+        print(f"kapmon scan: Bluetooth is not available (no adapter, or BlueZ/D-Bus not running): {reason}", file=sys.stderr)
         return 1
     for device in found:
         print(describe(device), file=out)

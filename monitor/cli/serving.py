@@ -16,12 +16,12 @@ from pathlib import Path
 
 from werkzeug.serving import LISTEN_QUEUE, get_sockaddr, make_server, select_address_family
 
-from monitor.session.hub import Hub
+from monitor.auth.users import Users, UsersError
 from monitor.paths import default_db
+from monitor.session.hub import Hub
 from monitor.session.start import StartError, check_bind
 from monitor.session.store import ReadOnlyStore, Store, StoreError
 from monitor.training.library import SAMPLE_RECORDINGS
-from monitor.auth.users import Users, UsersError
 
 # Playback speed of demo and replay when --speed is not given (times real time); a design proposal:
 # a two-hour session shows its course in twelve minutes, and the page can change it.
@@ -47,20 +47,34 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
     add_store_argument(p)
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     p.add_argument("--port", type=port_number, default=port, help=f"port to serve on, 1-65535 (default {port})")
-    p.add_argument("--users", type=Path, default=None, metavar="FILE",
-                   help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host")
+    p.add_argument(
+        "--users",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host",
+    )
     add_allow_host_argument(p)
     default = SAMPLE_RECORDINGS if SAMPLE_RECORDINGS.is_dir() else None
-    p.add_argument("--recordings", type=recordings_folder, default=default, metavar="DIR",
-                   help="the only folder whose recordings (CSV + JSON sidecar) the training page may start"
-                        f" (default: {default or 'none'})")
+    p.add_argument(
+        "--recordings",
+        type=recordings_folder,
+        default=default,
+        metavar="DIR",
+        help=f"the only folder whose recordings (CSV + JSON sidecar) the training page may start (default: {default or 'none'})",
+    )
 
 
 def add_allow_host_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="also answer to this name in the Host header, on any port (the DNS name clinicians or a TLS"
-                        " reverse proxy use for this machine); repeat for several. Other names are refused (DNS"
-                        " rebinding)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer to this name in the Host header, on any port (the DNS name clinicians or a TLS"
+        " reverse proxy use for this machine); repeat for several. Other names are refused (DNS"
+        " rebinding)",
+    )
 
 
 def recordings_folder(value: str) -> Path:
@@ -142,8 +156,9 @@ def listen(host: str, port: int) -> Listener:
     except OSError as exc:
         if sock is not None:
             sock.close()
-        busy = " (another program is using it: stop that program or choose another --port)" \
-            if exc.errno == errno.EADDRINUSE else ""
+        busy = (
+            " (another program is using it: stop that program or choose another --port)" if exc.errno == errno.EADDRINUSE else ""
+        )
         raise StartError(f"cannot serve on {host} port {port}: {exc.strerror or exc}{busy}") from None
     return Listener(host, port, sock)
 
@@ -167,8 +182,13 @@ def show_hub_lines() -> None:
 
 
 def serve(
-    store: Store, hubs: dict[str, Hub], listener: Listener, open_path: str = "/", users: Users | None = None,
-    recordings: Path | None = SAMPLE_RECORDINGS, allow_hosts: Sequence[str] = (),
+    store: Store,
+    hubs: dict[str, Hub],
+    listener: Listener,
+    open_path: str = "/",
+    users: Users | None = None,
+    recordings: Path | None = SAMPLE_RECORDINGS,
+    allow_hosts: Sequence[str] = (),
 ) -> None:
     """Serve the pages on ``listener`` until Ctrl-C, then stop the hubs (their data is already stored).
     Requests for another host or from another site are refused (``layouts.security``); with ``users``

@@ -25,8 +25,16 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return fail("sessions", str(exc))
     for s in store.sessions():
-        row = {"id": s.id, "started": iso(s.started), "route": s.route, "patient": s.patient, "kind": s.kind,
-               "weight_kg": s.weight_kg, "protocol": s.protocol, "readings": store.count_readings(s.id)}
+        row = {
+            "id": s.id,
+            "started": iso(s.started),
+            "route": s.route,
+            "patient": s.patient,
+            "kind": s.kind,
+            "weight_kg": s.weight_kg,
+            "protocol": s.protocol,
+            "readings": store.count_readings(s.id),
+        }
         if args.json:
             print(json.dumps(row))
         else:

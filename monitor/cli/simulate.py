@@ -16,14 +16,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", metavar="SCENARIO", help=f"one of: {', '.join(SCENARIOS)}")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="the CSV to write; the sidecar goes next to it")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same file")
-    p.add_argument("--form", choices=(LONG, WIDE), default=LONG,
-                   help="long keeps sources, no-value statuses and conditions; wide is one column per vital")
+    p.add_argument(
+        "--form",
+        choices=(LONG, WIDE),
+        default=LONG,
+        help="long keeps sources, no-value statuses and conditions; wide is one column per vital",
+    )
     p.add_argument("--pleth", action="store_true", help="include the 75 Hz plethysmogram")
     p.add_argument("--no-pi", action="store_true", help="leave out the perfusion index")
     p.add_argument("--duration", type=float, metavar="S", help="session length in seconds (default: the scenario's)")
     p.add_argument("--nibp", type=float, metavar="S", help="seconds between cuff readings (default 300)")
-    p.add_argument("--started", default=SIM_STARTED, metavar="ISO",
-                   help=f"session start written to the sidecar (default {SIM_STARTED})")
+    p.add_argument(
+        "--started", default=SIM_STARTED, metavar="ISO", help=f"session start written to the sidecar (default {SIM_STARTED})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         metadata["duration_s"] = args.duration
         metadata["events"] = [e for e in metadata["events"] if e["t"] < args.duration]
-    items = simulate(scenario, seed=args.seed, duration=args.duration, pleth=args.pleth,
-                     nibp_interval=args.nibp, pi=not args.no_pi)
+    items = simulate(
+        scenario, seed=args.seed, duration=args.duration, pleth=args.pleth, nibp_interval=args.nibp, pi=not args.no_pi
+    )
     try:
         path = write_recording(args.out, items, metadata, form=args.form)
     except (RecordingError, OSError) as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor.analysis.summary import SessionNotFound, describe, load_record, summarise, summary_json
 from monitor.cli.serving import add_store_argument, fail, read_store
 from monitor.session.store import StoreError
-from monitor.analysis.summary import SessionNotFound, describe, load_record, summarise, summary_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

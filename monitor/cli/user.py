@@ -9,9 +9,9 @@ import getpass
 import sys
 from pathlib import Path
 
+from monitor.auth.users import DEFAULT_ROLE, ROLES, Users, UsersError, add_user, check_name, check_password, remove_user
 from monitor.cli.serving import fail
 from monitor.paths import default_db
-from monitor.auth.users import DEFAULT_ROLE, ROLES, Users, UsersError, add_user, check_name, check_password, remove_user
 
 
 def default_users() -> Path:
@@ -22,15 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = sub.add_parser("add", help="add a user or change their password")
     add.add_argument("name", help="the name the user signs in with (recorded in the audit log)")
-    add.add_argument("--role", choices=ROLES, default=None,
-                     help="physician (may override a dosing block or gate), nurse or trainer; default: nurse for a new"
-                          " user, unchanged for an existing one")
-    remove = sub.add_parser("remove", help="remove a user: their password stops working at once, also on a running"
-                                           " server")
+    add.add_argument(
+        "--role",
+        choices=ROLES,
+        default=None,
+        help="physician (may override a dosing block or gate), nurse or trainer; default: nurse for a new"
+        " user, unchanged for an existing one",
+    )
+    remove = sub.add_parser("remove", help="remove a user: their password stops working at once, also on a running server")
     remove.add_argument("name", help="the user to remove")
     for action_parser in (add, remove):
-        action_parser.add_argument("--users", type=Path, default=None, metavar="FILE",
-                              help=f"users file (default: {default_users()})")
+        action_parser.add_argument(
+            "--users", type=Path, default=None, metavar="FILE", help=f"users file (default: {default_users()})"
+        )
 
 
 def read_password(keep: bool) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from devices.errors import KapmonError
 from devices.io.recording import FORMAT, validate_metadata
@@ -25,11 +25,16 @@ class ExportError(KapmonError):
 
 def session_items(store: Store, session_id: str) -> list[Item]:
     """Every reading (pleth included) and device condition of a session, in time order."""
-    readings: list[Item] = [Reading(r.t, r.vital, r.value, r.unit, r.source, r.status)
-                            for r in store.readings(session_id)]
+    readings: list[Item] = [Reading(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in store.readings(session_id)]
     conditions: list[Item] = [
-        Condition(e.t, e.data["condition"], e.data.get("source", ""), bool(e.data.get("active", True)),
-                  tuple(e.data.get("vitals", ())), e.data.get("detail", ""))
+        Condition(
+            e.t,
+            e.data["condition"],
+            e.data.get("source", ""),
+            bool(e.data.get("active", True)),
+            tuple(e.data.get("vitals", ())),
+            e.data.get("detail", ""),
+        )
         for e in store.events(session_id, kind="condition")
     ]
     return sorted(readings + conditions, key=lambda i: i.t)
@@ -38,8 +43,11 @@ def session_items(store: Store, session_id: str) -> list[Item]:
 def record_problems(record: SessionRecord) -> list[str]:
     """One line per stored value that an export shows as invalid or leaves out (doses written by older code)."""
     ref = reference(record)
-    return [f"stored dose at {ref.text_with_clock(r.t)}: " + "; ".join(r.problems) + ": shown as invalid, left out"
-            for r in dose_rows(record.events) if r.problems]
+    return [
+        f"stored dose at {ref.text_with_clock(r.t)}: " + "; ".join(r.problems) + ": shown as invalid, left out"
+        for r in dose_rows(record.events)
+        if r.problems
+    ]
 
 
 def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
@@ -50,10 +58,14 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
     s = record.session
     start = s.started
     last = record.end if is_ended(record) or not items else items[-1].t
-    notes = [(e.t - start, e.kind, str(e.data.get("text", "")))
-             for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED]
-    notes += [(r.t - start, "note", "stored dose with invalid fields: " + "; ".join(r.problems))
-              for r in dose_rows(record.events) if r.problems]
+    notes = [
+        (e.t - start, e.kind, str(e.data.get("text", ""))) for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED
+    ]
+    notes += [
+        (r.t - start, "note", "stored dose with invalid fields: " + "; ".join(r.problems))
+        for r in dose_rows(record.events)
+        if r.problems
+    ]
     meta = {
         "format": FORMAT,
         "description": f"kapmon session {s.id}" + ("" if is_ended(record) else " (still being recorded when exported)"),
@@ -61,9 +73,11 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
         "duration_s": round(max(last - start, 0.0), 3),
         "patient": {"pseudonym": s.patient, "weight_kg": s.weight_kg},
         "route": s.route,
-        "doses": [{"t": d.t - start, "route": d.route, "drug": d.drug, "mg": d.mg,
-                   "end": None if d.end is None else d.end - start} | ({"lot": d.lot} if d.lot else {})
-                  for d in record.doses],
+        "doses": [
+            {"t": d.t - start, "route": d.route, "drug": d.drug, "mg": d.mg, "end": None if d.end is None else d.end - start}
+            | ({"lot": d.lot} if d.lot else {})
+            for d in record.doses
+        ],
         "events": [{"t": t, "kind": kind, "text": text} for t, kind, text in sorted(notes, key=lambda n: n[0])],
     }
     drugs = {d.drug for d in record.doses}
@@ -74,4 +88,4 @@ def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
 
 def iso(t: float) -> str:
     """Epoch seconds as an ISO-8601 UTC instant with milliseconds."""
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

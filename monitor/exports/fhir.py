@@ -36,19 +36,34 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # device counted it (149530 oximeter, 149546 NIBP).
 CODES: dict[str, tuple[tuple[tuple[str, str], ...], str, str, str, str, str]] = {
     "hr": ((("8867-4", "Heart rate"),), "147842", "MDC_ECG_HEART_RATE", "Heart rate", "/min", "/min"),
-    "pr": ((("8889-8", "Heart rate by Pulse oximetry"),), "149530", "MDC_PULS_OXIM_PULS_RATE", "Pulse rate (oximeter)",
-           "/min", "/min"),
-    "spo2": ((("2708-6", "Oxygen saturation in Arterial blood"),
-              ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")),
-             "150456", "MDC_PULS_OXIM_SAT_O2", "SpO2", "%", "%"),
+    "pr": (
+        (("8889-8", "Heart rate by Pulse oximetry"),),
+        "149530",
+        "MDC_PULS_OXIM_PULS_RATE",
+        "Pulse rate (oximeter)",
+        "/min",
+        "/min",
+    ),
+    "spo2": (
+        (("2708-6", "Oxygen saturation in Arterial blood"), ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")),
+        "150456",
+        "MDC_PULS_OXIM_SAT_O2",
+        "SpO2",
+        "%",
+        "%",
+    ),
     "rr": ((("9279-1", "Respiratory rate"),), "151562", "MDC_RESP_RATE", "Respiratory rate", "/min", "/min"),
     "sbp": ((("8480-6", "Systolic blood pressure"),), "150021", "MDC_PRESS_BLD_NONINV_SYS", "Systolic", "mm[Hg]", "mmHg"),
     "dbp": ((("8462-4", "Diastolic blood pressure"),), "150022", "MDC_PRESS_BLD_NONINV_DIA", "Diastolic", "mm[Hg]", "mmHg"),
     "map": ((("8478-0", "Mean blood pressure"),), "150023", "MDC_PRESS_BLD_NONINV_MEAN", "Mean", "mm[Hg]", "mmHg"),
 }
 CUFF_PULSE = (CODES["pr"][0], "149546", "MDC_PULS_RATE_NON_INV", "Pulse rate (NIBP)", "/min", "/min")
-BP_PANEL = ((("85354-9", "Blood pressure panel with all children optional"),), "150020", "MDC_PRESS_BLD_NONINV",
-            "Blood pressure (NIBP)")
+BP_PANEL = (
+    (("85354-9", "Blood pressure panel with all children optional"),),
+    "150020",
+    "MDC_PRESS_BLD_NONINV",
+    "Blood pressure (NIBP)",
+)
 SEVERITY = {HIGH: "high", MEDIUM: "moderate", LOW: "low"}  # FHIR flag severity of each priority
 
 
@@ -67,18 +82,22 @@ def _concept(loinc: tuple[tuple[str, str], ...], mdc: str, mdc_name: str, text: 
 
 def _quantity(value: float | None, vital: str) -> dict:
     if value is None:
-        return {"dataAbsentReason": {"coding": [{"system": ABSENT, "code": "unknown"}],
-                                     "text": "the device reported no value"}}
+        return {"dataAbsentReason": {"coding": [{"system": ABSENT, "code": "unknown"}], "text": "the device reported no value"}}
     ucum, unit = CODES[vital][4], CODES[vital][5]
     return {"valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum}}
 
 
 def _observation(uid: str, code: dict, t: float, context: dict, device: str) -> dict:
     return {
-        "resourceType": "Observation", "id": uid, "status": "final",
+        "resourceType": "Observation",
+        "id": uid,
+        "status": "final",
         "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}],
-        "code": code, "subject": context["subject"], "encounter": context["encounter"],
-        "effectiveDateTime": iso(t), "device": _ref(device),
+        "code": code,
+        "subject": context["subject"],
+        "encounter": context["encounter"],
+        "effectiveDateTime": iso(t),
+        "device": _ref(device),
     }
 
 
@@ -122,28 +141,45 @@ def bp_observation(sid: str, measured: dict[str, StoredReading], context: dict, 
     obs = _observation(uid, _concept(loinc, mdc, name, label), first.t, context, device)
     obs["component"] = [
         {"code": _concept(*CODES[vital][:4])} | _quantity(measured[vital].value, vital)
-        for vital in NIBP_VITALS if vital in measured
+        for vital in NIBP_VITALS
+        if vital in measured
     ]
     return obs
 
 
 def medication_administration(sid: str, n: int, row: DoseRow, weight: float | None, context: dict) -> dict:
     """One stored dose; a field the record holds no valid value for is left out and named in a note."""
-    when = ({"effectivePeriod": {"start": iso(row.t), "end": iso(row.end)}} if row.end is not None
-            else {"effectiveDateTime": iso(row.t)})
+    when = (
+        {"effectivePeriod": {"start": iso(row.t), "end": iso(row.end)}}
+        if row.end is not None
+        else {"effectiveDateTime": iso(row.t)}
+    )
     per_kg = row.mg_per_kg(weight)
-    dosage: dict = {"text": " ".join(x for x in (
-        "amount invalid in the record" if row.mg is None else f"{row.mg:g} mg", row.route or "",
-        f"({per_kg:g} mg/kg)" if per_kg else "") if x)}
+    dosage: dict = {
+        "text": " ".join(
+            x
+            for x in (
+                "amount invalid in the record" if row.mg is None else f"{row.mg:g} mg",
+                row.route or "",
+                f"({per_kg:g} mg/kg)" if per_kg else "",
+            )
+            if x
+        )
+    }
     if row.route is not None:
         code, display = ROUTE_SPECS[row.route].snomed
         dosage["route"] = {"coding": [{"system": SNOMED, "code": code, "display": display}]}
     if row.mg is not None:
         dosage["dose"] = {"value": row.mg, "unit": "mg", "system": UCUM, "code": "mg"}
     out = {
-        "resourceType": "MedicationAdministration", "id": _uid(sid, "dose", n), "status": "completed",
-        "medicationCodeableConcept": {"text": row.drug or INVALID_DRUG}, "subject": context["subject"],
-        "context": context["encounter"], **when, "dosage": dosage,
+        "resourceType": "MedicationAdministration",
+        "id": _uid(sid, "dose", n),
+        "status": "completed",
+        "medicationCodeableConcept": {"text": row.drug or INVALID_DRUG},
+        "subject": context["subject"],
+        "context": context["encounter"],
+        **when,
+        "dosage": dosage,
     }
     if row.who:
         out["performer"] = [{"actor": {"display": row.who}}]
@@ -156,14 +192,19 @@ def detected_issue(sid: str, n: int, ep: Episode, context: dict) -> dict:
     """One alarm episode; every transition after ``raised`` is a mitigation with time and who."""
     period = {"start": iso(ep.start)} | ({"end": iso(ep.end)} if ep.end is not None else {})
     return {
-        "resourceType": "DetectedIssue", "id": _uid(sid, "alarm", n), "status": "final",
-        "code": {"coding": [{"system": "urn:kapmon:alarm", "code": ep.alarm_id},
-                            {"system": "urn:kapmon:alarm-kind", "code": ep.kind}], "text": ep.message},
-        "severity": SEVERITY[ep.priority], "patient": context["subject"], "identifiedPeriod": period,
+        "resourceType": "DetectedIssue",
+        "id": _uid(sid, "alarm", n),
+        "status": "final",
+        "code": {
+            "coding": [{"system": "urn:kapmon:alarm", "code": ep.alarm_id}, {"system": "urn:kapmon:alarm-kind", "code": ep.kind}],
+            "text": ep.message,
+        },
+        "severity": SEVERITY[ep.priority],
+        "patient": context["subject"],
+        "identifiedPeriod": period,
         "detail": f"{ep.priority.upper()} {ep.kind} alarm: {ep.message}",
         "mitigation": [
-            {"action": {"text": f"{a.event} ({a.priority})"}, "date": iso(a.t),
-             "author": {"display": a.who or "kapmon"}}
+            {"action": {"text": f"{a.event} ({a.priority})"}, "date": iso(a.t), "author": {"display": a.who or "kapmon"}}
             for a in ep.transitions[1:]
         ],
     }
@@ -182,22 +223,31 @@ def fhir_bundle(record: SessionRecord, interval_s: float = 0.0) -> dict:
     ended = is_ended(record)
     period = {"start": iso(s.started)} | ({"end": iso(record.end)} if ended else {})
     resources: list[dict] = [
-        {"resourceType": "Patient", "id": patient,
-         "identifier": [{"system": "urn:kapmon:pseudonym", "value": s.patient}]},
-        {"resourceType": "Encounter", "id": encounter, "status": "finished" if ended else "in-progress",
-         "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
-         "identifier": [{"system": "urn:kapmon:session", "value": sid}], "subject": context["subject"],
-         "period": period},
+        {"resourceType": "Patient", "id": patient, "identifier": [{"system": "urn:kapmon:pseudonym", "value": s.patient}]},
+        {
+            "resourceType": "Encounter",
+            "id": encounter,
+            "status": "finished" if ended else "in-progress",
+            "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+            "identifier": [{"system": "urn:kapmon:session", "value": sid}],
+            "subject": context["subject"],
+            "period": period,
+        },
     ]
     resources += [
-        {"resourceType": "Device", "id": uid, "identifier": [{"system": "urn:kapmon:source", "value": src}],
-         "deviceName": [{"name": src, "type": "user-friendly-name"}], "patient": context["subject"]}
+        {
+            "resourceType": "Device",
+            "id": uid,
+            "identifier": [{"system": "urn:kapmon:source", "value": src}],
+            "deviceName": [{"name": src, "type": "user-friendly-name"}],
+            "patient": context["subject"],
+        }
         for src, uid in devices.items()
     ]
-    resources += [medication_administration(sid, n, row, s.weight_kg, context)
-                  for n, row in enumerate(dose_rows(record.events))]
-    resources += [bp_observation(sid, m, context, devices[next(iter(m.values())).source])
-                  for m in cuff_measurements(record.readings)]
+    resources += [medication_administration(sid, n, row, s.weight_kg, context) for n, row in enumerate(dose_rows(record.events))]
+    resources += [
+        bp_observation(sid, m, context, devices[next(iter(m.values())).source]) for m in cuff_measurements(record.readings)
+    ]
     cuff = cuff_pulse_sources(record.readings)
     next_due: dict[tuple[str, str], float] = {}
     for r in record.readings:
@@ -210,7 +260,10 @@ def fhir_bundle(record: SessionRecord, interval_s: float = 0.0) -> dict:
         resources.append(vital_observation(sid, r, context, devices[r.source], cuff=r.source in cuff))
     resources += [detected_issue(sid, n, ep, context) for n, ep in enumerate(episodes(record.alarms))]
     return {
-        "resourceType": "Bundle", "id": _uid(sid, "bundle"), "type": "collection", "timestamp": iso(record.end),
+        "resourceType": "Bundle",
+        "id": _uid(sid, "bundle"),
+        "type": "collection",
+        "timestamp": iso(record.end),
         "identifier": {"system": "urn:kapmon:session", "value": sid},
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
     }

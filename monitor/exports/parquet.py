@@ -15,10 +15,18 @@ from monitor.analysis.summary import load_record
 from monitor.exports.contents import session_items, sidecar
 from monitor.session.store import Store
 
-PARQUET_SCHEMA = pa.schema([
-    ("t", pa.float64()), ("vital", pa.string()), ("value", pa.float64()), ("unit", pa.string()),
-    ("source", pa.string()), ("status", pa.string()), ("vitals", pa.string()), ("detail", pa.string()),
-])
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("t", pa.float64()),
+        ("vital", pa.string()),
+        ("value", pa.float64()),
+        ("unit", pa.string()),
+        ("source", pa.string()),
+        ("status", pa.string()),
+        ("vitals", pa.string()),
+        ("detail", pa.string()),
+    ]
+)
 
 
 def parquet_table(items: Iterable[Item], start: float, meta: dict) -> pa.Table:
@@ -28,8 +36,16 @@ def parquet_table(items: Iterable[Item], start: float, meta: dict) -> pa.Table:
         if isinstance(i, Reading):
             row = (i.t - start, i.vital, i.value, i.unit, i.source, i.status, "", "")
         else:
-            row = (i.t - start, f"condition:{i.condition}", 1.0 if i.active else 0.0, "", i.source, "",
-                   " ".join(i.vitals), i.detail)
+            row = (
+                i.t - start,
+                f"condition:{i.condition}",
+                1.0 if i.active else 0.0,
+                "",
+                i.source,
+                "",
+                " ".join(i.vitals),
+                i.detail,
+            )
         for name, cell in zip(PARQUET_SCHEMA.names, row):
             cols[name].append(cell)
     schema = PARQUET_SCHEMA.with_metadata({"kapmon": json.dumps(meta)})
@@ -49,11 +65,11 @@ def read_parquet(path: str | Path) -> tuple[list[Item], dict]:
     table = pq.read_table(path)
     meta = json.loads((table.schema.metadata or {}).get(b"kapmon", b"{}"))
     items: list[Item] = []
-    for t, vital, value, unit, source, status, vitals, detail in zip(*(table.column(n).to_pylist()
-                                                                        for n in PARQUET_SCHEMA.names)):
+    for t, vital, value, unit, source, status, vitals, detail in zip(
+        *(table.column(n).to_pylist() for n in PARQUET_SCHEMA.names)
+    ):
         if vital.startswith("condition:"):
-            items.append(Condition(t, vital.removeprefix("condition:"), source, value == 1.0,
-                                   tuple(vitals.split()), detail))
+            items.append(Condition(t, vital.removeprefix("condition:"), source, value == 1.0, tuple(vitals.split()), detail))
         else:
             items.append(Reading(t, vital, value, unit, source, status))
     return items, meta

@@ -42,18 +42,30 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from devices.errors import KapmonError
+from monitor.analysis.summary import (
+    BP,
+    REMS_MIN_S,
+    SessionRecord,
+    Summary,
+    baseline,
+    bp_readings,
+    discharge,
+    episodes,
+    load_record,
+    plan_for,
+    protocol_for,
+    recorded_discharge,
+    screening_of,
+    summarise,
+)
+from monitor.analysis.timeref import TimeRef, clock_hm
+from monitor.exports.contents import ExportError
 from monitor.rules.bedside import PREDISCHARGE_BP_S
 from monitor.rules.dosing import PREDOSE_BP, applies_to_age, breaches
 from monitor.rules.plan import Plan
 from monitor.rules.protocol import Protocol
-from monitor.exports.contents import ExportError
 from monitor.session.model import Dose
 from monitor.session.store import Store, StoredEvent
-from monitor.analysis.summary import (
-    BP, REMS_MIN_S, SessionRecord, Summary, baseline, bp_readings, discharge, episodes, plan_for, protocol_for,
-    load_record, recorded_discharge, screening_of, summarise,
-)
-from monitor.analysis.timeref import TimeRef, clock_hm
 
 ESKETAMINE_NAMES = ("esketamine", "spravato")
 FORM_DOSES_MG = (56.0, 84.0)  # the form's two boxes; anything else is "Other"
@@ -71,8 +83,7 @@ TERMS = {
     "Dissociation": ("dissociat", "derealis", "derealiz", "depersonalis", "depersonaliz"),
     "Respiratory depression": ("respiratory depression", "apnoea", "apnea", "hypoventil", "shallow breathing"),
 }
-ADVERSE = ("nausea", "vomit", "anxi", "intervention", "headache", "dizz", "chest pain", "hypertens", "panic",
-           "oxygen", "seizure")
+ADVERSE = ("nausea", "vomit", "anxi", "intervention", "headache", "dizz", "chest pain", "hypertens", "panic", "oxygen", "seizure")
 NEGATION = re.compile(r"\b(no|not|without|denies|denied|none|nil|absent)\b[^.;,]*$", re.IGNORECASE)
 SCREENING_MEDICINES = (
     ("Benzodiazepines", "cns_depressant", "benzodiazepines, opioids, other sedatives or alcohol"),
@@ -132,8 +143,10 @@ def esketamine_doses(record: SessionRecord, plan: Plan) -> list[Dose]:
     if for_esketamine(record, plan):
         return [d for d in record.doses if is_esketamine(d.drug)]
     given = ", ".join(sorted({d.drug for d in record.doses})) or f"no dose, protocol {plan.name}"
-    raise RemsRefused(f"the REMS Patient Monitoring Form is for esketamine (Spravato) sessions: session "
-                      f"{record.session.id} is {record.session.route.upper()} {given}")
+    raise RemsRefused(
+        f"the REMS Patient Monitoring Form is for esketamine (Spravato) sessions: session "
+        f"{record.session.id} is {record.session.route.upper()} {given}"
+    )
 
 
 def bp_words(bp: BP, ref: TimeRef) -> str:
@@ -174,8 +187,9 @@ def mentions(notes: Sequence[StoredEvent], words: Sequence[str]) -> tuple[list[S
 
 
 def note_words(notes: Sequence[StoredEvent], ref: TimeRef) -> str:
-    return "; ".join(f"{ref.text_with_clock(e.t)} \u201c{e.data.get('text', '')}\u201d"
-                     + (f" by {e.who}" if e.who else "") for e in notes)
+    return "; ".join(
+        f"{ref.text_with_clock(e.t)} \u201c{e.data.get('text', '')}\u201d" + (f" by {e.who}" if e.who else "") for e in notes
+    )
 
 
 def vital_findings(record: SessionRecord, protocol: Protocol, first: float) -> tuple[list[str] | None, str]:
@@ -217,35 +231,58 @@ def fill(record: SessionRecord, summary: Summary | None = None, protocol: Protoc
 
 def treatment_date(first: float | None, started: float) -> Field:
     when = first if first is not None else started
-    return Field(SECTIONS[0], "Treatment date", time.strftime("%m/%d/%Y", time.localtime(when)),
-                 "the first dose" if first is not None else "the session start (no dose recorded)",
-                 time.strftime("%Y-%m-%d", time.localtime(when)))
+    return Field(
+        SECTIONS[0],
+        "Treatment date",
+        time.strftime("%m/%d/%Y", time.localtime(when)),
+        "the first dose" if first is not None else "the session start (no dose recorded)",
+        time.strftime("%Y-%m-%d", time.localtime(when)),
+    )
 
 
 def dose_fields(doses: Sequence[Dose], ref: TimeRef) -> list[Field]:
     if not doses:
-        return [Field(SECTIONS[0], "Dose administered", None, "no esketamine dose is recorded"),
-                Field(SECTIONS[0], "Lot number", None, "no esketamine dose is recorded")]
+        return [
+            Field(SECTIONS[0], "Dose administered", None, "no esketamine dose is recorded"),
+            Field(SECTIONS[0], "Lot number", None, "no esketamine dose is recorded"),
+        ]
     total = sum(d.mg for d in doses)
     each = "; ".join(f"{d.mg:g} mg at {ref.text_with_clock(d.t)}" + (f" lot {d.lot}" if d.lot else "") for d in doses)
     box = f"{total:g} mg" if total in FORM_DOSES_MG else f"Other: {total:g} mg"
     lots = sorted({d.lot for d in doses if d.lot})
     unlotted = [d for d in doses if not d.lot]
-    lot = Field(SECTIONS[0], "Lot number", None if unlotted or not lots else ", ".join(lots),
-                f"no lot recorded for the dose at {', '.join(ref.text(d.t) for d in unlotted)}" if unlotted
-                else f"recorded with the dose{'s' if len(doses) > 1 else ''}", lots)
+    lot = Field(
+        SECTIONS[0],
+        "Lot number",
+        None if unlotted or not lots else ", ".join(lots),
+        f"no lot recorded for the dose at {', '.join(ref.text(d.t) for d in unlotted)}"
+        if unlotted
+        else f"recorded with the dose{'s' if len(doses) > 1 else ''}",
+        lots,
+    )
     return [Field(SECTIONS[0], "Dose administered", box, f"{len(doses)} recorded: {each}", total), lot]
 
 
-def timing_fields(record: SessionRecord, summary: Summary, protocol: Protocol, plan: Plan, first: float | None,
-                  done: float | None, done_how: str, ref: TimeRef) -> list[Field]:
+def timing_fields(
+    record: SessionRecord,
+    summary: Summary,
+    protocol: Protocol,
+    plan: Plan,
+    first: float | None,
+    done: float | None,
+    done_how: str,
+    ref: TimeRef,
+) -> list[Field]:
     duration_label = "Total time, first device to completion of monitoring (min)"
     ready_label = "Ready to leave without the 2-hour minimum (min from start of administration)"
     if first is None:
         why = "no esketamine dose is recorded"
-        return [Field(SECTIONS[0], duration_label, None, why), Field(SECTIONS[0], ready_label, None, why),
-                Field(SECTIONS[1], "Vital signs acceptable prior to administration", None, why),
-                Field(SECTIONS[1], "Vital signs acceptable prior to treatment session completion", None, why)]
+        return [
+            Field(SECTIONS[0], duration_label, None, why),
+            Field(SECTIONS[0], ready_label, None, why),
+            Field(SECTIONS[1], "Vital signs acceptable prior to administration", None, why),
+            Field(SECTIONS[1], "Vital signs acceptable prior to treatment session completion", None, why),
+        ]
     vitals_only = replace(plan, observation_s=0.0)  # the discharge criteria without the minimum observation
     base = baseline(record, protocol)
     eps = episodes(record.alarms)
@@ -256,52 +293,96 @@ def timing_fields(record: SessionRecord, summary: Summary, protocol: Protocol, p
     else:
         m = minutes_from(first, done)
         enough = "at least 2 h" if done - first >= REMS_MIN_S else "LESS THAN the required 2 h"
-        out.append(Field(SECTIONS[0], duration_label, f"{m}", f"first device {clock_hm(first)} to {done_how} at "
-                         f"{clock_hm(done)}: {enough}", m))
+        out.append(
+            Field(
+                SECTIONS[0],
+                duration_label,
+                f"{m}",
+                f"first device {clock_hm(first)} to {done_how} at {clock_hm(done)}: {enough}",
+                m,
+            )
+        )
     notes = [e for e in record.events if e.kind == "note"]
     effects = [e for label in ("Sedation", "Dissociation") for e in mentions(notes, TERMS[label])[0]]
     if advice.could_leave is None:
-        out.append(Field(SECTIONS[0], ready_label, None, "the vital-sign discharge criteria were not met to the end "
-                         "of the record: the clinician answers"))
+        out.append(
+            Field(
+                SECTIONS[0],
+                ready_label,
+                None,
+                "the vital-sign discharge criteria were not met to the end of the record: the clinician answers",
+            )
+        )
     else:
         m = minutes_from(first, advice.could_leave)
-        vitals = (f"from {ref.text_with_clock(advice.could_leave)} the protocol's discharge criteria other than the "
-                  "2-hour minimum held to the end (" + "; ".join(c.text for c in advice.criteria
-                                                            if c.met and not c.text.startswith("observed")) + ")")
+        vitals = (
+            f"from {ref.text_with_clock(advice.could_leave)} the protocol's discharge criteria other than the "
+            "2-hour minimum held to the end ("
+            + "; ".join(c.text for c in advice.criteria if c.met and not c.text.startswith("observed"))
+            + ")"
+        )
         if effects:
-            out.append(Field(SECTIONS[0], ready_label, None, f"{vitals}, but sedation or dissociation was noted ("
-                             f"{note_words(effects, ref)}) and when it resolved is not recorded: the clinician answers"))
+            out.append(
+                Field(
+                    SECTIONS[0],
+                    ready_label,
+                    None,
+                    f"{vitals}, but sedation or dissociation was noted ("
+                    f"{note_words(effects, ref)}) and when it resolved is not recorded: the clinician answers",
+                )
+            )
         else:
-            out.append(Field(SECTIONS[0], ready_label, f"{m}", f"{vitals}; no sedation or dissociation is noted: "
-                             "the clinician confirms the patient was clinically ready then", m))
+            out.append(
+                Field(
+                    SECTIONS[0],
+                    ready_label,
+                    f"{m}",
+                    f"{vitals}; no sedation or dissociation is noted: "
+                    "the clinician confirms the patient was clinically ready then",
+                    m,
+                )
+            )
     found, how = vital_findings(record, protocol, first)
     if found is None:
         out.append(Field(SECTIONS[1], "Vital signs acceptable prior to administration", None, how))
     else:
-        out.append(Field(SECTIONS[1], "Vital signs acceptable prior to administration", "No" if found else "Yes",
-                         how + (": " + "; ".join(found) if found else ", with no vital-sign finding open"), not found))
+        out.append(
+            Field(
+                SECTIONS[1],
+                "Vital signs acceptable prior to administration",
+                "No" if found else "Yes",
+                how + (": " + "; ".join(found) if found else ", with no vital-sign finding open"),
+                not found,
+            )
+        )
     if done is None:
         out.append(Field(SECTIONS[1], "Vital signs acceptable prior to treatment session completion", None, done_how))
     else:
         at_end = discharge_at(record, base, eps, vitals_only, done)
         ok = all(c.met for c in at_end)
         shown = [c.text for c in at_end if not c.text.startswith("observed")]
-        out.append(Field(SECTIONS[1], "Vital signs acceptable prior to treatment session completion",
-                         "Yes" if ok else "No", f"the protocol's discharge criteria at {done_how}: "
-                         + "; ".join(("" if c.met else "NOT met: ") + c.text for c in at_end
-                                     if c.text in shown), ok))
+        out.append(
+            Field(
+                SECTIONS[1],
+                "Vital signs acceptable prior to treatment session completion",
+                "Yes" if ok else "No",
+                f"the protocol's discharge criteria at {done_how}: "
+                + "; ".join(("" if c.met else "NOT met: ") + c.text for c in at_end if c.text in shown),
+                ok,
+            )
+        )
     return out
 
 
 def discharge_at(record: SessionRecord, base: dict, eps: Sequence, plan: Plan, t: float) -> tuple:
     """The discharge criteria judged at ``t`` (the record cut there)."""
-    cut = replace(record, readings=[r for r in record.readings if r.t <= t],
-                  events=[e for e in record.events if e.t <= t], end=t)
+    cut = replace(record, readings=[r for r in record.readings if r.t <= t], events=[e for e in record.events if e.t <= t], end=t)
     return discharge(cut, base, [e for e in eps if e.start <= t], plan).criteria
 
 
-def bp_fields(record: SessionRecord, summary: Summary, protocol: Protocol, first: float | None, done: float | None,
-              ref: TimeRef) -> list[Field]:
+def bp_fields(
+    record: SessionRecord, summary: Summary, protocol: Protocol, first: float | None, done: float | None, ref: TimeRef
+) -> list[Field]:
     section, start = SECTIONS[2], record.session.started
     r = summary.rems
     age = screening_of(record).get("age")
@@ -310,31 +391,58 @@ def bp_fields(record: SessionRecord, summary: Summary, protocol: Protocol, first
         out.append(Field(section, "BP prior to administration", None, "no cuff reading before the first dose"))
     else:
         over = predose_limits(protocol, r.pre_dose, age)
-        limits = (f"above the protocol's pre-dose limit ({', '.join(over)})" if over
-                  else "within the protocol's pre-dose limits")
-        out.append(Field(section, "BP prior to administration", bp_words(r.pre_dose, ref),
-                         f"{ref.text_with_clock(r.pre_dose.t)}: {limits}", bp_value(r.pre_dose, start)))
+        limits = f"above the protocol's pre-dose limit ({', '.join(over)})" if over else "within the protocol's pre-dose limits"
+        out.append(
+            Field(
+                section,
+                "BP prior to administration",
+                bp_words(r.pre_dose, ref),
+                f"{ref.text_with_clock(r.pre_dose.t)}: {limits}",
+                bp_value(r.pre_dose, start),
+            )
+        )
     at = f"{r.checkpoint_min:g} min post-administration"
     if r.checkpoint is None:
-        window = next((c.window_min for c in protocol.routes[record.session.route].checkpoints), 10.0) \
-            if record.session.route in protocol.routes else 10.0
-        out.append(Field(section, f"BP {at}", None, f"no cuff reading within {r.checkpoint_min:g} +/- {window:g} min "
-                         "after the first device" if first is not None else "no dose recorded"))
+        window = (
+            next((c.window_min for c in protocol.routes[record.session.route].checkpoints), 10.0)
+            if record.session.route in protocol.routes
+            else 10.0
+        )
+        out.append(
+            Field(
+                section,
+                f"BP {at}",
+                None,
+                f"no cuff reading within {r.checkpoint_min:g} +/- {window:g} min after the first device"
+                if first is not None
+                else "no dose recorded",
+            )
+        )
     else:
-        out.append(Field(section, f"BP {at}", bp_words(r.checkpoint, ref), ref.text_with_clock(r.checkpoint.t),
-                         bp_value(r.checkpoint, start)))
+        out.append(
+            Field(
+                section,
+                f"BP {at}",
+                bp_words(r.checkpoint, ref),
+                ref.text_with_clock(r.checkpoint.t),
+                bp_value(r.checkpoint, start),
+            )
+        )
     label = "BP prior to treatment session completion"
     if done is None or first is None:
-        out.append(Field(section, label, None, "monitoring was not completed in the record" if first is not None
-                         else "no dose recorded"))
+        out.append(
+            Field(section, label, None, "monitoring was not completed in the record" if first is not None else "no dose recorded")
+        )
         return out
     after = [b for b in bp_readings(record.readings) if b.sbp is not None and first < b.t <= done]
     last = after[-1] if after else None
     if last is None or done - last.t > PREDISCHARGE_BP_S:
-        since = "no cuff reading after the first device" if last is None else \
-            f"the last cuff reading was at {ref.text_with_clock(last.t)}, {minutes_from(last.t, done)} min before completion"
-        out.append(Field(section, label, None, f"{since} (one within {PREDISCHARGE_BP_S / 60:g} min of completion is "
-                         "needed)"))
+        since = (
+            "no cuff reading after the first device"
+            if last is None
+            else f"the last cuff reading was at {ref.text_with_clock(last.t)}, {minutes_from(last.t, done)} min before completion"
+        )
+        out.append(Field(section, label, None, f"{since} (one within {PREDISCHARGE_BP_S / 60:g} min of completion is needed)"))
     else:
         out.append(Field(section, label, bp_words(last, ref), ref.text_with_clock(last.t), bp_value(last, start)))
     return out
@@ -352,15 +460,25 @@ def adverse_fields(record: SessionRecord, summary: Summary, ref: TimeRef) -> lis
         else:
             extra = ""
             if label == "Respiratory depression" and summary.min_spo2 is not None:
-                extra = (f" (lowest SpO2 {summary.min_spo2.value:g} % at {ref.text(summary.min_spo2.t)}; "
-                         f"{summary.below_90_s:.0f} s below 90 %)")
+                extra = (
+                    f" (lowest SpO2 {summary.min_spo2.value:g} % at {ref.text(summary.min_spo2.t)}; "
+                    f"{summary.below_90_s:.0f} s below 90 %)"
+                )
             out.append(Field(SECTIONS[3], label, None, f"no note names it: the clinician answers{extra}"))
     related, _ = mentions(notes, ADVERSE)
     high = [e for e in summary.episodes if e.priority == "high" and e.kind != "technical"]
-    bearing = ([f"notes: {note_words(related, ref)}"] if related else []) + \
-              ([f"high-priority alarms: " + "; ".join(f"{ref.text(e.start)} {e.message}" for e in high)] if high else [])
-    out.append(Field(SECTIONS[3], "Serious adverse events", None, "the clinician judges whether any event was serious; "
-                     + (" ".join(bearing) if bearing else "no adverse-event note and no high-priority alarm recorded")))
+    bearing = ([f"notes: {note_words(related, ref)}"] if related else []) + (
+        ["high-priority alarms: " + "; ".join(f"{ref.text(e.start)} {e.message}" for e in high)] if high else []
+    )
+    out.append(
+        Field(
+            SECTIONS[3],
+            "Serious adverse events",
+            None,
+            "the clinician judges whether any event was serious; "
+            + (" ".join(bearing) if bearing else "no adverse-event note and no high-priority alarm recorded"),
+        )
+    )
     return out
 
 
@@ -382,13 +500,20 @@ def medicine_fields(screening: dict) -> list[Field]:
 
 def markdown(form: RemsForm) -> str:
     """The form as Markdown: each section's fields with their answers and bases, then what is missing."""
-    lines = [f"# Spravato REMS Patient Monitoring Form: session {form.session}", "",
-             f"Patient pseudonym: {form.patient}. Filled by kapmon from the session record; check every answer "
-             "before submitting (due within 7 days of the session).", ""]
+    lines = [
+        f"# Spravato REMS Patient Monitoring Form: session {form.session}",
+        "",
+        f"Patient pseudonym: {form.patient}. Filled by kapmon from the session record; check every answer "
+        "before submitting (due within 7 days of the session).",
+        "",
+    ]
     for section in SECTIONS:
         lines += [f"## {section}", "", "| Field | Answer | From the record |", "|---|---|---|"]
-        lines += [f"| {cell(f.label)} | {'**MISSING**' if f.missing else cell(f.answer or '')} | {cell(f.basis)} |"
-                  for f in form.fields if f.section == section]
+        lines += [
+            f"| {cell(f.label)} | {'**MISSING**' if f.missing else cell(f.answer or '')} | {cell(f.basis)} |"
+            for f in form.fields
+            if f.section == section
+        ]
         lines.append("")
     lines += [f"## Missing ({len(form.missing)})", ""]
     lines += [f"- {f.label}: {f.basis}" for f in form.missing] or ["- none"]
@@ -402,10 +527,18 @@ def cell(text: str) -> str:
 
 
 def as_json(form: RemsForm) -> str:
-    return json.dumps({"session": form.session, "patient": form.patient,
-                       "fields": [asdict(f) | {"missing": f.missing} for f in form.fields],
-                       "missing": [f.label for f in form.missing], "not_held": list(form.not_held)},
-                      indent=2, allow_nan=False, ensure_ascii=False)
+    return json.dumps(
+        {
+            "session": form.session,
+            "patient": form.patient,
+            "fields": [asdict(f) | {"missing": f.missing} for f in form.fields],
+            "missing": [f.label for f in form.missing],
+            "not_held": list(form.not_held),
+        },
+        indent=2,
+        allow_nan=False,
+        ensure_ascii=False,
+    )
 
 
 def write_rems_form(store: Store, session_id: str, path: Path) -> Path:

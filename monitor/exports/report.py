@@ -23,17 +23,30 @@ from pathlib import Path
 import numpy as np
 
 from devices.vocabulary import PRIORITY_COLOUR
-from monitor.session.dose_rows import DoseRow, dose_rows
 from monitor.analysis.downsample import gap_threshold, minmax, with_gaps
-from monitor.rules.plan import Plan
-from monitor.rules.protocol import Protocol
 from monitor.analysis.record_view import (
-    ENDED, bp_text, decision_rows, dosing_rows, event_rows, given_text, lifted_text, recording_state, reference,
-    screening_changes, screening_rows, stagger, state_text, summary_sections, top_spans,
+    ENDED,
+    bp_text,
+    decision_rows,
+    dosing_rows,
+    event_rows,
+    given_text,
+    lifted_text,
+    recording_state,
+    reference,
+    screening_changes,
+    screening_rows,
+    stagger,
+    state_text,
+    summary_sections,
+    top_spans,
 )
-from monitor.session.store import Store
 from monitor.analysis.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
 from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
+from monitor.rules.plan import Plan
+from monitor.rules.protocol import Protocol
+from monitor.session.dose_rows import DoseRow, dose_rows
+from monitor.session.store import Store
 
 W, H, LEFT, RIGHT, BOTTOM = 960, 210, 48, 30, 34
 TITLE_H, LABEL_ROW_H, CHAR_W = 16, 12, 6.4  # px: chart title, one row of dose labels, one character at 11 px
@@ -51,9 +64,15 @@ class Line:
 
 
 CHARTS: tuple[tuple[str, tuple[float, float], tuple[Line, ...]], ...] = (
-    ("Blood pressure (mmHg)", (40, 220), (Line("sbp", "SBP", "#c62828", markers=True),
-                                          Line("dbp", "DBP", "#c62828", dashed=True, markers=True),
-                                          Line("map", "MAP", "#ef6c00", dashed=True))),
+    (
+        "Blood pressure (mmHg)",
+        (40, 220),
+        (
+            Line("sbp", "SBP", "#c62828", markers=True),
+            Line("dbp", "DBP", "#c62828", dashed=True, markers=True),
+            Line("map", "MAP", "#ef6c00", dashed=True),
+        ),
+    ),
     ("Pulse (/min)", (30, 160), (Line("hr", "HR", "#2e7d32"), Line("pr", "PR", "#81c784", dashed=True))),
     ("SpO2 (%)", (75, 100), (Line("spo2", "SpO2", "#0277bd"),)),
 )
@@ -106,8 +125,9 @@ def _dose_labels(doses: Sequence[DoseRow], sx) -> tuple[list[tuple[float, str, i
     return list(zip(xs, labels, rows)), max(rows, default=-1) + 1
 
 
-def chart_svg(record: SessionRecord, title: str, yrange: tuple[float, float], lines: Sequence[Line],
-              summary: Summary, ref: TimeRef) -> str:
+def chart_svg(
+    record: SessionRecord, title: str, yrange: tuple[float, float], lines: Sequence[Line], summary: Summary, ref: TimeRef
+) -> str:
     """One trend chart as inline SVG: x in T+ minutes (clock time under each tick), y fitted to the data."""
     t_start, t_end = record.session.started, max(record.end, record.session.started + 60.0)
     series = {ln.vital: s for ln in lines if (s := _series(record, ln.vital)) is not None}
@@ -127,24 +147,32 @@ def chart_svg(record: SessionRecord, title: str, yrange: tuple[float, float], li
     parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">']
     for priority, a, b in top_spans(summary.episodes, record.end):
         x0, x1 = sx(a), sx(b)
-        parts.append(f'<rect class="alarm-{priority}" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1.5):.1f}" '
-                     f'height="{H - top - BOTTOM}" fill="{PRIORITY_COLOUR[priority]}" fill-opacity="0.22"/>')
+        parts.append(
+            f'<rect class="alarm-{priority}" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1.5):.1f}" '
+            f'height="{H - top - BOTTOM}" fill="{PRIORITY_COLOUR[priority]}" fill-opacity="0.22"/>'
+        )
     for v in np.arange(math.ceil(y0 / step) * step, y1 + 1e-9, step):
-        parts.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#ddd"/>'
-                     f'<text x="{LEFT - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#ddd"/>'
+            f'<text x="{LEFT - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:g}</text>'
+        )
     span_min = (t_end - t_start) / 60
     tick = next((s for s in TICK_STEPS_MIN if span_min / s <= 10), TICK_STEPS_MIN[-1])
     first = math.ceil(ref.minutes(t_start) / tick) * tick
     for m in np.arange(first, ref.minutes(t_end) + 1e-9, tick):
         at = ref.t0 + m * 60
         x = sx(at)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{H - BOTTOM}" stroke="#eee"/>'
-                     f'<text x="{x:.1f}" y="{H - BOTTOM + 13}" text-anchor="middle">T{m:+g}</text>'
-                     f'<text x="{x:.1f}" y="{H - BOTTOM + 26}" text-anchor="middle" class="clock">{clock_hm(at)}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{H - BOTTOM}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 13}" text-anchor="middle">T{m:+g}</text>'
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 26}" text-anchor="middle" class="clock">{clock_hm(at)}</text>'
+        )
     for x, text, row in labels:
-        parts.append(f'<line class="dose" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{H - BOTTOM}" stroke="#6a1b9a" '
-                     f'stroke-width="2"/><text class="dose-label" x="{x + 2:.1f}" y="{TITLE_H + 12 + row * LABEL_ROW_H}" '
-                     f'fill="#6a1b9a">{html.escape(text)}</text>')
+        parts.append(
+            f'<line class="dose" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{H - BOTTOM}" stroke="#6a1b9a" '
+            f'stroke-width="2"/><text class="dose-label" x="{x + 2:.1f}" y="{TITLE_H + 12 + row * LABEL_ROW_H}" '
+            f'fill="#6a1b9a">{html.escape(text)}</text>'
+        )
     for line in lines:
         if line.vital not in series:
             continue
@@ -152,8 +180,11 @@ def chart_svg(record: SessionRecord, title: str, yrange: tuple[float, float], li
         dash = ' stroke-dasharray="5 3"' if line.dashed else ""
         parts.append(f'<path d="{_path(t, v, sx, sy)}" fill="none" stroke="{line.colour}" stroke-width="1.6"{dash}/>')
         if line.markers:
-            parts += [f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="2.2" fill="{line.colour}"/>'
-                      for a, b in zip(t, v) if not np.isnan(b)]
+            parts += [
+                f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="2.2" fill="{line.colour}"/>'
+                for a, b in zip(t, v)
+                if not np.isnan(b)
+            ]
     legend = " · ".join(f'<tspan fill="{ln.colour}">{ln.label}</tspan>' for ln in lines)
     parts.append(f'<text x="{LEFT}" y="12" class="title">{html.escape(title)}: {legend}</text></svg>')
     return "".join(parts)
@@ -183,8 +214,10 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "non
     """An HTML table of already escaped cells; ``classes`` per row."""
     if not rows:
         return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr><tr><td colspan={len(head)}>{empty}</td></tr></table>"
-    body = "".join(f'<tr class="{classes[i] if i < len(classes) else ""}">' + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
-                   for i, row in enumerate(rows))
+    body = "".join(
+        f'<tr class="{classes[i] if i < len(classes) else ""}">' + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
+        for i, row in enumerate(rows)
+    )
     return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>"
 
 
@@ -196,11 +229,16 @@ def screening_table(record: SessionRecord, protocol: Protocol, ref: TimeRef) -> 
     """Each screening question the protocol asks, with the answer recorded for this session and who gave it;
     then each time screening was answered on the page and what that changed."""
     esc = html.escape
-    answers = _table(("Screening question", "Answer", "Given"),
-                     [(esc(r.question), esc(r.answer), esc(given_text(r.given, ref))) for r in screening_rows(record, protocol)],
-                     "no screening recorded")
-    changes = [(_when(ref, g.t), esc(g.who or "-"), esc("; ".join(c) or "no change"))
-               for g, c in screening_changes(record) if g.t is not None]
+    answers = _table(
+        ("Screening question", "Answer", "Given"),
+        [(esc(r.question), esc(r.answer), esc(given_text(r.given, ref))) for r in screening_rows(record, protocol)],
+        "no screening recorded",
+    )
+    changes = [
+        (_when(ref, g.t), esc(g.who or "-"), esc("; ".join(c) or "no change"))
+        for g, c in screening_changes(record)
+        if g.t is not None
+    ]
     return answers + (_table(("Answered on the page", "By", "Changed"), changes) if changes else "")
 
 
@@ -210,8 +248,9 @@ def decisions_table(record: SessionRecord, plan: Plan, ref: TimeRef) -> str:
     rows, classes = [], []
     for r in decision_rows(record, plan):
         f = r.finding
-        what = (f.action.upper(), f.text, f.source) if f is not None else (
-            "OVERRIDE", r.override.alarm_id if r.override else "", "")
+        what = (
+            (f.action.upper(), f.text, f.source) if f is not None else ("OVERRIDE", r.override.alarm_id if r.override else "", "")
+        )
         rows.append(tuple(html.escape(cell) for cell in (*what, lifted_text(r, ref))))
         classes.append("not-met" if r.open_block else "")
     return _table(("Decision", "Why", "Source", "Lifted"), rows, "no blocks, gates or checks: clear to dose", classes)
@@ -219,9 +258,11 @@ def decisions_table(record: SessionRecord, plan: Plan, ref: TimeRef) -> str:
 
 def dosing_table(record: SessionRecord, ref: TimeRef) -> str:
     """Every change of the dosing decision, with its reasons."""
-    return _table(("Time", "Dosing", "Reasons"), [(_when(ref, t), html.escape(state), html.escape(reasons))
-                                                   for t, state, reasons in dosing_rows(record)],
-                  "no dosing decision recorded")
+    return _table(
+        ("Time", "Dosing", "Reasons"),
+        [(_when(ref, t), html.escape(state), html.escape(reasons)) for t, state, reasons in dosing_rows(record)],
+        "no dosing decision recorded",
+    )
 
 
 def doses_table(record: SessionRecord, ref: TimeRef) -> str:
@@ -230,29 +271,49 @@ def doses_table(record: SessionRecord, ref: TimeRef) -> str:
     rows, classes = [], []
     for n, d in enumerate(dose_rows(record.events), start=1):
         per_kg = d.mg_per_kg(weight)
-        rows.append((
-            str(n), html.escape(d.drug or "invalid"), html.escape((d.route or "invalid").upper()),
-            "invalid" if d.mg is None else f"{d.mg:g}", "-" if per_kg is None else f"{per_kg:g}", _when(ref, d.t),
-            "bolus" if d.end is None else _when(ref, d.end), html.escape(d.who or "-"),
-            html.escape("; ".join(d.problems)),
-        ))
+        rows.append(
+            (
+                str(n),
+                html.escape(d.drug or "invalid"),
+                html.escape((d.route or "invalid").upper()),
+                "invalid" if d.mg is None else f"{d.mg:g}",
+                "-" if per_kg is None else f"{per_kg:g}",
+                _when(ref, d.t),
+                "bolus" if d.end is None else _when(ref, d.end),
+                html.escape(d.who or "-"),
+                html.escape("; ".join(d.problems)),
+            )
+        )
         classes.append("invalid" if d.problems else "")
-    head = ("#", "Drug", "Route", "mg", "mg/kg" + ("" if weight else " (weight unknown)"), "Start", "End", "Given by",
-            "Stored value problems")
+    head = (
+        "#",
+        "Drug",
+        "Route",
+        "mg",
+        "mg/kg" + ("" if weight else " (weight unknown)"),
+        "Start",
+        "End",
+        "Given by",
+        "Stored value problems",
+    )
     return _table(head, rows, "no dose recorded", classes)
 
 
 def manual_bp_table(record: SessionRecord, ref: TimeRef) -> str:
-    rows = [(_when(ref, e.t), html.escape(bp_text(e.data)), html.escape(e.who or "-"))
-            for e in record.events if e.kind == "manual_nibp"]
+    rows = [
+        (_when(ref, e.t), html.escape(bp_text(e.data)), html.escape(e.who or "-"))
+        for e in record.events
+        if e.kind == "manual_nibp"
+    ]
     return _table(("Time", "Blood pressure", "Taken by"), rows, "no hand-taken blood pressure")
 
 
 def _acknowledged(ep, ref: TimeRef) -> str:
     if ep.acknowledged_at is None:
         return "-"
-    return (f"after {duration_text(ep.acknowledged_at - ep.start)}"
-            + (f" by {html.escape(ep.acknowledged_by)}" if ep.acknowledged_by else ""))
+    return f"after {duration_text(ep.acknowledged_at - ep.start)}" + (
+        f" by {html.escape(ep.acknowledged_by)}" if ep.acknowledged_by else ""
+    )
 
 
 # --------------------------------------------------------------------------------------------- document
@@ -274,25 +335,41 @@ def render(record: SessionRecord, summary: Summary, state: str = ENDED) -> str:
     protocol = protocol_for(s)
     plan = plan_for(record, protocol)
     sections = "".join(
-        "<table><tr><th colspan=2>" + esc(title) + "</th></tr>"
-        + "".join(f'<tr class="{"not-met" if label.startswith("NOT met") else ""}"><td>{esc(label)}</td>'
-                  f"<td>{esc(text)}</td></tr>" for label, text in rows)
+        "<table><tr><th colspan=2>"
+        + esc(title)
+        + "</th></tr>"
+        + "".join(
+            f'<tr class="{"not-met" if label.startswith("NOT met") else ""}"><td>{esc(label)}</td><td>{esc(text)}</td></tr>'
+            for label, text in rows
+        )
         + "</table>"
         for title, rows in summary_sections(summary, ref)
     )
-    notes = [(_when(ref, r.t), esc(r.kind), esc(r.what), esc(r.who or "-")) for r in event_rows(record, ref)
-             if r.kind in ("note", "phase", "discharge")]
-    alarms = [(_when(ref, ep.start), duration_text(ep.until(record.end) - ep.start), ep.priority.upper(),
-               esc(ep.message), _acknowledged(ep, ref)) for ep in summary.episodes]
+    notes = [
+        (_when(ref, r.t), esc(r.kind), esc(r.what), esc(r.who or "-"))
+        for r in event_rows(record, ref)
+        if r.kind in ("note", "phase", "discharge")
+    ]
+    alarms = [
+        (
+            _when(ref, ep.start),
+            duration_text(ep.until(record.end) - ep.start),
+            ep.priority.upper(),
+            esc(ep.message),
+            _acknowledged(ep, ref),
+        )
+        for ep in summary.episodes
+    ]
     charts = "".join(chart_svg(record, title, yr, lines, summary, ref) for title, yr, lines in CHARTS)
     legend = "".join(f'<span style="background:{c}55">{p.upper()} alarm</span>' for p, c in PRIORITY_COLOUR.items())
     banner = f'<p class="banner">{esc(state_text(state, record, ref))}</p>' if state != ENDED else ""
-    ended = (f"ended {clock_hms(record.end)}" if state == ENDED else f"data up to {clock_hms(record.end)}")
+    ended = f"ended {clock_hms(record.end)}" if state == ENDED else f"data up to {clock_hms(record.end)}"
+    weight = "weight unknown" if s.weight_kg is None else f"{s.weight_kg:g} kg"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kapmon session {esc(s.id)}</title><style>{CSS}</style></head>
 <body>
 <h1>Session report: {esc(s.patient)}</h1>
-<div class="meta">Session {esc(s.id)} · {esc(s.route.upper())} · {'weight unknown' if s.weight_kg is None else f'{s.weight_kg:g} kg'}
+<div class="meta">Session {esc(s.id)} · {esc(s.route.upper())} · {weight}
 · started {clock(s.started)}, {ended} · {minutes(record.end - s.started)} recorded<br>
 {_protocol_line(record, summary)} · times are T+ minutes since the {ref.what} ({clock_hms(ref.t0)}), clock time beside them</div>
 {banner}
@@ -308,7 +385,8 @@ Generated by kapmon from the session record.</p>
 <h2>Hand-taken blood pressures</h2>
 {manual_bp_table(record, ref)}
 <h2>Trends</h2>
-<div class="legend">T+ minutes since the {ref.what}, clock time under each tick. Purple line: dose. Shading: the highest alarm active. {legend}</div>
+<div class="legend">T+ minutes since the {ref.what}, clock time under each tick. Purple line: dose.
+Shading: the highest alarm active. {legend}</div>
 {charts}
 <h2>Summary</h2>
 <div class="grid">{sections}</div>

@@ -26,8 +26,7 @@ def export_problems(store: Store, session_id: str) -> list[str]:
     return record_problems(load_record(store, session_id, vitals=()))
 
 
-def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: str = LONG,
-           interval_s: float = 0.0) -> Path:
+def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: str = LONG, interval_s: float = 0.0) -> Path:
     """Write one export of a session to ``out``; ``ExportError`` or ``SessionNotFound`` on bad input."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+
 @dataclass(frozen=True, slots=True)
 class AlarmEvent:
     """One transition of one alarm, as it is stored, printed and shown.

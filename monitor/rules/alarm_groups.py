@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from devices.vocabulary import PRIORITY_RANK
-from monitor.rules.alarms import LABELS as LABELS, ActiveAlarm as ActiveAlarm  # what a shown alarm is, for pages
+from monitor.rules.alarms import LABELS as LABELS  # what a shown alarm is, for pages
+from monitor.rules.alarms import ActiveAlarm as ActiveAlarm
 
 FAMILY = {"sbp": "nibp", "dbp": "nibp", "map": "nibp", "hr": "hr", "pr": "hr", "spo2": "spo2", "pi": "spo2"}
 FAMILY_LABEL = {"nibp": "NIBP", "hr": "HR / PR", "spo2": "SpO2"}
@@ -67,6 +68,7 @@ def group_alarms(alarms: Iterable[ActiveAlarm]) -> list[AlarmGroup]:
     members: dict[str, list[ActiveAlarm]] = {}
     for alarm in alarms:
         members.setdefault(group_key(alarm), []).append(alarm)
-    groups = [AlarmGroup(key, group_label(found[0]), tuple(sorted(found, key=urgency, reverse=True)))
-              for key, found in members.items()]
+    groups = [
+        AlarmGroup(key, group_label(found[0]), tuple(sorted(found, key=urgency, reverse=True))) for key, found in members.items()
+    ]
     return sorted(groups, key=lambda g: urgency(g.lead), reverse=True)

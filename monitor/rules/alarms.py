@@ -40,14 +40,35 @@ from dataclasses import dataclass, replace
 from statistics import median
 
 from devices.reading import Condition, Reading
-from devices.vocabulary import CONDITIONS, HIGH, LOW, MEDIUM, NIBP_VITALS, OK, PHYSIOLOGICAL, PRIORITY_RANK, QUESTIONABLE, TECHNICAL
-
+from devices.vocabulary import (
+    CONDITIONS,
+    HIGH,
+    LOW,
+    MEDIUM,
+    NIBP_VITALS,
+    OK,
+    PHYSIOLOGICAL,
+    PRIORITY_RANK,
+    QUESTIONABLE,
+    TECHNICAL,
+)
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.baseline import Baseline, BaselineBuilder
 from monitor.rules.plan import Plan
 from monitor.rules.protocol import Checkpoint, Limit
 
-LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP", "hr": "HR", "pr": "PR", "spo2": "SpO2", "pi": "PI", "rr": "RR", "etco2": "EtCO2", "pleth": "Pleth"}
+LABELS = {
+    "sbp": "SBP",
+    "dbp": "DBP",
+    "map": "MAP",
+    "hr": "HR",
+    "pr": "PR",
+    "spo2": "SpO2",
+    "pi": "PI",
+    "rr": "RR",
+    "etco2": "EtCO2",
+    "pleth": "Pleth",
+}
 
 # Conditions that say the device has no data; a valid reading of the same vital (or, for conditions
 # naming no vital, from the same source) shows the data is back and ends them.
@@ -156,7 +177,9 @@ class AlarmEngine:
         self._losses: dict[str, list[_Spell]] = {}  # source -> its spells without signal
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
-        self._by_source: dict[tuple[str, str], tuple[float, float]] = {}  # (vital, source) -> (t, value) of its newest trusted reading
+        self._by_source: dict[
+            tuple[str, str], tuple[float, float]
+        ] = {}  # (vital, source) -> (t, value) of its newest trusted reading
         self._quiet_since: dict[str, float] = {v: start for v in self._tech.required}  # per vital: last valid reading, or
         # the end of a condition explaining the gap; a vital the protocol requires is watched from the start
         self._last_arrival: dict[str, float] = {}
@@ -232,12 +255,18 @@ class AlarmEngine:
 
     def holding(self) -> list[ActiveAlarm]:
         """Alarms whose condition is present now and whose limit holds dosing."""
-        return [a for a in self.active() if a.condition_active and (lim := self._limit_by_id.get(a.alarm_id)) and lim.holds_dosing]
+        return [
+            a for a in self.active() if a.condition_active and (lim := self._limit_by_id.get(a.alarm_id)) and lim.holds_dosing
+        ]
 
     def audio_priority(self, now: float) -> str | None:
         """The priority the audio signal should sound at now, or None for silence."""
         paused = self.audio_paused_until is not None and now < self.audio_paused_until
-        loud = [a for a in self._alarms.values() if not a.acknowledged and not (paused and PRIORITY_RANK[a.priority] <= self._pause_rank)]
+        loud = [
+            a
+            for a in self._alarms.values()
+            if not a.acknowledged and not (paused and PRIORITY_RANK[a.priority] <= self._pause_rank)
+        ]
         return max((a.priority for a in loud), key=PRIORITY_RANK.__getitem__, default=None)
 
     def on_item(self, item: Reading | Condition) -> list[AlarmEvent]:
@@ -277,8 +306,20 @@ class AlarmEngine:
         hold): nothing to wait for, so it is latched at once and stays until acknowledged."""
         events = self._advance(t)
         alarm = ActiveAlarm(
-            alarm_id=alarm_id, priority=priority, kind=TECHNICAL, message=text, since=t, vital=None, value=None, limit=None,
-            rule=f"{self.plan.name}: {alarm_id}", onset=t, latching=True, condition_active=False, latched=True, response=response,
+            alarm_id=alarm_id,
+            priority=priority,
+            kind=TECHNICAL,
+            message=text,
+            since=t,
+            vital=None,
+            value=None,
+            limit=None,
+            rule=f"{self.plan.name}: {alarm_id}",
+            onset=t,
+            latching=True,
+            condition_active=False,
+            latched=True,
+            response=response,
         )
         return events + self._raise(alarm, t)
 
@@ -288,11 +329,22 @@ class AlarmEngine:
         alarm = self._alarms.get(RECORDING_FAILED)
         if not ok and alarm is None:
             text = f"recording failed — data not saved ({detail})" if detail else "recording failed — data not saved"
-            events += self._raise(ActiveAlarm(
-                alarm_id=RECORDING_FAILED, priority=HIGH, kind=TECHNICAL, message=text, since=t, vital=None, value=None,
-                limit=None, rule=f"{self.plan.name}: {RECORDING_FAILED}", onset=t,
-                response="Keep watching the patient and the monitor; free disk space or call technical support",
-            ), t)
+            events += self._raise(
+                ActiveAlarm(
+                    alarm_id=RECORDING_FAILED,
+                    priority=HIGH,
+                    kind=TECHNICAL,
+                    message=text,
+                    since=t,
+                    vital=None,
+                    value=None,
+                    limit=None,
+                    rule=f"{self.plan.name}: {RECORDING_FAILED}",
+                    onset=t,
+                    response="Keep watching the patient and the monitor; free disk space or call technical support",
+                ),
+                t,
+            )
         elif ok and alarm is not None:
             events.append(self._clear(alarm, t, "recording resumed: everything held has been saved"))
         return events
@@ -392,8 +444,11 @@ class AlarmEngine:
                 self._pending_conditions.pop(key, None)
                 self._spell(Condition(r.t, cond.condition, cond.source, active=False))
         label = LABELS.get(r.vital, r.vital)
-        return [self._clear(self._alarms[k], r.t, f"{self._alarms[k].message}: {label} {fmt(r.value or 0)} received")
-                for k in ended if k in self._alarms]
+        return [
+            self._clear(self._alarms[k], r.t, f"{self._alarms[k].message}: {label} {fmt(r.value or 0)} received")
+            for k in ended
+            if k in self._alarms
+        ]
 
     def _threshold(self, limit: Limit, t: float) -> float | None:
         """The absolute threshold of ``limit`` at ``t``, or None while it does not apply."""
@@ -458,10 +513,14 @@ class AlarmEngine:
         label = LABELS.get(alarm.vital or "", alarm.vital)
         if alarm.latching and not alarm.acknowledged:
             alarm.latched = True
-            return [self._event(alarm, "latched", r.t, f"{label} {fmt(r.value or 0)} back within limit; latched until acknowledged")]
+            return [
+                self._event(alarm, "latched", r.t, f"{label} {fmt(r.value or 0)} back within limit; latched until acknowledged")
+            ]
         return [self._clear(alarm, r.t, f"{label} {fmt(r.value or 0)} back within limit")]
 
-    def _raise_limit(self, limit: Limit, value: float, threshold: float, onset: float, t: float, source: str | None) -> list[AlarmEvent]:
+    def _raise_limit(
+        self, limit: Limit, value: float, threshold: float, onset: float, t: float, source: str | None
+    ) -> list[AlarmEvent]:
         latched = self._alarms.get(limit.id)
         priority = limit.priority
         if latched is not None and PRIORITY_RANK[latched.priority] > PRIORITY_RANK[priority]:
@@ -549,8 +608,10 @@ class AlarmEngine:
         lost = self._lost(source, t)
         if lost < self._tech.signal_loss_max_s or self._condition_alarm(source):
             return []
-        text = (f"intermittent signal ({source}): lost for {fmt(lost)} s of the last {fmt(self._tech.signal_loss_window_s)} s "
-                "in short spells")
+        text = (
+            f"intermittent signal ({source}): lost for {fmt(lost)} s of the last {fmt(self._tech.signal_loss_window_s)} s "
+            "in short spells"
+        )
         return self._raise_technical(key, "signal_loss", text, None, lost, self._tech.signal_loss_max_s, t, t, source)
 
     def _raise_condition(self, key: str, c: Condition, t: float) -> list[AlarmEvent]:
@@ -561,13 +622,33 @@ class AlarmEngine:
         return self._raise_technical(key, c.condition, text, c.vitals[0] if c.vitals else None, None, None, c.t, t, c.source)
 
     def _raise_technical(
-        self, key: str, rule_id: str, text: str, vital: str | None, value: float | None, limit: float | None, onset: float, t: float,
-        source: str | None = None, escalates: bool = True, priority: str = LOW,
+        self,
+        key: str,
+        rule_id: str,
+        text: str,
+        vital: str | None,
+        value: float | None,
+        limit: float | None,
+        onset: float,
+        t: float,
+        source: str | None = None,
+        escalates: bool = True,
+        priority: str = LOW,
     ) -> list[AlarmEvent]:
         alarm = ActiveAlarm(
-            alarm_id=key, priority=priority, kind=TECHNICAL, message=text, since=t, vital=vital, value=value,
-            limit=limit, rule=f"{self.plan.name}: {rule_id}", source=source, onset=onset,
-            escalates_to=MEDIUM if escalates else None, escalate_at=t + self._tech.escalate_after_s if escalates else None,
+            alarm_id=key,
+            priority=priority,
+            kind=TECHNICAL,
+            message=text,
+            since=t,
+            vital=vital,
+            value=value,
+            limit=limit,
+            rule=f"{self.plan.name}: {rule_id}",
+            source=source,
+            onset=onset,
+            escalates_to=MEDIUM if escalates else None,
+            escalate_at=t + self._tech.escalate_after_s if escalates else None,
             response=self._tech.response,
         )
         return self._raise(alarm, t)
@@ -672,7 +753,9 @@ class AlarmEngine:
 
     def _check_due(self, vital: str, t: float) -> list[AlarmEvent]:
         onset, r = self._pending_checks.pop(vital)
-        return self._raise_technical(f"{vital}_check", "plausible", self._check_message(r), vital, r.value, None, onset, t, r.source)
+        return self._raise_technical(
+            f"{vital}_check", "plausible", self._check_message(r), vital, r.value, None, onset, t, r.source
+        )
 
     def _escalate(self, alarm: ActiveAlarm, now: float) -> list[AlarmEvent]:
         assert alarm.escalates_to is not None
@@ -736,16 +819,25 @@ class AlarmEngine:
     def _missed_checkpoint(self, c: Checkpoint, t: float) -> list[AlarmEvent]:
         self._checkpoints_done.add(c.id)
         alarm = ActiveAlarm(
-            alarm_id=c.id, priority=c.priority, kind=TECHNICAL, message=f"{c.message} not taken", since=t,
-            vital="sbp", value=None, limit=c.after_dose_min, rule=f"{self.plan.name}: {c.id}", onset=t,
+            alarm_id=c.id,
+            priority=c.priority,
+            kind=TECHNICAL,
+            message=f"{c.message} not taken",
+            since=t,
+            vital="sbp",
+            value=None,
+            limit=c.after_dose_min,
+            rule=f"{self.plan.name}: {c.id}",
+            onset=t,
         )
         return self._raise(alarm, t)
 
     def _repeat_missed(self, t: float) -> list[AlarmEvent]:
         assert self.repeat_nibp is not None
         text = f"{self.repeat_nibp.text}: not taken"
-        return self._raise_technical("nibp_repeat", "repeat_nibp", text, "sbp", None, None, t, t, escalates=False,
-                                     priority=self._tech.repeat_nibp_priority)
+        return self._raise_technical(
+            "nibp_repeat", "repeat_nibp", text, "sbp", None, None, t, t, escalates=False, priority=self._tech.repeat_nibp_priority
+        )
 
     def _pause_over(self, t: float) -> list[AlarmEvent]:
         return [self._resume_audio(t, f"audio pause ended: {len(self._alarms)} alarms active")]
@@ -775,12 +867,31 @@ class AlarmEngine:
     def _audio_event(self, event: str, t: float, message: str, who: str | None) -> AlarmEvent:
         top = self.active()[0] if self._alarms else None
         return AlarmEvent(
-            t=t, event=event, alarm_id="audio", priority=top.priority if top else LOW, kind=top.kind if top else TECHNICAL,
-            vital=None, value=None, limit=None, rule=f"{self.plan.name}: audio", message=message, who=who,
+            t=t,
+            event=event,
+            alarm_id="audio",
+            priority=top.priority if top else LOW,
+            kind=top.kind if top else TECHNICAL,
+            vital=None,
+            value=None,
+            limit=None,
+            rule=f"{self.plan.name}: audio",
+            message=message,
+            who=who,
         )
 
     def _event(self, alarm: ActiveAlarm, event: str, t: float, message: str, who: str | None = None) -> AlarmEvent:
         return AlarmEvent(
-            t=t, event=event, alarm_id=alarm.alarm_id, priority=alarm.priority, kind=alarm.kind, vital=alarm.vital,
-            value=alarm.value, limit=alarm.limit, rule=alarm.rule, message=message, who=who, source=alarm.source,
+            t=t,
+            event=event,
+            alarm_id=alarm.alarm_id,
+            priority=alarm.priority,
+            kind=alarm.kind,
+            vital=alarm.vital,
+            value=alarm.value,
+            limit=alarm.limit,
+            rule=alarm.rule,
+            message=message,
+            who=who,
+            source=alarm.source,
         )

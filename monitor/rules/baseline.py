@@ -16,7 +16,6 @@ from statistics import median
 
 from devices.reading import Reading
 from devices.vocabulary import NIBP_VITALS
-
 from monitor.rules.protocol import BaselineRule
 
 CONTINUOUS = ("spo2", "pr", "hr", "rr", "etco2", "pi")

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from devices.patient import INFUSION_MAX_S
-from monitor.session.dose_rows import check_dose, shown
 from monitor.rules.protocol import Checkpoint, Plausible
+from monitor.session.dose_rows import check_dose, shown
 from monitor.session.model import Dose
 
 # Names and reasons typed on a page. Design proposal: a person's name or initials fits in 64 characters
@@ -119,8 +119,9 @@ def physician_order(physician: object, reason: object) -> tuple[str, str] | None
     return name, why
 
 
-def dose_entry(t: float, route: object, drug: object, mg: object, minutes: object, session_route: str,
-               lot: object = None) -> Dose:
+def dose_entry(
+    t: float, route: object, drug: object, mg: object, minutes: object, session_route: str, lot: object = None
+) -> Dose:
     """The dose a nurse entered at ``t``, checked as the store checks stored doses (``monitor.session.dose_rows``:
     a finite amount within bounds, a drug name of at most 80 characters, a lot number if one is typed) and
     against the session (its route; an infusion of more than 0 min, at most a day; none for a bolus).
@@ -136,8 +137,10 @@ def dose_entry(t: float, route: object, drug: object, mg: object, minutes: objec
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not math.isfinite(minutes):
             raise ValueError(f"infusion {shown(minutes)} is not a number of minutes")
         if not 0 < minutes <= INFUSION_MAX_S / 60:
-            raise ValueError(f"an infusion of {minutes:g} min is not possible (more than 0, at most "
-                             f"{INFUSION_MAX_S / 60:g} min; leave it empty for a bolus)")
+            raise ValueError(
+                f"an infusion of {minutes:g} min is not possible (more than 0, at most "
+                f"{INFUSION_MAX_S / 60:g} min; leave it empty for a bolus)"
+            )
         end = t + minutes * 60
     typed_lot = lot.strip() if isinstance(lot, str) else lot
     row = check_dose(t, {"route": route, "drug": drug, "mg": mg, "end": end, "lot": typed_lot or None})

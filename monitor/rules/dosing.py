@@ -30,7 +30,6 @@ from statistics import median
 
 from devices.reading import Reading
 from devices.vocabulary import HIGH, MEDIUM, OK
-
 from monitor.rules.plan import BLOCK, GATE, Finding, Plan
 from monitor.rules.protocol import DoseBounds, Gate
 
@@ -109,7 +108,9 @@ class PredoseReadings:
         elif r.vital in ("sbp", "dbp"):
             same = self.cuff is not None and self.cuff.t == r.t and self.cuff.source == r.source
             base = self.cuff if same and self.cuff is not None else Cuff(r.t, r.source)
-            self.cuff = Cuff(base.t, base.source, r.value if r.vital == "sbp" else base.sbp, r.value if r.vital == "dbp" else base.dbp)
+            self.cuff = Cuff(
+                base.t, base.source, r.value if r.vital == "sbp" else base.sbp, r.value if r.vital == "dbp" else base.dbp
+            )
             for gate in gates:
                 if gate.on_bp and applies_to_age(gate, age) and breaches(gate, self.cuff.sbp, self.cuff.dbp, None):
                     self.breached_at[gate.id] = r.t
@@ -130,17 +131,20 @@ def applies_to_age(gate: Gate, age: object) -> bool:
 
 def breaches(gate: Gate, sbp: float | None, dbp: float | None, spo2: float | None) -> bool:
     """Whether these values are beyond any of the gate's limits."""
-    return any((
-        gate.sbp_above is not None and sbp is not None and sbp > gate.sbp_above,
-        gate.dbp_above is not None and dbp is not None and dbp > gate.dbp_above,
-        gate.sbp_at_least is not None and sbp is not None and sbp >= gate.sbp_at_least,
-        gate.dbp_at_least is not None and dbp is not None and dbp >= gate.dbp_at_least,
-        gate.spo2_below is not None and spo2 is not None and spo2 < gate.spo2_below,
-    ))
+    return any(
+        (
+            gate.sbp_above is not None and sbp is not None and sbp > gate.sbp_above,
+            gate.dbp_above is not None and dbp is not None and dbp > gate.dbp_above,
+            gate.sbp_at_least is not None and sbp is not None and sbp >= gate.sbp_at_least,
+            gate.dbp_at_least is not None and dbp is not None and dbp >= gate.dbp_at_least,
+            gate.spo2_below is not None and spo2 is not None and spo2 < gate.spo2_below,
+        )
+    )
 
 
 def _gate_finding(gate: Gate, readings: PredoseReadings) -> Finding | None:
     """The finding a pre-dose gate gives on the readings, or None when it is not open."""
+
     def finding(text: str) -> Finding:
         return Finding(gate.id, gate.action, f"{gate.message} ({text})", gate.cited.source, gate.cited.verified)
 
@@ -153,14 +157,22 @@ def _gate_finding(gate: Gate, readings: PredoseReadings) -> Finding | None:
     if breaches(gate, cuff.sbp, cuff.dbp, None):
         return finding(f"latest BP {cuff.text()}")
     last = readings.breached_at.get(gate.id)
-    missing = [name for name, needed, value in (("systolic", gate.sbp_above or gate.sbp_at_least, cuff.sbp),
-                                                ("diastolic", gate.dbp_above or gate.dbp_at_least, cuff.dbp)) if needed and value is None]
+    missing = [
+        name
+        for name, needed, value in (
+            ("systolic", gate.sbp_above or gate.sbp_at_least, cuff.sbp),
+            ("diastolic", gate.dbp_above or gate.dbp_at_least, cuff.dbp),
+        )
+        if needed and value is None
+    ]
     if last is not None and missing:
         return finding(f"BP {cuff.text()}: the re-measure gave no trusted {' or '.join(missing)}; re-measure")
     if gate.recheck_after_min is not None and last is not None and cuff.t - last < gate.recheck_after_min * 60:
         waited = (cuff.t - last) / 60
-        return finding(f"BP {cuff.text()} was re-measured {waited:.0f} min after a reading above the limit; "
-                       f"re-measure after {gate.recheck_after_min:g} min rest")
+        return finding(
+            f"BP {cuff.text()} was re-measured {waited:.0f} min after a reading above the limit; "
+            f"re-measure after {gate.recheck_after_min:g} min rest"
+        )
     return None
 
 
@@ -170,8 +182,9 @@ def bp_expires(plan: Plan, readings: PredoseReadings) -> float | None:
     return None if readings.cuff is None or limit is None else readings.cuff.t + limit * 60
 
 
-def decide(plan: Plan, readings: PredoseReadings, holds: Sequence[Finding] = (), now: float | None = None,
-           last_dose: float | None = None) -> Decision:
+def decide(
+    plan: Plan, readings: PredoseReadings, holds: Sequence[Finding] = (), now: float | None = None, last_dose: float | None = None
+) -> Decision:
     """The dosing decision at ``now``: screening findings, pre-dose gates on the readings, a pre-dose BP
     missing or too old, holds. A physician's override of a pre-dose gate covers the readings it was given
     for: a later reading that breaches the gate again, or a dose given since, needs a new one."""
@@ -180,11 +193,25 @@ def decide(plan: Plan, readings: PredoseReadings, holds: Sequence[Finding] = (),
     found = [*plan.blocks, *plan.gates]
     expires = bp_expires(plan, readings)
     if route.predose_bp_required and readings.cuff is None:
-        found.append(Finding(PREDOSE_BP, GATE, "No blood pressure recorded yet: take a pre-dose BP before dosing",
-                             route.cited.source, route.cited.verified))
+        found.append(
+            Finding(
+                PREDOSE_BP,
+                GATE,
+                "No blood pressure recorded yet: take a pre-dose BP before dosing",
+                route.cited.source,
+                route.cited.verified,
+            )
+        )
     elif route.predose_bp_required and expires is not None and now is not None and now >= expires:
-        found.append(Finding(PREDOSE_BP, GATE, f"The latest BP is more than {route.predose_bp_max_age_min:g} min old: "
-                                               "take a new pre-dose BP before dosing", route.cited.source, route.cited.verified))
+        found.append(
+            Finding(
+                PREDOSE_BP,
+                GATE,
+                f"The latest BP is more than {route.predose_bp_max_age_min:g} min old: take a new pre-dose BP before dosing",
+                route.cited.source,
+                route.cited.verified,
+            )
+        )
     for gate in plan.protocol.gates:
         if applies_to_age(gate, age) and (f := _gate_finding(gate, readings)) is not None:
             found.append(f)
@@ -217,7 +244,11 @@ def _per_kg(mg: float, weight_kg: float | None) -> str:
 
 
 def dose_problems(
-    bounds: DoseBounds | None, mg: float, minutes: float | None, weight_kg: float | None, given_mg: float = 0.0,
+    bounds: DoseBounds | None,
+    mg: float,
+    minutes: float | None,
+    weight_kg: float | None,
+    given_mg: float = 0.0,
 ) -> list[DoseProblem]:
     """Where a dose of ``mg`` (an infusion over ``minutes``, ``given_mg`` already given this session) is
     outside the protocol's bounds for its route, in words; empty when it is inside them."""
@@ -237,14 +268,23 @@ def dose_problems(
     if weight_kg:
         check(round(mg / weight_kg, 2), bounds.single_mg_per_kg, "dose", "mg/kg")
         if bounds.session_mg_per_kg is not None and total / weight_kg > bounds.session_mg_per_kg:
-            out.append(DoseProblem(HIGH, f"session total {total:g} mg ({total / weight_kg:.2f} mg/kg) is above the protocol "
-                                         f"maximum {bounds.session_mg_per_kg:g} mg/kg"))
+            out.append(
+                DoseProblem(
+                    HIGH,
+                    f"session total {total:g} mg ({total / weight_kg:.2f} mg/kg) is above the protocol "
+                    f"maximum {bounds.session_mg_per_kg:g} mg/kg",
+                )
+            )
     elif bounds.single_mg_per_kg is not None or bounds.session_mg_per_kg is not None:
         out.append(DoseProblem(MEDIUM, "weight unknown: the dose per kg cannot be checked"))
     check(mg, bounds.single_mg, "dose", "mg")
     if bounds.session_mg is not None and total > bounds.session_mg:
-        out.append(DoseProblem(HIGH, f"session total {total:g} mg{_per_kg(total, weight_kg)} is above the protocol maximum "
-                                     f"{bounds.session_mg:g} mg"))
+        out.append(
+            DoseProblem(
+                HIGH,
+                f"session total {total:g} mg{_per_kg(total, weight_kg)} is above the protocol maximum {bounds.session_mg:g} mg",
+            )
+        )
     if minutes is not None:
         if bounds.infusion_min is None:
             out.append(DoseProblem(MEDIUM, f"an infusion over {minutes:g} min: the protocol gives no infusion on this route"))

@@ -8,8 +8,8 @@ each override is recorded and produces an ``overridden`` alarm event for the aud
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
 
 from devices.vocabulary import TECHNICAL
 from monitor.rules.alarm_events import AlarmEvent
@@ -81,7 +81,9 @@ class Plan:
     def lines(self, findings: Sequence[Finding] | None = None) -> list[str]:
         """The plan in words, for the CLI and the dashboard; ``findings`` are the open blocks and gates
         of the current dosing decision (default: the screening's, before any reading)."""
-        out = [f"Protocol {self.name} {self.protocol.meta.version}, route {self.route.name}: {self.route.drug}, {self.route.dose}"]
+        out = [
+            f"Protocol {self.name} {self.protocol.meta.version}, route {self.route.name}: {self.route.drug}, {self.route.dose}"
+        ]
         if not self.protocol.meta.reviewed_by:
             out.append("  NOT REVIEWED: a clinician must review and sign off these rules")
         open_ = [f for f in (findings if findings is not None else [*self.blocks, *self.gates]) if self.overridden(f.id) is None]
@@ -90,8 +92,12 @@ class Plan:
         out += [f"  {f.action.upper()} {f.id}: {f.text} [{f.source}]" for f in open_]
         out += [f"  overridden {o.finding_id} by {o.physician}: {o.reason}" for o in self.overrides]
         out.append(f"NIBP every {self.nibp_interval_s / 60:g} min: " + "; ".join(self.nibp_reasons))
-        out.append(f"Minimum observation after the last dose {self.observation_s / 60:g} min: " + "; ".join(self.observation_reasons))
-        out += [f"Key time point {c.id}: {c.message} at {c.after_dose_min:g} min (+/- {c.window_min:g})" for c in self.checkpoints]
+        out.append(
+            f"Minimum observation after the last dose {self.observation_s / 60:g} min: " + "; ".join(self.observation_reasons)
+        )
+        out += [
+            f"Key time point {c.id}: {c.message} at {c.after_dose_min:g} min (+/- {c.window_min:g})" for c in self.checkpoints
+        ]
         out += [f"Check: {f.text} ({f.id})" for f in self.checks]
         out.append("Limits:")
         out += [f"  {p.limit.id}: {p.describe()}" for p in self.limits]
@@ -141,7 +147,9 @@ def _checks(items: Sequence[ScreeningItem]) -> tuple[Finding, ...]:
         for text in item.checks:
             by_text.setdefault(text, []).append(item)
     return tuple(
-        Finding(", ".join(i.id for i in its), CHECK, text, "; ".join(i.cited.source for i in its), all(i.cited.verified for i in its))
+        Finding(
+            ", ".join(i.id for i in its), CHECK, text, "; ".join(i.cited.source for i in its), all(i.cited.verified for i in its)
+        )
         for text, its in by_text.items()
     )
 

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 
 from devices.reading import Item, Reading, questionable
 from devices.vocabulary import OK
-
 from monitor.rules.protocol import Plausible
 
 

@@ -3,24 +3,25 @@
 A protocol holds every number the monitor acts on (limits, delays, priorities, gates, screening
 actions, check times, discharge criteria). Every table except ``[protocol]`` carries a ``source``
 (where its numbers come from) and ``verified`` (whether that source states them). A bad file
-raises :class:`ProtocolError` naming the file, the line and the field. The file's schema (``ProtocolSchema``) is a set of pydantic models
-(devices/schema.py) whose validators hold the clinical checks; it builds the frozen dataclasses below.
+raises :class:`ProtocolError` naming the file, the line and the field. The file's schema (``ProtocolSchema``)
+is a set of pydantic models (devices/schema.py) whose validators hold the clinical checks; it builds the frozen dataclasses below.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Callable, Mapping
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
 from devices.errors import ConfigError
 from devices.schema import FieldProblem, FileModel, check, one_of, parse_toml, rule, shown, toml_lines
 from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
-from devices.vocabulary import CONDITIONS, NIBP_VITALS, PRIORITIES, PRIORITY_RANK, ROUTES, ROUTE_SPECS, VITALS
+from devices.vocabulary import CONDITIONS, NIBP_VITALS, PRIORITIES, PRIORITY_RANK, ROUTE_SPECS, ROUTES, VITALS
 
 COMPARISONS = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">=", "rise": "rise >="}
 LOW_SIDE = ("below", "at_most")
@@ -277,13 +278,16 @@ class Protocol:
 
 # ---------------------------------------------------------------- the file's schema
 
+
 def _physical(vital: str, comparison: str) -> Callable[[Any], str | None]:
     spec = VITALS[vital]
     if comparison == "rise":
         span = spec.high - spec.low
         return lambda v: None if 0 < v <= span else f"rise must be in (0, {span:g}] {spec.unit}, got {v:g}"
     return lambda v: (
-        None if spec.low <= v <= spec.high else f"{v:g} is outside the physical range of {vital} ({spec.low:g}-{spec.high:g} {spec.unit})"
+        None
+        if spec.low <= v <= spec.high
+        else f"{v:g} is outside the physical range of {vital} ({spec.low:g}-{spec.high:g} {spec.unit})"
     )
 
 
@@ -324,7 +328,9 @@ class CitedSchema(FileModel):
 
 
 class MetaSchema(FileModel):
-    name: Annotated[str, rule(lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", v) else "use lowercase letters, digits, - and _")]
+    name: Annotated[
+        str, rule(lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", v) else "use lowercase letters, digits, - and _")
+    ]
     version: str
     reviewed_by: str
     reviewed_on: str
@@ -359,8 +365,16 @@ class BoundsSchema(CitedSchema):
     def build(self) -> DoseBounds:
         def pair(span: list[float] | None) -> tuple[float, float] | None:
             return None if span is None else (span[0], span[1])
-        return DoseBounds(self.cited, pair(self.single_mg_per_kg), pair(self.single_mg), self.session_mg_per_kg,
-                          self.session_mg, pair(self.infusion_min), self.response)
+
+        return DoseBounds(
+            self.cited,
+            pair(self.single_mg_per_kg),
+            pair(self.single_mg),
+            self.session_mg_per_kg,
+            self.session_mg,
+            pair(self.infusion_min),
+            self.response,
+        )
 
 
 class RouteSchema(CitedSchema):
@@ -375,10 +389,16 @@ class RouteSchema(CitedSchema):
 
     def build(self, name: str) -> RouteRules:
         return RouteRules(
-            name=name, drug=self.drug, dose=self.dose, observation_min=self.observation_min,
-            nibp_interval_min=self.nibp_interval_min, checkpoints=tuple(c.build() for c in self.checkpoint),
-            cited=self.cited, predose_bp_required=self.predose_bp_required,
-            bounds=None if self.bounds is None else self.bounds.build(), predose_bp_max_age_min=self.predose_bp_max_age_min,
+            name=name,
+            drug=self.drug,
+            dose=self.dose,
+            observation_min=self.observation_min,
+            nibp_interval_min=self.nibp_interval_min,
+            checkpoints=tuple(c.build() for c in self.checkpoint),
+            cited=self.cited,
+            predose_bp_required=self.predose_bp_required,
+            bounds=None if self.bounds is None else self.bounds.build(),
+            predose_bp_max_age_min=self.predose_bp_max_age_min,
         )
 
 
@@ -405,8 +425,21 @@ class GateSchema(CitedSchema):
         return self
 
     def build(self) -> Gate:
-        return Gate(self.id, self.action, self.message, self.cited, self.sbp_above, self.dbp_above, self.sbp_at_least,
-                    self.dbp_at_least, self.spo2_below, self.min_age, self.max_age, self.recheck_after_min, self.hysteresis)
+        return Gate(
+            self.id,
+            self.action,
+            self.message,
+            self.cited,
+            self.sbp_above,
+            self.dbp_above,
+            self.sbp_at_least,
+            self.dbp_at_least,
+            self.spo2_below,
+            self.min_age,
+            self.max_age,
+            self.recheck_after_min,
+            self.hysteresis,
+        )
 
 
 class ScreeningItemSchema(CitedSchema):
@@ -446,10 +479,22 @@ class ScreeningItemSchema(CitedSchema):
 
     def build(self) -> ScreeningItem:
         return ScreeningItem(
-            id=self.id, key=self.key or self.id, question=self.question, reason=self.reason, cited=self.cited,
-            when=self.when, at_least=self.at_least, block=self.block, overridable=self.overridable, gate=self.gate,
-            tighten=dict(self.tighten), delay=dict(self.delay), nibp_interval_min=self.nibp_interval_min,
-            extend_observation_min=self.extend_observation_min, checks=tuple(self.checks), lifted_by=self.lifted_by,
+            id=self.id,
+            key=self.key or self.id,
+            question=self.question,
+            reason=self.reason,
+            cited=self.cited,
+            when=self.when,
+            at_least=self.at_least,
+            block=self.block,
+            overridable=self.overridable,
+            gate=self.gate,
+            tighten=dict(self.tighten),
+            delay=dict(self.delay),
+            nibp_interval_min=self.nibp_interval_min,
+            extend_observation_min=self.extend_observation_min,
+            checks=tuple(self.checks),
+            lifted_by=self.lifted_by,
         )
 
 
@@ -496,12 +541,21 @@ class LimitSchema(CitedSchema):
     def build(self) -> Limit:
         comparison = self.comparison
         return Limit(
-            id=self.id, vital=self.vital, comparison=comparison, threshold=getattr(self, comparison), priority=self.priority,
-            delay_s=self.delay_s, hysteresis=self.hysteresis,
+            id=self.id,
+            vital=self.vital,
+            comparison=comparison,
+            threshold=getattr(self, comparison),
+            priority=self.priority,
+            delay_s=self.delay_s,
+            hysteresis=self.hysteresis,
             latching=self.priority == "high" if self.latching is None else self.latching,
-            escalate_after_s=self.escalate_after_s, escalate_to=self.escalate_to,
-            phase=self.phase or ("post_dose" if comparison == "rise" else "any"), cited=self.cited, response=self.response,
-            repeat_nibp_min=self.repeat_nibp_min, holds_dosing=self.holds_dosing,
+            escalate_after_s=self.escalate_after_s,
+            escalate_to=self.escalate_to,
+            phase=self.phase or ("post_dose" if comparison == "rise" else "any"),
+            cited=self.cited,
+            response=self.response,
+            repeat_nibp_min=self.repeat_nibp_min,
+            holds_dosing=self.holds_dosing,
         )
 
 
@@ -534,11 +588,19 @@ class TechnicalSchema(CitedSchema):
 
     def build(self) -> Technical:
         return Technical(
-            condition_delay_s=self.condition_delay_s, escalate_after_s=self.escalate_after_s, max_quiet_s=dict(self.max_quiet_s),
-            nibp_overdue_grace_s=self.nibp_overdue_grace_s, conditions=tuple(self.conditions), cited=self.cited,
-            response=self.response, stale_intervals=self.stale_intervals, max_interval_s=self.max_interval_s,
-            repeat_nibp_priority=self.repeat_nibp_priority, signal_loss_window_s=self.signal_loss_window_s,
-            signal_loss_max_s=self.signal_loss_max_s, required=tuple(self.required),
+            condition_delay_s=self.condition_delay_s,
+            escalate_after_s=self.escalate_after_s,
+            max_quiet_s=dict(self.max_quiet_s),
+            nibp_overdue_grace_s=self.nibp_overdue_grace_s,
+            conditions=tuple(self.conditions),
+            cited=self.cited,
+            response=self.response,
+            stale_intervals=self.stale_intervals,
+            max_interval_s=self.max_interval_s,
+            repeat_nibp_priority=self.repeat_nibp_priority,
+            signal_loss_window_s=self.signal_loss_window_s,
+            signal_loss_max_s=self.signal_loss_max_s,
+            required=tuple(self.required),
         )
 
 
@@ -647,7 +709,7 @@ def _check_limits(limits: tuple[Limit, ...], fail: Callable[[str, str], None]) -
             fail(f"limit[{i}].id", f"duplicate limit id {lim.id!r} (also limit[{seen[lim.id]}])")
         seen[lim.id] = i
     for i, low in enumerate(limits):
-        for j, high in enumerate(limits):
+        for high in limits:
             if low.vital == high.vital and low.low_side and not high.low_side and not high.relative:
                 if low.threshold >= high.threshold:
                     fail(
@@ -657,28 +719,45 @@ def _check_limits(limits: tuple[Limit, ...], fail: Callable[[str, str], None]) -
                     )
 
 
-def _check_workable(limits: tuple[Limit, ...], gates: tuple[Gate, ...], plausible: dict[str, Plausible], technical: Technical,
-                    discharge: Discharge, fail: Callable[[str, str], None]) -> None:
+def _check_workable(
+    limits: tuple[Limit, ...],
+    gates: tuple[Gate, ...],
+    plausible: dict[str, Plausible],
+    technical: Technical,
+    discharge: Discharge,
+    fail: Callable[[str, str], None],
+) -> None:
     """Refuse numbers that load but cannot work: a limit or gate outside the plausible range (its values
     would all be questionable), a hysteresis no value can recover by, an intermittent-signal maximum
     longer than its window, a discharge SpO2 floor no oximeter can pass."""
     for i, lim in enumerate(limits):
         spec, rule = VITALS[lim.vital], plausible.get(lim.vital)
         if not lim.relative and rule is not None and not rule.low < lim.threshold < rule.high:
-            fail(f"limit[{i}].{lim.comparison}", f"{lim.id} at {lim.threshold:g} can never raise: {lim.vital} values there "
-                                                 f"are outside its plausible range {rule.low:g}-{rule.high:g} (questionable)")
+            fail(
+                f"limit[{i}].{lim.comparison}",
+                f"{lim.id} at {lim.threshold:g} can never raise: {lim.vital} values there "
+                f"are outside its plausible range {rule.low:g}-{rule.high:g} (questionable)",
+            )
         back = lim.threshold + lim.hysteresis if lim.low_side else lim.threshold - lim.hysteresis
         if not lim.relative and not spec.low <= back <= spec.high:
             fail(f"limit[{i}].hysteresis", f"{lim.id} would need {lim.vital} {back:g} to end: outside {spec.low:g}-{spec.high:g}")
     for i, gate in enumerate(gates):
-        for vital, threshold, name in (("sbp", gate.sbp_above or gate.sbp_at_least, "sbp"), ("dbp", gate.dbp_above or gate.dbp_at_least, "dbp"),
-                                       ("spo2", gate.spo2_below, "spo2_below")):
+        for vital, threshold, name in (
+            ("sbp", gate.sbp_above or gate.sbp_at_least, "sbp"),
+            ("dbp", gate.dbp_above or gate.dbp_at_least, "dbp"),
+            ("spo2", gate.spo2_below, "spo2_below"),
+        ):
             rule = plausible.get(vital)
             if threshold is not None and rule is not None and not rule.low < threshold < rule.high:
-                fail(f"gate[{i}].id", f"{gate.id} on {name} {threshold:g} can never apply: outside the plausible {rule.low:g}-{rule.high:g}")
+                fail(
+                    f"gate[{i}].id",
+                    f"{gate.id} on {name} {threshold:g} can never apply: outside the plausible {rule.low:g}-{rule.high:g}",
+                )
     if technical.signal_loss_max_s >= technical.signal_loss_window_s:
-        fail("technical.signal_loss_max_s", f"{technical.signal_loss_max_s:g} s can never be lost within a "
-                                            f"{technical.signal_loss_window_s:g} s window")
+        fail(
+            "technical.signal_loss_max_s",
+            f"{technical.signal_loss_max_s:g} s can never be lost within a {technical.signal_loss_window_s:g} s window",
+        )
     if discharge.spo2_above >= VITALS["spo2"].high:
         fail("discharge.spo2_above", f"SpO2 above {discharge.spo2_above:g} can never be met")
 
@@ -697,7 +776,10 @@ def _check_screening(items: tuple[ScreeningItem, ...], limits: tuple[Limit, ...]
                 fail(where, f"{value:g} is outside the physical range of {lim.vital}")
             looser = value < lim.threshold if lim.low_side else value > lim.threshold
             if looser:
-                fail(where, f"{value:g} loosens {limit_id} ({COMPARISONS[lim.comparison]} {lim.threshold:g}); screening may only tighten")
+                fail(
+                    where,
+                    f"{value:g} loosens {limit_id} ({COMPARISONS[lim.comparison]} {lim.threshold:g}); screening may only tighten",
+                )
         for limit_id, value in item.delay.items():
             lim = by_id.get(limit_id)
             where = f"screening[{i}].delay.{limit_id}"
@@ -734,5 +816,7 @@ def load(name_or_path: str | Path) -> Protocol:
         return parse(resource.read_text(encoding="utf-8"), f"{text_name}.toml")
     path = Path(name_or_path)
     if not path.is_file():
-        raise ProtocolError(text_name, None, "(file)", f"no such protocol file or shipped protocol (shipped: {', '.join(shipped())})")
+        raise ProtocolError(
+            text_name, None, "(file)", f"no such protocol file or shipped protocol (shipped: {', '.join(shipped())})"
+        )
     return parse(path.read_text(encoding="utf-8"), str(path))

@@ -23,10 +23,9 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Union
 
-from devices.reading import Condition, Item, Reading
 from devices.io.recording import Recording
+from devices.reading import Condition, Item, Reading
 from devices.vocabulary import HIGH, PRIORITY_RANK
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import AlarmEngine
@@ -61,14 +60,16 @@ class BaselineSet:
     baseline: Baseline | None
 
 
-Output = Union[AlarmEvent, DosingChange, BaselineSet]
-Input = Union[Reading, Condition, Dose]
+Output = AlarmEvent | DosingChange | BaselineSet
+Input = Reading | Condition | Dose
 
 
 class SessionRules:
     """The alarm engine, the plausibility check and the dosing decision of one session, fed in order."""
 
-    def __init__(self, plan: Plan, start: float, sampling: Mapping[str, float] | None = None, weight_kg: float | None = None) -> None:
+    def __init__(
+        self, plan: Plan, start: float, sampling: Mapping[str, float] | None = None, weight_kg: float | None = None
+    ) -> None:
         self.engine = AlarmEngine(plan, start, sampling)
         self.start = start
         self.weight_kg = weight_kg
@@ -173,7 +174,9 @@ class SessionRules:
             out.append(e)
             if e.event in HOLD_EVENTS and self._holds_dosing(e.alarm_id):
                 if e.event == "raised":
-                    self._holds[e.alarm_id] = Finding(e.alarm_id, GATE, f"hold while {e.message}", e.rule, True, overridable=False)
+                    self._holds[e.alarm_id] = Finding(
+                        e.alarm_id, GATE, f"hold while {e.message}", e.rule, True, overridable=False
+                    )
                 else:
                     self._holds.pop(e.alarm_id, None)
                 if e.t == instant:
@@ -225,8 +228,13 @@ class SessionRules:
 def scripted_doses(metadata: Mapping, start: float, route: str) -> list[Dose]:
     """The doses a recording's sidecar (or a scenario) lists, at absolute times from ``start``."""
     return [
-        Dose(t=start + float(d["t"]), route=d.get("route") or route, drug=d.get("drug") or "", mg=float(d["mg"]),
-             end=None if d.get("end") is None else start + float(d["end"]))
+        Dose(
+            t=start + float(d["t"]),
+            route=d.get("route") or route,
+            drug=d.get("drug") or "",
+            mg=float(d["mg"]),
+            end=None if d.get("end") is None else start + float(d["end"]),
+        )
         for d in metadata.get("doses") or ()
     ]
 

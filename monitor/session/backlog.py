@@ -32,8 +32,13 @@ class Gap:
     count: int = 0
 
     def as_event(self) -> Event:
-        data = {"vital": self.vital, "from": self.start, "to": self.end, "samples": self.count,
-                "reason": "not saved: the store could not be written and too much was waiting"}
+        data = {
+            "vital": self.vital,
+            "from": self.start,
+            "to": self.end,
+            "samples": self.count,
+            "reason": "not saved: the store could not be written and too much was waiting",
+        }
         return (self.start, "gap", data, None)
 
 

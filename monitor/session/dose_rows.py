@@ -14,8 +14,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from devices.patient import INFUSION_MAX_S as MAX_INFUSION_S
 from devices.patient import DOSE_MG, dose_problem, lot_problem
+from devices.patient import INFUSION_MAX_S as MAX_INFUSION_S
 from devices.vocabulary import ROUTES
 from monitor.session.model import Dose
 

@@ -29,13 +29,13 @@ from devices.source import Clock, Source
 from devices.vocabulary import HIGH, MEDIUM, TECHNICAL
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import AlarmEngine
-from monitor.session.backlog import Backlog
-from monitor.session.live_view import LiveView
 from monitor.rules.baseline import Baseline
 from monitor.rules.dosing import Decision
-from monitor.session.model import Dose, Session
-from monitor.rules.session_rules import BaselineSet, DosingChange, Output, SessionRules
 from monitor.rules.plan import make_plan
+from monitor.rules.session_rules import BaselineSet, DosingChange, Output, SessionRules
+from monitor.session.backlog import Backlog
+from monitor.session.live_view import LiveView
+from monitor.session.model import Dose, Session
 from monitor.session.resume import restore_rules
 from monitor.session.store import CORRECTABLE, CORRECTION, Store, dose_data
 
@@ -145,9 +145,7 @@ class Hub:
         try:
             done: set = set()
             while not done:
-                done, _ = await asyncio.wait(
-                    [all_done, stop], timeout=self.flush_interval, return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait([all_done, stop], timeout=self.flush_interval, return_when=asyncio.FIRST_COMPLETED)
                 self._flush()
         finally:
             for task in (*pumps, script, stop):
@@ -158,8 +156,12 @@ class Hub:
             self._flush(end=end, finished=not stopped)
             self._save(events=[(end, "end", {}, None)])
             if len(self.backlog):
-                log.error("session %s: %d items could not be saved before the recorder stopped (%s)",
-                          self.session.id, len(self.backlog), self.backlog.failure)
+                log.error(
+                    "session %s: %d items could not be saved before the recorder stopped (%s)",
+                    self.session.id,
+                    len(self.backlog),
+                    self.backlog.failure,
+                )
             self.finished.set()
 
     async def _pump(self, source: Source) -> None:
@@ -189,7 +191,7 @@ class Hub:
         replays = [s for s in self.sources if hasattr(s, "horizon")]
         if len(replays) < len(self.sources):
             replays = [s for s in replays if id(s) in self._running]
-        marks = [getattr(s, "horizon") for s in replays]
+        marks = [s.horizon for s in replays]
         return min([self.clock.now(), *(self.rules.start if m is None else m for m in marks)])
 
     def _end_time(self, stopped: bool) -> float:
@@ -306,6 +308,7 @@ class Hub:
     def command(self, fn: Callable[[], Any]) -> Any:
         """Run the action ``fn`` in the hub's thread (as :meth:`call`), then publish the state it leaves to the
         live read model, whether it was done or refused."""
+
         def act() -> Any:
             try:
                 return fn()
@@ -324,6 +327,7 @@ class Hub:
 
     def _act(self, action: Callable[[AlarmEngine, float], list[AlarmEvent]]) -> list[AlarmEvent]:
         """Apply an action to the engine now, after everything received so far; record what follows."""
+
         def act() -> list[AlarmEvent]:
             self._flush()
             now = self.clock.now()
@@ -342,13 +346,29 @@ class Hub:
         """Record a dose given now (its time is the dose's ``t``) and let the rules take it. ``ordered_by``
         (physician, reason) records a physician's order for a dose outside the protocol's bounds, audited
         before the dose (the rules still raise the alarm that says it is outside them)."""
+
         def act() -> None:
             self._flush()
             if ordered_by is not None:
                 physician, reason = ordered_by
                 text = f"dose {dose.mg:g} mg outside the protocol's bounds ordered by {physician}: {reason}"
-                self._save(alarms=[AlarmEvent(dose.t, "overridden", "dose_bounds", HIGH, TECHNICAL, None, dose.mg, None,
-                                              f"{self.rules.plan.name}: dose_bounds", text, physician)])
+                self._save(
+                    alarms=[
+                        AlarmEvent(
+                            dose.t,
+                            "overridden",
+                            "dose_bounds",
+                            HIGH,
+                            TECHNICAL,
+                            None,
+                            dose.mg,
+                            None,
+                            f"{self.rules.plan.name}: dose_bounds",
+                            text,
+                            physician,
+                        )
+                    ]
+                )
             self._save(events=[(dose.t, "dose", dose_data(dose), who)])
             self.rules.add([dose])
             self._record(self.rules.act(dose.t, lambda _engine: []))
@@ -372,8 +392,23 @@ class Hub:
             if left > 0 and ordered_by is not None:
                 physician, reason = ordered_by
                 text = f"discharge {left / 60:.0f} min before the minimum observation ordered by {physician}: {reason}"
-                self._save(alarms=[AlarmEvent(now, "overridden", "discharge_hold", MEDIUM, TECHNICAL, None, None, None,
-                                              f"{self.rules.plan.name}: discharge", text, physician)])
+                self._save(
+                    alarms=[
+                        AlarmEvent(
+                            now,
+                            "overridden",
+                            "discharge_hold",
+                            MEDIUM,
+                            TECHNICAL,
+                            None,
+                            None,
+                            None,
+                            f"{self.rules.plan.name}: discharge",
+                            text,
+                            physician,
+                        )
+                    ]
+                )
             self._save(events=[(now, "discharge", {"observed_s": self.observed(now)}, who)])
             return f"discharged by {who} at {time.strftime('%H:%M:%S', time.localtime(now))}"
 
@@ -443,7 +478,8 @@ class Hub:
             self._save(events=[(now, CORRECTION, {"corrects": event_id, "kind": entry.kind, "reason": reason.strip()}, who)])
             if entry.kind != "note":
                 self._rejudge(now, f"{CORRECTABLE[entry.kind]} entered in error by {who}: {reason.strip()}")
-            return f"{CORRECTABLE[entry.kind]} at {time.strftime('%H:%M:%S', time.localtime(entry.t))} marked entered in error by {who}"
+            at = time.strftime("%H:%M:%S", time.localtime(entry.t))
+            return f"{CORRECTABLE[entry.kind]} at {at} marked entered in error by {who}"
 
         return self.command(act)
 
@@ -451,15 +487,21 @@ class Hub:
         """Judge the session again from its record (the corrections applied) and carry on with those rules."""
         before = {a.alarm_id: a for a in self.engine.active()}
         decided = self.rules.decision
-        fresh = SessionRules(make_plan(self.rules.plan.protocol, self.session.metadata.get("screening") or {},
-                                       self.rules.plan.route.name),
-                             self.rules.start, self.engine.sampling_given(), self.rules.weight_kg)
+        fresh = SessionRules(
+            make_plan(self.rules.plan.protocol, self.session.metadata.get("screening") or {}, self.rules.plan.route.name),
+            self.rules.start,
+            self.engine.sampling_given(),
+            self.rules.weight_kg,
+        )
         self.rules, _ = restore_rules(self.store, self.session, fresh)
         self.rules.add(Dose(t=x.t, **x.data) for x in self.scheduled if x.kind == "dose" and x.t > now)  # still to come
         self.rules.advance(now)
         after = {a.alarm_id for a in self.engine.active()}
-        gone = [AlarmEvent(now, "cleared", a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule,
-                           f"{a.message}: {why}") for alarm_id, a in before.items() if alarm_id not in after]
+        gone = [
+            AlarmEvent(now, "cleared", a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule, f"{a.message}: {why}")
+            for alarm_id, a in before.items()
+            if alarm_id not in after
+        ]
         changed = [] if self.rules.decision.key == decided.key else [(now, "dosing", dosing_data(self.rules.decision), None)]
         self._save(events=changed, alarms=gone)
 

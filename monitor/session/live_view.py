@@ -143,8 +143,9 @@ class LiveView:
         if e.kind == "discharge" and self._discharged is None:
             self._discharged = e
 
-    def publish(self, engine: AlarmEngine, decision: Decision, flushed: float, at: float,
-                recording_failed: str | None) -> LiveSnapshot:
+    def publish(
+        self, engine: AlarmEngine, decision: Decision, flushed: float, at: float, recording_failed: str | None
+    ) -> LiveSnapshot:
         """Publish the state after a flush or an action: ``engine`` and ``decision`` are the rules' now,
         ``flushed`` the wall clock of the hub's last flush, ``at`` the session time."""
         built = self._build(engine, decision, flushed, at, recording_failed)
@@ -152,20 +153,34 @@ class LiveView:
             self._snapshot = built
         return built
 
-    def _build(self, engine: AlarmEngine, decision: Decision, flushed: float, at: float,
-               recording_failed: str | None) -> LiveSnapshot:
+    def _build(
+        self, engine: AlarmEngine, decision: Decision, flushed: float, at: float, recording_failed: str | None
+    ) -> LiveSnapshot:
         self._version += 1
         alarms = tuple(engine.active())
         return LiveSnapshot(
-            session=self.session, version=self._version, reading_id=self._reading_id, event_id=self._event_id,
-            flushed=flushed, at=at, latest=MappingProxyType(dict(self._latest)), alarms=alarms,
-            groups=tuple(group_alarms(alarms)), decision=decision, plan=engine.plan,
-            sound=engine.audio_priority(float("inf")), sound_paused=engine.audio_priority(float("-inf")),
-            paused_until=engine.audio_paused_until, repeat_nibp=engine.repeat_nibp,
-            rules_first_dose=engine.first_dose_t, last_dose_end=engine.last_dose_end, baseline=engine.baseline,
-            trusted=MappingProxyType({v: engine.latest(v) for v in DISCHARGE_VITALS}), nibp=tuple(self._nibp),
+            session=self.session,
+            version=self._version,
+            reading_id=self._reading_id,
+            event_id=self._event_id,
+            flushed=flushed,
+            at=at,
+            latest=MappingProxyType(dict(self._latest)),
+            alarms=alarms,
+            groups=tuple(group_alarms(alarms)),
+            decision=decision,
+            plan=engine.plan,
+            sound=engine.audio_priority(float("inf")),
+            sound_paused=engine.audio_priority(float("-inf")),
+            paused_until=engine.audio_paused_until,
+            repeat_nibp=engine.repeat_nibp,
+            rules_first_dose=engine.first_dose_t,
+            last_dose_end=engine.last_dose_end,
+            baseline=engine.baseline,
+            trusted=MappingProxyType({v: engine.latest(v) for v in DISCHARGE_VITALS}),
+            nibp=tuple(self._nibp),
             first_dose=first_dose_time(self._doses, self._corrected),
-            entries=tuple(recent_entries(self._entries, self._corrected)), discharged=self._discharged,
+            entries=tuple(recent_entries(self._entries, self._corrected)),
+            discharged=self._discharged,
             recording_failed=recording_failed,
         )
-

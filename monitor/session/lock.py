@@ -48,16 +48,17 @@ class SessionLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise SessionLocked(f"cannot lock session {session_id} for recording: {self.path}: "
-                                f"{exc.strerror or exc}") from None
+            raise SessionLocked(f"cannot lock session {session_id} for recording: {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = self._holder()
             self.release()
-            raise SessionLocked(f"session {session_id} is being recorded by another kapmon recorder "
-                                f"({'pid ' + str(holder) if holder else 'pid unknown'}): stop that recorder first "
-                                "(a second one would record everything twice)") from None
+            raise SessionLocked(
+                f"session {session_id} is being recorded by another kapmon recorder "
+                f"({'pid ' + str(holder) if holder else 'pid unknown'}): stop that recorder first "
+                "(a second one would record everything twice)"
+            ) from None
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
 
@@ -74,6 +75,7 @@ class SessionLock:
 
     def release_when_finished(self, finished: threading.Event) -> None:
         """Release the lock once ``finished`` is set (a hub's end), from a small waiting thread."""
+
         def wait_and_release() -> None:
             finished.wait()
             self.release()

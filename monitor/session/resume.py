@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 from devices.reading import Condition, Reading
 from devices.vocabulary import VITALS
-
 from monitor.rules.alarm_events import AlarmEvent
-from monitor.session.model import Session
 from monitor.rules.session_rules import SessionRules
+from monitor.session.model import Session
 from monitor.session.store import Store, StoredEvent, in_use
 
 REPLAYED_VITALS = tuple(v for v in VITALS if v != "pleth")
@@ -39,8 +38,14 @@ def find_unfinished(store: Store, patient: str, route: str, devices: Sequence[st
 
 
 def _condition(t: float, data: dict) -> Condition:
-    return Condition(t, data["condition"], data["source"], bool(data.get("active", True)),
-                     tuple(data.get("vitals", ())), data.get("detail", ""))
+    return Condition(
+        t,
+        data["condition"],
+        data["source"],
+        bool(data.get("active", True)),
+        tuple(data.get("vitals", ())),
+        data.get("detail", ""),
+    )
 
 
 def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[SessionRules, float]:
@@ -53,14 +58,17 @@ def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[
     corrected = store.corrections(session.id)
     events = [e for e in store.events(session.id) if e.id not in corrected]
     retracted = [e for e in store.events(session.id) if e.id in corrected]
-    readings = [Reading(r.t, r.vital, r.value, r.unit, r.source, r.status)
-                for r in in_use(store.readings(session.id, vitals=REPLAYED_VITALS), retracted)]
+    readings = [
+        Reading(r.t, r.vital, r.value, r.unit, r.source, r.status)
+        for r in in_use(store.readings(session.id, vitals=REPLAYED_VITALS), retracted)
+    ]
     rules.add(readings)
     rules.add(_condition(e.t, e.data) for e in events if e.kind == "condition")
     rules.add(store.doses(session.id))  # only doses whose stored fields are valid
     last_t = max([session.started, *(r.t for r in readings), *(e.t for e in events if e.kind in ("condition", "dose"))])
     actions: list[tuple[float, int, AlarmEvent | StoredEvent]] = [
-        (a.t, 0, a) for _, a in store.alarm_events(session.id) if a.event in ("acknowledged", "overridden")]
+        (a.t, 0, a) for _, a in store.alarm_events(session.id) if a.event in ("acknowledged", "overridden")
+    ]
     actions += [(e.t, 1, e) for e in events if e.kind == "screening"]
     for _t, _order, x in sorted(actions, key=lambda x: x[:2]):
         if isinstance(x, AlarmEvent) and x.event == "acknowledged":

@@ -10,18 +10,18 @@ from collections.abc import Callable, Sequence
 from devices.errors import KapmonError
 from devices.io.recording import Recording
 from devices.registry import open_source
-from devices.virtual.replay import ReplaySource
 from devices.source import Clock, FastClock, PlaybackClock, ScaledClock, Source, WallClock
 from devices.uri import parse_uri
-from monitor.session.hub import Hub, Scheduled
+from devices.virtual.replay import ReplaySource
+from monitor.auth.users import Users
 from monitor.rules.plan import Plan, make_plan
 from monitor.rules.protocol import DEFAULT_PROTOCOL, ProtocolError, load
-from monitor.session.resume import is_finished, restore_rules
-from monitor.session.model import Session, new_session_id
-from monitor.session.lock import SessionLock, SessionLocked
 from monitor.rules.session_rules import SessionRules
+from monitor.session.hub import Hub, Scheduled
+from monitor.session.lock import SessionLock, SessionLocked
+from monitor.session.model import Session, new_session_id
+from monitor.session.resume import is_finished, restore_rules
 from monitor.session.store import Store
-from monitor.auth.users import Users
 
 
 class StartError(KapmonError):
@@ -41,9 +41,17 @@ def make_clock(start: float, speed: float) -> Clock:
 def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
     """Doses and notes a scenario or recording scripts, as session events at absolute times."""
     out = [
-        Scheduled(start + d["t"], "dose", {"route": d["route"], "drug": d["drug"], "mg": d["mg"],
-                                           "end": None if d.get("end") is None else start + d["end"],
-                                           **({"lot": d["lot"]} if d.get("lot") else {})})
+        Scheduled(
+            start + d["t"],
+            "dose",
+            {
+                "route": d["route"],
+                "drug": d["drug"],
+                "mg": d["mg"],
+                "end": None if d.get("end") is None else start + d["end"],
+                **({"lot": d["lot"]} if d.get("lot") else {}),
+            },
+        )
         for d in metadata.get("doses", [])
     ]
     out += [Scheduled(start + e["t"], e.get("kind", "note"), {"text": e.get("text", "")}) for e in metadata.get("events", [])]
@@ -72,8 +80,10 @@ def build_plan(protocol: str | None, route: str, screening: dict) -> Plan:
     except ProtocolError as exc:
         raise StartError(f"not starting without valid rules: {exc}") from None
     if route not in rules.routes:
-        raise StartError(f"protocol {rules.name} has no rules for route {route} (it has {', '.join(rules.routes)}): "
-                         f"give a protocol for {route} (e.g. {DEFAULT_PROTOCOL[route]})")
+        raise StartError(
+            f"protocol {rules.name} has no rules for route {route} (it has {', '.join(rules.routes)}): "
+            f"give a protocol for {route} (e.g. {DEFAULT_PROTOCOL[route]})"
+        )
     return make_plan(rules, screening, route)
 
 
@@ -103,8 +113,9 @@ def start_session(
     session_id = new_session_id(started)
 
     def start() -> Hub:
-        session = create_session(store, plan, session_id, patient=patient, weight_kg=weight_kg, started=started,
-                                 kind=kind, metadata=meta, who=who)
+        session = create_session(
+            store, plan, session_id, patient=patient, weight_kg=weight_kg, started=started, kind=kind, metadata=meta, who=who
+        )
         clock = PlaybackClock(started, speed) if playback else make_clock(started, speed)
         scheduled = scheduled_from_metadata(meta, started) if scripted else []
         return Hub(store, session, sources, clock, session_rules(plan, started, meta, weight_kg), scheduled).start()
@@ -134,8 +145,16 @@ def run_locked(store: Store, session_id: str, start: Callable[[], Hub]) -> Hub:
 
 
 def create_session(
-    store: Store, plan: Plan, session_id: str, *, patient: str, weight_kg: float | None, started: float, kind: str,
-    metadata: dict, who: str | None,
+    store: Store,
+    plan: Plan,
+    session_id: str,
+    *,
+    patient: str,
+    weight_kg: float | None,
+    started: float,
+    kind: str,
+    metadata: dict,
+    who: str | None,
 ) -> Session:
     """Store a new session under ``plan`` and audit the rules it runs under."""
     meta = {**metadata, "screening": dict(plan.screening)}
@@ -146,7 +165,13 @@ def create_session(
 
 
 def import_recording(
-    store: Store, recording: Recording, plan: Plan, *, patient: str, started: float, who: str | None,
+    store: Store,
+    recording: Recording,
+    plan: Plan,
+    *,
+    patient: str,
+    started: float,
+    who: str | None,
 ) -> Session:
     """Store a recording as a reviewable session, judged by ``plan`` through the same path as live."""
     meta = dict(recording.metadata)
@@ -154,8 +179,9 @@ def import_recording(
     weight = (meta.get("patient") or {}).get("weight_kg")
     session_id = new_session_id(started)
     with lock_session(store, session_id):
-        session = create_session(store, plan, session_id, patient=patient, weight_kg=weight, started=started,
-                                 kind="clinical", metadata=meta, who=who)
+        session = create_session(
+            store, plan, session_id, patient=patient, weight_kg=weight, started=started, kind="clinical", metadata=meta, who=who
+        )
         record_at_full_speed(store, session, ReplaySource(recording), plan)
     return session
 
@@ -166,8 +192,9 @@ def end_session(store: Store, hub: Hub, who: str, detail: dict | None = None) ->
     if not who.strip():
         raise ValueError("ending a session needs the name of who ends it")
     now = time.time()
-    store.write_audit(now, "session_ended", who, {"session": hub.session.id, "kind": hub.session.kind,
-                                                  "session_t": hub.now(), **(detail or {})})
+    store.write_audit(
+        now, "session_ended", who, {"session": hub.session.id, "kind": hub.session.kind, "session_t": hub.now(), **(detail or {})}
+    )
     hub.stop()
     return now
 
@@ -175,8 +202,7 @@ def end_session(store: Store, hub: Hub, who: str, detail: dict | None = None) ->
 def plan_audit(plan: Plan) -> dict:
     """What the audit log keeps of the rules a session runs under."""
     meta = plan.protocol.meta
-    return {"protocol": plan.name, "version": meta.version, "route": plan.route.name,
-            "screening": dict(plan.screening)}
+    return {"protocol": plan.name, "version": meta.version, "route": plan.route.name, "screening": dict(plan.screening)}
 
 
 def resume_session(
@@ -198,8 +224,7 @@ def resume_session(
     def start() -> Hub:
         if is_finished(store, session.id):  # its recorder ended it between the lookup and the lock
             raise StartError(f"session {session.id} has ended: nothing to resume")
-        rules, last_t = restore_rules(store, session, session_rules(plan, session.started, session.metadata,
-                                                                    session.weight_kg))
+        rules, last_t = restore_rules(store, session, session_rules(plan, session.started, session.metadata, session.weight_kg))
         now = time.time()
         begin = max(now, last_t) if speed != 1.0 else now
         store.write(session.id, events=[(begin, "resumed", {"last_t": last_t, "gap_s": round(begin - last_t, 3)}, who)])

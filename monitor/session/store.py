@@ -124,8 +124,9 @@ def read_only_reason(path: Path) -> str | None:
 
 def _open_uri(path: Path, mode: str) -> sqlite3.Connection:
     """Open ``path`` with SQLite URI parameters ``mode`` and read its schema (so a bad file fails here)."""
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=10, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(
+        f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=10, isolation_level=None, check_same_thread=False
+    )
     try:
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError:
@@ -202,8 +203,9 @@ class Store:
                 probe.close()
             reason = read_only_reason(self.path)
             if reason:
-                raise ReadOnlyStore(f"{self.path}: the store is read-only ({reason}); kapmon "
-                                    f"{READ_ONLY_COMMANDS} can still read it")
+                raise ReadOnlyStore(
+                    f"{self.path}: the store is read-only ({reason}); kapmon {READ_ONLY_COMMANDS} can still read it"
+                )
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
@@ -252,8 +254,12 @@ class Store:
     def _init_schema(self) -> None:
         try:
             conn = self._conn()
-            conn.executescript("BEGIN;" + SCHEMA + APPEND_ONLY
-                               + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;")
+            conn.executescript(
+                "BEGIN;"
+                + SCHEMA
+                + APPEND_ONLY
+                + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+            )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
         self._check_version(conn)
@@ -274,8 +280,16 @@ class Store:
     def create_session(self, session: Session) -> None:
         self._conn().execute(
             "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (session.id, session.patient, session.started, session.route, session.weight_kg,
-             session.protocol, session.kind, json.dumps(session.metadata)),
+            (
+                session.id,
+                session.patient,
+                session.started,
+                session.route,
+                session.weight_kg,
+                session.protocol,
+                session.kind,
+                json.dumps(session.metadata),
+            ),
         )
 
     def write(
@@ -309,8 +323,24 @@ class Store:
                 conn.executemany(
                     "INSERT INTO alarm_events (session_id, t, event, alarm_id, priority, kind, vital, value,"
                     " limit_value, rule, message, who, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(session_id, a.t, a.event, a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit,
-                      a.rule, a.message, a.who, a.source) for a in alarms],
+                    [
+                        (
+                            session_id,
+                            a.t,
+                            a.event,
+                            a.alarm_id,
+                            a.priority,
+                            a.kind,
+                            a.vital,
+                            a.value,
+                            a.limit,
+                            a.rule,
+                            a.message,
+                            a.who,
+                            a.source,
+                        )
+                        for a in alarms
+                    ],
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -321,8 +351,9 @@ class Store:
 
     def write_audit(self, t: float, action: str, who: str | None, detail: dict | None = None) -> None:
         """Append one entry to the audit log (sign-ins and other actions not tied to one session)."""
-        self._conn().execute("INSERT INTO audit (t, action, who, detail) VALUES (?,?,?,?)",
-                             (t, action, who, json.dumps(detail or {})))
+        self._conn().execute(
+            "INSERT INTO audit (t, action, who, detail) VALUES (?,?,?,?)", (t, action, who, json.dumps(detail or {}))
+        )
 
     def audit(self, after_id: int = 0) -> list[tuple[int, float, str, str | None, dict]]:
         """The audit log after ``after_id``: ``(id, t, action, who, detail)``, oldest first."""
@@ -380,35 +411,49 @@ class Store:
 
     def recent(self, session_id: str, vital: str, after_id: int, n: int) -> list[StoredReading]:
         """At most the newest ``n`` readings of one vital after the cursor, oldest first."""
-        rows = self._conn().execute(
-            "SELECT id, t, vital, value, unit, source, status FROM readings"
-            " WHERE session_id=? AND vital=? AND id>? ORDER BY id DESC LIMIT ?",
-            (session_id, vital, after_id, n),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, t, vital, value, unit, source, status FROM readings"
+                " WHERE session_id=? AND vital=? AND id>? ORDER BY id DESC LIMIT ?",
+                (session_id, vital, after_id, n),
+            )
+            .fetchall()
+        )
         return [StoredReading(*row) for row in reversed(rows)]
 
     def series(self, session_id: str, vital: str) -> list[tuple[float, float | None]]:
         """``(t, value)`` of one vital in row order: the fast path for long waveforms (review, export)."""
-        return self._conn().execute(
-            "SELECT t, value FROM readings WHERE session_id=? AND vital=? ORDER BY id", (session_id, vital)
-        ).fetchall()
+        return (
+            self._conn()
+            .execute("SELECT t, value FROM readings WHERE session_id=? AND vital=? ORDER BY id", (session_id, vital))
+            .fetchall()
+        )
 
     def latest(self, session_id: str, vital: str) -> StoredReading | None:
         """The newest reading of one vital (value or no-value)."""
-        row = self._conn().execute(
-            "SELECT id, t, vital, value, unit, source, status FROM readings"
-            " WHERE session_id=? AND vital=? ORDER BY id DESC LIMIT 1",
-            (session_id, vital),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, t, vital, value, unit, source, status FROM readings"
+                " WHERE session_id=? AND vital=? ORDER BY id DESC LIMIT 1",
+                (session_id, vital),
+            )
+            .fetchone()
+        )
         return None if row is None else StoredReading(*row)
 
     def latest_readings(self, session_id: str) -> list[StoredReading]:
         """The newest reading of every vital the session has (one pass over the session's rows)."""
-        rows = self._conn().execute(
-            "SELECT id, t, vital, value, unit, source, status FROM readings"
-            " WHERE id IN (SELECT MAX(id) FROM readings WHERE session_id=? GROUP BY vital) ORDER BY id",
-            (session_id,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, t, vital, value, unit, source, status FROM readings"
+                " WHERE id IN (SELECT MAX(id) FROM readings WHERE session_id=? GROUP BY vital) ORDER BY id",
+                (session_id,),
+            )
+            .fetchall()
+        )
         return [StoredReading(*row) for row in rows]
 
     def last_reading_id(self, session_id: str) -> int:
@@ -418,8 +463,9 @@ class Store:
     def events(self, session_id: str, after_id: int = 0, kind: str | None = None) -> list[StoredEvent]:
         return [StoredEvent(i, t, k, json.loads(d), w) for i, t, k, d, w in self.event_rows(session_id, after_id, kind)]
 
-    def event_rows(self, session_id: str, after_id: int = 0, kind: str | None = None,
-                   limit: int | None = None) -> list[tuple[int, float, str, str, str | None]]:
+    def event_rows(
+        self, session_id: str, after_id: int = 0, kind: str | None = None, limit: int | None = None
+    ) -> list[tuple[int, float, str, str, str | None]]:
         """Events after the cursor as stored, ``(id, t, kind, data, who)`` with ``data`` still JSON text, so a
         reader can tell one unreadable row from the rest."""
         sql = "SELECT id, t, kind, data, who FROM events WHERE session_id=? AND id>?"
@@ -435,8 +481,7 @@ class Store:
 
     def corrections(self, session_id: str) -> dict[int, StoredEvent]:
         """The entries marked "entered in error" (or undone): corrected event id -> the correction."""
-        return {corrected: e for e in self.events(session_id, kind=CORRECTION)
-                if (corrected := corrects(e.data)) is not None}
+        return {corrected: e for e in self.events(session_id, kind=CORRECTION) if (corrected := corrects(e.data)) is not None}
 
     def doses(self, session_id: str) -> list[Dose]:
         """The doses the record can count: rows whose amount or route is invalid (``monitor.session.dose_rows``) or
@@ -446,11 +491,15 @@ class Store:
         return [d for d in (row.dose() for row in rows) if d is not None]
 
     def alarm_events(self, session_id: str, after_id: int = 0) -> list[tuple[int, AlarmEvent]]:
-        rows = self._conn().execute(
-            "SELECT id, t, event, alarm_id, priority, kind, vital, value, limit_value, rule, message, who, source"
-            " FROM alarm_events WHERE session_id=? AND id>? ORDER BY id",
-            (session_id, after_id),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, t, event, alarm_id, priority, kind, vital, value, limit_value, rule, message, who, source"
+                " FROM alarm_events WHERE session_id=? AND id>? ORDER BY id",
+                (session_id, after_id),
+            )
+            .fetchall()
+        )
         return [(row[0], AlarmEvent(*row[1:])) for row in rows]
 
     def count_readings(self, session_id: str) -> int:

@@ -14,8 +14,12 @@ from monitor.session.store import Store, StoredEvent
 
 TRAINEE_EVENT_KINDS = ("action", "note", "manual_nibp", "dose")
 LAST_VITALS = ("spo2", "pr", "hr", "sbp")
-ACTION_LABELS = {"hold_dosing": "Hold dosing", "resume_dosing": "Resume dosing", "stop_dosing": "Stop dosing",
-                 "call_help": "Call for help"}
+ACTION_LABELS = {
+    "hold_dosing": "Hold dosing",
+    "resume_dosing": "Resume dosing",
+    "stop_dosing": "Stop dosing",
+    "call_help": "Call for help",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +75,32 @@ class Debrief:
         return [o for o in self.outcomes if o.result in ("missed", "violated")]
 
     def as_dict(self) -> dict:
-        return {"title": self.title, "trainee": self.trainee, "started": self.started,
-                "first_dose_s": self.first_dose_s, "ended_s": self.ended_s,
-                "outcomes": [asdict(o) for o in self.outcomes], "timeline": [asdict(r) for r in self.timeline],
-                "missed": [o.id for o in self.missed]}
+        return {
+            "title": self.title,
+            "trainee": self.trainee,
+            "started": self.started,
+            "first_dose_s": self.first_dose_s,
+            "ended_s": self.ended_s,
+            "outcomes": [asdict(o) for o in self.outcomes],
+            "timeline": [asdict(r) for r in self.timeline],
+            "missed": [o.id for o in self.missed],
+        }
 
     def as_csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["expectation", "what", "due_min", "result", "action", "response_s"])
         for o in self.outcomes:
-            writer.writerow([o.id, o.what, f"{o.due_s / 60:g}", o.result, o.action or "",
-                             "" if o.response_s is None else f"{o.response_s:.0f}"])
+            writer.writerow(
+                [
+                    o.id,
+                    o.what,
+                    f"{o.due_s / 60:g}",
+                    o.result,
+                    o.action or "",
+                    "" if o.response_s is None else f"{o.response_s:.0f}",
+                ]
+            )
         return out.getvalue()
 
 
@@ -160,8 +178,7 @@ def timeline(events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent], start:
             rows.append(TimelineRow(e.t - start, f"scenario: {e.data.get('text', '')}", "", None, "scenario"))
         elif e.kind in TRAINEE_EVENT_KINDS and e.who not in (None, "scenario"):
             rows.append(TimelineRow(e.t - start, f"{e.who}: {_did(e)}", "", None, "trainee"))
-    rows += [TimelineRow(a.t - start, f"{a.who}: paused audio", "", None, "trainee")
-             for a in alarms if a.event == "audio_paused"]
+    rows += [TimelineRow(a.t - start, f"{a.who}: paused audio", "", None, "trainee") for a in alarms if a.event == "audio_paused"]
     acks: dict[str, list[AlarmEvent]] = {}
     for a in alarms:
         if a.event == "acknowledged":
@@ -171,8 +188,9 @@ def timeline(events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent], start:
             continue
         ack = next((k for k in acks.get(a.alarm_id, []) if k.t >= a.t), None)
         response = f"acknowledged by {ack.who}" if ack else "not acknowledged"
-        rows.append(TimelineRow(a.t - start, f"alarm {a.priority}: {a.message}", response,
-                                None if ack is None else ack.t - a.t, "alarm"))
+        rows.append(
+            TimelineRow(a.t - start, f"alarm {a.priority}: {a.message}", response, None if ack is None else ack.t - a.t, "alarm")
+        )
     return sorted(rows, key=lambda r: r.t_s)
 
 
@@ -197,6 +215,12 @@ def debrief(store: Store, session_id: str) -> Debrief:
     so_far_s = ended_s if ended_s is not None else last_recorded(store, session_id, events, alarms) - session.started
     outcomes = tuple(judge(e, actions, so_far_s) for e in training.get("expectations", []))
     doses = [e.t for e in events if e.kind == "dose"]
-    return Debrief(training.get("title", session_id), training.get("trainee", ""), outcomes,
-                   tuple(timeline(events, alarms, session.started)), session.started,
-                   min(doses) - session.started if doses else None, ended_s)
+    return Debrief(
+        training.get("title", session_id),
+        training.get("trainee", ""),
+        outcomes,
+        tuple(timeline(events, alarms, session.started)),
+        session.started,
+        min(doses) - session.started if doses else None,
+        ended_s,
+    )

@@ -20,32 +20,42 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import Field, field_validator, model_validator
 
-from devices.errors import KapmonError
+from devices.errors import ConfigError, KapmonError
+from devices.schema import FieldProblem, FileModel, check, read_toml, toml_lines
+from devices.source import PlaybackClock
+from devices.uri import parse_uri
 from devices.virtual.perturb import OverlaySource, Perturbation
 from devices.virtual.replay import open_replay
 from devices.virtual.scenarios import SCENARIOS, Scenario, get_scenario
 from devices.virtual.simulator import SimSource
-from devices.source import PlaybackClock
-from devices.errors import ConfigError
-from devices.schema import FieldProblem, FileModel, check, read_toml, toml_lines
-from devices.uri import parse_uri
-from monitor.training.debrief import ACTION_LABELS
 from monitor.session.hub import Hub
 from monitor.session.start import start_session
 from monitor.session.store import Store
+from monitor.training.debrief import ACTION_LABELS
 
 LIBRARY = Path(__file__).parent / "scenarios"
 SAMPLE_RECORDINGS = Path(__file__).resolve().parents[2] / "sample_data"
 # Design proposal: 1x is real time; at 60x a 90-min scenario plays in 90 s, about as fast as a trainee can
 # follow and still well within what the 1-s page tick shows.
 SPEED_MIN, SPEED_MAX = 1.0, 60.0
-ACTIONS = ("acknowledge", "note", "hold_dosing", "stop_dosing", "resume_dosing", "call_help", "manual_nibp", "dose",
-           "pause_audio")
+ACTIONS = (
+    "acknowledge",
+    "note",
+    "hold_dosing",
+    "stop_dosing",
+    "resume_dosing",
+    "call_help",
+    "manual_nibp",
+    "dose",
+    "pause_audio",
+)
 OVERRIDABLE = {f.name for f in fields(Scenario)} - {"name", "screening", "doses", "episodes", "events"}
 
 
 # What a trainee can do on the live page beyond any nurse's actions, and what an instructor can inject.
 TRAINEE_ACTIONS = ACTION_LABELS
+
+
 class Injection(TypedDict):
     """The perturbation an instructor's button starts (``amount`` 0 when it has none)."""
 
@@ -73,8 +83,12 @@ class TrainingInputError(KapmonError, ValueError):
 
 def check_speed(value: object) -> float:
     """``value`` as a playback speed: a finite number from 1 to 60, else ``TrainingInputError``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or not SPEED_MIN <= value <= SPEED_MAX:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not SPEED_MIN <= value <= SPEED_MAX
+    ):
         raise TrainingInputError(f"speed must be a number from {SPEED_MIN:g} to {SPEED_MAX:g} (got {str(value)[:20]!r})")
     return float(value)
 
@@ -90,8 +104,7 @@ class Expectation:
     what: str
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "at_s": self.at_s, "within_s": self.within_s, "actions": list(self.actions),
-                "what": self.what}
+        return {"id": self.id, "at_s": self.at_s, "within_s": self.within_s, "actions": list(self.actions), "what": self.what}
 
 
 @dataclass(frozen=True)
@@ -109,10 +122,14 @@ class TrainingScenario:
     def training_metadata(self) -> dict:
         """What the session record keeps so its debrief can be made later from the store alone."""
         return {
-            "scenario": self.name, "title": self.title, "summary": self.summary,
+            "scenario": self.name,
+            "title": self.title,
+            "summary": self.summary,
             "expectations": [e.as_dict() for e in self.expectations],
-            "perturbations": [{"kind": p.kind, "t": p.t, "duration": p.duration, "amount": p.amount,
-                               "source": p.source, "text": p.text} for p in self.perturbations],
+            "perturbations": [
+                {"kind": p.kind, "t": p.t, "duration": p.duration, "amount": p.amount, "source": p.source, "text": p.text}
+                for p in self.perturbations
+            ],
         }
 
 
@@ -153,8 +170,9 @@ class PerturbationSchema(FileModel):
         return self
 
     def perturbation(self) -> Perturbation:
-        return Perturbation(kind=self.kind, t=self.at_min * 60, duration=self.duration_s, amount=self.amount,
-                            source=self.source, text=self.text)
+        return Perturbation(
+            kind=self.kind, t=self.at_min * 60, duration=self.duration_s, amount=self.amount, source=self.source, text=self.text
+        )
 
 
 class ScenarioHeadSchema(FileModel):
@@ -205,8 +223,12 @@ def load_scenario(path: str | Path) -> TrainingScenario:
     spec = check(ScenarioFileSchema, data, str(path), toml_lines(text), ScenarioFileError)
     head = spec.scenario
     return TrainingScenario(
-        name=path.stem, title=head.title or path.stem, summary=head.summary, scenario=head.scenario(),
-        seed=head.seed, duration_s=None if head.duration_min is None else head.duration_min * 60,
+        name=path.stem,
+        title=head.title or path.stem,
+        summary=head.summary,
+        scenario=head.scenario(),
+        seed=head.seed,
+        duration_s=None if head.duration_min is None else head.duration_min * 60,
         scripted_doses=head.doses == "scripted",
         perturbations=tuple(p.perturbation() for p in spec.perturbation),
         expectations=tuple(e.expectation() for e in spec.expect),
@@ -242,13 +264,21 @@ def start_training(store: Store, name_or_path: str, speed: float = 10.0, trainee
     1-60 raises ``TrainingInputError`` before anything starts."""
     speed = check_speed(speed)
     source, meta = resolve(name_or_path)
-    meta.setdefault("training", {"scenario": name_or_path, "title": name_or_path, "summary": "",
-                                 "expectations": [], "perturbations": []})
+    meta.setdefault(
+        "training", {"scenario": name_or_path, "title": name_or_path, "summary": "", "expectations": [], "perturbations": []}
+    )
     meta["training"]["trainee"] = trainee
     patient = meta.get("patient", {})
     return start_session(
-        store, [source], patient=patient.get("pseudonym", "TRAIN"), route=meta.get("route", "iv"),
-        weight_kg=patient.get("weight_kg"), speed=speed, kind="training", metadata=meta, scripted=True,
+        store,
+        [source],
+        patient=patient.get("pseudonym", "TRAIN"),
+        route=meta.get("route", "iv"),
+        weight_kg=patient.get("weight_kg"),
+        speed=speed,
+        kind="training",
+        metadata=meta,
+        scripted=True,
         playback=True,
     )
 
@@ -269,11 +299,13 @@ def inject(hub: Hub, kind: object, who: str) -> str:
     source = next((s for s in hub.sources if isinstance(s, OverlaySource)), None)
     if source is None:
         raise ValueError("This session's source does not take injections.")
-    perturbation = Perturbation(kind=spec["kind"], t=hub.now(), duration=spec["duration"],
-                                amount=spec.get("amount", 0.0))
+    perturbation = Perturbation(kind=spec["kind"], t=hub.now(), duration=spec["duration"], amount=spec.get("amount", 0.0))
     source.overlay.add(perturbation)
-    hub.add_event("injection", {"kind": perturbation.kind, "label": label, "amount": perturbation.amount,
-                                "duration": perturbation.duration}, f"instructor {who}")
+    hub.add_event(
+        "injection",
+        {"kind": perturbation.kind, "label": label, "amount": perturbation.amount, "duration": perturbation.duration},
+        f"instructor {who}",
+    )
     return label
 
 
@@ -345,13 +377,28 @@ def _recording_choice(name: str, path: Path) -> Choice:
         meta = {}
     meta = meta if isinstance(meta, dict) else {}
     length = meta.get("duration_s")
-    return Choice(name, Path(name).stem, "recording", float(length) if isinstance(length, int | float) else None,
-                  str(meta.get("description", "")), str(meta.get("teaching", "")))
+    return Choice(
+        name,
+        Path(name).stem,
+        "recording",
+        float(length) if isinstance(length, int | float) else None,
+        str(meta.get("description", "")),
+        str(meta.get("teaching", "")),
+    )
 
 
 def choices(folder: Path | None) -> list[Choice]:
     """Everything a trainer can start: library scenarios, then recordings in ``folder``."""
-    out = [Choice(name, spec.title, "scenario", spec.duration_s or spec.scenario.duration_s, spec.summary,
-                  " ".join(e.what for e in spec.expectations)) for name, spec in library().items()]
+    out = [
+        Choice(
+            name,
+            spec.title,
+            "scenario",
+            spec.duration_s or spec.scenario.duration_s,
+            spec.summary,
+            " ".join(e.what for e in spec.expectations),
+        )
+        for name, spec in library().items()
+    ]
     out += [_recording_choice(name, path) for name, path in recordings(folder).items()]
     return out

@@ -41,8 +41,11 @@ def _table(cls: type, name: str, base: type[M], skip: Iterable[str] = (), **over
     """A model (derived from ``base``) of dataclass ``cls``'s fields with their types and defaults, less
     ``skip``; ``overrides`` maps a field to the type it is read as (with its validators) and its default."""
     hints = get_type_hints(cls)
-    fields: dict[str, Any] = {f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default)
-                              for f in dataclasses.fields(cls) if f.name not in skip}
+    fields: dict[str, Any] = {
+        f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(cls)
+        if f.name not in skip
+    }
     return create_model(name, __base__=base, **(fields | overrides))
 
 
@@ -71,30 +74,48 @@ class _ScenarioFileBase(FileModel):
         head = {k: v for k, v in data.items() if k not in TABLES}
         if "extra_nibp" in head:
             head["extra_nibp"] = tuple(head["extra_nibp"])
-        return Scenario(name=name, screening=screening(head["age"], **data.get("screening", {})), **head,
-                        doses=_items("dose", data["dose"], Dose, route=head["route"], drug=head["drug"]),
-                        episodes=_items("episode", data.get("episode", []), Episode),
-                        events=_items("event", data.get("event", []), Event))
+        return Scenario(
+            name=name,
+            screening=screening(head["age"], **data.get("screening", {})),
+            **head,
+            doses=_items("dose", data["dose"], Dose, route=head["route"], drug=head["drug"]),
+            episodes=_items("episode", data.get("episode", []), Episode),
+            events=_items("event", data.get("event", []), Event),
+        )
 
 
 # The patient and the amounts are held to the bounds a recording's sidecar is (devices.patient), so a
 # scenario never writes a sidecar that reading it back refuses.
 Mg = Annotated[float, rule(dose_problem)]
 
-DoseTable = _table(Dose, "DoseTable", FileModel, mg=(Mg, ...),  # route and drug default to the scenario's
-                   route=(Annotated[str | None, one_of(ROUTES)], None), drug=(Annotated[str | None, one_of(DRUGS)], None))
+DoseTable = _table(
+    Dose,
+    "DoseTable",
+    FileModel,
+    mg=(Mg, ...),  # route and drug default to the scenario's
+    route=(Annotated[str | None, one_of(ROUTES)], None),
+    drug=(Annotated[str | None, one_of(DRUGS)], None),
+)
 EpisodeTable = _table(Episode, "EpisodeTable", FileModel, kind=(Annotated[str, one_of(EPISODE_KINDS)], ...))
 EventTable = _table(Event, "EventTable", FileModel)
 
 # A file: the scenario's own fields, then its tables (the name comes from the file's name).
 ScenarioFile = _table(
-    Scenario, "ScenarioFile", _ScenarioFileBase, skip=("name", "screening", "doses", "episodes", "events"),
-    route=(Annotated[str, one_of(ROUTES)], ...), drug=(Annotated[str, one_of(DRUGS)], ...), extra_nibp=(list[float], []),
-    dose_mg=(Mg, ...), weight_kg=(Annotated[float, rule(weight_problem)], ...),
+    Scenario,
+    "ScenarioFile",
+    _ScenarioFileBase,
+    skip=("name", "screening", "doses", "episodes", "events"),
+    route=(Annotated[str, one_of(ROUTES)], ...),
+    drug=(Annotated[str, one_of(DRUGS)], ...),
+    extra_nibp=(list[float], []),
+    dose_mg=(Mg, ...),
+    weight_kg=(Annotated[float, rule(weight_problem)], ...),
     age=(Annotated[int, Field(ge=AGE_YEARS[0], le=AGE_YEARS[1])], ...),
     screening=(ScreeningAnswers | None, None),
-    dose=(Annotated[list[DoseTable], rule(lambda d: None if d else "no doses: give at least one [[dose]] table")],  # type: ignore[valid-type]
-          Field([], validate_default=True)),
+    dose=(
+        Annotated[list[DoseTable], rule(lambda d: None if d else "no doses: give at least one [[dose]] table")],  # type: ignore[valid-type]
+        Field([], validate_default=True),
+    ),
     episode=(list[EpisodeTable], []),  # type: ignore[valid-type]
     event=(list[EventTable], []),  # type: ignore[valid-type]
 )
