@@ -4,8 +4,8 @@ again and again, and a serial oximeter unplugged and replugged through the pty e
 Prints kills survived (the restarted recorder continued the same session) with the seconds of
 readings lost at each kill (max / median) and the gap until recording resumed; replug cycles after
 which data came back; and open file descriptors and threads before and after (this process for the
-replugs, the recorder processes for the kills). The same fault drivers run in tests/test_crash.py
-and tests/test_serial_transport.py.
+replugs, the recorder processes for the kills). The same fault drivers run in tests/integration/test_crash.py
+and tests/integration/test_serial_transport.py.
 
     python benchmarks/bench_faults.py [--kills 5] [--replugs 20]
 """

@@ -7,12 +7,12 @@ the rule modules, one mutant at a time is written into a temporary copy of the t
 moved across its boundary and turned around, ``and`` <-> ``or``, ``min`` <-> ``max``) and the fast
 kill suite is run on it (stopping at the first failure):
 
-- tests/test_alarms.py, tests/test_plan.py, tests/test_summary.py (unit tests of the rules);
+- tests/unit/test_alarms.py, tests/unit/test_plan.py, tests/unit/test_summary.py (unit tests of the rules);
 - tests/clinical/test_thresholds.py (every threshold of every shipped protocol) and
   tests/clinical/test_rule_edges.py;
 - the clinical cases (tests/clinical/cases.py and cases_mutation.py) through ``kapmon alarms``
   (benchmarks/mutation_cases.py);
-- tests/test_protocol.py as well for mutants of monitor/rules/protocol.py (loading and validation).
+- tests/unit/test_protocol.py as well for mutants of monitor/rules/protocol.py (loading and validation).
 
 A mutant is killed when the suite fails, or runs over the time or memory limit. Every survivor is
 printed with file:line, its function and the mutated expression; a survivor listed in ``ALLOWED``
@@ -47,11 +47,11 @@ MODULES = (
     "monitor/rules/baseline.py", "monitor/rules/discharge.py", "monitor/analysis/summary.py", "monitor/rules/protocol.py",
 )
 SUITE = (
-    "tests/test_alarms.py", "tests/test_plan.py", "tests/test_summary.py", "tests/clinical/test_thresholds.py",
+    "tests/unit/test_alarms.py", "tests/unit/test_plan.py", "tests/unit/test_summary.py", "tests/clinical/test_thresholds.py",
     "tests/clinical/test_rule_edges.py", "benchmarks/mutation_cases.py",
 )
 MEMORY_LIMIT = 2 * 1024**3  # a mutant that piles up events forever must not take the machine with it
-EXTRA = {"monitor/rules/protocol.py": ("tests/test_protocol.py",)}
+EXTRA = {"monitor/rules/protocol.py": ("tests/unit/test_protocol.py",)}
 
 COMPARE_SWAPS: dict[type, tuple[type, ...]] = {
     ast.Lt: (ast.LtE, ast.Gt), ast.LtE: (ast.Lt, ast.GtE), ast.Gt: (ast.GtE, ast.Lt), ast.GtE: (ast.Gt, ast.LtE),

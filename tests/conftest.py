@@ -21,10 +21,24 @@ def pytest_setup_options():
     return options
 
 
+FOLDERS = ("unit", "integration", "browser", "clinical")  # each folder's tests carry its marker
+
+
 def pytest_collection_modifyitems(config, items):
-    """Browser tests need chromium and chromedriver; say so plainly rather than erroring deep inside."""
-    if shutil.which("chromedriver") and shutil.which("chromium"):
-        return
+    """Mark each test by its folder (``-m unit``, ``-m "not browser"``...). Browser tests need chromium and
+    chromedriver; say so plainly rather than erroring deep inside."""
+    browsers = bool(shutil.which("chromedriver") and shutil.which("chromium"))
     for item in items:
-        if "dash_duo" in getattr(item, "fixturenames", ()):
+        folder = item.path.parent.name
+        if folder in FOLDERS:
+            item.add_marker(getattr(pytest.mark, folder))
+        if not browsers and "dash_duo" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.skip(reason="chromium and chromedriver are not installed"))
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty store in the test's own folder (a test that needs a recorded session builds it on this)."""
+    from monitor.session.store import Store
+
+    return Store(tmp_path / "k.db")

@@ -20,10 +20,22 @@ from devices.reading import Condition, Item, Reading
 from devices.virtual.serial_emulator import Emulator
 from devices.serial.transport import SerialSource
 from devices.source import WallClock
+from monitor.session.store import Store
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RECORDER_DEVICE = "sim://typical_iv?seed=3&pleth=1"
 T = TypeVar("T")
+
+
+class FlakyStore(Store):
+    """A store whose writes fail with the disk-full error while ``full`` is set."""
+
+    full = False
+
+    def write(self, *args, **kwargs):
+        if self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().write(*args, **kwargs)
 
 
 def free_port() -> int:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from devices.reading import Item
 from devices.virtual.replay import Horizon, paced
 from devices.source import Clock, session_start
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 
 class ListSource:

@@ -1,6 +1,6 @@
 """What one live-page tick costs: the SQLite statements it runs on the page's thread (counted with the
 connection's trace callback) and the bytes it answers, on a session running live after a given length of
-history. Shared by ``tests/test_live_view.py`` and ``benchmarks/bench_tick_queries.py``.
+history. Shared by ``tests/integration/test_live_view.py`` and ``benchmarks/bench_tick_queries.py``.
 
 Only APIs the live page has had since before its read model are used here, so the benchmark can drop this
 file into an older tree and measure the code as it was.

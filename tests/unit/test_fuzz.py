@@ -23,9 +23,10 @@ from devices.virtual.serial_emulator import Cms50dDevice, Cms50dV7Device, Device
 from devices.serial.protocols import PROTOCOLS
 from devices.vocabulary import VITALS
 from monitor.rules.protocol import ProtocolError, parse
+from tests.helpers import ROOT
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "monitor" / "rules" / "protocols"
+PROTOCOL_DIR = ROOT / "monitor" / "rules" / "protocols"
 
 
 def check_items(items: list) -> None:

@@ -9,7 +9,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from layouts.app import create_app
 from monitor.session.store import Store
 
-pytestmark = pytest.mark.browser
 
 
 def click_text(dash_duo, text):
@@ -30,8 +29,7 @@ def test_the_training_page_describes_each_scenario_and_links_back(dash_duo, tmp_
     dash_duo.wait_for_contains_text("h1", "kapmon sessions", timeout=10)
 
 
-def test_trainee_flow_through_to_the_debrief(dash_duo, tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_trainee_flow_through_to_the_debrief(dash_duo, store):
     live = {}
     dash_duo.start_server(create_app(store, live))
     dash_duo.wait_for_page(f"{dash_duo.server_url}/training")

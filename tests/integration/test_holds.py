@@ -29,9 +29,8 @@ from monitor.session.start import build_plan, start_session
 from monitor.session.model import Dose
 from monitor.rules.session_rules import SessionRules
 from monitor.session.store import Store
-from tests.helpers import ListSource, dash_callback, wait_for
+from tests.helpers import ROOT, ListSource, dash_callback, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
 QUIET = [reading(float(t), v, val, "ox") for t in range(1, 900) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
 
 

@@ -24,8 +24,8 @@ from devices.virtual.scenarios import SCENARIOS
 from monitor.cli.main import COMMANDS, MODULES, build_parser, main
 from monitor.session.model import Session
 from monitor.session.store import Store
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:

@@ -11,7 +11,6 @@ from monitor.session.start import build_plan, record_at_full_speed
 from monitor.session.model import Session
 from monitor.session.store import Store
 
-pytestmark = pytest.mark.browser
 T0 = 1_800_000_000.0
 
 

@@ -15,8 +15,8 @@ from devices.io.recording import RecordingError, validate_metadata
 from devices.screening import QUESTIONS
 from monitor.rules.protocol import DEFAULT_PROTOCOL, ProtocolError, load, parse, shipped
 from monitor.session.model import Session
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 VOCABULARY = ROOT / "devices" / "vocabulary.py"
 SCREENING = ROOT / "devices" / "screening.py"
 

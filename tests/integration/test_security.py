@@ -95,8 +95,7 @@ def test_sign_ins_are_audited_once_not_per_request_and_failures_each(client):
     assert log == [("sign_in", "nurse.k")] + [("sign_in_failed", "mallory")] * 3
 
 
-def test_the_audit_log_is_append_only(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_the_audit_log_is_append_only(store):
     store.write_audit(1.0, "sign_in", "nurse.k")
     with pytest.raises(Exception, match="append-only"):
         store._conn().execute("DELETE FROM audit")

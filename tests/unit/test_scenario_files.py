@@ -13,8 +13,8 @@ from setuptools import find_packages
 from devices.errors import ConfigError, KapmonError
 from devices.virtual.scenarios import SCENARIOS, ScenarioError, load_scenario, parse
 from devices.vocabulary import DRUGS, ROUTES
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "devices" / "virtual" / "scenarios"
 GOOD = (FOLDER / "typical_im.toml").read_text(encoding="utf-8")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from devices.errors import DeviceError, KapmonError
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def module_names() -> list[str]:

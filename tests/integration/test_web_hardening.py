@@ -15,8 +15,8 @@ import pytest
 from layouts.app import create_app
 from layouts.security import HostCheck, harden, same_origin, secure, split_host
 from monitor.session.store import Store
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CALLBACK = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
             "inputs": [{"id": "url", "property": "pathname", "value": "/"}], "changedPropIds": ["url.pathname"],
             "state": []}

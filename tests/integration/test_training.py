@@ -162,8 +162,7 @@ def test_the_same_seed_gives_the_same_readings(tmp_path):
     assert len(first) > 10000 and first == again
 
 
-def test_a_ten_minute_scenario_at_60x_plays_in_ten_seconds(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_a_ten_minute_scenario_at_60x_plays_in_ten_seconds(store):
     session = Session("pace", "T", START, "iv", 70.0, kind="training")
     store.create_session(session)
     source = SimSource("typical_iv", seed=0, duration=600)
@@ -198,8 +197,7 @@ def test_judging_done_missed_avoided_violated():
     assert judge({**exp, "at_s": 900.0}, acts, ended_s=600.0).result == "not reached"
 
 
-def test_debrief_of_a_hypertensive_surge_session(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_debrief_of_a_hypertensive_surge_session(store):
     source, meta = resolve("hypertensive_surge")
     session = Session("surge", "T", START, "iv", 70.0, kind="training", metadata=meta)
     store.create_session(session)

@@ -35,8 +35,7 @@ def test_round_trip_and_reopen(tmp_path):
     assert [a for _, a in again.alarm_events("s1")] == [alarm]
 
 
-def test_many_sessions_in_one_file(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_many_sessions_in_one_file(store):
     store.create_session(make_session("a", 1.0))
     store.create_session(make_session("b", 2.0))
     store.write("a", [reading(1.5, "hr", 60, "x")])
@@ -45,8 +44,7 @@ def test_many_sessions_in_one_file(tmp_path):
     assert [r.value for r in store.readings("a")] == [60.0]
 
 
-def test_readings_are_append_only(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_readings_are_append_only(tmp_path, store):
     store.create_session(make_session())
     store.write("s1", [reading(1.0, "hr", 60, "x")])
     conn = sqlite3.connect(tmp_path / "k.db")
@@ -56,8 +54,7 @@ def test_readings_are_append_only(tmp_path):
         conn.execute("DELETE FROM readings")
 
 
-def test_no_value_can_never_be_stored_as_a_number(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_no_value_can_never_be_stored_as_a_number(tmp_path, store):
     store.create_session(make_session())
     conn = sqlite3.connect(tmp_path / "k.db")
     with pytest.raises(sqlite3.IntegrityError):
@@ -82,8 +79,7 @@ def test_not_a_store(tmp_path):
         Store(bad)
 
 
-def test_a_failed_write_leaves_nothing_half_written(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_a_failed_write_leaves_nothing_half_written(store):
     store.create_session(make_session())
     with pytest.raises(sqlite3.IntegrityError):
         store.write("nope", [reading(1.0, "hr", 60, "x")])  # unknown session: foreign key

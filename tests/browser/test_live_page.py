@@ -16,7 +16,6 @@ from monitor.session.model import Dose
 from monitor.session.store import Store
 from tests.helpers import ListSource, wait_for
 
-pytestmark = pytest.mark.browser
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from devices.screening import ScreeningError
 from monitor.cli.alarms import read_screening
 from monitor.rules.protocol import ProtocolError, load, shipped
 from monitor.training.library import ScenarioFileError, library, load_scenario
+from tests.helpers import ROOT
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLES = ROOT / "sample_data"
 KAP_IV = (resources.files("monitor.rules.protocols") / "kap-iv.toml").read_text(encoding="utf-8")
 SCENARIO = '[scenario]\ntitle = "t"\nbase = "typical_iv"\nseed = 1\nduration_min = 30\n\n' \
            '[[expect]]\nid = "x"\nat_min = 5\nwithin_s = 60\nactions = ["note"]\nwhat = "write a note"\n'

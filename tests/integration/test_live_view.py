@@ -14,9 +14,10 @@ from monitor.session.model import Session
 from monitor.rules.session_rules import SessionRules
 from monitor.session.start import build_plan, session_rules
 from monitor.session.store import Store, StoredEvent, Written
+from tests.helpers import ROOT
 from tests.tick_probe import CAUGHT_UP, running, ticks
 
-LAYOUTS = Path(__file__).resolve().parent.parent / "layouts"
+LAYOUTS = ROOT / "layouts"
 START = 1_800_000_000.0
 
 

@@ -16,7 +16,6 @@ from monitor.session.model import Dose
 from monitor.session.store import Store
 from tests.helpers import ListSource, wait_for
 
-pytestmark = pytest.mark.browser
 
 QUIET = [reading(float(t), v, val, "ox") for t in range(1, 900) for v, val in (("hr", 72), ("pr", 72), ("spo2", 97))]
 TIMEOUT = 20  # seconds: generous for a loaded 2-core machine

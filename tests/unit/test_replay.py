@@ -14,8 +14,9 @@ from devices.registry import open_source
 from devices.virtual.replay import Horizon, paced
 from devices.virtual.simulator import simulate
 from devices.source import FastClock
+from tests.helpers import ROOT
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_DATA = ROOT / "sample_data"
 
 
 async def drain(source, clock):

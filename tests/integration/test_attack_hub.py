@@ -14,7 +14,7 @@ from monitor.session.model import Dose, Session, new_session_id
 from monitor.rules.session_rules import DosingChange, SessionRules, alarm_events
 from monitor.session.store import Store
 from monitor.analysis.summary import load_record, summarise
-from tests.test_recording_failure import FlakyStore  # writes fail with 'disk is full' while .full is set
+from tests.faults import FlakyStore  # writes fail with 'disk is full' while .full is set
 
 START = 1_900_000_000.0
 PAST = 1_700_000_000.0  # a session that started before the wall clock's now (a resume runs on the wall clock)
@@ -87,8 +87,7 @@ def test_marking_a_hand_taken_bp_in_error_keeps_the_scenarios_scheduled_doses(tm
     assert hub.engine.first_dose_t == START + 300
 
 
-def test_resuming_after_a_crash_records_no_transition_twice(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_resuming_after_a_crash_records_no_transition_twice(store):
     plan = build_plan("kap-iv", "iv", complete(45))
     session = create_session(store, plan, new_session_id(PAST), patient="P-1", weight_kg=70.0, started=PAST, kind="clinical",
                              metadata={}, who=None)

@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("devices", "monitor", "layouts")
 
 

@@ -20,7 +20,7 @@ from monitor.cli.demo import start_demo
 from monitor.session.start import start_session
 from monitor.central.site_key import create_key, load_key
 from monitor.session.store import Store
-from tests.helpers import ListSource
+from tests.helpers import ROOT, ListSource
 from tests.mqtt_broker import (  # noqa: F401
     MOSQUITTO, SKIP_REASON, Broker, Collector, make_password_file, site_key_home, wait_for,
 )
@@ -31,7 +31,6 @@ paho = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installe
 from monitor.central.station import Central, CentralStore  # noqa: E402
 from monitor.central.publisher import Publisher  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from devices.io.recording import (
 from devices.virtual.scenarios import SCENARIOS
 from devices.virtual.simulator import simulate
 from devices.vocabulary import NO_VALUE
+from tests.helpers import ROOT
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_DATA = ROOT / "sample_data"
 
 
 def write(tmp_path: Path, text: str, name: str = "rec.csv") -> Path:

@@ -10,13 +10,11 @@ from monitor.rules.session_rules import SessionRules
 from monitor.session.hub import Hub
 from monitor.session.start import build_plan
 from monitor.session.model import Session
-from monitor.session.store import Store
 
 START = 1_800_000_000.0
 
 
-def test_no_reading_outlives_its_flush(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_no_reading_outlives_its_flush(store):
     session = Session("mem", "P-1", START, "iv", 70.0)
     store.create_session(session)
     source = SimSource("typical_iv", seed=2, pleth=True, duration=20 * 60)

@@ -82,8 +82,7 @@ def test_the_alarm_engine_is_rebuilt_from_the_store(tmp_path):
     assert last_t == max(r.t for r in store.readings("s1"))
 
 
-def test_only_an_unfinished_session_of_the_same_patient_and_devices_is_resumed(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_only_an_unfinished_session_of_the_same_patient_and_devices_is_resumed(store):
     for sid, patient, devices in (("a", "P-1", ["sim://x"]), ("b", "P-1", ["sim://y"]), ("c", "P-2", ["sim://x"])):
         store.create_session(Session(sid, patient, START, "iv", 70.0, "kap-iv", metadata={"devices": devices}))
     assert find_unfinished(store, "P-1", "iv", ["sim://x"]).id == "a"
@@ -94,8 +93,7 @@ def test_only_an_unfinished_session_of_the_same_patient_and_devices_is_resumed(t
     assert find_unfinished(store, "P-1", "iv", ["sim://y"]).id == "b"
 
 
-def test_resume_refuses_other_rules_than_the_session_ran_under(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_resume_refuses_other_rules_than_the_session_ran_under(store):
     session = Session("s1", "P-1", START, "iv", 70.0, protocol="kap-im")
     store.create_session(session)
     try:
@@ -144,8 +142,7 @@ def long_source():
     return ListSource([reading(600.0, "spo2", 97.0, "ox")])
 
 
-def test_a_session_is_locked_while_its_hub_runs_and_freed_when_it_ends(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_a_session_is_locked_while_its_hub_runs_and_freed_when_it_ends(store):
     hub = start_session(store, [long_source()], patient="P-1", route="iv", weight_kg=70.0)
     try:
         with pytest.raises(StartError, match=f"session {hub.session.id} is being recorded .*pid {os.getpid()}"):

@@ -23,8 +23,8 @@ from monitor.session.start import build_plan, open_sources, record_at_full_speed
 from monitor.session.model import Session
 from monitor.session.store import Store
 from monitor.analysis.summary import load_record, summarise
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEVICE = "hl7:0012345678ABCDEF"
 
 

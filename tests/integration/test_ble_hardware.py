@@ -1,5 +1,5 @@
 """Against a real BLE device: opt in with ``pytest -m hardware`` and name the device, e.g.
-``KAPMON_BLE_DEVICE='ble://AA:BB:CC:DD:EE:FF?profile=plx' pytest -m hardware tests/test_ble_hardware.py``.
+``KAPMON_BLE_DEVICE='ble://AA:BB:CC:DD:EE:FF?profile=plx' pytest -m hardware tests/integration/test_ble_hardware.py``.
 ``KAPMON_BLE_SECONDS`` (default 60) bounds the wait: take a blood-pressure measurement within it."""
 
 import asyncio

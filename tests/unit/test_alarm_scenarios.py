@@ -16,8 +16,9 @@ from monitor.cli.main import main
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import load
 from monitor.rules.session_rules import alarm_events, judge_recording
+from tests.helpers import ROOT
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLES = ROOT / "sample_data"
 SESSIONS = ("typical_iv", "hypertensive_surge", "desaturation", "vasovagal_bradycardia")
 PROTOCOLS = ("kap-iv", "kap-im", "kap-sublingual", "esketamine-intranasal")
 

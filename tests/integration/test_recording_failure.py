@@ -23,6 +23,7 @@ from monitor.session.start import build_plan
 from monitor.session.model import Session
 from monitor.rules.session_rules import SessionRules
 from monitor.session.store import Store
+from tests.faults import FlakyStore
 from tests.helpers import ListSource
 
 START = 1_900_000_000.0
@@ -32,17 +33,6 @@ def hub_over(store: Store, items, clock=None) -> Hub:
     session = Session("s1", "P-1", START, "iv", 70.0)
     store.create_session(session)
     return Hub(store, session, [ListSource(items)], clock or FastClock(START), SessionRules(build_plan("kap-iv", "iv", {}), START))
-
-
-class FlakyStore(Store):
-    """A store whose writes fail with the disk-full error while ``full`` is set."""
-
-    full = False
-
-    def write(self, *args, **kwargs):
-        if self.full:
-            raise sqlite3.OperationalError("database or disk is full")
-        return super().write(*args, **kwargs)
 
 
 def numerics(items, start: float = 0.0):
@@ -103,8 +93,7 @@ def test_waveform_is_dropped_before_numerics_and_the_gap_recorded(tmp_path):
     assert event.data["vital"] == "pleth" and event.data["samples"] == 20
 
 
-def test_another_process_holding_the_write_lock_does_not_stall_or_lose_anything(tmp_path):
-    store = Store(tmp_path / "k.db")
+def test_another_process_holding_the_write_lock_does_not_stall_or_lose_anything(tmp_path, store):
     items = [reading(float(t), "spo2", 97, "ox") for t in range(200)]
     hub = hub_over(store, items, ScaledClock(START, 50.0))
     other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
