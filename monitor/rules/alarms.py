@@ -253,12 +253,6 @@ class AlarmEngine:
         """Current alarms, highest priority first, as snapshots."""
         return [replace(a) for a in sorted(self._alarms.values(), key=lambda a: (-PRIORITY_RANK[a.priority], a.since))]
 
-    def holding(self) -> list[ActiveAlarm]:
-        """Alarms whose condition is present now and whose limit holds dosing."""
-        return [
-            a for a in self.active() if a.condition_active and (lim := self._limit_by_id.get(a.alarm_id)) and lim.holds_dosing
-        ]
-
     def audio_priority(self, now: float) -> str | None:
         """The priority the audio signal should sound at now, or None for silence."""
         paused = self.audio_paused_until is not None and now < self.audio_paused_until

@@ -272,9 +272,6 @@ class Protocol:
     def name(self) -> str:
         return self.meta.name
 
-    def limit(self, limit_id: str) -> Limit:
-        return next(lim for lim in self.limits if lim.id == limit_id)
-
 
 # ---------------------------------------------------------------- the file's schema
 

@@ -415,10 +415,13 @@ def test_bp_exactly_at_the_discharge_percentage_is_within_it():
     assert r.ready, r.missing
 
 
-def test_time_below_counts_a_gap_of_exactly_the_longest_step():
-    """At one reading a second a value holds for up to 5 s: 88 % then the next reading 5 s later is 5 s below."""
-    rows = [stored(0, "spo2", 97), stored(1, "spo2", 88), stored(6, "spo2", 95), stored(7, "spo2", 95)]
-    assert time_below(rows, "spo2", 90) == 5
+@pytest.mark.parametrize("gap, below", [(29, 29), (30, 30), (31, 0)])
+def test_time_below_counts_a_gap_up_to_the_longest_step(gap, below):
+    """At one reading a second a value holds for as long as the engine calls it fresh (the 30-s quiet time):
+    88 % then the next reading 30 s later is 30 s below; 31 s later the gap is an outage and counts nothing."""
+    rows = [stored(t, "spo2", 97) for t in range(5)] + [stored(5, "spo2", 88)]
+    rows += [stored(5 + gap + t, "spo2", 95) for t in range(5)]
+    assert time_below(rows, "spo2", 90) == below
 
 
 def test_the_longest_wait_to_acknowledge_is_the_longest():
@@ -631,3 +634,10 @@ def test_the_post_dose_peak_leaves_out_the_cuff_reading_at_the_dose_instant():
     assert (top.t, top.value, top.after_dose_s) == (3000.0, 150.0, 600.0)
     assert peak(record.readings, "sbp", 3000.0) is None
     assert peak(record.readings, "sbp", None).value == 170.0
+
+
+def test_the_pre_discharge_bp_may_be_taken_at_the_discharge_instant():
+    """A cuff measured as the patient is discharged is the REMS form's pre-discharge BP."""
+    record = _record(doses=(Dose(60.0, "iv", "ketamine", 35.0),), cuffs=((0.0, 120, 78), (2400.0, 170, 100), (3000.0, 126, 80)))
+    record.events.append(StoredEvent(4, 3000.0, "discharge", {"text": "home with partner"}, "RN A"))
+    assert rems(record, load("kap-iv")).pre_discharge.t == 3000.0
