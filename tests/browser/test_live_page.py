@@ -425,6 +425,7 @@ def test_the_sessions_page_sees_a_session_live_in_another_process(dash_duo, demo
     other.write("other-ended", events=[(time.time() - 30, "end", {}, None)])
     other.create_session(Session("other-crashed", "P-CRASH", time.time() - 90, "iv"))
     other.beat("other-crashed", time.time() - 60, 1)
+    other.beat("other-live", time.time(), 1)  # a running recorder has beaten before anyone opens the page
     beating = threading.Event()
 
     def recorder():  # beats as a running hub does, from its own thread and connection
