@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from devices.io.recording import CONDITION_PREFIX
+from monitor.analysis.record_view import is_ended
 from monitor.analysis.summary import load_record
 from monitor.exports.contents import sidecar
 from monitor.session.store import Store
@@ -45,7 +46,7 @@ class LongForm:
     meta: dict
     conditions: pa.Table
     has_condition_extras: bool
-    kinds: list[tuple[str, str, str, str, float]] | None
+    kinds: list[tuple[str, str, str, str]] | None
 
     def batches(self, size: int = ROWS_PER_BATCH) -> Iterator[pa.RecordBatch]:
         """The rows in time order, ``size`` readings (and the conditions among them) per batch. Read inside
@@ -89,7 +90,9 @@ def long_form(store: Store, session_id: str) -> LongForm:
     ]
     conditions = pa.Table.from_pylist([dict(zip(LONG_SCHEMA.names, row)) for row in rows], schema=LONG_SCHEMA)
     kinds = store.reading_kinds(session_id)
-    times = [kind[4] for kind in kinds] + [e.t for e in events]
+    times = (
+        [] if is_ended(record) else [t for t in [store.last_reading_time(session_id)] + [e.t for e in events] if t is not None]
+    )
     meta = sidecar(record, max(times) if times else None)
     has_extras = any(row[6] or row[7] for row in rows)
     return LongForm(store, session_id, start, meta, conditions, has_extras, kinds if 0 < len(kinds) <= MAX_KINDS else None)
@@ -98,13 +101,15 @@ def long_form(store: Store, session_id: str) -> LongForm:
 def reading_batch(rows: list[tuple], start: float, kinds: pa.RecordBatch | None) -> pa.RecordBatch:
     """Stored reading rows as a long-form batch, ``t`` from ``start``: ``(t, value, k)`` with the text columns
     the ``k``-th row of ``kinds``, or without ``kinds`` ``(t, value, vital, unit, source, status)``."""
-    t, value, *rest = zip(*rows)
     if kinds is not None:
-        text = kinds.take(pa.array(rest[0], pa.int32())).columns
+        numbers = np.array(rows, dtype=np.float64)  # a null value is NaN here (SQLite stores no NaN)
+        text = kinds.take(numbers[:, 2].astype(np.int32)).columns
     else:
-        text = [pa.array(column, pa.string()) for column in rest]
+        numbers = np.array([row[:2] for row in rows], dtype=np.float64)
+        text = [pa.array(column, pa.string()) for column in list(zip(*rows))[2:]]
+    value = np.ascontiguousarray(numbers[:, 1])
     blank = pa.nulls(len(rows), pa.string()).fill_null("")
-    columns = [pa.array(np.array(t, dtype=np.float64) - start), text[0], pa.array(value, pa.float64()), *text[1:], blank, blank]
+    columns = [pa.array(numbers[:, 0] - start), text[0], pa.array(value, mask=np.isnan(value)), *text[1:], blank, blank]
     return pa.RecordBatch.from_arrays(columns, schema=LONG_SCHEMA)
 
 

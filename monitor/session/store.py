@@ -422,14 +422,17 @@ class Store:
             if conn.in_transaction:
                 conn.execute("COMMIT")
 
-    def reading_kinds(self, session_id: str) -> list[tuple[str, str, str, str, float]]:
+    def reading_kinds(self, session_id: str) -> list[tuple[str, str, str, str]]:
         """The distinct ``(vital, unit, source, status)`` of a session's readings (a handful in a real session),
-        each with the latest time it has, the most frequent first."""
-        sql = (
-            "SELECT vital, unit, source, status, MAX(t) FROM readings WHERE session_id=?"
-            " GROUP BY vital, unit, source, status ORDER BY COUNT(*) DESC, vital, unit, source, status"
-        )
-        return self._conn().execute(sql, (session_id,)).fetchall()
+        those of the vital with the most readings first."""
+        conn = self._conn()
+        counts = dict(conn.execute("SELECT vital, COUNT(*) FROM readings WHERE session_id=? GROUP BY vital", (session_id,)))
+        kinds = conn.execute("SELECT DISTINCT vital, unit, source, status FROM readings WHERE session_id=?", (session_id,))
+        return sorted(kinds, key=lambda kind: (-counts[kind[0]], kind))
+
+    def last_reading_time(self, session_id: str) -> float | None:
+        """The latest time of any reading of the session (``None`` when it has none)."""
+        return self._conn().execute("SELECT MAX(t) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
 
     def readings_by_time(self, session_id: str, size: int, kinds: Sequence[tuple] | None = None) -> Iterator[list[tuple]]:
         """Every reading of a session in time order (row order at one time), ``size`` rows at a time: what an
@@ -440,7 +443,7 @@ class Store:
             columns, params = "vital, unit, source, status", []
         else:
             columns = " ".join(f"WHEN vital=? AND unit=? AND source=? AND status=? THEN {k}" for k in range(len(kinds)))
-            columns, params = f"CASE {columns} END", [text for kind in kinds for text in kind[:4]]
+            columns, params = f"CASE {columns} END", [text for kind in kinds for text in kind]
         sql = f"SELECT t, value, {columns} FROM readings WHERE session_id=? ORDER BY t, id"
         cursor = self._conn().execute(sql, [*params, session_id])
         while rows := cursor.fetchmany(size):
