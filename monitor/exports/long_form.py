@@ -56,7 +56,7 @@ class LongForm:
             None
             if self.kinds is None
             else pa.RecordBatch.from_arrays(
-                [pa.array(column, pa.string()) for column in list(zip(*self.kinds))[:4]],
+                [pa.array(column, pa.string()) for column in zip(*self.kinds)],
                 names=["vital", "unit", "source", "status"],
             )
         )
