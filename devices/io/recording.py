@@ -585,7 +585,7 @@ def read_recording(path: str | Path) -> Recording:
 # Writing
 
 
-def _num(x: float) -> str:
+def number_text(x: float) -> str:
     """Shortest text that reads back as the same float; integers without a decimal point."""
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
@@ -602,9 +602,9 @@ def format_rows(items: Iterable[Item], form: str = LONG, start: float = 0.0) -> 
             header += ["vitals", "detail"]
         yield header
         for item in items:
-            t = _num(item.t - start)
+            t = number_text(item.t - start)
             if isinstance(item, Reading):
-                value = "" if item.value is None else _num(item.value)
+                value = "" if item.value is None else number_text(item.value)
                 row = [t, item.vital, value, item.unit, item.source, item.status]
                 if has_cond_extras:
                     row += ["", ""]
@@ -624,15 +624,15 @@ def format_rows(items: Iterable[Item], form: str = LONG, start: float = 0.0) -> 
         for r in readings:
             if r.t != row_t:
                 if row_t is not None:
-                    yield [_num(row_t - start), *cells]
+                    yield [number_text(row_t - start), *cells]
                 row_t = r.t
                 cells = [""] * len(vitals)
             k = col[r.vital]
             if cells[k]:
                 raise RecordingError(f"wide form cannot hold two {r.vital} readings at t={r.t - start:g}")
-            cells[k] = NO_VALUE_CELL if r.value is None else _num(r.value)
+            cells[k] = NO_VALUE_CELL if r.value is None else number_text(r.value)
         if row_t is not None:
-            yield [_num(row_t - start), *cells]
+            yield [number_text(row_t - start), *cells]
     else:
         raise ValueError(f"form must be {LONG!r} or {WIDE!r}, not {form!r}")
 
@@ -655,5 +655,12 @@ def write_recording(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(buf.getvalue(), encoding="utf-8")
     if metadata:
-        sidecar_path(path).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_sidecar(path, metadata)
+    return path
+
+
+def write_sidecar(csv_path: str | Path, metadata: dict) -> Path:
+    """Write ``metadata`` as the JSON sidecar of the recording at ``csv_path``."""
+    path = sidecar_path(csv_path)
+    path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

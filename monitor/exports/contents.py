@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from devices.errors import KapmonError
@@ -50,14 +49,14 @@ def record_problems(record: SessionRecord) -> list[str]:
     ]
 
 
-def sidecar(record: SessionRecord, items: Sequence[Item] = ()) -> dict:
+def sidecar(record: SessionRecord, last_t: float | None = None) -> dict:
     """The recording sidecar of a session: patient pseudonym, route, doses and notes (t from start).
 
-    ``duration_s`` runs to the ``end`` event, or for a session still being recorded to the last of
-    ``items`` (the rows exported with it). A stored dose with an invalid field becomes a note saying so."""
+    ``duration_s`` runs to the ``end`` event, or for a session still being recorded to ``last_t``, the time
+    of the last row exported with it. A stored dose with an invalid field becomes a note saying so."""
     s = record.session
     start = s.started
-    last = record.end if is_ended(record) or not items else items[-1].t
+    last = record.end if is_ended(record) or last_t is None else last_t
     notes = [
         (e.t - start, e.kind, str(e.data.get("text", ""))) for e in record.events if e.kind not in SIDECAR_EVENT_KINDS_SKIPPED
     ]

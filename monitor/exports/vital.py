@@ -15,5 +15,5 @@ def write_vital_file(store: Store, session_id: str, path: Path) -> Path:
     """The session as a VitalDB ``.vital`` file, its sidecar inside."""
     record = load_record(store, session_id, vitals=())
     items = session_items(store, session_id)
-    meta = sidecar(record, items)
+    meta = sidecar(record, items[-1].t if items else None)
     return write_vital(path, items, meta, record.session.started, record.session.started + meta["duration_s"])

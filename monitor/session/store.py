@@ -10,7 +10,8 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -408,6 +409,45 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         return [StoredReading(*row) for row in self._conn().execute(sql, params)]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read on this thread inside sees the store as one moment (a read transaction): rows written
+        meanwhile by a recorder are left out of all of them alike."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def reading_kinds(self, session_id: str) -> list[tuple[str, str, str, str]]:
+        """The distinct ``(vital, unit, source, status)`` of a session's readings (a handful in a real session),
+        those of the vital with the most readings first."""
+        conn = self._conn()
+        counts = dict(conn.execute("SELECT vital, COUNT(*) FROM readings WHERE session_id=? GROUP BY vital", (session_id,)))
+        kinds = conn.execute("SELECT DISTINCT vital, unit, source, status FROM readings WHERE session_id=?", (session_id,))
+        return sorted(kinds, key=lambda kind: (-counts[kind[0]], kind))
+
+    def last_reading_time(self, session_id: str) -> float | None:
+        """The latest time of any reading of the session (``None`` when it has none)."""
+        return self._conn().execute("SELECT MAX(t) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+
+    def readings_by_time(self, session_id: str, size: int, kinds: Sequence[tuple] | None = None) -> Iterator[list[tuple]]:
+        """Every reading of a session in time order (row order at one time), ``size`` rows at a time: what an
+        export streams, so its memory stays flat however long the session. Rows are ``(t, value, k)`` with ``k``
+        the reading's index in ``kinds`` (from ``reading_kinds``: no text made per row), or without ``kinds``
+        ``(t, value, vital, unit, source, status)``."""
+        if not kinds:
+            columns, params = "vital, unit, source, status", []
+        else:
+            columns = " ".join(f"WHEN vital=? AND unit=? AND source=? AND status=? THEN {k}" for k in range(len(kinds)))
+            columns, params = f"CASE {columns} END", [text for kind in kinds for text in kind]
+        sql = f"SELECT t, value, {columns} FROM readings WHERE session_id=? ORDER BY t, id"
+        cursor = self._conn().execute(sql, [*params, session_id])
+        while rows := cursor.fetchmany(size):
+            yield rows
 
     def recent(self, session_id: str, vital: str, after_id: int, n: int) -> list[StoredReading]:
         """At most the newest ``n`` readings of one vital after the cursor, oldest first."""
