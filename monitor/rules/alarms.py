@@ -414,7 +414,10 @@ class AlarmEngine:
         assert r.value is not None
         rule = self.plan.protocol.plausible.get(r.vital)
         why = self._cuff_order_problem(r) or (rule.problem(r.value, None, 0.0) if rule else None)
-        return f"{label} {fmt(r.value)} questionable ({why or 'sudden change or flagged by the device'}): check sensor"
+        if why is None:  # a cuff's systolic is judged before its diastolic arrives: name what a measurement may show
+            why = "diastolic not below systolic, " if r.vital in NIBP_VITALS else ""
+            why += "sudden change or flagged by the device"
+        return f"{label} {fmt(r.value)} questionable ({why}): check sensor"
 
     def _cuff_order_problem(self, r: Reading) -> str | None:
         """Why a cuff value is doubted when its measurement's diastolic is not below its systolic."""

@@ -641,3 +641,50 @@ def test_the_pre_discharge_bp_may_be_taken_at_the_discharge_instant():
     record = _record(doses=(Dose(60.0, "iv", "ketamine", 35.0),), cuffs=((0.0, 120, 78), (2400.0, 170, 100), (3000.0, 126, 80)))
     record.events.append(StoredEvent(4, 3000.0, "discharge", {"text": "home with partner"}, "RN A"))
     assert rems(record, load("kap-iv")).pre_discharge.t == 3000.0
+
+
+# ------------------------------------------------------------------------------------ engine state the pages and discharge read
+
+
+def test_the_last_dose_is_the_latest_and_dosing_ends_with_the_longest_infusion():
+    """A 40-min infusion from 0 s, then a bolus at 600 s: the last dose started at 600 s, and dosing ends
+    when the infusion does (2400 s), not at the bolus."""
+    e = engine()
+    e.on_dose(0.0, 35.0, end=2400.0)
+    e.on_dose(600.0, 10.0)
+    assert (e.last_dose_start, e.last_dose_end) == (600.0, 2400.0)
+
+
+def test_the_sampling_interval_is_stated_then_measured_and_capped():
+    """Before two intervals are seen the recording's stated interval counts (capped at the protocol's
+    300 s); after two, the measured one."""
+    e = engine(sampling={"spo2": 600.0})
+    assert e.sampling_s("spo2") == 300.0  # the stated 10 min, capped at max_interval_s
+    feed(e, "spo2", [97, 97], step=60)
+    assert e.sampling_s("spo2") == 300.0  # one interval seen: still the stated one
+    feed(e, "spo2", [97], start=120)
+    assert e.sampling_s("spo2") == 60.0  # two intervals: measured
+
+
+def test_recording_failed_is_raised_once_and_cleared_when_writes_resume():
+    e = engine()
+    assert e.recording(True, 1.0) == []  # writes going fine: nothing to say
+    raised = e.recording(False, 2.0, "disk is full")
+    assert [(ev.event, ev.alarm_id, ev.priority) for ev in raised] == [("raised", "recording_failed", HIGH)]
+    assert e.recording(False, 3.0, "disk is full") == []  # still failing: no second alarm
+    assert [(ev.event, ev.alarm_id) for ev in e.recording(True, 4.0)] == [("cleared", "recording_failed")]
+
+
+def test_check_cuff_names_equal_pressures_and_only_a_measurement_of_its_own():
+    """100/100 is doubted as "diastolic not below systolic"; a doubted systolic of another measurement
+    (another time) is not explained by this one's diastolic."""
+    rules = SessionRules(plan(), 0.0)
+    rules.add(rules.admit([reading(600.0, "sbp", 100, "cuff"), reading(600.0, "dbp", 100, "cuff")]))
+    checks = {ev.alarm_id: ev.message for ev in alarm_events(rules.finish(601.0)) if ev.event == "raised"}
+    assert "diastolic 100 not below systolic 100" in checks["dbp_check"]
+    assert "diastolic not below systolic" in checks["sbp_check"]  # judged before its diastolic arrived
+    rules = SessionRules(plan(), 0.0)
+    rules.add(rules.admit([reading(600.0, "sbp", 100, "cuff"), reading(600.0, "dbp", 100, "cuff")]))
+    rules.add(rules.admit([reading(900.0, "sbp", 400, "cuff"), reading(900.0, "dbp", 80, "cuff")]))
+    later = [ev for ev in alarm_events(rules.finish(901.0)) if ev.alarm_id == "sbp_check" and ev.t >= 900.0]
+    assert later == [] or all("diastolic" not in ev.message for ev in later)
