@@ -21,9 +21,11 @@ import numpy as np
 from devices.vocabulary import NO_VALUE
 
 MAX_BLOCK_S = 1.0  # design proposal: a block spans less than a second (75 samples of a 75 Hz pleth)
+MAX_BLOCK_N = 1024  # design proposal: and holds at most this many samples (a second of a 1 kHz ECG), so the
+# block holding a given id starts at most this many ids before it: a read after a cursor stays an index range
 F4, F8 = np.dtype("<f4"), np.dtype("<f8")
 
-BLOCKS_TABLE = """CREATE TABLE IF NOT EXISTS waveform_blocks (
+BLOCKS_TABLE = f"""CREATE TABLE IF NOT EXISTS waveform_blocks (
     id INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL REFERENCES sessions(id),
     vital TEXT NOT NULL,
@@ -32,7 +34,7 @@ BLOCKS_TABLE = """CREATE TABLE IF NOT EXISTS waveform_blocks (
     status TEXT NOT NULL,
     t0 REAL NOT NULL,
     rate_hz REAL NOT NULL,
-    n INTEGER NOT NULL CHECK (n > 0),
+    n INTEGER NOT NULL CHECK (n BETWEEN 1 AND {MAX_BLOCK_N}),
     no_value INTEGER NOT NULL CHECK (no_value BETWEEN 0 AND n),
     samples BLOB NOT NULL CHECK (length(samples) IN (4 * n, 8 * n)),
     times BLOB CHECK (times IS NULL OR length(times) IN (4 * n, 8 * n))
@@ -128,6 +130,7 @@ def _joins(run: list[Row], row: Row, status: str | None) -> bool:
         and row[5:7] == first[5:7]
         and (row[7] == NO_VALUE or status is None or row[7] == status)
         and last[2] <= row[2] < first[2] + MAX_BLOCK_S
+        and len(run) < MAX_BLOCK_N
     )
 
 

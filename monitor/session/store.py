@@ -267,7 +267,8 @@ class Store:
             return
         if not version.isdigit() or int(version) > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path}: schema version {version}, newer than this kapmon (it reads version {SCHEMA_VERSION}); left untouched"
+                f"{self.path}: schema version {version}, newer than this kapmon (it reads version {SCHEMA_VERSION});"
+                " left untouched"
             )
         if int(version) < SCHEMA_VERSION and self.read_only:
             raise StoreError(
@@ -309,7 +310,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
         except (ValueError, TypeError) as exc:  # a version 1 row that cannot be a waveform sample
-            raise StoreError(f"{self.path}: cannot be upgraded to schema version {SCHEMA_VERSION} ({exc}); left untouched") from None
+            raise StoreError(f"{self.path}: cannot be upgraded to schema version {SCHEMA_VERSION} ({exc}); untouched") from None
 
     def busy_timeout(self, seconds: float) -> None:
         """How long this thread's writes wait for another connection's lock before failing."""
@@ -460,17 +461,15 @@ class Store:
         """The session's blocks of ``vitals`` with a sample after ``after_id`` (and starting by ``through_id``), by id."""
         if not vitals:
             return iter(())
-        conn = self._conn()
-        start = conn.execute("SELECT MAX(id) FROM waveform_blocks WHERE session_id=? AND id<=?", (session_id, after_id))
         sql = (
-            f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? AND id>=? AND id+n-1>?"
-            f" AND vital IN ({','.join('?' * len(vitals))})"
+            f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? AND vital IN ({','.join('?' * len(vitals))})"
+            " AND id>? AND id+n-1>?"
         )
-        params = [session_id, start.fetchone()[0] or 0, after_id, *vitals]
+        params = [session_id, *vitals, after_id - blocks.MAX_BLOCK_N, after_id]
         if through_id is not None:
             sql += " AND id<=?"
             params.append(through_id)
-        return (Block(*row) for row in conn.execute(sql + " ORDER BY id", params))
+        return (Block(*row) for row in self._conn().execute(sql + " ORDER BY id", params))
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -602,8 +601,8 @@ class Store:
     def _blocks_newest(self, session_id: str, vital: str, after_id: int) -> Iterator[Block]:
         """The session's blocks of ``vital`` holding a sample after ``after_id``, newest first."""
         rows = self._conn().execute(
-            f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? AND vital=? AND id+n-1>? ORDER BY id DESC",
-            (session_id, vital, after_id),
+            f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? AND vital=? AND id>? AND id+n-1>? ORDER BY id DESC",
+            (session_id, vital, after_id - blocks.MAX_BLOCK_N, after_id),
         )
         return (Block(*row) for row in rows)
 
