@@ -86,9 +86,10 @@ BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;"""
 
 
 def create_v1(path: Path) -> sqlite3.Connection:
-    """A new version 1 store at ``path`` (WAL mode, as the recorder made it)."""
+    """A new version 1 store at ``path`` (WAL mode, synchronous=NORMAL, as the recorder opened it)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript("BEGIN;" + SCHEMA + APPEND_ONLY + "INSERT OR IGNORE INTO meta VALUES ('schema_version', '1');COMMIT;")
     return conn
 

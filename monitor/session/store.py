@@ -669,9 +669,8 @@ ReadingRow = tuple[float, str, "float | None", str, str, str]  # (t, vital, valu
 
 def next_reading_id(conn: sqlite3.Connection) -> int:
     """The id the next reading gets (readings and waveform samples share the ids). Read under the write lock."""
-    row = conn.execute("SELECT MAX(id) FROM readings").fetchone()[0] or 0
-    wave = conn.execute("SELECT id+n-1 FROM waveform_blocks ORDER BY id DESC LIMIT 1").fetchone()
-    return max(row, wave[0] if wave else 0) + 1
+    sql = "SELECT MAX(COALESCE((SELECT MAX(id) FROM readings), 0), COALESCE((SELECT MAX(id)+n-1 FROM waveform_blocks), 0))"
+    return conn.execute(sql).fetchone()[0] + 1
 
 
 def insert_readings(conn: sqlite3.Connection, session_id: str, rows: Sequence[ReadingRow]) -> int:
@@ -679,17 +678,14 @@ def insert_readings(conn: sqlite3.Connection, session_id: str, rows: Sequence[Re
     samples in blocks, inside the caller's write transaction; returns the id of the last."""
     first = next_reading_id(conn)
     numbered = [(first + i, session_id, *row) for i, row in enumerate(rows)]
-    conn.executemany(
-        "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)",
-        [row for row in numbered if row[3] not in WAVEFORMS],
-    )
-    samples = [row for row in numbered if row[3] in WAVEFORMS]
-    conn.executemany(blocks.INSERT, [_block_row(b) for b in blocks.pack(samples)])
+    numerics = [row for row in numbered if row[3] not in WAVEFORMS]
+    if numerics:
+        conn.executemany(
+            "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)", numerics
+        )
+    if len(numerics) < len(numbered):
+        conn.executemany(blocks.INSERT, [b.row() for b in blocks.pack(row for row in numbered if row[3] in WAVEFORMS)])
     return first + len(rows) - 1
-
-
-def _block_row(b: Block) -> tuple:
-    return (b.id, b.session_id, b.vital, b.unit, b.source, b.status, b.t0, b.rate_hz, b.n, b.no_value, b.samples, b.times)
 
 
 def _waveform_rows_to_blocks(conn: sqlite3.Connection) -> None:
@@ -698,7 +694,7 @@ def _waveform_rows_to_blocks(conn: sqlite3.Connection) -> None:
     rows = conn.execute(
         f"SELECT id, session_id, t, vital, value, unit, source, status FROM readings WHERE {WAVEFORM_SQL} ORDER BY id", WAVEFORMS
     )
-    conn.executemany(blocks.INSERT, (_block_row(b) for b in blocks.pack(rows)))
+    conn.executemany(blocks.INSERT, (b.row() for b in blocks.pack(rows)))
     conn.execute("DROP TRIGGER readings_no_delete")
     conn.execute(f"DELETE FROM readings WHERE {WAVEFORM_SQL}", WAVEFORMS)
     conn.execute(append_only("readings", "delete"))

@@ -5,12 +5,13 @@ import random
 import sqlite3
 import threading
 
+import numpy as np
 import pytest
 
 from devices.reading import Reading
 from devices.virtual.simulator import simulate
 from devices.vocabulary import WAVEFORMS
-from monitor.session.blocks import MAX_BLOCK_S
+from monitor.session.blocks import MAX_BLOCK_S, pack
 from monitor.session.model import Session
 from monitor.session.store import SCHEMA_VERSION, Store, StoreError
 from tests.store_v1 import create_session_v1, create_v1, readings_v1, write_v1
@@ -251,3 +252,46 @@ def test_two_recorders_writing_at_once_keep_every_id_their_own(tmp_path):
         assert [(r.t, r.vital, r.value, r.source) for r in got] == [(r.t, r.vital, r.value, r.source) for b in w for r in b]
         ids += [r.id for r in got]
     assert sorted(ids) == list(range(1, len(ids) + 1))
+
+
+def encodings(found) -> set[tuple]:
+    """How each block keeps its values (decimals or float width) and times (grid, steps, offsets, times)."""
+    return {("ints" if b.decimals is not None else "floats", len(b.samples) // b.n, len(b.times or b"") // b.n) for b in found}
+
+
+def test_every_encoding_gives_back_exactly_what_was_packed():
+    rng = random.Random(11)
+    runs = {
+        "grid, 7-bit": ([1000.0 + i / 50 for i in range(50)], [float(rng.randint(0, 127)) for _ in range(50)]),
+        "grid, 0.01 steps, 32-bit": ([T0 + i * 0.008 for i in range(100)], [rng.randint(-10**6, 10**6) / 100 for _ in range(100)]),
+        "arrival jitter at epoch, float32 values": (
+            [T0 + i / 60 + rng.uniform(0, 0.003) for i in range(60)],
+            [float(np.float32(rng.random())) for _ in range(60)],
+        ),
+        "jitter near zero, float64 values, gaps": (
+            [0.001 + i / 75 + rng.uniform(0, 1e-5) for i in range(70)],
+            [None if i % 9 == 0 else rng.random() for i in range(70)],
+        ),
+        "a flush of the simulator's 75 Hz": ([T0 + 7 + k / 75 for k in range(30, 45)], [12.5] * 15),
+        "a lone sample": ([T0], [3.5]),
+    }
+    packed = {}
+    next_id = 1
+    for name, (times, values) in runs.items():
+        rows = [
+            (next_id + i, "s", t, "pleth", v, "au", "x", "no_value" if v is None else "ok")
+            for i, (t, v) in enumerate(zip(times, values, strict=True))
+        ]
+        next_id += len(rows) + 5
+        found = list(pack(rows))
+        assert len(found) == 1, name
+        assert [(i, t, v, st) for i, t, v, st in found[0].rows()] == [(r[0], r[2], r[4], r[7]) for r in rows], name
+        packed[name] = found[0]
+    assert {name: encodings([b]) for name, b in packed.items()} == {
+        "grid, 7-bit": {("ints", 2, 0)},
+        "grid, 0.01 steps, 32-bit": {("ints", 4, 0)},
+        "arrival jitter at epoch, float32 values": {("floats", 4, 4)},
+        "jitter near zero, float64 values, gaps": {("floats", 8, 8)},
+        "a flush of the simulator's 75 Hz": {("ints", 2, 1)},  # off the grid by a step of float64 here and there
+        "a lone sample": {("ints", 2, 0)},
+    }
