@@ -47,6 +47,10 @@ VITALS: dict[str, VitalSpec] = {
 }
 
 NIBP_VITALS = ("sbp", "dbp", "map")
+# Vitals sampled as a waveform (many samples a second, drawn as a trace, never shown as a number): the store
+# keeps them as blocks of samples, the recorder drops them first when it cannot store everything. ECG,
+# respiration or capnography traces join here when a source yields them.
+WAVEFORMS = ("pleth",)
 
 # Device and technical conditions. Decoders and transports report these by name; the
 # alarm engine turns them into technical alarms. A condition is never a physiological value.

@@ -60,7 +60,8 @@ def query(db: Path, sql: str, *params) -> list[tuple]:
 def stored(db: Path, after: float = 0.0) -> int:
     """Readings in the store stamped after ``after`` (0 while the recorder is still creating it)."""
     try:
-        return query(db, "SELECT COUNT(*) FROM readings WHERE t > ?", after)[0][0]
+        sql = "SELECT (SELECT COUNT(*) FROM readings WHERE t > ?) + (SELECT COALESCE(SUM(n), 0) FROM waveform_blocks WHERE t0 > ?)"
+        return query(db, sql, after, after)[0][0]
     except sqlite3.OperationalError:
         return 0
 
@@ -84,8 +85,16 @@ def kill_recorder(db: Path, proc: subprocess.Popen) -> tuple[float, float]:
     proc.wait(5)
     if proc.stdout is not None:
         proc.stdout.close()
-    last_t = query(db, "SELECT MAX(t) FROM readings")[0][0]
-    return killed_at, killed_at - last_t
+    return killed_at, killed_at - last_stored(db)
+
+
+def last_stored(db: Path) -> float:
+    """The time of the last reading stored in ``db`` (waveform samples included)."""
+    store = Store(db, read_only=True)
+    try:
+        return max(store.last_reading_time(s.id) or 0.0 for s in store.sessions())
+    finally:
+        store.close()
 
 
 def fd_count(pid: int | str = "self") -> int:

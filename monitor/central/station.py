@@ -37,7 +37,7 @@ from monitor.central.checks import RoomState
 from monitor.central.site_key import CLOCK_SKEW_S, Verifier, is_signed_by, sign
 from monitor.central.throttle import REPORT_EVERY_S, Throttle
 from monitor.rules.alarms import ActiveAlarm
-from monitor.session.store import Store
+from monitor.session.store import Store, insert_readings
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +114,10 @@ class CentralStore(Store):
         if kind not in mt.KINDS:
             raise ValueError(kind)
         conn = self._conn()
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: the next reading id is read before inserting
         try:
             if kind == "readings":
-                conn.executemany(
-                    "INSERT INTO readings (session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?)",
-                    [(session_id, *r) for r in rows],
-                )
+                insert_readings(conn, session_id, rows)
             elif kind == "events":
                 conn.executemany(
                     "INSERT INTO events (session_id, t, kind, data, who) VALUES (?,?,?,?,?)",

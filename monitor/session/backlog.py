@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from devices.reading import Reading
+from devices.vocabulary import WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.store import Store, Written
 
-WAVEFORMS = ("pleth",)
 Event = tuple[float, str, dict, "str | None"]
 Saved = Callable[[Sequence[Reading], Sequence[Event], Written], None]  # told what one write stored
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from devices.reading import Reading
+from devices.vocabulary import WAVEFORMS
 from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup, group_alarms
 from monitor.rules.alarms import AlarmEngine, RepeatNibp
 from monitor.rules.baseline import Baseline
@@ -29,7 +30,6 @@ from monitor.session.store import CORRECTABLE, CORRECTION, Store, StoredEvent, S
 
 ENTRY_KINDS = tuple(CORRECTABLE)  # entries a nurse can mark entered in error
 RECENT_ENTRIES = 8  # entries the page lists (newest first); older ones are in the review
-WAVEFORMS = ("pleth",)  # vitals whose latest sample no tile shows
 CUFF = "sbp"  # the vital whose stored times are the session's NIBP measurements
 DISCHARGE_VITALS = ("sbp", "dbp", "spo2")  # the trusted values discharge readiness compares
 

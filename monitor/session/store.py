@@ -1,11 +1,19 @@
 """The session store: one SQLite file (WAL mode) holding many sessions, append-only.
 
 Readings, session events (doses, notes, phases, device conditions) and alarm transitions are
-only ever inserted; triggers refuse updates and deletes. Each thread gets its own connection.
+only ever inserted; triggers refuse updates and deletes. Numeric readings are rows; waveform samples
+(``devices.vocabulary.WAVEFORMS``) are kept in blocks (``monitor.session.blocks``) and read back as the
+same readings, with ids from the same sequence. Each thread gets its own connection.
+
+Schema version 2. A version 1 store (every waveform sample a row of ``readings``) is brought to version 2
+when it is opened for writing, in one transaction: its waveform rows become blocks with the same ids,
+times, values and statuses. A store newer than this code is refused untouched.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
 import sqlite3
@@ -13,15 +21,19 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from devices.errors import KapmonError
 from devices.reading import Reading
+from devices.vocabulary import NO_VALUE, WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
+from monitor.session import blocks
+from monitor.session.blocks import Block
 from monitor.session.dose_rows import dose_rows
 from monitor.session.model import Dose, Session
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP) out of the record's use
 CORRECTABLE = {"dose": "dose", "note": "note", "manual_nibp": "hand-taken BP"}  # entries that can be marked entered in error
 MANUAL = "manual"  # the source of readings entered by hand
@@ -90,13 +102,28 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 
-APPEND_ONLY = "".join(
-    f"""
-CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;"""
-    for table in ("readings", "events", "alarm_events", "audit")
-    for op in ("update", "delete")
+
+def append_only(table: str, op: str) -> str:
+    """The trigger that refuses ``op`` (update or delete) on ``table``."""
+    return (
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table}"
+        f" BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+    )
+
+
+# Every statement of the schema (each safe to run again), in order.
+STATEMENTS = (
+    *(statement.strip() for statement in SCHEMA.split(";") if statement.strip()),
+    blocks.BLOCKS_TABLE,
+    blocks.BLOCKS_INDEX,
+    *(
+        append_only(table, op)
+        for table in ("readings", "waveform_blocks", "events", "alarm_events", "audit")
+        for op in ("update", "delete")
+    ),
 )
+READING_COLUMNS = "id, t, vital, value, unit, source, status"
+WAVEFORM_SQL = f"vital IN ({','.join('?' * len(WAVEFORMS))})"
 
 
 class StoreError(KapmonError):
@@ -234,10 +261,20 @@ class Store:
             raise StoreError(f"{self.path}: not a kapmon store ({exc})") from None
         except StoreError as exc:
             raise StoreError(f"{self.path}: {exc}") from None
-        if version is None and self.read_only:
-            raise StoreError(f"{self.path}: an empty database, not a kapmon store")
-        if version is not None and int(version) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: schema version {version}, this kapmon reads version {SCHEMA_VERSION}")
+        if version is None:
+            if self.read_only:
+                raise StoreError(f"{self.path}: an empty database, not a kapmon store")
+            return
+        if not version.isdigit() or int(version) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {version}, newer than this kapmon (it reads version {SCHEMA_VERSION});"
+                " left untouched"
+            )
+        if int(version) < SCHEMA_VERSION and self.read_only:
+            raise StoreError(
+                f"{self.path}: schema version {version}, older than this kapmon (it reads version {SCHEMA_VERSION}); "
+                "open it once where it can be written (it is upgraded then)"
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -253,17 +290,27 @@ class Store:
         return conn
 
     def _init_schema(self) -> None:
+        """Create the schema, or bring a version 1 store to this version, in one transaction."""
+        conn = self._conn()
         try:
-            conn = self._conn()
-            conn.executescript(
-                "BEGIN;"
-                + SCHEMA
-                + APPEND_ONLY
-                + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
-            )
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_version(conn)  # again, under the write lock: another process may have upgraded it
+                version = kapmon_schema_version(conn)
+                for statement in STATEMENTS:
+                    conn.execute(statement)
+                if version == "1":
+                    _waveform_rows_to_blocks(conn)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
-        self._check_version(conn)
+        except (ValueError, TypeError) as exc:  # a version 1 row that cannot be a waveform sample
+            raise StoreError(f"{self.path}: cannot be upgraded to schema version {SCHEMA_VERSION} ({exc}); untouched") from None
 
     def busy_timeout(self, seconds: float) -> None:
         """How long this thread's writes wait for another connection's lock before failing."""
@@ -306,14 +353,11 @@ class Store:
         last = {"readings": 0, "events": 0}
         if conn.in_transaction:  # a write that failed at COMMIT (a full disk) may have left one open
             conn.execute("ROLLBACK")
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: the next reading id is read before inserting
         try:
             if readings:
-                conn.executemany(
-                    "INSERT INTO readings (session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?)",
-                    [(session_id, r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings],
-                )
-                last["readings"] = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+                rows = [(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings]
+                last["readings"] = insert_readings(conn, session_id, rows)
             if events:
                 conn.executemany(
                     "INSERT INTO events (session_id, t, kind, data, who) VALUES (?,?,?,?,?)",
@@ -395,20 +439,37 @@ class Store:
         through_id: int | None = None,
     ) -> list[StoredReading]:
         """Readings after the cursor ``after_id`` (and up to ``through_id``), oldest first, optionally only some vitals."""
-        sql = "SELECT id, t, vital, value, unit, source, status FROM readings WHERE session_id=? AND id>?"
-        params: list = [session_id, after_id]
+        names = None if vitals is None else list(vitals)
+        where, params = "session_id=? AND id>?", [session_id, after_id]
+        if through_id is not None:
+            where += " AND id<=?"
+            params.append(through_id)
+        numeric = names is None or any(v not in WAVEFORMS for v in names)
+        waves = [v for v in WAVEFORMS if names is None or v in names]
+        if names is not None:
+            where += f" AND vital IN ({','.join('?' * len(names))})"
+            params += names
+        sql = f"SELECT {READING_COLUMNS} FROM readings WHERE {where} ORDER BY id" + ("" if limit is None else " LIMIT ?")
+        rows = self._conn().execute(sql, [*params, *([] if limit is None else [limit])]) if numeric else ()
+        numerics = (StoredReading(*row) for row in rows)
+        found = self._blocks_after(session_id, after_id, through_id, waves)
+        samples = (r for b in found for r in _readings(b, after_id, through_id))
+        merged = heapq.merge(numerics, samples, key=attrgetter("id"))
+        return list(merged if limit is None else itertools.islice(merged, limit))
+
+    def _blocks_after(self, session_id: str, after_id: int, through_id: int | None, vitals: Sequence[str]) -> Iterator[Block]:
+        """The session's blocks of ``vitals`` with a sample after ``after_id`` (and starting by ``through_id``), by id."""
+        if not vitals:
+            return iter(())
+        sql = (
+            f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? AND vital IN ({','.join('?' * len(vitals))})"
+            " AND id>? AND id+n-1>?"
+        )
+        params = [session_id, *vitals, after_id - blocks.MAX_BLOCK_N, after_id]
         if through_id is not None:
             sql += " AND id<=?"
             params.append(through_id)
-        if vitals is not None:
-            names = list(vitals)
-            sql += f" AND vital IN ({','.join('?' * len(names))})"
-            params += names
-        sql += " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [StoredReading(*row) for row in self._conn().execute(sql, params)]
+        return (Block(*row) for row in self._conn().execute(sql + " ORDER BY id", params))
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -426,13 +487,32 @@ class Store:
         """The distinct ``(vital, unit, source, status)`` of a session's readings (a handful in a real session),
         those of the vital with the most readings first."""
         conn = self._conn()
-        counts = dict(conn.execute("SELECT vital, COUNT(*) FROM readings WHERE session_id=? GROUP BY vital", (session_id,)))
-        kinds = conn.execute("SELECT DISTINCT vital, unit, source, status FROM readings WHERE session_id=?", (session_id,))
+        counts = dict(
+            conn.execute(
+                "SELECT vital, SUM(k) FROM (SELECT vital, COUNT(*) AS k FROM readings WHERE session_id=? GROUP BY vital"
+                " UNION ALL SELECT vital, SUM(n) FROM waveform_blocks WHERE session_id=? GROUP BY vital) GROUP BY vital",
+                (session_id, session_id),
+            )
+        )
+        kinds = conn.execute(
+            "SELECT DISTINCT vital, unit, source, status FROM readings WHERE session_id=?"
+            " UNION SELECT DISTINCT vital, unit, source, status FROM waveform_blocks WHERE session_id=? AND n>no_value"
+            " UNION SELECT DISTINCT vital, unit, source, ? FROM waveform_blocks WHERE session_id=? AND no_value>0",
+            (session_id, session_id, NO_VALUE, session_id),
+        )
         return sorted(kinds, key=lambda kind: (-counts[kind[0]], kind))
 
     def last_reading_time(self, session_id: str) -> float | None:
         """The latest time of any reading of the session (``None`` when it has none)."""
-        return self._conn().execute("SELECT MAX(t) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+        conn = self._conn()
+        latest = conn.execute("SELECT MAX(t) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+        rows = conn.execute(  # a block's samples lie within MAX_BLOCK_S of its start
+            f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=?"
+            " AND t0 >= (SELECT MAX(t0) FROM waveform_blocks WHERE session_id=?) - ?",
+            (session_id, session_id, blocks.MAX_BLOCK_S),
+        )
+        times = [float(Block(*row).t().max()) for row in rows]
+        return max([t for t in [latest, *times] if t is not None], default=None)
 
     def readings_by_time(self, session_id: str, size: int, kinds: Sequence[tuple] | None = None) -> Iterator[list[tuple]]:
         """Every reading of a session in time order (row order at one time), ``size`` rows at a time: what an
@@ -444,13 +524,26 @@ class Store:
         else:
             columns = " ".join(f"WHEN vital=? AND unit=? AND source=? AND status=? THEN {k}" for k in range(len(kinds)))
             columns, params = f"CASE {columns} END", [text for kind in kinds for text in kind]
-        sql = f"SELECT t, value, {columns} FROM readings WHERE session_id=? ORDER BY t, id"
-        cursor = self._conn().execute(sql, [*params, session_id])
-        while rows := cursor.fetchmany(size):
-            yield rows
+        conn = self._conn()
+        numerics = conn.execute(
+            f"SELECT t, id, value, {columns} FROM readings WHERE session_id=? ORDER BY t, id", [*params, session_id]
+        )
+        found = conn.execute(f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? ORDER BY t0, id", (session_id,))
+        index = {tuple(kind): k for k, kind in enumerate(kinds or ())}
+        samples = _samples_by_time((Block(*row) for row in found), index if kinds else None)
+        merged = heapq.merge(numerics, samples)  # (t, id, ...): ids are unique, so nothing further is compared
+        while batch := list(itertools.islice(merged, size)):
+            yield [(t, value, *kind) for t, _, value, *kind in batch]
 
     def recent(self, session_id: str, vital: str, after_id: int, n: int) -> list[StoredReading]:
         """At most the newest ``n`` readings of one vital after the cursor, oldest first."""
+        if vital in WAVEFORMS:
+            newest: list[StoredReading] = []
+            for b in self._blocks_newest(session_id, vital, after_id):
+                newest[:0] = _readings(b, after_id)
+                if len(newest) >= n:
+                    break
+            return newest[len(newest) - n :] if n > 0 else []
         rows = (
             self._conn()
             .execute(
@@ -464,6 +557,11 @@ class Store:
 
     def series(self, session_id: str, vital: str) -> list[tuple[float, float | None]]:
         """``(t, value)`` of one vital in row order: the fast path for long waveforms (review, export)."""
+        if vital in WAVEFORMS:
+            found = self._conn().execute(
+                f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? AND vital=? ORDER BY id", (session_id, vital)
+            )
+            return [(t, v) for row in found for _, t, v, _ in Block(*row).rows()]
         return (
             self._conn()
             .execute("SELECT t, value FROM readings WHERE session_id=? AND vital=? ORDER BY id", (session_id, vital))
@@ -472,6 +570,9 @@ class Store:
 
     def latest(self, session_id: str, vital: str) -> StoredReading | None:
         """The newest reading of one vital (value or no-value)."""
+        if vital in WAVEFORMS:
+            last = next(self._blocks_newest(session_id, vital, 0), None)
+            return None if last is None else _readings(last, last.last_id() - 1)[0]
         row = (
             self._conn()
             .execute(
@@ -494,11 +595,24 @@ class Store:
             )
             .fetchall()
         )
-        return [StoredReading(*row) for row in rows]
+        waves = [r for r in (self.latest(session_id, vital) for vital in WAVEFORMS) if r is not None]
+        return sorted([StoredReading(*row) for row in rows] + waves, key=attrgetter("id"))
+
+    def _blocks_newest(self, session_id: str, vital: str, after_id: int) -> Iterator[Block]:
+        """The session's blocks of ``vital`` holding a sample after ``after_id``, newest first."""
+        rows = self._conn().execute(
+            f"SELECT {blocks.COLUMNS} FROM waveform_blocks WHERE session_id=? AND vital=? AND id>? AND id+n-1>? ORDER BY id DESC",
+            (session_id, vital, after_id - blocks.MAX_BLOCK_N, after_id),
+        )
+        return (Block(*row) for row in rows)
 
     def last_reading_id(self, session_id: str) -> int:
-        row = self._conn().execute("SELECT MAX(id) FROM readings WHERE session_id=?", (session_id,)).fetchone()
-        return row[0] or 0
+        conn = self._conn()
+        row = conn.execute("SELECT MAX(id) FROM readings WHERE session_id=?", (session_id,)).fetchone()
+        wave = conn.execute(
+            "SELECT id+n-1 FROM waveform_blocks WHERE id=(SELECT MAX(id) FROM waveform_blocks WHERE session_id=?)", (session_id,)
+        ).fetchone()
+        return max(row[0] or 0, wave[0] if wave else 0)
 
     def events(self, session_id: str, after_id: int = 0, kind: str | None = None) -> list[StoredEvent]:
         return [StoredEvent(i, t, k, json.loads(d), w) for i, t, k, d, w in self.event_rows(session_id, after_id, kind)]
@@ -543,7 +657,67 @@ class Store:
         return [(row[0], AlarmEvent(*row[1:])) for row in rows]
 
     def count_readings(self, session_id: str) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+        """How many readings the session has (waveform samples included)."""
+        conn = self._conn()
+        rows = conn.execute("SELECT COUNT(*) FROM readings WHERE session_id=?", (session_id,)).fetchone()[0]
+        samples = conn.execute("SELECT SUM(n) FROM waveform_blocks WHERE session_id=?", (session_id,)).fetchone()[0]
+        return rows + (samples or 0)
+
+
+ReadingRow = tuple[float, str, "float | None", str, str, str]  # (t, vital, value, unit, source, status)
+
+
+def next_reading_id(conn: sqlite3.Connection) -> int:
+    """The id the next reading gets (readings and waveform samples share the ids). Read under the write lock."""
+    sql = "SELECT MAX(COALESCE((SELECT MAX(id) FROM readings), 0), COALESCE((SELECT MAX(id)+n-1 FROM waveform_blocks), 0))"
+    return conn.execute(sql).fetchone()[0] + 1
+
+
+def insert_readings(conn: sqlite3.Connection, session_id: str, rows: Sequence[ReadingRow]) -> int:
+    """Insert ``rows`` of one session with consecutive ids in the order given, numerics as rows and waveform
+    samples in blocks, inside the caller's write transaction; returns the id of the last."""
+    first = next_reading_id(conn)
+    numbered = [(first + i, session_id, *row) for i, row in enumerate(rows)]
+    numerics = [row for row in numbered if row[3] not in WAVEFORMS]
+    if numerics:
+        conn.executemany(
+            "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)", numerics
+        )
+    if len(numerics) < len(numbered):
+        conn.executemany(blocks.INSERT, [b.row() for b in blocks.pack(row for row in numbered if row[3] in WAVEFORMS)])
+    return first + len(rows) - 1
+
+
+def _waveform_rows_to_blocks(conn: sqlite3.Connection) -> None:
+    """Version 1 to 2, inside the caller's transaction: every waveform row of ``readings`` into blocks with
+    the same ids, then out of ``readings`` (the one delete the store ever makes, under its own trigger's lift)."""
+    rows = conn.execute(
+        f"SELECT id, session_id, t, vital, value, unit, source, status FROM readings WHERE {WAVEFORM_SQL} ORDER BY id", WAVEFORMS
+    )
+    conn.executemany(blocks.INSERT, (b.row() for b in blocks.pack(rows)))
+    conn.execute("DROP TRIGGER readings_no_delete")
+    conn.execute(f"DELETE FROM readings WHERE {WAVEFORM_SQL}", WAVEFORMS)
+    conn.execute(append_only("readings", "delete"))
+
+
+def _readings(b: Block, after_id: int, through_id: int | None = None) -> list[StoredReading]:
+    """The block's samples after ``after_id`` (and up to ``through_id``) as readings."""
+    last = b.last_id() if through_id is None else through_id
+    return [StoredReading(i, t, b.vital, v, b.unit, b.source, status) for i, t, v, status in b.rows() if after_id < i <= last]
+
+
+def _samples_by_time(found: Iterable[Block], index: dict[tuple, int] | None) -> Iterator[tuple]:
+    """The samples of ``found`` (blocks in start-time order) as ``(t, id, value, k)`` in time order (id order at
+    one time), ``k`` their kind's number in ``index``; without ``index`` ``(t, id, value, vital, unit, source, status)``."""
+    waiting: list[tuple] = []
+    for b in found:
+        while waiting and waiting[0][:2] < (b.t0, b.id):  # no later block has a sample before this one
+            yield heapq.heappop(waiting)
+        for i, t, v, status in b.rows():
+            kind = (b.vital, b.unit, b.source, status)
+            heapq.heappush(waiting, (t, i, v, index.get(kind)) if index is not None else (t, i, v, *kind))
+    while waiting:
+        yield heapq.heappop(waiting)
 
 
 def corrects(data: dict) -> int | None:

@@ -1,0 +1,178 @@
+"""Waveform blocks: how the store keeps a waveform's samples (``devices.vocabulary.WAVEFORMS``).
+
+One row holds a run of samples of one session, vital, unit and source, spanning less than about a second
+(``MAX_BLOCK_S``): their values as a typed array and their times as a start ``t0`` and a rate (sample ``i``
+at ``t0 + i / rate_hz``) or, when the samples are not exactly on such a grid, as an array of times. Sample
+``i`` of a block is the reading whose id is the block's ``id + i``: readings and waveform samples share one
+sequence of ids, so a cursor over the session's readings reads both. Nothing is rounded: values are kept
+as small integers with a count of decimals when every value is one exactly (a device's 7- or 16-bit samples,
+a value given to 0.1), else as float32 when float32 holds every one exactly, else as float64; times likewise
+(on the grid; or off it by at most 127 steps of the float64 resolution at ``t0``, one byte a sample; or
+float32 offsets from ``t0`` when exact; else float64). A sample without a value is NaN in a float array and read
+back as a no-value reading, never as a number.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from devices.vocabulary import NO_VALUE
+
+MAX_BLOCK_S = 1.0  # design proposal: a block spans less than a second (75 samples of a 75 Hz pleth)
+MAX_BLOCK_N = 1024  # design proposal: and holds at most this many samples (a second of a 1 kHz ECG), so the
+# block holding a given id starts at most this many ids before it: a read after a cursor stays an index range
+MAX_DECIMALS = 3  # values with more decimals than this are kept as floats
+F4, F8 = np.dtype("<f4"), np.dtype("<f8")
+I1 = np.dtype("i1")
+INTS: dict[int, np.dtype] = {2: np.dtype("<i2"), 4: np.dtype("<i4")}  # bytes a sample -> integers (with decimals)
+FLOATS: dict[int, np.dtype] = {4: F4, 8: F8}
+
+BLOCKS_TABLE = f"""CREATE TABLE IF NOT EXISTS waveform_blocks (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    vital TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    t0 REAL NOT NULL,
+    rate_hz REAL NOT NULL,
+    n INTEGER NOT NULL CHECK (n BETWEEN 1 AND {MAX_BLOCK_N}),
+    no_value INTEGER NOT NULL CHECK (no_value BETWEEN 0 AND n),
+    decimals INTEGER CHECK (decimals IS NULL OR (no_value = 0 AND length(samples) IN (2 * n, 4 * n))),
+    samples BLOB NOT NULL CHECK (length(samples) IN (2 * n, 4 * n, 8 * n)),
+    times BLOB CHECK (times IS NULL OR length(times) IN (n, 4 * n, 8 * n))
+)"""
+BLOCKS_INDEX = "CREATE INDEX IF NOT EXISTS waveform_blocks_by_vital ON waveform_blocks(session_id, vital, id)"
+COLUMNS = "id, session_id, vital, unit, source, status, t0, rate_hz, n, no_value, decimals, samples, times"
+INSERT = f"INSERT INTO waveform_blocks ({COLUMNS}) VALUES ({','.join('?' * 13)})"
+
+Row = tuple[int, str, float, str, "float | None", str, str, str]  # (id, session_id, t, vital, value, unit, source, status)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One stored block (the columns of ``waveform_blocks``, in order)."""
+
+    id: int  # the reading id of sample 0; sample i is reading id + i
+    session_id: str
+    vital: str
+    unit: str
+    source: str
+    status: str  # the status of its samples that have a value (ok or questionable)
+    t0: float
+    rate_hz: float  # samples a second (0 for a single sample)
+    n: int
+    no_value: int  # how many of its samples have no value (NaN in ``samples``)
+    decimals: int | None  # None: ``samples`` are floats; else integers, each the value times 10**decimals
+    samples: bytes  # little-endian int16 or int32 with decimals, else float32 or float64 (the length tells which)
+    times: bytes | None  # None: on the grid t0 + i / rate_hz; int8: steps of spacing(t0) off it; float32: t - t0; float64: t
+
+    def row(self) -> tuple:
+        """The block's columns, in ``COLUMNS`` order."""
+        return tuple(getattr(self, name) for name in COLUMNS.split(", "))
+
+    def last_id(self) -> int:
+        return self.id + self.n - 1
+
+    def t(self) -> np.ndarray:
+        """The time of every sample (float64)."""
+        if self.times is None or len(self.times) == self.n:
+            grid = _grid(self.t0, self.n, self.rate_hz)
+            return grid if self.times is None else grid + np.frombuffer(self.times, I1) * np.spacing(self.t0)
+        if len(self.times) == 4 * self.n:
+            return self.t0 + np.frombuffer(self.times, F4).astype(F8)
+        return np.frombuffer(self.times, F8)
+
+    def values(self) -> list[float | None]:
+        """The value of every sample, ``None`` for a sample without one."""
+        width = len(self.samples) // self.n
+        if self.decimals is not None:
+            ints = np.frombuffer(self.samples, INTS[width]).astype(F8)
+            return (ints / 10**self.decimals if self.decimals else ints).tolist()
+        return [None if math.isnan(v) else v for v in np.frombuffer(self.samples, FLOATS[width]).astype(F8).tolist()]
+
+    def rows(self) -> Iterator[tuple[int, float, float | None, str]]:
+        """``(id, t, value, status)`` of every sample."""
+        for i, (t, v) in enumerate(zip(self.t().tolist(), self.values(), strict=True)):
+            yield self.id + i, t, v, NO_VALUE if v is None else self.status
+
+
+def _exact(values: np.ndarray) -> tuple[int | None, bytes]:
+    """``(decimals, samples)`` keeping ``values`` exactly in the fewest bytes (see the module's docstring)."""
+    if not np.isnan(values).any():
+        for decimals in range(MAX_DECIMALS + 1):
+            ints = np.round(values * 10**decimals)
+            if np.abs(ints).max() < 2**31 and np.array_equal(ints / 10**decimals if decimals else ints, values):
+                return decimals, ints.astype(INTS[2] if np.abs(ints).max() < 2**15 else INTS[4]).tobytes()
+    small = values.astype(F4)
+    return None, small.tobytes() if np.array_equal(small.astype(F8), values, equal_nan=True) else values.tobytes()
+
+
+def _grid(t0: float, n: int, rate_hz: float) -> np.ndarray:
+    return t0 + np.arange(n) / rate_hz if n > 1 else np.array([t0])
+
+
+def _times(t: np.ndarray) -> tuple[float, bytes | None]:
+    """``(rate_hz, times)`` for samples at times ``t``, in the fewest bytes that give every time exactly."""
+    n = len(t)
+    if n == 1:
+        return 0.0, None
+    span = float(t[-1] - t[0])
+    rate = round((n - 1) / span, 3) if span > 0 else 0.0
+    if rate > 0:
+        grid, step = _grid(t[0], n, rate), np.spacing(t[0])
+        steps = np.round((t - grid) / step)
+        if np.abs(steps).max() <= 127 and np.array_equal(grid + steps * step, t):
+            return rate, steps.astype(I1).tobytes() if steps.any() else None
+    offsets = (t - t[0]).astype(F4)
+    exact = np.array_equal(t[0] + offsets.astype(F8), t)
+    return rate, offsets.tobytes() if exact else t.astype(F8).tobytes()
+
+
+def block(run: list[Row]) -> Block:
+    """The block holding ``run`` (rows of consecutive ids, one session, vital, unit and source)."""
+    first = run[0]
+    valued = next((r[7] for r in run if r[7] != NO_VALUE), NO_VALUE)
+    values = np.array([math.nan if r[4] is None else r[4] for r in run], F8)
+    no_value = sum(r[4] is None for r in run)
+    if np.isnan(values).sum() != no_value:
+        raise sqlite3.IntegrityError(f"a {first[3]} sample of {first[6]} is NaN: a missing value is a no-value reading")
+    t = np.array([r[2] for r in run], F8)
+    rate, times = _times(t)
+    decimals, samples = _exact(values)
+    row = (first[0], first[1], first[3], first[5], first[6], valued, float(t[0]), rate, len(run), no_value, decimals, samples)
+    return Block(*row, times)
+
+
+def _joins(run: list[Row], row: Row, status: str | None) -> bool:
+    """Whether ``row`` continues ``run`` (whose samples with a value have ``status``) in one block."""
+    last, first = run[-1], run[0]
+    return (
+        row[0] == last[0] + 1
+        and row[1] == first[1]
+        and row[3] == first[3]
+        and row[5:7] == first[5:7]
+        and (row[7] == NO_VALUE or status is None or row[7] == status)
+        and last[2] <= row[2] < first[2] + MAX_BLOCK_S
+        and len(run) < MAX_BLOCK_N
+    )
+
+
+def pack(rows: Iterable[Row]) -> Iterator[Block]:
+    """The blocks holding ``rows`` (waveform readings in id order), each as long as it can be."""
+    run: list[Row] = []
+    status: str | None = None
+    for row in rows:
+        if run and not _joins(run, row, status):
+            yield block(run)
+            run, status = [], None
+        run.append(row)
+        if row[7] != NO_VALUE:
+            status = row[7]
+    if run:
+        yield block(run)
