@@ -4,8 +4,10 @@
 
 Builds the session once (cached in ``--db``, default under the temp folder) and prints, in the same run: the
 export through ``monitor.exports`` (the streamed SQL -> Arrow path), the former path through one Python object
-per reading (kept in ``tests/unit/old_export.py``), and the anchor ``pandas.read_sql`` of the readings table
-followed by ``to_csv`` / ``to_parquet``. Each with its peak RSS, measured in a fresh process.
+per reading (kept in ``tests/unit/old_export.py``), and the anchor ``pandas.read_sql`` of the same rows in the
+schema-1 row table (one row per reading, pleth included, as the store kept them before waveform blocks; written
+once beside the store with ``tests/store_v1.py``) followed by ``to_csv`` / ``to_parquet``. Each with its peak
+RSS, measured in a fresh process.
 """
 
 from __future__ import annotations
@@ -39,6 +41,23 @@ def build(db: Path, hours: float) -> None:
     record_at_full_speed(store, session, src, build_plan("kap-iv", "iv", {}))
 
 
+def build_rows(db: Path, rows_db: Path) -> None:
+    """The session's readings as schema-1 rows in ``rows_db`` (the anchor's table), unless already there."""
+    sys.path.insert(0, str(ROOT))
+    from monitor.session.store import Store
+    from tests.store_v1 import create_session_v1, create_v1, write_v1
+
+    if rows_db.exists():
+        return
+    store = Store(db, read_only=True)
+    session = store.session(SESSION)
+    assert session is not None
+    conn = create_v1(rows_db)
+    create_session_v1(conn, session)
+    write_v1(conn, SESSION, store.readings(SESSION))
+    conn.close()
+
+
 def run(which: str, fmt: str, db: str, out: str) -> None:
     """One export in this (fresh) process."""
     sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "unit")]
@@ -54,13 +73,16 @@ def run(which: str, fmt: str, db: str, out: str) -> None:
 
         (old_export.write_csv if fmt == "csv" else old_export.write_parquet)(store, SESSION, Path(out))
     else:
+        import sqlite3
+
         import pandas as pd
 
-        frame = pd.read_sql(
-            "SELECT t, vital, value, unit, source, status FROM readings WHERE session_id=? ORDER BY id",
-            store._conn(),
-            params=(SESSION,),
-        )
+        with sqlite3.connect(Path(db).with_suffix(".rows.db")) as conn:
+            frame = pd.read_sql(
+                "SELECT t, vital, value, unit, source, status FROM readings WHERE session_id=? ORDER BY id",
+                conn,
+                params=(SESSION,),
+            )
         if fmt == "csv":
             frame.to_csv(out, index=False)
         else:
@@ -93,6 +115,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     t0 = time.perf_counter()
     build(args.db, args.hours)
+    build_rows(args.db, args.db.with_suffix(".rows.db"))
     from monitor.session.store import Store
 
     n = Store(args.db, read_only=True).count_readings(SESSION)
