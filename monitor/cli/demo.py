@@ -17,7 +17,7 @@ from monitor.cli.serving import (
     listen,
     load_users,
     open_store,
-    serve,
+    serve_session,
     show_hub_lines,
 )
 from monitor.session.hub import Hub
@@ -83,13 +83,5 @@ def run(args: argparse.Namespace) -> int:
             publish_from_args(hub, settings, args)
         except (DeviceError, StartError, BrokerError) as exc:
             return fail("demo", str(exc))
-        serve(
-            store,
-            {hub.session.id: hub},
-            listener,
-            f"/live/{hub.session.id}",
-            users=users,
-            recordings=args.recordings,
-            allow_hosts=args.allow_host,
-        )
+        serve_session(store, hub, listener, users, args)
     return 0

@@ -11,7 +11,7 @@ from devices.vocabulary import ROUTES
 from monitor.central.broker import add_publish_arguments, publish_settings
 from monitor.central.publisher import publish_from_args
 from monitor.cli.alarms import read_screening
-from monitor.cli.serving import add_server_arguments, fail, listen, load_users, open_store, serve, show_hub_lines
+from monitor.cli.serving import add_server_arguments, fail, listen, load_users, open_store, serve_session, show_hub_lines
 from monitor.session.resume import find_unfinished
 from monitor.session.start import build_plan, check_bind, open_sources, operator, resume_session, session_speed, start_session
 
@@ -78,13 +78,5 @@ def run(args: argparse.Namespace) -> int:
         except (KapmonError, ValueError, OSError) as exc:
             return fail("monitor", str(exc))
         publish_from_args(hub, settings, args)
-        serve(
-            store,
-            {hub.session.id: hub},
-            listener,
-            f"/live/{hub.session.id}",
-            users=users,
-            recordings=args.recordings,
-            allow_hosts=args.allow_host,
-        )
+        serve_session(store, hub, listener, users, args)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from devices.errors import DeviceError
-from monitor.cli.serving import DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve
+from monitor.cli.serving import DEFAULT_SPEED, add_server_arguments, fail, listen, load_users, open_store, serve_session
 from monitor.session.start import StartError, check_bind
 from monitor.training.library import ScenarioFileError, TrainingInputError, check_speed, library, start_training
 
@@ -40,13 +40,5 @@ def run(args: argparse.Namespace) -> int:
         except (DeviceError, StartError, ScenarioFileError, TrainingInputError) as exc:
             return fail("replay", str(exc))
         print(f"kapmon replay: training session {hub.session.id}; debrief at /debrief/{hub.session.id}", flush=True)
-        serve(
-            store,
-            {hub.session.id: hub},
-            listener,
-            f"/live/{hub.session.id}",
-            users=users,
-            recordings=args.recordings,
-            allow_hosts=args.allow_host,
-        )
+        serve_session(store, hub, listener, users, args)
     return 0

@@ -213,6 +213,19 @@ def serve(
             hub.stop()
 
 
+def serve_session(store: Store, hub: Hub, listener: Listener, users: Users | None, args: argparse.Namespace) -> None:
+    """Serve one session's live page (and the others) with the server arguments a command was given."""
+    serve(
+        store,
+        {hub.session.id: hub},
+        listener,
+        f"/live/{hub.session.id}",
+        users=users,
+        recordings=args.recordings,
+        allow_hosts=args.allow_host,
+    )
+
+
 def _stop_on_term(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
