@@ -8,7 +8,7 @@ from pathlib import Path
 
 from devices.errors import KapmonError
 from monitor.central.broker import add_broker_arguments, config_from_args, require_paho
-from monitor.cli.serving import add_allow_host_argument, fail, load_users, port_number
+from monitor.cli.serving import add_listen_arguments, fail, load_users
 from monitor.paths import default_db
 from monitor.session.start import check_bind
 
@@ -21,16 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", required=True, metavar="mqtt://HOST:PORT", help="the broker the rooms publish to")
     p.add_argument("--site", default=None, help="show only this site's rooms (default: every site)")
     p.add_argument("--db", type=Path, default=None, help=f"central store file (default: {default_central_db()})")
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    p.add_argument("--port", type=port_number, default=8060, help="port to serve on, 1-65535 (default 8060)")
-    p.add_argument(
-        "--users",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host",
-    )
-    add_allow_host_argument(p)
+    add_listen_arguments(p, 8060)
     add_broker_arguments(p)
 
 

@@ -43,8 +43,8 @@ def add_store_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=None, metavar="PATH", help=f"store file (default: {default_db()})")
 
 
-def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
-    add_store_argument(p)
+def add_listen_arguments(p: argparse.ArgumentParser, port: int) -> None:
+    """Where a page server listens and who may sign in: --host, --port, --users, --allow-host."""
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     p.add_argument("--port", type=port_number, default=port, help=f"port to serve on, 1-65535 (default {port})")
     p.add_argument(
@@ -55,6 +55,11 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
         help="require sign-in (HTTP Basic) as a user in FILE (kapmon user add); needed for a non-loopback --host",
     )
     add_allow_host_argument(p)
+
+
+def add_server_arguments(p: argparse.ArgumentParser, port: int = 8050) -> None:
+    add_store_argument(p)
+    add_listen_arguments(p, port)
     default = SAMPLE_RECORDINGS if SAMPLE_RECORDINGS.is_dir() else None
     p.add_argument(
         "--recordings",
