@@ -9,7 +9,7 @@ from monitor.rules.session_rules import SessionRules
 from monitor.session.start import build_plan
 from monitor.session.model import Session
 from monitor.session.store import Store
-from tests.helpers import ListSource
+from tests.helpers import ListSource, wait_for
 
 START = 1_000_000.0
 
@@ -99,7 +99,7 @@ def test_stop_ends_an_endless_source_and_keeps_its_data(tmp_path):
     session = Session("s1", "P-1", START, "iv", 70.0)
     store.create_session(session)
     hub = Hub(store, session, [Endless()], ScaledClock(START, 1.0), SessionRules(build_plan("kap-iv", "iv", {}), START), flush_interval=0.05).start()
-    time.sleep(0.3)
+    wait_for(lambda: store.count_readings("s1") > 5, 10, "readings from the endless source")
     hub.stop()
     assert not hub.running
     n = store.count_readings("s1")

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,7 @@ from monitor.session.model import Session
 from monitor.rules.session_rules import SessionRules
 from monitor.session.store import Store
 from tests.faults import FlakyStore
-from tests.helpers import ListSource
+from tests.helpers import ListSource, wait_for
 
 START = 1_900_000_000.0
 
@@ -101,9 +100,11 @@ def test_another_process_holding_the_write_lock_does_not_stall_or_lose_anything(
     time.sleep(0.5)
     other.execute("BEGIN IMMEDIATE")  # another process takes the write lock and keeps it
     flushes_before = hub.last_flush
-    time.sleep(1.5)
-    assert hub.last_flush > flushes_before  # the recorder kept flushing (into memory) instead of waiting
-    assert any(a.alarm_id == "recording_failed" for a in hub.engine.active())
+    wait_for(  # the recorder keeps flushing (into memory) instead of waiting, and says it cannot save
+        lambda: hub.last_flush > flushes_before and any(a.alarm_id == "recording_failed" for a in hub.engine.active()),
+        10,
+        "the recording-failed alarm while flushing goes on",
+    )
     shown = hub.view.snapshot()  # what the live page reads: the failure, a live heartbeat, nothing unsaved
     assert shown.recording_failed and shown.flushed > flushes_before
     assert shown.latest["spo2"].t == max(r.t for r in store.readings("s1", vitals=["spo2"]))
