@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,13 +24,17 @@ START = 1_800_000_000.0
 
 # --- the playback clock -------------------------------------------------------------------
 
-def test_playback_clock_pauses_speeds_up_and_skips_forward_only():
+def test_playback_clock_pauses_speeds_up_and_skips_forward_only(monkeypatch):
+    import devices.source
+
+    wall = [100.0]  # the computer's monotonic clock, moved by the test
+    monkeypatch.setattr(devices.source, "time", SimpleNamespace(monotonic=lambda: wall[0], time=time.time))
     clock = PlaybackClock(START, speed=10)
-    time.sleep(0.1)
-    assert 0.8 < clock.now() - START < 1.5
+    wall[0] += 0.1
+    assert clock.now() - START == pytest.approx(1.0)
     clock.pause()
     frozen = clock.now()
-    time.sleep(0.05)
+    wall[0] += 0.05
     assert clock.now() == frozen
     clock.skip_to(frozen + 600)
     assert clock.now() == frozen + 600
@@ -37,8 +42,8 @@ def test_playback_clock_pauses_speeds_up_and_skips_forward_only():
     assert clock.now() == frozen + 600
     clock.set_speed(60)
     clock.resume()
-    time.sleep(0.1)
-    assert 5 < clock.now() - (frozen + 600) < 9
+    wall[0] += 0.1
+    assert clock.now() - (frozen + 600) == pytest.approx(6.0)
 
 
 def test_a_sleeper_wakes_when_the_trainer_speeds_up():
