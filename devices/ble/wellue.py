@@ -24,6 +24,7 @@ Three protocols (device-protocols §5 reconnect rules apply to all, see ``wellue
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -137,7 +138,7 @@ def _crc_ok(frame: bytes) -> bool:
     return crc8(frame[:-1]) == frame[-1]
 
 
-class _WellueDecoder(DecoderState):
+class _WellueDecoder(DecoderState, ABC):
     """What the three decoders share: their frames through ``frames``, readings as no value while the
     finger is out, and conditions as edges."""
 
@@ -148,8 +149,9 @@ class _WellueDecoder(DecoderState):
         self.buf += chunk
         return [i for piece in frames(self.buf, self.sync, self.header, self.total, self.valid) for i in self.take(piece, t)]
 
+    @abstractmethod
     def total(self, head: bytes) -> int | None:
-        raise NotImplementedError
+        """The whole frame's length from its first ``header`` bytes (None: not a frame start)."""
 
     def valid(self, frame: bytes) -> bool:
         return _crc_ok(frame)
