@@ -102,12 +102,21 @@ def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = No
 
 def protocol_for(session: Session) -> Protocol:
     """The session's protocol if it names a loadable one, else the shipped protocol for its route."""
+    return judged_under(session)[0]
+
+
+def judged_under(session: Session) -> tuple[Protocol, str]:
+    """The protocol a record is judged under and how to name it: the session's own, or (when its file can no
+    longer be loaded) the shipped protocol for its route, named so that nobody takes it for the session's."""
     if session.protocol:
         try:
-            return load(session.protocol)
-        except (ProtocolError, OSError):
-            pass
-    return load(DEFAULT_PROTOCOL.get(session.route, "kap-iv"))
+            protocol = load(session.protocol)
+            return protocol, protocol.name
+        except (ProtocolError, OSError) as exc:
+            fallback = load(DEFAULT_PROTOCOL.get(session.route, "kap-iv"))
+            return fallback, f"{fallback.name} (the session's protocol {session.protocol} could not be loaded: {exc})"
+    protocol = load(DEFAULT_PROTOCOL.get(session.route, "kap-iv"))
+    return protocol, protocol.name
 
 
 # --------------------------------------------------------------------------------------------- values
@@ -489,7 +498,7 @@ class Summary:
 
 def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summary:
     """The summary of one recorded session under ``protocol`` (default: :func:`protocol_for`)."""
-    protocol = protocol or protocol_for(record.session)
+    protocol, named = (protocol, protocol.name) if protocol else judged_under(record.session)
     first = record.first_dose
     readings = record.readings
     base = baseline(record, protocol)
@@ -522,7 +531,7 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         episodes=eps,
         discharge=discharge(record, base, eps, plan_for(record, protocol)),
         rems=rems(record, protocol),
-        protocol=protocol.name,
+        protocol=named,
     )
 
 

@@ -320,12 +320,14 @@ def _acknowledged(ep, ref: TimeRef) -> str:
 
 
 def _protocol_line(record: SessionRecord, summary: Summary) -> str:
+    """The protocol the summary was judged under, with the version and who chose it when that is the one
+    the session recorded (a protocol file that can no longer be loaded is named as such by the summary)."""
     chosen = next((e for e in record.events if e.kind == "protocol"), None)
-    if chosen is None:
-        return f"protocol {html.escape(summary.protocol)}"
-    version = chosen.data.get("version", "")
+    line = f"protocol {html.escape(summary.protocol)}"
+    if chosen is None or str(chosen.data.get("protocol")) != summary.protocol:
+        return line
     who = f", chosen by {html.escape(chosen.who)}" if chosen.who else ""
-    return f"protocol {html.escape(str(chosen.data.get('protocol', summary.protocol)))} {html.escape(str(version))}{who}"
+    return f"{line} {html.escape(str(chosen.data.get('version', '')))}{who}"
 
 
 def render(record: SessionRecord, summary: Summary, state: str = ENDED) -> str:

@@ -117,3 +117,38 @@ def test_the_rems_fields_are_complete_and_a_recorded_discharge_keeps_when_the_pa
     assert s.rems.pre_dose.sbp == 122 and s.rems.checkpoint is not None
     assert s.rems.pre_discharge.t == T0 + 6000 and s.rems.end.t == T0 + 8000
     assert s.rems.after_dose_s == 7800 and s.rems.two_hours
+
+
+def test_a_session_whose_protocol_file_is_gone_says_what_it_is_judged_under(tmp_path):
+    """A custom protocol file moved away after the session: the summary and report are judged under the
+    shipped protocol for the route and say so, instead of showing the session's protocol name over them."""
+    from devices.reading import Reading
+    from monitor.analysis.summary import load_record, summarise
+    from monitor.exports.report import render
+
+    store = Store(tmp_path / "k.db")
+    gone = tmp_path / "clinic-iv.toml"
+    store.create_session(Session("s1", "P-1", T0, "iv", 70.0, str(gone)))
+    store.write("s1", [Reading(T0 + t, "spo2", 97.0, "%", "ox") for t in range(0, 600, 60)],
+                [(T0, "protocol", {"protocol": "clinic-iv", "version": "2.0"}, "Dr A")])
+    record = load_record(store, "s1")
+    summary = summarise(record)
+    assert summary.protocol.startswith("kap-iv (the session's protocol ") and "could not be loaded" in summary.protocol
+    assert str(gone) in summary.protocol
+    html = render(record, summary)
+    assert "could not be loaded" in html and "clinic-iv 2.0, chosen by Dr A" not in html
+
+
+def test_a_session_under_a_loadable_protocol_names_it_with_its_version_and_chooser(tmp_path):
+    from devices.reading import Reading
+    from monitor.analysis.summary import load_record, summarise
+    from monitor.exports.report import render
+
+    store = Store(tmp_path / "k.db")
+    store.create_session(Session("s1", "P-1", T0, "iv", 70.0, "kap-iv"))
+    store.write("s1", [Reading(T0 + t, "spo2", 97.0, "%", "ox") for t in range(0, 600, 60)],
+                [(T0, "protocol", {"protocol": "kap-iv", "version": "0.1.0"}, "Dr A")])
+    record = load_record(store, "s1")
+    summary = summarise(record)
+    assert summary.protocol == "kap-iv"
+    assert "protocol kap-iv 0.1.0, chosen by Dr A" in render(record, summary)
