@@ -1,11 +1,14 @@
 """What a session may say about its patient and dosing: the plausible ranges of weight, age and dose, a
-lot number, a pseudonym (the routes of administration are in ``devices.vocabulary``). The recording sidecar
+lot number, an observation's level on its scale, a pseudonym (the routes of administration are in
+``devices.vocabulary``). The recording sidecar
 and the session record both check against these, so a value one accepts the other never refuses."""
 
 from __future__ import annotations
 
 import math
 import re
+
+from devices.vocabulary import SCALES
 
 # Plausible body weight in kg. Design proposal: from a newborn's weight to well above the heaviest
 # adults a clinic chair and cuff serve; a number outside it is a typing error (1 for 100, grams).
@@ -24,6 +27,9 @@ INFUSION_MAX_S = 24 * 3600.0
 # Design proposal: lot numbers are short codes (23HG512, ABC-1234): up to 40 letters, digits, spaces, - . /
 LOT_MAX = 40
 _LOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./-]*")
+# Who charted or gave something, as a sidecar or a page records it. Design proposal: as long as an account name
+# (monitor/auth/users.py NAME_MAX).
+WHO_MAX = 64
 
 
 def dose_problem(mg: object) -> str | None:
@@ -44,6 +50,18 @@ def lot_problem(lot: object) -> str | None:
         return f"lot is {len(lot):,} characters long (at most {LOT_MAX})"
     if not _LOT.fullmatch(lot):
         return f"lot {lot!r} is not a lot number (letters, digits, spaces, - . / only)"
+    return None
+
+
+def observation_problem(scale: object, level: object) -> str | None:
+    """Why ``level`` is not a level of observation scale ``scale``, or ``None`` when it is."""
+    spec = SCALES.get(scale) if isinstance(scale, str) else None
+    if spec is None:
+        return f"unknown observation scale {scale!r} (known: {', '.join(SCALES)})"
+    if isinstance(level, float) and level.is_integer():
+        level = int(level)
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= spec.top:
+        return f"{spec.label} level {level!r} is not one of 0-{spec.top}"
     return None
 
 

@@ -1,5 +1,5 @@
 """kapmon's vocabulary, defined once: reading statuses, vitals (unit, label, physical range), device
-conditions, routes of administration, drugs, session kinds, alarm priorities (rank, colour, mark) and kinds,
+conditions, observation scales, routes of administration, drugs, session kinds, alarm priorities (rank, colour, mark) and kinds,
 and how long a vital's latest value counts as current on a page.
 
 Every package imports these from here (``devices`` is the leaf every other package may import); the
@@ -9,6 +9,7 @@ screening questions are the other half of the vocabulary and live with their par
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 OK = "ok"
@@ -51,6 +52,120 @@ NIBP_VITALS = ("sbp", "dbp", "map")
 # keeps them as blocks of samples, the recorder drops them first when it cannot store everything. ECG,
 # respiration or capnography traces join here when a source yields them.
 WAVEFORMS = ("pleth",)
+
+
+SCORE_UNIT = "{score}"  # UCUM's annotation for a unitless score: the unit of every observation scale's level
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleSpec:
+    """One structured observation a nurse charts at the bedside: what it observes, the words of each level
+    (level 0 first), which end is worse, the level that means "not affected", and its code where one exists."""
+
+    name: str
+    label: str  # short, for buttons, tiles and alarm messages: "MOAA/S"
+    title: str  # what it observes: "Sedation"
+    levels: tuple[str, ...]
+    worse: str  # "low": lower levels are worse (MOAA/S), "high": higher levels are worse
+    source: str
+    code: tuple[str, str, str] | None = None  # (system, code, display) for FHIR; None: the Observation says it in text
+
+    @property
+    def top(self) -> int:
+        return len(self.levels) - 1
+
+    @property
+    def name_text(self) -> str:
+        """What it observes and on which scale, once: "Sedation (MOAA/S)", "Nausea"."""
+        return self.title if self.label == self.title else f"{self.title} ({self.label})"
+
+    @property
+    def normal(self) -> int:
+        """The level that means the patient is not affected."""
+        return self.top if self.worse == "low" else 0
+
+    def words(self, level: int) -> str:
+        """What ``level`` means, in the scale's words."""
+        return self.levels[level]
+
+    def worst(self, levels: Iterable[int]) -> int:
+        """The worst of some levels of this scale."""
+        return min(levels) if self.worse == "low" else max(levels)
+
+    def affected(self, level: int) -> bool:
+        """Whether ``level`` shows any effect (sedated, dissociated, nauseated...)."""
+        return level != self.normal
+
+
+# The observations kapmon knows. A protocol names the ones it wants charted and how often ([[observation]]) and
+# what a level triggers ([[limit]] on the scale's name). Sources: clinical-reference §3, §5.4 and §1.1.
+SCALES: dict[str, ScaleSpec] = {
+    spec.name: spec
+    for spec in (
+        ScaleSpec(
+            "moaas",
+            "MOAA/S",
+            "Sedation",
+            (
+                "no response to a painful trapezius squeeze",
+                "responds only to a painful trapezius squeeze",
+                "responds only to mild prodding or shaking",
+                "responds only when the name is called loudly or repeatedly",
+                "lethargic response to the name in a normal tone",
+                "responds readily to the name in a normal tone",
+            ),
+            "low",
+            "clinical-reference §3, §5.4: USMed-35 (MOAA/S 5 = responds readily to name ... 0 = no response to "
+            "trapezius squeeze; any drop from pre-dose = sedation); JNJ-sedation (sedation peaks 30-45 min)",
+        ),
+        ScaleSpec(
+            "dissociation",
+            "Dissociation",
+            "Dissociation",
+            (
+                "none",
+                "mild: altered perception, oriented, talks",
+                "moderate: detached or confused, answers when asked",
+                "severe: cannot communicate or is distressed",
+            ),
+            "high",
+            "clinical-reference §5.4: PI-mirror-B, Janssen-MI (dissociation in 61-75 %, peak ~40 min, resolves in "
+            "1.5-2 h; trials used CADSS); a four-level bedside rating is a design proposal",
+        ),
+        ScaleSpec(
+            "nausea",
+            "Nausea",
+            "Nausea",
+            ("none", "nausea", "retching", "vomiting"),
+            "high",
+            "clinical-reference §5.4: MDedge-esk, ASPIRE (nausea 27-32 %, vomiting 6-12 %); the levels are a design proposal",
+        ),
+        ScaleSpec(
+            "anxiety",
+            "Anxiety",
+            "Anxiety",
+            ("calm", "mild: settles by itself", "moderate: needs reassurance", "severe: panic, cannot be settled"),
+            "high",
+            "clinical-reference §5.4: Dovepress (psychotomimetic effects 14.8 % with IV ketamine); the levels are a "
+            "design proposal",
+        ),
+        ScaleSpec(
+            "breathing",
+            "Breathing",
+            "Breathing",
+            ("normal", "shallow or slow", "snoring or obstructed", "not breathing"),
+            "high",
+            "clinical-reference §1.1, §5.3: NHS-resp, BurgSimpson (respiratory depression boxed warning); ACEP "
+            "(apnoea or respiratory depression 0.8 %); the levels are a design proposal",
+        ),
+    )
+}
+
+# Every measure a limit may be set on: the vitals, and each observation scale with its levels as the range.
+MEASURES: dict[str, VitalSpec] = {
+    **VITALS,
+    **{s.name: VitalSpec(s.name, s.label, SCORE_UNIT, 0, s.top) for s in SCALES.values()},
+}
 
 # Device and technical conditions. Decoders and transports report these by name; the
 # alarm engine turns them into technical alarms. A condition is never a physiological value.

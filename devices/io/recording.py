@@ -33,14 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from devices.errors import RecordingError, SidecarError
-from devices.patient import AGE_YEARS, dose_problem, lot_problem, weight_problem
+from devices.patient import AGE_YEARS, WHO_MAX, dose_problem, lot_problem, observation_problem, weight_problem
 from devices.reading import Condition, Item, Reading
 from devices.schema import FieldProblem, FileModel, check, json_lines, read_json, rule
 from devices.screening import ScreeningAnswers
-from devices.vocabulary import CONDITIONS, NO_VALUE, OK, ROUTES, STATUSES, VITALS
+from devices.vocabulary import CONDITIONS, NO_VALUE, OK, ROUTES, SCALES, STATUSES, VITALS
 
 FORMAT = "kapmon-recording/1"
 LONG, WIDE = "long", "wide"
@@ -492,6 +492,21 @@ class EventSchema(FileModel):
     text: str = ""
 
 
+class ObservationSchema(FileModel):
+    """One charted observation: a level of a scale at ``t``, and who charted it."""
+
+    t: Seconds
+    scale: str
+    level: object
+    who: Annotated[str | None, Field(max_length=WHO_MAX)] = None
+
+    @model_validator(mode="after")
+    def _level(self) -> ObservationSchema:
+        if problem := observation_problem(self.scale, self.level):
+            raise FieldProblem("scale" if self.scale not in SCALES else "level", problem)
+        return self
+
+
 class SidecarSchema(FileModel):
     """A recording's JSON sidecar."""
 
@@ -507,6 +522,7 @@ class SidecarSchema(FileModel):
     screening: ScreeningAnswers | None = None
     doses: list[DoseSchema] | None = None
     events: list[EventSchema] | None = None
+    observations: list[ObservationSchema] | None = None
     sources: dict[str, str] | None = None
     teaching: str | None = None
     sampling_s: dict[str, float] | None = None
@@ -553,6 +569,11 @@ def validate_metadata(meta: object, name: str = "<sidecar>", lines: Mapping[str,
         out["screening"] = {key: getattr(side.screening, key) for key in meta["screening"]}
     if side.doses is not None:
         out["doses"] = side.dose_rows()
+    if side.observations is not None:
+        out["observations"] = [
+            {"t": o.t, "scale": o.scale, "level": int(o.level)} | ({"who": o.who} if o.who else {})  # type: ignore[call-overload]
+            for o in side.observations
+        ]
     if side.events is not None:
         out["events"] = [{**event, "text": event.get("text", "")} for event in meta["events"]]
     return out

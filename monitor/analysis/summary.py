@@ -30,7 +30,11 @@ peak, a minimum, a baseline or time below 90 %.
   alarm) held, judged at every reading, until the end of the recording.
 - **REMS-style summary**: the last BP before the first dose; the BP closest to the route's ~40 min
   checkpoint (within its window); the last BP of the session; total monitoring time (session
-  start to end) and time from the first dose to the end (the REMS form asks for >= 2 h).
+  start to end) and time from the first dose to the end (the REMS form asks for >= 2 h); sedation and
+  dissociation answered from the charted MOAA/S and dissociation levels (any level showing an effect: yes;
+  charted, never affected: no; never charted: not known).
+- **Observations**: per charted scale, the worst level and when it was first charted, the last level, and
+  the time affected (``monitor.analysis.charted``).
 """
 
 from __future__ import annotations
@@ -41,14 +45,15 @@ from dataclasses import dataclass, field
 
 from devices.errors import KapmonError
 from devices.reading import Reading
-from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK
+from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK, SCALES
+from monitor.analysis.charted import ScaleSummary, charted_answer, summarise_charted
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import fmt
 from monitor.rules.baseline import Baseline, BaselineBuilder, describe_rule
 from monitor.rules.discharge import readiness
 from monitor.rules.plan import Plan, make_plan
 from monitor.rules.protocol import DEFAULT_PROTOCOL, Protocol, ProtocolError, load
-from monitor.session.model import Dose, Session
+from monitor.session.model import Dose, Observation, Session
 from monitor.session.store import Store, StoredEvent, StoredReading, in_use
 
 SPO2_QUIET_S = 30.0  # the shipped protocols' quiet time for SpO2: a reading is fresh this long at least
@@ -75,6 +80,7 @@ class SessionRecord:
     end: float
     retracted: list[StoredEvent] = field(default_factory=list)  # entries marked entered in error (shown struck through)
     corrections: dict[int, StoredEvent] = field(default_factory=dict)  # corrected event id -> the correction
+    observations: list[Observation] = field(default_factory=list)  # charted levels in use, in time order
 
     @property
     def first_dose(self) -> float | None:
@@ -96,7 +102,15 @@ def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = No
     ends = [e.t for e in events if e.kind == "end"]
     last = max([session.started] + [r.t for r in readings[-1:]] + [e.t for e in events] + [a.t for a in alarms])
     return SessionRecord(
-        session, readings, events, store.doses(session_id), alarms, max(ends) if ends else last, retracted, corrected
+        session,
+        readings,
+        events,
+        store.doses(session_id),
+        alarms,
+        max(ends) if ends else last,
+        retracted,
+        corrected,
+        store.observations(session_id),
     )
 
 
@@ -437,14 +451,17 @@ class Rems:
     monitoring_s: float
     after_dose_s: float | None
     pre_discharge: BP | None = None  # the last BP before the recorded discharge (or the end of the record)
+    sedated: bool | None = None  # from the charted MOAA/S: None when it was never charted
+    dissociated: bool | None = None  # from the charted dissociation levels: None when never charted
 
     @property
     def two_hours(self) -> bool:
         return self.after_dose_s is not None and self.after_dose_s >= REMS_MIN_S
 
 
-def rems(record: SessionRecord, protocol: Protocol) -> Rems:
-    """Pre-dose, ~40 min, pre-discharge and end-of-session BP; total monitoring time."""
+def rems(record: SessionRecord, protocol: Protocol, charted: Sequence[ScaleSummary] = ()) -> Rems:
+    """Pre-dose, ~40 min, pre-discharge and end-of-session BP; total monitoring time; sedation and dissociation
+    as charted."""
     bps = [b for b in bp_readings(record.readings) if b.sbp is not None]
     first = record.first_dose
     route = protocol.routes.get(record.session.route)
@@ -466,6 +483,8 @@ def rems(record: SessionRecord, protocol: Protocol) -> Rems:
         record.end - record.session.started,
         None if first is None else record.end - first,
         before_leaving[-1] if before_leaving else None,
+        charted_answer(charted, "moaas"),
+        charted_answer(charted, "dissociation"),
     )
 
 
@@ -494,6 +513,7 @@ class Summary:
     discharge: Discharge
     rems: Rems
     protocol: str = field(default="")
+    observations: list[ScaleSummary] = field(default_factory=list)
 
 
 def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summary:
@@ -507,6 +527,7 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
     hr_vital = "hr" if valid(readings, "hr") else "pr"
     total = sum(d.mg for d in record.doses)
     weight = record.session.weight_kg
+    charted = summarise_charted(record.observations, record.end, protocol.observations)
     return Summary(
         baseline=base,
         baseline_rule=describe_rule(protocol.baseline) if first is not None else "no dose recorded: no baseline",
@@ -530,8 +551,9 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         alarms=alarm_stats(eps),
         episodes=eps,
         discharge=discharge(record, base, eps, plan_for(record, protocol)),
-        rems=rems(record, protocol),
+        rems=rems(record, protocol, charted),
         protocol=named,
+        observations=charted,
     )
 
 
@@ -559,6 +581,28 @@ def _at(p: Point | None, unit: str, sign: bool = False) -> str:
     value = ("+" if sign and p.value > 0 else "") + fmt(p.value)
     when = f", {minutes(p.after_dose_s)} after the first dose" if p.after_dose_s is not None else ""
     return f"{value} {unit}{when}"
+
+
+def yes_no(answer: bool | None, scale: str) -> str:
+    """A REMS-style yes/no answered from a charted scale."""
+    return f"not known ({scale} not charted)" if answer is None else ("yes" if answer else "no") + f" (charted {scale})"
+
+
+def observation_rows(charted: Sequence[ScaleSummary], started: float, first_dose: float | None) -> list[tuple[str, str]]:
+    """One row per charted scale: worst level with its words and when, time affected, how often charted."""
+    rows = []
+    for c in charted:
+        spec = SCALES[c.scale]
+        last = f"last {c.last} at T+{minutes(c.last_t - started)}; charted {c.count} times"
+        if not c.affected:
+            rows.append((spec.name_text, f"never affected ({c.worst}, {spec.words(c.worst)}); {last}"))
+            continue
+        worst = "deepest" if spec.worse == "low" else "worst"
+        text = f"{worst} {c.worst} ({spec.words(c.worst)}) at T+{minutes(c.worst_t - started)}"
+        if first_dose is not None:
+            text += f", {minutes(c.worst_t - first_dose)} after the first dose" if c.worst_t >= first_dose else ", before the first dose"
+        rows.append((spec.name_text, f"{text}; affected for {minutes(c.affected_s)}; {last}"))
+    return rows or [("Charted", "none")]
 
 
 def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -616,6 +660,7 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
                 (f"{s.hr_vital.upper()} range", "-" if hr is None else f"{fmt(hr[0])}-{fmt(hr[1])} /min"),
             ],
         ),
+        ("Observations", observation_rows(s.observations, started, s.first_dose)),
         ("Alarms (episodes)", alarm_rows),
         (
             "Discharge",
@@ -637,6 +682,8 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
                     "First dose to end",
                     minutes(r.after_dose_s) + ("" if r.after_dose_s is None else " (>= 2 h)" if r.two_hours else " (< 2 h)"),
                 ),
+                ("Sedation", yes_no(r.sedated, "MOAA/S")),
+                ("Dissociation", yes_no(r.dissociated, "dissociation")),
             ],
         ),
     ]
@@ -717,5 +764,19 @@ def summary_json(record: SessionRecord, s: Summary) -> dict:
             "monitoring_s": s.rems.monitoring_s,
             "after_dose_s": s.rems.after_dose_s,
             "two_hours": s.rems.two_hours,
+            "sedated": s.rems.sedated,
+            "dissociated": s.rems.dissociated,
+        },
+        "observations": {
+            c.scale: {
+                "count": c.count,
+                "worst": c.worst,
+                "worst_t": c.worst_t - start,
+                "last": c.last,
+                "last_t": c.last_t - start,
+                "affected_s": c.affected_s,
+                "first_affected_t": at(c.first_affected_t),
+            }
+            for c in s.observations
         },
     }

@@ -30,6 +30,10 @@ Semantics, in short:
   key BP not taken) are non-latching; condition and data alarms start LOW and become MEDIUM after
   ``escalate_after_s``. A vital is stale after the protocol's quiet time, or after a few of its own
   sampling intervals when the source samples more slowly (a monitor that sends once a minute).
+- A charted observation (MOAA/S, dissociation, ...) is judged against the limits on its scale like a
+  discrete reading; each scale the protocol charts falls due ``every_min`` after the first dose or its last
+  charting, and once the session charts observations a LOW "overdue" reminder follows ``grace_min`` later
+  until it is charted (``monitor.rules.observations``).
 """
 
 from __future__ import annotations
@@ -50,12 +54,15 @@ from devices.vocabulary import (
     PHYSIOLOGICAL,
     PRIORITY_RANK,
     QUESTIONABLE,
+    SCALES,
+    SCORE_UNIT,
     TECHNICAL,
 )
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.baseline import Baseline, BaselineBuilder
+from monitor.rules.observations import overdue_at
 from monitor.rules.plan import Plan
-from monitor.rules.protocol import Checkpoint, Limit
+from monitor.rules.protocol import Checkpoint, Limit, ObservationRule
 
 LABELS = {
     "sbp": "SBP",
@@ -68,6 +75,7 @@ LABELS = {
     "rr": "RR",
     "etco2": "EtCO2",
     "pleth": "Pleth",
+    **{s.name: s.label for s in SCALES.values()},
 }
 
 # Conditions that say the device has no data; a valid reading of the same vital (or, for conditions
@@ -120,6 +128,16 @@ class RepeatNibp:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Charted(Reading):
+    """A charted observation's level in a reading's shape, so the engine judges it against the limits on its scale
+    as it judges a discrete reading. It never leaves the engine (the record keeps observations as events)."""
+
+    def __post_init__(self) -> None:
+        if self.vital not in SCALES:
+            raise ValueError(f"unknown observation scale {self.vital!r}")
+
+
 def fmt(x: float) -> str:
     """A number as a nurse reads it: no trailing ``.0``."""
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
@@ -150,6 +168,10 @@ def recovered(limit: Limit, value: float, threshold: float) -> bool:
 def limit_message(limit: Limit, value: float, threshold: float) -> str:
     """A breach in a nurse's words: ``SBP 186 - at or above 180``, ``SBP 174 - 43 above baseline 131``."""
     label = LABELS.get(limit.vital, limit.vital)
+    if limit.vital in SCALES:  # a charted level, with what it means
+        spec = SCALES[limit.vital]
+        level = f"{spec.label} {fmt(value)} ({spec.words(int(value))})"
+        return f"{spec.title}: {level} \u2014 {WORDS[limit.comparison]} {fmt(threshold)}"
     if limit.relative:
         base = whole(threshold - limit.threshold)
         return f"{label} {fmt(value)} \u2014 {fmt(value - base)} above baseline {base}"
@@ -187,6 +209,7 @@ class AlarmEngine:
         self._measured: dict[str, float] = {}  # per vital: median of the last intervals, at most max_interval_s
         self._stated = dict(sampling or {})
         self._last_nibp_t: float | None = None
+        self._charted: dict[str, float] = {}  # scale -> when it was last charted
         self._doses: list[tuple[float, float | None]] = []
         self._checkpoints_done: set[str] = set()
         self._builder = BaselineBuilder(proto.baseline)
@@ -279,6 +302,17 @@ class AlarmEngine:
             self._baseline = self._builder.baseline()
         self._doses.append((t, end))
         return events
+
+    def on_observation(self, t: float, scale: str, level: int) -> list[AlarmEvent]:
+        """A level of an observation scale charted at ``t``: judged against the limits on the scale like a
+        reading, and the scale's next charting falls due from it."""
+        events = self._advance(t)
+        self._charted[scale] = max(t, self._charted.get(scale, t))
+        return events + self._on_reading(Charted(t, scale, float(level), SCORE_UNIT, "charted"))
+
+    def charted(self, scale: str) -> float | None:
+        """When ``scale`` was last charted (None: not yet)."""
+        return self._charted.get(scale)
 
     def acknowledge(self, alarm_id: str, who: str, now: float) -> list[AlarmEvent]:
         """Silence one alarm until it clears; a latched alarm whose condition ended clears now.
@@ -434,6 +468,8 @@ class AlarmEngine:
         ended = [f"{r.vital}_stale", f"{r.vital}_check"]
         if r.vital in NIBP_VITALS:
             ended += ["nibp_overdue", "nibp_repeat", *(c.id for c in self.plan.checkpoints)]
+        if r.vital in SCALES:
+            ended.append(f"{r.vital}_overdue")
         conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
         for key, cond in conditions.items():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
@@ -631,6 +667,7 @@ class AlarmEngine:
         source: str | None = None,
         escalates: bool = True,
         priority: str = LOW,
+        response: str | None = None,
     ) -> list[AlarmEvent]:
         alarm = ActiveAlarm(
             alarm_id=key,
@@ -646,7 +683,7 @@ class AlarmEngine:
             onset=onset,
             escalates_to=MEDIUM if escalates else None,
             escalate_at=t + self._tech.escalate_after_s if escalates else None,
-            response=self._tech.response,
+            response=self._tech.response if response is None else response,
         )
         return self._raise(alarm, t)
 
@@ -689,6 +726,10 @@ class AlarmEngine:
         for source in self._losses:
             if (due := self._signal_loss_due(source)) is not None:
                 consider(due, 9, source)
+        for rule in self.plan.protocol.observations if self._charted else ():
+            if f"{rule.scale}_overdue" not in self._alarms:
+                if (due := overdue_at(rule, self.first_dose_t, self._charted.get(rule.scale))) is not None:
+                    consider(due, 10, rule.scale)
         return best
 
     def _fire(self, kind: int, name: str, t: float) -> list[AlarmEvent]:
@@ -711,7 +752,9 @@ class AlarmEngine:
             return self._repeat_missed(t)
         if kind == 8:
             return self._pause_over(t)
-        return self._signal_loss(name, t)
+        if kind == 9:
+            return self._signal_loss(name, t)
+        return self._observation_overdue(next(o for o in self.plan.protocol.observations if o.scale == name), t)
 
     def _advance(self, now: float) -> list[AlarmEvent]:
         """Fire every timed transition due before ``now``, in time order, each at its due time."""
@@ -834,6 +877,17 @@ class AlarmEngine:
         text = f"{self.repeat_nibp.text}: not taken"
         return self._raise_technical(
             "nibp_repeat", "repeat_nibp", text, "sbp", None, None, t, t, escalates=False, priority=self._tech.repeat_nibp_priority
+        )
+
+    def _observation_overdue(self, rule: ObservationRule, t: float) -> list[AlarmEvent]:
+        spec = SCALES[rule.scale]
+        allowed = (rule.every_s + rule.grace_s) / 60
+        last = self._charted.get(rule.scale)
+        since = "since the first dose" if last is None or last < (self.first_dose_t or 0.0) else "since it was last charted"
+        text = f"{spec.name_text} overdue: not charted for over {fmt(allowed)} min {since} (every {fmt(rule.every_min)} min)"
+        key = f"{rule.scale}_overdue"
+        return self._raise_technical(
+            key, "observation_overdue", text, rule.scale, None, allowed, t, t, escalates=False, response=f"Chart {spec.label} now"
         )
 
     def _pause_over(self, t: float) -> list[AlarmEvent]:

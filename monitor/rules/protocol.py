@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from devices.errors import ConfigError
 from devices.schema import FieldProblem, FileModel, check, one_of, parse_toml, rule, shown, toml_lines
 from devices.screening import NUMBER, QUESTIONS, YES_NO, unknown_key_message
-from devices.vocabulary import CONDITIONS, NIBP_VITALS, PRIORITIES, PRIORITY_RANK, ROUTE_SPECS, ROUTES, VITALS
+from devices.vocabulary import CONDITIONS, MEASURES, NIBP_VITALS, PRIORITIES, PRIORITY_RANK, ROUTE_SPECS, ROUTES, SCALES, VITALS
 
 COMPARISONS = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">=", "rise": "rise >="}
 LOW_SIDE = ("below", "at_most")
@@ -63,6 +63,25 @@ class Checkpoint:
     priority: str
     message: str
     cited: Cited
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRule:
+    """An observation scale the nurse charts every ``every_min`` from the first dose; it is overdue
+    ``grace_min`` after that (what a level triggers is a [[limit]] on the scale's name)."""
+
+    scale: str
+    every_min: float
+    grace_min: float
+    cited: Cited
+
+    @property
+    def every_s(self) -> float:
+        return self.every_min * 60
+
+    @property
+    def grace_s(self) -> float:
+        return self.grace_min * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +286,7 @@ class Protocol:
     discharge: Discharge
     path: str
     plausible: dict[str, Plausible] = field(default_factory=dict)
+    observations: tuple[ObservationRule, ...] = ()
 
     @property
     def name(self) -> str:
@@ -277,7 +297,7 @@ class Protocol:
 
 
 def _physical(vital: str, comparison: str) -> Callable[[Any], str | None]:
-    spec = VITALS[vital]
+    spec = MEASURES[vital]
     if comparison == "rise":
         span = spec.high - spec.low
         return lambda v: None if 0 < v <= span else f"rise must be in (0, {span:g}] {spec.unit}, got {v:g}"
@@ -289,7 +309,11 @@ def _physical(vital: str, comparison: str) -> Callable[[Any], str | None]:
 
 
 def _known_vital(vital: str) -> str | None:
-    return None if vital in VITALS else f"unknown vital {vital!r} (known: {', '.join(VITALS)})"
+    return None if vital in MEASURES else f"unknown vital or scale {vital!r} (known: {', '.join(MEASURES)})"
+
+
+def _known_scale(scale: str) -> str | None:
+    return None if scale in SCALES else f"unknown observation scale {scale!r} (known: {', '.join(SCALES)})"
 
 
 def _known_yes_no(key: str) -> str | None:
@@ -343,6 +367,15 @@ class CheckpointSchema(CitedSchema):
 
     def build(self) -> Checkpoint:
         return Checkpoint(self.id, self.after_dose_min, self.window_min, self.priority, self.message, self.cited)
+
+
+class ObservationSchema(CitedSchema):
+    scale: Annotated[str, rule(_known_scale)]
+    every_min: Positive
+    grace_min: NonNegative
+
+    def build(self) -> ObservationRule:
+        return ObservationRule(self.scale, self.every_min, self.grace_min, self.cited)
 
 
 class BoundsSchema(CitedSchema):
@@ -531,6 +564,12 @@ class LimitSchema(CitedSchema):
             raise FieldProblem("escalate_to", f"must be a higher priority than {self.priority}")
         if self.vital in NIBP_VITALS and self.delay_s:
             raise FieldProblem("delay_s", "NIBP limits alarm on the discrete reading: delay_s must be 0")
+        if self.vital in SCALES and self.delay_s:
+            raise FieldProblem("delay_s", "observation limits alarm on the charted level: delay_s must be 0")
+        if self.vital in SCALES and not float(getattr(self, given[0])).is_integer():
+            raise FieldProblem(given[0], f"{self.vital} levels are whole numbers")
+        if self.vital in SCALES and given[0] == "rise":
+            raise FieldProblem("rise", "observation limits compare the charted level, not a rise")
         if self.repeat_nibp_min is not None and self.vital not in NIBP_VITALS:
             raise FieldProblem("repeat_nibp_min", "only NIBP limits can ask for a repeat NIBP")
         return self
@@ -652,6 +691,7 @@ class ProtocolSchema(FileModel):
     screening: list[ScreeningItemSchema] = []
     limit: list[LimitSchema]
     plausible: list[PlausibleSchema] = []
+    observation: list[ObservationSchema] = []
     technical: TechnicalSchema
     audio: AudioSchema
     baseline: BaselineSchema
@@ -672,6 +712,11 @@ class ProtocolSchema(FileModel):
             if p.vital in seen_vitals:
                 fail(f"plausible[{i}].vital", f"{p.vital} already has a plausible range (plausible[{seen_vitals[p.vital]}])")
             seen_vitals[p.vital] = i
+        seen_scales: dict[str, int] = {}
+        for i, o in enumerate(self.observation):
+            if o.scale in seen_scales:
+                fail(f"observation[{i}].scale", f"{o.scale} is already charted (observation[{seen_scales[o.scale]}])")
+            seen_scales[o.scale] = i
         protocol = self.build("")
         _check_limits(protocol.limits, fail)
         _check_screening(protocol.screening, protocol.limits, fail)
@@ -692,6 +737,7 @@ class ProtocolSchema(FileModel):
             discharge=Discharge(d.bp_within_pct, d.spo2_above, d.no_active_alarm, d.cited),
             path=path,
             plausible={p.vital: p.build() for p in self.plausible},
+            observations=tuple(o.build() for o in self.observation),
         )
 
 
@@ -728,7 +774,7 @@ def _check_workable(
     would all be questionable), a hysteresis no value can recover by, an intermittent-signal maximum
     longer than its window, a discharge SpO2 floor no oximeter can pass."""
     for i, lim in enumerate(limits):
-        spec, rule = VITALS[lim.vital], plausible.get(lim.vital)
+        spec, rule = MEASURES[lim.vital], plausible.get(lim.vital)
         if not lim.relative and rule is not None and not rule.low < lim.threshold < rule.high:
             fail(
                 f"limit[{i}].{lim.comparison}",
@@ -769,7 +815,7 @@ def _check_screening(items: tuple[ScreeningItem, ...], limits: tuple[Limit, ...]
             if lim is None:
                 fail(where, f"unknown limit {limit_id!r}")
                 continue
-            if not lim.relative and not (VITALS[lim.vital].low <= value <= VITALS[lim.vital].high):
+            if not lim.relative and not (MEASURES[lim.vital].low <= value <= MEASURES[lim.vital].high):
                 fail(where, f"{value:g} is outside the physical range of {lim.vital}")
             looser = value < lim.threshold if lim.low_side else value > lim.threshold
             if looser:

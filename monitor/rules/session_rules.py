@@ -5,9 +5,9 @@ and resuming after a crash all feed a :class:`SessionRules`, so the same recordi
 protocol gives the same alarm transitions and dosing decisions whichever way it is run.
 
 - ``admit`` marks implausible readings questionable (before they are stored).
-- ``add`` buffers inputs: readings, device conditions and doses. They are fed to the alarm engine
-  in time order; at one instant readings and conditions come before doses (a cuff reading taken at
-  the dose start counts as pre-dose).
+- ``add`` buffers inputs: readings, device conditions, charted observations and doses. They are fed to
+  the alarm engine in time order; at one instant readings, conditions and observations come before doses
+  (a cuff reading taken at the dose start counts as pre-dose).
 - ``advance(h)`` feeds every input stamped before ``h`` and lets time pass up to ``h``: a caller
   passes the time up to which its sources have delivered everything (a live clock, or how far a
   replay has got), so nothing is judged before the data that precedes it has arrived.
@@ -34,7 +34,7 @@ from monitor.rules.dosing import CLEAR, Decision, DoseProblem, PredoseReadings, 
 from monitor.rules.plan import GATE, Finding, Plan, make_plan
 from monitor.rules.plan import override as override_plan
 from monitor.rules.plausibility import PlausibilityCheck
-from monitor.session.model import Dose
+from monitor.session.model import Dose, Observation
 
 HOLD_EVENTS = ("raised", "latched", "cleared")
 DECISION_VITALS = ("sbp", "dbp", "spo2")
@@ -61,7 +61,7 @@ class BaselineSet:
 
 
 Output = AlarmEvent | DosingChange | BaselineSet
-Input = Reading | Condition | Dose
+Input = Reading | Condition | Observation | Dose
 
 
 class SessionRules:
@@ -95,7 +95,8 @@ class SessionRules:
         return self._check.admit(items)
 
     def add(self, inputs: Iterable[Input]) -> None:
-        """Buffer readings, conditions and doses; they are fed in time order by ``advance``/``finish``/``act``."""
+        """Buffer readings, conditions, observations and doses; they are fed in time order by
+        ``advance``/``finish``/``act``."""
         for x in inputs:
             self._seq += 1
             heapq.heappush(self._queue, (x.t, 1 if isinstance(x, Dose) else 0, self._seq, x))
@@ -154,6 +155,8 @@ class SessionRules:
                 if first:
                     out.append(BaselineSet(x.t, self.engine.baseline))
                 events += self._judge_dose(x)
+            elif isinstance(x, Observation):
+                events = self.engine.on_observation(x.t, x.scale, x.level)
             else:
                 events = self.engine.on_item(x)
                 if isinstance(x, Reading) and x.vital in DECISION_VITALS:
@@ -239,14 +242,23 @@ def scripted_doses(metadata: Mapping, start: float, route: str) -> list[Dose]:
     ]
 
 
+def scripted_observations(metadata: Mapping, start: float) -> list[Observation]:
+    """The observations a recording's sidecar (or a scenario) charts, at absolute times from ``start``."""
+    return [
+        Observation(start + float(o["t"]), o["scale"], int(o["level"]), o.get("who") or "")
+        for o in metadata.get("observations") or ()
+    ]
+
+
 def judge_recording(plan: Plan, recording: Recording) -> list[Output]:
-    """Run a whole recording (its readings, conditions and sidecar doses) through the rules at once,
+    """Run a whole recording (its readings, conditions, sidecar doses and observations) through the rules at once,
     with session start 0: what a live session, a replay or an import of it decides."""
     weight = (recording.metadata.get("patient") or {}).get("weight_kg")
     rules = SessionRules(plan, 0.0, sampling=recording.sampling_s(), weight_kg=weight)
     items = rules.admit(recording.items)
     rules.add(i for i in items if not (isinstance(i, Reading) and i.vital == "pleth"))
     rules.add(scripted_doses(recording.metadata, 0.0, plan.route.name))
+    rules.add(scripted_observations(recording.metadata, 0.0))
     return rules.finish(recording.end)
 
 

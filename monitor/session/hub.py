@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +35,7 @@ from monitor.rules.plan import make_plan
 from monitor.rules.session_rules import BaselineSet, DosingChange, Output, SessionRules
 from monitor.session.backlog import Backlog
 from monitor.session.live_view import LiveView
-from monitor.session.model import Dose, Session
+from monitor.session.model import Dose, Observation, Session
 from monitor.session.resume import restore_rules
 from monitor.session.store import CORRECTABLE, CORRECTION, Store, dose_data
 
@@ -52,6 +52,18 @@ class Scheduled:
     t: float
     kind: str
     data: dict
+    who: str = "scenario"
+
+
+def scheduled_inputs(scheduled: Iterable[Scheduled]) -> list[Dose | Observation]:
+    """The scripted doses and observations among ``scheduled``, as the rules take them."""
+    out: list[Dose | Observation] = []
+    for s in scheduled:
+        if s.kind == "dose":
+            out.append(Dose(t=s.t, **s.data))
+        elif s.kind == "observation":
+            out.append(Observation(s.t, s.data["scale"], s.data["level"], s.who))
+    return out
 
 
 def condition_data(c: Condition) -> dict:
@@ -87,7 +99,7 @@ class Hub:
         self.clock = clock
         self.rules = rules
         self.scheduled = sorted(scheduled, key=lambda s: s.t)
-        rules.add(Dose(t=s.t, **s.data) for s in self.scheduled if s.kind == "dose")
+        rules.add(scheduled_inputs(self.scheduled))
         self._running: set[int] = set()
         self._cuff_asked_after: float | None = None
         self.backlog = Backlog()
@@ -181,7 +193,7 @@ class Hub:
         for item in self.scheduled:
             await self.clock.sleep_until(item.t)
             data = dose_data(Dose(t=item.t, **item.data)) if item.kind == "dose" else item.data
-            self._save(events=[(item.t, item.kind, data, "scenario")])
+            self._save(events=[(item.t, item.kind, data, item.who)])
 
     # --- the flow of readings -----------------------------------------------------------
 
@@ -375,6 +387,18 @@ class Hub:
 
         self.command(act)
 
+    def observe(self, observation: Observation) -> None:
+        """Record a charted observation (its time is the observation's ``t``, who charted it its ``who``) and let
+        the rules judge it: a level beyond a limit on its scale alarms, and its next charting falls due."""
+
+        def act() -> None:
+            self._flush()
+            self._save(events=[(observation.t, "observation", observation.data(), observation.who or None)])
+            self.rules.add([observation])
+            self._record(self.rules.act(observation.t, lambda _engine: []))
+
+        self.command(act)
+
     def discharge(self, who: str, ordered_by: tuple[str, str] | None = None) -> str:
         """Record the patient's discharge now. Before the plan's minimum observation after the last dose
         it is refused (``ValueError`` saying how long is left) unless a physician orders it with a reason
@@ -467,7 +491,7 @@ class Hub:
             self._flush()
             entry = next((e for e in self.store.events(self.session.id) if e.id == event_id), None)
             if entry is None or entry.kind not in CORRECTABLE:
-                raise ValueError(f"there is no dose, note or hand-taken BP {event_id} in this session")
+                raise ValueError(f"there is no dose, note, hand-taken BP or observation {event_id} in this session")
             if event_id in self.store.corrections(self.session.id):
                 raise ValueError("that entry is already marked entered in error")
             if not reason.strip() or not who.strip():
@@ -494,7 +518,7 @@ class Hub:
             self.rules.weight_kg,
         )
         self.rules, _ = restore_rules(self.store, self.session, fresh)
-        self.rules.add(Dose(t=x.t, **x.data) for x in self.scheduled if x.kind == "dose" and x.t > now)  # still to come
+        self.rules.add(scheduled_inputs(x for x in self.scheduled if x.t > now))  # still to come
         self.rules.advance(now)
         after = {a.alarm_id for a in self.engine.active()}
         gone = [

@@ -6,7 +6,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from devices.patient import weight_problem
+from devices.patient import observation_problem, weight_problem
 from devices.vocabulary import ROUTES, SESSION_KINDS
 
 
@@ -25,6 +25,24 @@ class Dose:
     def mg_per_kg(self, weight_kg: float | None) -> float | None:
         """Dose per body weight, or ``None`` when the weight is unknown."""
         return round(self.mg / weight_kg, 3) if weight_kg else None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A level of an observation scale (MOAA/S, dissociation, ...) charted at ``t``, and who charted it."""
+
+    t: float
+    scale: str
+    level: int
+    who: str = ""
+
+    def __post_init__(self) -> None:
+        if problem := observation_problem(self.scale, self.level):
+            raise ValueError(problem)
+
+    def data(self) -> dict:
+        """What the store keeps of it as an ``observation`` event (who is the event's own field)."""
+        return {"scale": self.scale, "level": int(self.level)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 A session is unfinished while it has no ``end`` event. Its rules are rebuilt by replaying what the
 store holds, in time order, through the same path as live: readings (pleth excepted, as live), device
-conditions, doses, acknowledgements and overrides. The transitions that replay produces were recorded
+conditions, charted observations, doses, acknowledgements and overrides. The transitions that replay produces were recorded
 the first time and are dropped; the rules come out with the same baseline, doses, checkpoints, active
 alarms and dosing decision they had.
 """
@@ -65,7 +65,10 @@ def restore_rules(store: Store, session: Session, rules: SessionRules) -> tuple[
     rules.add(readings)
     rules.add(_condition(e.t, e.data) for e in events if e.kind == "condition")
     rules.add(store.doses(session.id))  # only doses whose stored fields are valid
-    last_t = max([session.started, *(r.t for r in readings), *(e.t for e in events if e.kind in ("condition", "dose"))])
+    rules.add(store.observations(session.id))
+    last_t = max(
+        [session.started, *(r.t for r in readings), *(e.t for e in events if e.kind in ("condition", "dose", "observation"))]
+    )
     actions: list[tuple[float, int, AlarmEvent | StoredEvent]] = [
         (a.t, 0, a) for _, a in store.alarm_events(session.id) if a.event in ("acknowledged", "overridden")
     ]

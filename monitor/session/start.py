@@ -39,7 +39,7 @@ def make_clock(start: float, speed: float) -> Clock:
 
 
 def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
-    """Doses and notes a scenario or recording scripts, as session events at absolute times."""
+    """Doses, observations and notes a scenario or recording scripts, as session events at absolute times."""
     out = [
         Scheduled(
             start + d["t"],
@@ -53,6 +53,10 @@ def scheduled_from_metadata(metadata: dict, start: float) -> list[Scheduled]:
             },
         )
         for d in metadata.get("doses", [])
+    ]
+    out += [
+        Scheduled(start + o["t"], "observation", {"scale": o["scale"], "level": o["level"]}, o.get("who") or "scenario")
+        for o in metadata.get("observations", [])
     ]
     out += [Scheduled(start + e["t"], e.get("kind", "note"), {"text": e.get("text", "")}) for e in metadata.get("events", [])]
     return out

@@ -31,11 +31,16 @@ from monitor.rules.alarm_events import AlarmEvent
 from monitor.session import blocks
 from monitor.session.blocks import Block
 from monitor.session.dose_rows import dose_rows
-from monitor.session.model import Dose, Session
+from monitor.session.model import Dose, Observation, Session
 
 SCHEMA_VERSION = 2
-CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP) out of the record's use
-CORRECTABLE = {"dose": "dose", "note": "note", "manual_nibp": "hand-taken BP"}  # entries that can be marked entered in error
+CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP, observation) out of use
+CORRECTABLE = {  # entries that can be marked entered in error
+    "dose": "dose",
+    "note": "note",
+    "manual_nibp": "hand-taken BP",
+    "observation": "observation",
+}
 MANUAL = "manual"  # the source of readings entered by hand
 
 SCHEMA = """
@@ -644,6 +649,12 @@ class Store:
         rows = dose_rows(e for e in self.events(session_id, kind="dose") if e.id not in corrected)
         return [d for d in (row.dose() for row in rows) if d is not None]
 
+    def observations(self, session_id: str) -> list[Observation]:
+        """The charted observations the record can count, in time order: those marked entered in error, and rows
+        whose scale or level is not valid, are left out."""
+        corrected = self.corrections(session_id)
+        return observations_of(e for e in self.events(session_id, kind="observation") if e.id not in corrected)
+
     def alarm_events(self, session_id: str, after_id: int = 0) -> list[tuple[int, AlarmEvent]]:
         rows = (
             self._conn()
@@ -730,6 +741,19 @@ def in_use(readings: Iterable[StoredReading], retracted: Iterable[StoredEvent]) 
     """The readings in time order, without those of a hand-taken BP marked entered in error."""
     wrong = {e.t for e in retracted if e.kind == "manual_nibp"}
     return sorted((r for r in readings if not (r.source == MANUAL and r.t in wrong)), key=lambda r: (r.t, r.id))
+
+
+def observations_of(events: Iterable[StoredEvent]) -> list[Observation]:
+    """The valid ``observation`` events among ``events`` as observations, in time order."""
+    out = []
+    for e in events:
+        if e.kind != "observation":
+            continue
+        try:
+            out.append(Observation(e.t, str(e.data.get("scale")), e.data.get("level"), e.who or ""))  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            continue  # written by other code with an unknown scale or level: not an observation kapmon can judge
+    return sorted(out, key=lambda o: o.t)
 
 
 def dose_data(dose: Dose) -> dict:

@@ -355,4 +355,47 @@ CASES: tuple[Case, ...] = (
          "screening hepatic_impairment moderate: extend observation 60 min (PI-mirror-A)",
          Expect(summary={"discharge.t": 125 * 60, "discharge.how": "criteria"}),
          protocol="kap-im", screening={"hepatic_impairment": "moderate"}, minutes=140, doses=((5, 70, None),)),
+    # ------------------------------------------------------------------ charted observations (sedation, dissociation, ...)
+    Case("im-sedation-deepening-at-30-min",
+         "IM 50 mg at 10 min. The nurse charts MOAA/S, breathing and dissociation every 15 min, nausea and anxiety "
+         "every 30: MOAA/S 5 before the dose, 4 at 15 min after it, 2 (responds only to prodding) at 30 min, 4 at 45 "
+         "and 5 at 60; dissociation 0, 1, 2, 1, 0. At 30 min after the dose: a MEDIUM and a HIGH sedation alarm, and "
+         "dosing holds until the patient is rousable again (MOAA/S 4 at 45 min); no charting is overdue. The summary "
+         "says the deepest MOAA/S was 2 at 30 min after the dose, sedated 45 min; the REMS answers are sedation yes, "
+         "dissociation yes.",
+         "moaas_low (<= 3, MEDIUM) and moaas_deep (<= 2, HIGH, holds dosing): USMed-35 (MOAA/S), JNJ-sedation (peak "
+         "30-45 min); REMS-form (sedation, dissociation); levels and intervals are a design proposal",
+         Expect(decisions=((9.5, "clear"), (39.9, "clear"), (40.1, "gated"), (55.1, "clear")),
+                raised=(("moaas_low", "medium", 40, 0), ("moaas_deep", "high", 40, 0)),
+                absent=("moaas_overdue", "breathing_overdue", "dissociation_overdue", "nausea_overdue", "anxiety_overdue",
+                        "breathing_obstructed", "dissociation_severe"),
+                episodes={"moaas_deep": 1},
+                summary={"observations.moaas.worst": 2, "observations.moaas.worst_t": 40 * 60,
+                         "observations.moaas.affected_s": 45 * 60, "observations.dissociation.worst": 2,
+                         "observations.dissociation.affected_s": 45 * 60, "rems.sedated": True, "rems.dissociated": True}),
+         protocol="kap-im", minutes=84, doses=((10, 50, None),),
+         observations=tuple((m, scale, level) for m, levels in ((9, (5, 0, 0, 0, 0)), (25, (4, 0, 1, None, None)),
+                                                                 (40, (2, 0, 2, 0, 0)), (55, (4, 0, 1, None, None)),
+                                                                 (70, (5, 0, 0, 0, 0)))
+                            for scale, level in zip(("moaas", "breathing", "dissociation", "nausea", "anxiety"), levels)
+                            if level is not None)),
+    Case("im-charting-overdue",
+         "IM 50 mg at 10 min. The nurse charts every scale once before the dose and then nothing: MOAA/S, breathing "
+         "and dissociation are overdue 20 min after the dose (every 15 min, 5 min grace), a LOW reminder each; "
+         "nausea and anxiety (every 30 min, 10 min grace) not yet by 45 min. Nothing sedated: REMS sedation no.",
+         "[[observation]] every_min and grace_min (design proposal); the NIBP-overdue pattern",
+         Expect(raised=(("moaas_overdue", "low", 30, 0), ("breathing_overdue", "low", 30, 0),
+                        ("dissociation_overdue", "low", 30, 0)),
+                absent=("nausea_overdue", "anxiety_overdue", "moaas_low"),
+                summary={"observations.moaas.worst": 5, "rems.sedated": False, "rems.dissociated": False}),
+         protocol="kap-im", minutes=45, doses=((10, 50, None),),
+         observations=tuple((9, scale, level) for scale, level in
+                            (("moaas", 5), ("breathing", 0), ("dissociation", 0), ("nausea", 0), ("anxiety", 0)))),
+    Case("no-charting-no-reminders",
+         "A device-only recording (nothing charted) with a dose at 5 min: no observation is overdue (like NIBP "
+         "overdue, reminders start with the first charting), and the REMS sedation answer is not known.",
+         "monitor.rules.observations: overdue starts with the session's first charting",
+         Expect(absent=("moaas_overdue", "breathing_overdue", "dissociation_overdue"),
+                summary={"observations": {}, "rems.sedated": None}),
+         minutes=40, doses=((5, 35, 40),)),
 )

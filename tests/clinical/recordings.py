@@ -63,6 +63,7 @@ class Case:
     hr: tuple[tuple[float, float, Value], ...] = ()
     conditions: tuple[tuple[float, str, bool, tuple[str, ...]], ...] = ()
     doses: tuple[tuple[float, float, float | None], ...] = ()
+    observations: tuple[tuple[float, str, int], ...] = ()  # (minute, scale, level) charted by the nurse
     items: Callable[[], list[Item]] | None = None  # a ready-made stream (e.g. ICU-style numerics from the simulator)
 
     @property
@@ -139,6 +140,7 @@ def sidecar(case: Case) -> dict:
         "screening": answers,
         "doses": [{"t": m * 60, "route": case.route, "drug": "ketamine", "mg": mg, "end": None if inf is None else (m + inf) * 60}
                   for m, mg, inf in case.doses],
+        "observations": [{"t": m * 60, "scale": scale, "level": level, "who": "RN Test"} for m, scale, level in case.observations],
     }
 
 

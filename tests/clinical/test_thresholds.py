@@ -9,12 +9,13 @@ from __future__ import annotations
 import pytest
 
 from devices.reading import no_value, reading
+from devices.vocabulary import SCALES
 from monitor.rules.alarms import violates
 from monitor.cli.protocol import SAMPLE_SCREENING
 from monitor.rules.dosing import BLOCKED, CLEAR, GATED
 from monitor.rules.plan import make_plan
 from monitor.rules.protocol import Gate, Limit, load, shipped
-from monitor.session.model import Dose
+from monitor.session.model import Dose, Observation
 from monitor.rules.session_rules import SessionRules, alarm_events
 
 NIBP = ("sbp", "dbp", "map")
@@ -49,7 +50,9 @@ def _raised(protocol: str, limit: Limit, value: float | None) -> bool:
     if limit.relative:
         base = 120.0 if limit.vital == "sbp" else 78.0
         value = None if value is None else base + value
-    if limit.vital in NIBP:
+    if limit.vital in SCALES:  # a charted level; a missing value is a charting not made
+        rules.add([] if value is None else [Observation(600.0, limit.vital, int(value), "nurse")])
+    elif limit.vital in NIBP:
         rules.add(rules.admit(_cuff(600.0, limit.vital, value)))
     else:
         rules.add(rules.admit([no_value(600.0 + s, limit.vital, "dev") if value is None else reading(600.0 + s, limit.vital, value, "dev")
@@ -63,6 +66,8 @@ def test_every_limit_at_just_inside_just_outside_and_missing(protocol, limit):
     step = 1.0
     outside = limit.threshold - step if limit.low_side else limit.threshold + step
     inside = limit.threshold + step if limit.low_side else limit.threshold - step
+    if limit.vital in SCALES:  # a scale ends at its worst level: beyond it there is nothing to chart
+        outside = min(max(outside, 0), SCALES[limit.vital].top)
     assert _raised(protocol, limit, outside), f"{limit.id}: {outside} must raise"
     assert not _raised(protocol, limit, inside), f"{limit.id}: {inside} must not raise"
     at_raises = violates(limit.comparison, limit.threshold, limit.threshold) or limit.relative
