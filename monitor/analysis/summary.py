@@ -600,7 +600,8 @@ def observation_rows(charted: Sequence[ScaleSummary], started: float, first_dose
         worst = "deepest" if spec.worse == "low" else "worst"
         text = f"{worst} {c.worst} ({spec.words(c.worst)}) at T+{minutes(c.worst_t - started)}"
         if first_dose is not None:
-            text += f", {minutes(c.worst_t - first_dose)} after the first dose" if c.worst_t >= first_dose else ", before the first dose"
+            after = c.worst_t - first_dose
+            text += f", {minutes(after)} after the first dose" if after >= 0 else ", before the first dose"
         rows.append((spec.name_text, f"{text}; affected for {minutes(c.affected_s)}; {last}"))
     return rows or [("Charted", "none")]
 
