@@ -7,7 +7,8 @@ the rule modules, one mutant at a time is written into a temporary copy of the t
 moved across its boundary and turned around, ``and`` <-> ``or``, ``min`` <-> ``max``) and the fast
 kill suite is run on it (stopping at the first failure):
 
-- tests/unit/test_alarms.py, tests/unit/test_plan.py, tests/unit/test_summary.py (unit tests of the rules);
+- tests/unit/test_alarms.py, tests/unit/test_plan.py, tests/unit/test_summary.py, tests/unit/test_observations.py
+  (unit tests of the rules);
 - tests/clinical/test_thresholds.py (every threshold of every shipped protocol) and
   tests/clinical/test_rule_edges.py;
 - the clinical cases (tests/clinical/cases.py and cases_mutation.py) through ``kapmon alarms``
@@ -45,10 +46,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
     "monitor/rules/alarms.py", "monitor/rules/dosing.py", "monitor/rules/plausibility.py", "monitor/rules/session_rules.py", "monitor/rules/plan.py",
     "monitor/rules/baseline.py", "monitor/rules/discharge.py", "monitor/analysis/summary.py", "monitor/rules/protocol.py",
+    "monitor/rules/observations.py", "monitor/analysis/charted.py",
 )
 SUITE = (
     "tests/unit/test_alarms.py", "tests/unit/test_plan.py", "tests/unit/test_summary.py", "tests/clinical/test_thresholds.py",
-    "tests/clinical/test_rule_edges.py", "benchmarks/mutation_cases.py",
+    "tests/clinical/test_rule_edges.py", "tests/unit/test_observations.py", "benchmarks/mutation_cases.py",
 )
 MEMORY_LIMIT = 2 * 1024**3  # a mutant that piles up events forever must not take the machine with it
 EXTRA = {"monitor/rules/protocol.py": ("tests/unit/test_protocol.py",)}

@@ -1,0 +1,88 @@
+"""Charted observations through the hub: recorded with who charted them, judged at once (alarm, hold), marked
+entered in error (the alarm and hold go, saying why), scripted ones played at their times, and a resumed
+session that carries on with the same charted state. The hub is driven by hand in the test's thread."""
+
+from __future__ import annotations
+
+from devices.reading import reading
+from devices.screening import complete
+from monitor.rules.session_rules import SessionRules
+from monitor.session.hub import Hub, Scheduled
+from monitor.session.model import Dose, Observation, Session
+from monitor.session.resume import restore_rules
+from monitor.session.start import build_plan
+from monitor.session.store import Store
+
+START = 1_900_000_000.0
+
+
+class HandClock:
+    def __init__(self) -> None:
+        self.t = START
+
+    def now(self) -> float:
+        return self.t
+
+
+def hub_on(store: Store, scheduled=()) -> tuple[Hub, HandClock]:
+    session = Session("s1", "P-1", START, "im", 70.0, "kap-im", metadata={"screening": complete(45)})
+    store.create_session(session)
+    clock = HandClock()
+    rules = SessionRules(build_plan("kap-im", "im", complete(45)), START, weight_kg=70.0)
+    return Hub(store, session, [], clock, rules, scheduled), clock
+
+
+def feed(hub: Hub, clock: HandClock, seconds: range) -> None:
+    for t in seconds:
+        hub._pending += [reading(START + t, "spo2", 97, "ox"), reading(START + t, "pr", 72, "ox")]
+        if t % 300 == 0:
+            hub._pending += [reading(START + t, v, x, "cuff") for v, x in (("sbp", 120), ("dbp", 78), ("map", 92))]
+    clock.t = START + seconds.stop
+    hub._flush()
+
+
+def test_a_charted_sedation_alarms_holds_and_marked_in_error_both_go_saying_why(tmp_path):
+    store = Store(tmp_path / "k.db")
+    hub, clock = hub_on(store)
+    feed(hub, clock, range(0, 60))
+    hub.add_dose(Dose(START + 60, "im", "ketamine", 50.0), "RN Li")
+    feed(hub, clock, range(60, 1860))
+    hub.observe(Observation(clock.t, "moaas", 2, "RN Li"))
+    assert {"moaas_deep", "moaas_low"} <= {a.alarm_id for a in hub.active_alarms()}
+    assert hub.decision().state == "gated"
+    (event,) = store.events("s1", kind="observation")
+    assert (event.data, event.who) == ({"scale": "moaas", "level": 2}, "RN Li")
+    said = hub.retract(event.id, "charted for the wrong patient", "RN Li")
+    assert "observation" in said and "entered in error" in said
+    assert not {"moaas_deep", "moaas_low"} & {a.alarm_id for a in hub.active_alarms()}
+    assert hub.decision().state == "clear"
+    cleared = [a for _, a in store.alarm_events("s1") if a.event == "cleared" and a.alarm_id == "moaas_deep"]
+    assert cleared and "entered in error by RN Li: charted for the wrong patient" in cleared[0].message
+    assert store.observations("s1") == []
+
+
+def test_scripted_observations_are_played_at_their_times_and_judged_from_the_start(tmp_path):
+    scripted = [Scheduled(START + 1800, "observation", {"scale": "breathing", "level": 3}, "scenario")]
+    store = Store(tmp_path / "k.db")
+    hub, clock = hub_on(store, scripted)
+    feed(hub, clock, range(0, 60))
+    hub.add_dose(Dose(START + 60, "im", "ketamine", 50.0), "RN Li")
+    feed(hub, clock, range(60, 1900))
+    assert "breathing_obstructed" in {a.alarm_id for a in hub.active_alarms()}
+    raised = [a for _, a in store.alarm_events("s1") if a.event == "raised" and a.alarm_id == "breathing_obstructed"]
+    assert [a.t for a in raised] == [START + 1800]
+
+
+def test_a_resumed_session_keeps_the_charting_schedule(tmp_path):
+    store = Store(tmp_path / "k.db")
+    hub, clock = hub_on(store)
+    feed(hub, clock, range(0, 60))
+    hub.add_dose(Dose(START + 60, "im", "ketamine", 50.0), "RN Li")
+    feed(hub, clock, range(60, 120))
+    hub.observe(Observation(clock.t, "moaas", 5, "RN Li"))
+    session = store.session("s1")
+    fresh = SessionRules(build_plan("kap-im", "im", complete(45)), START, weight_kg=70.0)
+    rules, _ = restore_rules(store, session, fresh)
+    assert rules.engine.charted("moaas") == START + 120
+    events = rules.advance(START + 120 + 900 + 300 + 1)
+    assert "moaas_overdue" in {e.alarm_id for e in events if getattr(e, "event", "") == "raised"}
