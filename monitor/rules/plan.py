@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from devices.vocabulary import TECHNICAL
+from devices.vocabulary import SCALES, TECHNICAL
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.protocol import COMPARISONS, Checkpoint, Limit, Protocol, RouteRules, ScreeningItem
 
@@ -97,6 +97,11 @@ class Plan:
         )
         out += [
             f"Key time point {c.id}: {c.message} at {c.after_dose_min:g} min (+/- {c.window_min:g})" for c in self.checkpoints
+        ]
+        out += [
+            f"Chart {SCALES[o.scale].name_text} every {o.every_min:g} min from the first dose "
+            f"(overdue after {o.grace_min:g} min more)"
+            for o in self.protocol.observations
         ]
         out += [f"Check: {f.text} ({f.id})" for f in self.checks]
         out.append("Limits:")
