@@ -96,13 +96,15 @@ class Recording:
     @property
     def end(self) -> float:
         """Seconds from session start to the end of the recording: the latest of its last item, the sidecar's
-        duration and its doses (a dose recorded after the last reading is still part of the session)."""
+        duration, its doses and its observations (a dose given or a level charted after the last reading is
+        still part of the session)."""
         stated = self.metadata.get("duration_s")
         times = [self.duration, float(stated) if isinstance(stated, (int, float)) else 0.0]
         times += [
-            float(d["t"])
-            for d in self.metadata.get("doses") or ()
-            if isinstance(d, dict) and isinstance(d.get("t"), (int, float))
+            float(entry["t"])
+            for key in ("doses", "observations")
+            for entry in self.metadata.get(key) or ()
+            if isinstance(entry, dict) and isinstance(entry.get("t"), (int, float))
         ]
         return max(times)
 

@@ -250,3 +250,11 @@ def test_the_summary_says_the_deepest_sedation_with_its_time_and_answers_rems(st
     assert rows["Sedation (MOAA/S)"].startswith("deepest 2 (responds only to mild prodding or shaking) at T+40 min, "
                                                  "30 min after the first dose")
     assert rows["Dissociation"].startswith("never affected")
+
+
+def test_a_level_charted_after_the_last_reading_is_still_part_of_the_recording():
+    from devices.io.recording import Recording
+
+    meta = validate_metadata({"format": FORMAT, "duration_s": 60, "observations": [{"t": 600, "scale": "moaas", "level": 2}]})
+    recording = Recording(None, meta, [reading(0.0, "spo2", 97, "ox"), reading(30.0, "spo2", 97, "ox")])
+    assert recording.end == 600.0
