@@ -194,4 +194,5 @@ def test_only_the_trainees_doses_during_a_hold_are_listed():
     alarms = [alarm(10, "raised", "dose_on_hold", "dose 60 mg given while gated"),
               alarm(44, "raised", "dose_on_hold", "dose 20 mg given while DOSING ON HOLD", "high")]
     [dose] = doses_on_hold(alarms, START, [START + 44 * 60])
-    assert dose.t_s == 44 * 60 and dose.words() == "Dose given during a hold at session 44:00: dose 20 mg given while DOSING ON HOLD"
+    assert dose.t_s == 44 * 60
+    assert dose.words() == "Dose given during a hold at session 44:00: dose 20 mg given while DOSING ON HOLD"
