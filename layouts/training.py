@@ -24,7 +24,7 @@ from layouts.ending import end_button, end_from_page
 from monitor.session.hub import Hub
 from monitor.session.model import Session
 from monitor.session.store import Store
-from monitor.training.charting import PatientState, minutes_text
+from monitor.training.charting import NOT_REACHED, PatientState, minutes_text
 from monitor.training.debrief import Debrief, debrief, patient_now
 from monitor.training.library import (
     INJECTIONS,
@@ -220,7 +220,8 @@ def debrief_children(store: Store, session_id: str, running: bool, note: str = "
     """Each expectation and the trainee's response, the timeline, links and exports."""
     d = debrief(store, session_id)
     met = sum(o.result in ("done", "avoided") for o in d.outcomes)
-    charted = f" · {sum(c.met for c in d.charting)} of {len(d.charting)} patient states charted on time at the right level"
+    reached = [c for c in d.charting if c.timing != NOT_REACHED]
+    charted = f" · {sum(c.met for c in reached)} of {len(reached)} patient states charted on time at the right level"
     unreached = any(o.result == "not reached" for o in d.outcomes)
     rows = [
         html.Tr(
@@ -260,7 +261,7 @@ def debrief_children(store: Store, session_id: str, running: bool, note: str = "
         html.P(
             f"Trainee: {d.trainee or 'not named'} · session {session_id} · {met} of {len(d.outcomes)} "
             f"expectations met{' so far' if running else ''}"
-            f"{charted if d.charting else ''}"
+            f"{charted if reached else ''}"
             f"{' (the session ended before some were due)' if not running and unreached else ''}",
             className="muted",
         ),
@@ -309,8 +310,8 @@ def charting_section(d: Debrief) -> list:
                 html.Td(c.state.cue),
                 html.Td(str(c.state.level)),
                 html.Td("" if c.charted_level is None else str(c.charted_level)),
-                html.Td(duration_text(c.after_s)),
-                html.Td(c.timing.upper(), className=f"result-{'done' if c.met else 'missed'}"),
+                html.Td(duration_text(c.after_s), className="t-plus"),
+                html.Td(c.timing.upper(), className=f"result-{'done' if c.met else 'missed' if c.missed else 'not-reached'}"),
                 html.Td(c.level_result),
             ],
             title=c.words(),
