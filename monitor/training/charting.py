@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from devices.patient import observation_problem
 from devices.vocabulary import SCALES
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.model import Observation
@@ -64,9 +65,18 @@ class PatientState:
         return asdict(self)
 
 
-def states_of(rows: Iterable[dict]) -> list[PatientState]:
-    """Scripted states as a session's metadata keeps them, in time order."""
-    return sorted((PatientState(**row) for row in rows), key=lambda s: s.at_s)
+def states_of(rows: Iterable[object]) -> list[PatientState]:
+    """Scripted states as a session's metadata keeps them, in time order; a row that is not a state of a known
+    scale (metadata written by other code) is left out rather than breaking the page or the debrief."""
+    out = []
+    for row in rows:
+        try:
+            state = PatientState(**row)  # type: ignore[arg-type]
+        except TypeError:
+            continue
+        if observation_problem(state.scale, state.level) is None and isinstance(state.at_s, int | float):
+            out.append(state)
+    return sorted(out, key=lambda s: s.at_s)
 
 
 def cues_at(states: Sequence[PatientState], t_s: float) -> list[PatientState]:

@@ -177,3 +177,14 @@ def test_the_page_cue_follows_the_scripted_patient_and_is_never_charted(trainee)
     trainee.at(45)
     assert trainee.store.observations(trainee.hub.session.id) == []
     assert not [a for a in trainee.hub.active_alarms() if a.alarm_id.startswith("moaas")]
+
+
+def test_a_charting_marked_entered_in_error_does_not_count(trainee):
+    trainee.chart(10, PATIENT[9])
+    trainee.chart(26, PATIENT[25])
+    trainee.chart(41, {"moaas": 4})
+    wrong = trainee.store.events(trainee.hub.session.id, kind="observation")[-1]
+    trainee.hub.retract(wrong.id, "tapped the wrong level", TRAINEE)
+    trainee.chart(43, {"moaas": 2})
+    deep = by_state(trainee.end(44))[(40, "moaas")]
+    assert (deep.charted_level, deep.after_s, deep.level_result, deep.met) == (2, 180, "right", True)

@@ -123,6 +123,14 @@ def test_the_sedation_scenario_scripts_the_clinical_case():
     assert "observations" not in spec.training_metadata() and spec.training_metadata()["patient_states"]
 
 
+def test_stored_states_that_are_not_states_are_left_out():
+    from monitor.training.charting import states_of
+
+    good = state(40).as_dict()
+    rows = [good, {**good, "scale": "mood"}, {**good, "level": 9}, {**good, "colour": 1}, "moaas", {**good, "at_s": "x"}]
+    assert states_of(rows) == [state(40)]
+
+
 def test_the_cue_is_the_latest_state_of_each_scale():
     states = [state(9, level=5), state(9, "breathing", 0), state(40, level=2), state(55, level=4)]
     assert cues_at(states, 8 * 60) == []
