@@ -56,15 +56,17 @@ def test_the_trainee_sees_the_patient_charts_and_is_debriefed(dash_duo, store, w
         dash_duo.start_server(create_app(store, live))
         viewport(dash_duo.driver, width, height)
         dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
-        dash_duo.wait_for_contains_text(".training-bar", "TRAINING · IM: sedation deepening", timeout=15)
+        dash_duo.wait_for_contains_text(".training-bar", "TRAINING · IM: sedation deepening", timeout=30)
         reach(hub, store, 10)
         dash_duo.wait_for_contains_text("#train-cues", "Sedation: responds readily to the name in a normal tone", timeout=15)
         for scale, level in (("moaas", 5), ("breathing", 0), ("dissociation", 0), ("nausea", 0), ("anxiety", 0)):
             hub.observe(Observation(hub.now(), scale, level, "RN Ade"))
         reach(hub, store, 41)
         dash_duo.wait_for_contains_text("#train-cues", DEEP, timeout=15)
-        new = [e.text for e in dash_duo.find_elements("#train-cues .cue-new")]
-        assert DEEP in new and "Dissociation: detached or confused, answers when asked" in new
+        marked = "return Array.from(document.querySelectorAll('#train-cues .cue-new')).map(e => e.textContent)"
+        WebDriverWait(dash_duo.driver, 15).until(  # read in one script: the cues are redrawn every tick
+            lambda d: {DEEP, "Dissociation: detached or confused, answers when asked"} <= set(d.execute_script(marked))
+        )
         assert store.observations(hub.session.id)[-1].t <= hub.session.started + 600  # the cue charted nothing
         hub.observe(Observation(hub.now(), "moaas", 2, "RN Ade"))
         dash_duo.wait_for_contains_text("#alarm-list", "MOAA/S", timeout=15)
