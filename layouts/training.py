@@ -1,5 +1,6 @@
 """Training pages: start a scenario or recording (``/training``), the trainer's and trainee's
-controls on a training session's live page, and the debrief (``/debrief/<id>``).
+controls on a training session's live page (with what the scripted patient presents now, as cues the
+trainee charts from), and the debrief (``/debrief/<id>``).
 
 Only the library's scenarios and the recordings folder's recordings can be started from the page.
 Instructor injections are labelled for the instructor (a collapsed section and the debrief); the
@@ -23,7 +24,8 @@ from layouts.ending import end_button, end_from_page
 from monitor.session.hub import Hub
 from monitor.session.model import Session
 from monitor.session.store import Store
-from monitor.training.debrief import Debrief, debrief
+from monitor.training.charting import NOT_REACHED, PatientState, minutes_text
+from monitor.training.debrief import Debrief, debrief, patient_now
 from monitor.training.library import (
     INJECTIONS,
     TRAINEE_ACTIONS,
@@ -133,6 +135,7 @@ def bar(session: Session) -> html.Div:
                     ),
                 ],
             ),
+            html.Div(id="train-cues", className="form-row train-cues", role="status"),
             html.Div(
                 className="form-row",
                 children=[
@@ -167,12 +170,21 @@ def bar(session: Session) -> html.Div:
     )
 
 
+def cue_row(states: list[PatientState], t_s: float) -> list:
+    """What the patient presents now, one cue per scale (never charted: the trainee charts what they see); a
+    cue whose charting window is still open is marked new."""
+    if not states:
+        return []
+    cues = [
+        html.Span(s.cue, className="cue cue-new" if t_s - s.at_s <= s.within_s else "cue", id={"type": "cue", "scale": s.scale})
+        for s in states
+    ]
+    return [html.Span("Patient now:", className="muted"), *cues]
+
+
 def duration_text(seconds: float | None) -> str:
     """A response time in minutes and seconds: ``45 s``, ``2 min 05 s``."""
-    if seconds is None:
-        return ""
-    whole = round(seconds)
-    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
+    return "" if seconds is None else minutes_text(seconds)
 
 
 def action_text(action: str | None) -> str:
@@ -208,6 +220,8 @@ def debrief_children(store: Store, session_id: str, running: bool, note: str = "
     """Each expectation and the trainee's response, the timeline, links and exports."""
     d = debrief(store, session_id)
     met = sum(o.result in ("done", "avoided") for o in d.outcomes)
+    reached = [c for c in d.charting if c.timing != NOT_REACHED]
+    charted = f" · {sum(c.met for c in reached)} of {len(reached)} patient states charted on time at the right level"
     unreached = any(o.result == "not reached" for o in d.outcomes)
     rows = [
         html.Tr(
@@ -247,6 +261,7 @@ def debrief_children(store: Store, session_id: str, running: bool, note: str = "
         html.P(
             f"Trainee: {d.trainee or 'not named'} · session {session_id} · {met} of {len(d.outcomes)} "
             f"expectations met{' so far' if running else ''}"
+            f"{charted if reached else ''}"
             f"{' (the session ended before some were due)' if not running and unreached else ''}",
             className="muted",
         ),
@@ -261,8 +276,9 @@ def debrief_children(store: Store, session_id: str, running: bool, note: str = "
             className="session-table",
             id="debrief-outcomes",
         ),
+        *charting_section(d),
         html.H2("Missed"),
-        html.Ul([html.Li(f"{o.id}: {o.what}") for o in d.missed] or [html.Li("Nothing missed")], id="debrief-missed"),
+        html.Ul([html.Li(w) for w in d.missed_words] or [html.Li("Nothing missed")], id="debrief-missed"),
         html.H2("Timeline"),
         html.P(reference, className="muted"),
         html.Table(
@@ -279,6 +295,35 @@ def debrief_children(store: Store, session_id: str, running: bool, note: str = "
             ],
         ),
         dcc.Store(id="debrief-session", data=session_id),
+    ]
+
+
+def charting_section(d: Debrief) -> list:
+    """Each scripted patient state: what the patient presented, what the trainee charted and when (none when
+    the scenario scripts no states)."""
+    if not d.charting:
+        return []
+    rows = [
+        html.Tr(
+            [
+                *_times(d, c.state.at_s),
+                html.Td(c.state.cue),
+                html.Td(str(c.state.level)),
+                html.Td("" if c.charted_level is None else str(c.charted_level)),
+                html.Td(duration_text(c.after_s), className="t-plus"),
+                html.Td(c.timing.upper(), className=f"result-{'done' if c.met else 'missed' if c.missed else 'not-reached'}"),
+                html.Td(c.level_result),
+            ],
+            title=c.words(),
+        )
+        for c in d.charting
+    ]
+    head = ("From", "Clock", "The patient presented", "Level", "Charted", "After", "Charting", "Level charted")
+    return [
+        html.H2("What the patient presented and what was charted"),
+        html.Table(
+            [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)], className="session-table", id="debrief-charting"
+        ),
     ]
 
 
@@ -360,6 +405,14 @@ def register(app: Dash, store: Store, live: MutableMapping[str, Hub], folder: Pa
         else:
             message = control(hub, trigger, acting_user(who))
         return (no_update, message) if instructing else (message, no_update)
+
+    @app.callback(Output("train-cues", "children"), Input("cursor", "data"))
+    def on_cues(cursor: dict) -> list:
+        hub = training_hub(cursor)
+        if hub is None:
+            return []
+        into = hub.now() - hub.session.started
+        return cue_row(patient_now(hub.session.metadata, into), into)
 
     @app.callback(Output("play-state", "children"), Output("play-pause", "children"), Input("cursor", "data"))
     def on_play_state(cursor: dict) -> tuple[str, str]:

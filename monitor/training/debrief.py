@@ -1,6 +1,7 @@
 """The debrief of a training session: each expectation with the trainee's response and response
-time, a timeline of scenario and instructor events, alarms (with who acknowledged them and when) and
-everything the trainee did, and what was missed. Pure functions over what the store holds."""
+time, each scripted patient state with the trainee's charting of it (``monitor.training.charting``), a
+timeline of scenario and instructor events, alarms (with who acknowledged them and when) and everything
+the trainee did, and what was missed. Pure functions over what the store holds."""
 
 from __future__ import annotations
 
@@ -9,10 +10,24 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from devices.patient import observation_problem
+from devices.vocabulary import SCALES
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.store import Store, StoredEvent
+from monitor.training.charting import (
+    ChartingOutcome,
+    HoldDose,
+    PatientState,
+    Reminder,
+    cues_at,
+    doses_on_hold,
+    judge_charting,
+    level_text,
+    overdue_reminders,
+    states_of,
+)
 
-TRAINEE_EVENT_KINDS = ("action", "note", "manual_nibp", "dose")
+TRAINEE_EVENT_KINDS = ("action", "note", "manual_nibp", "dose", "observation")
 LAST_VITALS = ("spo2", "pr", "hr", "sbp")
 ACTION_LABELS = {
     "hold_dosing": "Hold dosing",
@@ -69,10 +84,22 @@ class Debrief:
     started: float = 0.0
     first_dose_s: float | None = None
     ended_s: float | None = None
+    charting: tuple[ChartingOutcome, ...] = ()
+    reminders: tuple[Reminder, ...] = ()
+    hold_doses: tuple[HoldDose, ...] = ()
 
     @property
     def missed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.result in ("missed", "violated")]
+
+    @property
+    def missed_words(self) -> list[str]:
+        """Everything missed, in the debrief's words: expectations, charting late, wrong or never, overdue
+        reminders let run and doses given during a hold."""
+        out = [f"{o.id}: {o.what}" for o in self.missed]
+        out += [c.words() for c in self.charting if c.missed]
+        out += [r.words() for r in self.reminders]
+        return out + [h.words() for h in self.hold_doses]
 
     def as_dict(self) -> dict:
         return {
@@ -84,6 +111,10 @@ class Debrief:
             "outcomes": [asdict(o) for o in self.outcomes],
             "timeline": [asdict(r) for r in self.timeline],
             "missed": [o.id for o in self.missed],
+            "charting": [c.as_dict() for c in self.charting],
+            "reminders": [r.as_dict() for r in self.reminders],
+            "hold_doses": [h.as_dict() for h in self.hold_doses],
+            "missed_words": self.missed_words,
         }
 
     def as_csv(self) -> str:
@@ -101,6 +132,12 @@ class Debrief:
                     "" if o.response_s is None else f"{o.response_s:.0f}",
                 ]
             )
+        for c in self.charting:
+            s = c.state
+            result = c.timing if not c.level_result else f"{c.timing}; level {c.level_result}"
+            charted = "" if c.charted_level is None else f"chart:{s.scale}:{c.charted_level}"
+            after = "" if c.after_s is None else f"{c.after_s:.0f}"
+            writer.writerow([f"chart {s.scale} {s.at_s / 60:g}", c.words(), f"{s.at_s / 60:g}", result, charted, after])
         return out.getvalue()
 
 
@@ -113,6 +150,8 @@ def trainee_actions(events: Iterable[StoredEvent], alarms: Iterable[AlarmEvent],
             continue
         if e.kind == "action":
             out.append(Action(e.t - start, str(e.data.get("action")), e.who))
+        elif e.kind == "observation":
+            out.append(Action(e.t - start, f"chart:{e.data.get('scale')}:{e.data.get('level')}", e.who))
         elif e.kind == "note":
             out.append(Action(e.t - start, f"note:{e.data.get('text', '')}", e.who))
         else:
@@ -163,13 +202,34 @@ def _did(e: StoredEvent) -> str:
         return f"note \u201c{d.get('text', '')}\u201d"
     if e.kind == "manual_nibp":
         return f"manual BP {d.get('sbp', 0):g}/{d.get('dbp', 0):g}"
+    if e.kind == "observation":
+        scale, level = d.get("scale"), d.get("level")
+        if observation_problem(scale, level) or not isinstance(level, int | float):
+            return f"charted {scale} {level}"
+        return f"charted {level_text(str(scale), int(level))}"
     return f"dose {d.get('drug', '')} {d.get('mg', 0):g} mg"
 
 
-def timeline(events: Sequence[StoredEvent], alarms: Sequence[AlarmEvent], start: float) -> list[TimelineRow]:
-    """Scenario and instructor events, every alarm raised with how long until it was acknowledged, and
-    what the trainee did (acknowledgements are shown on their alarm's row)."""
-    rows = []
+def presented(states: Sequence[PatientState], so_far_s: float) -> list[TimelineRow]:
+    """Each scripted change in the patient reached by ``so_far_s``, as the page showed it."""
+    return [
+        TimelineRow(s.at_s, f"patient: {s.cue} ({SCALES[s.scale].label} {s.level})", "", None, "scenario")
+        for s in states
+        if s.at_s <= so_far_s
+    ]
+
+
+def timeline(
+    events: Sequence[StoredEvent],
+    alarms: Sequence[AlarmEvent],
+    start: float,
+    states: Sequence[PatientState] = (),
+    so_far_s: float = 0.0,
+) -> list[TimelineRow]:
+    """Scenario and instructor events (with the patient's scripted presentation reached by ``so_far_s``), every
+    alarm raised with how long until it was acknowledged, and what the trainee did (acknowledgements are shown
+    on their alarm's row)."""
+    rows = presented(states, so_far_s)
     for e in events:
         if e.kind == "injection":
             label = e.data.get("label", e.data.get("kind"))
@@ -214,13 +274,23 @@ def debrief(store: Store, session_id: str) -> Debrief:
     # Still running (or never closed): nothing after the last recorded moment was due yet.
     so_far_s = ended_s if ended_s is not None else last_recorded(store, session_id, events, alarms) - session.started
     outcomes = tuple(judge(e, actions, so_far_s) for e in training.get("expectations", []))
+    states = states_of(training.get("patient_states", []))
     doses = [e.t for e in events if e.kind == "dose"]
+    given = [e.t for e in events if e.kind == "dose" and e.who not in (None, "scenario")]
     return Debrief(
         training.get("title", session_id),
         training.get("trainee", ""),
         outcomes,
-        tuple(timeline(events, alarms, session.started)),
+        tuple(timeline(events, alarms, session.started, states, so_far_s)),
         session.started,
         min(doses) - session.started if doses else None,
         ended_s,
+        tuple(judge_charting(states, store.observations(session_id), session.started, so_far_s)),
+        tuple(overdue_reminders(alarms, session.started, so_far_s)),
+        tuple(doses_on_hold(alarms, session.started, given)),
     )
+
+
+def patient_now(metadata: dict, t_s: float) -> list[PatientState]:
+    """What a training session's patient presents ``t_s`` into the session (nothing when it scripts no states)."""
+    return cues_at(states_of(metadata.get("training", {}).get("patient_states", [])), t_s)

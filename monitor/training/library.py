@@ -2,8 +2,10 @@
 that run through the same hub, alarm engine and live page as a real session.
 
 A library file names a simulator scenario (``base``), optional overrides of its numbers,
-perturbations scripted on top (``[[perturbation]]``) and what a trainee should do and when
-(``[[expect]]``). Training sessions are stored with ``kind = "training"``, never as clinical ones.
+perturbations scripted on top (``[[perturbation]]``), what the patient presents on an observation
+scale and from when (``[[observation]]``: shown to the trainee as a cue, charted by the trainee, judged in
+the debrief) and what a trainee should do and when (``[[expect]]``). Training sessions are stored with
+``kind = "training"``, never as clinical ones.
 
 What a page may start is limited to the library and one recordings folder (``choice_source``): no
 other path on the server, no ``..``, no symlink out of the folder. Speeds are checked (``check_speed``)
@@ -28,9 +30,11 @@ from devices.virtual.perturb import OverlaySource, Perturbation
 from devices.virtual.replay import open_replay
 from devices.virtual.scenarios import SCENARIOS, Scenario, get_scenario
 from devices.virtual.simulator import SimSource
+from devices.vocabulary import SCALES
 from monitor.session.hub import Hub
 from monitor.session.start import start_session
 from monitor.session.store import Store
+from monitor.training.charting import PatientState, presentation
 from monitor.training.debrief import ACTION_LABELS
 
 LIBRARY = Path(__file__).parent / "scenarios"
@@ -48,7 +52,11 @@ ACTIONS = (
     "manual_nibp",
     "dose",
     "pause_audio",
+    "chart",  # charted an observation: "chart:moaas"
 )
+# Design proposal: a change in the patient is to be charted within 5 min, the grace the shipped protocols give
+# MOAA/S, breathing and dissociation before their reminder (monitor/rules/protocols/*.toml [[observation]]).
+CHART_WITHIN_MIN = 5.0
 OVERRIDABLE = {f.name for f in fields(Scenario)} - {"name", "screening", "doses", "episodes", "events"}
 
 
@@ -118,6 +126,7 @@ class TrainingScenario:
     scripted_doses: bool
     perturbations: tuple[Perturbation, ...]
     expectations: tuple[Expectation, ...]
+    patient_states: tuple[PatientState, ...] = ()
 
     def training_metadata(self) -> dict:
         """What the session record keeps so its debrief can be made later from the store alone."""
@@ -126,6 +135,7 @@ class TrainingScenario:
             "title": self.title,
             "summary": self.summary,
             "expectations": [e.as_dict() for e in self.expectations],
+            "patient_states": [s.as_dict() for s in self.patient_states],
             "perturbations": [
                 {"kind": p.kind, "t": p.t, "duration": p.duration, "amount": p.amount, "source": p.source, "text": p.text}
                 for p in self.perturbations
@@ -175,6 +185,36 @@ class PerturbationSchema(FileModel):
         )
 
 
+class PatientStateSchema(FileModel):
+    """``[[observation]]``: from ``at_min`` the patient presents ``level`` on ``scale``; the trainee should chart
+    it within ``within_min`` at that level (or within ``tolerance`` levels). ``cue``: the words the page shows
+    (default: the level's words)."""
+
+    at_min: float = Field(ge=0)
+    scale: str
+    level: int
+    within_min: float = Field(CHART_WITHIN_MIN, gt=0)
+    tolerance: int = Field(0, ge=0)
+    cue: str | None = Field(None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _on_the_scale(self) -> PatientStateSchema:
+        spec = SCALES.get(self.scale)
+        if spec is None:
+            raise FieldProblem("scale", f"unknown observation scale {self.scale!r} (known: {', '.join(SCALES)})")
+        if not 0 <= self.level <= spec.top:
+            raise FieldProblem("level", f"{spec.label} level {self.level} is not one of 0-{spec.top}")
+        if self.tolerance > spec.top:
+            raise FieldProblem(
+                "tolerance", f"{spec.label} has levels 0-{spec.top}: a tolerance of {self.tolerance} accepts any level"
+            )
+        return self
+
+    def state(self) -> PatientState:
+        cue = self.cue or presentation(self.scale, self.level)
+        return PatientState(self.at_min * 60, self.scale, self.level, self.within_min * 60, self.tolerance, cue)
+
+
 class ScenarioHeadSchema(FileModel):
     """``[scenario]``: the simulator scenario it builds on, and the overrides of its numbers."""
 
@@ -213,7 +253,32 @@ class ScenarioFileSchema(FileModel):
 
     scenario: ScenarioHeadSchema
     perturbation: list[PerturbationSchema] = []
+    observation: list[PatientStateSchema] = []
     expect: list[ExpectSchema] = []
+
+    @model_validator(mode="after")
+    def _within_the_scenario(self) -> ScenarioFileSchema:
+        """Every scripted time falls inside the scenario, and a scale has one state at a time."""
+        head = self.scenario
+        length_min = head.duration_min if head.duration_min is not None else head.scenario().duration_s / 60
+        tables: list[tuple[str, list[Any]]] = [
+            ("perturbation", self.perturbation),
+            ("observation", self.observation),
+            ("expect", self.expect),
+        ]
+        for table, rows in tables:
+            for i, row in enumerate(rows):
+                if row.at_min >= length_min:
+                    raise FieldProblem(
+                        f"{table}[{i}].at_min", f"{row.at_min:g} min is not inside the scenario (0 to {length_min:g} min)"
+                    )
+        seen: dict[tuple[str, float], int] = {}
+        for i, row in enumerate(self.observation):
+            if (first := seen.setdefault((row.scale, row.at_min), i)) != i:
+                raise FieldProblem(
+                    f"observation[{i}].at_min", f"{row.scale} already has a state at {row.at_min:g} min (observation[{first}])"
+                )
+        return self
 
 
 def load_scenario(path: str | Path) -> TrainingScenario:
@@ -232,6 +297,7 @@ def load_scenario(path: str | Path) -> TrainingScenario:
         scripted_doses=head.doses == "scripted",
         perturbations=tuple(p.perturbation() for p in spec.perturbation),
         expectations=tuple(e.expectation() for e in spec.expect),
+        patient_states=tuple(sorted((o.state() for o in spec.observation), key=lambda s: s.at_s)),
     )
 
 
