@@ -88,6 +88,10 @@ class ScaleSpec:
         """What ``level`` means, in the scale's words."""
         return self.levels[level]
 
+    def level_text(self, level: int) -> str:
+        """A charted level with its words, once: "MOAA/S 2 (responds only to mild prodding or shaking)"."""
+        return f"{self.label} {level} ({self.words(level)})"
+
     def worst(self, levels: Iterable[int]) -> int:
         """The worst of some levels of this scale."""
         return min(levels) if self.worse == "low" else max(levels)

@@ -1,0 +1,126 @@
+"""Charted observations through every export: a session with MOAA/S, dissociation, ... (one entered in error) exported
+as CSV (long and wide), Parquet and VitalDB, read back and imported, gives the same observations, summary figures,
+REMS answers and alarm transitions; FHIR has one Observation per charting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devices.io.recording import Recording, read_recording
+from devices.io.vital_file import read_vital
+from devices.vocabulary import SCALES
+from monitor.analysis.summary import load_record, summarise
+from monitor.exports.contents import sidecar
+from monitor.exports.parquet import read_parquet
+from monitor.exports.writer import export
+from monitor.session.start import build_plan, import_recording
+from monitor.session.store import CORRECTION, Store
+from tests.clinical.cases import CASES
+from tests.clinical.recordings import _cli, _from_store, build, by_alarms_command
+
+CASE = next(c for c in CASES if c.id == "im-sedation-deepening-at-30-min")
+WRONG_T = 47 * 60  # minutes from start of the observation entered in error
+
+
+@pytest.fixture(scope="module")
+def charted(tmp_path_factory):
+    """The sedation case imported into a store, plus an observation charted in error (MOAA/S 0) and its correction."""
+    folder = tmp_path_factory.mktemp("obs")
+    csv = build(CASE, folder)
+    db = folder / "k.db"
+    session_id = _cli("import", str(csv), "--db", str(db), "--protocol", CASE.protocol).splitlines()[-1]
+    store = Store(db)
+    start = store.session(session_id).started
+    store.write(session_id, events=[(start + WRONG_T, "observation", {"scale": "moaas", "level": 0}, "RN Hurry")])
+    wrong = max(e.id for e in store.events(session_id, kind="observation"))
+    store.write(
+        session_id,
+        events=[(start + WRONG_T + 30, CORRECTION, {"corrects": wrong, "kind": "observation", "reason": "wrong bed"}, "RN Hurry")],
+    )
+    return store, session_id
+
+
+def relative(store, session_id):
+    start = store.session(session_id).started
+    return [(round(o.t - start, 3), o.scale, o.level, o.who) for o in store.observations(session_id)]
+
+
+def figures(store, session_id):
+    """What the summary and the REMS-style answers say of the observations."""
+    s = summarise(load_record(store, session_id))
+    start = store.session(session_id).started
+    rows = [(c.scale, c.count, c.worst, round(c.worst_t - start, 3), c.last, round(c.affected_s, 3)) for c in s.observations]
+    return rows, s.rems.sedated, s.rems.dissociated
+
+
+def alarm_transitions(store, session_id):
+    return _from_store(store, session_id).transitions
+
+
+def test_the_sidecar_carries_the_charted_observations_not_the_one_entered_in_error(charted):
+    store, session_id = charted
+    meta = sidecar(load_record(store, session_id))
+    got = [(o["t"], o["scale"], o["level"], o.get("who")) for o in meta["observations"]]
+    assert got == [(float(m * 60), scale, level, "RN Test") for m, scale, level in sorted(CASE.observations, key=lambda o: o[0])]
+    assert all(o["t"] != WRONG_T for o in meta["observations"])
+    assert not [e for e in meta["events"] if e["kind"] == "observation"]  # not also as empty notes
+
+
+@pytest.mark.parametrize("form", ["long", "wide"])
+def test_csv_round_trip_keeps_observations_summary_and_alarms(charted, tmp_path, form):
+    store, session_id = charted
+    out = export(store, session_id, "csv", tmp_path / f"{form}.csv", form=form)
+    assert read_recording(out).metadata["observations"]
+    again = _cli("import", str(out), "--db", str(tmp_path / "again.db"), "--protocol", CASE.protocol).splitlines()[-1]
+    back = Store(tmp_path / "again.db")
+    assert relative(back, again) == relative(store, session_id)
+    assert figures(back, again) == figures(store, session_id)
+    rows, sedated, dissociated = figures(back, again)
+    assert (sedated, dissociated) == (True, True) and ("moaas", 5, 2, 40 * 60.0, 5, 45 * 60.0) in rows
+    assert alarm_transitions(back, again) == alarm_transitions(store, session_id)
+    assert by_alarms_command(out, CASE).transitions == alarm_transitions(store, session_id)
+    assert any(a == "moaas_deep" for _t, _e, a, _p, _k in alarm_transitions(store, session_id))
+
+
+def test_parquet_round_trip_keeps_observations_and_alarms(charted, tmp_path):
+    store, session_id = charted
+    items, meta = read_parquet(export(store, session_id, "parquet", tmp_path / "s.parquet"))
+    plan = build_plan(CASE.protocol, meta["route"], meta["screening"])
+    back = Store(tmp_path / "p.db")
+    session = import_recording(back, Recording(None, meta, items), plan, patient="P", started=1.8e9, who="test")
+    assert relative(back, session.id) == relative(store, session_id)
+    assert figures(back, session.id) == figures(store, session_id)
+    assert alarm_transitions(back, session.id) == alarm_transitions(store, session_id)
+
+
+def test_a_long_name_of_who_charted_never_stops_an_export(charted, tmp_path):
+    """The central station adds " (central station)" to a name: a who longer than a sidecar holds is shortened."""
+    store, session_id = charted
+    start = store.session(session_id).started
+    long_who = "Registered Nurse Maximiliana Alexandrovna Featherstonehaugh-Smythe (central station)"
+    store.write(session_id, events=[(start + 80 * 60, "observation", {"scale": "nausea", "level": 1}, long_who)])
+    try:
+        meta = read_recording(export(store, session_id, "csv", tmp_path / "w.csv")).metadata
+        (last,) = [o for o in meta["observations"] if o["t"] == 80 * 60]
+        assert last["who"].startswith("Registered Nurse Maximiliana") and last["who"].endswith("…")
+    finally:
+        wrong = max(e.id for e in store.events(session_id, kind="observation"))
+        store.write(session_id, events=[(start + 81 * 60, CORRECTION, {"corrects": wrong, "kind": "observation"}, "t")])
+
+
+def test_vital_file_carries_the_observations(charted, tmp_path):
+    pytest.importorskip("vitaldb")
+    store, session_id = charted
+    found = read_vital(export(store, session_id, "vital", tmp_path / "s.vital"), True)
+    meta = found.recording.metadata
+    assert [(o["t"], o["scale"], o["level"]) for o in meta["observations"]] == [
+        (t, scale, level) for t, scale, level, _who in relative(store, session_id)
+    ]
+    assert set(o["scale"] for o in meta["observations"]) <= set(SCALES)
+    assert json.dumps(meta)  # stays JSON
+    vf = pytest.importorskip("vitaldb").VitalFile(str(tmp_path / "s.vital"))
+    words = [r["val"] for r in vf.trks["EVENT"].recs]
+    assert "MOAA/S 2 (responds only to mild prodding or shaking) by RN Test" in words
+    assert not any(w.startswith("MOAA/S 0") for w in words)  # the one entered in error
