@@ -103,6 +103,10 @@ class ScaleSpec:
 
 # The observations kapmon knows. A protocol names the ones it wants charted and how often ([[observation]]) and
 # what a level triggers ([[limit]] on the scale's name). Sources: clinical-reference §3, §5.4 and §1.1.
+# No scale carries a code: no LOINC or SNOMED CT code for MOAA/S was found in a source, and the other four are
+# bedside ratings of kapmon's own (not CADSS or another coded instrument), so a code for a different instrument
+# would misstate them. A FHIR export names each in text (``name_text``); a scale that gains a sourced code sets
+# ``code`` with the source beside it.
 SCALES: dict[str, ScaleSpec] = {
     spec.name: spec
     for spec in (

@@ -124,3 +124,46 @@ def test_vital_file_carries_the_observations(charted, tmp_path):
     words = [r["val"] for r in vf.trks["EVENT"].recs]
     assert "MOAA/S 2 (responds only to mild prodding or shaking) by RN Test" in words
     assert not any(w.startswith("MOAA/S 0") for w in words)  # the one entered in error
+
+
+def charted_in(bundle):
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+            and e["resource"]["category"][0]["coding"][0]["code"] == "survey"]
+
+
+def test_fhir_has_one_survey_observation_per_charting(charted, tmp_path):
+    store, session_id = charted
+    bundle = json.loads(export(store, session_id, "fhir", tmp_path / "b.json").read_text())
+    found = charted_in(bundle)
+    assert len(found) == len(CASE.observations)  # the one entered in error is left out
+    (deepest,) = [o for o in found if o["code"]["text"] == "Sedation (MOAA/S)" and o["valueInteger"] == 2]
+    assert "coding" not in deepest["code"]  # no sourced code: text only
+    assert deepest["performer"] == [{"display": "RN Test"}]
+    assert deepest["note"] == [{"text": "MOAA/S 2 (responds only to mild prodding or shaking)"}]
+    assert deepest["effectiveDateTime"] == "2025-06-02T09:40:00.000Z"
+    urls = [e["fullUrl"] for e in bundle["entry"]]
+    assert len(urls) == len(set(urls))
+
+
+def test_fhir_ids_of_chartings_stay_when_another_is_entered_in_error(charted):
+    from dataclasses import replace
+    from monitor.exports.fhir import fhir_bundle
+    from monitor.session.model import Observation
+    store, session_id = charted
+    record = load_record(store, session_id)
+    t = record.observations[0].t
+    twice = replace(record, observations=[Observation(t, "moaas", 5, "A"), Observation(t, "moaas", 4, "B")])
+    assert len({o["id"] for o in charted_in(fhir_bundle(twice))}) == 2  # same time and scale, two ids
+    ids = [o["id"] for o in charted_in(fhir_bundle(record))]
+    fewer = replace(record, observations=record.observations[1:])
+    assert [o["id"] for o in charted_in(fhir_bundle(fewer))] == ids[1:]
+
+
+def test_fhir_uses_a_scale_code_when_the_vocabulary_gives_one(charted, monkeypatch):
+    from dataclasses import replace
+    from monitor.exports import fhir
+    store, session_id = charted
+    monkeypatch.setitem(SCALES, "moaas", replace(SCALES["moaas"], code=("http://example.org/scales", "X-1", "Example")))
+    (first,) = [o for o in charted_in(fhir.fhir_bundle(load_record(store, session_id)))
+                if o["code"]["text"] == "Sedation (MOAA/S)" and o["valueInteger"] == 2]
+    assert first["code"]["coding"] == [{"system": "http://example.org/scales", "code": "X-1", "display": "Example"}]
