@@ -5,6 +5,7 @@ REMS answers and alarm transitions; FHIR has one Observation per charting."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -12,9 +13,12 @@ from devices.io.recording import Recording, read_recording
 from devices.io.vital_file import read_vital
 from devices.vocabulary import SCALES
 from monitor.analysis.summary import load_record, summarise
+from monitor.cli.main import main
 from monitor.exports.contents import sidecar
+from monitor.exports.fhir import fhir_bundle
 from monitor.exports.parquet import read_parquet
 from monitor.exports.writer import export
+from monitor.session.model import Observation
 from monitor.session.start import build_plan, import_recording
 from monitor.session.store import CORRECTION, Store
 from tests.clinical.cases import CASES
@@ -32,13 +36,13 @@ def charted(tmp_path_factory):
     db = folder / "k.db"
     session_id = _cli("import", str(csv), "--db", str(db), "--protocol", CASE.protocol).splitlines()[-1]
     store = Store(db)
+
     start = store.session(session_id).started
-    store.write(session_id, events=[(start + WRONG_T, "observation", {"scale": "moaas", "level": 0}, "RN Hurry")])
-    wrong = max(e.id for e in store.events(session_id, kind="observation"))
-    store.write(
-        session_id,
-        events=[(start + WRONG_T + 30, CORRECTION, {"corrects": wrong, "kind": "observation", "reason": "wrong bed"}, "RN Hurry")],
-    )
+    wrong = (start + WRONG_T, "observation", {"scale": "moaas", "level": 0}, "RN Hurry")
+    store.write(session_id, events=[wrong])
+    wrong_id = max(e.id for e in store.events(session_id, kind="observation"))
+    correction = {"corrects": wrong_id, "kind": "observation", "reason": "wrong bed"}
+    store.write(session_id, events=[(start + WRONG_T + 30, CORRECTION, correction, "RN Hurry")])
     return store, session_id
 
 
@@ -127,8 +131,11 @@ def test_vital_file_carries_the_observations(charted, tmp_path):
 
 
 def charted_in(bundle):
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
-            and e["resource"]["category"][0]["coding"][0]["code"] == "survey"]
+    return [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation" and e["resource"]["category"][0]["coding"][0]["code"] == "survey"
+    ]
 
 
 def test_fhir_has_one_survey_observation_per_charting(charted, tmp_path):
@@ -146,9 +153,6 @@ def test_fhir_has_one_survey_observation_per_charting(charted, tmp_path):
 
 
 def test_fhir_ids_of_chartings_stay_when_another_is_entered_in_error(charted):
-    from dataclasses import replace
-    from monitor.exports.fhir import fhir_bundle
-    from monitor.session.model import Observation
     store, session_id = charted
     record = load_record(store, session_id)
     t = record.observations[0].t
@@ -160,10 +164,75 @@ def test_fhir_ids_of_chartings_stay_when_another_is_entered_in_error(charted):
 
 
 def test_fhir_uses_a_scale_code_when_the_vocabulary_gives_one(charted, monkeypatch):
-    from dataclasses import replace
-    from monitor.exports import fhir
     store, session_id = charted
     monkeypatch.setitem(SCALES, "moaas", replace(SCALES["moaas"], code=("http://example.org/scales", "X-1", "Example")))
-    (first,) = [o for o in charted_in(fhir.fhir_bundle(load_record(store, session_id)))
-                if o["code"]["text"] == "Sedation (MOAA/S)" and o["valueInteger"] == 2]
+    (first,) = [
+        o
+        for o in charted_in(fhir_bundle(load_record(store, session_id)))
+        if o["code"]["text"] == "Sedation (MOAA/S)" and o["valueInteger"] == 2
+    ]
     assert first["code"]["coding"] == [{"system": "http://example.org/scales", "code": "X-1", "display": "Example"}]
+
+
+# ------------------------------------------------------------------------------------ the REMS form
+
+
+def esketamine_case(folder, observations=CASE.observations, notes=()):
+    """The sedation case given as intranasal esketamine 56 mg (the REMS form is for esketamine), imported; returns the
+    store and session id."""
+    case = replace(CASE, id="esk-sedation", protocol="esketamine-intranasal", observations=tuple(observations))
+    csv = build(case, folder)
+    side = csv.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    meta["doses"] = [dict(d, drug="esketamine", mg=56.0) for d in meta["doses"]]
+    meta["events"] = [{"t": t, "kind": "note", "text": text} for t, text in notes]
+    side.write_text(json.dumps(meta))
+    db = folder / "k.db"
+    return Store(db), _cli("import", str(csv), "--db", str(db), "--protocol", case.protocol).splitlines()[-1]
+
+
+def rems_fields(store, session_id, out):
+    _cli("export", session_id, "--db", str(store.path), "--format", "rems", "--out", str(out))
+    return {f["label"]: f for f in json.loads(out.read_text())["fields"]}
+
+
+def test_rems_answers_sedation_and_dissociation_from_the_charting(tmp_path):
+    store, session_id = esketamine_case(tmp_path, notes=((50 * 60, "no sedation, chatting"),))
+    fields = rems_fields(store, session_id, tmp_path / "form.json")
+    sedation, dissociation = fields["Sedation"], fields["Dissociation"]
+    assert (sedation["answer"], dissociation["answer"]) == ("Yes", "Yes")  # the charting wins over the note
+    assert sedation["basis"].startswith("from the charted MOAA/S: deepest MOAA/S 2 (responds only to mild prodding")
+    assert "at T+30 min" in sedation["basis"] and "affected for 45 min" in sedation["basis"]
+    assert dissociation["basis"].startswith("from the charted Dissociation: worst Dissociation 2 (moderate")
+    ready = fields["Ready to leave without the 2-hour minimum (min from start of administration)"]
+    assert "MOAA/S 5 (responds readily to the name in a normal tone) at T+1 h 00 min" in ready["basis"]
+    assert "from T+45 min" in ready["basis"] and ready["answer"] == "60"  # vitals fine at 45, charted unaffected at 60
+    md = tmp_path / "form.md"
+    _cli("export", session_id, "--db", str(store.path), "--format", "rems", "--out", str(md))
+    assert "| Sedation | Yes | from the charted MOAA/S: deepest MOAA/S 2" in md.read_text()
+
+
+def test_rems_falls_back_to_notes_only_for_a_scale_never_charted(tmp_path):
+    only_moaas = [o for o in CASE.observations if o[1] == "moaas" and o[2] == 5]
+    store, session_id = esketamine_case(tmp_path, only_moaas, notes=((40 * 60, "Dissociation"),))
+    fields = rems_fields(store, session_id, tmp_path / "form.json")
+    assert fields["Sedation"]["answer"] == "No"
+    assert fields["Sedation"]["basis"].startswith("from the charted MOAA/S: charted 2 times, never beyond MOAA/S 5")
+    assert fields["Dissociation"]["answer"] == "Yes"
+    assert fields["Dissociation"]["basis"].startswith("Dissociation not charted; noted: T+30 min")
+
+
+def test_rems_ready_to_leave_waits_while_the_last_charting_still_shows_an_effect(tmp_path):
+    still = [(m, scale, 1 if (m, scale) == (70, "dissociation") else level) for m, scale, level in CASE.observations]
+    store, session_id = esketamine_case(tmp_path, still)
+    fields = rems_fields(store, session_id, tmp_path / "form.json")
+    ready = fields["Ready to leave without the 2-hour minimum (min from start of administration)"]
+    assert ready["answer"] is None and "the last Dissociation charted still showed an effect" in ready["basis"]
+
+
+def test_rems_form_of_the_im_ketamine_case_is_refused_in_one_line(charted, tmp_path, capsys):
+    store, session_id = charted
+    assert main(["export", session_id, "--db", str(store.path), "--format", "rems", "--out", str(tmp_path / "f.md")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is for esketamine" in err and "IM ketamine" in err
+    assert not (tmp_path / "f.md").exists()
