@@ -3,8 +3,8 @@
 UCUM unit; blood pressure as one 85354-9 Observation with 8480-6/8462-4/8478-0 components), one
 MedicationAdministration per dose, one survey Observation per charted observation (MOAA/S, dissociation, ...: the
 scale's code where ``devices.vocabulary`` gives one, else its name as text; ``valueInteger`` the level, its words in a
-note, who charted it the performer; those entered in error left out), and one DetectedIssue per alarm episode: ``identifiedPeriod``
-spans raised..cleared, ``severity`` is the highest priority reached, and every later transition
+note, who charted it the performer; those entered in error left out), and one DetectedIssue per alarm episode:
+``identifiedPeriod`` spans raised..cleared, ``severity`` is the highest priority reached, and every later transition
 (escalated, acknowledged, audio paused, cleared, reset...) is a ``mitigation`` with its time and
 who acted. No-value readings become Observations with a ``dataAbsentReason``. The pleth waveform,
 perfusion index, EtCO2 and cuff pressure have no code in the clinical reference and are left out

@@ -12,7 +12,10 @@ import pytest
 from devices.io.recording import Recording, read_recording
 from devices.io.vital_file import read_vital
 from devices.vocabulary import SCALES
+from layouts.review import CHARTED_COLOUR, LANES, events_table, load_series, review_figure
+from monitor.analysis.record_view import entry_row, reference
 from monitor.analysis.summary import load_record, summarise
+from monitor.analysis.timeref import TimeRef
 from monitor.cli.main import main
 from monitor.exports.contents import sidecar
 from monitor.exports.fhir import fhir_bundle
@@ -20,7 +23,7 @@ from monitor.exports.parquet import read_parquet
 from monitor.exports.writer import export
 from monitor.session.model import Observation
 from monitor.session.start import build_plan, import_recording
-from monitor.session.store import CORRECTION, Store
+from monitor.session.store import CORRECTION, Store, StoredEvent
 from tests.clinical.cases import CASES
 from tests.clinical.recordings import _cli, _from_store, build, by_alarms_command
 
@@ -236,3 +239,57 @@ def test_rems_form_of_the_im_ketamine_case_is_refused_in_one_line(charted, tmp_p
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is for esketamine" in err and "IM ketamine" in err
     assert not (tmp_path / "f.md").exists()
+
+
+# ------------------------------------------------------------------------------------ report and review
+
+
+def test_the_report_lists_the_chartings_with_who_and_the_summary_rows(charted, tmp_path):
+    store, session_id = charted
+    text = export(store, session_id, "report", tmp_path / "r.html").read_text()
+    charted_table = text[text.index("<h2>Charted observations</h2>") : text.index("<h2>Trends</h2>")]
+    assert "Sedation: MOAA/S 2 (responds only to mild prodding or shaking)</td><td>RN Test" in charted_table
+    assert charted_table.count("<tr") - 1 == len(CASE.observations)  # the one entered in error is left out
+    assert "RN Hurry" not in charted_table
+    assert "deepest 2 (responds only to mild prodding or shaking)" in text  # the summary's Observations section
+    assert "yes (charted MOAA/S)" in text and "yes (charted dissociation)" in text  # REMS-style rows
+
+
+def review_of(store, session_id):
+    record = load_record(store, session_id)
+    summary = summarise(record)
+    ref = reference(record)
+    return record, ref, review_figure(record, summary, load_series(store, session_id, ref.t0), ref)
+
+
+def test_the_review_trace_has_a_lane_of_chartings_and_one_entered_in_error(charted):
+    store, session_id = charted
+    record, ref, fig = review_of(store, session_id)
+    (lane,) = [tr for tr in fig.data if tr.name == "charted"]
+    assert list(lane.x) == [round(ref.minutes(record.session.started + m * 60), 4) for m in (9, 25, 40, 55, 70)]
+    assert list(lane.text) == ["", "MOAA/S 4 Dissociation 1", "MOAA/S 2 Dissociation 2", "MOAA/S 4 Dissociation 1", ""]
+    assert list(lane.marker.color) == [CHARTED_COLOUR[a] for a in (False, True, True, True, False)]
+    assert "MOAA/S 2 (responds only to mild prodding or shaking) by RN Test" in lane.hovertext[2]
+    assert "Breathing 0 (normal) by RN Test" in lane.hovertext[2] and "T+30 min" in lane.hovertext[2]
+    (wrong,) = [tr for tr in fig.data if tr.name == "charted in error"]
+    assert len(wrong.x) == 1 and "<s>Sedation: MOAA/S 0" in wrong.hovertext[0]
+    assert "entered in error by RN Hurry" in wrong.hovertext[0] and "wrong bed" in wrong.hovertext[0]
+    (notes,) = [tr for tr in fig.data if tr.name == "notes"]
+    assert not any("MOAA/S" in t for t in notes.text)  # not also in the notes lane
+    assert fig.layout.yaxis.range[0] < LANES["charted"] < fig.layout.yaxis.range[1]
+
+
+def test_the_review_events_table_lists_chartings_with_who_and_strikes_the_wrong_one(charted):
+    store, session_id = charted
+    record = load_record(store, session_id)
+    rows = events_table(record, reference(record)).children[1].children
+    cells = [[c.children for c in r.children] for r in rows]
+    observed = [(c[3], c[4]) for c in cells if c[2] == "observation"]
+    assert ("Dissociation 2 (moderate: detached or confused, answers when asked)", "RN Test") in observed
+    (struck,) = [r for r in rows if r.className == "retracted"]
+    assert struck.children[3].children[0].children == "Sedation: MOAA/S 0 (no response to a painful trapezius squeeze)"
+
+
+def test_a_stored_row_with_an_unknown_scale_is_shown_as_invalid_not_a_crash():
+    row = entry_row(StoredEvent(1, 60.0, "observation", {"scale": "pain", "level": 9}, "RN"), None, TimeRef(0.0, "session start"))
+    assert row.invalid and "not a level kapmon knows" in row.what
