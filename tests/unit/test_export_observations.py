@@ -11,6 +11,8 @@ import pytest
 
 from devices.io.recording import Recording, read_recording
 from devices.io.vital_file import read_vital
+from devices.patient import WHO_MAX
+from devices.reading import Reading
 from devices.vocabulary import SCALES
 from layouts.review import CHARTED_COLOUR, LANES, events_table, load_series, review_figure
 from monitor.analysis.record_view import entry_row, reference
@@ -21,7 +23,7 @@ from monitor.exports.contents import sidecar
 from monitor.exports.fhir import fhir_bundle
 from monitor.exports.parquet import read_parquet
 from monitor.exports.writer import export
-from monitor.session.model import Observation
+from monitor.session.model import Observation, Session
 from monitor.session.start import build_plan, import_recording
 from monitor.session.store import CORRECTION, Store, StoredEvent
 from tests.clinical.cases import CASES
@@ -102,19 +104,19 @@ def test_parquet_round_trip_keeps_observations_and_alarms(charted, tmp_path):
     assert alarm_transitions(back, session.id) == alarm_transitions(store, session_id)
 
 
-def test_a_long_name_of_who_charted_never_stops_an_export(charted, tmp_path):
+def test_a_long_name_of_who_charted_never_stops_an_export(tmp_path):
     """The central station adds " (central station)" to a name: a who longer than a sidecar holds is shortened."""
-    store, session_id = charted
-    start = store.session(session_id).started
+    store = Store(tmp_path / "w.db")
+    store.create_session(Session("w1", "P-W", 1.8e9, "im", 70.0, "kap-im"))
     long_who = "Registered Nurse Maximiliana Alexandrovna Featherstonehaugh-Smythe (central station)"
-    store.write(session_id, events=[(start + 80 * 60, "observation", {"scale": "nausea", "level": 1}, long_who)])
-    try:
-        meta = read_recording(export(store, session_id, "csv", tmp_path / "w.csv")).metadata
-        (last,) = [o for o in meta["observations"] if o["t"] == 80 * 60]
-        assert last["who"].startswith("Registered Nurse Maximiliana") and last["who"].endswith("…")
-    finally:
-        wrong = max(e.id for e in store.events(session_id, kind="observation"))
-        store.write(session_id, events=[(start + 81 * 60, CORRECTION, {"corrects": wrong, "kind": "observation"}, "t")])
+    store.write(
+        "w1",
+        [Reading(1.8e9 + 10, "spo2", 97.0, "%", "ox")],
+        [(1.8e9 + 60, "observation", {"scale": "nausea", "level": 1}, long_who)],
+    )
+    (only,) = read_recording(export(store, "w1", "csv", tmp_path / "w.csv")).metadata["observations"]
+    assert only["who"].startswith("Registered Nurse Maximiliana") and only["who"].endswith("\u2026")
+    assert len(only["who"]) == WHO_MAX
 
 
 def test_vital_file_carries_the_observations(charted, tmp_path):
