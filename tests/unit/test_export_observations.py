@@ -295,3 +295,26 @@ def test_the_review_events_table_lists_chartings_with_who_and_strikes_the_wrong_
 def test_a_stored_row_with_an_unknown_scale_is_shown_as_invalid_not_a_crash():
     row = entry_row(StoredEvent(1, 60.0, "observation", {"scale": "pain", "level": 9}, "RN"), None, TimeRef(0.0, "session start"))
     assert row.invalid and "not a level kapmon knows" in row.what
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"scale": "pain", "level": 9},
+        {"scale": "moaas", "level": "2"},
+        {"scale": "moaas", "level": float("nan")},
+        {"scale": "moaas", "level": 7},
+        {"level": 1},
+        {"scale": "moaas", "level": True},
+    ],
+)
+def test_an_odd_stored_observation_never_stops_an_export_and_is_never_a_level(tmp_path, data):
+    store = Store(tmp_path / "o.db")
+    store.create_session(Session("o1", "P-O", 1.8e9, "im", 70.0, "kap-im"))
+    store.write("o1", [Reading(1.8e9 + 10, "spo2", 97.0, "%", "ox")], [(1.8e9 + 60, "observation", data, "RN")])
+    for fmt in ("csv", "parquet", "fhir", "report"):
+        out = export(store, "o1", fmt, tmp_path / f"o.{fmt}")
+        assert out.stat().st_size > 0
+    assert read_recording(tmp_path / "o.csv").metadata["observations"] == []
+    assert not charted_in(json.loads((tmp_path / "o.fhir").read_text()))
+    assert "not a level kapmon knows" in (tmp_path / "o.report").read_text()
