@@ -88,6 +88,10 @@ class ScaleSpec:
         """What ``level`` means, in the scale's words."""
         return self.levels[level]
 
+    def level_text(self, level: int) -> str:
+        """A charted level with its words, once: "MOAA/S 2 (responds only to mild prodding or shaking)"."""
+        return f"{self.label} {level} ({self.words(level)})"
+
     def worst(self, levels: Iterable[int]) -> int:
         """The worst of some levels of this scale."""
         return min(levels) if self.worse == "low" else max(levels)
@@ -99,6 +103,10 @@ class ScaleSpec:
 
 # The observations kapmon knows. A protocol names the ones it wants charted and how often ([[observation]]) and
 # what a level triggers ([[limit]] on the scale's name). Sources: clinical-reference §3, §5.4 and §1.1.
+# No scale carries a code: no LOINC or SNOMED CT code for MOAA/S was found in a source, and the other four are
+# bedside ratings of kapmon's own (not CADSS or another coded instrument), so a code for a different instrument
+# would misstate them. A FHIR export names each in text (``name_text``); a scale that gains a sourced code sets
+# ``code`` with the source beside it.
 SCALES: dict[str, ScaleSpec] = {
     spec.name: spec
     for spec in (

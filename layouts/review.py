@@ -20,6 +20,7 @@ import tempfile
 import time
 import zipfile
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from dash.development.base_component import Component
 from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
-from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR
+from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR, SCALES
 from layouts.components import COLOURS, clock_text
 from monitor.analysis.course import CourseRow, course
 from monitor.analysis.downsample import gap_threshold, minmax, window, with_gaps
@@ -58,6 +59,7 @@ from monitor.exports.contents import ExportError
 from monitor.exports.rems import for_esketamine
 from monitor.exports.writer import FORMATS, export, export_problems
 from monitor.session.dose_rows import dose_rows
+from monitor.session.model import Observation
 from monitor.session.store import Store, StoreError
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
@@ -107,7 +109,8 @@ PANELS = (
 TRACES = tuple(tr for panel in PANELS for tr in panel.traces)
 EVENTS_HEIGHT = 0.17
 # y of each lane in the events row: phases on top, a lane per priority (most urgent highest), notes at the bottom
-LANES = {"phase": 4.5, **{p: 3.5 - i for i, p in enumerate(PRIORITIES)}, "notes": 0.5}
+LANES = {"phase": 4.5, **{p: 3.5 - i for i, p in enumerate(PRIORITIES)}, "notes": 0.5, "charted": -0.5}
+CHARTED_COLOUR = {False: "#78909c", True: "#ffb300"}  # a charting round: every level unaffected / one showing an effect
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -314,7 +317,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             layer="below",
         )
     rows = event_rows(record, ref)
-    notes = [r for r in rows if r.kind != "dose"]
+    notes = [r for r in rows if r.kind not in ("dose", "observation")]  # observations have a lane of their own
     fig.add_trace(
         go.Scatter(
             x=[m(r.t) for r in notes],
@@ -329,7 +332,61 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
         row=1,
         col=1,
     )
+    _observations_lane(fig, record, ref)
     return _doses(fig, record, ref)
+
+
+def charted_groups(observations: Sequence[Observation]) -> list[tuple[float, list[Observation]]]:
+    """The chartings grouped by time (a nurse charts several scales at one round), in time order."""
+    groups: dict[float, list[Observation]] = {}
+    for o in sorted(observations, key=lambda o: o.t):
+        groups.setdefault(o.t, []).append(o)
+    return list(groups.items())
+
+
+def _observations_lane(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> None:
+    """Charted observations on their own lane: a marker per charting round, amber when a level showed an effect (the
+    affected levels written beside it), every level with its words and who charted it in the hover; an entry marked
+    entered in error a grey cross saying so."""
+    groups = charted_groups(record.observations)
+    affected = [[o for o in group if SCALES[o.scale].affected(o.level)] for _t, group in groups]
+    fig.add_trace(
+        go.Scatter(
+            x=[round(ref.minutes(t), 4) for t, _group in groups],
+            y=[LANES["charted"]] * len(groups),
+            mode="markers+text",
+            marker={"symbol": "square", "size": 12, "color": [CHARTED_COLOUR[bool(a)] for a in affected]},
+            text=[" ".join(f"{SCALES[o.scale].label} {o.level}" for o in a) for a in affected],
+            textposition="middle right",
+            textfont={"size": 12, "color": CHARTED_COLOUR[True]},
+            hovertext=[
+                "<br>".join(SCALES[o.scale].level_text(o.level) + (f" by {o.who}" if o.who else "") for o in group)
+                + f"<br>charted {ref.text_with_clock(t)}"
+                for t, group in groups
+            ],
+            name="charted",
+            hovertemplate="%{hovertext}<extra></extra>",
+            showlegend=False,
+        ),
+        row=1,
+        col=1,
+    )
+    wrong = [r for r in retracted_rows(record, ref) if r.kind == "observation"]
+    if wrong:
+        fig.add_trace(
+            go.Scatter(
+                x=[round(ref.minutes(r.t), 4) for r in wrong],
+                y=[LANES["charted"]] * len(wrong),
+                mode="markers",
+                marker={"symbol": "x-thin-open", "size": 12, "color": "#9e9e9e", "line": {"width": 2, "color": "#9e9e9e"}},
+                hovertext=[f"<s>{r.what}</s>" + (f" by {r.who}" if r.who else "") + f"<br>{r.retracted}" for r in wrong],
+                name="charted in error",
+                hovertemplate="%{hovertext}<extra></extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
 
 
 def _hover(r: EventRow, ref: TimeRef) -> str:
@@ -406,7 +463,7 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
     label_rows = _events_lane(fig, record, summary, ref)
     fig.update_yaxes(fixedrange=True, gridcolor="#263238", zeroline=False)
     fig.update_yaxes(
-        range=[0, 5.1],
+        range=[min(LANES.values()) - 0.5, 5.1],
         tickvals=list(LANES.values()),
         ticktext=[k.upper() if k in PRIORITIES else k for k in LANES],
         showgrid=False,
@@ -682,8 +739,8 @@ def layout(store: Store, session_id: str) -> html.Div:
             export_bar(rems=for_esketamine(record, plan_for(record, protocol_for(s)))),
             html.P(
                 f"T+ minutes since the {ref.what} ({clock_hms(ref.t0)}). Drag to zoom, double-click for the whole "
-                "session. Top lanes: alarms by priority, phases, notes; shading: the highest alarm active; dashed "
-                "lines: doses.",
+                "session. Top lanes: alarms by priority, phases, notes, charted observations (amber: a level showing an "
+                "effect; a cross: entered in error); shading: the highest alarm active; dashed lines: doses.",
                 className="muted review-help",
             ),
             dcc.Loading(dcc.Graph(id="review-graph", figure=fig, config={"displaylogo": False, "scrollZoom": True}), type="dot"),

@@ -19,9 +19,10 @@ at a truncated packet, which would import a shorter session without a word.
 back (a no-value reading is NaN), the pleth as float32 samples at its own rate (``vitaldb`` packs a
 waveform's records on one sample grid: times read back within half a sample). kapmon's own string
 tracks keep what VitalDB has no place for: ``KAPMON/SIDECAR`` (the recording sidecar as JSON: patient
-pseudonym, route, doses, screening, notes), ``<source>/CONDITION`` (device conditions as JSON) and
-``<source>/QUESTIONABLE`` (the vital of each reading kapmon did not trust); ``EVENT`` has the doses and
-notes in words, where Vital Recorder keeps events. These are read back only from a file that has the
+pseudonym, route, doses, screening, charted observations, notes), ``<source>/CONDITION`` (device conditions as
+JSON) and ``<source>/QUESTIONABLE`` (the vital of each reading kapmon did not trust); ``EVENT`` has the doses,
+charted observations ("MOAA/S 2 (responds only to mild prodding or shaking) by RN Lee") and notes in words, where
+Vital Recorder keeps events. These are read back only from a file that has the
 sidecar track.
 """
 
@@ -48,7 +49,7 @@ import numpy.typing as npt
 from devices.errors import RecordingError
 from devices.io.recording import FORMAT, MAX_SPAN_S, UNIT_ALIASES, Recording, span_text, validate_metadata
 from devices.reading import Condition, Item, Reading, in_physical_range, no_value, questionable
-from devices.vocabulary import VITALS
+from devices.vocabulary import SCALES, VITALS
 
 INSTALL = "pip install 'kapmon[vital]'"
 MISSING = f".vital files need the vitaldb package, which is not installed: {INSTALL}"
@@ -457,10 +458,14 @@ def wave_records(readings: Sequence[Reading]) -> tuple[float, list[dict]]:
 
 
 def event_words(metadata: dict, start: float) -> list[dict]:
-    """Doses and notes in words, for the EVENT track."""
+    """Doses, charted observations and notes in words, for the EVENT track."""
     out = [
         {"dt": start + d["t"], "val": f"{d['drug']} {d['mg']:g} mg {d['route']}" + (f" lot {d['lot']}" if d.get("lot") else "")}
         for d in metadata.get("doses") or ()
+    ]
+    out += [
+        {"dt": start + o["t"], "val": SCALES[o["scale"]].level_text(o["level"]) + (f" by {o['who']}" if o.get("who") else "")}
+        for o in metadata.get("observations") or ()
     ]
     out += [{"dt": start + e["t"], "val": f"{e['kind']}: {e['text']}"} for e in metadata.get("events") or ()]
     return sorted(out, key=lambda r: r["dt"])

@@ -9,8 +9,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from devices.patient import observation_problem
 from devices.screening import QUESTIONS
-from devices.vocabulary import PRIORITY_RANK
+from devices.vocabulary import PRIORITY_RANK, SCALES
 from monitor.analysis.summary import Episode, SessionRecord, Summary, describe
 from monitor.analysis.timeref import TimeRef, clock_hms, duration_text
 from monitor.rules.alarm_events import AlarmEvent
@@ -145,11 +146,14 @@ EVENT_KINDS = ("note", "phase", "discharge", "manual_nibp", "protocol")
 
 
 def entry_row(e: StoredEvent, weight_kg: float | None, ref: TimeRef) -> EventRow:
-    """One dose, note, phase, discharge, hand-taken BP or protocol choice as a row."""
+    """One dose, charted observation, note, phase, discharge, hand-taken BP or protocol choice as a row."""
     if e.kind == "dose":
         r = check_dose(e.t, e.data, e.who)
         problems = f" — stored with invalid fields: {'; '.join(r.problems)}" if r.problems else ""
         return EventRow(e.t, "dose", dose_text(r, weight_kg, ref) + problems, e.who or "", bool(r.problems))
+    if e.kind == "observation":
+        unknown = observation_problem(e.data.get("scale"), e.data.get("level")) is not None
+        return EventRow(e.t, "observation", observation_text(e.data), e.who or "", unknown)
     what = (
         bp_text(e.data)
         if e.kind == "manual_nibp"
@@ -160,6 +164,17 @@ def entry_row(e: StoredEvent, weight_kg: float | None, ref: TimeRef) -> EventRow
         else str(e.data.get("text", ""))
     )
     return EventRow(e.t, "manual BP" if e.kind == "manual_nibp" else e.kind, what, e.who or "")
+
+
+def observation_text(data: dict) -> str:
+    """A charted observation in words: "Sedation: MOAA/S 2 (responds only to mild prodding or shaking)"; a stored
+    row whose scale or level kapmon does not know says so."""
+    scale, level = data.get("scale"), data.get("level")
+    if observation_problem(scale, level):
+        return f"scale {scale!r} level {level!r} (not a level kapmon knows)"
+    spec = SCALES[str(scale)]
+    text = spec.level_text(int(level))  # type: ignore[arg-type]
+    return text if spec.title == spec.label else f"{spec.title}: {text}"
 
 
 def observed_text(data: dict) -> str:
@@ -175,9 +190,10 @@ def observed_text(data: dict) -> str:
 
 
 def event_rows(record: SessionRecord, ref: TimeRef) -> list[EventRow]:
-    """Notes, phases, discharge, hand-taken BPs, doses (with who gave them), the protocol chosen and
-    every override of a block or gate (with the physician), in time order."""
-    rows = [entry_row(e, record.session.weight_kg, ref) for e in record.events if e.kind in (*EVENT_KINDS, "dose")]
+    """Notes, phases, discharge, hand-taken BPs, doses (with who gave them), charted observations (with who charted
+    them), the protocol chosen and every override of a block or gate (with the physician), in time order."""
+    kinds = (*EVENT_KINDS, "dose", "observation")
+    rows = [entry_row(e, record.session.weight_kg, ref) for e in record.events if e.kind in kinds]
     rows += [EventRow(a.t, "override", a.message, who) for a, who in overrides(record)]
     return sorted(rows, key=lambda r: r.t)
 

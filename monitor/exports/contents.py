@@ -5,17 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from devices.errors import KapmonError
-from devices.io.recording import FORMAT, validate_metadata
+from devices.io.recording import FORMAT, RecordingError, validate_metadata
+from devices.patient import WHO_MAX
 from devices.reading import Condition, Item, Reading
 from monitor.analysis.record_view import is_ended, reference
-from monitor.analysis.summary import SessionRecord
+from monitor.analysis.summary import SessionRecord, screening_of
 from monitor.session.dose_rows import dose_rows
 from monitor.session.store import Store
 
 # "protocol", "resumed" and "override" are audit entries (an override itself is in the alarm events); "dosing" and
 # "baseline" are what the rules decided, and decide again when the export is imported (replayed as timeline events,
-# a text-only "baseline" would stand in for the frozen one)
-SIDECAR_EVENT_KINDS_SKIPPED = ("dose", "condition", "end", "protocol", "resumed", "override", "dosing", "baseline")
+# a text-only "baseline" would stand in for the frozen one); doses and observations have their own lists
+SIDECAR_EVENT_KINDS_SKIPPED = (
+    "dose",
+    "observation",
+    "condition",
+    "end",
+    "protocol",
+    "resumed",
+    "override",
+    "dosing",
+    "baseline",
+)
 
 
 class ExportError(KapmonError):
@@ -50,7 +61,8 @@ def record_problems(record: SessionRecord) -> list[str]:
 
 
 def sidecar(record: SessionRecord, last_t: float | None = None) -> dict:
-    """The recording sidecar of a session: patient pseudonym, route, doses and notes (t from start).
+    """The recording sidecar of a session: patient pseudonym, route, screening answers, doses, charted observations and
+    notes (t from start); doses and observations marked entered in error are left out.
 
     ``duration_s`` runs to the ``end`` event, or for a session still being recorded to ``last_t``, the time
     of the last row exported with it. A stored dose with an invalid field becomes a note saying so."""
@@ -77,12 +89,33 @@ def sidecar(record: SessionRecord, last_t: float | None = None) -> dict:
             | ({"lot": d.lot} if d.lot else {})
             for d in record.doses
         ],
+        "observations": [
+            {"t": o.t - start, "scale": o.scale, "level": o.level} | ({"who": who_text(o.who)} if o.who else {})
+            for o in record.observations
+        ],
         "events": [{"t": t, "kind": kind, "text": text} for t, kind, text in sorted(notes, key=lambda n: n[0])],
     }
     drugs = {d.drug for d in record.doses}
     if len(drugs) == 1:
         meta["drug"] = drugs.pop()
+    if answers := valid_screening(screening_of(record)):
+        meta["screening"] = answers  # so that an import or ``kapmon alarms`` judges the export under the same plan
     return validate_metadata(meta, f"session {s.id}")
+
+
+def valid_screening(answers: dict) -> dict:
+    """The session's screening answers if a sidecar can hold them, else none (answers stored by older code)."""
+    try:
+        validate_metadata({"format": FORMAT, "screening": answers})
+    except RecordingError:
+        return {}
+    return answers
+
+
+def who_text(who: str) -> str:
+    """Who charted, as a sidecar holds it: a longer name (the central station adds its own words to one) is cut
+    to ``WHO_MAX`` characters, ending in an ellipsis."""
+    return who if len(who) <= WHO_MAX else who[: WHO_MAX - 1] + "\u2026"
 
 
 def iso(t: float) -> str:

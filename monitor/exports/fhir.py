@@ -1,8 +1,10 @@
 """FHIR R4 export: a ``collection`` Bundle of a pseudonymous Patient (identifier only), the Encounter
 (the session), one Device per source, vital-sign Observations (LOINC code, IEEE 11073 MDC coding,
 UCUM unit; blood pressure as one 85354-9 Observation with 8480-6/8462-4/8478-0 components), one
-MedicationAdministration per dose, and one DetectedIssue per alarm episode: ``identifiedPeriod``
-spans raised..cleared, ``severity`` is the highest priority reached, and every later transition
+MedicationAdministration per dose, one survey Observation per charted observation (MOAA/S, dissociation, ...: the
+scale's code where ``devices.vocabulary`` gives one, else its name as text; ``valueInteger`` the level, its words in a
+note, who charted it the performer; those entered in error left out), and one DetectedIssue per alarm episode:
+``identifiedPeriod`` spans raised..cleared, ``severity`` is the highest priority reached, and every later transition
 (escalated, acknowledged, audio paused, cleared, reset...) is a ``mitigation`` with its time and
 who acted. No-value readings become Observations with a ``dataAbsentReason``. The pleth waveform,
 perfusion index, EtCO2 and cuff pressure have no code in the clinical reference and are left out
@@ -16,11 +18,12 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from devices.vocabulary import HIGH, LOW, MEDIUM, NIBP_VITALS, ROUTE_SPECS
+from devices.vocabulary import HIGH, LOW, MEDIUM, NIBP_VITALS, ROUTE_SPECS, SCALES
 from monitor.analysis.record_view import is_ended
 from monitor.analysis.summary import Episode, SessionRecord, episodes, load_record
 from monitor.exports.contents import iso
 from monitor.session.dose_rows import INVALID_DRUG, DoseRow, dose_rows
+from monitor.session.model import Observation
 from monitor.session.store import Store, StoredReading
 
 LOINC = "http://loinc.org"
@@ -147,6 +150,42 @@ def bp_observation(sid: str, measured: dict[str, StoredReading], context: dict, 
     return obs
 
 
+def charted_observation(sid: str, key: tuple, o: Observation, context: dict) -> dict:
+    """One charted level of an observation scale; ``key`` tells it from every other charting of the session."""
+    spec = SCALES[o.scale]
+    code: dict = {"text": spec.name_text}
+    if spec.code is not None:
+        system, value, display = spec.code
+        code["coding"] = [{"system": system, "code": value, "display": display}]
+    out = {
+        "resourceType": "Observation",
+        "id": _uid(sid, "charted", *key),
+        "status": "final",
+        "category": [{"coding": [{"system": CATEGORY, "code": "survey", "display": "Survey"}]}],
+        "code": code,
+        "subject": context["subject"],
+        "encounter": context["encounter"],
+        "effectiveDateTime": iso(o.t),
+        "valueInteger": o.level,
+        "note": [{"text": spec.level_text(o.level)}],
+    }
+    if o.who:
+        out["performer"] = [{"display": o.who}]
+    return out
+
+
+def charted_keys(observations: Sequence[Observation]) -> list[tuple]:
+    """A key per charting that stays the same when another charting is entered in error: its time, scale and how
+    many of the same time and scale came before it."""
+    seen: dict[tuple, int] = {}
+    keys = []
+    for o in observations:
+        base = (repr(o.t), o.scale)
+        seen[base] = seen.get(base, -1) + 1
+        keys.append((*base, seen[base]))
+    return keys
+
+
 def medication_administration(sid: str, n: int, row: DoseRow, weight: float | None, context: dict) -> dict:
     """One stored dose; a field the record holds no valid value for is left out and named in a note."""
     when = (
@@ -258,6 +297,10 @@ def fhir_bundle(record: SessionRecord, interval_s: float = 0.0) -> dict:
             continue
         next_due[key] = r.t + interval_s
         resources.append(vital_observation(sid, r, context, devices[r.source], cuff=r.source in cuff))
+    resources += [
+        charted_observation(sid, key, o, context)
+        for key, o in zip(charted_keys(record.observations), record.observations, strict=True)
+    ]
     resources += [detected_issue(sid, n, ep, context) for n, ep in enumerate(episodes(record.alarms))]
     return {
         "resourceType": "Bundle",

@@ -21,10 +21,14 @@ Each field is filled from the record or listed as missing with why, never guesse
 - **BP**: the last cuff reading before the first dose; the one nearest the protocol's 40-min checkpoint
   within its window (``monitor.analysis.summary.rems``); the last after the first dose and at most
   ``PREDISCHARGE_BP_S`` before completion (the live page's pre-discharge reminder uses the same time).
-- **Sedation, dissociation, respiratory depression**: "Yes" when a note names it (the live page's
-  Dissociation button writes such a note), "No" when a note says it was absent ("no dissociation"),
-  else missing. Serious adverse events are the clinician's judgement: always listed for them to answer,
-  with the notes and high-priority alarms that bear on it.
+- **Sedation, dissociation**: from the charted MOAA/S and dissociation levels first ("Yes" when any level
+  showed an effect, with the deepest or worst level and when; "No" when charted and never affected). Only
+  when the scale was never charted, and for **respiratory depression**: "Yes" when a note names it (the live
+  page's Dissociation button writes such a note), "No" when a note says it was absent ("no dissociation"),
+  else missing. Each answer says which it came from. Serious adverse events are the clinician's judgement:
+  always listed for them to answer, with the notes and high-priority alarms that bear on it.
+- **Ready to leave** also waits for charted sedation and dissociation to be charted back to unaffected (when
+  they were only noted, or the last charting still shows them, the clinician answers).
 - **Concomitant medicines**: from the screening answers; the screening asks about benzodiazepines with
   other sedatives, and about stimulants with MAOIs, so a "yes" leaves which one missing.
 
@@ -42,6 +46,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from devices.errors import KapmonError
+from devices.vocabulary import SCALES
+from monitor.analysis.charted import ScaleSummary
 from monitor.analysis.summary import (
     BP,
     REMS_MIN_S,
@@ -64,7 +70,7 @@ from monitor.rules.bedside import PREDISCHARGE_BP_S
 from monitor.rules.dosing import PREDOSE_BP, applies_to_age, breaches
 from monitor.rules.plan import Plan
 from monitor.rules.protocol import Protocol
-from monitor.session.model import Dose
+from monitor.session.model import Dose, Observation
 from monitor.session.store import Store, StoredEvent
 
 ESKETAMINE_NAMES = ("esketamine", "spravato")
@@ -83,6 +89,8 @@ TERMS = {
     "Dissociation": ("dissociat", "derealis", "derealiz", "depersonalis", "depersonaliz"),
     "Respiratory depression": ("respiratory depression", "apnoea", "apnea", "hypoventil", "shallow breathing"),
 }
+# The form's questions a charted scale answers; a note answers them only when the scale was never charted.
+CHARTED = {"Sedation": "moaas", "Dissociation": "dissociation"}
 ADVERSE = ("nausea", "vomit", "anxi", "intervention", "headache", "dizz", "chest pain", "hypertens", "panic", "oxygen", "seizure")
 NEGATION = re.compile(r"\b(no|not|without|denies|denied|none|nil|absent)\b[^.;,]*$", re.IGNORECASE)
 SCREENING_MEDICINES = (
@@ -302,46 +310,7 @@ def timing_fields(
                 m,
             )
         )
-    notes = [e for e in record.events if e.kind == "note"]
-    effects = [e for label in ("Sedation", "Dissociation") for e in mentions(notes, TERMS[label])[0]]
-    if advice.could_leave is None:
-        out.append(
-            Field(
-                SECTIONS[0],
-                ready_label,
-                None,
-                "the vital-sign discharge criteria were not met to the end of the record: the clinician answers",
-            )
-        )
-    else:
-        m = minutes_from(first, advice.could_leave)
-        vitals = (
-            f"from {ref.text_with_clock(advice.could_leave)} the protocol's discharge criteria other than the "
-            "2-hour minimum held to the end ("
-            + "; ".join(c.text for c in advice.criteria if c.met and not c.text.startswith("observed"))
-            + ")"
-        )
-        if effects:
-            out.append(
-                Field(
-                    SECTIONS[0],
-                    ready_label,
-                    None,
-                    f"{vitals}, but sedation or dissociation was noted ("
-                    f"{note_words(effects, ref)}) and when it resolved is not recorded: the clinician answers",
-                )
-            )
-        else:
-            out.append(
-                Field(
-                    SECTIONS[0],
-                    ready_label,
-                    f"{m}",
-                    f"{vitals}; no sedation or dissociation is noted: "
-                    "the clinician confirms the patient was clinically ready then",
-                    m,
-                )
-            )
+    out.append(ready_field(record, advice.could_leave, first, ready_label, ref, advice.criteria))
     found, how = vital_findings(record, protocol, first)
     if found is None:
         out.append(Field(SECTIONS[1], "Vital signs acceptable prior to administration", None, how))
@@ -372,6 +341,71 @@ def timing_fields(
             )
         )
     return out
+
+
+def recovered(observations: Sequence[Observation], scale: str) -> tuple[bool, Observation | None]:
+    """Whether ``scale`` was charted showing an effect, and the charting that showed it gone (the first unaffected
+    one after the last affected; None while the last charting still shows it)."""
+    spec = SCALES[scale]
+    mine = [o for o in observations if o.scale == scale]
+    last = max((k for k, o in enumerate(mine) if spec.affected(o.level)), default=None)
+    if last is None:
+        return False, None
+    return True, mine[last + 1] if last + 1 < len(mine) else None
+
+
+def ready_field(
+    record: SessionRecord, could_leave: float | None, first: float, label: str, ref: TimeRef, criteria: Sequence
+) -> Field:
+    """When the patient was ready to leave: the vital-sign discharge criteria held to the end and sedation and
+    dissociation had resolved (charted back to unaffected; only noted, when it resolved is not recorded)."""
+    if could_leave is None:
+        return Field(
+            SECTIONS[0],
+            label,
+            None,
+            "the vital-sign discharge criteria were not met to the end of the record: the clinician answers",
+        )
+    vitals = (
+        f"from {ref.text_with_clock(could_leave)} the protocol's discharge criteria other than the "
+        "2-hour minimum held to the end ("
+        + "; ".join(c.text for c in criteria if c.met and not c.text.startswith("observed"))
+        + ")"
+    )
+    charted = {scale: recovered(record.observations, scale) for scale in CHARTED.values()}
+    charted_scales = {o.scale for o in record.observations}
+    notes = [e for e in record.events if e.kind == "note"]
+    noted_only = [words for what, words in TERMS.items() if what in CHARTED and CHARTED[what] not in charted_scales]
+    effects = [e for words in noted_only for e in mentions(notes, words)[0]]
+    still = [SCALES[scale].label for scale, (hit, back) in charted.items() if hit and back is None]
+    if still:
+        return Field(
+            SECTIONS[0],
+            label,
+            None,
+            f"{vitals}, but the last {' and '.join(still)} charted still showed an effect: the clinician answers",
+        )
+    if effects:
+        return Field(
+            SECTIONS[0],
+            label,
+            None,
+            f"{vitals}, but sedation or dissociation was noted ({note_words(effects, ref)}) and when it resolved is not "
+            "recorded: the clinician answers",
+        )
+    backs = [back for hit, back in charted.values() if hit and back is not None]
+    ready = max([could_leave, *(b.t for b in backs)])
+    resolved = (
+        "; sedation and dissociation as charted had resolved ("
+        + "; ".join(f"{SCALES[o.scale].level_text(o.level)} at {ref.text_with_clock(o.t)}" for o in backs)
+        + ")"
+        if backs
+        else "; no sedation or dissociation is charted or noted"
+    )
+    m = minutes_from(first, ready)
+    return Field(
+        SECTIONS[0], label, f"{m}", f"{vitals}{resolved}: the clinician confirms the patient was clinically ready then", m
+    )
 
 
 def discharge_at(record: SessionRecord, base: dict, eps: Sequence, plan: Plan, t: float) -> tuple:
@@ -448,15 +482,39 @@ def bp_fields(
     return out
 
 
+def charted_field(label: str, c: ScaleSummary, ref: TimeRef) -> Field:
+    """A yes/no answered from a charted scale: the worst level charted and when, or that it never showed an effect."""
+    spec = SCALES[c.scale]
+    times = f"charted {c.count} time{'s' if c.count > 1 else ''}"
+    if not c.affected:
+        return Field(
+            SECTIONS[3], label, "No", f"from the charted {spec.label}: {times}, never beyond {spec.level_text(c.worst)}", False
+        )
+    worst = "deepest" if spec.worse == "low" else "worst"
+    return Field(
+        SECTIONS[3],
+        label,
+        "Yes",
+        f"from the charted {spec.label}: {worst} {spec.level_text(c.worst)} at {ref.text_with_clock(c.worst_t)}; "
+        f"affected for {c.affected_s / 60:.0f} min, last {spec.level_text(c.last)} at {ref.text_with_clock(c.last_t)}; {times}",
+        True,
+    )
+
+
 def adverse_fields(record: SessionRecord, summary: Summary, ref: TimeRef) -> list[Field]:
     notes = [e for e in record.events if e.kind == "note"]
     out = []
     for label, words in TERMS.items():
         present, absent = mentions(notes, words)
-        if present:
-            out.append(Field(SECTIONS[3], label, "Yes", "noted: " + note_words(present, ref), True))
+        scale = CHARTED.get(label)
+        charted = next((c for c in summary.observations if c.scale == scale), None)
+        unless = f"{SCALES[scale].label} not charted; " if scale else ""
+        if charted is not None:
+            out.append(charted_field(label, charted, ref))
+        elif present:
+            out.append(Field(SECTIONS[3], label, "Yes", unless + "noted: " + note_words(present, ref), True))
         elif absent:
-            out.append(Field(SECTIONS[3], label, "No", "noted absent: " + note_words(absent, ref), False))
+            out.append(Field(SECTIONS[3], label, "No", unless + "noted absent: " + note_words(absent, ref), False))
         else:
             extra = ""
             if label == "Respiratory depression" and summary.min_spo2 is not None:
@@ -464,7 +522,7 @@ def adverse_fields(record: SessionRecord, summary: Summary, ref: TimeRef) -> lis
                     f" (lowest SpO2 {summary.min_spo2.value:g} % at {ref.text(summary.min_spo2.t)}; "
                     f"{summary.below_90_s:.0f} s below 90 %)"
                 )
-            out.append(Field(SECTIONS[3], label, None, f"no note names it: the clinician answers{extra}"))
+            out.append(Field(SECTIONS[3], label, None, f"{unless}no note names it: the clinician answers{extra}"))
     related, _ = mentions(notes, ADVERSE)
     high = [e for e in summary.episodes if e.priority == "high" and e.kind != "technical"]
     bearing = ([f"notes: {note_words(related, ref)}"] if related else []) + (
