@@ -13,6 +13,7 @@ import argparse
 import time
 
 from devices.virtual.scenarios import get_scenario
+from devices.reading import expand
 from devices.virtual.simulator import simulate
 from monitor.rules.alarms import AlarmEngine
 from monitor.rules.plan import make_plan
@@ -34,7 +35,7 @@ def main() -> None:
 
     scenario = get_scenario(args.scenario)
     start = 1_800_000_000.0
-    items = list(simulate(scenario, seed=0, start=start, duration=args.hours * 3600, pleth=args.pleth))
+    items = list(expand(simulate(scenario, seed=0, start=start, duration=args.hours * 3600, pleth=args.pleth)))
     plan = make_plan(load(args.protocol), scenario.screening)
     engine = AlarmEngine(plan, start=start)
     doses = sorted(d.t + start for d in scenario.doses)

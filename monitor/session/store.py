@@ -25,7 +25,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from devices.errors import KapmonError
-from devices.reading import Reading
+from devices.reading import Reading, Samples
 from devices.vocabulary import NO_VALUE, WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session import blocks
@@ -343,11 +343,11 @@ class Store:
     def write(
         self,
         session_id: str,
-        readings: Sequence[Reading] = (),
+        readings: Sequence[Reading | Samples] = (),
         events: Sequence[tuple[float, str, dict, str | None]] = (),
         alarms: Sequence[AlarmEvent] = (),
     ) -> Written:
-        """Append readings, events ``(t, kind, data, who)`` and alarm transitions in one transaction; returns
+        """Append readings (single ones, and chunks of waveform samples), events ``(t, kind, data, who)`` and alarm transitions in one transaction; returns
         the ids of the last reading and event inserted."""
         conn = self._conn()
         last = {"readings": 0, "events": 0}
@@ -356,7 +356,7 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")  # the write lock first: the next reading id is read before inserting
         try:
             if readings:
-                rows = [(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings]
+                rows = [r if isinstance(r, Samples) else (r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings]
                 last["readings"] = insert_readings(conn, session_id, rows)
             if events:
                 conn.executemany(
@@ -673,19 +673,29 @@ def next_reading_id(conn: sqlite3.Connection) -> int:
     return conn.execute(sql).fetchone()[0] + 1
 
 
-def insert_readings(conn: sqlite3.Connection, session_id: str, rows: Sequence[ReadingRow]) -> int:
-    """Insert ``rows`` of one session with consecutive ids in the order given, numerics as rows and waveform
-    samples in blocks, inside the caller's write transaction; returns the id of the last."""
-    first = next_reading_id(conn)
-    numbered = [(first + i, session_id, *row) for i, row in enumerate(rows)]
-    numerics = [row for row in numbered if row[3] not in WAVEFORMS]
+def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequence[ReadingRow | Samples]) -> int:
+    """Insert ``readings`` of one session (rows, and chunks of waveform samples) with consecutive ids in the
+    order given (a chunk takes one id per sample), numerics as rows and waveform samples in blocks, inside the
+    caller's write transaction; returns the id of the last."""
+    ident = next_reading_id(conn)
+    numerics: list[tuple] = []
+    waves: list[tuple] = []
+    found: list[Block] = []
+    for r in readings:
+        if isinstance(r, Samples):
+            found += blocks.chunk_blocks(ident, session_id, r)
+            ident += len(r)
+        else:
+            (waves if r[1] in WAVEFORMS else numerics).append((ident, session_id, *r))
+            ident += 1
     if numerics:
         conn.executemany(
             "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)", numerics
         )
-    if len(numerics) < len(numbered):
-        conn.executemany(blocks.INSERT, [b.row() for b in blocks.pack(row for row in numbered if row[3] in WAVEFORMS)])
-    return first + len(rows) - 1
+    found += blocks.pack(waves)
+    if found:
+        conn.executemany(blocks.INSERT, [b.row() for b in found])
+    return ident - 1
 
 
 def _waveform_rows_to_blocks(conn: sqlite3.Connection) -> None:

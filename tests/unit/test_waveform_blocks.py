@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from devices.reading import Reading
+from devices.reading import Reading, expand
 from devices.virtual.simulator import simulate
 from devices.vocabulary import WAVEFORMS
 from monitor.session.blocks import MAX_BLOCK_S, pack
@@ -26,7 +26,7 @@ def session(sid: str) -> Session:
 def simulated(seconds: int, seed: int = 1) -> list[Reading]:
     """A simulated session with 75 Hz pleth, in time order."""
     items = simulate("typical_iv", seed=seed, duration=seconds, start=T0, pleth=True)
-    return sorted((r for r in items if isinstance(r, Reading)), key=lambda r: r.t)
+    return sorted((r for r in expand(items) if isinstance(r, Reading)), key=lambda r: r.t)
 
 
 def awkward_pleth() -> list[Reading]:
