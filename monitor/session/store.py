@@ -543,7 +543,7 @@ class Store:
                 newest[:0] = _readings(b, after_id)
                 if len(newest) >= n:
                     break
-            return newest[len(newest) - n :] if n > 0 else []
+            return newest[max(0, len(newest) - n) :] if n > 0 else []
         rows = (
             self._conn()
             .execute(
