@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -33,7 +34,10 @@ from monitor.session.blocks import Block
 from monitor.session.dose_rows import dose_rows
 from monitor.session.model import Dose, Session
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 2
+RECLAIM = "reclaim"  # the meta key that says the space an upgrade freed is still to be given back (VACUUM)
 CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP) out of the record's use
 CORRECTABLE = {"dose": "dose", "note": "note", "manual_nibp": "hand-taken BP"}  # entries that can be marked entered in error
 MANUAL = "manual"  # the source of readings entered by hand
@@ -111,6 +115,29 @@ def append_only(table: str, op: str) -> str:
     )
 
 
+def refused(name: str, when: str, why: str) -> str:
+    """The trigger ``name`` that refuses a row inserted into ``readings`` ``when`` it holds, saying ``why``."""
+    return f"CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON readings WHEN {when} BEGIN SELECT RAISE(ABORT, '{why}'); END"
+
+
+OLDER_WRITER = " (is a kapmon older than schema version 2 still recording into this store?)"
+# A recorder of schema version 1 that had the store open when another process upgraded it would go on writing
+# waveform samples as rows, where no reader looks, with row ids a block may already hold: refused, so it fails
+# loudly (its recording-failed alarm) instead of storing what is never read. A newer kapmon refuses a store of a
+# version it does not know when it opens it.
+OLDER_ROWS = (
+    refused(
+        "readings_no_waveform",
+        f"NEW.vital IN ({', '.join(repr(v) for v in WAVEFORMS)})",
+        "readings: waveform samples are kept in waveform_blocks" + OLDER_WRITER,
+    ),
+    refused(
+        "readings_after_blocks",
+        "NEW.id <= (SELECT id + n - 1 FROM waveform_blocks ORDER BY id DESC LIMIT 1)",  # the block with the last ids
+        "readings: a row id a waveform sample already has" + OLDER_WRITER,
+    ),
+)
+
 # Every statement of the schema (each safe to run again), in order.
 STATEMENTS = (
     *(statement.strip() for statement in SCHEMA.split(";") if statement.strip()),
@@ -121,6 +148,7 @@ STATEMENTS = (
         for table in ("readings", "waveform_blocks", "events", "alarm_events", "audit")
         for op in ("update", "delete")
     ),
+    *OLDER_ROWS,
 )
 READING_COLUMNS = "id, t, vital, value, unit, source, status"
 WAVEFORM_SQL = f"vital IN ({','.join('?' * len(WAVEFORMS))})"
@@ -301,6 +329,7 @@ class Store:
                     conn.execute(statement)
                 if version == "1":
                     _waveform_rows_to_blocks(conn)
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, 'pending')", (RECLAIM,))
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 conn.execute("COMMIT")
             except BaseException:
@@ -311,6 +340,22 @@ class Store:
             raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
         except (ValueError, TypeError) as exc:  # a version 1 row that cannot be a waveform sample
             raise StoreError(f"{self.path}: cannot be upgraded to schema version {SCHEMA_VERSION} ({exc}); untouched") from None
+        if conn.execute("SELECT 1 FROM meta WHERE key=?", (RECLAIM,)).fetchone():
+            self._reclaim()
+
+    def _reclaim(self) -> None:
+        """Give the file system back the space an upgrade freed (its waveform rows, now blocks): ``VACUUM``, once
+        the upgrade has committed (it cannot run inside a transaction; SQLite takes the write lock for it, so no
+        write interleaves), then a checkpoint that truncates the write-ahead log. A failure (another process
+        writing, no room for the copy VACUUM makes) loses nothing and stops nothing: the store is upgraded and
+        whole, only larger than it needs to be; it is logged and tried again the next time the store is opened."""
+        conn = self._conn()
+        try:
+            conn.execute("VACUUM")
+            conn.execute("DELETE FROM meta WHERE key=?", (RECLAIM,))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("%s: upgraded, but its freed space could not be reclaimed yet (%s); tried again when next opened", self.path, exc)
 
     def busy_timeout(self, seconds: float) -> None:
         """How long this thread's writes wait for another connection's lock before failing."""

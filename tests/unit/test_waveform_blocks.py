@@ -331,3 +331,74 @@ def test_every_encoding_gives_back_exactly_what_was_packed():
         "a flush of the simulator's 75 Hz": {("ints", 2, 1)},  # off the grid by a step of float64 here and there
         "a lone sample": {("ints", 2, 0)},
     }
+
+
+def on_disk(path) -> int:
+    """Bytes the store takes: its file and its write-ahead log."""
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def test_the_upgrade_gives_back_the_space_the_waveform_rows_took(tmp_path):
+    before, _, store = upgraded(tmp_path, {"a": batches(simulated(600))})
+    path = tmp_path / "old.db"
+    fresh = Store(tmp_path / "fresh.db")  # the same readings recorded by today's code, for scale
+    fresh.create_session(session("a"))
+    for batch in batches(simulated(600)):
+        fresh.write("a", batch)
+    fresh._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert on_disk(path) < 1.5 * on_disk(tmp_path / "fresh.db")
+    assert rows(store.readings("a")) == before["a"]
+    assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='reclaim'").fetchone() is None
+
+
+class Contended(Store):
+    """A store whose space is reclaimed while another process holds the write lock."""
+
+    def _reclaim(self) -> None:
+        other = sqlite3.connect(self.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        self.busy_timeout(0.05)
+        try:
+            super()._reclaim()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+
+def test_a_reclaim_that_cannot_run_loses_nothing_and_is_tried_again(tmp_path, caplog):
+    v1 = create_v1(tmp_path / "old.db")
+    create_session_v1(v1, session("a"))
+    for batch in batches(simulated(600)):
+        write_v1(v1, "a", batch)
+    before = readings_v1(v1, "a")
+    v1.close()
+    size = on_disk(tmp_path / "old.db")
+    store = Contended(tmp_path / "old.db")  # upgraded; the VACUUM finds the write lock taken
+    assert "could not be reclaimed yet" in caplog.text and "locked" in caplog.text
+    assert rows(store.readings("a")) == before
+    store.write("a", [Reading(T0 + 601, "spo2", 97.0, "%", "x")])  # recording goes on
+    assert on_disk(tmp_path / "old.db") >= size
+    again = Store(tmp_path / "old.db")
+    assert rows(again.readings("a"))[:-1] == before
+    assert on_disk(tmp_path / "old.db") < size / 2
+    assert sqlite3.connect(tmp_path / "old.db").execute("SELECT value FROM meta WHERE key='reclaim'").fetchone() is None
+
+
+def test_an_older_recorder_still_writing_after_the_upgrade_is_refused_loudly(tmp_path):
+    old = create_v1(tmp_path / "k.db")  # a version 1 recorder, its store open
+    create_session_v1(old, session("a"))
+    for batch in batches(simulated(10)):
+        write_v1(old, "a", batch)
+    store = Store(tmp_path / "k.db")  # another process, newer, opens the store: upgraded
+    before = rows(store.readings("a"))
+    with pytest.raises(sqlite3.IntegrityError, match="a row id a waveform sample already has.*older than schema version 2"):
+        write_v1(old, "a", [Reading(T0 + 11, "spo2", 97.0, "%", "x")])  # its next row id is one a pleth sample holds now
+    old.execute("ROLLBACK")
+    store.write("a", [Reading(T0 + 11, "spo2", 97.0, "%", "x")])  # today's recorder goes on
+    after = rows(store.readings("a"))
+    with pytest.raises(sqlite3.IntegrityError, match="waveform samples are kept in waveform_blocks.*older than schema version 2"):
+        write_v1(old, "a", [Reading(T0 + 12, "spo2", 98.0, "%", "x"), Reading(T0 + 12, "pleth", 5.0, "au", "x")])
+    old.execute("ROLLBACK")
+    assert after[:-1] == before and rows(store.readings("a")) == after  # nothing half-written
+    store.write("a", [Reading(T0 + 12, "pleth", 5.0, "au", "x")])
+    assert [(r.vital, r.value) for r in store.readings("a", after_id=after[-1][0])] == [("pleth", 5.0)]
