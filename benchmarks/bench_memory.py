@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from devices.reading import Condition, size
 from devices.virtual.simulator import SimSource
 from devices.source import FastClock
 from monitor.rules.session_rules import SessionRules
@@ -50,7 +51,7 @@ def main() -> None:
         state = {"next": start, "n": 0}
 
         def sample(items, _alarms) -> None:
-            state["n"] += len(items)
+            state["n"] += sum(size(i) for i in items if not isinstance(i, Condition))  # a chunk holds many readings
             if not items:
                 return
             t = items[-1].t

@@ -659,9 +659,11 @@ class AlarmEngine:
         due: list[tuple[float, int, str]] = []
         alarms = self._alarms
         for limit_id, sources in self._breaching.items():
+            if not sources:  # most limits: no source breaches
+                continue
             limit = self._limit_by_id.get(limit_id)
             alarm = alarms.get(limit_id)
-            if limit is not None and sources and (alarm is None or not alarm.condition_active):
+            if limit is not None and (alarm is None or not alarm.condition_active):
                 due.append((min(sources.values()) + limit.delay_s, 0, limit_id))
         for key, cond in self._pending_conditions.items():
             due.append((cond.t + self._tech.condition_delay_s, 1, key))

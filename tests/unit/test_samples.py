@@ -148,7 +148,8 @@ class OneByOne(SimSource):
 
 def test_the_hub_stores_and_judges_chunks_as_it_did_single_samples(tmp_path):
     recorded = []
-    for k, source in enumerate((SimSource("desaturation", seed=3, pleth=True), OneByOne("desaturation", seed=3, pleth=True))):
+    sources = [kind("desaturation", seed=3, pleth=True, duration=2700) for kind in (SimSource, OneByOne)]  # probe off, desaturation
+    for k, source in enumerate(sources):
         store = Store(tmp_path / f"{k}.db")
         session = Session("s", "P-1", T0, "iv", 70.0, "kap-iv", "clinical", source.metadata)
         store.create_session(session)
@@ -159,6 +160,7 @@ def test_the_hub_stores_and_judges_chunks_as_it_did_single_samples(tmp_path):
     assert recorded[0] == recorded[1]
     readings, alarms, *_ = recorded[0]
     assert sum(r[1] == "pleth" for r in readings) > 100_000 and any(a.vital == "spo2" for a in alarms)
+    assert any(e[1] == "condition" for e in recorded[0][2])  # the probe-off episode
 
 
 def test_a_probe_off_cuts_a_chunk_where_it_cut_single_samples():
