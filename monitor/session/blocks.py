@@ -18,6 +18,7 @@ import math
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class Block:
 
     def row(self) -> tuple:
         """The block's columns, in ``COLUMNS`` order."""
-        return tuple(getattr(self, name) for name in COLUMNS.split(", "))
+        return _COLUMNS_OF(self)
 
     def last_id(self) -> int:
         return self.id + self.n - 1
@@ -103,13 +104,17 @@ class Block:
             yield self.id + i, t, v, NO_VALUE if v is None else self.status
 
 
+_COLUMNS_OF = attrgetter(*COLUMNS.split(", "))
+
+
 def _exact(values: np.ndarray) -> tuple[int | None, bytes]:
     """``(decimals, samples)`` keeping ``values`` exactly in the fewest bytes (see the module's docstring)."""
     if not np.isnan(values).any():
         for decimals in range(MAX_DECIMALS + 1):
             ints = np.round(values * 10**decimals)
-            if np.abs(ints).max() < 2**31 and np.array_equal(ints / 10**decimals if decimals else ints, values):
-                return decimals, ints.astype(INTS[2] if np.abs(ints).max() < 2**15 else INTS[4]).tobytes()
+            largest = np.abs(ints).max()
+            if largest < 2**31 and ((ints / 10**decimals if decimals else ints) == values).all():
+                return decimals, ints.astype(INTS[2] if largest < 2**15 else INTS[4]).tobytes()
     small = values.astype(F4)
     return None, small.tobytes() if np.array_equal(small.astype(F8), values, equal_nan=True) else values.tobytes()
 
