@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from devices.virtual.scenarios import get_scenario
 from devices.reading import expand
+from devices.virtual.scenarios import get_scenario
 from devices.virtual.simulator import simulate
 from monitor.rules.alarms import AlarmEngine
 from monitor.rules.plan import make_plan

@@ -31,9 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from devices.reading import Condition, Item, Reading, Samples, expand, size  # noqa: E402
 from devices.virtual.simulator import SimSource, simulate  # noqa: E402
-from monitor.session.model import Session  # noqa: E402
 from monitor.rules.session_rules import judged  # noqa: E402
-from monitor.session.model import Dose  # noqa: E402
+from monitor.session.model import Dose, Session  # noqa: E402
 from monitor.session.start import build_plan, record_at_full_speed, scheduled_from_metadata, session_rules  # noqa: E402
 from monitor.session.store import Store  # noqa: E402
 from tests.store_v1 import create_session_v1, create_v1  # noqa: E402

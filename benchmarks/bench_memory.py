@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from devices.reading import Condition, size
-from devices.virtual.simulator import SimSource
 from devices.source import FastClock
+from devices.virtual.simulator import SimSource
 from monitor.rules.session_rules import SessionRules
 from monitor.session.hub import Hub
-from monitor.session.start import build_plan, scheduled_from_metadata
 from monitor.session.model import Session
+from monitor.session.start import build_plan, scheduled_from_metadata
 from monitor.session.store import Store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from devices.reading import Reading, expand
+from devices.registry import open_source
 from devices.serial import cms50d, cms50d_v7, masimo, nibp_module, nonin
 from devices.serial.decoder import StreamDecoder
+from devices.source import WallClock
 from devices.virtual.serial_emulator import Emulator
 from devices.virtual.simulator import simulate
-from devices.source import WallClock
-from devices.registry import open_source
 
 CHUNK = 64  # bytes per feed, about what a USB-serial adapter hands over per read
 

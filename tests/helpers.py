@@ -8,8 +8,8 @@ from pathlib import Path
 
 from devices.io.recording import shift
 from devices.reading import Item
-from devices.virtual.replay import Horizon, paced
 from devices.source import Clock, session_start
+from devices.virtual.replay import Horizon, paced
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 

@@ -597,14 +597,14 @@ def number_text(x: float) -> str:
 def format_rows(items: Iterable[Item], form: str = LONG, start: float = 0.0) -> Iterator[list[str]]:
     """The CSV rows (header first) for ``items`` (a chunk of samples as one row per sample); t is written as
     ``item.t - start`` seconds."""
-    items = list(expand(items))
+    flat = list(expand(items))
     if form == LONG:
-        has_cond_extras = any(isinstance(i, Condition) and (i.vitals or i.detail) for i in items)
+        has_cond_extras = any(isinstance(i, Condition) and (i.vitals or i.detail) for i in flat)
         header = ["t", "vital", "value", "unit", "source", "status"]
         if has_cond_extras:
             header += ["vitals", "detail"]
         yield header
-        for item in items:
+        for item in flat:
             t = number_text(item.t - start)
             if isinstance(item, Reading):
                 value = "" if item.value is None else number_text(item.value)
@@ -617,7 +617,7 @@ def format_rows(items: Iterable[Item], form: str = LONG, start: float = 0.0) -> 
                     row += [" ".join(item.vitals), item.detail]
             yield row
     elif form == WIDE:
-        readings = [i for i in items if isinstance(i, Reading)]
+        readings = [i for i in flat if isinstance(i, Reading)]
         present = {r.vital for r in readings}
         vitals = [v for v in VITALS if v in present]
         yield ["t", *vitals]

@@ -146,7 +146,8 @@ def _block(first: Row, status: str, t0: float, rate: float, times: bytes | None,
     no_value = int(np.isnan(values).sum())
     decimals, samples = _exact(values)
     valued = status if no_value < len(values) else NO_VALUE
-    return Block(first[0], first[1], first[3], first[5], first[6], valued, t0, rate, len(values), no_value, decimals, samples, times)
+    ident, session_id, _, vital, _, unit, source, _ = first
+    return Block(ident, session_id, vital, unit, source, valued, t0, rate, len(values), no_value, decimals, samples, times)
 
 
 def block(run: list[Row]) -> Block:

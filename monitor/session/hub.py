@@ -256,7 +256,9 @@ class Hub:
                 return  # a store that refuses writes is reported by the backlog
             self._last_beat = wall
 
-    def _save(self, readings: Sequence[Reading | Samples] = (), events: Sequence[tuple] = (), alarms: Sequence[AlarmEvent] = ()) -> None:
+    def _save(
+        self, readings: Sequence[Reading | Samples] = (), events: Sequence[tuple] = (), alarms: Sequence[AlarmEvent] = ()
+    ) -> None:
         """Store now, or hold until the store accepts writes again; a HIGH technical alarm says when
         recording fails and when it has resumed (everything held written)."""
         failing = self.backlog.failure is not None

@@ -355,7 +355,8 @@ class Store:
             conn.execute("DELETE FROM meta WHERE key=?", (RECLAIM,))
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
-            log.warning("%s: upgraded, but its freed space could not be reclaimed yet (%s); tried again when next opened", self.path, exc)
+            log.warning("%s: upgraded, but its freed space could not be reclaimed yet (%s); tried again when next opened",
+                        self.path, exc)
 
     def busy_timeout(self, seconds: float) -> None:
         """How long this thread's writes wait for another connection's lock before failing."""
@@ -392,8 +393,8 @@ class Store:
         events: Sequence[tuple[float, str, dict, str | None]] = (),
         alarms: Sequence[AlarmEvent] = (),
     ) -> Written:
-        """Append readings (single ones, and chunks of waveform samples), events ``(t, kind, data, who)`` and alarm transitions in one transaction; returns
-        the ids of the last reading and event inserted."""
+        """Append readings (single ones, and chunks of waveform samples), events ``(t, kind, data, who)`` and alarm
+        transitions in one transaction; returns the ids of the last reading and event inserted."""
         conn = self._conn()
         last = {"readings": 0, "events": 0}
         if conn.in_transaction:  # a write that failed at COMMIT (a full disk) may have left one open

@@ -148,7 +148,8 @@ class OneByOne(SimSource):
 
 def test_the_hub_stores_and_judges_chunks_as_it_did_single_samples(tmp_path):
     recorded = []
-    sources = [kind("desaturation", seed=3, pleth=True, duration=2700) for kind in (SimSource, OneByOne)]  # probe off, desaturation
+    # the scenario's first 45 min: a probe-off episode and a desaturation
+    sources = [kind("desaturation", seed=3, pleth=True, duration=2700) for kind in (SimSource, OneByOne)]
     for k, source in enumerate(sources):
         store = Store(tmp_path / f"{k}.db")
         session = Session("s", "P-1", T0, "iv", 70.0, "kap-iv", "clinical", source.metadata)

@@ -11,10 +11,10 @@ import pytest
 from devices.errors import URIError
 from devices.reading import Condition, Reading, Samples, expand, in_physical_range, last_time
 from devices.registry import open_source
-from devices.virtual.scenarios import SCENARIOS, get_scenario
 from devices.screening import QUESTIONS
-from devices.virtual.simulator import PLETH_HZ, expected, nibp_times, simulate
 from devices.source import FastClock
+from devices.virtual.scenarios import SCENARIOS, get_scenario
+from devices.virtual.simulator import PLETH_HZ, expected, nibp_times, simulate
 from devices.vocabulary import NO_VALUE, ROUTES, VITALS
 
 
