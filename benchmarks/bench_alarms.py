@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from devices.reading import expand
 from devices.virtual.scenarios import get_scenario
 from devices.virtual.simulator import simulate
 from monitor.rules.alarms import AlarmEngine
@@ -34,7 +35,7 @@ def main() -> None:
 
     scenario = get_scenario(args.scenario)
     start = 1_800_000_000.0
-    items = list(simulate(scenario, seed=0, start=start, duration=args.hours * 3600, pleth=args.pleth))
+    items = list(expand(simulate(scenario, seed=0, start=start, duration=args.hours * 3600, pleth=args.pleth)))
     plan = make_plan(load(args.protocol), scenario.screening)
     engine = AlarmEngine(plan, start=start)
     doses = sorted(d.t + start for d in scenario.doses)

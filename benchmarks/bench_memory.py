@@ -16,12 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from devices.virtual.simulator import SimSource
+from devices.reading import Condition, size
 from devices.source import FastClock
+from devices.virtual.simulator import SimSource
 from monitor.rules.session_rules import SessionRules
 from monitor.session.hub import Hub
-from monitor.session.start import build_plan, scheduled_from_metadata
 from monitor.session.model import Session
+from monitor.session.start import build_plan, scheduled_from_metadata
 from monitor.session.store import Store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -50,7 +51,7 @@ def main() -> None:
         state = {"next": start, "n": 0}
 
         def sample(items, _alarms) -> None:
-            state["n"] += len(items)
+            state["n"] += sum(size(i) for i in items if not isinstance(i, Condition))  # a chunk holds many readings
             if not items:
                 return
             t = items[-1].t

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from devices.reading import Reading
+from devices.reading import Reading, expand
+from devices.registry import open_source
 from devices.serial import cms50d, cms50d_v7, masimo, nibp_module, nonin
 from devices.serial.decoder import StreamDecoder
+from devices.source import WallClock
 from devices.virtual.serial_emulator import Emulator
 from devices.virtual.simulator import simulate
-from devices.source import WallClock
-from devices.registry import open_source
 
 CHUNK = 64  # bytes per feed, about what a USB-serial adapter hands over per read
 
@@ -82,7 +82,7 @@ async def stream_for(seconds: float, uri: str) -> int:
 
 def streaming_cpu(seconds: float) -> tuple[float, int]:
     """(CPU % of one core, pleth readings) for Nonin #2 at 75 Hz through emulator + transport."""
-    emulator = Emulator("nonin2", simulate("typical_iv", pleth=True), speed=1.0)
+    emulator = Emulator("nonin2", expand(simulate("typical_iv", pleth=True)), speed=1.0)
     path = emulator.start()
     try:
         wall, cpu = time.perf_counter(), time.process_time()

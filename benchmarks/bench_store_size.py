@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devices.reading import Reading  # noqa: E402
+from devices.reading import Reading, expand  # noqa: E402
 from devices.virtual.simulator import simulate  # noqa: E402
 from devices.vocabulary import WAVEFORMS  # noqa: E402
 from monitor.session.model import Session  # noqa: E402
@@ -38,7 +38,8 @@ SESSION = Session("bench", "BENCH-1", START, "iv", 70.0, "kap-iv", "demo", {})
 
 def flushes(hours: float, flush: float) -> Iterator[list[Reading]]:
     """The simulated session's readings, one list per flush, numerics before pleth."""
-    items = (r for r in simulate("typical_iv", seed=1, start=START, duration=hours * 3600, pleth=True) if isinstance(r, Reading))
+    session = simulate("typical_iv", seed=1, start=START, duration=hours * 3600, pleth=True)
+    items = (r for r in expand(session) if isinstance(r, Reading))
     for _, group in itertools.groupby(items, key=lambda r: int((r.t - START) / flush)):
         batch = list(group)
         yield [r for r in batch if r.vital not in WAVEFORMS] + [r for r in batch if r.vital in WAVEFORMS]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
+from devices.io.recording import shift
 from devices.reading import Item
-from devices.virtual.replay import Horizon, paced
 from devices.source import Clock, session_start
+from devices.virtual.replay import Horizon, paced
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 
@@ -31,7 +31,7 @@ class ListSource:
     async def stream(self, clock: Clock) -> AsyncIterator[Item]:
         t0 = session_start(clock)
         end = t0 + max((i.t for i in self.items), default=0.0)
-        async for item in paced([replace(i, t=t0 + i.t) for i in self.items], clock, t0, self._horizon, end):
+        async for item in paced([shift(i, t0) for i in self.items], clock, t0, self._horizon, end):
             yield item
 
 

@@ -21,7 +21,7 @@ from typing import TypeVar
 from devices.hl7.ack import ack_code
 from devices.hl7.encoder import ALARMED, alarm_report, observation_report
 from devices.hl7.mllp import Framer, frame
-from devices.reading import Condition, Item, Reading
+from devices.reading import Condition, Item, Reading, expand
 from devices.vocabulary import NIBP_VITALS
 
 CONTINUOUS = ("spo2", "pr", "hr", "rr", "temp")
@@ -125,7 +125,7 @@ class Hl7Monitor:
         start_wall = time.monotonic()
         start_t: float | None = None
         next_periodic = float("-inf")
-        for t, group in groupby(items, key=lambda i: i.t):
+        for t, group in groupby(expand(items), key=lambda i: i.t):
             start_t = t if start_t is None else start_t
             delay = start_wall + (t - start_t) / self.speed - time.monotonic()
             if delay > 0:

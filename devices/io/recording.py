@@ -37,7 +37,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from devices.errors import RecordingError, SidecarError
 from devices.patient import AGE_YEARS, WHO_MAX, dose_problem, lot_problem, observation_problem, weight_problem
-from devices.reading import Condition, Item, Reading
+from devices.reading import Condition, Item, Reading, Samples, expand, last_time
 from devices.schema import FieldProblem, FileModel, check, json_lines, read_json, rule
 from devices.screening import ScreeningAnswers
 from devices.vocabulary import CONDITIONS, NO_VALUE, OK, ROUTES, SCALES, STATUSES, VITALS
@@ -91,7 +91,7 @@ class Recording:
 
     @property
     def duration(self) -> float:
-        return self.items[-1].t if self.items else 0.0
+        return last_time(self.items[-1]) if self.items else 0.0
 
     @property
     def end(self) -> float:
@@ -127,6 +127,8 @@ def shift(item: Item, dt: float) -> Item:
     """``item`` with ``dt`` added to its time."""
     if isinstance(item, Reading):
         return Reading(item.t + dt, item.vital, item.value, item.unit, item.source, item.status)
+    if isinstance(item, Samples):
+        return Samples(item.t0 + dt, item.vital, item.rate_hz, item.values, item.unit, item.source, item.status)
     return Condition(item.t + dt, item.condition, item.source, item.active, item.vitals, item.detail)
 
 
@@ -616,15 +618,16 @@ def number_text(x: float) -> str:
 
 
 def format_rows(items: Iterable[Item], form: str = LONG, start: float = 0.0) -> Iterator[list[str]]:
-    """The CSV rows (header first) for ``items``; t is written as ``item.t - start`` seconds."""
-    items = list(items)
+    """The CSV rows (header first) for ``items`` (a chunk of samples as one row per sample); t is written as
+    ``item.t - start`` seconds."""
+    flat = list(expand(items))
     if form == LONG:
-        has_cond_extras = any(isinstance(i, Condition) and (i.vitals or i.detail) for i in items)
+        has_cond_extras = any(isinstance(i, Condition) and (i.vitals or i.detail) for i in flat)
         header = ["t", "vital", "value", "unit", "source", "status"]
         if has_cond_extras:
             header += ["vitals", "detail"]
         yield header
-        for item in items:
+        for item in flat:
             t = number_text(item.t - start)
             if isinstance(item, Reading):
                 value = "" if item.value is None else number_text(item.value)
@@ -637,7 +640,7 @@ def format_rows(items: Iterable[Item], form: str = LONG, start: float = 0.0) -> 
                     row += [" ".join(item.vitals), item.detail]
             yield row
     elif form == WIDE:
-        readings = [i for i in items if isinstance(i, Reading)]
+        readings = [i for i in flat if isinstance(i, Reading)]
         present = {r.vital for r in readings}
         vitals = [v for v in VITALS if v in present]
         yield ["t", *vitals]

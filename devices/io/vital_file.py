@@ -48,7 +48,7 @@ import numpy.typing as npt
 
 from devices.errors import RecordingError
 from devices.io.recording import FORMAT, MAX_SPAN_S, UNIT_ALIASES, Recording, span_text, validate_metadata
-from devices.reading import Condition, Item, Reading, in_physical_range, no_value, questionable
+from devices.reading import Condition, Item, Reading, expand, in_physical_range, no_value, questionable
 from devices.vocabulary import SCALES, VITALS
 
 INSTALL = "pip install 'kapmon[vital]'"
@@ -479,7 +479,7 @@ def write_vital(path: str | Path, items: Iterable[Item], metadata: dict, start: 
     numeric: dict[tuple[str, str], list[dict]] = {}
     waves: dict[str, list[Reading]] = {}
     strings: dict[str, list[dict]] = {}
-    for i in items:
+    for i in expand(items):
         src = device_name(i.source)
         if isinstance(i, Condition):
             strings.setdefault(f"{src}/{CONDITION_TRACK}", []).append(

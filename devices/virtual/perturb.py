@@ -11,7 +11,7 @@ import threading
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 
-from devices.reading import Condition, Item, Reading, no_value, reading
+from devices.reading import Condition, Item, Reading, Samples, no_value, reading
 from devices.source import Clock, Source, session_start
 
 KINDS = ("bp_rise", "desaturation", "probe_off", "disconnect")
@@ -84,6 +84,8 @@ class Overlay:
         """The items that replace ``item`` under the perturbations active at its time."""
         with self._lock:
             perturbations = list(enumerate(self.perturbations))
+        if isinstance(item, Samples) and any(_cuts(p, item) for _, p in perturbations):
+            return [out for r in item.readings() for out in self.apply(r)]  # sample by sample, as a device gives them
         out: list[Item] = []
         for i, p in perturbations:
             out += self._edges(i, p, item)
@@ -130,6 +132,11 @@ def _end_items(p: Perturbation, t: float) -> list[Item]:
     if p.kind == "disconnect":
         return [Condition(t, "disconnected", p.source, False)]
     return []
+
+
+def _cuts(p: Perturbation, chunk: Samples) -> bool:
+    """Whether ``p`` drops some of ``chunk``'s samples (a disconnect or probe-off of its source while it runs)."""
+    return p.kind in ("disconnect", "probe_off") and p.source == chunk.source and p.t <= chunk.end and chunk.t0 < p.end
 
 
 def _transform(p: Perturbation, item: Item) -> Item | None:

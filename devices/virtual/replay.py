@@ -1,7 +1,8 @@
 """Replay a recording as a live source: ``replay://sample_data/typical_iv.csv?speed=10``.
 
 The recording is read (and checked) when the source is opened; ``stream(clock)`` yields its
-items stamped from the session start and paced by the clock, and ends when the recording ends.
+items stamped from the session start and paced by the clock, and ends when the recording ends. A waveform's
+samples are yielded as chunks (``devices.reading.chunks``) wherever their times lie exactly on a grid.
 Speed belongs to the clock the hub hands in; the ``speed`` parameter is only checked here.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from devices.errors import URIError
 from devices.io.recording import Recording, read_recording
-from devices.reading import Item
+from devices.reading import Item, chunks, last_time
 from devices.source import Clock, session_start
 from devices.uri import DeviceURI
 
@@ -40,16 +41,17 @@ async def paced(
     """Yield ``items`` (stamped in session time, non-decreasing) once ``clock`` reaches them, then
     wait until ``end``; ``horizon`` follows how far the replay has got.
 
-    Items due within the same ``tick`` are yielded together after one ``clock.sleep_until``,
-    so 75 Hz pleth costs about 1/tick sleeps per simulated second, not one per sample.
+    Items due within the same ``tick`` are yielded together after one ``clock.sleep_until``; a chunk of
+    waveform samples is due when its last sample is taken.
     """
     released = t0
     horizon.t = t0
     for item in items:
-        if item.t > released:
+        due = last_time(item)  # a chunk once its last sample is taken
+        if due > released:
             horizon.t = item.t
-            k = -(-(item.t - t0) // tick)  # ceil
-            released = max(t0 + k * tick, item.t)
+            k = -(-(due - t0) // tick)  # ceil
+            released = max(t0 + k * tick, due)
             await clock.sleep_until(released)
         yield item
     if end > released:
@@ -88,7 +90,7 @@ class ReplaySource:
         self.metadata.setdefault("started", None)
         if self.metadata["started"] is None:
             self.metadata["started"] = datetime.fromtimestamp(t0, UTC).isoformat()
-        async for item in paced(self.recording.items_from(t0), clock, t0, self._horizon, t0 + self.recording.end):
+        async for item in paced(chunks(self.recording.items_from(t0)), clock, t0, self._horizon, t0 + self.recording.end):
             yield item
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from devices.reading import Condition, Item, Reading
+from devices.reading import Condition, Item, Reading, expand
 from devices.serial import cms50d, cms50d_v7, masimo, nibp_module, nonin
 
 MAX_WAIT = 0.02  # longest the loop sleeps, so commands and unplug requests are handled promptly
@@ -39,7 +39,7 @@ class DeviceState:
     bp_count: int = 0
     has_pr: bool = False
 
-    def apply(self, item: Item) -> None:
+    def apply(self, item: Reading | Condition) -> None:
         if isinstance(item, Condition):
             (self.conditions.add if item.active else self.conditions.discard)(item.condition)
             return
@@ -360,7 +360,7 @@ class Emulator:
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.device = make_device(protocol, keepalive_timeout=keepalive_timeout, measure_seconds=measure_seconds)
-        self.items: Iterator[Item] = iter(items)
+        self.items: Iterator[Reading | Condition] = expand(items)  # a device sends its samples one by one
         self.speed = speed
         self.link = Path(link) if link is not None else None
         self.state = DeviceState()
@@ -369,7 +369,7 @@ class Emulator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._next: Item | None = None
+        self._next: Reading | Condition | None = None
 
     @property
     def path(self) -> str:

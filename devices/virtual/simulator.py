@@ -9,7 +9,8 @@ What it produces, per simulated device:
 - ``sim-nibp``: discrete cuff readings (sbp, dbp, map at the same t) every ``nibp_interval``
   seconds from session start, at every dose start, and at the scenario's extra (manual) times.
 - ``sim-ecg``: hr at 1 Hz.
-- ``sim-oximeter``: spo2, pr (tracking hr) and pi at 1 Hz; pleth at 75 Hz when asked for.
+- ``sim-oximeter``: spo2, pr (tracking hr) and pi at 1 Hz; pleth at 75 Hz when asked for, one
+  :class:`~devices.reading.Samples` chunk a second (``devices.reading.expand`` gives its readings).
   A probe-off episode gives ``Condition("sensor_off")`` and no-value spo2/pr/pi readings (and no
   pleth samples); a motion episode gives ``Condition("motion")``, noisy pr and pleth and false
   SpO2 dips.
@@ -26,8 +27,10 @@ import random
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC
 
+import numpy as np
+
 from devices.errors import URIError
-from devices.reading import Condition, Item, Reading
+from devices.reading import Condition, Item, Reading, Samples
 from devices.source import Clock, session_start
 from devices.uri import DeviceURI
 from devices.virtual.replay import Horizon
@@ -37,7 +40,6 @@ from devices.vocabulary import NO_VALUE
 
 PLETH_HZ = 75
 OXIMETER_VITALS = ("spo2", "pr", "pleth")
-_PLETH_OFFSETS = tuple(k / PLETH_HZ for k in range(PLETH_HZ))
 
 
 def _beat_shape(n: int = 240) -> tuple[float, ...]:
@@ -213,13 +215,14 @@ def simulate(
             noise = 14.0 if motion[s] else 0.6
             breath = 2.0 * math.sin(2 * math.pi * s / 4.0)
             uni = rng_pleth.uniform
-            for k in range(PLETH_HZ):
+            wave = []
+            for _ in range(PLETH_HZ):
                 v = base + breath + amp * _BEAT[int(phase)] + uni(-noise, noise)
-                v = 0.0 if v < 0.0 else 100.0 if v > 100.0 else v
-                yield Reading(t + _PLETH_OFFSETS[k], "pleth", round(v, 1), "au", OXIMETER)
+                wave.append(round(0.0 if v < 0.0 else 100.0 if v > 100.0 else v, 1))
                 phase += step
                 if phase >= _BEAT_N:
                     phase -= _BEAT_N
+            yield Samples(t, "pleth", PLETH_HZ, np.array(wave), "au", OXIMETER)
 
 
 class SimSource:

@@ -12,7 +12,7 @@ from pathlib import Path
 from devices.decoding import Decoded
 from devices.errors import DecodeError
 from devices.formats import all_formats
-from devices.reading import Condition, Reading
+from devices.reading import Condition, Reading, Samples
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,6 +40,8 @@ def read_message(where: str) -> str:
 
 def item_json(item: Decoded, stamped: bool = False) -> dict:
     """The JSON object printed for one decoded reading or condition; ``stamped`` adds its time and source."""
+    if isinstance(item, Samples):
+        return {"samples": [r.value for r in item.readings()], "vital": item.vital, "rate_hz": item.rate_hz}
     if not isinstance(item, (Reading, Condition)):
         return item.as_json()  # a record that is neither, such as a device's feature list
     out: dict = {"t": datetime.fromtimestamp(item.t, UTC).isoformat(), "source": item.source} if stamped else {}

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from devices.errors import RecordingError
 from devices.io.recording import read_recording
-from devices.reading import Item
+from devices.reading import Item, expand
 from devices.serial.protocols import PROTOCOLS
 from devices.virtual.scenarios import SCENARIOS
 from devices.virtual.serial_emulator import Emulator
@@ -46,7 +46,7 @@ def items_for(args: argparse.Namespace, pleth: bool = True) -> Iterable[Item]:
     """The items to play: the recording, or the scenario (with its plethysmogram if ``pleth``)."""
     if args.recording:
         return read_recording(args.recording).items
-    return simulate(args.scenario, seed=args.seed, pleth=pleth)
+    return expand(simulate(args.scenario, seed=args.seed, pleth=pleth))  # a device sends its samples one by one
 
 
 def run_hl7_monitor(args: argparse.Namespace, items: Iterable[Item]) -> int:

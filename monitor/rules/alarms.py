@@ -207,6 +207,7 @@ class AlarmEngine:
         self._last_arrival: dict[str, float] = {}
         self._intervals: dict[str, deque[float]] = {}
         self._measured: dict[str, float] = {}  # per vital: median of the last intervals, at most max_interval_s
+        self._quiet_limits: dict[str, float] = {}  # per vital: ``_quiet_limit`` until its sampling interval changes
         self._stated = dict(sampling or {})
         self._last_nibp_t: float | None = None
         self._charted: dict[str, float] = {}  # scale -> when it was last charted
@@ -423,6 +424,7 @@ class AlarmEngine:
             seen = self._intervals.setdefault(r.vital, deque(maxlen=SAMPLING_HISTORY))
             seen.append(r.t - last)
             self._measured[r.vital] = min(median(seen), self._tech.max_interval_s)
+            self._quiet_limits.pop(r.vital, None)
         self._last_arrival[r.vital] = r.t if last is None else max(last, r.t)
 
     def _questionable(self, r: Reading) -> list[AlarmEvent]:
@@ -691,46 +693,44 @@ class AlarmEngine:
 
     def _next_timer(self) -> tuple[float, int, str] | None:
         """The transition due first: (due, kind, name); kinds in the order they fire at one instant."""
-        best: tuple[float, int, str] | None = None
-
-        def consider(due: float, kind: int, name: str) -> None:
-            nonlocal best
-            if best is None or (due, kind, name) < best:
-                best = (due, kind, name)
-
+        due: list[tuple[float, int, str]] = []
+        alarms = self._alarms
         for limit_id, sources in self._breaching.items():
+            if not sources:  # most limits: no source breaches
+                continue
             limit = self._limit_by_id.get(limit_id)
-            alarm = self._alarms.get(limit_id)
-            if limit is not None and sources and (alarm is None or not alarm.condition_active):
-                consider(min(sources.values()) + limit.delay_s, 0, limit_id)
+            alarm = alarms.get(limit_id)
+            if limit is not None and (alarm is None or not alarm.condition_active):
+                due.append((min(sources.values()) + limit.delay_s, 0, limit_id))
         for key, cond in self._pending_conditions.items():
-            consider(cond.t + self._tech.condition_delay_s, 1, key)
+            due.append((cond.t + self._tech.condition_delay_s, 1, key))
         for vital, (onset, _) in self._pending_checks.items():
-            consider(onset + self._check_delay(vital), 2, vital)
-        for alarm in self._alarms.values():
+            due.append((onset + self._check_delay(vital), 2, vital))
+        for alarm in alarms.values():
             if alarm.escalate_at is not None and alarm.condition_active:
-                consider(alarm.escalate_at, 3, alarm.alarm_id)
+                due.append((alarm.escalate_at, 3, alarm.alarm_id))
+        explaining = self._no_data_conditions()
         for vital in self._tech.max_quiet_s:
-            if (due := self._stale_due(vital)) is not None:
-                consider(due, 4, vital)
-        if (due := self._overdue_due()) is not None:
-            consider(due, 5, "nibp_overdue")
+            if (stale := self._stale_due(vital, explaining)) is not None:
+                due.append((stale, 4, vital))
+        if (overdue := self._overdue_due()) is not None:
+            due.append((overdue, 5, "nibp_overdue"))
         if self._doses:
             for c in self.plan.checkpoints:
                 if c.id not in self._checkpoints_done:
-                    consider(self._window(c)[1], 6, c.id)
-        if self.repeat_nibp is not None and "nibp_repeat" not in self._alarms:
-            consider(self.repeat_nibp.due, 7, "nibp_repeat")
+                    due.append((self._window(c)[1], 6, c.id))
+        if self.repeat_nibp is not None and "nibp_repeat" not in alarms:
+            due.append((self.repeat_nibp.due, 7, "nibp_repeat"))
         if self.audio_paused_until is not None:
-            consider(self.audio_paused_until, 8, "audio")
+            due.append((self.audio_paused_until, 8, "audio"))
         for source in self._losses:
-            if (due := self._signal_loss_due(source)) is not None:
-                consider(due, 9, source)
+            if (lost := self._signal_loss_due(source)) is not None:
+                due.append((lost, 9, source))
         for rule in self.plan.protocol.observations if self._charted else ():
             if f"{rule.scale}_overdue" not in self._alarms:
-                if (due := overdue_at(rule, self.first_dose_t, self._charted.get(rule.scale))) is not None:
-                    consider(due, 10, rule.scale)
-        return best
+                if (overdue := overdue_at(rule, self.first_dose_t, self._charted.get(rule.scale))) is not None:
+                    due.append((overdue, 10, rule.scale))
+        return min(due) if due else None
 
     def _fire(self, kind: int, name: str, t: float) -> list[AlarmEvent]:
         """Make the transition ``_next_timer`` named happen at ``t``."""
@@ -815,13 +815,17 @@ class AlarmEngine:
     def _quiet_limit(self, vital: str) -> float:
         """Seconds without trusted data before ``vital`` is stale: the protocol's quiet time, or a few
         of the source's own sampling intervals when that is longer."""
-        interval = self.sampling_s(vital)
-        quiet = self._tech.max_quiet_s[vital]
-        return max(quiet, self._tech.stale_intervals * interval) if interval else quiet
+        known = self._quiet_limits.get(vital)
+        if known is None:
+            interval = self.sampling_s(vital)
+            quiet = self._tech.max_quiet_s[vital]
+            known = self._quiet_limits[vital] = max(quiet, self._tech.stale_intervals * interval) if interval else quiet
+        return known
 
-    def _stale_due(self, vital: str) -> float | None:
+    def _stale_due(self, vital: str, explaining: list[Condition]) -> float | None:
+        """When ``vital`` goes stale, unless it is already or the no-data conditions ``explaining`` say why it is quiet."""
         last = self._quiet_since.get(vital)
-        if last is None or f"{vital}_stale" in self._alarms or self._explained(vital):
+        if last is None or f"{vital}_stale" in self._alarms or self._explained(vital, explaining):
             return None
         return last + self._quiet_limit(vital)
 
@@ -831,12 +835,16 @@ class AlarmEngine:
         text = f"{LABELS.get(vital, vital)}: no valid data for over {fmt(quiet)} s"
         return self._raise_technical(f"{vital}_stale", "stale", text, vital, None, quiet, last + quiet, t)
 
-    def _explained(self, vital: str) -> bool:
-        """Whether a device condition or a questionable-value alarm already says why ``vital`` has no data."""
+    def _no_data_conditions(self) -> list[Condition]:
+        """The device conditions, present or pending, that mean no data (sensor off...)."""
+        conditions = (*self._condition_of.values(), *self._pending_conditions.values())
+        return [c for c in conditions if c.condition in NO_DATA_CONDITIONS]
+
+    def _explained(self, vital: str, explaining: list[Condition]) -> bool:
+        """Whether a no-data condition of ``explaining`` or a questionable-value alarm already says why ``vital`` has no data."""
         if f"{vital}_check" in self._alarms or vital in self._pending_checks:
             return True
-        conditions = (*self._condition_of.values(), *self._pending_conditions.values())
-        return any(c.condition in NO_DATA_CONDITIONS and vital in c.vitals for c in conditions)
+        return any(vital in c.vitals for c in explaining)
 
     def _overdue_due(self) -> float | None:
         if not self._doses or self._last_nibp_t is None or "nibp_overdue" in self._alarms:

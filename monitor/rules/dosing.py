@@ -23,10 +23,10 @@ gate or hold is open, else ``clear``.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import median
 
 from devices.reading import Reading
 from devices.vocabulary import HIGH, MEDIUM, OK
@@ -84,6 +84,7 @@ class PredoseReadings:
         self.window_s = window_s
         self.cuff: Cuff | None = None
         self._spo2: deque[tuple[float, float]] = deque()
+        self._spo2_sorted: list[float] = []  # the window's values in order: its median without sorting each time
         self.breached_at: dict[str, float] = {}  # gate id -> time of the last cuff reading that breached it
         self.spo2_open: set[str] = set()  # SpO2 gates open now (they close only above their limit + hysteresis)
 
@@ -93,8 +94,9 @@ class PredoseReadings:
             return
         if r.vital == "spo2":
             self._spo2.append((r.t, r.value))
+            insort(self._spo2_sorted, r.value)
             while self._spo2 and self._spo2[0][0] < r.t - self.window_s:
-                self._spo2.popleft()
+                del self._spo2_sorted[bisect_left(self._spo2_sorted, self._spo2.popleft()[1])]
             spo2 = self.spo2()
             for gate in gates:
                 if gate.spo2_below is None or not applies_to_age(gate, age) or spo2 is None:
@@ -117,7 +119,11 @@ class PredoseReadings:
 
     def spo2(self) -> float | None:
         """Median SpO2 over the window (None without trusted readings)."""
-        return float(median(v for _, v in self._spo2)) if self._spo2 else None
+        values = self._spo2_sorted
+        n = len(values)
+        if not n:
+            return None
+        return float(values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2)  # as statistics.median
 
 
 def applies_to_age(gate: Gate, age: object) -> bool:

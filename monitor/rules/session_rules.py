@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from devices.io.recording import Recording
 from devices.reading import Condition, Item, Reading
-from devices.vocabulary import HIGH, PRIORITY_RANK
+from devices.vocabulary import HIGH, PRIORITY_RANK, WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import AlarmEngine
 from monitor.rules.baseline import Baseline
@@ -256,10 +256,15 @@ def judge_recording(plan: Plan, recording: Recording) -> list[Output]:
     weight = (recording.metadata.get("patient") or {}).get("weight_kg")
     rules = SessionRules(plan, 0.0, sampling=recording.sampling_s(), weight_kg=weight)
     items = rules.admit(recording.items)
-    rules.add(i for i in items if not (isinstance(i, Reading) and i.vital == "pleth"))
+    rules.add(judged(items))
     rules.add(scripted_doses(recording.metadata, 0.0, plan.route.name))
     rules.add(scripted_observations(recording.metadata, 0.0))
     return rules.finish(recording.end)
+
+
+def judged(items: Iterable[Item]) -> list[Reading | Condition]:
+    """The items the rules judge: device conditions and numeric readings (never a waveform's samples)."""
+    return [i for i in items if isinstance(i, Condition) or (isinstance(i, Reading) and i.vital not in WAVEFORMS)]
 
 
 def alarm_events(outputs: Iterable[Output]) -> list[AlarmEvent]:

@@ -2,7 +2,7 @@
 accepts writes again (a full disk, a write lock held by another process, a read-only remount).
 
 Bounded: waveform samples go first. When more than ``max_waveform`` samples wait, the oldest are
-dropped and the gap is recorded (a ``gap`` event saying which vital, from when to when and how many
+dropped (a chunk of samples whole) and the gap is recorded (a ``gap`` event saying which vital, from when to when and how many
 samples); numerics are dropped only beyond ``max_numerics``, and their gap is recorded the same way.
 """
 
@@ -13,13 +13,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from devices.reading import Reading
+from devices.reading import Reading, Samples, size
 from devices.vocabulary import WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.store import Store, Written
 
 Event = tuple[float, str, dict, "str | None"]
-Saved = Callable[[Sequence[Reading], Sequence[Event], Written], None]  # told what one write stored
+Held = Reading | Samples
+Saved = Callable[[Sequence[Held], Sequence[Event], Written], None]  # told what one write stored
 
 
 @dataclass
@@ -48,28 +49,38 @@ class Backlog:
 
     max_waveform: int = 45_000  # design proposal: 10 min of a 75 Hz plethysmogram
     max_numerics: int = 200_000  # design proposal: about 10 h of five numerics a second
-    waveform: deque[Reading] = field(default_factory=deque)
+    waveform: deque[Held] = field(default_factory=deque)
     numerics: deque[Reading] = field(default_factory=deque)
     events: list[Event] = field(default_factory=list)
     alarms: list[AlarmEvent] = field(default_factory=list)
     gaps: dict[str, Gap] = field(default_factory=dict)
     failure: str | None = None  # why the last write failed (None: the store is accepting writes)
+    waveform_samples: int = 0  # how many samples ``waveform`` holds (a chunk holds many)
 
     def __len__(self) -> int:
         return len(self.waveform) + len(self.numerics) + len(self.events) + len(self.alarms)
 
-    def hold(self, readings: Sequence[Reading] = (), events: Sequence[Event] = (), alarms: Sequence[AlarmEvent] = ()) -> None:
+    def hold(self, readings: Sequence[Held] = (), events: Sequence[Event] = (), alarms: Sequence[AlarmEvent] = ()) -> None:
         """Add what is to be stored (the bounds apply once a write has failed: see :meth:`write`)."""
         for r in readings:
-            (self.waveform if r.vital in WAVEFORMS else self.numerics).append(r)
+            if r.vital in WAVEFORMS:
+                self.waveform.append(r)
+                self.waveform_samples += size(r)
+            else:
+                self.numerics.append(r)  # type: ignore[arg-type]  # only waveforms come as chunks
         self.events += events
         self.alarms += alarms
 
-    def _trim(self, held: deque[Reading], bound: int) -> None:
-        while len(held) > bound:
+    def _trim(self, held: deque, bound: int, count: int) -> int:
+        """Drop the oldest of ``held`` (``count`` samples) until at most ``bound`` samples are left, noting the
+        gaps; returns how many are left."""
+        while count > bound:
             r = held.popleft()
-            gap = self.gaps.setdefault(r.vital, Gap(r.vital, r.t, r.t))
-            gap.start, gap.end, gap.count = min(gap.start, r.t), max(gap.end, r.t), gap.count + 1
+            n, end = (len(r), r.end) if isinstance(r, Samples) else (1, r.t)
+            gap = self.gaps.setdefault(r.vital, Gap(r.vital, r.t, end))
+            gap.start, gap.end, gap.count = min(gap.start, r.t), max(gap.end, end), gap.count + n
+            count -= n
+        return count
 
     def write(self, store: Store, session_id: str, saved: Saved | None = None) -> bool:
         """Try to store everything held in one transaction; True when the store took it (and it is gone).
@@ -82,10 +93,12 @@ class Backlog:
             written = store.write(session_id, readings, events, self.alarms)
         except (sqlite3.Error, OSError) as exc:
             self.failure = str(exc) or type(exc).__name__
-            self._trim(self.waveform, self.max_waveform)  # beyond the bounds: the oldest waveform first,
-            self._trim(self.numerics, self.max_numerics)  # then numerics, each gap noted
+            # beyond the bounds: the oldest waveform first, then numerics, each gap noted
+            self.waveform_samples = self._trim(self.waveform, self.max_waveform, self.waveform_samples)
+            self._trim(self.numerics, self.max_numerics, len(self.numerics))
             return False
         self.waveform.clear()
+        self.waveform_samples = 0
         self.numerics.clear()
         self.events.clear()
         self.alarms.clear()

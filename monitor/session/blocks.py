@@ -18,9 +18,11 @@ import math
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
+from devices.reading import Samples
 from devices.vocabulary import NO_VALUE
 
 MAX_BLOCK_S = 1.0  # design proposal: a block spans less than a second (75 samples of a 75 Hz pleth)
@@ -74,7 +76,7 @@ class Block:
 
     def row(self) -> tuple:
         """The block's columns, in ``COLUMNS`` order."""
-        return tuple(getattr(self, name) for name in COLUMNS.split(", "))
+        return _COLUMNS_OF(self)
 
     def last_id(self) -> int:
         return self.id + self.n - 1
@@ -102,13 +104,17 @@ class Block:
             yield self.id + i, t, v, NO_VALUE if v is None else self.status
 
 
+_COLUMNS_OF = attrgetter(*COLUMNS.split(", "))
+
+
 def _exact(values: np.ndarray) -> tuple[int | None, bytes]:
     """``(decimals, samples)`` keeping ``values`` exactly in the fewest bytes (see the module's docstring)."""
     if not np.isnan(values).any():
         for decimals in range(MAX_DECIMALS + 1):
             ints = np.round(values * 10**decimals)
-            if np.abs(ints).max() < 2**31 and np.array_equal(ints / 10**decimals if decimals else ints, values):
-                return decimals, ints.astype(INTS[2] if np.abs(ints).max() < 2**15 else INTS[4]).tobytes()
+            largest = np.abs(ints).max()
+            if largest < 2**31 and ((ints / 10**decimals if decimals else ints) == values).all():
+                return decimals, ints.astype(INTS[2] if largest < 2**15 else INTS[4]).tobytes()
     small = values.astype(F4)
     return None, small.tobytes() if np.array_equal(small.astype(F8), values, equal_nan=True) else values.tobytes()
 
@@ -117,13 +123,14 @@ def _grid(t0: float, n: int, rate_hz: float) -> np.ndarray:
     return t0 + np.arange(n) / rate_hz if n > 1 else np.array([t0])
 
 
-def _times(t: np.ndarray) -> tuple[float, bytes | None]:
-    """``(rate_hz, times)`` for samples at times ``t``, in the fewest bytes that give every time exactly."""
+def _times(t: np.ndarray, rate_hz: float | None = None) -> tuple[float, bytes | None]:
+    """``(rate_hz, times)`` for samples at times ``t`` (at ``rate_hz`` when known, else at the rate their span
+    gives), in the fewest bytes that give every time exactly."""
     n = len(t)
     if n == 1:
         return 0.0, None
     span = float(t[-1] - t[0])
-    rate = round((n - 1) / span, 3) if span > 0 else 0.0
+    rate = rate_hz if rate_hz is not None else round((n - 1) / span, 3) if span > 0 else 0.0
     if rate > 0:
         grid, step = _grid(t[0], n, rate), np.spacing(t[0])
         steps = np.round((t - grid) / step)
@@ -134,19 +141,42 @@ def _times(t: np.ndarray) -> tuple[float, bytes | None]:
     return rate, offsets.tobytes() if exact else t.astype(F8).tobytes()
 
 
+def _block(first: Row, status: str, t0: float, rate: float, times: bytes | None, values: np.ndarray) -> Block:
+    """The block of ``values`` (NaN: no value) whose first sample is ``first``, the others at ``rate`` or ``times``."""
+    no_value = int(np.isnan(values).sum())
+    decimals, samples = _exact(values)
+    valued = status if no_value < len(values) else NO_VALUE
+    ident, session_id, _, vital, _, unit, source, _ = first
+    return Block(ident, session_id, vital, unit, source, valued, t0, rate, len(values), no_value, decimals, samples, times)
+
+
 def block(run: list[Row]) -> Block:
     """The block holding ``run`` (rows of consecutive ids, one session, vital, unit and source)."""
     first = run[0]
     valued = next((r[7] for r in run if r[7] != NO_VALUE), NO_VALUE)
     values = np.array([math.nan if r[4] is None else r[4] for r in run], F8)
-    no_value = sum(r[4] is None for r in run)
-    if np.isnan(values).sum() != no_value:
+    if np.isnan(values).sum() != sum(r[4] is None for r in run):
         raise sqlite3.IntegrityError(f"a {first[3]} sample of {first[6]} is NaN: a missing value is a no-value reading")
     t = np.array([r[2] for r in run], F8)
     rate, times = _times(t)
-    decimals, samples = _exact(values)
-    row = (first[0], first[1], first[3], first[5], first[6], valued, float(t[0]), rate, len(run), no_value, decimals, samples)
-    return Block(*row, times)
+    return _block(first, valued, float(t[0]), rate, times, values)
+
+
+def chunk_blocks(first_id: int, session_id: str, chunk: Samples) -> Iterator[Block]:
+    """The blocks holding ``chunk``, its first sample reading id ``first_id`` and the others the ids after it: one
+    block when it spans less than ``MAX_BLOCK_S`` and holds at most ``MAX_BLOCK_N`` samples, else as many as it
+    takes (the first on the chunk's own grid, the others with their times kept exactly as the chunk gives them)."""
+    per = min(MAX_BLOCK_N, math.ceil(MAX_BLOCK_S * chunk.rate_hz))
+    n = len(chunk)
+    t = chunk.times() if n > per else None
+    for j in range(0, n, per):
+        k = min(per, n - j)
+        first: Row = (first_id + j, session_id, 0.0, chunk.vital, None, chunk.unit, chunk.source, chunk.status)
+        if t is None or j == 0:
+            rate, times, t0 = (chunk.rate_hz if k > 1 else 0.0), None, chunk.t0
+        else:
+            (rate, times), t0 = _times(t[j : j + k], chunk.rate_hz), float(t[j])
+        yield _block(first, chunk.status, t0, rate, times, chunk.values[j : j + k])
 
 
 def _joins(run: list[Row], row: Row, status: str | None) -> bool:

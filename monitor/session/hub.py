@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from devices.reading import Condition, Item, Reading, reading
+from devices.reading import Condition, Item, Reading, Samples, reading
 from devices.source import Clock, Source
 from devices.vocabulary import HIGH, MEDIUM, TECHNICAL
 from monitor.rules.alarm_events import AlarmEvent
@@ -32,7 +32,7 @@ from monitor.rules.alarms import AlarmEngine
 from monitor.rules.baseline import Baseline
 from monitor.rules.dosing import Decision
 from monitor.rules.plan import make_plan
-from monitor.rules.session_rules import BaselineSet, DosingChange, Output, SessionRules
+from monitor.rules.session_rules import BaselineSet, DosingChange, Output, SessionRules, judged
 from monitor.session.backlog import Backlog
 from monitor.session.live_view import LiveView
 from monitor.session.model import Dose, Observation, Session
@@ -233,10 +233,10 @@ class Hub:
     def _flush_once(self, end: float | None, finished: bool) -> None:
         items = self.rules.admit(self._pending)
         self._pending = []
-        readings = [i for i in items if isinstance(i, Reading)]
+        readings = [i for i in items if not isinstance(i, Condition)]
         events = [(c.t, "condition", condition_data(c), None) for c in items if isinstance(c, Condition)]
         self._save(readings, events)
-        self.rules.add(i for i in items if not (isinstance(i, Reading) and i.vital == "pleth"))
+        self.rules.add(judged(items))
         if end is None:
             outputs = self.rules.advance(self._horizon())
         else:
@@ -268,7 +268,9 @@ class Hub:
                 return  # a store that refuses writes is reported by the backlog
             self._last_beat = wall
 
-    def _save(self, readings: Sequence[Reading] = (), events: Sequence[tuple] = (), alarms: Sequence[AlarmEvent] = ()) -> None:
+    def _save(
+        self, readings: Sequence[Reading | Samples] = (), events: Sequence[tuple] = (), alarms: Sequence[AlarmEvent] = ()
+    ) -> None:
         """Store now, or hold until the store accepts writes again; a HIGH technical alarm says when
         recording fails and when it has resumed (everything held written)."""
         failing = self.backlog.failure is not None

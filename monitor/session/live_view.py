@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from devices.reading import Reading
+from devices.reading import Reading, Samples, size
 from devices.vocabulary import WAVEFORMS
 from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup, group_alarms
 from monitor.rules.alarms import AlarmEngine, RepeatNibp
@@ -118,15 +118,16 @@ class LiveView:
         with self._lock:
             return self._snapshot
 
-    def saved(self, readings: Sequence[Reading], events: Sequence[tuple], written: Written) -> None:
+    def saved(self, readings: Sequence[Reading | Samples], events: Sequence[tuple], written: Written) -> None:
         """Take what one write stored: ``readings`` and ``events`` ``(t, kind, data, who)`` in the order they
         were inserted, whose last rows got the ids in ``written``."""
-        first = written.reading_id - len(readings) + 1
-        for i, r in enumerate(readings):
-            if r.vital not in WAVEFORMS:
-                self._latest[r.vital] = StoredReading(first + i, r.t, r.vital, r.value, r.unit, r.source, r.status)
-            if r.vital == CUFF and r.value is not None:
-                self._nibp.append(r.t)
+        ident = written.reading_id - sum(size(r) for r in readings)
+        for r in readings:
+            ident += size(r)
+            if isinstance(r, Reading) and r.vital not in WAVEFORMS:
+                self._latest[r.vital] = StoredReading(ident, r.t, r.vital, r.value, r.unit, r.source, r.status)
+                if r.vital == CUFF and r.value is not None:
+                    self._nibp.append(r.t)
         self._reading_id = max(self._reading_id, written.reading_id)
         first = written.event_id - len(events) + 1
         for i, (t, kind, data, who) in enumerate(events):

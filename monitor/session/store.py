@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -25,7 +26,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from devices.errors import KapmonError
-from devices.reading import Reading
+from devices.reading import Reading, Samples
 from devices.vocabulary import NO_VALUE, WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session import blocks
@@ -33,7 +34,10 @@ from monitor.session.blocks import Block
 from monitor.session.dose_rows import dose_rows
 from monitor.session.model import Dose, Observation, Session
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 2
+RECLAIM = "reclaim"  # the meta key that says the space an upgrade freed is still to be given back (VACUUM)
 CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP, observation) out of use
 CORRECTABLE = {  # entries that can be marked entered in error
     "dose": "dose",
@@ -116,6 +120,29 @@ def append_only(table: str, op: str) -> str:
     )
 
 
+def refused(name: str, when: str, why: str) -> str:
+    """The trigger ``name`` that refuses a row inserted into ``readings`` ``when`` it holds, saying ``why``."""
+    return f"CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON readings WHEN {when} BEGIN SELECT RAISE(ABORT, '{why}'); END"
+
+
+OLDER_WRITER = " (is a kapmon older than schema version 2 still recording into this store?)"
+# A recorder of schema version 1 that had the store open when another process upgraded it would go on writing
+# waveform samples as rows, where no reader looks, with row ids a block may already hold: refused, so it fails
+# loudly (its recording-failed alarm) instead of storing what is never read. A newer kapmon refuses a store of a
+# version it does not know when it opens it.
+OLDER_ROWS = (
+    refused(
+        "readings_no_waveform",
+        f"NEW.vital IN ({', '.join(repr(v) for v in WAVEFORMS)})",
+        "readings: waveform samples are kept in waveform_blocks" + OLDER_WRITER,
+    ),
+    refused(
+        "readings_after_blocks",
+        "NEW.id <= (SELECT id + n - 1 FROM waveform_blocks ORDER BY id DESC LIMIT 1)",  # the block with the last ids
+        "readings: a row id a waveform sample already has" + OLDER_WRITER,
+    ),
+)
+
 # Every statement of the schema (each safe to run again), in order.
 STATEMENTS = (
     *(statement.strip() for statement in SCHEMA.split(";") if statement.strip()),
@@ -126,6 +153,7 @@ STATEMENTS = (
         for table in ("readings", "waveform_blocks", "events", "alarm_events", "audit")
         for op in ("update", "delete")
     ),
+    *OLDER_ROWS,
 )
 READING_COLUMNS = "id, t, vital, value, unit, source, status"
 WAVEFORM_SQL = f"vital IN ({','.join('?' * len(WAVEFORMS))})"
@@ -306,6 +334,7 @@ class Store:
                     conn.execute(statement)
                 if version == "1":
                     _waveform_rows_to_blocks(conn)
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, 'pending')", (RECLAIM,))
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 conn.execute("COMMIT")
             except BaseException:
@@ -316,6 +345,24 @@ class Store:
             raise StoreError(f"{self.path}: not a usable kapmon store ({exc})") from None
         except (ValueError, TypeError) as exc:  # a version 1 row that cannot be a waveform sample
             raise StoreError(f"{self.path}: cannot be upgraded to schema version {SCHEMA_VERSION} ({exc}); untouched") from None
+        if conn.execute("SELECT 1 FROM meta WHERE key=?", (RECLAIM,)).fetchone():
+            self._reclaim()
+
+    def _reclaim(self) -> None:
+        """Give the file system back the space an upgrade freed (its waveform rows, now blocks): ``VACUUM``, once
+        the upgrade has committed (it cannot run inside a transaction; SQLite takes the write lock for it, so no
+        write interleaves), then a checkpoint that truncates the write-ahead log. A failure (another process
+        writing, no room for the copy VACUUM makes) loses nothing and stops nothing: the store is upgraded and
+        whole, only larger than it needs to be; it is logged and tried again the next time the store is opened."""
+        conn = self._conn()
+        try:
+            conn.execute("VACUUM")
+            conn.execute("DELETE FROM meta WHERE key=?", (RECLAIM,))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning(
+                "%s: upgraded, but its freed space could not be reclaimed yet (%s); tried again when next opened", self.path, exc
+            )
 
     def busy_timeout(self, seconds: float) -> None:
         """How long this thread's writes wait for another connection's lock before failing."""
@@ -348,12 +395,12 @@ class Store:
     def write(
         self,
         session_id: str,
-        readings: Sequence[Reading] = (),
+        readings: Sequence[Reading | Samples] = (),
         events: Sequence[tuple[float, str, dict, str | None]] = (),
         alarms: Sequence[AlarmEvent] = (),
     ) -> Written:
-        """Append readings, events ``(t, kind, data, who)`` and alarm transitions in one transaction; returns
-        the ids of the last reading and event inserted."""
+        """Append readings (single ones, and chunks of waveform samples), events ``(t, kind, data, who)`` and alarm
+        transitions in one transaction; returns the ids of the last reading and event inserted."""
         conn = self._conn()
         last = {"readings": 0, "events": 0}
         if conn.in_transaction:  # a write that failed at COMMIT (a full disk) may have left one open
@@ -361,7 +408,7 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")  # the write lock first: the next reading id is read before inserting
         try:
             if readings:
-                rows = [(r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings]
+                rows = [r if isinstance(r, Samples) else (r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings]
                 last["readings"] = insert_readings(conn, session_id, rows)
             if events:
                 conn.executemany(
@@ -548,7 +595,7 @@ class Store:
                 newest[:0] = _readings(b, after_id)
                 if len(newest) >= n:
                     break
-            return newest[len(newest) - n :] if n > 0 else []
+            return newest[max(0, len(newest) - n) :] if n > 0 else []
         rows = (
             self._conn()
             .execute(
@@ -684,19 +731,29 @@ def next_reading_id(conn: sqlite3.Connection) -> int:
     return conn.execute(sql).fetchone()[0] + 1
 
 
-def insert_readings(conn: sqlite3.Connection, session_id: str, rows: Sequence[ReadingRow]) -> int:
-    """Insert ``rows`` of one session with consecutive ids in the order given, numerics as rows and waveform
-    samples in blocks, inside the caller's write transaction; returns the id of the last."""
-    first = next_reading_id(conn)
-    numbered = [(first + i, session_id, *row) for i, row in enumerate(rows)]
-    numerics = [row for row in numbered if row[3] not in WAVEFORMS]
+def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequence[ReadingRow | Samples]) -> int:
+    """Insert ``readings`` of one session (rows, and chunks of waveform samples) with consecutive ids in the
+    order given (a chunk takes one id per sample), numerics as rows and waveform samples in blocks, inside the
+    caller's write transaction; returns the id of the last."""
+    ident = next_reading_id(conn)
+    numerics: list[tuple] = []
+    waves: list[tuple] = []
+    found: list[Block] = []
+    for r in readings:
+        if isinstance(r, Samples):
+            found += blocks.chunk_blocks(ident, session_id, r)
+            ident += len(r)
+        else:
+            (waves if r[1] in WAVEFORMS else numerics).append((ident, session_id, *r))
+            ident += 1
     if numerics:
         conn.executemany(
             "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)", numerics
         )
-    if len(numerics) < len(numbered):
-        conn.executemany(blocks.INSERT, [b.row() for b in blocks.pack(row for row in numbered if row[3] in WAVEFORMS)])
-    return first + len(rows) - 1
+    found += blocks.pack(waves)
+    if found:
+        conn.executemany(blocks.INSERT, [b.row() for b in found])
+    return ident - 1
 
 
 def _waveform_rows_to_blocks(conn: sqlite3.Connection) -> None:

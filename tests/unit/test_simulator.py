@@ -9,12 +9,12 @@ from collections import defaultdict
 import pytest
 
 from devices.errors import URIError
-from devices.reading import Condition, Reading, in_physical_range
+from devices.reading import Condition, Reading, Samples, expand, in_physical_range, last_time
 from devices.registry import open_source
-from devices.virtual.scenarios import SCENARIOS, get_scenario
 from devices.screening import QUESTIONS
-from devices.virtual.simulator import PLETH_HZ, expected, nibp_times, simulate
 from devices.source import FastClock
+from devices.virtual.scenarios import SCENARIOS, get_scenario
+from devices.virtual.simulator import PLETH_HZ, expected, nibp_times, simulate
 from devices.vocabulary import NO_VALUE, ROUTES, VITALS
 
 
@@ -60,8 +60,7 @@ def test_start_only_shifts_time_and_pleth_only_adds_samples():
     base = list(simulate("desaturation", seed=1, duration=600))
     shifted = list(simulate("desaturation", seed=1, duration=600, start=1_700_000_000.0))
     assert [(i.t + 1_700_000_000.0) for i in base] == [i.t for i in shifted]
-    with_pleth = [i for i in simulate("desaturation", seed=1, duration=600, pleth=True)
-                  if not (isinstance(i, Reading) and i.vital == "pleth")]
+    with_pleth = [i for i in simulate("desaturation", seed=1, duration=600, pleth=True) if not isinstance(i, Samples)]
     assert with_pleth == base
 
 
@@ -102,7 +101,9 @@ def test_nibp_cadence_dose_start_and_configurable():
 
 
 def test_pleth_75_hz_plausible_waveform():
-    items = [i for i in simulate("typical_iv", pleth=True, duration=60) if isinstance(i, Reading) and i.vital == "pleth"]
+    chunked = list(simulate("typical_iv", pleth=True, duration=60))
+    assert [i.t for i in chunked if isinstance(i, Samples)] == list(range(60))  # one chunk a second
+    items = [i for i in expand(chunked) if isinstance(i, Reading) and i.vital == "pleth"]
     assert len(items) == 60 * PLETH_HZ
     assert items[1].t - items[0].t == pytest.approx(1 / PLETH_HZ)
     assert all(0 <= i.value <= 100 for i in items)
@@ -208,7 +209,7 @@ def test_motion_condition_and_noise(sessions):
 
 def test_four_hour_session_with_pleth_is_fast():
     t0 = time.perf_counter()
-    n = sum(1 for _ in simulate("typical_iv", pleth=True, duration=4 * 3600))
+    n = sum(len(i) if isinstance(i, Samples) else 1 for i in simulate("typical_iv", pleth=True, duration=4 * 3600))
     elapsed = time.perf_counter() - t0
     assert n > 1_000_000
     assert elapsed < 10, elapsed
@@ -226,7 +227,7 @@ async def drain(source, clock):
     clock.sleep_until = counting
     out = []
     async for item in source.stream(clock):
-        assert item.t <= clock.now() + 1e-9, "yielded before its time"
+        assert last_time(item) <= clock.now() + 1e-9, "yielded before its time"
         out.append(item)
     return out, sleeps
 
@@ -244,7 +245,7 @@ def test_sim_source_through_fast_clock():
 def test_sim_source_batches_pleth_sleeps():
     src = open_source("sim://desaturation?pleth=1&duration=120&nibp=60")
     got, sleeps = asyncio.run(drain(src, FastClock(0.0)))
-    assert sum(1 for i in got if isinstance(i, Reading) and i.vital == "pleth") > 100 * PLETH_HZ
+    assert sum(len(i) for i in got if isinstance(i, Samples) and i.vital == "pleth") > 100 * PLETH_HZ
     assert sleeps <= 120 * 20
     assert [i.t for i in got if isinstance(i, Reading) and i.vital == "sbp"] == [0.0, 60.0]
 

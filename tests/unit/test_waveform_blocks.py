@@ -8,10 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from devices.reading import Reading
+from devices.reading import Condition, Reading, Samples, expand
 from devices.virtual.simulator import simulate
 from devices.vocabulary import WAVEFORMS
-from monitor.session.blocks import MAX_BLOCK_S, pack
+from monitor.session.blocks import MAX_BLOCK_N, MAX_BLOCK_S, pack
 from monitor.session.model import Session
 from monitor.session.store import SCHEMA_VERSION, Store, StoreError
 from tests.store_v1 import create_session_v1, create_v1, readings_v1, write_v1
@@ -26,7 +26,7 @@ def session(sid: str) -> Session:
 def simulated(seconds: int, seed: int = 1) -> list[Reading]:
     """A simulated session with 75 Hz pleth, in time order."""
     items = simulate("typical_iv", seed=seed, duration=seconds, start=T0, pleth=True)
-    return sorted((r for r in items if isinstance(r, Reading)), key=lambda r: r.t)
+    return sorted((r for r in expand(items) if isinstance(r, Reading)), key=lambda r: r.t)
 
 
 def awkward_pleth() -> list[Reading]:
@@ -58,8 +58,36 @@ def batches(readings: list[Reading], seconds: float = 0.2) -> list[list[Reading]
     return [[r for r in b if r.vital not in WAVEFORMS] + [r for r in b if r.vital in WAVEFORMS] for b in out.values()]
 
 
-def both_stores(tmp_path, writes: dict[str, list[list[Reading]]]):
-    """The same writes into a version 1 store (the frozen earlier code) and through today's Store."""
+def chunked(seconds: int, seed: int = 3) -> list[list]:
+    """A simulated session as the simulator gives it (pleth as one chunk a second), one write a second."""
+    out: dict[float, list] = {}
+    for item in simulate("typical_iv", seed=seed, duration=seconds, start=T0, pleth=True):
+        if not isinstance(item, Condition):
+            out.setdefault(item.t, []).append(item)
+    return list(out.values())
+
+
+def awkward_chunks() -> list[list]:
+    """Chunks a real device could give: longer than a block (at 2 kHz, and at 75 Hz from an epoch start where
+    the later blocks' own grids are off by a float64 step), no-value samples, a questionable chunk, a lone
+    sample, two sources interleaved, a chunk earlier than the one written before it, float32 and float64 values."""
+    rng = np.random.default_rng(5)
+    wave = np.round(rng.uniform(0, 100, 5000), 1)
+    gaps = wave[:300].copy()
+    gaps[40:55] = np.nan
+    return [
+        [Samples(T0 + 10, "pleth", 2000.0, wave, "au", "ecg-ish")],
+        [Samples(T0 + 20.1, "pleth", 75.0, gaps, "au", "cms50d"), Reading(T0 + 20.5, "spo2", 97.0, "%", "cms50d")],
+        [Samples(T0 + 30, "pleth", 62.5, rng.integers(0, 127, 40).astype(float), "au", "cms50d", "questionable")],
+        [Samples(T0 + 31, "pleth", 50.0, [7.0], "au", "wellue"), Samples(T0 + 31, "pleth", 50.0, [1.0, 2.0], "au", "nonin")],
+        [Samples(T0 + 25, "pleth", 100.0, np.float32(rng.random(90)).astype(float), "au", "late")],  # out of order
+        [Samples(T0 + 40, "pleth", 75.0, rng.random(80), "au", "x"), Samples(T0 + 39.5, "pleth", 75.0, [np.nan] * 3, "au", "x")],
+    ]
+
+
+def both_stores(tmp_path, writes: dict[str, list[list]]):
+    """The same writes into a version 1 store (the frozen earlier code, chunks as one row per sample) and
+    through today's Store (chunks as they are)."""
     v1 = create_v1(tmp_path / "v1.db")
     v2 = Store(tmp_path / "v2.db")
     for sid in writes:
@@ -68,7 +96,7 @@ def both_stores(tmp_path, writes: dict[str, list[list[Reading]]]):
     for i in range(max(len(w) for w in writes.values())):
         for sid, w in writes.items():
             if i < len(w):
-                write_v1(v1, sid, w[i])
+                write_v1(v1, sid, list(expand(w[i])))
                 v2.write(sid, w[i])
     return v1, v2
 
@@ -77,14 +105,18 @@ def rows(readings) -> list[tuple]:
     return [(r.id, r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings]
 
 
+SESSIONS = ("a", "b", "c", "d")  # single samples: simulated, awkward; chunks: simulated, awkward
+
+
 @pytest.fixture
 def pair(tmp_path):
-    return both_stores(tmp_path, {"a": batches(simulated(120)), "b": batches(awkward_pleth(), 0.25)})
+    writes = {"a": batches(simulated(120)), "b": batches(awkward_pleth(), 0.25), "c": chunked(120), "d": awkward_chunks()}
+    return both_stores(tmp_path, writes)
 
 
 def test_every_reader_gives_what_the_row_store_gave(pair):
     v1, v2 = pair
-    for sid in ("a", "b"):
+    for sid in SESSIONS:
         old = readings_v1(v1, sid)
         assert rows(v2.readings(sid)) == old
         pleth = [r for r in old if r[2] == "pleth"]
@@ -102,9 +134,10 @@ def test_every_reader_gives_what_the_row_store_gave(pair):
         assert all(v == v for _, v in v2.series(sid, "pleth") if v is not None)  # never NaN
 
 
-def test_cursors_inside_blocks(pair):
+@pytest.mark.parametrize("sid", ["a", "d"])
+def test_cursors_inside_blocks(pair, sid):
     v1, v2 = pair
-    old = readings_v1(v1, "a")
+    old = readings_v1(v1, sid)
     pleth = [r for r in old if r[2] == "pleth"]
     rng = random.Random(3)
     for _ in range(60):
@@ -112,12 +145,12 @@ def test_cursors_inside_blocks(pair):
         through = after + rng.randint(0, 400)
         limit = rng.randint(1, 200)
         want = [r for r in old if after < r[0] <= through]
-        assert rows(v2.readings("a", after, through_id=through)) == want
-        assert rows(v2.readings("a", after, limit=limit)) == [r for r in old if r[0] > after][:limit]
-        assert rows(v2.readings("a", after, ["pleth"], limit, through)) == [r for r in want if r[2] == "pleth"][:limit]
+        assert rows(v2.readings(sid, after, through_id=through)) == want
+        assert rows(v2.readings(sid, after, limit=limit)) == [r for r in old if r[0] > after][:limit]
+        assert rows(v2.readings(sid, after, ["pleth"], limit, through)) == [r for r in want if r[2] == "pleth"][:limit]
         n = rng.randint(0, 300)
-        assert rows(v2.recent("a", "pleth", after, n)) == [r for r in pleth if r[0] > after][-n:] if n else []
-        assert rows(v2.recent("a", "spo2", after, n)) == ([r for r in old if r[2] == "spo2" and r[0] > after][-n:] if n else [])
+        assert rows(v2.recent(sid, "pleth", after, n)) == ([r for r in pleth if r[0] > after][-n:] if n else [])
+        assert rows(v2.recent(sid, "spo2", after, n)) == ([r for r in old if r[2] == "spo2" and r[0] > after][-n:] if n else [])
 
 
 def test_no_value_samples_are_read_as_no_value_never_as_a_number(pair):
@@ -129,7 +162,7 @@ def test_no_value_samples_are_read_as_no_value_never_as_a_number(pair):
 
 def test_export_rows_in_time_order_as_before(pair):
     v1, v2 = pair
-    for sid in ("a", "b"):
+    for sid in SESSIONS:
         old = sorted(readings_v1(v1, sid), key=lambda r: (r[1], r[0]))
         kinds = v2.reading_kinds(sid)
         counts = {}
@@ -148,9 +181,12 @@ def test_waveform_samples_are_blocks_of_under_a_second(pair):
     assert conn.execute("SELECT COUNT(*) FROM readings WHERE vital='pleth'").fetchone() == (0,)
     blocks = conn.execute("SELECT session_id, n, t0, rate_hz, times IS NULL FROM waveform_blocks").fetchall()
     assert sum(n for sid, n, *_ in blocks if sid == "a") == 120 * 75
-    assert max(n for _, n, *_ in blocks) <= MAX_BLOCK_S * 75
+    assert max(n for sid, n, *_ in blocks if sid != "d") <= MAX_BLOCK_S * 75
+    assert [(n, rate, grid) for sid, n, _, rate, grid in blocks if sid == "c"] == [(75, 75.0, 1)] * 120  # a chunk a block
     for sid, n, t0, rate, grid in blocks:
         assert grid or rate == 0 or n > 1  # a sample off the grid keeps its own time
+    for b in v2._blocks_after("d", 0, None, ["pleth"]):  # a chunk of 5000 samples at 2 kHz is cut in five
+        assert b.n <= MAX_BLOCK_N and b.t()[-1] - b.t0 < MAX_BLOCK_S
 
 
 def upgraded(tmp_path, writes):
@@ -295,3 +331,74 @@ def test_every_encoding_gives_back_exactly_what_was_packed():
         "a flush of the simulator's 75 Hz": {("ints", 2, 1)},  # off the grid by a step of float64 here and there
         "a lone sample": {("ints", 2, 0)},
     }
+
+
+def on_disk(path) -> int:
+    """Bytes the store takes: its file and its write-ahead log."""
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def test_the_upgrade_gives_back_the_space_the_waveform_rows_took(tmp_path):
+    before, _, store = upgraded(tmp_path, {"a": batches(simulated(600))})
+    path = tmp_path / "old.db"
+    fresh = Store(tmp_path / "fresh.db")  # the same readings recorded by today's code, for scale
+    fresh.create_session(session("a"))
+    for batch in batches(simulated(600)):
+        fresh.write("a", batch)
+    fresh._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert on_disk(path) < 1.5 * on_disk(tmp_path / "fresh.db")
+    assert rows(store.readings("a")) == before["a"]
+    assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='reclaim'").fetchone() is None
+
+
+class Contended(Store):
+    """A store whose space is reclaimed while another process holds the write lock."""
+
+    def _reclaim(self) -> None:
+        other = sqlite3.connect(self.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        self.busy_timeout(0.05)
+        try:
+            super()._reclaim()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+
+def test_a_reclaim_that_cannot_run_loses_nothing_and_is_tried_again(tmp_path, caplog):
+    v1 = create_v1(tmp_path / "old.db")
+    create_session_v1(v1, session("a"))
+    for batch in batches(simulated(600)):
+        write_v1(v1, "a", batch)
+    before = readings_v1(v1, "a")
+    v1.close()
+    size = on_disk(tmp_path / "old.db")
+    store = Contended(tmp_path / "old.db")  # upgraded; the VACUUM finds the write lock taken
+    assert "could not be reclaimed yet" in caplog.text and "locked" in caplog.text
+    assert rows(store.readings("a")) == before
+    store.write("a", [Reading(T0 + 601, "spo2", 97.0, "%", "x")])  # recording goes on
+    assert on_disk(tmp_path / "old.db") >= size
+    again = Store(tmp_path / "old.db")
+    assert rows(again.readings("a"))[:-1] == before
+    assert on_disk(tmp_path / "old.db") < size / 2
+    assert sqlite3.connect(tmp_path / "old.db").execute("SELECT value FROM meta WHERE key='reclaim'").fetchone() is None
+
+
+def test_an_older_recorder_still_writing_after_the_upgrade_is_refused_loudly(tmp_path):
+    old = create_v1(tmp_path / "k.db")  # a version 1 recorder, its store open
+    create_session_v1(old, session("a"))
+    for batch in batches(simulated(10)):
+        write_v1(old, "a", batch)
+    store = Store(tmp_path / "k.db")  # another process, newer, opens the store: upgraded
+    before = rows(store.readings("a"))
+    with pytest.raises(sqlite3.IntegrityError, match="a row id a waveform sample already has.*older than schema version 2"):
+        write_v1(old, "a", [Reading(T0 + 11, "spo2", 97.0, "%", "x")])  # its next row id is one a pleth sample holds now
+    old.execute("ROLLBACK")
+    store.write("a", [Reading(T0 + 11, "spo2", 97.0, "%", "x")])  # today's recorder goes on
+    after = rows(store.readings("a"))
+    with pytest.raises(sqlite3.IntegrityError, match="waveform samples are kept in waveform_blocks.*older than schema version 2"):
+        write_v1(old, "a", [Reading(T0 + 12, "spo2", 98.0, "%", "x"), Reading(T0 + 12, "pleth", 5.0, "au", "x")])
+    old.execute("ROLLBACK")
+    assert after[:-1] == before and rows(store.readings("a")) == after  # nothing half-written
+    store.write("a", [Reading(T0 + 12, "pleth", 5.0, "au", "x")])
+    assert [(r.vital, r.value) for r in store.readings("a", after_id=after[-1][0])] == [("pleth", 5.0)]
