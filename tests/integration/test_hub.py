@@ -167,7 +167,7 @@ def test_a_wrong_hand_taken_bp_marked_entered_in_error_leaves_alarms_summaries_a
         assert summarise(record).peak_sbp.value == 118 and [e.kind for e in record.retracted] == ["manual_nibp"]
         with pytest.raises(ValueError, match="already marked"):
             hub.retract(entry.id, "again", "RN Okafor")
-        with pytest.raises(ValueError, match="no dose, note or hand-taken BP"):
+        with pytest.raises(ValueError, match="no dose, note, hand-taken BP or observation"):
             hub.retract(999999, "x", "RN Okafor")
     finally:
         hub.stop()
