@@ -74,13 +74,10 @@ def scale_button(chart: Chart, first_dose: float | None, now: float, alarm: str 
         children=[
             html.Span(name, className="obs-name"),
             html.Span(
-                [
-                    html.Span(level, className="obs-level"),
-                    html.Span(PRIORITY_MARK[alarm] if alarm else "", className="obs-mark"),
-                    html.Span(words, className="obs-words"),
-                ],
+                [html.Span(level, className="obs-level"), html.Span(PRIORITY_MARK[alarm] if alarm else "", className="obs-mark")],
                 className="obs-value",
             ),
+            html.Span(words, className="obs-words"),
             html.Span(who, className="obs-who"),
             html.Span(state, className="obs-state"),
         ],
@@ -115,10 +112,16 @@ def section() -> html.Section:
 
 
 def chooser(scale: str) -> list:
-    """The levels of ``scale`` as large buttons with their words (0 first), and Cancel."""
+    """Cancel, and the levels of ``scale`` as large buttons with their words (0 first)."""
     spec = SCALES[scale]
     return [
-        html.Div([html.Span(f"Chart {spec.name_text}", className="obs-chooser-head")]),
+        html.Div(
+            className="obs-chooser-bar",
+            children=[
+                html.Span(f"Chart {spec.name_text}", className="obs-chooser-head"),
+                html.Button("Cancel", id={"type": "obs-cancel", "scale": scale}, className="quick obs-cancel", n_clicks=0),
+            ],
+        ),
         html.Div(
             className="obs-levels",
             children=[
@@ -131,7 +134,6 @@ def chooser(scale: str) -> list:
                 for level in range(spec.top + 1)
             ],
         ),
-        html.Button("Cancel", id={"type": "obs-cancel", "scale": scale}, className="quick obs-cancel", n_clicks=0),
     ]
 
 
