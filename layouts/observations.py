@@ -5,12 +5,13 @@ scale's levels as large buttons; choosing one charts it through ``Hub.observe``,
 the scale alarms like any other. Charted levels can be marked entered in error with the other entries.
 
 The buttons are drawn from the hub's live read model (``LiveSnapshot.charts``), and redrawn only when what they
-show changes."""
+show changes (compared as plain data, so an unchanged tick builds no component)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
@@ -60,17 +61,34 @@ def button_lines(chart: Chart, first_dose: float | None, now: float) -> tuple[st
     )
 
 
-def scale_button(chart: Chart, first_dose: float | None, now: float, alarm: str | None) -> html.Button:
-    """One scale's large button; ``alarm``: the priority of the active alarm its latest level raised, marked
-    beside the level (``2 !!!``) as well as coloured."""
-    name, level, words, who, state = button_lines(chart, first_dose, now)
-    classes = f"obs-btn obs-{chart.status}" + (f" obs-alarm-{alarm}" if alarm else "")
+@dataclass(frozen=True, slots=True)
+class ButtonView:
+    """What one scale's button shows, as plain data (compared tick to tick before any component is built)."""
+
+    scale: str
+    status: str
+    alarm: str | None  # the priority of the active alarm its latest level raised
+    lines: tuple[str, str, str, str, str]  # name, level, words, who and how long ago, state
+
+
+def button_views(snap: LiveSnapshot, now: float) -> tuple[ButtonView, ...]:
+    """The buttons of the scales the protocol charts, in its order, at session time ``now``."""
+    return tuple(
+        ButtonView(c.rule.scale, c.status, scale_alarm(snap.alarms, c.rule.scale), button_lines(c, snap.rules_first_dose, now))
+        for c in snap.charts(now)
+    )
+
+
+def scale_button(view: ButtonView) -> html.Button:
+    """One scale's large button; a level that alarms is marked beside the level (``2 !!!``) as well as coloured."""
+    name, level, words, who, state = view.lines
+    alarm = view.alarm
     return html.Button(
-        id={"type": "obs-scale", "scale": chart.rule.scale},
-        className=classes,
+        id={"type": "obs-scale", "scale": view.scale},
+        className=f"obs-btn obs-{view.status}" + (f" obs-alarm-{alarm}" if alarm else ""),
         n_clicks=0,
         title=f"Chart {name}",
-        **wildcards({"data-scale": chart.rule.scale, "data-state": chart.status}),
+        **wildcards({"data-scale": view.scale, "data-state": view.status}),
         children=[
             html.Span(name, className="obs-name"),
             html.Span(
@@ -84,12 +102,11 @@ def scale_button(chart: Chart, first_dose: float | None, now: float, alarm: str 
     )
 
 
-def buttons(snap: LiveSnapshot, now: float) -> list:
-    """The buttons of the scales the protocol charts, or a line saying it charts none."""
-    found = snap.charts(now)
-    if not found:
+def buttons(views: Sequence[ButtonView]) -> list:
+    """The scales' buttons, or a line saying the protocol charts none."""
+    if not views:
         return [html.P("This protocol charts no observations.", className="muted")]
-    return [scale_button(c, snap.rules_first_dose, now, scale_alarm(snap.alarms, c.rule.scale)) for c in found]
+    return [scale_button(v) for v in views]
 
 
 def scale_alarm(alarms: Sequence[ActiveAlarm], scale: str) -> str | None:
@@ -179,9 +196,11 @@ def register(app: Dash, live: Mapping[str, Hub]) -> None:
     )
     def on_cursor(cursor: dict, shown: object) -> tuple:
         hub = live_hub(live, cursor)
-        drawn = buttons(hub.view.snapshot(), hub.now()) if hub is not None else []
-        digest = hashlib.blake2b(repr(drawn).encode(), digest_size=8).hexdigest()
-        return (no_update, no_update) if digest == shown else (drawn, digest)
+        views = button_views(hub.view.snapshot(), hub.now()) if hub is not None else None
+        digest = hashlib.blake2b(repr(views).encode(), digest_size=8).hexdigest()
+        if digest == shown:
+            return no_update, no_update
+        return ([] if views is None else buttons(views)), digest
 
     @app.callback(
         Output("obs-chooser", "children"),
