@@ -1,5 +1,6 @@
 """The central station: one tile per room, most urgent first, with acknowledge and click-through; a room
-whose dosing is blocked or on hold says so on its tile.
+whose dosing is blocked or on hold says so on its tile, and so does one with an observation whose level alarms
+(``MOAA/S 2 !!!``) or that is due or overdue (``sedation overdue``).
 
 Numbers come from the central store (the mirrored record); alarms, limits, OFFLINE and the bedside's
 address from each room's state. A room gone offline keeps showing its last unacknowledged alarm beside
@@ -19,13 +20,16 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, 
 from dash.development.base_component import Component
 
 from devices.reading import in_physical_range
-from devices.vocabulary import FRESH_DEFAULT_S, FRESH_S, PRIORITY_MARK, PRIORITY_RANK
+from devices.vocabulary import FRESH_DEFAULT_S, FRESH_S, PRIORITY_MARK, PRIORITY_RANK, SCALES
 from layouts import live as live_page
 from layouts import review as review_page
 from layouts.components import COLOURS, age_text, clock_text, elapsed_text, wildcards
 from layouts.controls import feedback
+from layouts.observations import scale_alarm
+from monitor.central.checks import RoomChart
 from monitor.central.station import Central, Room
 from monitor.rules.alarm_groups import ActiveAlarm
+from monitor.rules.observations import DUE, OVERDUE
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +174,32 @@ def dosing_mark(room: Room) -> list:
     return [html.Div(dosing.headline, className=f"c-dosing c-dosing-{dosing.state}", title=dosing.headline)]
 
 
+def chart_words(chart: RoomChart, alarms: list[ActiveAlarm]) -> list[tuple[str, str]]:
+    """What the tile says of one observation scale, as ``(text, class)``: its latest level with the mark of the
+    alarm that level raised (``MOAA/S 2 !!!``), and ``sedation overdue`` or ``MOAA/S due``; nothing when it is
+    neither abnormal nor due."""
+    spec = SCALES[chart.scale]
+    out = []
+    priority = scale_alarm(alarms, chart.scale)
+    if priority is not None and chart.level is not None:
+        out.append((f"{spec.label} {chart.level} {PRIORITY_MARK[priority]}", f"c-obs-{priority}"))
+    if chart.status == OVERDUE:
+        out.append((f"⚠ {spec.title.lower()} overdue", "c-obs-overdue"))
+    elif chart.status == DUE:
+        out.append((f"{spec.label} due", "c-obs-due"))
+    return out
+
+
+def chart_marks(room: Room) -> list:
+    """A line of the room's abnormal and due or overdue observations (none while offline or ended)."""
+    if room.state is None or room.ended or room.status != "online":
+        return []
+    marks = [m for c in room.state.charts for m in chart_words(c, room.alarms)]
+    if not marks:
+        return []
+    return [html.Div([html.Span(text, className=f"c-obs {cls}") for text, cls in marks], className="c-charts")]
+
+
 def ack_buttons(room: Room, button_type: str) -> list:
     """Worded acknowledge buttons for the room's most urgent unacknowledged alarms (none while offline)."""
     if room.status != "online":
@@ -240,6 +270,7 @@ def room_tile(room: Room, store) -> html.Div:
             ),
             html.Div(alarm, className=f"c-alarm c-alarm-{alarm_class}"),
             *dosing_mark(room),
+            *chart_marks(room),
             *(
                 [
                     html.Div(

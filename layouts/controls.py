@@ -38,7 +38,7 @@ from monitor.session.live_view import LiveSnapshot
 from monitor.session.model import Session
 from monitor.session.store import Store, StoredEvent
 
-QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Dissociation", "Intervention given")
+QUICK_NOTES = ("Nausea", "Vomiting", "Anxiety", "Intervention given")  # dissociation is charted on its scale
 AUDIO_PAUSE_S = 120  # real seconds; a session clock running faster (demo, training) is scaled
 UNDO_S = 8  # design proposal: real seconds in which a note can be undone (long enough to notice a wrong button)
 REPEAT = "repeat"  # the value of the dose form's "repeat dose" tick

@@ -1,6 +1,6 @@
-"""Entered in error, on the live page: the session's recent doses, notes and hand-taken BPs, each with an
-"Entered in error" action. Choosing one asks for a reason; confirming appends an audited correction
-(``Hub.retract``): the entry stays in the append-only record, and leaves the alarms, the dosing decision,
+"""Entered in error, on the live page: the session's recent doses, notes, hand-taken BPs and charted
+observations, each with an "Entered in error" action. Choosing one asks for a reason; confirming appends an
+audited correction (``Hub.retract``): the entry stays in the append-only record, and leaves the alarms, the dosing decision,
 the summary, the report and the exports. The review shows it struck through with the reason and who."""
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from collections.abc import Mapping
 
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
+from devices.patient import observation_problem
+from devices.vocabulary import SCALES
 from layouts.components import clock_text, wildcards
 from layouts.controls import acting_on, clicked, feedback, field, said
 from monitor.analysis.record_view import bp_text
@@ -21,7 +23,8 @@ NOTE_SHOWN = 40  # characters of a note in the list
 
 
 def recent(store: Store, session_id: str, limit: int = RECENT_ENTRIES) -> list[StoredEvent]:
-    """The newest doses, notes and hand-taken BPs not yet marked entered in error (or undone), newest first."""
+    """The newest doses, notes, hand-taken BPs and observations not yet marked entered in error (or undone),
+    newest first."""
     entries = [e for kind in CORRECTABLE for e in store.events(session_id, kind=kind)]
     return recent_entries(entries, store.corrections(session_id), limit)
 
@@ -34,16 +37,28 @@ def entry_text(e: StoredEvent) -> str:
         what = f"dose {str(e.data.get('drug', ''))[:NOTE_SHOWN]} {amount}"
     elif e.kind == "manual_nibp":
         what = f"BP {bp_text(e.data)}"
+    elif e.kind == "observation":
+        what = observation_text(e.data)
     else:
         text = str(e.data.get("text", ""))
         what = "note \u201c" + (text if len(text) <= NOTE_SHOWN else text[: NOTE_SHOWN - 1] + "\u2026") + "\u201d"
     return f"{clock_text(e.t)[11:19]} {what}" + (f" \u00b7 {e.who}" if e.who else "")
 
 
+def observation_text(data: Mapping) -> str:
+    """``MOAA/S 2 (responds only to mild prodding or shaking)``; a row another program wrote with a scale or level
+    kapmon does not know is shown as such, never as a level."""
+    scale, level = data.get("scale"), data.get("level")
+    if observation_problem(scale, level) is not None:
+        return f"observation (invalid: {str(scale)[:20]} {str(level)[:10]})"
+    spec = SCALES[str(scale)]
+    return f"{spec.label} {level:g} ({spec.words(int(level))})"  # type: ignore[arg-type]
+
+
 def listing(entries: list[StoredEvent]) -> list:
     """One row per entry, with its "Entered in error" button."""
     if not entries:
-        return [html.P("No doses, notes or hand-taken BPs yet.", className="muted")]
+        return [html.P("No doses, notes, hand-taken BPs or observations yet.", className="muted")]
     return [
         html.Div(
             className="entry",

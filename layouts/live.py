@@ -10,6 +10,8 @@ takes the latest snapshot (tiles, alarms, decision, due checks, entries) and fro
 after the client's cursor, up to the snapshot's; it never calls into the hub or its rules. Actions go
 through the hub's commands. A session recorded by another process, or ended, is read from the store.
 
+Under the tiles, one large button per observation scale the protocol charts (``layouts.observations``).
+
 A hold banner under the alarm banner says, from the moment it applies, that dosing is blocked or on
 hold, why and what lifts it (``layouts.hold_banner``); the alarm banner stays as it is beside it.
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
 from devices.vocabulary import FRESH_S, PRIORITY_MARK, PRIORITY_RANK
-from layouts import alarm_cards, controls, corrections, ending, hold_banner, screening_form
+from layouts import alarm_cards, controls, corrections, ending, hold_banner, observations, screening_form
 from layouts import training as training_page
 from layouts.components import (
     COLOURS,
@@ -146,6 +148,7 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
                                             for t in TILES
                                         ],
                                     ),
+                                    observations.section(),
                                     html.Div(
                                         id="pleth-box",
                                         className="pleth-box",
@@ -716,6 +719,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     controls.register(app, store, live)
     screening_form.register(app, live)
     corrections.register(app, store, live)
+    observations.register(app, live)
 
 
 def _last_time(store: Store, session_id: str) -> float:

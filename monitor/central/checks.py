@@ -1,14 +1,15 @@
 """What the central station accepts from a room, checked field by field before anything is stored or shown.
 
-A room's state and its rows come from another machine. ``parse_state`` turns a state message into typed
-values and ``checked_row`` checks one mirrored row; both raise ``MessageError`` naming the field that is
-wrong. Numbers must be finite (``true`` is not a number); a reading carries a value exactly when its status
-is ok, in its vital's unit and within its physical range (``devices.vocabulary.VITALS``); a dose has a route,
-a drug and a plausible amount; a dosing decision is clear, gated or blocked with a bounded headline; texts
-are bounded; and no time may be more than ``CLOCK_SKEW_S`` ahead of the room's clock. A room whose clock
-runs in real time (a clinical session at speed 1) must keep it within ``CLOCK_SKEW_S`` of the central
-station's; a simulated clock (demo, training, a faster replay) may run ahead of the wall clock, and its rows
-are judged against the room's own session clock.
+A room's state and its rows come from another machine. ``parse_state`` turns a state message into typed values
+and ``checked_row`` checks one mirrored row; both raise ``MessageError`` naming the field that is wrong.
+Numbers must be finite (``true`` is not a number); a reading carries a value exactly when its status is ok, in
+its vital's unit and within its physical range (``devices.vocabulary.VITALS``); a dose has a route, a drug and
+a plausible amount; an observation, an alarm or a limit on a scale names a scale kapmon knows and a level on
+it, and the room's charting state lists each scale once, not due, due or overdue; a dosing decision is clear,
+gated or blocked with a bounded headline; texts are bounded; and no time may be more than ``CLOCK_SKEW_S``
+ahead of the room's clock. A room whose clock runs in real time (a clinical session at speed 1) must keep it
+within ``CLOCK_SKEW_S`` of the central station's; a simulated clock (demo, training, a faster replay) may run
+ahead of the wall clock, and its rows are judged against the room's own session clock.
 """
 
 from __future__ import annotations
@@ -19,13 +20,23 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
-from devices.patient import dose_problem, lot_problem
-from devices.reading import in_physical_range
-from devices.vocabulary import ALARM_EVENTS, ALARM_KINDS, PRIORITIES, ROUTES, SESSION_KINDS, STATUSES, VITALS
+from devices.patient import dose_problem, lot_problem, observation_problem
+from devices.vocabulary import (
+    ALARM_EVENTS,
+    ALARM_KINDS,
+    MEASURES,
+    PRIORITIES,
+    ROUTES,
+    SCALES,
+    SESSION_KINDS,
+    STATUSES,
+    VITALS,
+)
 from monitor.central.site_key import CLOCK_SKEW_S
 from monitor.central.topics import KINDS, NAME, MessageError
 from monitor.rules.alarms import ActiveAlarm
 from monitor.rules.dosing import STATES
+from monitor.rules.observations import DUE, NOT_DUE, OVERDUE
 from monitor.rules.protocol import COMPARISONS
 from monitor.session.model import Session
 
@@ -61,6 +72,17 @@ class RoomDosing:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomChart:
+    """Where one observation scale the room's protocol charts stands: not due, due or overdue, and its latest
+    level and when it was charted (None: not charted yet)."""
+
+    scale: str
+    status: str
+    level: int | None
+    t: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RoomState:
     """A room's state: its session, active alarms, limits, the bedside's address, cursors and clock."""
 
@@ -74,6 +96,7 @@ class RoomState:
     ended: bool
     audio: str | None
     dosing: RoomDosing | None = None
+    charts: tuple[RoomChart, ...] = ()
 
     @property
     def real_time(self) -> bool:
@@ -210,7 +233,7 @@ def parse_alarm(d: Mapping) -> ActiveAlarm:
         kind=choice(d, "kind", ALARM_KINDS),
         message=text(d, "message", TEXT_MAX),
         since=number(d, "since"),
-        vital=choice(d, "vital", tuple(VITALS), optional=True),
+        vital=choice(d, "vital", tuple(MEASURES), optional=True),
         value=number(d, "value", optional=True),
         limit=number(d, "limit", optional=True),
         rule=text(d, "rule", TEXT_MAX, optional=True) or "",
@@ -223,7 +246,7 @@ def parse_alarm(d: Mapping) -> ActiveAlarm:
 def parse_limit(d: Mapping) -> RoomLimit:
     return RoomLimit(
         text(d, "id", NAME_MAX),
-        choice(d, "vital", tuple(VITALS)),
+        choice(d, "vital", tuple(MEASURES)),
         choice(d, "comparison", tuple(COMPARISONS)),
         number(d, "threshold"),
         choice(d, "priority", PRIORITIES),
@@ -264,6 +287,28 @@ def parse_dosing(d: Mapping) -> RoomDosing | None:
         raise MessageError(f"dosing.{exc}") from None
 
 
+def parse_chart(d: Mapping) -> RoomChart:
+    """One scale's state: a scale kapmon knows, its state, and a level on the scale charted at a time, or neither."""
+    scale = choice(d, "scale", tuple(SCALES))
+    level, t = d.get("level"), number(d, "t", optional=True)
+    if (level is None) != (t is None):
+        raise MessageError("level: a charted level comes with the time it was charted")
+    if level is not None and (problem := observation_problem(scale, level)) is not None:
+        raise MessageError(f"level: {problem}")
+    return RoomChart(scale, choice(d, "status", (NOT_DUE, DUE, OVERDUE)), None if level is None else int(level), t)
+
+
+def parse_charts(d: Mapping, now: float) -> tuple[RoomChart, ...]:
+    """The room's observation scales, each once, none charted after the room's clock (absent from an older bedside)."""
+    charts = each(listed(d, "charts", len(SCALES)), "charts", parse_chart)
+    for i, c in enumerate(charts):
+        if [x.scale for x in charts].index(c.scale) != i:
+            raise MessageError(f"charts[{i}].scale: {c.scale} is listed twice")
+        if c.t is not None:
+            not_after(c.t, now, f"charts[{i}].t")
+    return charts
+
+
 def parse_state(d: Mapping, wall_now: float) -> RoomState:
     """The room state in ``d``, or MessageError naming the first field that is wrong."""
     session = d.get("session")
@@ -284,6 +329,7 @@ def parse_state(d: Mapping, wall_now: float) -> RoomState:
         flag(d, "ended", default=False),
         choice(d, "audio", PRIORITIES, optional=True),
         parse_dosing(d),
+        parse_charts(d, number(d, "now")),
     )
     if not 0 < state.speed <= MAX_SPEED:
         raise MessageError(f"speed: {state.speed:g} is not between 0 and {MAX_SPEED:g}")
@@ -303,9 +349,10 @@ ROW_FIELDS = {
 
 
 def vital_value(d: Mapping, vital: str | None, optional: bool) -> float | None:
+    """The row's value, within its vital's physical range (a scale's levels for an observation alarm)."""
     value = number(d, "value", optional)
-    if value is not None and vital is not None and not in_physical_range(vital, value):
-        spec = VITALS[vital]
+    spec = MEASURES.get(vital) if vital is not None else None
+    if value is not None and spec is not None and not spec.low <= value <= spec.high:
         raise MessageError(f"value: {vital} {value:g} is outside {spec.low:g}-{spec.high:g} {spec.unit}")
     return value
 
@@ -346,11 +393,13 @@ def event_values(d: Mapping, t: float) -> tuple:
             dose_data(data, t)
         except MessageError as exc:
             raise MessageError(f"dose {exc}") from None
+    if kind == "observation" and (problem := observation_problem(data.get("scale"), data.get("level"))) is not None:
+        raise MessageError(f"observation data: {problem}")
     return kind, data, text(d, "who", WHO_MAX, optional=True)
 
 
 def alarm_values(d: Mapping) -> tuple:
-    vital = choice(d, "vital", tuple(VITALS), optional=True)
+    vital = choice(d, "vital", tuple(MEASURES), optional=True)
     return (
         choice(d, "event", ALARM_EVENTS),
         text(d, "alarm_id", NAME_MAX),

@@ -2,11 +2,12 @@
 
 The bedside store stays the source of truth. After each hub flush the publisher reads what is new in
 the store (readings, events, alarm transitions, by row-id cursor) and publishes it in batches, so a
-dose, a note or an acknowledgement written outside a flush is published just the same. While the
-broker is unreachable nothing is published and the cursors stand still; the hub keeps recording and
-alarming. On reconnect the publisher carries on from its cursors, and a central station that finds a
-gap (or starts late) asks with ``sync`` for everything after its own cursors, which the publisher
-serves from the store in order.
+dose, a note or an acknowledgement written outside a flush is published just the same. The room's state
+(republished when it changes) carries its active alarms, dosing decision and where each observation scale
+stands (not due, due, overdue; latest level). While the broker is unreachable nothing is published and the
+cursors stand still; the hub keeps recording and alarming. On reconnect the publisher carries on from its
+cursors, and a central station that finds a gap (or starts late) asks with ``sync`` for everything after its
+own cursors, which the publisher serves from the store in order.
 
 The publisher runs in its own thread: the hub only sets an event, so a slow or absent broker never
 delays recording or alarms. A stored row that JSON cannot carry (a number that is not finite, a huge
@@ -34,6 +35,7 @@ from monitor.central.site_key import Verifier, sign
 from monitor.central.throttle import REPORT_EVERY_S, Throttle
 from monitor.rules.holds import headline
 from monitor.session.hub import Hub
+from monitor.session.live_view import LiveSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -257,12 +259,23 @@ class Publisher:
         now = hub.now()
         audio = None if ended else hub.call(lambda: hub.engine.audio_priority(now))
         dosing = None if ended else dosing_state(hub)
-        sig = (ended, audio, tuple(tuple(mt.alarm_dict(a).values()) for a in alarms), dosing)
+        charts = [] if ended else chart_states(hub.view.snapshot(), now)
+        sig = (ended, audio, tuple(tuple(mt.alarm_dict(a).values()) for a in alarms), dosing, repr(charts))
         due = time.monotonic() - self._state_at >= self.heartbeat_s
         if not (force or due or sig != self._state_sig):
             return
         state = mt.state(
-            hub.session, alarms, self.url, self.cursors, now, hub.clock_speed, ended, audio, hub.engine.plan.limits, dosing
+            hub.session,
+            alarms,
+            self.url,
+            self.cursors,
+            now,
+            hub.clock_speed,
+            ended,
+            audio,
+            hub.engine.plan.limits,
+            dosing,
+            charts,
         )
         if self._publish(self.topic("state"), state, retain=True):
             self._state_sig, self._state_at = sig, time.monotonic()
@@ -328,6 +341,20 @@ def dosing_state(hub: Hub) -> dict:
     """The room's dosing decision for the central station: its state and headline (``DOSING BLOCKED: ...``)."""
     decision = hub.decision()
     return {"state": decision.state, "headline": headline(decision, hub.engine.plan)}
+
+
+def chart_states(snap: LiveSnapshot, now: float) -> list[dict]:
+    """Each observation scale the room's protocol charts, for the central station: not due, due or overdue, and
+    its latest level and when it was charted (None before the first charting)."""
+    return [
+        {
+            "scale": c.rule.scale,
+            "status": c.status,
+            "level": c.last.level if c.last else None,
+            "t": c.last.t if c.last else None,
+        }
+        for c in snap.charts(now)
+    ]
 
 
 def start_publisher(hub: Hub, config: BrokerConfig, site: str, room: str, url: str | None = None) -> Publisher:

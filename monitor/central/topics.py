@@ -355,8 +355,10 @@ def state(
     audio_priority: str | None = None,
     limits: tuple = (),
     dosing: dict | None = None,
+    charts: list[dict] | None = None,
 ) -> dict:
-    """A room's state; ``dosing`` is ``{"state": "clear"|"gated"|"blocked", "headline": ...}`` while it runs."""
+    """A room's state; ``dosing`` is ``{"state": "clear"|"gated"|"blocked", "headline": ...}`` while it runs;
+    ``charts`` one ``{"scale", "status", "level", "t"}`` per observation scale its protocol charts."""
     return {
         "session": session_dict(session),
         "alarms": [alarm_dict(a) for a in alarms],
@@ -368,6 +370,7 @@ def state(
         "audio": audio_priority,
         "limits": [limit_dict(p) for p in limits],
         "dosing": dosing,
+        "charts": charts or [],
     }
 
 

@@ -3,9 +3,10 @@
 The hub updates a :class:`LiveView` in its own thread, after each flush and after each action: the rows it
 stored (latest value per vital, cuff times, doses, entries, discharge, cursors) and the state of its rules
 (active alarms grouped as the page shows them, the dosing decision, the plan, audio pause, the repeat NIBP,
-what discharge readiness needs). Each update is published as one immutable :class:`LiveSnapshot`, swapped
-under a lock: a page reads it without waiting on the hub and never sees half an update. A page reads the
-snapshot and only the stored rows after its own cursor, up to the snapshot's.
+what discharge readiness needs) and the latest charted level of each observation scale. Each update is
+published as one immutable :class:`LiveSnapshot`, swapped under a lock: a page reads it without waiting on the
+hub and never sees half an update. A page reads the snapshot and only the stored rows after its own cursor, up
+to the snapshot's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from devices.reading import Reading, Samples, size
@@ -23,10 +24,21 @@ from monitor.rules.alarms import AlarmEngine, RepeatNibp
 from monitor.rules.baseline import Baseline
 from monitor.rules.discharge import Readiness, readiness
 from monitor.rules.dosing import Decision
+from monitor.rules.observations import status
 from monitor.rules.plan import Plan
+from monitor.rules.protocol import ObservationRule
 from monitor.session.dose_rows import dose_rows
-from monitor.session.model import Session
-from monitor.session.store import CORRECTABLE, CORRECTION, Store, StoredEvent, StoredReading, Written, corrects
+from monitor.session.model import Observation, Session
+from monitor.session.store import (
+    CORRECTABLE,
+    CORRECTION,
+    Store,
+    StoredEvent,
+    StoredReading,
+    Written,
+    corrects,
+    observations_of,
+)
 
 ENTRY_KINDS = tuple(CORRECTABLE)  # entries a nurse can mark entered in error
 RECENT_ENTRIES = 8  # entries the page lists (newest first); older ones are in the review
@@ -46,6 +58,33 @@ def first_dose_time(doses: Iterable[StoredEvent], corrected: Iterable[int]) -> f
     wrong = set(corrected)
     counted = [d for d in (row.dose() for row in dose_rows(e for e in doses if e.id not in wrong)) if d is not None]
     return counted[0].t if counted else None
+
+
+def latest_observations(events: Iterable[StoredEvent], corrected: Iterable[int]) -> dict[str, Observation]:
+    """The latest charted level of each scale, leaving out those marked entered in error (and invalid rows)."""
+    wrong = set(corrected)
+    return {o.scale: o for o in observations_of(e for e in events if e.id not in wrong)}
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """Where one scale the protocol charts stands: its rule, its latest charting (None: not yet) and whether it
+    is not due, due or overdue (``monitor.rules.observations.status``)."""
+
+    rule: ObservationRule
+    last: Observation | None
+    status: str
+
+
+def charts(
+    rules: Sequence[ObservationRule], latest: Mapping[str, Observation], first_dose: float | None, now: float
+) -> tuple[Chart, ...]:
+    """Each scale of ``rules`` in the protocol's order, with its state at session time ``now``; overdue only
+    once the session has charted any observation, as the alarm engine raises it."""
+    charting = bool(latest)
+    return tuple(
+        Chart(r, last := latest.get(r.scale), status(r, first_dose, last.t if last else None, now, charting)) for r in rules
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +115,11 @@ class LiveSnapshot:
     entries: tuple[StoredEvent, ...]  # recent entries that can be marked entered in error, newest first
     discharged: StoredEvent | None
     recording_failed: str | None  # why the store refuses writes (None: it accepts them)
+    observations: Mapping[str, Observation] = field(default_factory=lambda: MappingProxyType({}))  # latest of each scale
+
+    def charts(self, now: float) -> tuple[Chart, ...]:
+        """Each scale the protocol charts, with its latest level and whether it is due, at session time ``now``."""
+        return charts(self.plan.protocol.observations, self.observations, self.rules_first_dose, now)
 
     def audio_priority(self, now: float) -> str | None:
         """The priority the audio sounds at, at session time ``now``."""
@@ -107,6 +151,7 @@ class LiveView:
         self._event_id = max((e.id for e in events), default=0)
         self._doses = [e for e in events if e.kind == "dose"]
         self._entries = [e for e in events if e.kind in ENTRY_KINDS]
+        self._observations = [e for e in events if e.kind == "observation"]
         self._corrected = {c for e in events if e.kind == CORRECTION and (c := corrects(e.data)) is not None}
         self._discharged = next((e for e in events if e.kind == "discharge"), None)
         self._lock = threading.Lock()
@@ -139,6 +184,8 @@ class LiveView:
             self._doses.append(e)
         if e.kind in ENTRY_KINDS:
             self._entries.append(e)
+        if e.kind == "observation":
+            self._observations.append(e)
         if e.kind == CORRECTION and (target := corrects(e.data)) is not None:
             self._corrected.add(target)
         if e.kind == "discharge" and self._discharged is None:
@@ -184,4 +231,5 @@ class LiveView:
             entries=tuple(recent_entries(self._entries, self._corrected)),
             discharged=self._discharged,
             recording_failed=recording_failed,
+            observations=MappingProxyType(latest_observations(self._observations, self._corrected)),
         )

@@ -338,7 +338,8 @@ const overlaps = boxes.filter((a, i) => boxes.slice(i + 1).some(b =>
 const clipped = Array.from(document.querySelectorAll('.tile-value')).filter(v => v.scrollWidth > v.clientWidth + 1).length;
 const d = document.documentElement;
 return {scroll_x: d.scrollWidth - d.clientWidth, scroll_y: d.scrollHeight - d.clientHeight,
-        hidden: ['#ack-all', '#pause-audio', "[data-group='physiological:nibp'] button.ack", '#banner', '#who']
+        hidden: ['#ack-all', '#pause-audio', "[data-group='physiological:nibp'] button.ack", '#banner', '#who',
+                 "[data-scale='moaas']", "[data-scale='anxiety']"]
                 .map(visible).filter(x => x), overlaps: overlaps, labels: boxes.length, clipped: clipped};
 """
 

@@ -149,3 +149,39 @@ def test_offline_room_keeps_its_high_alarm_and_the_central_view_shows_alarms_and
     dash_duo.wait_for_contains_text("#cv-ack-result", "acknowledged by RN Ko", timeout=10)
     # SpO2 is back to 97, so the latched alarm clears once acknowledged.
     wait(lambda: "unacknowledged" not in dash_duo.find_element("#cv-alarm-list").text, 10, "the alarm acknowledged")
+
+
+def test_a_tile_marks_an_alarming_observation_then_an_overdue_one(dash_duo, tmp_path):
+    from devices.virtual.scenarios import screening
+    from monitor.session.model import Dose, Observation
+
+    broker = Broker(tmp_path / "broker").start()
+    cfg = config_from_args(broker.url, Namespace())
+    items = [reading(float(t), v, val, "ox") for t in range(2400) for v, val in (("hr", 72), ("spo2", 97))]
+    hub = start_session(Store(tmp_path / "room.db"), [ListSource(items)], patient="P-9", route="im", weight_kg=70.0,
+                        screening=screening(45), playback=True, kind="training")  # a clock that may skip ahead
+    publisher = Publisher(hub, cfg, "clinic", "room-c").start()
+    central = Central(CentralStore(tmp_path / "central.db"), cfg).start()
+    try:
+        start = hub.now()
+        hub.add_dose(Dose(start, "im", "ketamine", 35.0), "RN Li")
+        hub.observe(Observation(start, "moaas", 2, "RN Li"))
+        dash_duo.start_server(create_central_app(central))
+        dash_duo.wait_for_page(dash_duo.server_url)
+        wait(lambda: "MOAA/S 2 !!!" in tile_text(dash_duo, "clinic/room-c"), 30, "the alarming MOAA/S on the tile")
+        assert "overdue" not in tile_text(dash_duo, "clinic/room-c")
+        hub.clock.skip_to(start + 21 * 60)  # past MOAA/S's 15 min and its 5 min grace
+        wait(lambda: hub.now() >= start + 21 * 60, 10, "the room's clock to move")
+        wait(lambda: "sedation overdue" in tile_text(dash_duo, "clinic/room-c"), 30, "MOAA/S overdue on the tile")
+        text = tile_text(dash_duo, "clinic/room-c")
+        assert "\u26a0 breathing overdue" in text and "nausea" not in text.lower()  # nausea is charted every 30 min
+        marks = js(dash_duo, "return [...document.querySelectorAll('[data-room=\"clinic/room-c\"] .c-obs')]"
+                             ".map(e => [e.innerText, e.className]);")
+        assert ["MOAA/S 2 !!!", "c-obs c-obs-high"] in marks
+        assert all("c-obs-overdue" in cls for text, cls in marks if "overdue" in text)
+        assert dash_duo.get_logs() == []
+    finally:
+        publisher.close()
+        central.stop()
+        hub.stop()
+        broker.stop()

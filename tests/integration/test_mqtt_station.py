@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from argparse import Namespace
 from pathlib import Path
 
@@ -201,25 +202,61 @@ def test_acknowledge_round_trip(tmp_path, broker):
         hub.stop()
 
 
-def test_a_rooms_dosing_hold_reaches_the_central_station_and_lifts_with_the_override(tmp_path, broker):
-    from devices.virtual.scenarios import screening
-
-    bedside = Store(tmp_path / "bedside.db")
+@contextmanager
+def published_room(tmp_path, broker, room: str, seconds: int, **session):
+    """A session with a pre-dose BP and quiet vitals for ``seconds``, published as ``clinic/<room>`` to a central
+    station: yields the hub and the station."""
     cuff = [reading(0.0, v, x, "cuff") for v, x in (("sbp", 118), ("dbp", 76), ("map", 90))]
-    items = cuff + [reading(float(t), v, val, "ox") for t in range(1, 120) for v, val in (("hr", 72), ("spo2", 97))]
-    hub = start_session(bedside, [ListSource(items)], patient="HOLD-1", route="iv", weight_kg=70.0,
-                        screening=screening(45, psychosis=True))
-    publisher = Publisher(hub, config(broker), "clinic", "room-5").start()
+    items = cuff + [reading(float(t), v, val, "ox") for t in range(1, seconds) for v, val in (("hr", 72), ("spo2", 97))]
+    hub = start_session(Store(tmp_path / "bedside.db"), [ListSource(items)], weight_kg=70.0, **session)
+    publisher = Publisher(hub, config(broker), "clinic", room).start()
     central = Central(CentralStore(tmp_path / "central.db"), config(broker)).start()
     try:
-        room = wait_for(lambda: (r := central.room("clinic/room-5")) and r.state and r.state.dosing and r, 10, "the state")
-        assert room.state.dosing.state == "blocked" and room.state.dosing.headline.startswith("DOSING BLOCKED: psychosis")
-        hub.override("psychosis", "Dr Rahman", "remote history, assessed today")
-        wait_for(lambda: central.room("clinic/room-5").state.dosing.state == "clear", 10, "the hold to lift at the station")
+        yield hub, central
     finally:
         publisher.close()
         central.stop()
         hub.stop()
+
+
+def test_a_rooms_dosing_hold_reaches_the_central_station_and_lifts_with_the_override(tmp_path, broker):
+    from devices.virtual.scenarios import screening
+
+    with published_room(tmp_path, broker, "room-5", 120, patient="HOLD-1", route="iv",
+                        screening=screening(45, psychosis=True)) as (hub, central):
+        room = wait_for(lambda: (r := central.room("clinic/room-5")) and r.state and r.state.dosing and r, 10, "the state")
+        assert room.state.dosing.state == "blocked" and room.state.dosing.headline.startswith("DOSING BLOCKED: psychosis")
+        hub.override("psychosis", "Dr Rahman", "remote history, assessed today")
+        wait_for(lambda: central.room("clinic/room-5").state.dosing.state == "clear", 10, "the hold to lift at the station")
+
+
+def test_a_rooms_observations_reach_the_central_station_abnormal_then_overdue(tmp_path, broker):
+    from devices.virtual.scenarios import screening
+    from monitor.session.model import Dose, Observation
+
+    with published_room(tmp_path, broker, "room-6", 2400, patient="OBS-1", route="im", screening=screening(45),
+                        playback=True, kind="training") as (hub, central):  # a clock that may skip ahead
+        start = hub.now()
+        hub.add_dose(Dose(start, "im", "ketamine", 35.0), "RN Li")
+        hub.observe(Observation(start, "moaas", 2, "RN Li"))
+
+        def charts():
+            room = central.room("clinic/room-6")
+            return {c.scale: c for c in room.state.charts} if room and room.state else {}
+
+        moaas = wait_for(lambda: (c := charts().get("moaas")) and c.level == 2 and c, 15, "MOAA/S 2 at the station")
+        assert moaas.status == "not_due" and moaas.t == start
+        assert list(charts()) == [r.scale for r in hub.view.snapshot().plan.protocol.observations]
+        room = wait_for(lambda: (r := central.room("clinic/room-6")) and any(a.vital == "moaas" for a in r.alarms) and r, 15,
+                        "the sedation alarm at the station")
+        assert {a.priority for a in room.alarms if a.vital == "moaas"} == {"high", "medium"} and room.refused == 0
+        sid = hub.session.id
+        wait_for(lambda: [e.data for e in central.store.events(sid, kind="observation")] == [{"scale": "moaas", "level": 2}],
+                 15, "the observation mirrored")
+        hub.clock.skip_to(start + 21 * 60)  # past MOAA/S's 15 min and its 5 min grace
+        wait_for(lambda: charts().get("moaas") and charts()["moaas"].status == "overdue", 15, "MOAA/S overdue at the station")
+        assert charts()["breathing"].status == "overdue" and charts()["breathing"].level is None
+        assert charts()["nausea"].status == "not_due"  # every 30 min
 
 
 def test_the_central_store_reads_its_sign_in_audit_beside_its_room_actions(tmp_path):

@@ -361,3 +361,51 @@ def test_a_reply_counts_only_from_the_room_that_was_asked(tmp_path):
     assert not done.is_set() and "sent to another room" in central.room("clinic/room-2").refusal
     deliver(central, "reply", answer)  # unsigned
     assert done.is_set() and central._replies["r1"][2][0][0] is False
+
+
+def test_observation_state_alarms_limits_and_rows_are_accepted_and_checked_strictly():
+    chart = {"scale": "moaas", "status": "overdue", "level": 2, "t": NOW - 1500}
+    charts = checks.parse_state(state(charts=[chart, {"scale": "nausea", "status": "due", "level": None, "t": None}]), NOW).charts
+    assert charts == (checks.RoomChart("moaas", "overdue", 2, NOW - 1500), checks.RoomChart("nausea", "due", None, None))
+    assert checks.parse_state(state(), NOW).charts == ()
+    assert checks.parse_state({k: v for k, v in state().items() if k != "charts"}, NOW).charts == ()  # an older bedside
+    alarm = {f: None for f in mt.ALARM_FIELDS} | {"alarm_id": "moaas_deep", "priority": "high", "kind": "physiological",
+                                                 "message": "MOAA/S 2", "since": NOW, "acknowledged": False,
+                                                 "vital": "moaas", "value": 2.0, "limit": 2.0, "rule": "kap-im: moaas_deep"}
+    assert checks.parse_state(state(alarms=[alarm]), NOW).alarms[0].vital == "moaas"
+    limit = {"id": "moaas_deep", "vital": "moaas", "comparison": "at_most", "threshold": 2, "priority": "high",
+             "text": "moaas <= 2 -> high"}
+    assert checks.parse_state(state(limits=[limit]), NOW).limits[0].vital == "moaas"
+    refused = {
+        "charts[0].scale: 'rass' is not one of": state(charts=[{**chart, "scale": "rass"}]),
+        "charts[0].level: MOAA/S level 6 is not one of 0-5": state(charts=[{**chart, "level": 6}]),
+        "charts[0].level: MOAA/S level True": state(charts=[{**chart, "level": True}]),
+        "charts[0].level: a charted level comes with the time": state(charts=[{**chart, "t": None}]),
+        "charts[0].status": state(charts=[{**chart, "status": "late"}]),
+        "charts[0].t: 3600 s ahead of the room's clock": state(charts=[{**chart, "t": NOW + 3600}]),
+        "charts[1].scale: moaas is listed twice": state(charts=[chart, chart]),
+        "charts: not a list of at most 5": state(charts=[chart] * 6),
+        "charts[0]: not an object": state(charts=["moaas"]),
+        "alarms[0].vital: 'rass'": state(alarms=[{**alarm, "vital": "rass"}]),
+        "limits[0].vital: 'mood'": state(limits=[{**limit, "vital": "mood"}]),
+    }
+    for what, bad in refused.items():
+        with pytest.raises(mt.MessageError, match=re.escape(what)):
+            checks.parse_state(bad, NOW)
+
+    def row(kind: str, *values) -> tuple:
+        return checks.checked_row(kind, [1, *values], NOW)
+
+    assert row("events", NOW, "observation", {"scale": "moaas", "level": 2}, "RN Li")[2] == {"scale": "moaas", "level": 2}
+    assert row("alarms", NOW, "raised", "moaas_deep", "high", "physiological", "moaas", 2.0, 2.0, "r", "m", None, None)
+    refused_rows = {
+        "observation data: unknown observation scale 'rass'": ("events", NOW, "observation", {"scale": "rass", "level": 1}),
+        "observation data: MOAA/S level 9": ("events", NOW, "observation", {"scale": "moaas", "level": 9}),
+        "observation data: MOAA/S level None": ("events", NOW, "observation", {"scale": "moaas"}),
+        "value: moaas 7 is outside 0-5": ("alarms", NOW, "raised", "a", "high", "physiological", "moaas", 7.0, None, "r",
+                                          "m", None, None),
+        "vital": ("alarms", NOW, "raised", "a", "high", "physiological", "rass", 1.0, None, "r", "m", None, None),
+    }
+    for what, (kind, *values) in refused_rows.items():
+        with pytest.raises(mt.MessageError, match=re.escape(what)):
+            row(kind, *values, None) if kind == "events" else row(kind, *values)
