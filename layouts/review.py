@@ -30,10 +30,10 @@ from dash.development.base_component import Component
 from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
-from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR
+from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR, WAVEFORMS
 from layouts.components import COLOURS, clock_text
 from monitor.analysis.course import CourseRow, course
-from monitor.analysis.downsample import gap_threshold, minmax, window, with_gaps
+from monitor.analysis.downsample import MIN_GAP_S, gap_threshold, minmax, overview, rate_gap, window, with_gaps
 from monitor.analysis.record_view import (
     ENDED,
     EventRow,
@@ -62,6 +62,7 @@ from monitor.session.store import Store, StoreError
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
 CACHE_SESSIONS = 4
+WINDOW_MARGIN_S = 1.0  # a zoom reads this much (or 5 % of the window) beyond each edge, so lines run to the edges
 PHASE_COLOUR = {"baseline": "#455a64", "dosing": "#7e57c2", "recovery": "#26a69a", "discharge": "#66bb6a"}
 DOSE_COLOUR = "#ce93d8"
 FHIR_INTERVALS = ((0, "every reading"), (10, "one per 10 s"), (60, "one per minute"), (300, "one per 5 min"))
@@ -113,68 +114,109 @@ LANES = {"phase": 4.5, **{p: 3.5 - i for i, p in enumerate(PRIORITIES)}, "notes"
 # --------------------------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True, slots=True)
-class Series:
-    """One vital over the session: x in minutes since T+0, y with NaN at gaps."""
-
-    x: np.ndarray
-    y: np.ndarray
-
-
-_cache: OrderedDict[tuple, dict[str, Series]] = OrderedDict()
-
-
-def load_series(store: Store, session_id: str, t0: float) -> dict[str, Series]:
-    """Every trace vital of a session (x in minutes since ``t0``), gaps marked; cached per session until
-    new readings arrive."""
-    key = (str(store.path), session_id, store.last_reading_id(session_id), t0)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    out = {}
-    for tr in TRACES:
-        rows = store.series(session_id, tr.vital)
-        if not rows:
-            continue
-        arr = np.array(rows, dtype=float)  # None -> NaN: a no-value reading is a gap
-        t, v = arr[:, 0], arr[:, 1]
-        order = np.argsort(t, kind="stable")
-        t, v = t[order], v[order]
-        t, v = with_gaps(t, v, max(gap_threshold(t), 0.05))
-        out[tr.vital] = Series((t - t0) / 60.0, v)
-    _cache[key] = out
-    while len(_cache) > CACHE_SESSIONS:
-        _cache.popitem(last=False)
-    return out
-
-
 def _json(a: np.ndarray, digits: int) -> list[float | None]:
     """Rounded values with NaN as None (null: a gap in the line)."""
     return [None if x != x else x for x in np.round(a, digits).tolist()]
 
 
-def visible(s: Series, x0: float | None = None, x1: float | None = None, n_out: int = N_OUT) -> tuple[list, list]:
-    """The part of a series between x0 and x1 (all if None), min/max-downsampled to about n_out points."""
-    x, y = (s.x, s.y) if x0 is None or x1 is None else window(s.x, s.y, x0, x1)
+def _points(x: np.ndarray, y: np.ndarray, n_out: int) -> tuple[list, list]:
     x, y = minmax(x, y, n_out)
     return _json(x, 4), _json(y, 2)
 
 
-def shown_traces(series: dict[str, Series]) -> list[Trace]:
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One numeric vital over the session (a few thousand readings, read whole): x in minutes since T+0, y with
+    NaN at gaps."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def resent(self) -> bool:
+        """Whether a zoom re-sends it (it does not fit in one screen at full resolution)."""
+        return len(self.x) > N_OUT
+
+    def visible(self, x0: float | None = None, x1: float | None = None, n_out: int = N_OUT) -> tuple[list, list]:
+        """The part between x0 and x1 (all if None), min/max-downsampled to about n_out points."""
+        x, y = (self.x, self.y) if x0 is None or x1 is None else window(self.x, self.y, x0, x1)
+        return _points(x, y, n_out)
+
+
+@dataclass(frozen=True, slots=True)
+class Waveform:
+    """One waveform of the session, read from the store's blocks a window at a time, never kept whole."""
+
+    store: Store
+    session_id: str
+    vital: str
+    t0: float  # epoch seconds of T+0
+
+    resent = True
+
+    def visible(self, x0: float | None = None, x1: float | None = None, n_out: int = N_OUT) -> tuple[list, list]:
+        """The samples between x0 and x1 minutes (all if None), min/max-downsampled to about n_out points with
+        gaps kept. Only the blocks of the window (and a margin for lines to run to its edges) are read; when it
+        holds more blocks than there are bins, each block's extremes stand for its samples."""
+        bounds = None if x0 is None or x1 is None else (self.t0 + x0 * 60, self.t0 + x1 * 60)
+        margin = 0.0 if bounds is None else max(0.05 * (bounds[1] - bounds[0]), WINDOW_MARGIN_S)
+        t_from, t_to = (None, None) if bounds is None else (bounds[0] - margin, bounds[1] + margin)
+        outline = self.store.waveform_outline(self.session_id, self.vital, t_from, t_to)
+        threshold = rate_gap(outline[:, 1])
+        if len(outline) > n_out // 2:
+            t, v = overview(outline, threshold)
+        else:
+            t, v = with_gaps(*self.store.waveform(self.session_id, self.vital, t_from, t_to), threshold)
+        if bounds is not None:
+            t, v = window(t, v, *bounds)
+        return _points((t - self.t0) / 60.0, v, n_out)
+
+
+Traced = Series | Waveform
+_cache: OrderedDict[tuple, dict[str, Series]] = OrderedDict()
+
+
+def load_series(store: Store, session_id: str, t0: float) -> dict[str, Traced]:
+    """Every trace vital of a session (x in minutes since ``t0``): numerics read whole, gaps marked, cached per
+    session until new readings arrive; waveforms as handles that read their blocks a window at a time."""
+    key = (str(store.path), session_id, store.last_reading_id(session_id), t0)
+    if key in _cache:
+        _cache.move_to_end(key)
+        numerics = _cache[key]
+    else:
+        numerics = {}
+        for tr in TRACES:
+            rows = [] if tr.vital in WAVEFORMS else store.series(session_id, tr.vital)
+            if not rows:
+                continue
+            arr = np.array(rows, dtype=float)  # None -> NaN: a no-value reading is a gap
+            t, v = arr[:, 0], arr[:, 1]
+            order = np.argsort(t, kind="stable")
+            t, v = t[order], v[order]
+            t, v = with_gaps(t, v, max(gap_threshold(t), MIN_GAP_S))
+            numerics[tr.vital] = Series((t - t0) / 60.0, v)
+        _cache[key] = numerics
+        while len(_cache) > CACHE_SESSIONS:
+            _cache.popitem(last=False)
+    waves = {vital: Waveform(store, session_id, vital, t0) for vital in store.waveform_vitals(session_id)}
+    return {tr.vital: found for tr in TRACES if (found := numerics.get(tr.vital) or waves.get(tr.vital)) is not None}
+
+
+def shown_traces(series: dict[str, Traced]) -> list[Trace]:
     """The traces drawn, in figure order: those of vitals the session has."""
     return [tr for tr in TRACES if tr.vital in series]
 
 
-def shown_panels(series: dict[str, Series]) -> list[Panel]:
+def shown_panels(series: dict[str, Traced]) -> list[Panel]:
     """The panels drawn: those with at least one vital the session has (no empty pleth panel)."""
     return [p for p in PANELS if any(tr.vital in series for tr in p.traces)]
 
 
-def y_range(panel: Panel, series: dict[str, Series]) -> list[float] | None:
+def y_range(panel: Panel, series: dict[str, Traced]) -> list[float] | None:
     """The panel's default range widened to every value it shows, so no value is clipped."""
     if panel.y_range is None:
         return None
-    values = [s.y[~np.isnan(s.y)] for tr in panel.traces if (s := series.get(tr.vital)) is not None]
+    values = [s.y[~np.isnan(s.y)] for tr in panel.traces if isinstance(s := series.get(tr.vital), Series)]
     values = [v for v in values if len(v)]
     lo, hi = panel.y_range
     if not values:
@@ -364,9 +406,9 @@ def _doses(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> int:
     return max(rows) + 1
 
 
-def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Series], ref: TimeRef) -> go.Figure:
-    """The full-session figure: events lane, then NIBP, HR/PR, SpO2 and pleth (those the session has)
-    sharing one time axis in T+ minutes."""
+def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Traced], ref: TimeRef) -> dict:
+    """The full-session figure (as plotly JSON): events lane, then NIBP, HR/PR, SpO2 and pleth (those the
+    session has) sharing one time axis in T+ minutes."""
     panels = shown_panels(series)
     n_rows = 1 + len(panels)
     heights = [EVENTS_HEIGHT] + [p.height for p in panels]
@@ -378,16 +420,17 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
         row_heights=[h / sum(heights) for h in heights],
         subplot_titles=[""] + [p.title for p in panels],
     )
+    points = []
     for row, panel in enumerate(panels, start=2):
         for tr in panel.traces:
             s = series.get(tr.vital)
             if s is None:
                 continue
-            x, y = visible(s)
+            points.append(s.visible())
             fig.add_trace(
                 go.Scattergl(
-                    x=x,
-                    y=y,
+                    x=[],
+                    y=[],
                     name=tr.label,
                     mode="lines+markers" if tr.markers else "lines",
                     connectgaps=False,
@@ -439,7 +482,12 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
             "font": {"size": 15},
         },
     )
-    return fig
+    # The traces' points (only numbers and None) go in after plotly has checked the figure: it checks each
+    # element of a list it is given, which for some 14,000 points takes longer than the rest of the page.
+    out = fig.to_plotly_json()
+    for trace, (x, y) in zip(out["data"], points):
+        trace["x"], trace["y"] = x, y
+    return out
 
 
 # --------------------------------------------------------------------------------------------- panels
@@ -734,7 +782,7 @@ def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
 
 
 def zoom_patch(
-    series: dict[str, Series],
+    series: dict[str, Traced],
     drawn: list[str],
     rng: tuple[float, float] | str,
     ref: TimeRef,
@@ -746,9 +794,9 @@ def zoom_patch(
     patch = Patch()
     for i, vital in enumerate(drawn):
         s = series.get(vital)
-        if s is None or len(s.x) <= N_OUT:
+        if s is None or not s.resent:
             continue
-        x, y = visible(s) if rng == "all" else visible(s, *rng)
+        x, y = s.visible() if rng == "all" else s.visible(*rng)
         patch["data"][i]["x"] = x
         patch["data"][i]["y"] = y
     vals, texts = time_ticks(ref, *(whole if rng == "all" else rng))
