@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
-from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
 from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR, WAVEFORMS
 from layouts.components import COLOURS, clock_text
+from layouts.stacked_figure import StackedFigure, axis_key, template
 from monitor.analysis.course import CourseRow, course
 from monitor.analysis.downsample import MIN_GAP_S, gap_threshold, minmax, overview, rate_gap, window, with_gaps
 from monitor.analysis.record_view import (
@@ -57,6 +56,7 @@ from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
 from monitor.exports.contents import ExportError
 from monitor.exports.rems import for_esketamine
 from monitor.exports.writer import FORMATS, export, export_problems
+from monitor.rules.protocol import Protocol
 from monitor.session.dose_rows import dose_rows
 from monitor.session.store import Store, StoreError
 
@@ -248,11 +248,6 @@ def whole_range(record: SessionRecord, ref: TimeRef) -> tuple[float, float]:
     return ref.minutes(record.session.started), ref.minutes(record.end)
 
 
-def bottom_axis(n_rows: int) -> str:
-    """The layout key of the x axis that carries the tick labels (the bottom subplot's)."""
-    return "xaxis" if n_rows == 1 else f"xaxis{n_rows}"
-
-
 # --------------------------------------------------------------------------------------------- figure
 
 
@@ -272,7 +267,7 @@ def phases(record: SessionRecord, summary: Summary) -> list[tuple[str, float, fl
     return [(name, a, b) for name, a, b in spans if b > a]
 
 
-def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: TimeRef) -> int:
+def _events_lane(fig: StackedFigure, record: SessionRecord, summary: Summary, ref: TimeRef) -> int:
     """Phases, one lane per alarm priority, notes and doses; returns the rows of dose labels used."""
 
     def m(t: float) -> float:
@@ -280,7 +275,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
 
     for name, a, b in phases(record, summary):
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[m(a), m(b)],
                 y=[LANES["phase"]] * 2,
                 mode="lines",
@@ -289,8 +285,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
                 hovertemplate=f"{name}: {ref.text_with_clock(a)} to {ref.text_with_clock(b)}<extra></extra>",
                 showlegend=False,
             ),
-            row=1,
-            col=1,
+            1,
         )
         fig.add_annotation(
             x=(m(a) + m(b)) / 2,
@@ -304,7 +299,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
     if summary.peak_sbp is not None:
         p = summary.peak_sbp
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[m(p.t)],
                 y=[LANES["phase"]],
                 mode="markers",
@@ -313,8 +309,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
                 hovertemplate=f"peak SBP {p.value:.0f} at {ref.text_with_clock(p.t)}<extra></extra>",
                 showlegend=False,
             ),
-            row=1,
-            col=1,
+            1,
         )
     for priority in PRIORITIES:
         colour = PRIORITY_COLOUR[priority]
@@ -327,7 +322,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             xs += [m(e.start), max(m(stop), m(e.start) + 0.1), None]
             text += [words, words, None]
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=xs,
                 y=[LANES[priority] if x is not None else None for x in xs],
                 mode="lines",
@@ -338,8 +334,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
                 hovertemplate=f"{priority.upper()} %{{text}}<extra></extra>",
                 showlegend=bool(eps),
             ),
-            row=1,
-            col=1,
+            1,
         )
     for priority, a, b in top_spans(summary.episodes, record.end):
         fig.add_shape(
@@ -352,13 +347,14 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             y1=1 - EVENTS_HEIGHT,
             fillcolor=PRIORITY_COLOUR[priority],
             opacity=0.16,
-            line_width=0,
+            line={"width": 0},
             layer="below",
         )
     rows = event_rows(record, ref)
     notes = [r for r in rows if r.kind != "dose"]
     fig.add_trace(
-        go.Scatter(
+        dict(
+            type="scatter",
             x=[m(r.t) for r in notes],
             y=[LANES["notes"]] * len(notes),
             mode="markers",
@@ -368,8 +364,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             hovertemplate="%{text}<extra></extra>",
             showlegend=False,
         ),
-        row=1,
-        col=1,
+        1,
     )
     return _doses(fig, record, ref)
 
@@ -378,7 +373,7 @@ def _hover(r: EventRow, ref: TimeRef) -> str:
     return f"{r.kind}: {r.what[:120]}" + (f" ({r.who})" if r.who else "") + f"<br>{ref.text_with_clock(r.t)}"
 
 
-def _doses(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> int:
+def _doses(fig: StackedFigure, record: SessionRecord, ref: TimeRef) -> int:
     """Dashed lines at each dose, labels above the figure in rows that do not overprint; returns the rows."""
     doses = dose_rows(record.events)
     if not doses:
@@ -412,25 +407,20 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Tra
     panels = shown_panels(series)
     n_rows = 1 + len(panels)
     heights = [EVENTS_HEIGHT] + [p.height for p in panels]
-    fig = make_subplots(
-        rows=n_rows,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.035,
-        row_heights=[h / sum(heights) for h in heights],
-        subplot_titles=[""] + [p.title for p in panels],
+    fig = StackedFigure(
+        [h / sum(heights) for h in heights], [""] + [p.title for p in panels], 0.035, {"size": 16, "color": "#cfd8dc"}
     )
-    points = []
     for row, panel in enumerate(panels, start=2):
         for tr in panel.traces:
             s = series.get(tr.vital)
             if s is None:
                 continue
-            points.append(s.visible())
+            x, y = s.visible()
             fig.add_trace(
-                go.Scattergl(
-                    x=[],
-                    y=[],
+                dict(
+                    type="scattergl",
+                    x=x,
+                    y=y,
                     name=tr.label,
                     mode="lines+markers" if tr.markers else "lines",
                     connectgaps=False,
@@ -442,29 +432,26 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Tra
                     marker={"size": 6},
                     hovertemplate=f"{tr.label} %{{y}}<extra>T%{{x:+.1f}} min</extra>",
                 ),
-                row=row,
-                col=1,
+                row,
             )
-        fig.update_yaxes(range=y_range(panel, series), row=row, col=1)
+        fig.update_axes("y", [row], range=y_range(panel, series))
     label_rows = _events_lane(fig, record, summary, ref)
-    fig.update_yaxes(fixedrange=True, gridcolor="#263238", zeroline=False)
-    fig.update_yaxes(
+    fig.update_axes("y", fixedrange=True, gridcolor="#263238", zeroline=False)
+    fig.update_axes(
+        "y",
+        [1],
         range=[0, 5.1],
         tickvals=list(LANES.values()),
         ticktext=[k.upper() if k in PRIORITIES else k for k in LANES],
         showgrid=False,
         tickfont={"size": 12},
-        row=1,
-        col=1,
     )
     vals, texts = time_ticks(ref, *whole_range(record, ref))
-    fig.update_xaxes(gridcolor="#263238", showspikes=True, spikemode="across", spikecolor="#90a4ae", spikethickness=1)
-    fig.update_xaxes(title_text=ref.axis_title(), tickmode="array", tickvals=vals, ticktext=texts, row=n_rows, col=1)
-    for panel in panels:
-        fig.update_annotations(font={"size": 16, "color": "#cfd8dc"}, selector={"text": panel.title})
+    fig.update_axes("x", gridcolor="#263238", showspikes=True, spikemode="across", spikecolor="#90a4ae", spikethickness=1)
+    fig.update_axes("x", [n_rows], title={"text": ref.axis_title()}, tickmode="array", tickvals=vals, ticktext=texts)
     height, top, bottom = 260 + 180 * len(panels), 16 + ROW_PX * max(label_rows, 1), 130
-    fig.update_layout(
-        template="plotly_dark",
+    fig.layout.update(
+        template=template("plotly_dark"),
         paper_bgcolor="#000",
         plot_bgcolor="#0b0f12",
         height=height,
@@ -482,12 +469,7 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Tra
             "font": {"size": 15},
         },
     )
-    # The traces' points (only numbers and None) go in after plotly has checked the figure: it checks each
-    # element of a list it is given, which for some 14,000 points takes longer than the rest of the page.
-    out = fig.to_plotly_json()
-    for trace, (x, y) in zip(out["data"], points):
-        trace["x"], trace["y"] = x, y
-    return out
+    return fig.json()
 
 
 # --------------------------------------------------------------------------------------------- panels
@@ -542,10 +524,9 @@ def table(head: tuple[str, ...], rows: list[tuple], table_id: str, empty: str, c
     return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], id=table_id, className="review-table")
 
 
-def dosing_section(record: SessionRecord, ref: TimeRef) -> html.Div:
+def dosing_section(record: SessionRecord, protocol: Protocol, ref: TimeRef) -> html.Div:
     """Screening answers (and who gave them on the page), the blocks, gates and checks they decided with every
     override (who, when, why), and every change of the dosing decision."""
-    protocol = protocol_for(record.session)
     plan = plan_for(record, protocol)
     answers = [(r.question, r.answer, given_text(r.given, ref)) for r in screening_rows(record, protocol)]
     changes = [
@@ -690,6 +671,7 @@ def layout(store: Store, session_id: str) -> html.Div:
     summary = summarise(record)
     ref = reference(record)
     s = record.session
+    protocol = protocol_for(s)
     series = load_series(store, session_id, ref.t0)
     fig = review_figure(record, summary, series, ref)
     state = recording_state(record, store.heartbeats().get(session_id), time.time())
@@ -727,7 +709,7 @@ def layout(store: Store, session_id: str) -> html.Div:
                 ],
             ),
             *banner,
-            export_bar(rems=for_esketamine(record, plan_for(record, protocol_for(s)))),
+            export_bar(rems=for_esketamine(record, plan_for(record, protocol))),
             html.P(
                 f"T+ minutes since the {ref.what} ({clock_hms(ref.t0)}). Drag to zoom, double-click for the whole "
                 "session. Top lanes: alarms by priority, phases, notes; shading: the highest alarm active; dashed "
@@ -741,7 +723,7 @@ def layout(store: Store, session_id: str) -> html.Div:
             html.H2("Doses, notes and decisions"),
             events_table(record, ref),
             html.H2("Screening and dosing"),
-            dosing_section(record, ref),
+            dosing_section(record, protocol, ref),
             html.H2(f"Course: every session of {s.patient}"),
             course_table(course(store, s.patient, {s.id: summary}), s.id),
         ],
@@ -800,8 +782,8 @@ def zoom_patch(
         patch["data"][i]["x"] = x
         patch["data"][i]["y"] = y
     vals, texts = time_ticks(ref, *(whole if rng == "all" else rng))
-    patch["layout"][bottom_axis(n_rows)]["tickvals"] = vals
-    patch["layout"][bottom_axis(n_rows)]["ticktext"] = texts
+    patch["layout"][axis_key("x", n_rows)]["tickvals"] = vals
+    patch["layout"][axis_key("x", n_rows)]["ticktext"] = texts
     return patch
 
 

@@ -790,7 +790,8 @@ def corrects(data: dict) -> int | None:
 def in_use(readings: Iterable[StoredReading], retracted: Iterable[StoredEvent]) -> list[StoredReading]:
     """The readings in time order, without those of a hand-taken BP marked entered in error."""
     wrong = {e.t for e in retracted if e.kind == "manual_nibp"}
-    return sorted((r for r in readings if not (r.source == MANUAL and r.t in wrong)), key=lambda r: (r.t, r.id))
+    kept = (r for r in readings if not (r.source == MANUAL and r.t in wrong)) if wrong else readings
+    return sorted(kept, key=attrgetter("t", "id"))
 
 
 def dose_data(dose: Dose) -> dict:
