@@ -772,8 +772,15 @@ def zoom_patch(
     n_rows: int,
 ) -> Patch:
     """A Patch with the T+ ticks of the new window and the downsampled traces (of the ``drawn`` vitals, in
-    figure order) that do not fit in one screen at full resolution."""
+    figure order) that do not fit in one screen at full resolution. Only the part of the window within the
+    session's length either side of it is read and ticked (a window of a billion minutes from a browser is
+    not a billion ticks); a window wholly beyond that changes nothing."""
     patch = Patch()
+    if rng != "all":
+        pad = max(whole[1] - whole[0], 1.0)
+        rng = (max(rng[0], whole[0] - pad), min(rng[1], whole[1] + pad))
+        if rng[0] >= rng[1]:
+            return patch
     for i, vital in enumerate(drawn):
         s = series.get(vital)
         if s is None or not s.resent:

@@ -259,3 +259,16 @@ def test_a_block_cannot_claim_extremes_its_samples_do_not_have(recorded):
     bad = dict(zip(columns, row)) | {"id": 10**9, "lo": 5.0, "hi": 1.0}
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         conn.execute(f"INSERT INTO waveform_blocks ({','.join(bad)}) VALUES ({','.join('?' * len(bad))})", list(bad.values()))
+
+
+def test_a_zoom_far_beyond_the_session_reads_and_ticks_only_what_could_be_shown(recorded):
+    series = review.load_series(recorded, "s", T0)
+    drawn = [tr.vital for tr in review.shown_traces(series)]
+    ref = TimeRef(T0, "session start")
+    for rng in ((0.0, 1e12), (-1e300, 1e300), (-5.0, 30.0)):  # from a hostile browser, and a plain zoom out
+        patch = review.zoom_patch(series, drawn, rng, ref, (0.0, 25.0), 3).to_plotly_json()
+        ticks = next(op["params"]["value"] for op in patch["operations"] if op["location"][-1] == "tickvals")
+        assert 1 < len(ticks) <= review.MAX_TICKS + 1
+        assert -25.0 <= min(ticks) and max(ticks) <= 50.0
+    beyond = review.zoom_patch(series, drawn, (1e9, 2e9), ref, (0.0, 25.0), 3).to_plotly_json()
+    assert beyond["operations"] == []
