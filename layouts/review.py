@@ -763,6 +763,13 @@ def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
     return ends["0"], ends["1"]
 
 
+def within_reach(rng: tuple[float, float], whole: tuple[float, float]) -> tuple[float, float] | None:
+    """The part of a zoom window within the session's length either side of the session (None: nothing)."""
+    pad = max(whole[1] - whole[0], 1.0)
+    lo, hi = max(rng[0], whole[0] - pad), min(rng[1], whole[1] + pad)
+    return (lo, hi) if lo < hi else None
+
+
 def zoom_patch(
     series: dict[str, Traced],
     drawn: list[str],
@@ -776,11 +783,11 @@ def zoom_patch(
     session's length either side of it is read and ticked (a window of a billion minutes from a browser is
     not a billion ticks); a window wholly beyond that changes nothing."""
     patch = Patch()
-    if rng != "all":
-        pad = max(whole[1] - whole[0], 1.0)
-        rng = (max(rng[0], whole[0] - pad), min(rng[1], whole[1] + pad))
-        if rng[0] >= rng[1]:
+    if not isinstance(rng, str):  # a window, not "all"
+        shown = within_reach(rng, whole)
+        if shown is None:
             return patch
+        rng = shown
     for i, vital in enumerate(drawn):
         s = series.get(vital)
         if s is None or not s.resent:
