@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -54,17 +55,17 @@ def record(store: Store, hours: float) -> None:
     record_at_full_speed(store, session, src, build_plan("kap-iv", "iv", {}))
 
 
-def call(client, output: str, inputs: list[dict], state: list[dict]) -> tuple[float, int, dict]:
-    """One callback request: (seconds, response bytes, response JSON)."""
+def call(client, output: str, inputs: list[dict], state: list[dict]) -> tuple[float, int, dict, float]:
+    """One callback request: (seconds, response bytes, response JSON, CPU seconds of this process)."""
     oid, prop = output.split(".")
     body = {"output": output, "outputs": {"id": oid, "property": prop}, "inputs": inputs, "state": state,
             "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
-    t0 = time.perf_counter()
+    t0, cpu = time.perf_counter(), time.process_time()
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu
     if response.status_code != 200:
         raise SystemExit(f"callback {output} failed: {response.status_code} {response.data[:300]!r}")
-    return elapsed, len(response.data), response.get_json()
+    return elapsed, len(response.data), response.get_json(), cpu
 
 
 def component_data(tree: object, component_id: str) -> object:
@@ -89,10 +90,11 @@ def series_arrays(store: Store, session_id: str, vital: str) -> tuple[np.ndarray
     return store.waveform(session_id, vital) if vital in WAVEFORMS else series_rows(store, session_id, vital)
 
 
-def anchor(store: Store, session_id: str, read: Callable) -> tuple[float, float, int]:
+def anchor(store: Store, session_id: str, read: Callable) -> tuple[float, float, int, float]:
     """plotly-resampler's build of the review's traces from the store: (seconds reading every whole series into
-    numpy with ``read``, seconds adding them to a FigureResampler and making its first figure's JSON, bytes)."""
-    start = time.perf_counter()
+    numpy with ``read``, seconds adding them to a FigureResampler and making its first figure's JSON, bytes, CPU
+    seconds of this process for both)."""
+    start, cpu = time.perf_counter(), time.process_time()
     t0 = store.session(session_id).started
     arrays = {tr.vital: found for tr in review.TRACES if len((found := read(store, session_id, tr.vital))[0])}
     read_s = time.perf_counter() - start
@@ -103,7 +105,7 @@ def anchor(store: Store, session_id: str, read: Callable) -> tuple[float, float,
             t, v = arrays[trace.vital]
             fig.add_trace(go.Scattergl(name=trace.label, mode="lines"), hf_x=(t - t0) / 60, hf_y=v, row=row, col=1)
     size = len(fig.to_json())
-    return read_s, time.perf_counter() - start - read_s, size
+    return read_s, time.perf_counter() - start - read_s, size, time.process_time() - cpu
 
 
 ZOOMS = (  # (label, relayoutData, empty the numerics cache first)
@@ -117,18 +119,19 @@ ANCHORS = (("Store.series, a row a reading", series_rows), ("Store.waveform, dec
 
 
 def one_run(db: Path) -> dict[str, list[float]]:
-    """Every figure of one fresh process: {label: [seconds, bytes]} (anchors: [seconds, read s, build s, bytes])."""
+    """Every figure of one fresh process: {label: [seconds, bytes, CPU seconds]} (anchors: [seconds, read s, build s,
+    bytes, CPU seconds])."""
     store = Store(db)
     client = create_app(store).server.test_client()
     client.get("/")
     route = [{"id": "url", "property": "pathname", "value": "/review/bench"}]
     out: dict[str, list[float]] = {}
     for label in ("open cold", "open warm"):
-        seconds, size, page = call(client, "page.children", route, [])
-        out[label] = [seconds, size]
+        seconds, size, page, cpu = call(client, "page.children", route, [])
+        out[label] = [seconds, size, cpu]
     for name, read in ANCHORS:
-        read_s, build_s, size = anchor(store, "bench", read)
-        out[f"anchor ({name})"] = [read_s + build_s, read_s, build_s, size]
+        read_s, build_s, size, cpu = anchor(store, "bench", read)
+        out[f"anchor ({name})"] = [read_s + build_s, read_s, build_s, size, cpu]
     traces = component_data(page, "review-traces")
     if traces is None:
         raise SystemExit("the review page has no review-traces store")
@@ -138,8 +141,8 @@ def one_run(db: Path) -> dict[str, list[float]]:
         if empty:
             review._cache.clear()
         inputs = [{"id": "review-graph", "property": "relayoutData", "value": relayout}]
-        seconds, size, _ = call(client, "review-graph.figure", inputs, state)
-        out[label] = [seconds, size]
+        seconds, size, _, cpu = call(client, "review-graph.figure", inputs, state)
+        out[label] = [seconds, size, cpu]
     return out
 
 
@@ -166,19 +169,24 @@ def main() -> None:
         command = [sys.executable, __file__, "--one", "--db", str(db)]
         runs = [json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout) for _ in range(args.runs)]
     median = {label: [statistics.median(run[label][i] for run in runs) for i in range(len(runs[0][label]))] for label in runs[0]}
-    print(f"medians of {args.runs} fresh processes (cold: the first open in each, nothing cached)")
+    load = os.getloadavg()[0]
+    print(f"medians of {args.runs} fresh processes (cold: the first open in each, nothing cached); wall-clock ms, and "
+          f"the process's CPU ms, which other work on a shared machine (load now {load:.1f}) inflates far less")
     for label in ("open cold", "open warm"):
-        print(f"{label}: {median[label][0] * 1000:,.0f} ms, {median[label][1] / 1e3:,.0f} kB sent "
+        seconds, size, cpu = median[label]
+        print(f"{label}: {seconds * 1000:,.0f} ms (CPU {cpu * 1000:,.0f} ms), {size / 1e3:,.0f} kB sent "
               f"(each run: {', '.join(f'{run[label][0] * 1000:,.0f}' for run in runs)} ms)")
     for name, _ in ANCHORS:
-        whole, read_s, build_s, size = median[f"anchor ({name})"]
+        whole, read_s, build_s, size, cpu = median[f"anchor ({name})"]
         ratios = [run["open cold"][0] / run[f"anchor ({name})"][0] for run in runs]
-        print(f"anchor: plotly-resampler from the store ({name}): {whole * 1000:,.0f} ms (whole series into numpy "
-              f"{read_s * 1000:,.0f} ms, FigureResampler traces and first figure {build_s * 1000:,.0f} ms), "
-              f"{size / 1e3:,.0f} kB; cold open / anchor {statistics.median(ratios):.2f} "
-              f"(each run: {', '.join(f'{r:.2f}' for r in ratios)})")
+        cpu_ratios = [run["open cold"][2] / run[f"anchor ({name})"][4] for run in runs]
+        print(f"anchor: plotly-resampler from the store ({name}): {whole * 1000:,.0f} ms (CPU {cpu * 1000:,.0f} ms; "
+              f"whole series into numpy {read_s * 1000:,.0f} ms, FigureResampler traces and first figure "
+              f"{build_s * 1000:,.0f} ms), {size / 1e3:,.0f} kB; cold open / anchor {statistics.median(ratios):.2f} "
+              f"(each run: {', '.join(f'{r:.2f}' for r in ratios)}), in CPU {statistics.median(cpu_ratios):.2f}")
     for label, _, _ in ZOOMS:
-        print(f"{label}: {median[label][0] * 1000:,.0f} ms, {median[label][1] / 1e3:,.0f} kB sent")
+        seconds, size, cpu = median[label]
+        print(f"{label}: {seconds * 1000:,.0f} ms (CPU {cpu * 1000:,.0f} ms), {size / 1e3:,.0f} kB sent")
     slowest = [max(run[label][0] for label, _, _ in ZOOMS) for run in runs]
     print(f"slowest zoom of each run: {', '.join(f'{z * 1000:,.0f}' for z in slowest)} ms (target <= 100 ms)")
     print("target: cold open <= 0.25 x the anchor read through Store.series")
