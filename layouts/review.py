@@ -25,16 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 from dash import Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
-from plotly.subplots import make_subplots
 
 from devices.errors import RecordingError
-from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR, SCALES
+from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR, SCALES, WAVEFORMS
 from layouts.components import COLOURS, clock_text
+from layouts.stacked_figure import StackedFigure, axis_key, template
 from monitor.analysis.course import CourseRow, course
-from monitor.analysis.downsample import gap_threshold, minmax, window, with_gaps
+from monitor.analysis.downsample import MIN_GAP_S, gap_threshold, minmax, overview, rate_gap, window, with_gaps
 from monitor.analysis.record_view import (
     ENDED,
     EventRow,
@@ -58,12 +57,14 @@ from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
 from monitor.exports.contents import ExportError
 from monitor.exports.rems import for_esketamine
 from monitor.exports.writer import FORMATS, export, export_problems
+from monitor.rules.protocol import Protocol
 from monitor.session.dose_rows import dose_rows
 from monitor.session.model import Observation
 from monitor.session.store import Store, StoreError
 
 N_OUT = 2000  # points per trace sent to the browser (about two per horizontal pixel)
 CACHE_SESSIONS = 4
+WINDOW_MARGIN_S = 1.0  # a zoom reads this much (or 5 % of the window) beyond each edge, so lines run to the edges
 PHASE_COLOUR = {"baseline": "#455a64", "dosing": "#7e57c2", "recovery": "#26a69a", "discharge": "#66bb6a"}
 DOSE_COLOUR = "#ce93d8"
 FHIR_INTERVALS = ((0, "every reading"), (10, "one per 10 s"), (60, "one per minute"), (300, "one per 5 min"))
@@ -116,68 +117,109 @@ CHARTED_COLOUR = {False: "#78909c", True: "#ffb300"}  # a charting round: every 
 # --------------------------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True, slots=True)
-class Series:
-    """One vital over the session: x in minutes since T+0, y with NaN at gaps."""
-
-    x: np.ndarray
-    y: np.ndarray
-
-
-_cache: OrderedDict[tuple, dict[str, Series]] = OrderedDict()
-
-
-def load_series(store: Store, session_id: str, t0: float) -> dict[str, Series]:
-    """Every trace vital of a session (x in minutes since ``t0``), gaps marked; cached per session until
-    new readings arrive."""
-    key = (str(store.path), session_id, store.last_reading_id(session_id), t0)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    out = {}
-    for tr in TRACES:
-        rows = store.series(session_id, tr.vital)
-        if not rows:
-            continue
-        arr = np.array(rows, dtype=float)  # None -> NaN: a no-value reading is a gap
-        t, v = arr[:, 0], arr[:, 1]
-        order = np.argsort(t, kind="stable")
-        t, v = t[order], v[order]
-        t, v = with_gaps(t, v, max(gap_threshold(t), 0.05))
-        out[tr.vital] = Series((t - t0) / 60.0, v)
-    _cache[key] = out
-    while len(_cache) > CACHE_SESSIONS:
-        _cache.popitem(last=False)
-    return out
-
-
 def _json(a: np.ndarray, digits: int) -> list[float | None]:
     """Rounded values with NaN as None (null: a gap in the line)."""
     return [None if x != x else x for x in np.round(a, digits).tolist()]
 
 
-def visible(s: Series, x0: float | None = None, x1: float | None = None, n_out: int = N_OUT) -> tuple[list, list]:
-    """The part of a series between x0 and x1 (all if None), min/max-downsampled to about n_out points."""
-    x, y = (s.x, s.y) if x0 is None or x1 is None else window(s.x, s.y, x0, x1)
+def _points(x: np.ndarray, y: np.ndarray, n_out: int) -> tuple[list, list]:
     x, y = minmax(x, y, n_out)
     return _json(x, 4), _json(y, 2)
 
 
-def shown_traces(series: dict[str, Series]) -> list[Trace]:
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One numeric vital over the session (a few thousand readings, read whole): x in minutes since T+0, y with
+    NaN at gaps."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def resent(self) -> bool:
+        """Whether a zoom re-sends it (it does not fit in one screen at full resolution)."""
+        return len(self.x) > N_OUT
+
+    def visible(self, x0: float | None = None, x1: float | None = None, n_out: int = N_OUT) -> tuple[list, list]:
+        """The part between x0 and x1 (all if None), min/max-downsampled to about n_out points."""
+        x, y = (self.x, self.y) if x0 is None or x1 is None else window(self.x, self.y, x0, x1)
+        return _points(x, y, n_out)
+
+
+@dataclass(frozen=True, slots=True)
+class Waveform:
+    """One waveform of the session, read from the store's blocks a window at a time, never kept whole."""
+
+    store: Store
+    session_id: str
+    vital: str
+    t0: float  # epoch seconds of T+0
+
+    resent = True
+
+    def visible(self, x0: float | None = None, x1: float | None = None, n_out: int = N_OUT) -> tuple[list, list]:
+        """The samples between x0 and x1 minutes (all if None), min/max-downsampled to about n_out points with
+        gaps kept. Only the blocks of the window (and a margin for lines to run to its edges) are read; when it
+        holds more blocks than there are bins, each block's extremes stand for its samples."""
+        bounds = None if x0 is None or x1 is None else (self.t0 + x0 * 60, self.t0 + x1 * 60)
+        margin = 0.0 if bounds is None else max(0.05 * (bounds[1] - bounds[0]), WINDOW_MARGIN_S)
+        t_from, t_to = (None, None) if bounds is None else (bounds[0] - margin, bounds[1] + margin)
+        outline = self.store.waveform_outline(self.session_id, self.vital, t_from, t_to)
+        threshold = rate_gap(outline[:, 1])
+        if len(outline) > n_out // 2:
+            t, v = overview(outline, threshold)
+        else:
+            t, v = with_gaps(*self.store.waveform(self.session_id, self.vital, t_from, t_to), threshold)
+        if bounds is not None:
+            t, v = window(t, v, *bounds)
+        return _points((t - self.t0) / 60.0, v, n_out)
+
+
+Traced = Series | Waveform
+_cache: OrderedDict[tuple, dict[str, Series]] = OrderedDict()
+
+
+def load_series(store: Store, session_id: str, t0: float) -> dict[str, Traced]:
+    """Every trace vital of a session (x in minutes since ``t0``): numerics read whole, gaps marked, cached per
+    session until new readings arrive; waveforms as handles that read their blocks a window at a time."""
+    key = (str(store.path), session_id, store.last_reading_id(session_id), t0)
+    if key in _cache:
+        _cache.move_to_end(key)
+        numerics = _cache[key]
+    else:
+        numerics = {}
+        for tr in TRACES:
+            rows = [] if tr.vital in WAVEFORMS else store.series(session_id, tr.vital)
+            if not rows:
+                continue
+            arr = np.array(rows, dtype=float)  # None -> NaN: a no-value reading is a gap
+            t, v = arr[:, 0], arr[:, 1]
+            order = np.argsort(t, kind="stable")
+            t, v = t[order], v[order]
+            t, v = with_gaps(t, v, max(gap_threshold(t), MIN_GAP_S))
+            numerics[tr.vital] = Series((t - t0) / 60.0, v)
+        _cache[key] = numerics
+        while len(_cache) > CACHE_SESSIONS:
+            _cache.popitem(last=False)
+    waves = {vital: Waveform(store, session_id, vital, t0) for vital in store.waveform_vitals(session_id)}
+    return {tr.vital: found for tr in TRACES if (found := numerics.get(tr.vital) or waves.get(tr.vital)) is not None}
+
+
+def shown_traces(series: dict[str, Traced]) -> list[Trace]:
     """The traces drawn, in figure order: those of vitals the session has."""
     return [tr for tr in TRACES if tr.vital in series]
 
 
-def shown_panels(series: dict[str, Series]) -> list[Panel]:
+def shown_panels(series: dict[str, Traced]) -> list[Panel]:
     """The panels drawn: those with at least one vital the session has (no empty pleth panel)."""
     return [p for p in PANELS if any(tr.vital in series for tr in p.traces)]
 
 
-def y_range(panel: Panel, series: dict[str, Series]) -> list[float] | None:
+def y_range(panel: Panel, series: dict[str, Traced]) -> list[float] | None:
     """The panel's default range widened to every value it shows, so no value is clipped."""
     if panel.y_range is None:
         return None
-    values = [s.y[~np.isnan(s.y)] for tr in panel.traces if (s := series.get(tr.vital)) is not None]
+    values = [s.y[~np.isnan(s.y)] for tr in panel.traces if isinstance(s := series.get(tr.vital), Series)]
     values = [v for v in values if len(v)]
     lo, hi = panel.y_range
     if not values:
@@ -209,11 +251,6 @@ def whole_range(record: SessionRecord, ref: TimeRef) -> tuple[float, float]:
     return ref.minutes(record.session.started), ref.minutes(record.end)
 
 
-def bottom_axis(n_rows: int) -> str:
-    """The layout key of the x axis that carries the tick labels (the bottom subplot's)."""
-    return "xaxis" if n_rows == 1 else f"xaxis{n_rows}"
-
-
 # --------------------------------------------------------------------------------------------- figure
 
 
@@ -233,7 +270,7 @@ def phases(record: SessionRecord, summary: Summary) -> list[tuple[str, float, fl
     return [(name, a, b) for name, a, b in spans if b > a]
 
 
-def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: TimeRef) -> int:
+def _events_lane(fig: StackedFigure, record: SessionRecord, summary: Summary, ref: TimeRef) -> int:
     """Phases, one lane per alarm priority, notes and doses; returns the rows of dose labels used."""
 
     def m(t: float) -> float:
@@ -241,7 +278,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
 
     for name, a, b in phases(record, summary):
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[m(a), m(b)],
                 y=[LANES["phase"]] * 2,
                 mode="lines",
@@ -250,8 +288,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
                 hovertemplate=f"{name}: {ref.text_with_clock(a)} to {ref.text_with_clock(b)}<extra></extra>",
                 showlegend=False,
             ),
-            row=1,
-            col=1,
+            1,
         )
         fig.add_annotation(
             x=(m(a) + m(b)) / 2,
@@ -265,7 +302,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
     if summary.peak_sbp is not None:
         p = summary.peak_sbp
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[m(p.t)],
                 y=[LANES["phase"]],
                 mode="markers",
@@ -274,8 +312,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
                 hovertemplate=f"peak SBP {p.value:.0f} at {ref.text_with_clock(p.t)}<extra></extra>",
                 showlegend=False,
             ),
-            row=1,
-            col=1,
+            1,
         )
     for priority in PRIORITIES:
         colour = PRIORITY_COLOUR[priority]
@@ -288,7 +325,8 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             xs += [m(e.start), max(m(stop), m(e.start) + 0.1), None]
             text += [words, words, None]
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=xs,
                 y=[LANES[priority] if x is not None else None for x in xs],
                 mode="lines",
@@ -299,8 +337,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
                 hovertemplate=f"{priority.upper()} %{{text}}<extra></extra>",
                 showlegend=bool(eps),
             ),
-            row=1,
-            col=1,
+            1,
         )
     for priority, a, b in top_spans(summary.episodes, record.end):
         fig.add_shape(
@@ -313,13 +350,14 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             y1=1 - EVENTS_HEIGHT,
             fillcolor=PRIORITY_COLOUR[priority],
             opacity=0.16,
-            line_width=0,
+            line={"width": 0},
             layer="below",
         )
     rows = event_rows(record, ref)
     notes = [r for r in rows if r.kind not in ("dose", "observation")]  # observations have a lane of their own
     fig.add_trace(
-        go.Scatter(
+        dict(
+            type="scatter",
             x=[m(r.t) for r in notes],
             y=[LANES["notes"]] * len(notes),
             mode="markers",
@@ -329,8 +367,7 @@ def _events_lane(fig: go.Figure, record: SessionRecord, summary: Summary, ref: T
             hovertemplate="%{text}<extra></extra>",
             showlegend=False,
         ),
-        row=1,
-        col=1,
+        1,
     )
     _observations_lane(fig, record, ref)
     return _doses(fig, record, ref)
@@ -344,14 +381,15 @@ def charted_groups(observations: Sequence[Observation]) -> list[tuple[float, lis
     return list(groups.items())
 
 
-def _observations_lane(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> None:
+def _observations_lane(fig: StackedFigure, record: SessionRecord, ref: TimeRef) -> None:
     """Charted observations on their own lane: a marker per charting round, amber when a level showed an effect (the
     affected levels written beside it), every level with its words and who charted it in the hover; an entry marked
     entered in error a grey cross saying so."""
     groups = charted_groups(record.observations)
     affected = [[o for o in group if SCALES[o.scale].affected(o.level)] for _t, group in groups]
     fig.add_trace(
-        go.Scatter(
+        dict(
+            type="scatter",
             x=[round(ref.minutes(t), 4) for t, _group in groups],
             y=[LANES["charted"]] * len(groups),
             mode="markers+text",
@@ -368,13 +406,13 @@ def _observations_lane(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> N
             hovertemplate="%{hovertext}<extra></extra>",
             showlegend=False,
         ),
-        row=1,
-        col=1,
+        1,
     )
     wrong = [r for r in retracted_rows(record, ref) if r.kind == "observation"]
     if wrong:
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[round(ref.minutes(r.t), 4) for r in wrong],
                 y=[LANES["charted"]] * len(wrong),
                 mode="markers",
@@ -384,8 +422,7 @@ def _observations_lane(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> N
                 hovertemplate="%{hovertext}<extra></extra>",
                 showlegend=False,
             ),
-            row=1,
-            col=1,
+            1,
         )
 
 
@@ -393,7 +430,7 @@ def _hover(r: EventRow, ref: TimeRef) -> str:
     return f"{r.kind}: {r.what[:120]}" + (f" ({r.who})" if r.who else "") + f"<br>{ref.text_with_clock(r.t)}"
 
 
-def _doses(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> int:
+def _doses(fig: StackedFigure, record: SessionRecord, ref: TimeRef) -> int:
     """Dashed lines at each dose, labels above the figure in rows that do not overprint; returns the rows."""
     doses = dose_rows(record.events)
     if not doses:
@@ -421,28 +458,24 @@ def _doses(fig: go.Figure, record: SessionRecord, ref: TimeRef) -> int:
     return max(rows) + 1
 
 
-def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Series], ref: TimeRef) -> go.Figure:
-    """The full-session figure: events lane, then NIBP, HR/PR, SpO2 and pleth (those the session has)
-    sharing one time axis in T+ minutes."""
+def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Traced], ref: TimeRef) -> dict:
+    """The full-session figure (as plotly JSON): events lane, then NIBP, HR/PR, SpO2 and pleth (those the
+    session has) sharing one time axis in T+ minutes."""
     panels = shown_panels(series)
     n_rows = 1 + len(panels)
     heights = [EVENTS_HEIGHT] + [p.height for p in panels]
-    fig = make_subplots(
-        rows=n_rows,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.035,
-        row_heights=[h / sum(heights) for h in heights],
-        subplot_titles=[""] + [p.title for p in panels],
+    fig = StackedFigure(
+        [h / sum(heights) for h in heights], [""] + [p.title for p in panels], 0.035, {"size": 16, "color": "#cfd8dc"}
     )
     for row, panel in enumerate(panels, start=2):
         for tr in panel.traces:
             s = series.get(tr.vital)
             if s is None:
                 continue
-            x, y = visible(s)
+            x, y = s.visible()
             fig.add_trace(
-                go.Scattergl(
+                dict(
+                    type="scattergl",
                     x=x,
                     y=y,
                     name=tr.label,
@@ -456,29 +489,26 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
                     marker={"size": 6},
                     hovertemplate=f"{tr.label} %{{y}}<extra>T%{{x:+.1f}} min</extra>",
                 ),
-                row=row,
-                col=1,
+                row,
             )
-        fig.update_yaxes(range=y_range(panel, series), row=row, col=1)
+        fig.update_axes("y", [row], range=y_range(panel, series))
     label_rows = _events_lane(fig, record, summary, ref)
-    fig.update_yaxes(fixedrange=True, gridcolor="#263238", zeroline=False)
-    fig.update_yaxes(
+    fig.update_axes("y", fixedrange=True, gridcolor="#263238", zeroline=False)
+    fig.update_axes(
+        "y",
+        [1],
         range=[min(LANES.values()) - 0.5, 5.1],
         tickvals=list(LANES.values()),
         ticktext=[k.upper() if k in PRIORITIES else k for k in LANES],
         showgrid=False,
         tickfont={"size": 12},
-        row=1,
-        col=1,
     )
     vals, texts = time_ticks(ref, *whole_range(record, ref))
-    fig.update_xaxes(gridcolor="#263238", showspikes=True, spikemode="across", spikecolor="#90a4ae", spikethickness=1)
-    fig.update_xaxes(title_text=ref.axis_title(), tickmode="array", tickvals=vals, ticktext=texts, row=n_rows, col=1)
-    for panel in panels:
-        fig.update_annotations(font={"size": 16, "color": "#cfd8dc"}, selector={"text": panel.title})
+    fig.update_axes("x", gridcolor="#263238", showspikes=True, spikemode="across", spikecolor="#90a4ae", spikethickness=1)
+    fig.update_axes("x", [n_rows], title={"text": ref.axis_title()}, tickmode="array", tickvals=vals, ticktext=texts)
     height, top, bottom = 260 + 180 * len(panels), 16 + ROW_PX * max(label_rows, 1), 130
-    fig.update_layout(
-        template="plotly_dark",
+    fig.layout.update(
+        template=template("plotly_dark"),
         paper_bgcolor="#000",
         plot_bgcolor="#0b0f12",
         height=height,
@@ -496,7 +526,7 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Ser
             "font": {"size": 15},
         },
     )
-    return fig
+    return fig.json()
 
 
 # --------------------------------------------------------------------------------------------- panels
@@ -551,10 +581,9 @@ def table(head: tuple[str, ...], rows: list[tuple], table_id: str, empty: str, c
     return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], id=table_id, className="review-table")
 
 
-def dosing_section(record: SessionRecord, ref: TimeRef) -> html.Div:
+def dosing_section(record: SessionRecord, protocol: Protocol, ref: TimeRef) -> html.Div:
     """Screening answers (and who gave them on the page), the blocks, gates and checks they decided with every
     override (who, when, why), and every change of the dosing decision."""
-    protocol = protocol_for(record.session)
     plan = plan_for(record, protocol)
     answers = [(r.question, r.answer, given_text(r.given, ref)) for r in screening_rows(record, protocol)]
     changes = [
@@ -699,6 +728,7 @@ def layout(store: Store, session_id: str) -> html.Div:
     summary = summarise(record)
     ref = reference(record)
     s = record.session
+    protocol = protocol_for(s)
     series = load_series(store, session_id, ref.t0)
     fig = review_figure(record, summary, series, ref)
     state = recording_state(record, store.heartbeats().get(session_id), time.time())
@@ -736,7 +766,7 @@ def layout(store: Store, session_id: str) -> html.Div:
                 ],
             ),
             *banner,
-            export_bar(rems=for_esketamine(record, plan_for(record, protocol_for(s)))),
+            export_bar(rems=for_esketamine(record, plan_for(record, protocol))),
             html.P(
                 f"T+ minutes since the {ref.what} ({clock_hms(ref.t0)}). Drag to zoom, double-click for the whole "
                 "session. Top lanes: alarms by priority, phases, notes, charted observations (amber: a level showing an "
@@ -750,7 +780,7 @@ def layout(store: Store, session_id: str) -> html.Div:
             html.H2("Doses, notes and decisions"),
             events_table(record, ref),
             html.H2("Screening and dosing"),
-            dosing_section(record, ref),
+            dosing_section(record, protocol, ref),
             html.H2(f"Course: every session of {s.patient}"),
             course_table(course(store, s.patient, {s.id: summary}), s.id),
         ],
@@ -790,8 +820,15 @@ def x_range(relayout: dict | None) -> tuple[float, float] | None | str:
     return ends["0"], ends["1"]
 
 
+def within_reach(rng: tuple[float, float], whole: tuple[float, float]) -> tuple[float, float] | None:
+    """The part of a zoom window within the session's length either side of the session (None: nothing)."""
+    pad = max(whole[1] - whole[0], 1.0)
+    lo, hi = max(rng[0], whole[0] - pad), min(rng[1], whole[1] + pad)
+    return (lo, hi) if lo < hi else None
+
+
 def zoom_patch(
-    series: dict[str, Series],
+    series: dict[str, Traced],
     drawn: list[str],
     rng: tuple[float, float] | str,
     ref: TimeRef,
@@ -799,18 +836,25 @@ def zoom_patch(
     n_rows: int,
 ) -> Patch:
     """A Patch with the T+ ticks of the new window and the downsampled traces (of the ``drawn`` vitals, in
-    figure order) that do not fit in one screen at full resolution."""
+    figure order) that do not fit in one screen at full resolution. Only the part of the window within the
+    session's length either side of it is read and ticked (a window of a billion minutes from a browser is
+    not a billion ticks); a window wholly beyond that changes nothing."""
     patch = Patch()
+    if not isinstance(rng, str):  # a window, not "all"
+        shown = within_reach(rng, whole)
+        if shown is None:
+            return patch
+        rng = shown
     for i, vital in enumerate(drawn):
         s = series.get(vital)
-        if s is None or len(s.x) <= N_OUT:
+        if s is None or not s.resent:
             continue
-        x, y = visible(s) if rng == "all" else visible(s, *rng)
+        x, y = s.visible() if rng == "all" else s.visible(*rng)
         patch["data"][i]["x"] = x
         patch["data"][i]["y"] = y
     vals, texts = time_ticks(ref, *(whole if rng == "all" else rng))
-    patch["layout"][bottom_axis(n_rows)]["tickvals"] = vals
-    patch["layout"][bottom_axis(n_rows)]["ticktext"] = texts
+    patch["layout"][axis_key("x", n_rows)]["tickvals"] = vals
+    patch["layout"][axis_key("x", n_rows)]["ticktext"] = texts
     return patch
 
 

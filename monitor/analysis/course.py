@@ -36,14 +36,13 @@ def course(store: Store, patient: str, known: dict[str, Summary] | None = None) 
     """Every session of ``patient`` (by pseudonym), oldest first; ``known`` holds summaries already made."""
     rows = []
     for s in sorted((s for s in store.sessions() if s.patient == patient), key=lambda s: s.started):
-        record = load_record(store, s.id)
-        summary = (known or {}).get(s.id) or summarise(record)
+        summary = (known or {}).get(s.id) or summarise(load_record(store, s.id))
         rows.append(
             CourseRow(
                 s.id,
                 s.started,
                 s.route,
-                ", ".join(sorted({d.drug for d in record.doses})) or "-",
+                ", ".join(sorted({d.drug for d in store.doses(s.id)})) or "-",
                 summary.total_mg,
                 summary.mg_per_kg,
                 summary.baseline.get("sbp"),

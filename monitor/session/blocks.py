@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
@@ -47,11 +48,17 @@ BLOCKS_TABLE = f"""CREATE TABLE IF NOT EXISTS waveform_blocks (
     no_value INTEGER NOT NULL CHECK (no_value BETWEEN 0 AND n),
     decimals INTEGER CHECK (decimals IS NULL OR (no_value = 0 AND length(samples) IN (2 * n, 4 * n))),
     samples BLOB NOT NULL CHECK (length(samples) IN (2 * n, 4 * n, 8 * n)),
-    times BLOB CHECK (times IS NULL OR length(times) IN (n, 4 * n, 8 * n))
+    times BLOB CHECK (times IS NULL OR length(times) IN (n, 4 * n, 8 * n)),
+    lo REAL,
+    hi REAL,
+    CHECK ((lo IS NULL) = (no_value = n) AND (hi IS NULL) = (lo IS NULL) AND (lo IS NULL OR lo <= hi))
 )"""
 BLOCKS_INDEX = "CREATE INDEX IF NOT EXISTS waveform_blocks_by_vital ON waveform_blocks(session_id, vital, id)"
-COLUMNS = "id, session_id, vital, unit, source, status, t0, rate_hz, n, no_value, decimals, samples, times"
-INSERT = f"INSERT INTO waveform_blocks ({COLUMNS}) VALUES ({','.join('?' * 13)})"
+BLOCKS_BY_TIME = "CREATE INDEX IF NOT EXISTS waveform_blocks_by_time ON waveform_blocks(session_id, vital, t0)"
+COLUMNS_V2 = "id, session_id, vital, unit, source, status, t0, rate_hz, n, no_value, decimals, samples, times"
+COLUMNS = f"{COLUMNS_V2}, lo, hi"
+INSERT = f"INSERT INTO waveform_blocks ({COLUMNS}) VALUES ({','.join('?' * 15)})"
+OUTLINE = "t0, rate_hz, n, lo, hi, no_value"  # what a block's outline needs: no samples
 
 Row = tuple[int, str, float, str, "float | None", str, str, str]  # (id, session_id, t, vital, value, unit, source, status)
 
@@ -73,6 +80,8 @@ class Block:
     decimals: int | None  # None: ``samples`` are floats; else integers, each the value times 10**decimals
     samples: bytes  # little-endian int16 or int32 with decimals, else float32 or float64 (the length tells which)
     times: bytes | None  # None: on the grid t0 + i / rate_hz; int8: steps of spacing(t0) off it; float32: t - t0; float64: t
+    lo: float | None  # the lowest and highest of its values (None when no sample has one): a window too wide
+    hi: float | None  # to draw every sample is drawn from these, without reading the samples
 
     def row(self) -> tuple:
         """The block's columns, in ``COLUMNS`` order."""
@@ -147,7 +156,76 @@ def _block(first: Row, status: str, t0: float, rate: float, times: bytes | None,
     decimals, samples = _exact(values)
     valued = status if no_value < len(values) else NO_VALUE
     ident, session_id, _, vital, _, unit, source, _ = first
-    return Block(ident, session_id, vital, unit, source, valued, t0, rate, len(values), no_value, decimals, samples, times)
+    return Block(
+        ident,
+        session_id,
+        vital,
+        unit,
+        source,
+        valued,
+        t0,
+        rate,
+        len(values),
+        no_value,
+        decimals,
+        samples,
+        times,
+        *extremes(values),
+    )
+
+
+def arrays(found: Sequence[Block]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, v, starts)``: the time and value (NaN: no value) of every sample of ``found``, block after block,
+    and where each block's samples start; the same numbers ``Block.t`` and ``Block.values`` give, decoded a
+    kind of encoding at a time rather than a block at a time (a 4-hour pleth is some 14,000 blocks)."""
+    n = np.fromiter((b.n for b in found), np.int64, len(found))
+    starts = np.concatenate(([0], np.cumsum(n)[:-1])).astype(np.int64) if len(found) else n
+    t, v = np.empty(int(n.sum())), np.empty(int(n.sum()))
+    encodings: dict[tuple, list[int]] = {}
+    for k, b in enumerate(found):
+        encodings.setdefault((b.decimals, len(b.samples) // b.n), []).append(k)
+    for (decimals, width), ks in encodings.items():
+        raw = np.frombuffer(b"".join(found[k].samples for k in ks), FLOATS[width] if decimals is None else INTS[width])
+        values = raw.astype(F8)
+        v[_positions(starts, n, ks)] = values / 10**decimals if decimals else values
+    on_grid = [k for k, b in enumerate(found) if b.n > 1 and (b.times is None or len(b.times) == b.n)]
+    if on_grid:
+        where, counts = _positions(starts, n, on_grid), n[on_grid]
+        t0s = np.repeat(np.fromiter((found[k].t0 for k in on_grid), F8, len(on_grid)), counts)
+        rates = np.repeat(np.fromiter((found[k].rate_hz for k in on_grid), F8, len(on_grid)), counts)
+        t[where] = t0s + (where - np.repeat(starts[on_grid], counts)) / rates
+        stepped = [k for k in on_grid if found[k].times is not None]  # int8 steps of spacing(t0) off the grid
+        if stepped:
+            steps = np.frombuffer(b"".join(found[k].times for k in stepped), I1)  # type: ignore[misc]
+            spacing = np.repeat(np.spacing(np.fromiter((found[k].t0 for k in stepped), F8, len(stepped))), n[stepped])
+            t[_positions(starts, n, stepped)] += steps * spacing
+    for k, b in enumerate(found):
+        if b.n == 1 or (b.times is not None and len(b.times) != b.n):
+            t[starts[k] : starts[k] + b.n] = b.t()
+    return t, v, starts
+
+
+def between(found: Sequence[Block], t_from: float | None, t_to: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(t, v)`` of the samples of ``found`` (blocks by id) with ``t_from <= t <= t_to`` (None: no bound), in
+    time order, id order at one time; ``v`` NaN for a sample without a value."""
+    t, v, _ = arrays(found)
+    keep = np.ones(len(t), bool)
+    if t_from is not None:
+        keep &= t >= t_from
+    if t_to is not None:
+        keep &= t <= t_to
+    t, v = t[keep], v[keep]
+    if len(t) > 1 and (np.diff(t) < 0).any():  # two sources interleaved, a clock stepping back
+        order = np.argsort(t, kind="stable")
+        t, v = t[order], v[order]
+    return t, v
+
+
+def _positions(starts: np.ndarray, n: np.ndarray, ks: list[int]) -> np.ndarray:
+    """The sample positions, in ``arrays``' output, of the blocks numbered ``ks``."""
+    counts = n[ks]
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts[ks], counts) + offsets
 
 
 def block(run: list[Row]) -> Block:
@@ -177,6 +255,20 @@ def chunk_blocks(first_id: int, session_id: str, chunk: Samples) -> Iterator[Blo
         else:
             (rate, times), t0 = _times(t[j : j + k], chunk.rate_hz), float(t[j])
         yield _block(first, chunk.status, t0, rate, times, chunk.values[j : j + k])
+
+
+def extremes(values: np.ndarray) -> tuple[float | None, float | None]:
+    """The lowest and highest of ``values`` (NaN: no value), ``(None, None)`` when none has one."""
+    if np.isnan(values).all():
+        return None, None
+    return float(np.nanmin(values)), float(np.nanmax(values))
+
+
+def with_extremes(v2: Sequence[Any]) -> Block:
+    """A block of a version 2 store (its ``COLUMNS_V2``) with its lowest and highest value."""
+    b = Block(*tuple(v2) + (None, None))
+    lo, hi = extremes(arrays([b])[1])
+    return replace(b, lo=lo, hi=hi)
 
 
 def _joins(run: list[Row], row: Row, status: str | None) -> bool:

@@ -5,9 +5,10 @@ only ever inserted; triggers refuse updates and deletes. Numeric readings are ro
 (``devices.vocabulary.WAVEFORMS``) are kept in blocks (``monitor.session.blocks``) and read back as the
 same readings, with ids from the same sequence. Each thread gets its own connection.
 
-Schema version 2. A version 1 store (every waveform sample a row of ``readings``) is brought to version 2
-when it is opened for writing, in one transaction: its waveform rows become blocks with the same ids,
-times, values and statuses. A store newer than this code is refused untouched.
+Schema version 3. An older store is brought to version 3 when it is opened for writing, in one transaction:
+a version 1 store's waveform rows (every sample a row of ``readings``) become blocks with the same ids, times,
+values and statuses; a version 2 store's blocks gain their lowest and highest value (``Block.lo``, ``hi``). A
+store newer than this code is refused untouched.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 
+import numpy as np
+
 from devices.errors import KapmonError
 from devices.reading import Reading, Samples
 from devices.vocabulary import NO_VALUE, WAVEFORMS
@@ -36,7 +39,7 @@ from monitor.session.model import Dose, Observation, Session
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RECLAIM = "reclaim"  # the meta key that says the space an upgrade freed is still to be given back (VACUUM)
 CORRECTION = "correction"  # an event that takes an earlier entry (dose, note, hand-taken BP, observation) out of use
 CORRECTABLE = {  # entries that can be marked entered in error
@@ -148,6 +151,7 @@ STATEMENTS = (
     *(statement.strip() for statement in SCHEMA.split(";") if statement.strip()),
     blocks.BLOCKS_TABLE,
     blocks.BLOCKS_INDEX,
+    blocks.BLOCKS_BY_TIME,
     *(
         append_only(table, op)
         for table in ("readings", "waveform_blocks", "events", "alarm_events", "audit")
@@ -323,7 +327,8 @@ class Store:
         return conn
 
     def _init_schema(self) -> None:
-        """Create the schema, or bring a version 1 store to this version, in one transaction."""
+        """Create the schema, or bring a version 1 or 2 store to this version, in one transaction (then give back the
+        space the upgrade freed)."""
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -334,6 +339,9 @@ class Store:
                     conn.execute(statement)
                 if version == "1":
                     _waveform_rows_to_blocks(conn)
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, 'pending')", (RECLAIM,))
+                elif version == "2":
+                    _blocks_with_extremes(conn)
                     conn.execute("INSERT OR REPLACE INTO meta VALUES (?, 'pending')", (RECLAIM,))
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 conn.execute("COMMIT")
@@ -504,6 +512,8 @@ class Store:
         sql = f"SELECT {READING_COLUMNS} FROM readings WHERE {where} ORDER BY id" + ("" if limit is None else " LIMIT ?")
         rows = self._conn().execute(sql, [*params, *([] if limit is None else [limit])]) if numeric else ()
         numerics = (StoredReading(*row) for row in rows)
+        if not waves:  # numerics only (a summary, a report): nothing to merge
+            return list(numerics)
         found = self._blocks_after(session_id, after_id, through_id, waves)
         samples = (r for b in found for r in _readings(b, after_id, through_id))
         merged = heapq.merge(numerics, samples, key=attrgetter("id"))
@@ -606,6 +616,47 @@ class Store:
             .fetchall()
         )
         return [StoredReading(*row) for row in reversed(rows)]
+
+    def waveform_vitals(self, session_id: str) -> list[str]:
+        """The waveforms the session has samples of."""
+        found = self._conn().execute(
+            "SELECT DISTINCT vital FROM waveform_blocks WHERE session_id=? ORDER BY vital", (session_id,)
+        )
+        return [vital for (vital,) in found]
+
+    def waveform_blocks(self, session_id: str, vital: str, t_from: float | None = None, t_to: float | None = None) -> list[Block]:
+        """The session's blocks of one waveform that may hold a sample between ``t_from`` and ``t_to`` (every
+        block when they are None), by id: a range of the time index, never the whole waveform for a window."""
+        sql, params = self._blocks_sql(blocks.COLUMNS, session_id, vital, t_from, t_to)
+        return [Block(*row) for row in self._conn().execute(sql, params)]
+
+    def waveform_outline(self, session_id: str, vital: str, t_from: float | None = None, t_to: float | None = None) -> np.ndarray:
+        """One row ``(t0, rate_hz, n, lo, hi, no_value)`` (``blocks.OUTLINE``; lo and hi NaN when no sample has a
+        value) for each block ``waveform_blocks`` gives, in the same order, without reading any sample."""
+        sql, params = self._blocks_sql(blocks.OUTLINE, session_id, vital, t_from, t_to)
+        rows = self._conn().execute(sql, params).fetchall()
+        return np.array(rows, dtype=float).reshape(len(rows), 6)
+
+    def _blocks_sql(
+        self, columns: str, session_id: str, vital: str, t_from: float | None, t_to: float | None
+    ) -> tuple[str, list]:
+        """The query of ``columns`` of the blocks that may hold a sample between ``t_from`` and ``t_to``."""
+        sql = f"SELECT {columns} FROM waveform_blocks WHERE session_id=? AND vital=?"
+        params: list[str | float] = [session_id, vital]
+        if t_from is not None:  # a block's samples lie within MAX_BLOCK_S of its start
+            sql += " AND t0>=?"
+            params.append(t_from - blocks.MAX_BLOCK_S)
+        if t_to is not None:
+            sql += " AND t0<=?"
+            params.append(t_to)
+        return sql + " ORDER BY id", params
+
+    def waveform(
+        self, session_id: str, vital: str, t_from: float | None = None, t_to: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(t, v)``: every sample of one waveform with ``t_from <= t <= t_to`` in time order (id order at one
+        time), ``v`` NaN where a sample has no value."""
+        return blocks.between(self.waveform_blocks(session_id, vital, t_from, t_to), t_from, t_to)
 
     def series(self, session_id: str, vital: str) -> list[tuple[float, float | None]]:
         """``(t, value)`` of one vital in row order: the fast path for long waveforms (review, export)."""
@@ -768,6 +819,18 @@ def _waveform_rows_to_blocks(conn: sqlite3.Connection) -> None:
     conn.execute(append_only("readings", "delete"))
 
 
+def _blocks_with_extremes(conn: sqlite3.Connection) -> None:
+    """Version 2 to 3, inside the caller's transaction: every block copied unchanged into the version 3 table
+    with its lowest and highest value added (the old table, its indexes and triggers dropped, then remade)."""
+    conn.execute("ALTER TABLE waveform_blocks RENAME TO waveform_blocks_v2")
+    conn.execute(blocks.BLOCKS_TABLE)
+    rows = conn.execute(f"SELECT {blocks.COLUMNS_V2} FROM waveform_blocks_v2 ORDER BY id")
+    conn.executemany(blocks.INSERT, (blocks.with_extremes(row).row() for row in rows))
+    conn.execute("DROP TABLE waveform_blocks_v2")  # its triggers go first, so none fires
+    for statement in STATEMENTS:
+        conn.execute(statement)
+
+
 def _readings(b: Block, after_id: int, through_id: int | None = None) -> list[StoredReading]:
     """The block's samples after ``after_id`` (and up to ``through_id``) as readings."""
     last = b.last_id() if through_id is None else through_id
@@ -797,7 +860,8 @@ def corrects(data: dict) -> int | None:
 def in_use(readings: Iterable[StoredReading], retracted: Iterable[StoredEvent]) -> list[StoredReading]:
     """The readings in time order, without those of a hand-taken BP marked entered in error."""
     wrong = {e.t for e in retracted if e.kind == "manual_nibp"}
-    return sorted((r for r in readings if not (r.source == MANUAL and r.t in wrong)), key=lambda r: (r.t, r.id))
+    kept = (r for r in readings if not (r.source == MANUAL and r.t in wrong)) if wrong else readings
+    return sorted(kept, key=attrgetter("t", "id"))
 
 
 def observations_of(events: Iterable[StoredEvent]) -> list[Observation]:

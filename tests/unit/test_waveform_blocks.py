@@ -11,7 +11,7 @@ import pytest
 from devices.reading import Condition, Reading, Samples, expand
 from devices.virtual.simulator import simulate
 from devices.vocabulary import WAVEFORMS
-from monitor.session.blocks import MAX_BLOCK_N, MAX_BLOCK_S, pack
+from monitor.session.blocks import MAX_BLOCK_N, MAX_BLOCK_S, arrays, pack
 from monitor.session.model import Session
 from monitor.session.store import SCHEMA_VERSION, Store, StoreError
 from tests.store_v1 import create_session_v1, create_v1, readings_v1, write_v1
@@ -230,7 +230,7 @@ def test_an_upgrade_that_fails_leaves_the_version_1_store_as_it_was(tmp_path):
     v1.execute("INSERT INTO readings (session_id,t,vital,value,unit,source,status) VALUES ('a',1,'pleth','loud','au','x','ok')")
     before = readings_v1(v1, "a")
     v1.close()
-    with pytest.raises(StoreError, match="cannot be upgraded to schema version 2") as failed:
+    with pytest.raises(StoreError, match=f"cannot be upgraded to schema version {SCHEMA_VERSION}") as failed:
         Store(tmp_path / "old.db")
     assert "\n" not in str(failed.value)
     conn = sqlite3.connect(tmp_path / "old.db")
@@ -242,13 +242,14 @@ def test_an_upgrade_that_fails_leaves_the_version_1_store_as_it_was(tmp_path):
 def test_a_newer_store_is_refused_untouched_in_one_line(tmp_path):
     Store(tmp_path / "k.db").close()
     conn = sqlite3.connect(tmp_path / "k.db")
-    conn.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    newer = str(SCHEMA_VERSION + 1)
+    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (newer,))
     conn.commit()
     for read_only in (False, True):
-        with pytest.raises(StoreError, match="schema version 3, newer than this kapmon") as refused:
+        with pytest.raises(StoreError, match=f"schema version {newer}, newer than this kapmon") as refused:
             Store(tmp_path / "k.db", read_only=read_only)
         assert "\n" not in str(refused.value)
-    assert conn.execute("SELECT value FROM meta").fetchall() == [("3",)]
+    assert conn.execute("SELECT value FROM meta").fetchall() == [(newer,)]
 
 
 def test_a_version_1_store_opened_read_only_is_refused_and_left_as_it_was(tmp_path):
@@ -331,6 +332,14 @@ def test_every_encoding_gives_back_exactly_what_was_packed():
         "a flush of the simulator's 75 Hz": {("ints", 2, 1)},  # off the grid by a step of float64 here and there
         "a lone sample": {("ints", 2, 0)},
     }
+    t, v, starts = arrays(list(packed.values()))  # every block at once, as the review reads a window
+    samples = [(t, v) for b in packed.values() for _, t, v, _ in b.rows()]
+    assert t.tolist() == [s[0] for s in samples]
+    assert [None if x != x else x for x in v.tolist()] == [s[1] for s in samples]
+    assert starts.tolist() == np.cumsum([0] + [b.n for b in packed.values()])[:-1].tolist()
+    for b in packed.values():
+        values = [v for _, _, v, _ in b.rows() if v is not None]
+        assert (b.lo, b.hi) == (min(values), max(values))
 
 
 def on_disk(path) -> int:
