@@ -267,18 +267,19 @@ def review_of(store, session_id):
 def test_the_review_trace_has_a_lane_of_chartings_and_one_entered_in_error(charted):
     store, session_id = charted
     record, ref, fig = review_of(store, session_id)
-    (lane,) = [tr for tr in fig.data if tr.name == "charted"]
-    assert list(lane.x) == [round(ref.minutes(record.session.started + m * 60), 4) for m in (9, 25, 40, 55, 70)]
-    assert list(lane.text) == ["", "MOAA/S 4 Dissociation 1", "MOAA/S 2 Dissociation 2", "MOAA/S 4 Dissociation 1", ""]
-    assert list(lane.marker.color) == [CHARTED_COLOUR[a] for a in (False, True, True, True, False)]
-    assert "MOAA/S 2 (responds only to mild prodding or shaking) by RN Test" in lane.hovertext[2]
-    assert "Breathing 0 (normal) by RN Test" in lane.hovertext[2] and "T+30 min" in lane.hovertext[2]
-    (wrong,) = [tr for tr in fig.data if tr.name == "charted in error"]
-    assert len(wrong.x) == 1 and "<s>Sedation: MOAA/S 0" in wrong.hovertext[0]
-    assert "entered in error by RN Hurry" in wrong.hovertext[0] and "wrong bed" in wrong.hovertext[0]
-    (notes,) = [tr for tr in fig.data if tr.name == "notes"]
-    assert not any("MOAA/S" in t for t in notes.text)  # not also in the notes lane
-    assert fig.layout.yaxis.range[0] < LANES["charted"] < fig.layout.yaxis.range[1]
+    (lane,) = [tr for tr in fig["data"] if tr.get("name") == "charted"]
+    assert list(lane["x"]) == [round(ref.minutes(record.session.started + m * 60), 4) for m in (9, 25, 40, 55, 70)]
+    assert list(lane["text"]) == ["", "MOAA/S 4 Dissociation 1", "MOAA/S 2 Dissociation 2", "MOAA/S 4 Dissociation 1", ""]
+    assert list(lane["marker"]["color"]) == [CHARTED_COLOUR[a] for a in (False, True, True, True, False)]
+    assert "MOAA/S 2 (responds only to mild prodding or shaking) by RN Test" in lane["hovertext"][2]
+    assert "Breathing 0 (normal) by RN Test" in lane["hovertext"][2] and "T+30 min" in lane["hovertext"][2]
+    (wrong,) = [tr for tr in fig["data"] if tr.get("name") == "charted in error"]
+    assert len(wrong["x"]) == 1 and "<s>Sedation: MOAA/S 0" in wrong["hovertext"][0]
+    assert "entered in error by RN Hurry" in wrong["hovertext"][0] and "wrong bed" in wrong["hovertext"][0]
+    (notes,) = [tr for tr in fig["data"] if tr.get("name") == "notes"]
+    assert not any("MOAA/S" in t for t in notes["text"])  # not also in the notes lane
+    low, high = fig["layout"]["yaxis"]["range"]
+    assert low < LANES["charted"] < high
 
 
 def test_the_review_events_table_lists_chartings_with_who_and_strikes_the_wrong_one(charted):
