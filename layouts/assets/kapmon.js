@@ -1,4 +1,4 @@
-/* kapmon live page, browser side: freshness watchdog, alarm tones, trend windows.
+/* kapmon live page, browser side: freshness watchdog, live push, alarm tones, trend windows.
    Alarm tones follow the IEC 60601-1-8 burst patterns in spirit: high = 10 pulses (3+2, 3+2),
    medium = 3 pulses, low = 2 pulses, with harmonics-rich pulses around 500-700 Hz. */
 (function () {
@@ -121,13 +121,63 @@
     return graphs.length > 0 && graphs.length === document.querySelectorAll(".trend").length;
   }
 
+  /* Live push: the server's WebSocket for this session says when there is news, and the page runs its tick at
+     once, the same tick as the 1-s poll (which goes on: it is what updates the page while the channel is down,
+     refused or blocked). One tick at a time: news that comes while a tick is on its way wakes one more tick
+     when it has landed. A channel that closes is opened again after a wait that doubles up to 30 s. */
+  const WAKE_WAIT_MS = 3000;  // a tick not landed after this long is taken as lost: news may wake another
+  const push = { url: null, socket: null, retryMs: 1000, timer: null, tick: 0, waking: 0, pending: false, state: "off" };
+  window.kapmonPush = push;
+
+  function wake() {
+    if (push.waking && Date.now() - push.waking < WAKE_WAIT_MS) { push.pending = true; return; }
+    push.waking = Date.now();
+    push.pending = false;
+    push.tick += 1;
+    window.dash_clientside.set_props("tick", { n_intervals: push.tick });
+  }
+
+  function landed(tick) {
+    push.tick = Math.max(push.tick, tick || 0);
+    push.waking = 0;
+    if (push.pending) wake();
+    if (ended) stopPush();
+  }
+
+  function stopPush() {
+    push.url = null;
+    clearTimeout(push.timer);
+    if (push.socket) push.socket.close();
+    push.socket = null;
+    push.state = "off";
+  }
+
+  function connect() {
+    push.timer = null;
+    if (!push.url || ended || !document.getElementById("live-root")) { push.state = "off"; return; }
+    const socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + push.url);
+    push.socket = socket;
+    push.state = "connecting";
+    socket.onopen = function () { push.state = "open"; push.retryMs = 1000; };
+    socket.onmessage = wake;
+    socket.onclose = function () {
+      if (push.socket !== socket) return;
+      push.socket = null;
+      if (!push.url) return;
+      push.state = "polling";
+      push.timer = setTimeout(connect, push.retryMs);
+      push.retryMs = Math.min(push.retryMs * 2, 30000);
+    };
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     kapmon: {
       /* Every successful tick changes the cursor: remember when, keep the trend window, and say what the
          time axis measures; the trends wait (hidden behind "Waiting for data") until their first point. */
-      updated: function (cursor, minutes) {
+      updated: function (cursor, minutes, tick) {
         lastUpdate = Date.now();
         ended = Boolean(cursor && cursor.ended);
+        landed(tick);
         recorderLag = cursor && cursor.recorder ? Math.max(0, cursor.served - cursor.recorder) : 0;
         window.kapmonLastCursor = cursor;
         reopenFolds();
@@ -137,6 +187,11 @@
           ? "T+ = minutes since first dose (T+0 at " + clockText(cursor.dose_ms, cursor.tz_ms || 0).slice(11, 19) + ")"
           : "clock time (no dose yet)";
         return [waiting ? "trends trends-waiting" : "trends", waiting ? "" : ref];
+      },
+      /* The page's push channel: the address to open (none for a session not recorded by this server). */
+      pushTo: function (url) {
+        if (url !== push.url) { stopPush(); push.url = url || null; if (push.url) connect(); }
+        return push.state;
       },
       /* Runs in the browser every second, even when the server is gone. */
       watchdog: function (_n) {
