@@ -711,6 +711,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Input("cursor", "data"),
         Input("window", "value"),
         State("tick", "n_intervals"),
+        State("tick", "interval"),
     )
     app.clientside_callback(
         ClientsideFunction("kapmon", "pushTo"),

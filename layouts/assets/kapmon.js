@@ -126,19 +126,34 @@
      refused or blocked). One tick at a time: news that comes while a tick is on its way wakes one more tick
      when it has landed. A channel that closes is opened again after a wait that doubles up to 30 s. */
   const WAKE_WAIT_MS = 3000;  // a tick not landed after this long is taken as lost: news may wake another
-  const push = { url: null, socket: null, retryMs: 1000, timer: null, tick: 0, waking: 0, pending: false, state: "off" };
+  const push = { url: null, socket: null, retryMs: 1000, timer: null, tick: 0, pollMs: null, restarts: 0,
+                 waking: 0, pending: false, state: "off" };
   window.kapmonPush = push;
 
+  /* Each pushed tick restarts the poll's timer (dcc.Interval restarts it when its interval changes, so the
+     interval alternates by a millisecond), a little over a period away: devices that report every second then
+     drive the page through the push alone, instead of a poll landing beside each pushed tick (twice the work,
+     and the later tick supersedes the one on its way). The poll's own period is back at the first poll's tick
+     with no news before it, and as soon as the channel closes. */
+  const PUSHED_POLL_SLACK_MS = 250;  // design proposal: above the 0.2-s flush of a reading's arrival
   function wake() {
     if (push.waking && Date.now() - push.waking < WAKE_WAIT_MS) { push.pending = true; return; }
     push.waking = Date.now();
     push.pending = false;
     push.tick += 1;
-    window.dash_clientside.set_props("tick", { n_intervals: push.tick });
+    const props = { n_intervals: push.tick };
+    if (push.pollMs) props.interval = push.pollMs + PUSHED_POLL_SLACK_MS + (++push.restarts % 2);
+    window.dash_clientside.set_props("tick", props);
   }
 
-  function landed(tick) {
+  function pollAlone() {
+    if (push.pollMs) window.dash_clientside.set_props("tick", { interval: push.pollMs });
+  }
+
+  function landed(tick, interval) {
     push.tick = Math.max(push.tick, tick || 0);
+    if (push.pollMs === null && interval) push.pollMs = interval;
+    if (!push.waking && interval !== push.pollMs) pollAlone();  // a poll's tick, no news since: poll every period
     push.waking = 0;
     if (push.pending) wake();
     if (ended) stopPush();
@@ -150,6 +165,7 @@
     if (push.socket) push.socket.close();
     push.socket = null;
     push.state = "off";
+    pollAlone();
   }
 
   function connect() {
@@ -163,6 +179,7 @@
     socket.onclose = function () {
       if (push.socket !== socket) return;
       push.socket = null;
+      pollAlone();
       if (!push.url) return;
       push.state = "polling";
       push.timer = setTimeout(connect, push.retryMs);
@@ -174,10 +191,10 @@
     kapmon: {
       /* Every successful tick changes the cursor: remember when, keep the trend window, and say what the
          time axis measures; the trends wait (hidden behind "Waiting for data") until their first point. */
-      updated: function (cursor, minutes, tick) {
+      updated: function (cursor, minutes, tick, interval) {
         lastUpdate = Date.now();
         ended = Boolean(cursor && cursor.ended);
-        landed(tick);
+        landed(tick, interval);
         recorderLag = cursor && cursor.recorder ? Math.max(0, cursor.served - cursor.recorder) : 0;
         window.kapmonLastCursor = cursor;
         reopenFolds();

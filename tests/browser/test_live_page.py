@@ -351,7 +351,7 @@ def test_the_page_fits_the_screen_with_everything_open(dash_duo, quiet, width, h
     dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
     inject_bp(hub, 196, 118)
     wait_for(lambda: cards(dash_duo), 15, "the NIBP card")
-    dash_duo.wait_for_contains_text("#value-nibp", "196/118", timeout=5)
+    wait_for(lambda: "196/118" in text(dash_duo, "#value-nibp"), 15, "the NIBP tile")  # redrawn each tick: no handle
     wait_for(lambda: dash_duo.driver.execute_script(
         "return document.querySelectorAll('#trend-bp .annotation-text').length >= 6"), 15, "the trends drawn")
     dash_duo.driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
