@@ -99,11 +99,15 @@
   }
 
   /* The visible window, and once there is a dose, ticks in T+ minutes with the clock time under them.
-     Returns whether every trend graph was drawn to take it (plotly loads after the first ticks). */
+     Returns whether every trend graph was drawn to take it (plotly loads after the first ticks).
+     A live window ends AHEAD_S after now and slides on once now is within AHEAD_S - SLIDE_S of its end:
+     redrawing every graph's axes on every tick took most of the page's time with several pages open. */
+  const AHEAD_S = 30, SLIDE_S = 15;
   function setWindow(cursor, minutes) {
     if (!cursor || !cursor.now_ms || !window.Plotly) return false;
     const tz = cursor.tz_ms || 0;
-    const end = cursor.now_ms + (cursor.ended ? 5 : 30) * 1000;
+    const end = cursor.now_ms + (cursor.ended ? 5 : AHEAD_S) * 1000;
+    const drawn = [minutes, cursor.dose_ms, cursor.ended, tz].join("|");
     const start = cursor.now_ms - minutes * 60 * 1000;
     const update = { "xaxis.range": [clockText(start, tz), clockText(end, tz)] };
     if (cursor.dose_ms) {
@@ -117,7 +121,12 @@
     const graphs = Array.from(document.querySelectorAll(".trend .js-plotly-plot")).filter(function (gd) {
       return gd.data && gd._fullLayout;
     });
-    graphs.forEach(function (gd) { window.Plotly.relayout(gd, update); });
+    graphs.forEach(function (gd) {
+      const current = gd.kapmonWindow, ahead = current ? current.end - cursor.now_ms : 0;
+      if (current && current.drawn === drawn && ahead >= (AHEAD_S - SLIDE_S) * 1000 && ahead <= AHEAD_S * 1000) return;
+      window.Plotly.relayout(gd, update);
+      gd.kapmonWindow = { drawn: drawn, end: end };
+    });
     return graphs.length > 0 && graphs.length === document.querySelectorAll(".trend").length;
   }
 

@@ -63,3 +63,4 @@ def test_with_the_channel_refused_the_page_still_updates_by_polling(dash_duo, se
         dash_duo.wait_for_text_to_equal("#value-hr", str(value), timeout=20)
     assert "nodata-hidden" in dash_duo.find_element("#nodata").get_attribute("class")
     assert channel(dash_duo) in ("polling", "connecting")
+
