@@ -1,10 +1,11 @@
 """End-to-end latency of the live page: a reading enters the hub -> the HR tile shows it in headless
-Chromium. Then the same with 8 sessions open in 8 tabs of one browser.
+Chromium. Then the same with 8 sessions open in 8 tabs of one browser. Each is measured twice in the same run:
+poll only (the anchor: the page's 1-s tick, the push channel off) and with the push channel (layouts.push).
 
-    python benchmarks/bench_live_latency.py [--samples 30]
+    python benchmarks/bench_live_latency.py [--samples 30] [--windows]
 
 Prints p50/p95 latency (ms) for one tab and for 8 tabs (or, with --windows, 8 windows: Chromium throttles
-timers in background tabs), and the server process CPU while they are open.
+timers in background tabs), and the server process CPU while they are open, for each way.
 """
 
 from __future__ import annotations
@@ -92,11 +93,13 @@ def measure(driver, tabs: list[tuple[str, object]], samples: int) -> list[float]
     return latencies
 
 
-def open_tabs(driver, url: str, hubs: list, kind: str = "tab") -> list[tuple[str, object]]:
+def open_tabs(driver, url: str, hubs: list, kind: str | None = None) -> list[tuple[str, object]]:
+    """One page per hub: the first in the browser's current window, unless ``kind`` ("tab" or "window")
+    says each goes in a new one."""
     tabs = []
     for n, hub in enumerate(hubs):
-        if n:
-            driver.switch_to.new_window(kind)
+        if n or kind:
+            driver.switch_to.new_window(kind or "tab")
         driver.get(f"{url}/live/{hub.session.id}")
         deadline = time.time() + 15
         while not driver.execute_script("return !!document.getElementById('tile-hr')"):
@@ -108,9 +111,36 @@ def open_tabs(driver, url: str, hubs: list, kind: str = "tab") -> list[tuple[str
 
 
 def summary(name: str, latencies: list[float], expected: int) -> None:
+    if len(latencies) < 2:
+        print(f"{name}: {len(latencies)}/{expected} updates seen")
+        return
     qs = statistics.quantiles(latencies, n=20)
     print(f"{name}: {len(latencies)}/{expected} updates seen, latency p50 {statistics.median(latencies):.0f} ms,"
-          f" p95 {qs[18]:.0f} ms (1 s tick)")
+          f" p95 {qs[18]:.0f} ms")
+
+
+def run(store: Store, hubs: list, push: bool, samples: int, kind: str) -> None:
+    """Open one session's page, measure; open the other seven, measure; print latencies and server CPU."""
+    way = "push" if push else "poll only (anchor)"
+    live = {h.session.id: h for h in hubs}
+    url, server = serve(create_app(store, live, push=push))
+    driver = browser()
+    try:
+        tabs = open_tabs(driver, url, hubs[:1])
+        summary(f"{way:>18}, 1 session, 1 tab", measure(driver, tabs, samples), samples)
+        tabs += open_tabs(driver, url, hubs[1:], kind)
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.time()
+        rounds = max(6, samples // 4)
+        latencies = measure(driver, tabs, rounds)
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        wall = time.time() - t0
+        summary(f"{way:>18}, 8 sessions, 8 {kind}s", latencies, 8 * rounds)
+        cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+        print(f"{way:>18}, server process CPU with 8 {kind}s open: {100 * cpu / wall:.0f} % of one core")
+    finally:
+        driver.quit()
+        server.shutdown()
 
 
 def main() -> None:
@@ -122,24 +152,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "bench.db")
         hubs = [quiet_session(store, f"BENCH-{n}") for n in range(8)]
-        live = {h.session.id: h for h in hubs}
-        url, server = serve(create_app(store, live))
-        driver = browser()
         try:
-            tabs = open_tabs(driver, url, hubs[:1])
-            summary("1 session, 1 tab", measure(driver, tabs, args.samples), args.samples)
-            tabs += open_tabs(driver, url, hubs[1:], kind)
-            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-            t0 = time.time()
-            latencies = measure(driver, tabs, max(6, args.samples // 4))
-            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-            wall = time.time() - t0
-            summary(f"8 sessions, 8 {kind}s", latencies, 8 * max(6, args.samples // 4))
-            cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-            print(f"server process CPU with 8 {kind}s ticking: {100 * cpu / wall:.0f} % of one core")
+            for push in (False, True):
+                run(store, hubs, push, args.samples, kind)
         finally:
-            driver.quit()
-            server.shutdown()
             for hub in hubs:
                 hub.stop()
 

@@ -1,6 +1,7 @@
 """The live page of one session: big numerics, alarms, pleth, trends fed by deltas, the session panel.
 
-Each tick (1 s) sends only what is new since the client's cursor: trend points and events as
+Each tick (every second, and at once when the session's push channel says it has news: ``layouts.push``)
+sends only what is new since the client's cursor: trend points and events as
 ``extendData``, pleth samples likewise, and small fixed-size tiles, banner and panel; the alarm cards and
 the status panel only when they change. Once the session has ended and the page has caught up, the tick
 stops.
@@ -25,6 +26,7 @@ import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
@@ -42,6 +44,7 @@ from layouts.components import (
     trend_figure,
     wildcards,
 )
+from layouts.push import PATH as PUSH_PATH
 from monitor.rules.alarm_groups import ActiveAlarm
 from monitor.rules.bedside import due_checks, next_nibp_due
 from monitor.session.hub import Hub
@@ -54,6 +57,7 @@ MAX_POINTS = 7200  # two hours of 1 Hz data per trace
 PLETH_POINTS = 750  # ten seconds at 75 Hz
 WINDOW_S = 7200
 MAX_ROWS_PER_TICK = 20000
+TICK_MS = 1000  # the poll: every page ticks this often, pushed or not
 RECORDER_STALE_S = 3.0  # a recorder that has not flushed for this long (it flushes every 0.2 s) has stopped
 MARKER_LEVELS = 4  # dose and note labels step down through this many heights, so neighbours do not overprint
 MARKER_TEXT = 24  # characters of a note shown on the trend; the whole note is in its hover text
@@ -79,8 +83,9 @@ TILES = (
 )
 
 
-def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
-    """The live page skeleton; the tick callback fills it."""
+def layout(session_id: str, hub: Hub | None, store: Store, push: bool = True) -> html.Div:
+    """The live page skeleton; the tick callback fills it. With ``push``, a session recorded here also
+    ticks as soon as its push channel (``layouts.push``) says it has news."""
     session = store.session(session_id)
     here = hub is not None and not hub.finished.is_set()
     snap = hub.view.snapshot() if hub is not None else None
@@ -92,7 +97,9 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
             dcc.Store(id="cursor", data=new_cursor(session_id)),
             dcc.Store(id="audio"),
             dcc.Store(id="alarm-shown", data={}),
-            dcc.Interval(id="tick", interval=1000),
+            dcc.Interval(id="tick", interval=TICK_MS),
+            dcc.Store(id="push-url", data=push_path(session_id) if here and push else None),
+            dcc.Store(id="push-state"),
             dcc.Interval(id="watch", interval=1000),
             html.Div(id="nodata", className="nodata nodata-hidden", role="alert", **wildcards({"aria-live": "assertive"})),
             html.Div(
@@ -241,6 +248,11 @@ def layout(session_id: str, hub: Hub | None, store: Store) -> html.Div:
             ),
         ],
     )
+
+
+def push_path(session_id: str) -> str:
+    """Where a live page opens its push channel."""
+    return PUSH_PATH + quote(session_id, safe="")
 
 
 def hold_div(snap: LiveSnapshot | None) -> html.Div:
@@ -701,6 +713,13 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Output("time-ref", "children"),
         Input("cursor", "data"),
         Input("window", "value"),
+        State("tick", "n_intervals"),
+        State("tick", "interval"),
+    )
+    app.clientside_callback(
+        ClientsideFunction("kapmon", "pushTo"),
+        Output("push-state", "data"),
+        Input("push-url", "data"),
     )
     app.clientside_callback(
         ClientsideFunction("kapmon", "watchdog"),

@@ -9,7 +9,8 @@ central station): one ``secure()`` call where an app is served.
 - **Same-origin check** (cross-site requests): a state-changing request (any method but GET, HEAD,
   OPTIONS: every Dash callback is a POST) whose ``Origin`` (or, without one, ``Referer``) is not a page
   of this server (a host the Host check accepts) is refused with 403. Requests with neither header
-  (non-browser clients) still need sign-in.
+  (non-browser clients) still need sign-in. A WebSocket handshake (the live page's push, a GET) gets the
+  same check: browsers let any site's page open a WebSocket to any server, with the credentials they hold.
 - **Headers**: no framing by any site (``X-Frame-Options: DENY``, CSP ``frame-ancestors 'none'``), no
   MIME sniffing, no referrer to other sites, and ``Cache-Control: no-store`` on everything but the
   static JavaScript and CSS bundles (pages, callback responses and downloads carry patient data).
@@ -26,6 +27,7 @@ from dash import Dash
 from flask import Response, request
 
 from layouts.auth import protect
+from layouts.push import is_websocket
 from monitor.auth.users import Users
 from monitor.session.store import Store
 
@@ -122,7 +124,7 @@ def harden(app: Dash, bind_host: str, port: int, extra_names: Iterable[str] = ()
             return Response(
                 f"Unknown host {request.host[:100]!r}: this server answers only to the address it was started on.\n", 400
             )
-        if request.method not in SAFE_METHODS and not same_origin(
+        if (request.method not in SAFE_METHODS or is_websocket(request.headers)) and not same_origin(
             request.headers.get("Origin"), request.headers.get("Referer"), hosts
         ):
             return Response("Cross-site request refused.\n", 403)

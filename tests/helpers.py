@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from devices.io.recording import shift
-from devices.reading import Item
+from devices.reading import Item, reading
 from devices.source import Clock, session_start
 from devices.virtual.replay import Horizon, paced
 
@@ -33,6 +33,17 @@ class ListSource:
         end = t0 + max((i.t for i in self.items), default=0.0)
         async for item in paced([shift(i, t0) for i in self.items], clock, t0, self._horizon, end):
             yield item
+
+
+class Idle:
+    """A device that sends nothing (an SpO2 an hour from now): the session changes only when a test adds readings."""
+
+    uri = "test://idle"
+
+    async def stream(self, clock):
+        while True:
+            await clock.sleep_until(clock.now() + 3600)
+            yield reading(clock.now(), "spo2", 97, "idle")
 
 
 def dash_callback(client, input_id: str, value: object = 1, state: dict | None = None, headers: dict | None = None,

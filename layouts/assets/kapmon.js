@@ -1,4 +1,4 @@
-/* kapmon live page, browser side: freshness watchdog, alarm tones, trend windows.
+/* kapmon live page, browser side: freshness watchdog, live push, alarm tones, trend windows.
    Alarm tones follow the IEC 60601-1-8 burst patterns in spirit: high = 10 pulses (3+2, 3+2),
    medium = 3 pulses, low = 2 pulses, with harmonics-rich pulses around 500-700 Hz. */
 (function () {
@@ -99,11 +99,15 @@
   }
 
   /* The visible window, and once there is a dose, ticks in T+ minutes with the clock time under them.
-     Returns whether every trend graph was drawn to take it (plotly loads after the first ticks). */
+     Returns whether every trend graph was drawn to take it (plotly loads after the first ticks).
+     A live window ends AHEAD_S after now and slides on once now is within AHEAD_S - SLIDE_S of its end:
+     redrawing every graph's axes on every tick took most of the page's time with several pages open. */
+  const AHEAD_S = 30, SLIDE_S = 15;
   function setWindow(cursor, minutes) {
     if (!cursor || !cursor.now_ms || !window.Plotly) return false;
     const tz = cursor.tz_ms || 0;
-    const end = cursor.now_ms + (cursor.ended ? 5 : 30) * 1000;
+    const end = cursor.now_ms + (cursor.ended ? 5 : AHEAD_S) * 1000;
+    const drawn = [minutes, cursor.dose_ms, cursor.ended, tz].join("|");
     const start = cursor.now_ms - minutes * 60 * 1000;
     const update = { "xaxis.range": [clockText(start, tz), clockText(end, tz)] };
     if (cursor.dose_ms) {
@@ -117,17 +121,89 @@
     const graphs = Array.from(document.querySelectorAll(".trend .js-plotly-plot")).filter(function (gd) {
       return gd.data && gd._fullLayout;
     });
-    graphs.forEach(function (gd) { window.Plotly.relayout(gd, update); });
+    graphs.forEach(function (gd) {
+      const current = gd.kapmonWindow, ahead = current ? current.end - cursor.now_ms : 0;
+      if (current && current.drawn === drawn && ahead >= (AHEAD_S - SLIDE_S) * 1000 && ahead <= AHEAD_S * 1000) return;
+      window.Plotly.relayout(gd, update);
+      gd.kapmonWindow = { drawn: drawn, end: end };
+    });
     return graphs.length > 0 && graphs.length === document.querySelectorAll(".trend").length;
+  }
+
+  /* Live push: the server's WebSocket for this session says when there is news, and the page runs its tick at
+     once, the same tick as the 1-s poll (which goes on: it is what updates the page while the channel is down,
+     refused or blocked). One tick at a time: news that comes while a tick is on its way wakes one more tick
+     when it has landed. A channel that closes is opened again after a wait that doubles up to 30 s. */
+  const WAKE_WAIT_MS = 3000;  // a tick not landed after this long is taken as lost: news may wake another
+  const push = { url: null, socket: null, retryMs: 1000, timer: null, tick: 0, pollMs: null, restarts: 0,
+                 waking: 0, pending: false, state: "off" };
+  window.kapmonPush = push;
+
+  /* Each pushed tick restarts the poll's timer (dcc.Interval restarts it when its interval changes, so the
+     interval alternates by a millisecond), a little over a period away: devices that report every second then
+     drive the page through the push alone, instead of a poll landing beside each pushed tick (twice the work,
+     and the later tick supersedes the one on its way). The poll's own period is back at the first poll's tick
+     with no news before it, and as soon as the channel closes. */
+  const PUSHED_POLL_SLACK_MS = 250;  // design proposal: above the 0.2-s flush of a reading's arrival
+  function wake() {
+    if (push.waking && Date.now() - push.waking < WAKE_WAIT_MS) { push.pending = true; return; }
+    push.waking = Date.now();
+    push.pending = false;
+    push.tick += 1;
+    const props = { n_intervals: push.tick };
+    if (push.pollMs) props.interval = push.pollMs + PUSHED_POLL_SLACK_MS + (++push.restarts % 2);
+    window.dash_clientside.set_props("tick", props);
+  }
+
+  function pollAlone() {
+    if (push.pollMs) window.dash_clientside.set_props("tick", { interval: push.pollMs });
+  }
+
+  function landed(tick, interval) {
+    push.tick = Math.max(push.tick, tick || 0);
+    if (push.pollMs === null && interval) push.pollMs = interval;
+    if (!push.waking && interval !== push.pollMs) pollAlone();  // a poll's tick, no news since: poll every period
+    push.waking = 0;
+    if (push.pending) wake();
+    if (ended) stopPush();
+  }
+
+  function stopPush() {
+    push.url = null;
+    clearTimeout(push.timer);
+    if (push.socket) push.socket.close();
+    push.socket = null;
+    push.state = "off";
+    pollAlone();
+  }
+
+  function connect() {
+    push.timer = null;
+    if (!push.url || ended || !document.getElementById("live-root")) { push.state = "off"; return; }
+    const socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + push.url);
+    push.socket = socket;
+    push.state = "connecting";
+    socket.onopen = function () { push.state = "open"; push.retryMs = 1000; };
+    socket.onmessage = wake;
+    socket.onclose = function () {
+      if (push.socket !== socket) return;
+      push.socket = null;
+      pollAlone();
+      if (!push.url) return;
+      push.state = "polling";
+      push.timer = setTimeout(connect, push.retryMs);
+      push.retryMs = Math.min(push.retryMs * 2, 30000);
+    };
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     kapmon: {
       /* Every successful tick changes the cursor: remember when, keep the trend window, and say what the
          time axis measures; the trends wait (hidden behind "Waiting for data") until their first point. */
-      updated: function (cursor, minutes) {
+      updated: function (cursor, minutes, tick, interval) {
         lastUpdate = Date.now();
         ended = Boolean(cursor && cursor.ended);
+        landed(tick, interval);
         recorderLag = cursor && cursor.recorder ? Math.max(0, cursor.served - cursor.recorder) : 0;
         window.kapmonLastCursor = cursor;
         reopenFolds();
@@ -137,6 +213,11 @@
           ? "T+ = minutes since first dose (T+0 at " + clockText(cursor.dose_ms, cursor.tz_ms || 0).slice(11, 19) + ")"
           : "clock time (no dose yet)";
         return [waiting ? "trends trends-waiting" : "trends", waiting ? "" : ref];
+      },
+      /* The page's push channel: the address to open (none for a session not recorded by this server). */
+      pushTo: function (url) {
+        if (url !== push.url) { stopPush(); push.url = url || null; if (push.url) connect(); }
+        return push.state;
       },
       /* Runs in the browser every second, even when the server is gone. */
       watchdog: function (_n) {

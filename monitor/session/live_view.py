@@ -7,13 +7,19 @@ what discharge readiness needs) and the latest charted level of each observation
 published as one immutable :class:`LiveSnapshot`, swapped under a lock: a page reads it without waiting on the
 hub and never sees half an update. A page reads the snapshot and only the stored rows after its own cursor, up
 to the snapshot's.
+
+Pages are also told when a snapshot brings news (:func:`news`: a numeric, an event, an alarm, the dosing
+decision, the audio pause, a repeat NIBP, a recording failure): the view counts such snapshots
+(:attr:`LiveView.news_count`) and sets the event of each caller :meth:`LiveView.watching` it. Nothing queues:
+a caller that reads late just sees the latest count, and the hub never waits for a caller.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -136,6 +142,21 @@ class LiveSnapshot:
         return readiness(self.plan, self.baseline, self.trusted.get, self.last_dose_end, len(self.alarms), now)
 
 
+def news(snap: LiveSnapshot) -> tuple:
+    """What a page must show as soon as it changes: the newest numeric reading, the last event, the alarms
+    (with their values and acknowledgement), the dosing decision, the audio pause, a repeat NIBP asked for and a
+    recording failure. Waveform samples and the clock alone are not news: the page's 1-s tick draws them."""
+    return (
+        max((r.id for r in snap.latest.values()), default=0),
+        snap.event_id,
+        tuple(map(repr, snap.alarms)),  # ActiveAlarm is mutable: compare what it says now, not the object
+        snap.decision.key,
+        snap.paused_until,
+        snap.repeat_nibp,
+        snap.recording_failed,
+    )
+
+
 class LiveView:
     """The read model of one running session. :meth:`saved` and :meth:`publish` are called in the hub's
     thread only; :meth:`snapshot` from any thread."""
@@ -155,8 +176,11 @@ class LiveView:
         self._corrected = {c for e in events if e.kind == CORRECTION and (c := corrects(e.data)) is not None}
         self._discharged = next((e for e in events if e.kind == "discharge"), None)
         self._lock = threading.Lock()
+        self._watchers: set[threading.Event] = set()
         self._version = 0
         self._snapshot = self._build(engine, decision, time.time(), session.started, None)
+        self._news = news(self._snapshot)
+        self._news_count = 0
 
     def snapshot(self) -> LiveSnapshot:
         """The latest published snapshot (never blocks on the hub)."""
@@ -197,9 +221,34 @@ class LiveView:
         """Publish the state after a flush or an action: ``engine`` and ``decision`` are the rules' now,
         ``flushed`` the wall clock of the hub's last flush, ``at`` the session time."""
         built = self._build(engine, decision, flushed, at, recording_failed)
+        key = news(built)
         with self._lock:
             self._snapshot = built
+            fresh = key != self._news
+            if fresh:
+                self._news = key
+                self._news_count += 1
+            watchers = tuple(self._watchers) if fresh else ()
+        for wake in watchers:
+            wake.set()
         return built
+
+    @property
+    def news_count(self) -> int:
+        """How many published snapshots brought news (see :func:`news`)."""
+        with self._lock:
+            return self._news_count
+
+    @contextmanager
+    def watching(self, wake: threading.Event) -> Iterator[None]:
+        """Set ``wake`` each time a snapshot brings news, while in the block (from any thread)."""
+        with self._lock:
+            self._watchers.add(wake)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._watchers.discard(wake)
 
     def _build(
         self, engine: AlarmEngine, decision: Decision, flushed: float, at: float, recording_failed: str | None

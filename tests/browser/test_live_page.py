@@ -8,6 +8,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from layouts.app import create_app
+from layouts.components import TRENDS
 from monitor.cli.demo import start_demo
 from devices.reading import Condition, reading
 from devices.virtual.scenarios import screening
@@ -352,7 +353,7 @@ def test_the_page_fits_the_screen_with_everything_open(dash_duo, quiet, width, h
     dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
     inject_bp(hub, 196, 118)
     wait_for(lambda: cards(dash_duo), 15, "the NIBP card")
-    dash_duo.wait_for_contains_text("#value-nibp", "196/118", timeout=5)
+    wait_for(lambda: "196/118" in text(dash_duo, "#value-nibp"), 15, "the NIBP tile")  # redrawn each tick: no handle
     wait_for(lambda: dash_duo.driver.execute_script(
         "return document.querySelectorAll('#trend-bp .annotation-text').length >= 6"), 15, "the trends drawn")
     dash_duo.driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
@@ -537,6 +538,29 @@ def test_the_time_axis_is_t_plus_after_a_dose_and_never_shows_milliseconds(dash_
     after = wait_for(lambda: [t for t in ticks() if t.startswith("T")], 10, "T+ ticks")
     assert all(re.fullmatch(r"T[+-]\d+( h \d\d)?\d\d:\d\d", t) for t in after), after  # T+5 over its clock time
     assert "minutes since first dose" in text(dash_duo, "#time-ref")
+
+
+def test_the_trend_window_slides_in_steps_not_on_every_tick(dash_duo, quiet):
+    """Redrawing every trend's axes on every tick took most of a page's time with several pages open: over
+    five ticks each graph's window is drawn at most once more, and it still ends ahead of now."""
+    store, hub = quiet
+    dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "const gs = Array.from(document.querySelectorAll('.trend .js-plotly-plot'));"
+        "return gs.length > 0 && gs.length === document.querySelectorAll('.trend').length && gs.every(g => g.kapmonWindow)"), 20,
+        "the trends drawn")
+    dash_duo.driver.execute_script("""
+        window.relayouts = 0; const relayout = window.Plotly.relayout;
+        window.Plotly.relayout = function () { window.relayouts += 1; return relayout.apply(this, arguments); };""")
+    served = lambda: dash_duo.driver.execute_script("return window.kapmonLastCursor.served")
+    for _ in range(5):
+        last = served()
+        wait_for(lambda: served() != last, 15, "the next tick")
+    assert dash_duo.driver.execute_script("return window.relayouts") <= len(TRENDS)  # one slide at most
+    ahead = dash_duo.driver.execute_script(
+        "const g = document.querySelector('#trend-hr .js-plotly-plot'); return g.kapmonWindow.end - window.kapmonLastCursor.now_ms")
+    assert 0 < ahead <= 30_000
 
 
 @pytest.fixture

@@ -188,3 +188,49 @@ def test_a_live_view_that_cannot_update_never_stops_the_recorder(tmp_path):
         assert hub.view.snapshot() is kept and hub.running
     finally:
         hub.stop()
+
+
+def test_news_is_a_numeric_an_event_or_a_change_of_alarm_not_a_waveform_or_the_clock(tmp_path):
+    """A page is woken for what it must show at once; pleth samples and a flush with nothing new wait for
+    its 1-s tick."""
+    _, rules, view = session_with(tmp_path)
+    wake = threading.Event()
+    with view.watching(wake):
+        counts = [view.news_count]
+
+        def publish(readings=(), events=(), reading_id=0, event_id=0, at=START + 1) -> None:
+            if readings or events:
+                view.saved(list(readings), list(events), Written(reading_id=reading_id, event_id=event_id))
+            rules.add([r for r in readings if r.vital != "pleth"])
+            rules.advance(at)
+            view.publish(rules.engine, rules.decision, at, at, None)
+            counts.append(view.news_count)
+
+        publish(at=START + 1)  # a flush with nothing new
+        publish([reading(START + 1.5, "pleth", 0.4, "ox")], reading_id=1)  # a waveform sample
+        assert counts[-1] == counts[0] and not wake.is_set()
+        publish([reading(START + 2, "hr", 80, "ox")], reading_id=2, at=START + 2)
+        assert counts[-1] == counts[-2] + 1 and wake.is_set()
+        wake.clear()
+        publish(events=[(START + 3, "note", {"text": "calm"}, "RN Li")], event_id=1, at=START + 3)
+        assert counts[-1] == counts[-2] + 1 and wake.is_set()
+        wake.clear()
+        publish([reading(START + 4, "sbp", 200, "cuff")], reading_id=3, at=START + 5)  # raises an alarm
+        assert any(a.vital == "sbp" for a in view.snapshot().alarms) and counts[-1] == counts[-2] + 1
+    wake.clear()
+    publish([reading(START + 6, "hr", 81, "ox")], reading_id=4, at=START + 6)
+    assert counts[-1] == counts[-2] + 1 and not wake.is_set()  # no longer watching: no longer woken
+
+
+def test_an_alarm_acknowledged_is_news_though_no_row_was_read(tmp_path):
+    _, rules, view = session_with(tmp_path)
+    r = reading(START + 1, "sbp", 200, "cuff")
+    view.saved([r], [], Written(reading_id=1))
+    rules.add([r])
+    rules.advance(START + 2)
+    view.publish(rules.engine, rules.decision, START + 2, START + 2, None)
+    before = view.news_count
+    alarm = next(a for a in rules.engine.active() if a.vital == "sbp")
+    rules.act(START + 3, lambda engine: engine.acknowledge(alarm.alarm_id, "RN Li", START + 3))
+    view.publish(rules.engine, rules.decision, START + 3, START + 3, None)
+    assert view.news_count == before + 1
