@@ -258,3 +258,18 @@ def test_a_level_charted_after_the_last_reading_is_still_part_of_the_recording()
     meta = validate_metadata({"format": FORMAT, "duration_s": 60, "observations": [{"t": 600, "scale": "moaas", "level": 2}]})
     recording = Recording(None, meta, [reading(0.0, "spo2", 97, "ox"), reading(30.0, "spo2", 97, "ox")])
     assert recording.end == 600.0
+
+
+def test_a_whole_level_stored_as_a_float_is_a_level_everywhere(store):
+    """A level of 2.0 is level 2: the central station's check of a room's mirrored rows takes it as JSON gives it,
+    and what it stores must summarise, be described and exported as the whole level, never stop the summary."""
+    from monitor.central.checks import checked_row
+
+    _session(store)
+    t, kind, data, who = checked_row("events", [7, 60.0, "observation", {"scale": "moaas", "level": 2.0}, "RN A"], 100.0)
+    store.write("s1", events=[(t, kind, data, who)])
+    [charted] = store.observations("s1")
+    assert type(charted.level) is int and charted.data() == {"scale": "moaas", "level": 2}
+    s = summarise(load_record(store, "s1"))
+    rows = dict(next(rows for title, rows in describe(s, 0.0) if title == "Observations"))
+    assert rows["Sedation (MOAA/S)"].startswith("deepest 2 (responds only to mild prodding or shaking) at T+1 min")
