@@ -273,3 +273,9 @@ def test_a_whole_level_stored_as_a_float_is_a_level_everywhere(store):
     s = summarise(load_record(store, "s1"))
     rows = dict(next(rows for title, rows in describe(s, 0.0) if title == "Observations"))
     assert rows["Sedation (MOAA/S)"].startswith("deepest 2 (responds only to mild prodding or shaking) at T+1 min")
+
+
+@pytest.mark.parametrize("level", [1e308, -1e300, 1e20])
+def test_a_huge_level_is_refused_in_one_short_line_as_it_was_given(level):
+    problem = observation_problem("moaas", level)
+    assert problem == f"MOAA/S level {level!r} is not one of 0-5"
