@@ -586,9 +586,11 @@ def _at(p: Point | None, unit: str, sign: bool = False) -> str:
     return f"{value} {unit}{when}"
 
 
-def yes_no(answer: bool | None, scale: str) -> str:
-    """A REMS-style yes/no answered from a charted scale."""
-    return f"not known ({scale} not charted)" if answer is None else ("yes" if answer else "no") + f" (charted {scale})"
+def yes_no(answer: bool | None, scale: str, dosed: bool) -> str:
+    """A REMS-style yes/no answered from a charted scale (after the first dose, when ``dosed``)."""
+    if answer is None:
+        return f"not known ({scale} not charted{' after the dose' if dosed else ''})"
+    return ("yes" if answer else "no") + f" (charted {scale})"
 
 
 def observation_rows(charted: Sequence[ScaleSummary], started: float, first_dose: float | None) -> list[tuple[str, str]]:
@@ -686,8 +688,8 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
                     "First dose to end",
                     minutes(r.after_dose_s) + ("" if r.after_dose_s is None else " (>= 2 h)" if r.two_hours else " (< 2 h)"),
                 ),
-                ("Sedation", yes_no(r.sedated, "MOAA/S")),
-                ("Dissociation", yes_no(r.dissociated, "dissociation")),
+                ("Sedation", yes_no(r.sedated, "MOAA/S", s.first_dose is not None)),
+                ("Dissociation", yes_no(r.dissociated, "dissociation", s.first_dose is not None)),
             ],
         ),
     ]

@@ -279,3 +279,14 @@ def test_a_whole_level_stored_as_a_float_is_a_level_everywhere(store):
 def test_a_huge_level_is_refused_in_one_short_line_as_it_was_given(level):
     problem = observation_problem("moaas", level)
     assert problem == f"MOAA/S level {level!r} is not one of 0-5"
+
+
+def test_the_summary_says_a_rems_answer_is_not_known_when_nothing_was_charted_after_the_dose(store):
+    _session(store)
+    store.write("s1", events=[(600.0, "dose", {"route": "im", "drug": "ketamine", "mg": 50.0, "end": None}, "RN"),
+                              (590.0, "observation", {"scale": "moaas", "level": 5}, "RN"),
+                              (600.0, "observation", {"scale": "dissociation", "level": 0}, "RN")])
+    s = summarise(load_record(store, "s1"))
+    rows = dict(next(rows for title, rows in describe(s, 0.0) if title == "Monitoring (REMS-style)"))
+    assert rows["Sedation"] == "not known (MOAA/S not charted after the dose)"
+    assert rows["Dissociation"] == "not known (dissociation not charted after the dose)"
