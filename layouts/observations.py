@@ -178,10 +178,8 @@ def chosen_level(rules: Sequence[ObservationRule], scale: object, level: object)
 
 def double_tap(last: Observation, observation: Observation, speed: float) -> bool:
     """Whether ``observation`` repeats ``last`` (same scale, level and person) within ``DOUBLE_TAP_S`` real seconds."""
-    return (
-        (last.scale, last.level, last.who) == (observation.scale, observation.level, observation.who)
-        and 0.0 <= observation.t - last.t < DOUBLE_TAP_S * speed
-    )
+    same = (last.scale, last.level, last.who) == (observation.scale, observation.level, observation.who)
+    return same and 0.0 <= observation.t - last.t < DOUBLE_TAP_S * speed
 
 
 def chart(hub: Hub, who: str, scale: object, level: object) -> tuple[str, bool]:
