@@ -598,7 +598,7 @@ def observation_rows(charted: Sequence[ScaleSummary], started: float, first_dose
     rows = []
     for c in charted:
         spec = SCALES[c.scale]
-        last = f"last {c.last} at T+{minutes(c.last_t - started)}; charted {c.count} times"
+        last = f"last {c.last} at T+{minutes(c.last_t - started)}; charted {c.count} time{'s' if c.count > 1 else ''}"
         if not c.affected:
             rows.append((spec.name_text, f"never affected ({c.worst}, {spec.words(c.worst)}); {last}"))
             continue

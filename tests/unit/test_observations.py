@@ -13,7 +13,7 @@ from devices.patient import observation_problem
 from devices.reading import reading
 from devices.vocabulary import MEASURES, SCALES, SCORE_UNIT
 from monitor.analysis.charted import UNSCHEDULED_HOLD_S, summarise_charted
-from monitor.analysis.summary import describe, load_record, summarise
+from monitor.analysis.summary import describe, load_record, observation_rows, summarise
 from monitor.cli.protocol import SAMPLE_SCREENING
 from monitor.rules.observations import DUE, NOT_DUE, OVERDUE, next_due, overdue_at, status
 from monitor.rules.plan import make_plan
@@ -290,3 +290,9 @@ def test_the_summary_says_a_rems_answer_is_not_known_when_nothing_was_charted_af
     rows = dict(next(rows for title, rows in describe(s, 0.0) if title == "Monitoring (REMS-style)"))
     assert rows["Sedation"] == "not known (MOAA/S not charted after the dose)"
     assert rows["Dissociation"] == "not known (dissociation not charted after the dose)"
+
+
+def test_a_scale_charted_once_reads_charted_1_time():
+    [once] = summarise_charted([Observation(60.0, "nausea", 1)], 600.0, ())
+    [(_, text)] = observation_rows([once], 0.0, None)
+    assert text.endswith("charted 1 time"), text
