@@ -58,9 +58,8 @@ def observation_problem(scale: object, level: object) -> str | None:
     spec = SCALES.get(scale) if isinstance(scale, str) else None
     if spec is None:
         return f"unknown observation scale {scale!r} (known: {', '.join(SCALES)})"
-    if isinstance(level, float) and level.is_integer():
-        level = int(level)
-    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= spec.top:
+    whole = int(level) if isinstance(level, float) and level.is_integer() else level
+    if isinstance(whole, bool) or not isinstance(whole, int) or not 0 <= whole <= spec.top:
         return f"{spec.label} level {level!r} is not one of 0-{spec.top}"
     return None
 

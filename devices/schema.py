@@ -101,6 +101,12 @@ def json_lines(text: str) -> dict[str, int]:
     ({} when the text is not JSON)."""
     decoder = json.JSONDecoder()
     lines: dict[str, int] = {}
+    known = [0, 1]  # a position whose line is known, and that line: keys come in order, so each newline is counted once
+
+    def line_at(pos: int) -> int:
+        at, line = known
+        known[:] = [pos, line + text.count("\n", at, pos)]
+        return known[1]
 
     def skip(pos: int) -> int:
         while pos < len(text) and text[pos] in " \t\r\n":
@@ -116,11 +122,11 @@ def json_lines(text: str) -> dict[str, int]:
             if closing == "}":
                 key, after = decoder.raw_decode(text, pos)
                 path = f"{where}.{key}" if where else str(key)
-                lines.setdefault(path, text.count("\n", 0, pos) + 1)
+                lines.setdefault(path, line_at(pos))
                 pos = value(skip(after) + 1, path)
             else:
                 path = f"{where}[{index}]"
-                lines.setdefault(path, text.count("\n", 0, skip(pos)) + 1)
+                lines.setdefault(path, line_at(skip(pos)))
                 pos, index = value(pos, path), index + 1
             pos = skip(pos)
             pos = skip(pos + 1) if text[pos] == "," else pos

@@ -17,7 +17,7 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from devices.vocabulary import PHYSIOLOGICAL, PRIORITY_MARK, PRIORITY_RANK, SCALES
 from layouts.components import clock_text, wildcards
-from layouts.controls import acting_on, clicked, feedback, live_hub, said
+from layouts.controls import CHECK_THEN_RECORD, acting_on, clicked, feedback, live_hub, said
 from monitor.rules.alarm_groups import ActiveAlarm
 from monitor.rules.observations import DUE, NOT_DUE, OVERDUE, next_due
 from monitor.rules.protocol import ObservationRule
@@ -25,6 +25,9 @@ from monitor.session.hub import Hub
 from monitor.session.live_view import Chart, LiveSnapshot
 from monitor.session.model import Observation
 
+# Design proposal: the same level charted again by the same person within this many real seconds is the second
+# tap of a double tap (a nurse charting again means it later, after looking again at the patient).
+DOUBLE_TAP_S = 5.0
 STATE_WORDS = {NOT_DUE: "", DUE: "DUE NOW", OVERDUE: "\u26a0 OVERDUE"}  # overdue: a mark and a word, never colour alone
 
 
@@ -173,15 +176,27 @@ def chosen_level(rules: Sequence[ObservationRule], scale: object, level: object)
     return name, level
 
 
+def double_tap(last: Observation, observation: Observation, speed: float) -> bool:
+    """Whether ``observation`` repeats ``last`` (same scale, level and person) within ``DOUBLE_TAP_S`` real seconds."""
+    same = (last.scale, last.level, last.who) == (observation.scale, observation.level, observation.who)
+    return same and 0.0 <= observation.t - last.t < DOUBLE_TAP_S * speed
+
+
 def chart(hub: Hub, who: str, scale: object, level: object) -> tuple[str, bool]:
-    """Chart ``level`` of ``scale`` now as ``who``; say what was charted, or why not (nothing is stored then)."""
-    try:
-        name, value = chosen_level(hub.view.snapshot().plan.protocol.observations, scale, level)
-        observation = Observation(hub.now(), name, value, who)
-    except ValueError as exc:
-        return f"Not charted: {exc}.", False
-    hub.observe(observation)
-    spec = SCALES[name]
+    """Chart ``level`` of ``scale`` now as ``who``; say what was charted, or why not (nothing is stored then).
+    The same level charted again by the same person at once (a double tap) is said, not stored twice."""
+    with CHECK_THEN_RECORD:
+        snap = hub.view.snapshot()
+        try:
+            name, value = chosen_level(snap.plan.protocol.observations, scale, level)
+            observation = Observation(hub.now(), name, value, who)
+        except ValueError as exc:
+            return f"Not charted: {exc}.", False
+        spec = SCALES[name]
+        last = snap.observations.get(name)
+        if last is not None and double_tap(last, observation, hub.clock_speed):
+            return f"{spec.label} {value} already charted by {who} at {clock_text(last.t)[11:19]}", True
+        hub.observe(observation)
     return f"{spec.label} {value} ({spec.words(value)}) charted by {who} at {clock_text(observation.t)[11:19]}", True
 
 

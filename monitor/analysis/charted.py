@@ -73,6 +73,12 @@ def summarise_charted(observations: Sequence[Observation], end: float, rules: Se
     ]
 
 
+def after_dose(observations: Sequence[Observation], first_dose: float | None) -> list[Observation]:
+    """The chartings made after the first dose (all of them when none is recorded): what the REMS form's sedation
+    and dissociation questions are about; one charted at the dose instant is the pre-dose assessment."""
+    return [o for o in observations if first_dose is None or o.t > first_dose]
+
+
 def charted_answer(summaries: Sequence[ScaleSummary], scale: str) -> bool | None:
     """Whether ``scale`` showed any effect in the session: ``None`` when it was never charted."""
     found = next((s for s in summaries if s.scale == scale), None)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from devices.errors import KapmonError
 from devices.reading import Reading
 from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK, SCALES
-from monitor.analysis.charted import ScaleSummary, charted_answer, summarise_charted
+from monitor.analysis.charted import ScaleSummary, after_dose, charted_answer, summarise_charted
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import fmt
 from monitor.rules.baseline import Baseline, BaselineBuilder, describe_rule
@@ -451,19 +451,21 @@ class Rems:
     monitoring_s: float
     after_dose_s: float | None
     pre_discharge: BP | None = None  # the last BP before the recorded discharge (or the end of the record)
-    sedated: bool | None = None  # from the charted MOAA/S: None when it was never charted
-    dissociated: bool | None = None  # from the charted dissociation levels: None when never charted
+    sedated: bool | None = None  # from the MOAA/S charted after the dose: None when it was not
+    dissociated: bool | None = None  # from the dissociation levels charted after the dose: None when they were not
+    charted: tuple[ScaleSummary, ...] = ()  # each scale as charted after the first dose, which answers both
 
     @property
     def two_hours(self) -> bool:
         return self.after_dose_s is not None and self.after_dose_s >= REMS_MIN_S
 
 
-def rems(record: SessionRecord, protocol: Protocol, charted: Sequence[ScaleSummary] = ()) -> Rems:
+def rems(record: SessionRecord, protocol: Protocol) -> Rems:
     """Pre-dose, ~40 min, pre-discharge and end-of-session BP; total monitoring time; sedation and dissociation
-    as charted."""
+    as charted after the first dose."""
     bps = [b for b in bp_readings(record.readings) if b.sbp is not None]
     first = record.first_dose
+    charted = summarise_charted(after_dose(record.observations, first), record.end, protocol.observations)
     route = protocol.routes.get(record.session.route)
     cp = next(iter(route.checkpoints), None) if route else None
     at_min, window_min = (cp.after_dose_min, cp.window_min) if cp else (40.0, 10.0)
@@ -485,6 +487,7 @@ def rems(record: SessionRecord, protocol: Protocol, charted: Sequence[ScaleSumma
         before_leaving[-1] if before_leaving else None,
         charted_answer(charted, "moaas"),
         charted_answer(charted, "dissociation"),
+        tuple(charted),
     )
 
 
@@ -551,7 +554,7 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         alarms=alarm_stats(eps),
         episodes=eps,
         discharge=discharge(record, base, eps, plan_for(record, protocol)),
-        rems=rems(record, protocol, charted),
+        rems=rems(record, protocol),
         protocol=named,
         observations=charted,
     )
@@ -583,9 +586,11 @@ def _at(p: Point | None, unit: str, sign: bool = False) -> str:
     return f"{value} {unit}{when}"
 
 
-def yes_no(answer: bool | None, scale: str) -> str:
-    """A REMS-style yes/no answered from a charted scale."""
-    return f"not known ({scale} not charted)" if answer is None else ("yes" if answer else "no") + f" (charted {scale})"
+def yes_no(answer: bool | None, scale: str, dosed: bool) -> str:
+    """A REMS-style yes/no answered from a charted scale (after the first dose, when ``dosed``)."""
+    if answer is None:
+        return f"not known ({scale} not charted{' after the dose' if dosed else ''})"
+    return ("yes" if answer else "no") + f" (charted {scale})"
 
 
 def observation_rows(charted: Sequence[ScaleSummary], started: float, first_dose: float | None) -> list[tuple[str, str]]:
@@ -593,7 +598,7 @@ def observation_rows(charted: Sequence[ScaleSummary], started: float, first_dose
     rows = []
     for c in charted:
         spec = SCALES[c.scale]
-        last = f"last {c.last} at T+{minutes(c.last_t - started)}; charted {c.count} times"
+        last = f"last {c.last} at T+{minutes(c.last_t - started)}; charted {c.count} time{'s' if c.count > 1 else ''}"
         if not c.affected:
             rows.append((spec.name_text, f"never affected ({c.worst}, {spec.words(c.worst)}); {last}"))
             continue
@@ -683,8 +688,8 @@ def describe(s: Summary, started: float) -> list[tuple[str, list[tuple[str, str]
                     "First dose to end",
                     minutes(r.after_dose_s) + ("" if r.after_dose_s is None else " (>= 2 h)" if r.two_hours else " (< 2 h)"),
                 ),
-                ("Sedation", yes_no(r.sedated, "MOAA/S")),
-                ("Dissociation", yes_no(r.dissociated, "dissociation")),
+                ("Sedation", yes_no(r.sedated, "MOAA/S", s.first_dose is not None)),
+                ("Dissociation", yes_no(r.dissociated, "dissociation", s.first_dose is not None)),
             ],
         ),
     ]

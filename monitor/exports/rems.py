@@ -21,9 +21,10 @@ Each field is filled from the record or listed as missing with why, never guesse
 - **BP**: the last cuff reading before the first dose; the one nearest the protocol's 40-min checkpoint
   within its window (``monitor.analysis.summary.rems``); the last after the first dose and at most
   ``PREDISCHARGE_BP_S`` before completion (the live page's pre-discharge reminder uses the same time).
-- **Sedation, dissociation**: from the charted MOAA/S and dissociation levels first ("Yes" when any level
-  showed an effect, with the deepest or worst level and when; "No" when charted and never affected). Only
-  when the scale was never charted, and for **respiratory depression**: "Yes" when a note names it (the live
+- **Sedation, dissociation**: from the MOAA/S and dissociation levels charted after the first dose first ("Yes"
+  when any level showed an effect, with the deepest or worst level and when; "No" when charted and never
+  affected; the form asks about the time after the medicine). Only when the scale was not charted after the
+  dose, and for **respiratory depression**: "Yes" when a note names it (the live
   page's Dissociation button writes such a note), "No" when a note says it was absent ("no dissociation"),
   else missing. Each answer says which it came from. Serious adverse events are the clinician's judgement:
   always listed for them to answer, with the notes and high-priority alarms that bear on it.
@@ -507,8 +508,8 @@ def adverse_fields(record: SessionRecord, summary: Summary, ref: TimeRef) -> lis
     for label, words in TERMS.items():
         present, absent = mentions(notes, words)
         scale = CHARTED.get(label)
-        charted = next((c for c in summary.observations if c.scale == scale), None)
-        unless = f"{SCALES[scale].label} not charted; " if scale else ""
+        charted = next((c for c in summary.rems.charted if c.scale == scale), None)
+        unless = f"{SCALES[scale].label} not charted after the dose; " if scale else ""
         if charted is not None:
             out.append(charted_field(label, charted, ref))
         elif present:

@@ -486,7 +486,7 @@ class Hub:
     def retract(self, event_id: int, reason: str, who: str) -> str:
         """Mark a dose, note or hand-taken BP "entered in error" with a reason: an appended, audited
         correction (nothing is deleted). The session's rules are judged again without it; alarms that
-        only the wrong entry raised are cleared, saying why. Returns what was done, in words;
+        only the wrong entry raised are cleared, and those it kept away are raised, saying why. Returns what was done, in words;
         ``ValueError`` when the entry cannot be corrected."""
 
         def act() -> str:
@@ -522,14 +522,16 @@ class Hub:
         self.rules, _ = restore_rules(self.store, self.session, fresh)
         self.rules.add(scheduled_inputs(x for x in self.scheduled if x.t > now))  # still to come
         self.rules.advance(now)
-        after = {a.alarm_id for a in self.engine.active()}
-        gone = [
-            AlarmEvent(now, "cleared", a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule, f"{a.message}: {why}")
-            for alarm_id, a in before.items()
-            if alarm_id not in after
+        after = {a.alarm_id: a for a in self.engine.active()}
+        gone = [a for alarm_id, a in before.items() if alarm_id not in after]
+        new = [a for alarm_id, a in after.items() if alarm_id not in before]  # e.g. a scale overdue without the charting
+        changes = [
+            AlarmEvent(now, event, a.alarm_id, a.priority, a.kind, a.vital, a.value, a.limit, a.rule, f"{a.message}: {why}")
+            for event, alarms in (("cleared", gone), ("raised", new))
+            for a in alarms
         ]
         changed = [] if self.rules.decision.key == decided.key else [(now, "dosing", dosing_data(self.rules.decision), None)]
-        self._save(events=changed, alarms=gone)
+        self._save(events=changed, alarms=changes)
 
     def dose_problems(self, dose: Dose) -> list[Any]:
         """Where ``dose`` would be outside the protocol's bounds, given this session's doses so far."""

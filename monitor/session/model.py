@@ -39,6 +39,7 @@ class Observation:
     def __post_init__(self) -> None:
         if problem := observation_problem(self.scale, self.level):
             raise ValueError(problem)
+        object.__setattr__(self, "level", int(self.level))  # 2.0 from JSON is level 2, as a scale's words index it
 
     def data(self) -> dict:
         """What the store keeps of it as an ``observation`` event (who is the event's own field)."""

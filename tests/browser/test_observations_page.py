@@ -150,3 +150,17 @@ def test_a_bad_level_scale_or_name_posted_is_refused_and_nothing_is_stored(tmp_p
         ok = json.dumps(chart_request(client, hub, "moaas", 4).get_json())
         assert "MOAA/S 4 (lethargic response" in ok and "said-ok" in ok  # the same request with a real level is charted
         assert [e.data for e in store.events(hub.session.id, kind="observation")] == [{"scale": "moaas", "level": 4}]
+
+
+def test_a_double_tap_on_a_level_charts_it_once_and_another_level_at_once_is_still_charted(tmp_path):
+    with session(tmp_path) as (store, hub):
+        client = create_app(store, {hub.session.id: hub}).server.test_client()
+        first = json.dumps(chart_request(client, hub, "moaas", 4).get_json())
+        again = json.dumps(chart_request(client, hub, "moaas", 4).get_json())  # the second tap of a double tap
+        assert "said-ok" in first and "said-ok" in again
+        assert "MOAA/S 4 already charted by RN Li" in again
+        assert [e.data for e in store.events(hub.session.id, kind="observation")] == [{"scale": "moaas", "level": 4}]
+        chart_request(client, hub, "moaas", 3)  # a mis-tap put right at once is a charting of its own
+        chart_request(client, hub, "moaas", 4, "RN Ng")  # and so is another nurse's
+        assert [(e.data["level"], e.who) for e in store.events(hub.session.id, kind="observation")] == [
+            (4, "RN Li"), (3, "RN Li"), (4, "RN Ng")]

@@ -382,12 +382,13 @@ CASES: tuple[Case, ...] = (
     Case("im-charting-overdue",
          "IM 50 mg at 10 min. The nurse charts every scale once before the dose and then nothing: MOAA/S, breathing "
          "and dissociation are overdue 20 min after the dose (every 15 min, 5 min grace), a LOW reminder each; "
-         "nausea and anxiety (every 30 min, 10 min grace) not yet by 45 min. Nothing sedated: REMS sedation no.",
+         "nausea and anxiety (every 30 min, 10 min grace) not yet by 45 min. Nothing charted after the dose: the REMS "
+         "sedation and dissociation answers are not known (the form asks about the time after the medicine).",
          "[[observation]] every_min and grace_min (design proposal); the NIBP-overdue pattern",
          Expect(raised=(("moaas_overdue", "low", 30, 0), ("breathing_overdue", "low", 30, 0),
                         ("dissociation_overdue", "low", 30, 0)),
                 absent=("nausea_overdue", "anxiety_overdue", "moaas_low"),
-                summary={"observations.moaas.worst": 5, "rems.sedated": False, "rems.dissociated": False}),
+                summary={"observations.moaas.worst": 5, "rems.sedated": None, "rems.dissociated": None}),
          protocol="kap-im", minutes=45, doses=((10, 50, None),),
          observations=tuple((9, scale, level) for scale, level in
                             (("moaas", 5), ("breathing", 0), ("dissociation", 0), ("nausea", 0), ("anxiety", 0)))),

@@ -41,11 +41,17 @@ def feed(hub: Hub, clock: HandClock, seconds: range) -> None:
     hub._flush()
 
 
-def test_a_charted_sedation_alarms_holds_and_marked_in_error_both_go_saying_why(tmp_path):
+def dosed_at_one_minute(tmp_path) -> tuple[Store, Hub, HandClock]:
+    """A session with a minute of quiet vitals and IM ketamine 50 mg given at its first minute."""
     store = Store(tmp_path / "k.db")
     hub, clock = hub_on(store)
     feed(hub, clock, range(0, 60))
     hub.add_dose(Dose(START + 60, "im", "ketamine", 50.0), "RN Li")
+    return store, hub, clock
+
+
+def test_a_charted_sedation_alarms_holds_and_marked_in_error_both_go_saying_why(tmp_path):
+    store, hub, clock = dosed_at_one_minute(tmp_path)
     feed(hub, clock, range(60, 1860))
     hub.observe(Observation(clock.t, "moaas", 2, "RN Li"))
     assert {"moaas_deep", "moaas_low"} <= {a.alarm_id for a in hub.active_alarms()}
@@ -74,10 +80,7 @@ def test_scripted_observations_are_played_at_their_times_and_judged_from_the_sta
 
 
 def test_a_resumed_session_keeps_the_charting_schedule(tmp_path):
-    store = Store(tmp_path / "k.db")
-    hub, clock = hub_on(store)
-    feed(hub, clock, range(0, 60))
-    hub.add_dose(Dose(START + 60, "im", "ketamine", 50.0), "RN Li")
+    store, hub, clock = dosed_at_one_minute(tmp_path)
     feed(hub, clock, range(60, 120))
     hub.observe(Observation(clock.t, "moaas", 5, "RN Li"))
     session = store.session("s1")
@@ -86,3 +89,18 @@ def test_a_resumed_session_keeps_the_charting_schedule(tmp_path):
     assert rules.engine.charted("moaas") == START + 120
     events = rules.advance(START + 120 + 900 + 300 + 1)
     assert "moaas_overdue" in {e.alarm_id for e in events if getattr(e, "event", "") == "raised"}
+
+
+def test_a_charting_marked_in_error_that_leaves_a_scale_overdue_records_the_reminder_raised(tmp_path):
+    store, hub, clock = dosed_at_one_minute(tmp_path)
+    feed(hub, clock, range(60, 120))
+    hub.observe(Observation(clock.t, "moaas", 5, "RN Li"))  # due at 17 min, overdue from 22 min
+    feed(hub, clock, range(120, 1000))
+    hub.observe(Observation(clock.t, "moaas", 5, "RN Li"))
+    feed(hub, clock, range(1000, 1500))
+    wrong = store.events("s1", kind="observation")[-1]
+    hub.retract(wrong.id, "charted for the wrong patient", "RN Li")
+    assert "moaas_overdue" in {a.alarm_id for a in hub.active_alarms()}
+    raised = [a for _, a in store.alarm_events("s1") if a.alarm_id == "moaas_overdue" and a.event == "raised"]
+    assert [a.t for a in raised] == [START + 1500]  # the history (review, summary, central station) has it too
+    assert raised[0].message.endswith("observation entered in error by RN Li: charted for the wrong patient")

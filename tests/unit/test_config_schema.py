@@ -174,3 +174,25 @@ def test_a_hostile_value_is_shown_short(tmp_path):
     with pytest.raises(RecordingError) as info:
         read_metadata(path)
     assert len(str(info.value)) < len(str(path)) + 120 and re.search(r"seed: must be int, got 'x+\.\.\.$", str(info.value))
+
+
+class CountingText(str):
+    """A text that adds up how many characters its ``count`` scans."""
+
+    scanned = 0
+
+    def count(self, sub, start=0, end=None):
+        stop = len(self) if end is None else end
+        CountingText.scanned += max(0, stop - start)
+        return super().count(sub, start, end)
+
+
+def test_json_lines_reads_a_long_list_once_not_once_per_item():
+    """A sidecar with tens of thousands of charted observations is located line by line in one pass (scanning
+    from the start for each key made 50,000 observations take minutes)."""
+    items = ",\n".join('  {"t": %d, "scale": "moaas", "level": 5}' % i for i in range(2000))
+    text = CountingText('{\n "observations": [\n' + items + "\n ]\n}")
+    CountingText.scanned = 0
+    lines = json_lines(text)
+    assert lines["observations[1999].level"] == 2002 and lines["observations[0]"] == 3
+    assert CountingText.scanned <= len(text)

@@ -222,9 +222,10 @@ def test_rems_falls_back_to_notes_only_for_a_scale_never_charted(tmp_path):
     store, session_id = esketamine_case(tmp_path, only_moaas, notes=((40 * 60, "Dissociation"),))
     fields = rems_fields(store, session_id, tmp_path / "form.json")
     assert fields["Sedation"]["answer"] == "No"
-    assert fields["Sedation"]["basis"].startswith("from the charted MOAA/S: charted 2 times, never beyond MOAA/S 5")
+    # the MOAA/S 5 charted before the dose is not an answer about the time after it
+    assert fields["Sedation"]["basis"].startswith("from the charted MOAA/S: charted 1 time, never beyond MOAA/S 5")
     assert fields["Dissociation"]["answer"] == "Yes"
-    assert fields["Dissociation"]["basis"].startswith("Dissociation not charted; noted: T+30 min")
+    assert fields["Dissociation"]["basis"].startswith("Dissociation not charted after the dose; noted: T+30 min")
 
 
 def test_rems_ready_to_leave_waits_while_the_last_charting_still_shows_an_effect(tmp_path):
@@ -319,3 +320,18 @@ def test_an_odd_stored_observation_never_stops_an_export_and_is_never_a_level(tm
     assert read_recording(tmp_path / "o.csv").metadata["observations"] == []
     assert not charted_in(json.loads((tmp_path / "o.fhir").read_text()))
     assert "not a level kapmon knows" in (tmp_path / "o.report").read_text()
+
+
+def test_rems_never_answers_sedation_or_dissociation_from_chartings_made_before_the_dose(tmp_path):
+    """The form asks about the time after the medicine (clinical-reference §3: sedation is a drop from the pre-dose
+    level): a MOAA/S 5 and dissociation 0 charted before the dose and nothing after it leave both to the clinician."""
+    before = [o for o in CASE.observations if o[0] < CASE.doses[0][0]]
+    assert before and all(SCALES[scale].normal == level for _, scale, level in before)
+    store, session_id = esketamine_case(tmp_path, before)
+    fields = rems_fields(store, session_id, tmp_path / "form.json")
+    for label, scale in (("Sedation", "MOAA/S"), ("Dissociation", "Dissociation")):
+        assert fields[label]["answer"] is None, fields[label]
+        assert fields[label]["basis"].startswith(f"{scale} not charted after the dose; no note names it"), fields[label]
+    s = summarise(load_record(store, session_id))
+    assert (s.rems.sedated, s.rems.dissociated) == (None, None)
+    assert s.observations  # the summary still lists what was charted

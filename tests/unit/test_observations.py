@@ -13,7 +13,7 @@ from devices.patient import observation_problem
 from devices.reading import reading
 from devices.vocabulary import MEASURES, SCALES, SCORE_UNIT
 from monitor.analysis.charted import UNSCHEDULED_HOLD_S, summarise_charted
-from monitor.analysis.summary import describe, load_record, summarise
+from monitor.analysis.summary import describe, load_record, observation_rows, summarise
 from monitor.cli.protocol import SAMPLE_SCREENING
 from monitor.rules.observations import DUE, NOT_DUE, OVERDUE, next_due, overdue_at, status
 from monitor.rules.plan import make_plan
@@ -258,3 +258,41 @@ def test_a_level_charted_after_the_last_reading_is_still_part_of_the_recording()
     meta = validate_metadata({"format": FORMAT, "duration_s": 60, "observations": [{"t": 600, "scale": "moaas", "level": 2}]})
     recording = Recording(None, meta, [reading(0.0, "spo2", 97, "ox"), reading(30.0, "spo2", 97, "ox")])
     assert recording.end == 600.0
+
+
+def test_a_whole_level_stored_as_a_float_is_a_level_everywhere(store):
+    """A level of 2.0 is level 2: the central station's check of a room's mirrored rows takes it as JSON gives it,
+    and what it stores must summarise, be described and exported as the whole level, never stop the summary."""
+    from monitor.central.checks import checked_row
+
+    _session(store)
+    t, kind, data, who = checked_row("events", [7, 60.0, "observation", {"scale": "moaas", "level": 2.0}, "RN A"], 100.0)
+    store.write("s1", events=[(t, kind, data, who)])
+    [charted] = store.observations("s1")
+    assert type(charted.level) is int and charted.data() == {"scale": "moaas", "level": 2}
+    s = summarise(load_record(store, "s1"))
+    rows = dict(next(rows for title, rows in describe(s, 0.0) if title == "Observations"))
+    assert rows["Sedation (MOAA/S)"].startswith("deepest 2 (responds only to mild prodding or shaking) at T+1 min")
+
+
+@pytest.mark.parametrize("level", [1e308, -1e300, 1e20])
+def test_a_huge_level_is_refused_in_one_short_line_as_it_was_given(level):
+    problem = observation_problem("moaas", level)
+    assert problem == f"MOAA/S level {level!r} is not one of 0-5"
+
+
+def test_the_summary_says_a_rems_answer_is_not_known_when_nothing_was_charted_after_the_dose(store):
+    _session(store)
+    store.write("s1", events=[(600.0, "dose", {"route": "im", "drug": "ketamine", "mg": 50.0, "end": None}, "RN"),
+                              (590.0, "observation", {"scale": "moaas", "level": 5}, "RN"),
+                              (600.0, "observation", {"scale": "dissociation", "level": 0}, "RN")])
+    s = summarise(load_record(store, "s1"))
+    rows = dict(next(rows for title, rows in describe(s, 0.0) if title == "Monitoring (REMS-style)"))
+    assert rows["Sedation"] == "not known (MOAA/S not charted after the dose)"
+    assert rows["Dissociation"] == "not known (dissociation not charted after the dose)"
+
+
+def test_a_scale_charted_once_reads_charted_1_time():
+    [once] = summarise_charted([Observation(60.0, "nausea", 1)], 600.0, ())
+    [(_, text)] = observation_rows([once], 0.0, None)
+    assert text.endswith("charted 1 time"), text
