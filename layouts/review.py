@@ -41,6 +41,7 @@ from monitor.analysis.record_view import (
     dosing_rows,
     event_rows,
     given_text,
+    is_ended,
     lifted_text,
     recording_state,
     reference,
@@ -52,7 +53,7 @@ from monitor.analysis.record_view import (
     summary_sections,
     top_spans,
 )
-from monitor.analysis.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
+from monitor.analysis.summary import SessionRecord, Summary, judged_under, load_record, minutes, plan_for, summarise
 from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
 from monitor.exports.contents import ExportError
 from monitor.exports.rems import for_esketamine
@@ -179,17 +180,33 @@ Traced = Series | Waveform
 _cache: OrderedDict[tuple, dict[str, Series]] = OrderedDict()
 
 
-def load_series(store: Store, session_id: str, t0: float) -> dict[str, Traced]:
-    """Every trace vital of a session (x in minutes since ``t0``): numerics read whole, gaps marked, cached per
-    session until new readings arrive; waveforms as handles that read their blocks a window at a time."""
+def every_reading(record: SessionRecord) -> dict[str, list[tuple[float, float | None]]] | None:
+    """``(t, value)`` of each numeric trace vital in time order (id order at one time), as ``Store.series``
+    sorted by time would give them, taken from an ended session's record; None when the record cannot stand for
+    the store: a session still recording may have more, and a hand-taken BP entered in error is left out of the
+    record but still drawn (struck from the summary, not from the trace)."""
+    if not is_ended(record) or any(e.kind == "manual_nibp" for e in record.retracted):
+        return None
+    rows: dict[str, list[tuple[float, float | None]]] = {tr.vital: [] for tr in TRACES if tr.vital not in WAVEFORMS}
+    for r in record.readings:
+        if r.vital in rows:
+            rows[r.vital].append((r.t, r.value))
+    return rows
+
+
+def load_series(store: Store, session_id: str, t0: float, record: SessionRecord | None = None) -> dict[str, Traced]:
+    """Every trace vital of a session (x in minutes since ``t0``): numerics read whole (from ``record`` when it
+    holds them all: see :func:`every_reading`), gaps marked, cached per session until new readings arrive;
+    waveforms as handles that read their blocks a window at a time."""
     key = (str(store.path), session_id, store.last_reading_id(session_id), t0)
     if key in _cache:
         _cache.move_to_end(key)
         numerics = _cache[key]
     else:
+        known = None if record is None else every_reading(record)
         numerics = {}
         for tr in TRACES:
-            rows = [] if tr.vital in WAVEFORMS else store.series(session_id, tr.vital)
+            rows = [] if tr.vital in WAVEFORMS else known[tr.vital] if known else store.series(session_id, tr.vital)
             if not rows:
                 continue
             arr = np.array(rows, dtype=float)  # None -> NaN: a no-value reading is a gap
@@ -725,11 +742,11 @@ def layout(store: Store, session_id: str) -> html.Div:
             ],
         )
     record = load_record(store, session_id)
-    summary = summarise(record)
-    ref = reference(record)
     s = record.session
-    protocol = protocol_for(s)
-    series = load_series(store, session_id, ref.t0)
+    protocol, named = judged_under(s)  # parsed once for the summary and the dosing section
+    summary = summarise(record, protocol, named)
+    ref = reference(record)
+    series = load_series(store, session_id, ref.t0, record)
     fig = review_figure(record, summary, series, ref)
     state = recording_state(record, store.heartbeats().get(session_id), time.time())
     banner = (

@@ -40,6 +40,7 @@ peak, a minimum, a baseline or time below 90 %.
 from __future__ import annotations
 
 import statistics
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -154,6 +155,15 @@ class BP:
     dbp: float | None
     map: float | None
     source: str
+
+
+def by_vital(readings: Sequence[StoredReading]) -> defaultdict[str, list[StoredReading]]:
+    """The readings of each vital, in the given order (an empty list for a vital without any): one pass over a
+    record instead of one per figure."""
+    of: defaultdict[str, list[StoredReading]] = defaultdict(list)
+    for r in readings:
+        of[r.vital].append(r)
+    return of
 
 
 def valid(readings: Sequence[StoredReading], vital: str) -> list[StoredReading]:
@@ -412,6 +422,7 @@ def _criteria_scan(
     ready_since: float | None = None
     ready: tuple[Criterion, ...] = ()
     judged: tuple | None = None
+    met: dict[tuple, bool] = {}  # whether every criterion holds depends on the key alone; only the texts on the time
     for r in record.readings:
         if r.t > limit:
             break
@@ -426,11 +437,12 @@ def _criteria_scan(
         if key == judged:  # only these decide the outcome: judge again when one changes
             continue
         judged = key
-        now = criteria_at(r.t, latest, active, last_end, base, plan)
-        if not all(c.met for c in now):
+        if key not in met:
+            met[key] = all(c.met for c in criteria_at(r.t, latest, active, last_end, base, plan))
+        if not met[key]:
             ready_since = None
         elif ready_since is None:
-            ready_since, ready = r.t, now
+            ready_since, ready = r.t, criteria_at(r.t, latest, active, last_end, base, plan)
     while k < len(marks) and marks[k][0] <= limit:
         active += marks[k][1]
         k += 1
@@ -516,15 +528,16 @@ class Summary:
     observations: list[ScaleSummary] = field(default_factory=list)
 
 
-def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summary:
-    """The summary of one recorded session under ``protocol`` (default: :func:`protocol_for`)."""
-    protocol, named = (protocol, protocol.name) if protocol else judged_under(record.session)
+def summarise(record: SessionRecord, protocol: Protocol | None = None, named: str | None = None) -> Summary:
+    """The summary of one recorded session under ``protocol`` (default: :func:`protocol_for`), named ``named``
+    (default: its name; as :func:`judged_under` gives it)."""
+    protocol, named = (protocol, named or protocol.name) if protocol else judged_under(record.session)
     first = record.first_dose
-    readings = record.readings
+    of = by_vital(record.readings)
     base = baseline(record, protocol)
-    p_sbp, p_dbp = peak(readings, "sbp", first), peak(readings, "dbp", first)
+    p_sbp, p_dbp = peak(of["sbp"], "sbp", first), peak(of["dbp"], "dbp", first)
     eps = episodes(record.alarms)
-    hr_vital = "hr" if valid(readings, "hr") else "pr"
+    hr_vital = "hr" if valid(of["hr"], "hr") else "pr"
     total = sum(d.mg for d in record.doses)
     weight = record.session.weight_kg
     charted = summarise_charted(record.observations, record.end, protocol.observations)
@@ -538,15 +551,15 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         peak_dbp=p_dbp,
         rise_sbp=rise(p_sbp, base.get("sbp")),
         rise_dbp=rise(p_dbp, base.get("dbp")),
-        min_spo2=lowest(readings, "spo2", first),
+        min_spo2=lowest(of["spo2"], "spo2", first),
         below_90_s=time_below(
-            readings,
+            of["spo2"],
             "spo2",
             SPO2_LOW,
             protocol.technical.max_quiet_s.get("spo2", SPO2_QUIET_S),
             protocol.technical.stale_intervals,
         ),
-        hr_range=value_range(readings, hr_vital),
+        hr_range=value_range(of[hr_vital], hr_vital),
         hr_vital=hr_vital,
         alarms=alarm_stats(eps),
         episodes=eps,

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -222,9 +223,9 @@ class Written:
     event_id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReading:
-    """A reading as stored, with its row id (the live cursor)."""
+class StoredReading(NamedTuple):
+    """A reading as stored, with its row id (the live cursor). A named tuple: a review reads tens of thousands
+    at once, and a tuple is built from a row several times faster than a dataclass."""
 
     id: int
     t: float
@@ -511,7 +512,7 @@ class Store:
             params += names
         sql = f"SELECT {READING_COLUMNS} FROM readings WHERE {where} ORDER BY id" + ("" if limit is None else " LIMIT ?")
         rows = self._conn().execute(sql, [*params, *([] if limit is None else [limit])]) if numeric else ()
-        numerics = (StoredReading(*row) for row in rows)
+        numerics = map(StoredReading._make, rows)
         if not waves:  # numerics only (a summary, a report): nothing to merge
             return list(numerics)
         found = self._blocks_after(session_id, after_id, through_id, waves)
