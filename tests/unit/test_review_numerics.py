@@ -3,13 +3,16 @@ second read of the store: the traces are the same point for point (readings stor
 and questionable readings included), and where the record cannot stand for the store (a hand-taken BP entered in
 error, which the trace still draws; a session still recording) the store is read as before."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from devices.reading import Reading
 from layouts import review
-from monitor.analysis.summary import load_record
-from monitor.session.model import Session
+from monitor.analysis.columns import LazyReadings
+from monitor.analysis.summary import load_record, summarise, summary_json
+from monitor.session.model import Dose, Session
 from monitor.session.store import CORRECTION, MANUAL, Store
 
 T0 = 1_769_000_000.0
@@ -32,6 +35,7 @@ def recorded(tmp_path, ended: bool = True, retract: bool = False) -> Store:
     store = Store(tmp_path / "k.db")
     store.create_session(Session("s", "P-1", T0, "iv", 70.0, "kap-iv", "clinical", {}))
     store.write("s", numerics())
+    store.add_dose("s", Dose(T0 + 60, "iv", "ketamine", 20.0, T0 + 120), who="rn")
     # a hand-taken BP entered after later readings: stored out of time order
     store.write("s", [Reading(T0 + 450, v, x, "mmHg", MANUAL) for v, x in (("sbp", 150.0), ("dbp", 95.0))])
     bp = store.write("s", events=[(T0 + 450, "manual_nibp", {"sbp": 150, "dbp": 95}, "rn")])
@@ -72,3 +76,14 @@ def test_the_store_is_read_where_the_record_cannot_stand_for_it(tmp_path, ended,
     by_store, by_record = from_store_and_record(store)
     assert by_record == by_store
     assert 150.0 in by_record["sbp"][1]  # a BP entered in error is struck from the summary, still drawn
+
+
+@pytest.mark.parametrize("ended, retract", [(True, False), (True, True), (False, False)])
+def test_the_summary_from_columns_is_the_summary_from_reading_objects(tmp_path, ended, retract):
+    store = recorded(tmp_path, ended, retract)
+    record = load_record(store, "s")
+    assert isinstance(record.readings, LazyReadings) and record.readings.table is not None
+    objects = replace(record, readings=list(record.readings))  # the objects, read when asked for
+    assert [r.t for r in objects.readings] == sorted(r.t for r in objects.readings)
+    assert (150.0 in [r.value for r in objects.readings if r.vital == "sbp"]) is not retract
+    assert summary_json(record, summarise(record)) == summary_json(objects, summarise(objects))
