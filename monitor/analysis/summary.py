@@ -452,7 +452,8 @@ def _deciding_readings(
     """The readings (by place in the record) at which the discharge outcome can change: {place: time} of each
     first reading at or after an alarm starts or ends, the last dose ends and the observation time is done
     (every reading when the record is not in time order), and {place: (vital, value)} of every trusted SBP, DBP
-    and SpO2 reading; at any other reading the criteria are judged on the same values as at the one before."""
+    and SpO2 reading with a value other than the one before; at any other reading the criteria are judged on the
+    same values as at the one before."""
     t = table.times()
     if np.any(np.diff(t) < 0):
         at = np.arange(len(t))
@@ -464,8 +465,10 @@ def _deciding_readings(
     updates: dict[int, tuple[str, float]] = {}
     for vital in ("sbp", "dbp", "spo2"):
         c = table.of(vital)
-        keep = c.trusted()
-        updates.update((p, (vital, v)) for p, v in zip(c.pos[keep].tolist(), c.value[keep].tolist()))
+        pos, value = c.pos[c.trusted()], c.value[c.trusted()]
+        new = np.ones(len(value), dtype=bool)
+        new[1:] = value[1:] != value[:-1]  # the same value again changes nothing
+        updates.update((p, (vital, v)) for p, v in zip(pos[new].tolist(), value[new].tolist()))
     every = t.tolist()
     return {p: every[p] for p in (*at.tolist(), *updates)}, updates
 
