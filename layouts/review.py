@@ -32,6 +32,7 @@ from devices.errors import RecordingError
 from devices.vocabulary import PRIORITIES, PRIORITY_COLOUR, SCALES, WAVEFORMS
 from layouts.components import COLOURS, clock_text
 from layouts.stacked_figure import StackedFigure, axis_key, template
+from monitor.analysis.columns import table_of
 from monitor.analysis.course import CourseRow, course
 from monitor.analysis.downsample import MIN_GAP_S, gap_threshold, minmax, overview, rate_gap, window, with_gaps
 from monitor.analysis.record_view import (
@@ -41,6 +42,7 @@ from monitor.analysis.record_view import (
     dosing_rows,
     event_rows,
     given_text,
+    is_ended,
     lifted_text,
     recording_state,
     reference,
@@ -52,7 +54,7 @@ from monitor.analysis.record_view import (
     summary_sections,
     top_spans,
 )
-from monitor.analysis.summary import SessionRecord, Summary, load_record, minutes, plan_for, protocol_for, summarise
+from monitor.analysis.summary import SessionRecord, Summary, judged_under, load_record, minutes, plan_for, summarise
 from monitor.analysis.timeref import TimeRef, clock_hm, clock_hms, duration_text
 from monitor.exports.contents import ExportError
 from monitor.exports.rems import for_esketamine
@@ -179,23 +181,41 @@ Traced = Series | Waveform
 _cache: OrderedDict[tuple, dict[str, Series]] = OrderedDict()
 
 
-def load_series(store: Store, session_id: str, t0: float) -> dict[str, Traced]:
-    """Every trace vital of a session (x in minutes since ``t0``): numerics read whole, gaps marked, cached per
-    session until new readings arrive; waveforms as handles that read their blocks a window at a time."""
+def every_reading(record: SessionRecord) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """``(t, value)`` of each numeric trace vital in time order (id order at one time; NaN: no value), as
+    ``Store.series`` sorted by time would give them, taken from an ended session's record; None when the record
+    cannot stand for the store: a session still recording may have more, and a hand-taken BP entered in error is
+    left out of the record but still drawn (struck from the summary, not from the trace)."""
+    if not is_ended(record) or any(e.kind == "manual_nibp" for e in record.retracted):
+        return None
+    table = table_of(record.readings)
+    return {tr.vital: (table.of(tr.vital).t, table.of(tr.vital).value) for tr in TRACES if tr.vital not in WAVEFORMS}
+
+
+def stored_series(store: Store, session_id: str, vital: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(t, value)`` of one numeric vital read from the store, in time order (id order at one time; NaN: no value)."""
+    arr = np.array(store.series(session_id, vital), dtype=float).reshape(-1, 2)  # None -> NaN: a no-value reading is a gap
+    order = np.argsort(arr[:, 0], kind="stable")
+    return arr[order, 0], arr[order, 1]
+
+
+def load_series(store: Store, session_id: str, t0: float, record: SessionRecord | None = None) -> dict[str, Traced]:
+    """Every trace vital of a session (x in minutes since ``t0``): numerics read whole (from ``record`` when it
+    holds them all: see :func:`every_reading`), gaps marked, cached per session until new readings arrive;
+    waveforms as handles that read their blocks a window at a time."""
     key = (str(store.path), session_id, store.last_reading_id(session_id), t0)
     if key in _cache:
         _cache.move_to_end(key)
         numerics = _cache[key]
     else:
+        known = None if record is None else every_reading(record)
         numerics = {}
         for tr in TRACES:
-            rows = [] if tr.vital in WAVEFORMS else store.series(session_id, tr.vital)
-            if not rows:
+            if tr.vital in WAVEFORMS:
                 continue
-            arr = np.array(rows, dtype=float)  # None -> NaN: a no-value reading is a gap
-            t, v = arr[:, 0], arr[:, 1]
-            order = np.argsort(t, kind="stable")
-            t, v = t[order], v[order]
+            t, v = known[tr.vital] if known else stored_series(store, session_id, tr.vital)
+            if not len(t):
+                continue
             t, v = with_gaps(t, v, max(gap_threshold(t), MIN_GAP_S))
             numerics[tr.vital] = Series((t - t0) / 60.0, v)
         _cache[key] = numerics
@@ -725,11 +745,11 @@ def layout(store: Store, session_id: str) -> html.Div:
             ],
         )
     record = load_record(store, session_id)
-    summary = summarise(record)
-    ref = reference(record)
     s = record.session
-    protocol = protocol_for(s)
-    series = load_series(store, session_id, ref.t0)
+    protocol, named = judged_under(s)  # parsed once for the summary and the dosing section
+    summary = summarise(record, protocol, named)
+    ref = reference(record)
+    series = load_series(store, session_id, ref.t0, record)
     fig = review_figure(record, summary, series, ref)
     state = recording_state(record, store.heartbeats().get(session_id), time.time())
     banner = (

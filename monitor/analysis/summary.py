@@ -40,13 +40,16 @@ peak, a minimum, a baseline or time below 90 %.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from devices.errors import KapmonError
 from devices.reading import Reading
-from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK, SCALES
+from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK, SCALES, WAVEFORMS
 from monitor.analysis.charted import ScaleSummary, after_dose, charted_answer, summarise_charted
+from monitor.analysis.columns import Columns, LazyReadings, Table, in_record_order, table_of, without
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import fmt
 from monitor.rules.baseline import Baseline, BaselineBuilder, describe_rule
@@ -54,7 +57,7 @@ from monitor.rules.discharge import readiness
 from monitor.rules.plan import Plan, make_plan
 from monitor.rules.protocol import DEFAULT_PROTOCOL, Protocol, ProtocolError, load
 from monitor.session.model import Dose, Observation, Session
-from monitor.session.store import Store, StoredEvent, StoredReading, in_use
+from monitor.session.store import MANUAL, Store, StoredEvent, StoredReading, in_use
 
 SPO2_QUIET_S = 30.0  # the shipped protocols' quiet time for SpO2: a reading is fresh this long at least
 GAP_INTERVALS = 3.0  # the shipped protocols' stale_intervals: or this many of the source's usual intervals
@@ -73,7 +76,7 @@ class SessionRecord:
     marked entered in error are left out of all of these and kept apart in ``retracted``."""
 
     session: Session
-    readings: list[StoredReading]
+    readings: Sequence[StoredReading]  # a list, or read from the store when first used (LazyReadings)
     events: list[StoredEvent]
     doses: list[Dose]
     alarms: list[AlarmEvent]
@@ -97,10 +100,11 @@ def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = No
     every = store.events(session_id)
     retracted = [e for e in every if e.id in corrected]
     events = [e for e in every if e.id not in corrected]
-    readings = in_use(store.readings(session_id, vitals=wanted), retracted)
+    readings = read_readings(store, session_id, wanted, retracted)
     alarms = [a for _, a in store.alarm_events(session_id)]
     ends = [e.t for e in events if e.kind == "end"]
-    last = max([session.started] + [r.t for r in readings[-1:]] + [e.t for e in events] + [a.t for a in alarms])
+    newest = [float(c.t.max()) for c in table_of(readings).vitals.values()]
+    last = max([session.started] + newest + [e.t for e in events] + [a.t for a in alarms])
     return SessionRecord(
         session,
         readings,
@@ -111,6 +115,26 @@ def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = No
         retracted,
         corrected,
         store.observations(session_id),
+    )
+
+
+def read_readings(
+    store: Store, session_id: str, vitals: Sequence[str], retracted: Sequence[StoredEvent]
+) -> Sequence[StoredReading]:
+    """The in-use readings of ``vitals`` in time order (``in_use``): numerics read as columns, their objects built
+    only when asked for (from the rows the columns were read from, no newer); with a waveform, objects at once."""
+    if any(v in WAVEFORMS for v in vitals):
+        return in_use(store.readings(session_id, vitals=vitals), retracted)
+    wrong = [e.t for e in retracted if e.kind == "manual_nibp"]
+    found = {}
+    for vital in dict.fromkeys(vitals):
+        ids, t, value, ok, source = store.numeric_columns(session_id, vital)
+        c = Columns(ids, t, value, ok, source, pos=np.zeros(len(t), dtype=np.int64))  # placed by in_record_order
+        found[vital] = without(c, (c.source == MANUAL) & np.isin(c.t, wrong)) if wrong else c
+    table = in_record_order(found)
+    through = max((int(c.id.max()) for c in table.vitals.values()), default=0)
+    return LazyReadings(
+        load=lambda: in_use(store.readings(session_id, vitals=vitals, through_id=through), retracted), table=table
     )
 
 
@@ -156,22 +180,18 @@ class BP:
     source: str
 
 
-def valid(readings: Sequence[StoredReading], vital: str) -> list[StoredReading]:
-    """The trusted readings of one vital (a value, not questionable), in the given order."""
-    return [r for r in readings if r.vital == vital and r.status == OK and r.value is not None]
-
-
-def valid_points(readings: Sequence[StoredReading], vital: str) -> list[tuple[float, float]]:
-    """(time, value) of the trusted readings of one vital, in the given order."""
-    return [(r.t, r.value) for r in valid(readings, vital) if r.value is not None]
-
-
 def bp_readings(readings: Sequence[StoredReading]) -> list[BP]:
     """Cuff measurements: sbp/dbp/map readings grouped by time and source."""
+    return bp_of(table_of(readings))
+
+
+def bp_of(table: Table) -> list[BP]:
+    """:func:`bp_readings` of a record's columns."""
     groups: dict[tuple[float, str], dict[str, float | None]] = {}
-    for r in readings:
-        if r.vital in ("sbp", "dbp", "map"):
-            groups.setdefault((r.t, r.source), {})[r.vital] = r.value if r.status == OK else None
+    for vital in ("sbp", "dbp", "map"):
+        c = table.of(vital)
+        for t, source, value, ok in zip(c.t.tolist(), c.source.tolist(), c.value.tolist(), c.ok.tolist()):
+            groups.setdefault((t, source), {})[vital] = value if ok and value == value else None
     return [BP(t, g.get("sbp"), g.get("dbp"), g.get("map"), src) for (t, src), g in sorted(groups.items())]
 
 
@@ -195,11 +215,22 @@ def baseline(record: SessionRecord, protocol: Protocol) -> dict[str, float]:
 def peak(readings: Sequence[StoredReading], vital: str, first_dose: float | None) -> Point | None:
     """The highest valid reading after the first dose (whole session without a dose); a reading at the dose
     instant is pre-dose, as for the engine and the baseline."""
-    after = [(t, v) for t, v in valid_points(readings, vital) if first_dose is None or t > first_dose]
-    if not after:
+    return peak_of(table_of(readings).of(vital), first_dose)
+
+
+def peak_of(c: Columns, first_dose: float | None) -> Point | None:
+    """:func:`peak` of one vital's columns (the earliest of equal highest values)."""
+    keep = c.trusted() if first_dose is None else c.trusted() & (c.t > first_dose)
+    return _extreme(c.t[keep], c.value[keep], np.max, first_dose)
+
+
+def _extreme(t: np.ndarray, v: np.ndarray, pick: Callable, first_dose: float | None) -> Point | None:
+    """The point of the value ``pick`` chooses (the earliest of equal ones), or None without values."""
+    if not len(v):
         return None
-    t, value = max(after, key=lambda p: (p[1], -p[0]))
-    return Point(t, float(value), None if first_dose is None else t - first_dose)
+    value = pick(v)
+    at = float(t[v == value].min())
+    return Point(at, float(value), None if first_dose is None else at - first_dose)
 
 
 def rise(top: Point | None, reference: float | None) -> Point | None:
@@ -211,17 +242,23 @@ def rise(top: Point | None, reference: float | None) -> Point | None:
 
 def lowest(readings: Sequence[StoredReading], vital: str, first_dose: float | None) -> Point | None:
     """The lowest valid reading of the whole session."""
-    points = valid_points(readings, vital)
-    if not points:
-        return None
-    t, value = min(points, key=lambda p: (p[1], p[0]))
-    return Point(t, float(value), None if first_dose is None else t - first_dose)
+    return lowest_of(table_of(readings).of(vital), first_dose)
+
+
+def lowest_of(c: Columns, first_dose: float | None) -> Point | None:
+    """:func:`lowest` of one vital's columns (the earliest of equal lowest values)."""
+    keep = c.trusted()
+    return _extreme(c.t[keep], c.value[keep], np.min, first_dose)
 
 
 def usual_interval(readings: Sequence[StoredReading], vital: str) -> float | None:
     """The median seconds between consecutive readings of ``vital`` (None with fewer than two)."""
-    times = sorted({r.t for r in readings if r.vital == vital})
-    steps = [b - a for a, b in zip(times, times[1:])]
+    return usual_interval_of(table_of(readings).of(vital))
+
+
+def usual_interval_of(c: Columns) -> float | None:
+    """:func:`usual_interval` of one vital's columns."""
+    steps = np.diff(np.unique(c.t)).tolist()
     return statistics.median(steps) if steps else None
 
 
@@ -231,19 +268,29 @@ def time_below(
     """Seconds below ``limit``: each trusted reading below it holds until the next reading of the vital,
     for as long as the alarm engine would still call it fresh: ``fresh_s`` (the protocol's quiet time) or
     ``intervals`` of the source's usual interval, whichever is longer; a longer gap counts nothing."""
-    series = [r for r in readings if r.vital == vital]
-    interval = usual_interval(series, vital)
+    return time_below_of(table_of(readings).of(vital), limit, fresh_s, intervals)
+
+
+def time_below_of(c: Columns, limit: float, fresh_s: float = SPO2_QUIET_S, intervals: float = GAP_INTERVALS) -> float:
+    """:func:`time_below` of one vital's columns (in record order)."""
+    interval = usual_interval_of(c)
     max_step = max(fresh_s, intervals * interval) if interval else fresh_s
+    steps = np.diff(c.t)
+    counted = c.ok[:-1] & (c.value[:-1] < limit) & (steps <= max_step)  # NaN (no value) is never below
     total = 0.0
-    for a, b in zip(series, series[1:]):
-        if a.status == OK and a.value is not None and a.value < limit and b.t - a.t <= max_step:
-            total += b.t - a.t
+    for step in steps[counted].tolist():  # added in order, as a reading at a time would
+        total += step
     return total
 
 
 def value_range(readings: Sequence[StoredReading], vital: str) -> tuple[float, float] | None:
-    values = [v for _, v in valid_points(readings, vital)]
-    return (min(values), max(values)) if values else None
+    return value_range_of(table_of(readings).of(vital))
+
+
+def value_range_of(c: Columns) -> tuple[float, float] | None:
+    """The lowest and highest trusted value of one vital's columns."""
+    values = c.value[c.trusted()]
+    return (float(values.min()), float(values.max())) if len(values) else None
 
 
 # --------------------------------------------------------------------------------------------- alarms
@@ -399,6 +446,33 @@ def discharge(record: SessionRecord, base: dict[str, float], eps: Sequence[Episo
     return Discharge(record.end, "not met", at_end, None)
 
 
+def _deciding_readings(
+    table: Table, marks: Sequence[float], last_end: float | None, observation_s: float
+) -> tuple[dict[int, float], dict[int, tuple[str, float]]]:
+    """The readings (by place in the record) at which the discharge outcome can change: {place: time} of each
+    first reading at or after an alarm starts or ends, the last dose ends and the observation time is done
+    (every reading when the record is not in time order), and {place: (vital, value)} of every trusted SBP, DBP
+    and SpO2 reading with a value other than the one before; at any other reading the criteria are judged on the
+    same values as at the one before."""
+    t = table.times()
+    if np.any(np.diff(t) < 0):
+        at = np.arange(len(t))
+    else:
+        edges = [*marks] + ([] if last_end is None else [last_end])
+        done: np.ndarray = np.array([], np.int64) if last_end is None else np.flatnonzero(t - last_end >= observation_s)[:1]
+        at = np.unique(np.concatenate([np.searchsorted(t, edges, side="left"), done]).astype(np.int64))
+        at = at[at < len(t)]
+    updates: dict[int, tuple[str, float]] = {}
+    for vital in ("sbp", "dbp", "spo2"):
+        c = table.of(vital)
+        pos, value = c.pos[c.trusted()], c.value[c.trusted()]
+        new = np.ones(len(value), dtype=bool)
+        new[1:] = value[1:] != value[:-1]  # the same value again changes nothing
+        updates.update((p, (vital, v)) for p, v in zip(pos[new].tolist(), value[new].tolist()))
+    every = t.tolist()
+    return {p: every[p] for p in (*at.tolist(), *updates)}, updates
+
+
 def _criteria_scan(
     record: SessionRecord, base: dict[str, float], eps: Sequence[Episode], plan: Plan, limit: float
 ) -> tuple[float | None, tuple[Criterion, ...], tuple[Criterion, ...]]:
@@ -412,25 +486,30 @@ def _criteria_scan(
     ready_since: float | None = None
     ready: tuple[Criterion, ...] = ()
     judged: tuple | None = None
-    for r in record.readings:
-        if r.t > limit:
+    met: dict[tuple, bool] = {}  # whether every criterion holds depends on the key alone; only the texts on the time
+    times, updates = _deciding_readings(table_of(record.readings), [m for m, _ in marks], last_end, plan.observation_s)
+    for at in sorted(times):  # the readings at which the outcome can change, in record order
+        t = times[at]
+        if t > limit:
             break
-        while k < len(marks) and marks[k][0] <= r.t:
+        while k < len(marks) and marks[k][0] <= t:
             active += marks[k][1]
             k += 1
-        if r.vital in ("sbp", "dbp", "spo2") and r.value is not None and r.status == OK:
-            latest[r.vital] = r.value
-        if last_end is None or r.t < last_end:
+        if at in updates:
+            vital, value = updates[at]
+            latest[vital] = value
+        if last_end is None or t < last_end:
             continue
-        key = (latest.get("sbp"), latest.get("dbp"), latest.get("spo2"), active, r.t - last_end >= plan.observation_s)
+        key = (latest.get("sbp"), latest.get("dbp"), latest.get("spo2"), active, t - last_end >= plan.observation_s)
         if key == judged:  # only these decide the outcome: judge again when one changes
             continue
         judged = key
-        now = criteria_at(r.t, latest, active, last_end, base, plan)
-        if not all(c.met for c in now):
+        if key not in met:
+            met[key] = all(c.met for c in criteria_at(t, latest, active, last_end, base, plan))
+        if not met[key]:
             ready_since = None
         elif ready_since is None:
-            ready_since, ready = r.t, now
+            ready_since, ready = t, criteria_at(t, latest, active, last_end, base, plan)
     while k < len(marks) and marks[k][0] <= limit:
         active += marks[k][1]
         k += 1
@@ -463,7 +542,7 @@ class Rems:
 def rems(record: SessionRecord, protocol: Protocol) -> Rems:
     """Pre-dose, ~40 min, pre-discharge and end-of-session BP; total monitoring time; sedation and dissociation
     as charted after the first dose."""
-    bps = [b for b in bp_readings(record.readings) if b.sbp is not None]
+    bps = [b for b in bp_of(table_of(record.readings)) if b.sbp is not None]
     first = record.first_dose
     charted = summarise_charted(after_dose(record.observations, first), record.end, protocol.observations)
     route = protocol.routes.get(record.session.route)
@@ -519,15 +598,16 @@ class Summary:
     observations: list[ScaleSummary] = field(default_factory=list)
 
 
-def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summary:
-    """The summary of one recorded session under ``protocol`` (default: :func:`protocol_for`)."""
-    protocol, named = (protocol, protocol.name) if protocol else judged_under(record.session)
+def summarise(record: SessionRecord, protocol: Protocol | None = None, named: str | None = None) -> Summary:
+    """The summary of one recorded session under ``protocol`` (default: :func:`protocol_for`), named ``named``
+    (default: its name; as :func:`judged_under` gives it)."""
+    protocol, named = (protocol, named or protocol.name) if protocol else judged_under(record.session)
     first = record.first_dose
-    readings = record.readings
+    table = table_of(record.readings)
     base = baseline(record, protocol)
-    p_sbp, p_dbp = peak(readings, "sbp", first), peak(readings, "dbp", first)
+    p_sbp, p_dbp = peak_of(table.of("sbp"), first), peak_of(table.of("dbp"), first)
     eps = episodes(record.alarms)
-    hr_vital = "hr" if valid(readings, "hr") else "pr"
+    hr_vital = "hr" if table.of("hr").trusted().any() else "pr"
     total = sum(d.mg for d in record.doses)
     weight = record.session.weight_kg
     charted = summarise_charted(record.observations, record.end, protocol.observations)
@@ -541,15 +621,14 @@ def summarise(record: SessionRecord, protocol: Protocol | None = None) -> Summar
         peak_dbp=p_dbp,
         rise_sbp=rise(p_sbp, base.get("sbp")),
         rise_dbp=rise(p_dbp, base.get("dbp")),
-        min_spo2=lowest(readings, "spo2", first),
-        below_90_s=time_below(
-            readings,
-            "spo2",
+        min_spo2=lowest_of(table.of("spo2"), first),
+        below_90_s=time_below_of(
+            table.of("spo2"),
             SPO2_LOW,
             protocol.technical.max_quiet_s.get("spo2", SPO2_QUIET_S),
             protocol.technical.stale_intervals,
         ),
-        hr_range=value_range(readings, hr_vital),
+        hr_range=value_range_of(table.of(hr_vital)),
         hr_vital=hr_vital,
         alarms=alarm_stats(eps),
         episodes=eps,

@@ -25,12 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from devices.errors import KapmonError
 from devices.reading import Reading, Samples
-from devices.vocabulary import NO_VALUE, WAVEFORMS
+from devices.vocabulary import NO_VALUE, OK, WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session import blocks
 from monitor.session.blocks import Block
@@ -222,9 +223,9 @@ class Written:
     event_id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReading:
-    """A reading as stored, with its row id (the live cursor)."""
+class StoredReading(NamedTuple):
+    """A reading as stored, with its row id (the live cursor). A named tuple: a review reads tens of thousands
+    at once, and a tuple is built from a row several times faster than a dataclass."""
 
     id: int
     t: float
@@ -511,7 +512,7 @@ class Store:
             params += names
         sql = f"SELECT {READING_COLUMNS} FROM readings WHERE {where} ORDER BY id" + ("" if limit is None else " LIMIT ?")
         rows = self._conn().execute(sql, [*params, *([] if limit is None else [limit])]) if numeric else ()
-        numerics = (StoredReading(*row) for row in rows)
+        numerics = map(StoredReading._make, rows)
         if not waves:  # numerics only (a summary, a report): nothing to merge
             return list(numerics)
         found = self._blocks_after(session_id, after_id, through_id, waves)
@@ -657,6 +658,26 @@ class Store:
         """``(t, v)``: every sample of one waveform with ``t_from <= t <= t_to`` in time order (id order at one
         time), ``v`` NaN where a sample has no value."""
         return blocks.between(self.waveform_blocks(session_id, vital, t_from, t_to), t_from, t_to)
+
+    def numeric_columns(self, session_id: str, vital: str) -> tuple[np.ndarray, ...]:
+        """One numeric vital's readings as arrays in time order (id order at one time): row id, time, value (NaN:
+        no value), status ok, source; for reading tens of thousands without an object each."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, t, value, status=?, source FROM readings WHERE session_id=? AND vital=? ORDER BY t, id",
+                (OK, session_id, vital),
+            )
+            .fetchall()
+        )
+        ids, t, value, ok, source = zip(*rows) if rows else ((),) * 5
+        return (
+            np.array(ids, dtype=np.int64),
+            np.array(t, dtype=float),
+            np.array(value, dtype=float),
+            np.array(ok, dtype=bool),
+            np.array(source, dtype=object),
+        )
 
     def series(self, session_id: str, vital: str) -> list[tuple[float, float | None]]:
         """``(t, value)`` of one vital in row order: the fast path for long waveforms (review, export)."""
