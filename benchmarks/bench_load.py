@@ -6,7 +6,8 @@ A server process runs what ``kapmon`` runs (hubs + store + the Dash app on the t
 loopback only, sign-in on unless --no-auth): 8 simulated sessions with 75 Hz pleth at 1x to 10x. This
 process plays 8 browsers: each posts the live page's tick callback once a second with its own cursor,
 as the page does, and times the response. Phase 1 puts all viewers on one session, phase 2 one viewer
-per session. Prints tick latency p50/p95/max, bytes per tick, and how far each hub's store lags its clock.
+per session. Prints tick latency p50/p95/max, bytes per tick, how far each hub's store lags its clock, and the server's
+resident memory before and after each phase.
 """
 
 from __future__ import annotations
@@ -136,8 +137,17 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def phase(name: str, port: int, sessions: list[str], key: str, outputs: list, headers: dict, seconds: float,
           server: subprocess.Popen) -> None:
+    before = rss_mb(server.pid)
     until = time.monotonic() + seconds
     viewers = [Viewer(port, sessions[i % len(sessions)], key, outputs, headers, until) for i in range(VIEWERS)]
     for v in viewers:
@@ -153,6 +163,7 @@ def phase(name: str, port: int, sessions: list[str], key: str, outputs: list, he
     print(f"\n{name}: {len(viewers)} viewers, {len(lat)} ticks in {seconds:g} s, errors {sum(v.errors for v in viewers)}")
     print(f"  tick latency ms: p50 {statistics.median(lat):.0f}  p95 {pct(lat, 95):.0f}  max {max(lat):.0f}")
     print(f"  bytes per tick: median {statistics.median(sizes):,.0f}")
+    print(f"  server resident memory: {before:.0f} MB before the phase, {rss_mb(server.pid):.0f} MB after it")
     print("  newest stored pleth behind each hub's clock, in real seconds (speed: lag):  "
           + "  ".join(f"{v['speed']:g}x: {v['lag_s'] / v['speed']:.2f}" for v in lags.values()))
 
