@@ -195,7 +195,8 @@ class AlarmEngine:
         proto = plan.protocol
         self._tech = proto.technical
         # No timed transition is due before this time under the plan ``_timers_plan``: while inputs come earlier
-        # the scan of every timer is skipped. Whatever could bring a transition earlier resets it.
+        # the scan of every timer is skipped. Whatever could bring a transition earlier resets it; while a source
+        # is without signal (its "intermittent signal" time is reckoned from now) every input scans.
         self._no_timer_before = -math.inf
         self._timers_plan = plan
         self._use(plan)
@@ -205,6 +206,7 @@ class AlarmEngine:
         self._pending_checks: dict[str, tuple[float, Reading]] = {}  # vital -> (onset, last questionable reading)
         self._doubted_cuff: dict[str, Reading] = {}  # sbp, dbp -> its latest questionable reading
         self._losses: dict[str, list[_Spell]] = {}  # source -> its spells without signal
+        self._without_signal: set[str] = set()  # the sources whose last spell goes on
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
         self._by_source: dict[
@@ -435,11 +437,13 @@ class AlarmEngine:
         """Measure how often the source sends this vital (any status counts)."""
         last = self._last_arrival.get(r.vital)
         if last is not None and r.t > last:
-            before = self.sampling_s(r.vital)
             seen = self._intervals.setdefault(r.vital, deque(maxlen=SAMPLING_HISTORY))
+            measured = len(seen) >= 2  # the interval is the measured one before and after
+            before = self._measured[r.vital] if measured else self.sampling_s(r.vital)
             seen.append(r.t - last)
             self._measured[r.vital] = min(median(seen), self._tech.max_interval_s)
-            if self.sampling_s(r.vital) != before:  # the stale and "check sensor" times move with it
+            after = self._measured[r.vital] if measured else self.sampling_s(r.vital)
+            if after != before:  # the stale and "check sensor" times move with the interval
                 self._quiet_limits.pop(r.vital, None)
                 self._timers_changed()
         self._last_arrival[r.vital] = r.t if last is None else max(last, r.t)
@@ -550,7 +554,7 @@ class AlarmEngine:
     def _forget_silent(self, breaching: dict[str, float], r: Reading) -> None:
         """A source that breached and then fell silent for longer than ``r.vital`` may be quiet is no
         longer an opinion: its last value is not the patient's now, while ``r.source`` is."""
-        if r.vital not in self._tech.max_quiet_s:
+        if not breaching or r.vital not in self._tech.max_quiet_s or (len(breaching) == 1 and r.source in breaching):
             return
         quiet = self._quiet_limit(r.vital)
         for source in [s for s in breaching if s != r.source]:
@@ -631,8 +635,10 @@ class AlarmEngine:
         open_ = bool(spells) and spells[-1].end is None
         if c.active and not open_:
             spells.append(_Spell(c.t))
+            self._without_signal.add(c.source)
         elif not c.active and open_:
             spells[-1].end = c.t
+            self._without_signal.discard(c.source)
 
     def _lost(self, source: str, t: float) -> float:
         """Seconds ``source`` was without signal in the window before ``t`` (old spells are forgotten)."""
@@ -784,7 +790,7 @@ class AlarmEngine:
     def _advance(self, now: float) -> list[AlarmEvent]:
         """Fire every timed transition due before ``now``, in time order, each at its due time."""
         events: list[AlarmEvent] = []
-        if now > self._no_timer_before or self.plan is not self._timers_plan or self._signal_lost():
+        if now > self._no_timer_before or self.plan is not self._timers_plan or self._without_signal:
             while (timer := self._next_timer()) is not None and timer[0] < now:
                 due, kind, name = timer
                 self.now = max(self.now, due)
@@ -793,10 +799,6 @@ class AlarmEngine:
             self._timers_plan = self.plan
         self.now = max(self.now, now)
         return events
-
-    def _signal_lost(self) -> bool:
-        """Whether a source is without signal now (its "intermittent signal" time is reckoned from ``now``)."""
-        return any(spells and spells[-1].end is None for spells in self._losses.values())
 
     def _timers_changed(self) -> None:
         """A timed transition may now fall due earlier than the last scan found: scan again on the next input."""
