@@ -437,16 +437,23 @@ class AlarmEngine:
         """Measure how often the source sends this vital (any status counts)."""
         last = self._last_arrival.get(r.vital)
         if last is not None and r.t > last:
+            interval = r.t - last
             seen = self._intervals.setdefault(r.vital, deque(maxlen=SAMPLING_HISTORY))
-            measured = len(seen) >= 2  # the interval is the measured one before and after
-            before = self._measured[r.vital] if measured else self.sampling_s(r.vital)
-            seen.append(r.t - last)
-            self._measured[r.vital] = min(median(seen), self._tech.max_interval_s)
-            after = self._measured[r.vital] if measured else self.sampling_s(r.vital)
-            if after != before:  # the stale and "check sensor" times move with the interval
-                self._quiet_limits.pop(r.vital, None)
-                self._timers_changed()
+            if len(seen) == SAMPLING_HISTORY and seen[0] == interval:
+                seen.append(interval)  # one interval out, the same one in: the same median
+            else:
+                self._measure(r.vital, seen, interval)
         self._last_arrival[r.vital] = r.t if last is None else max(last, r.t)
+
+    def _measure(self, vital: str, seen: deque[float], interval: float) -> None:
+        """Take a new interval between readings of ``vital`` into its measured sampling interval."""
+        measured = len(seen) >= 2  # the interval is the measured one before and after
+        before = self._measured[vital] if measured else self.sampling_s(vital)
+        seen.append(interval)
+        self._measured[vital] = min(median(seen), self._tech.max_interval_s)
+        if (self._measured[vital] if measured else self.sampling_s(vital)) != before:
+            self._quiet_limits.pop(vital, None)  # the stale and "check sensor" times move with the interval
+            self._timers_changed()
 
     def _questionable(self, r: Reading) -> list[AlarmEvent]:
         """A value kept but not trusted: after a while without a trusted one, "check sensor"."""
@@ -490,12 +497,14 @@ class AlarmEngine:
         """Technical alarms that a trusted reading disproves: stale, questionable, overdue, key BP, no-data conditions."""
         if self._pending_checks.pop(r.vital, None) is not None:  # the vital can go stale again
             self._timers_changed()
+        conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
+        if not self._alarms and not conditions:  # nothing to end
+            return []
         ended = [f"{r.vital}_stale", f"{r.vital}_check"]
         if r.vital in NIBP_VITALS:
             ended += ["nibp_overdue", "nibp_repeat", *(c.id for c in self.plan.checkpoints)]
         if r.vital in SCALES:
             ended.append(f"{r.vital}_overdue")
-        conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
         for key, cond in conditions.items():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)

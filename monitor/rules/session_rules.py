@@ -163,7 +163,8 @@ class SessionRules:
                 if isinstance(x, Reading) and x.vital in DECISION_VITALS:
                     self._readings.add(x, self.plan.protocol.gates, self.plan.screening.get("age"))
                     judge_at = x.t
-            out += self._outputs(events, instant=x.t)
+            if events:
+                out += self._outputs(events, instant=x.t)
             if self._held_changed_at is not None:
                 judge_at, self._held_changed_at = x.t, None
         if judge_at is not None:
