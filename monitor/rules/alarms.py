@@ -10,7 +10,10 @@ a missed key time point, a repeat NIBP not taken, the end of an audio pause) hap
 time, stamped with that time, as soon as the engine is told that time has passed it. A transition
 due at ``d`` fires when the engine reaches a later time (an input at ``t > d``, or ``tick(now)``
 with ``now > d``); inputs at exactly ``d`` are taken first. So the transitions do not depend on how
-often the engine is ticked: a whole recording fed at once gives what a live session gave.
+often the engine is ticked: a whole recording fed at once gives what a live session gave. The engine
+remembers the earliest due time its last scan of the timers found and skips the scan for inputs before it;
+whatever could bring a transition earlier (a transition, a new delay, a dose, a condition, a changed sampling
+interval, a late reading) makes it scan again.
 
 Semantics, in short:
 
@@ -38,6 +41,7 @@ Semantics, in short:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -190,6 +194,11 @@ class AlarmEngine:
         self.now = start
         proto = plan.protocol
         self._tech = proto.technical
+        # No timed transition is due before this time under the plan ``_timers_plan``: while inputs come earlier
+        # the scan of every timer is skipped. Whatever could bring a transition earlier resets it; while a source
+        # is without signal (its "intermittent signal" time is reckoned from now) every input scans.
+        self._no_timer_before = -math.inf
+        self._timers_plan = plan
         self._use(plan)
         self._alarms: dict[str, ActiveAlarm] = {}
         self._breaching: dict[str, dict[str, float]] = {}  # limit id -> source -> since when it breaches
@@ -197,6 +206,7 @@ class AlarmEngine:
         self._pending_checks: dict[str, tuple[float, Reading]] = {}  # vital -> (onset, last questionable reading)
         self._doubted_cuff: dict[str, Reading] = {}  # sbp, dbp -> its latest questionable reading
         self._losses: dict[str, list[_Spell]] = {}  # source -> its spells without signal
+        self._without_signal: set[str] = set()  # the sources whose last spell goes on
         self._condition_of: dict[str, Condition] = {}
         self._last_value: dict[str, float] = {}
         self._by_source: dict[
@@ -221,6 +231,7 @@ class AlarmEngine:
 
     def _use(self, plan: Plan) -> None:
         self.plan = plan
+        self._timers_changed()
         self._limits: dict[str, list[Limit]] = {}
         self._limit_by_id = {p.limit.id: p.limit for p in plan.limits}
         for planned in plan.limits:
@@ -302,6 +313,7 @@ class AlarmEngine:
         if not self._doses:
             self._baseline = self._builder.baseline()
         self._doses.append((t, end))
+        self._timers_changed()
         return events
 
     def on_observation(self, t: float, scale: str, level: int) -> list[AlarmEvent]:
@@ -309,6 +321,7 @@ class AlarmEngine:
         reading, and the scale's next charting falls due from it."""
         events = self._advance(t)
         self._charted[scale] = max(t, self._charted.get(scale, t))
+        self._timers_changed()
         return events + self._on_reading(Charted(t, scale, float(level), SCORE_UNIT, "charted"))
 
     def charted(self, scale: str) -> float | None:
@@ -386,6 +399,7 @@ class AlarmEngine:
         audio = self.plan.protocol.audio
         length = min(audio.pause_s * speed if seconds is None else seconds, audio.max_pause_s * speed)
         self.audio_paused_until = now + length
+        self._timers_changed()
         self._pause_rank = max((PRIORITY_RANK[a.priority] for a in self._alarms.values()), default=0)
         message = f"audio paused {fmt(length)} s by {who} ({len(self._alarms)} alarms active)"
         return [*events, self._audio_event("audio_paused", now, message, who)]
@@ -394,7 +408,9 @@ class AlarmEngine:
 
     def _on_reading(self, r: Reading) -> list[AlarmEvent]:
         self._arrived(r)
-        self._quiet_since.setdefault(r.vital, r.t)
+        if r.vital not in self._quiet_since or r.t < self.now:  # a vital watched from now, or a late reading:
+            self._quiet_since.setdefault(r.vital, r.t)  # its stale time (or the NIBP's overdue time) comes earlier
+            self._timers_changed()
         if r.status != OK:
             if r.status == QUESTIONABLE:  # an artefact in a measured signal: the delays run on
                 return self._questionable(r)
@@ -421,11 +437,23 @@ class AlarmEngine:
         """Measure how often the source sends this vital (any status counts)."""
         last = self._last_arrival.get(r.vital)
         if last is not None and r.t > last:
+            interval = r.t - last
             seen = self._intervals.setdefault(r.vital, deque(maxlen=SAMPLING_HISTORY))
-            seen.append(r.t - last)
-            self._measured[r.vital] = min(median(seen), self._tech.max_interval_s)
-            self._quiet_limits.pop(r.vital, None)
+            if len(seen) == SAMPLING_HISTORY and seen[0] == interval:
+                seen.append(interval)  # one interval out, the same one in: the same median
+            else:
+                self._measure(r.vital, seen, interval)
         self._last_arrival[r.vital] = r.t if last is None else max(last, r.t)
+
+    def _measure(self, vital: str, seen: deque[float], interval: float) -> None:
+        """Take a new interval between readings of ``vital`` into its measured sampling interval."""
+        measured = len(seen) >= 2  # the interval is the measured one before and after
+        before = self._measured[vital] if measured else self.sampling_s(vital)
+        seen.append(interval)
+        self._measured[vital] = min(median(seen), self._tech.max_interval_s)
+        if (self._measured[vital] if measured else self.sampling_s(vital)) != before:
+            self._quiet_limits.pop(vital, None)  # the stale and "check sensor" times move with the interval
+            self._timers_changed()
 
     def _questionable(self, r: Reading) -> list[AlarmEvent]:
         """A value kept but not trusted: after a while without a trusted one, "check sensor"."""
@@ -435,6 +463,7 @@ class AlarmEngine:
             return []
         onset = self._pending_checks[r.vital][0] if r.vital in self._pending_checks else r.t
         self._pending_checks[r.vital] = (onset, r)
+        self._timers_changed()
         return self._advance_checks(r.t, inclusive=True)
 
     def _check_delay(self, vital: str) -> float:
@@ -466,18 +495,22 @@ class AlarmEngine:
 
     def _data_back(self, r: Reading) -> list[AlarmEvent]:
         """Technical alarms that a trusted reading disproves: stale, questionable, overdue, key BP, no-data conditions."""
-        self._pending_checks.pop(r.vital, None)
+        if self._pending_checks.pop(r.vital, None) is not None:  # the vital can go stale again
+            self._timers_changed()
+        conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
+        if not self._alarms and not conditions:  # nothing to end
+            return []
         ended = [f"{r.vital}_stale", f"{r.vital}_check"]
         if r.vital in NIBP_VITALS:
             ended += ["nibp_overdue", "nibp_repeat", *(c.id for c in self.plan.checkpoints)]
         if r.vital in SCALES:
             ended.append(f"{r.vital}_overdue")
-        conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
         for key, cond in conditions.items():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)
                 self._pending_conditions.pop(key, None)
                 self._spell(Condition(r.t, cond.condition, cond.source, active=False))
+                self._timers_changed()
         label = LABELS.get(r.vital, r.vital)
         return [
             self._clear(self._alarms[k], r.t, f"{self._alarms[k].message}: {label} {fmt(r.value or 0)} received")
@@ -511,7 +544,7 @@ class AlarmEngine:
         alarm = self._alarms.get(limit.id)
         if alarm is not None and alarm.condition_active:
             if bad:
-                breaching.setdefault(r.source, r.t)
+                breaching.setdefault(r.source, r.t)  # no timer while the alarm's condition is active
                 alarm.value = r.value
             elif r.source in breaching and recovered(limit, r.value, threshold):
                 del breaching[r.source]
@@ -519,7 +552,10 @@ class AlarmEngine:
         if not bad:
             breaching.pop(r.source, None)
             return []
-        onset = breaching.setdefault(r.source, r.t)
+        if r.source not in breaching:  # a condition delay starts
+            breaching[r.source] = r.t
+            self._timers_changed()
+        onset = breaching[r.source]
         if r.t - onset >= limit.delay_s:
             return self._raise_limit(limit, r.value, threshold, onset, r.t, r.source)
         return []
@@ -527,7 +563,7 @@ class AlarmEngine:
     def _forget_silent(self, breaching: dict[str, float], r: Reading) -> None:
         """A source that breached and then fell silent for longer than ``r.vital`` may be quiet is no
         longer an opinion: its last value is not the patient's now, while ``r.source`` is."""
-        if r.vital not in self._tech.max_quiet_s:
+        if not breaching or r.vital not in self._tech.max_quiet_s or (len(breaching) == 1 and r.source in breaching):
             return
         quiet = self._quiet_limit(r.vital)
         for source in [s for s in breaching if s != r.source]:
@@ -541,6 +577,7 @@ class AlarmEngine:
         if self.repeat_nibp is None or due < self.repeat_nibp.due:
             text = f"Repeat NIBP within {fmt(limit.repeat_nibp_min)} min of {limit_message(limit, r.value, threshold)}"
             self.repeat_nibp = RepeatNibp(r.t, due, text)
+            self._timers_changed()
 
     def _condition_ended(self, alarm: ActiveAlarm, r: Reading) -> list[AlarmEvent]:
         alarm.condition_active = False
@@ -586,6 +623,7 @@ class AlarmEngine:
     def _on_condition(self, c: Condition) -> list[AlarmEvent]:
         if c.condition not in self._tech.conditions:
             return []
+        self._timers_changed()
         if c.condition in NO_DATA_CONDITIONS:
             self._spell(c)
         key = f"{c.condition}:{c.source}"
@@ -606,8 +644,10 @@ class AlarmEngine:
         open_ = bool(spells) and spells[-1].end is None
         if c.active and not open_:
             spells.append(_Spell(c.t))
+            self._without_signal.add(c.source)
         elif not c.active and open_:
             spells[-1].end = c.t
+            self._without_signal.discard(c.source)
 
     def _lost(self, source: str, t: float) -> float:
         """Seconds ``source`` was without signal in the window before ``t`` (old spells are forgotten)."""
@@ -759,12 +799,19 @@ class AlarmEngine:
     def _advance(self, now: float) -> list[AlarmEvent]:
         """Fire every timed transition due before ``now``, in time order, each at its due time."""
         events: list[AlarmEvent] = []
-        while (timer := self._next_timer()) is not None and timer[0] < now:
-            due, kind, name = timer
-            self.now = max(self.now, due)
-            events += self._fire(kind, name, self.now)
+        if now > self._no_timer_before or self.plan is not self._timers_plan or self._without_signal:
+            while (timer := self._next_timer()) is not None and timer[0] < now:
+                due, kind, name = timer
+                self.now = max(self.now, due)
+                events += self._fire(kind, name, self.now)
+            self._no_timer_before = math.inf if timer is None else timer[0]
+            self._timers_plan = self.plan
         self.now = max(self.now, now)
         return events
+
+    def _timers_changed(self) -> None:
+        """A timed transition may now fall due earlier than the last scan found: scan again on the next input."""
+        self._no_timer_before = -math.inf
 
     def _advance_checks(self, t: float, inclusive: bool) -> list[AlarmEvent]:
         """Raise "check sensor" alarms whose delay has run out at ``t`` (a zero delay raises on the reading)."""
@@ -924,6 +971,7 @@ class AlarmEngine:
         return self._audio_event("audio_resumed", t, message, None)
 
     def _audio_event(self, event: str, t: float, message: str, who: str | None) -> AlarmEvent:
+        self._timers_changed()
         top = self.active()[0] if self._alarms else None
         return AlarmEvent(
             t=t,
@@ -940,6 +988,7 @@ class AlarmEngine:
         )
 
     def _event(self, alarm: ActiveAlarm, event: str, t: float, message: str, who: str | None = None) -> AlarmEvent:
+        self._timers_changed()  # every transition changes what is timed (escalation, stale data explained...)
         return AlarmEvent(
             t=t,
             event=event,

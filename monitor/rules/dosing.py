@@ -87,12 +87,14 @@ class PredoseReadings:
         self._spo2_sorted: list[float] = []  # the window's values in order: its median without sorting each time
         self.breached_at: dict[str, float] = {}  # gate id -> time of the last cuff reading that breached it
         self.spo2_open: set[str] = set()  # SpO2 gates open now (they close only above their limit + hysteresis)
+        self.version = 0  # counts the changes a decision on these readings could show (``decide`` reads nothing else)
 
     def add(self, r: Reading, gates: Sequence[Gate], age: object) -> None:
         """Take one reading into account; ``gates`` and ``age`` say which breaches to remember."""
         if r.status != OK or r.value is None:
             return
         if r.vital == "spo2":
+            was_open = frozenset(self.spo2_open)
             self._spo2.append((r.t, r.value))
             insort(self._spo2_sorted, r.value)
             while self._spo2 and self._spo2[0][0] < r.t - self.window_s:
@@ -107,6 +109,8 @@ class PredoseReadings:
                     self.spo2_open.add(gate.id)
                 elif spo2 >= gate.spo2_below + gate.hysteresis:
                     self.spo2_open.discard(gate.id)
+            if self.spo2_open or self.spo2_open != was_open:  # an open gate's finding quotes the median
+                self.version += 1
         elif r.vital in ("sbp", "dbp"):
             same = self.cuff is not None and self.cuff.t == r.t and self.cuff.source == r.source
             base = self.cuff if same and self.cuff is not None else Cuff(r.t, r.source)
@@ -116,6 +120,7 @@ class PredoseReadings:
             for gate in gates:
                 if gate.on_bp and applies_to_age(gate, age) and breaches(gate, self.cuff.sbp, self.cuff.dbp, None):
                     self.breached_at[gate.id] = r.t
+            self.version += 1
 
     def spo2(self) -> float | None:
         """Median SpO2 over the window (None without trusted readings)."""

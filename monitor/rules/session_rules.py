@@ -82,6 +82,7 @@ class SessionRules:
         self._queue: list[tuple[float, int, int, Input]] = []
         self._seq = 0
         self.decision = decide(plan, self._readings)
+        self._decided_on = self._decision_inputs(None)
         self._unreported: list[Output] = [DosingChange(start, self.decision)]
 
     @property
@@ -162,7 +163,8 @@ class SessionRules:
                 if isinstance(x, Reading) and x.vital in DECISION_VITALS:
                     self._readings.add(x, self.plan.protocol.gates, self.plan.screening.get("age"))
                     judge_at = x.t
-            out += self._outputs(events, instant=x.t)
+            if events:
+                out += self._outputs(events, instant=x.t)
             if self._held_changed_at is not None:
                 judge_at, self._held_changed_at = x.t, None
         if judge_at is not None:
@@ -219,8 +221,19 @@ class SessionRules:
         self._expired = expires
         return self._decide(expires)
 
+    def _decision_inputs(self, now: float | None) -> tuple:
+        """Everything ``decide`` reads: the plan, the readings' version, the holds, whether the latest BP is out of
+        date at ``now``, the last dose. The same inputs give the same decision, word for word."""
+        expires = bp_expires(self.plan, self._readings)
+        stale_bp = now is not None and expires is not None and now >= expires
+        return self.plan, self._readings.version, tuple(self._holds.values()), stale_bp, self.engine.last_dose_start
+
     def _decide(self, t: float) -> list[Output]:
-        decision = decide(self.plan, self._readings, tuple(self._holds.values()), t, self.engine.last_dose_start)
+        inputs = self._decision_inputs(t)
+        if inputs == self._decided_on:
+            return []  # the decision in force is what ``decide`` would give again
+        self._decided_on = inputs
+        decision = decide(self.plan, self._readings, inputs[2], t, inputs[4])
         if decision.key == self.decision.key:
             self.decision = decision  # the same findings, with the latest values in their words
             return []

@@ -191,12 +191,15 @@ class LiveView:
         """Take what one write stored: ``readings`` and ``events`` ``(t, kind, data, who)`` in the order they
         were inserted, whose last rows got the ids in ``written``."""
         ident = written.reading_id - sum(size(r) for r in readings)
+        newest: dict[str, tuple[int, Reading]] = {}  # per vital, in the order first seen: its last reading and id
         for r in readings:
             ident += size(r)
             if isinstance(r, Reading) and r.vital not in WAVEFORMS:
-                self._latest[r.vital] = StoredReading(ident, r.t, r.vital, r.value, r.unit, r.source, r.status)
+                newest[r.vital] = (ident, r)
                 if r.vital == CUFF and r.value is not None:
                     self._nibp.append(r.t)
+        for vital, (ident, r) in newest.items():
+            self._latest[vital] = StoredReading(ident, r.t, r.vital, r.value, r.unit, r.source, r.status)
         self._reading_id = max(self._reading_id, written.reading_id)
         first = written.event_id - len(events) + 1
         for i, (t, kind, data, who) in enumerate(events):

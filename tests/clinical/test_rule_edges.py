@@ -690,3 +690,16 @@ def test_check_cuff_names_equal_pressures_and_only_a_measurement_of_its_own():
     raised = alarm_events(rules.finish(901.0))
     (later,) = [ev for ev in raised if ev.alarm_id == "sbp_check" and ev.event == "raised" and ev.t >= 900.0]
     assert "diastolic 100" not in later.message and "400" in later.message
+
+
+@pytest.mark.parametrize("pulse_every_s", [1.0, 7.0])
+def test_the_pre_dose_bp_goes_out_of_date_at_its_own_second(pulse_every_s):
+    """kap-iv asks for a pre-dose BP at most 30 min old: a cuff reading of 120/78 at 0 s leaves dosing clear until
+    1800 s, when it is gated (take a new BP) at exactly 1800 s, whichever readings come in between."""
+    rules = SessionRules(plan(), 0.0, weight_kg=70.0)
+    rules.add([reading(0.0, "sbp", 120, "cuff"), reading(0.0, "dbp", 78, "cuff")])
+    rules.add(reading(k * pulse_every_s, v, 97 if v == "spo2" else 72, "ox")
+              for k in range(int(2400 / pulse_every_s)) for v in ("spo2", "pr"))
+    changes = [(o.t, o.decision.state) for o in rules.finish(2400.0) if isinstance(o, DosingChange)]
+    assert changes[1:] == [(0.0, CLEAR), (1800.0, GATED)]
+    assert "predose_bp_missing" in {f.id for f in rules.decision.findings}

@@ -7,7 +7,9 @@ import re
 import threading
 from pathlib import Path
 
-from devices.reading import reading
+import numpy as np
+
+from devices.reading import Samples, reading
 from devices.virtual.scenarios import screening
 from monitor.session.live_view import LiveView, first_dose_time, recent_entries
 from monitor.session.model import Session
@@ -133,6 +135,22 @@ def test_a_snapshot_never_changes_once_published(tmp_path):
     assert "hr" not in before.latest and "hr" not in view.snapshot().latest  # saved, not yet published
     after = view.publish(rules.engine, rules.decision, 1.0, START + 1, None)
     assert after.latest["hr"].value == 80 and "hr" not in before.latest
+
+
+def test_a_write_shows_each_vitals_last_reading_with_its_stored_id(tmp_path):
+    """One write of several readings of a vital with pleth chunks between them: the live view's latest value of
+    each vital is its last reading, with the id the store gave it, and every cuff time is kept in order."""
+    store, rules, view = session_with(tmp_path)
+    pleth = [Samples(START + k, "pleth", 75.0, np.linspace(0.0, 1.0, 75), "au", "ox") for k in range(3)]
+    batch = [reading(START, "hr", 80, "ox"), pleth[0], reading(START, "spo2", 97, "ox"), reading(START + 1, "hr", 81, "ox"),
+             reading(START + 1, "sbp", 120, "cuff"), pleth[1], reading(START + 2, "hr", 82, "ox"), pleth[2],
+             reading(START + 2, "sbp", 124, "cuff")]
+    view.saved(batch, [], store.write("s1", readings=batch))
+    latest = view.publish(rules.engine, rules.decision, 1.0, START + 3, None).latest
+    stored = {r.vital: r for r in store.latest_readings("s1") if r.vital != "pleth"}
+    assert list(latest) == ["hr", "spo2", "sbp"] and latest == stored
+    assert [latest[v].value for v in latest] == [82, 97, 124]
+    assert view.snapshot().nibp == (START + 1, START + 2)
 
 
 def test_a_resumed_session_starts_from_what_is_stored(tmp_path):
