@@ -703,3 +703,15 @@ def test_the_pre_dose_bp_goes_out_of_date_at_its_own_second(pulse_every_s):
     changes = [(o.t, o.decision.state) for o in rules.finish(2400.0) if isinstance(o, DosingChange)]
     assert changes[1:] == [(0.0, CLEAR), (1800.0, GATED)]
     assert "predose_bp_missing" in {f.id for f in rules.decision.findings}
+
+
+def test_a_dose_with_problems_of_two_priorities_alarms_at_the_higher():
+    """IV 100 mg for 70 kg (1.43 mg/kg: above the 1.0 maximum, HIGH) pushed over 1 min (below the 2-min infusion
+    minimum, MEDIUM): the dose alarm is HIGH, never the lower of the two."""
+    rules = SessionRules(make_plan(load("kap-iv"), SAMPLE_SCREENING), 0.0, weight_kg=70.0)
+    rules.add([reading(0.0, v, x, "cuff") for v, x in (("sbp", 120), ("dbp", 78), ("map", 92))])
+    rules.add([reading(float(t), "spo2", 97, "ox") for t in range(0, 200)])
+    rules.add([Dose(150.0, "iv", "ketamine", 100.0, end=210.0)])
+    raised = {e.alarm_id: e for e in alarm_events(rules.finish(300.0)) if e.event == "raised"}
+    assert raised["dose_bounds"].priority == HIGH
+    assert "below the protocol minimum" in raised["dose_bounds"].message and "above the protocol maximum" in raised["dose_bounds"].message
