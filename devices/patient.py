@@ -53,14 +53,24 @@ def lot_problem(lot: object) -> str | None:
     return None
 
 
-def observation_problem(scale: object, level: object) -> str | None:
-    """Why ``level`` is not a level of observation scale ``scale``, or ``None`` when it is."""
+def observation_level(scale: object, level: object) -> int:
+    """``level`` as a whole level of observation scale ``scale`` (2.0 from JSON is level 2); ``ValueError`` saying
+    why when it is not one."""
     spec = SCALES.get(scale) if isinstance(scale, str) else None
     if spec is None:
-        return f"unknown observation scale {scale!r} (known: {', '.join(SCALES)})"
+        raise ValueError(f"unknown observation scale {scale!r} (known: {', '.join(SCALES)})")
     whole = int(level) if isinstance(level, float) and level.is_integer() else level
     if isinstance(whole, bool) or not isinstance(whole, int) or not 0 <= whole <= spec.top:
-        return f"{spec.label} level {level!r} is not one of 0-{spec.top}"
+        raise ValueError(f"{spec.label} level {level!r} is not one of 0-{spec.top}")
+    return whole
+
+
+def observation_problem(scale: object, level: object) -> str | None:
+    """Why ``level`` is not a level of observation scale ``scale``, or ``None`` when it is."""
+    try:
+        observation_level(scale, level)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 

@@ -18,6 +18,7 @@ keeps polling.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -127,7 +128,5 @@ def register(app: Dash, live: Mapping[str, Hub], viewers: Viewers | None = None,
 
 def close(ws: Server) -> None:
     """Close ``ws`` if it is still open (a viewer that is gone cannot be told)."""
-    try:
+    with contextlib.suppress(ConnectionClosed, OSError):
         ws.close()
-    except (ConnectionClosed, OSError):
-        pass

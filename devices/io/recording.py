@@ -36,7 +36,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, model_validator
 
 from devices.errors import RecordingError, SidecarError
-from devices.patient import AGE_YEARS, WHO_MAX, dose_problem, lot_problem, observation_problem, weight_problem
+from devices.patient import AGE_YEARS, WHO_MAX, dose_problem, lot_problem, observation_level, observation_problem, weight_problem
 from devices.reading import Condition, Item, Reading, Samples, expand, last_time
 from devices.schema import FieldProblem, FileModel, check, json_lines, read_json, rule
 from devices.screening import ScreeningAnswers
@@ -575,7 +575,7 @@ def validate_metadata(meta: object, name: str = "<sidecar>", lines: Mapping[str,
         out["doses"] = side.dose_rows()
     if side.observations is not None:
         out["observations"] = [
-            {"t": o.t, "scale": o.scale, "level": int(o.level)} | ({"who": o.who} if o.who else {})  # type: ignore[call-overload]
+            {"t": o.t, "scale": o.scale, "level": observation_level(o.scale, o.level)} | ({"who": o.who} if o.who else {})
             for o in side.observations
         ]
     if side.events is not None:

@@ -10,6 +10,7 @@ optional ``link`` symlink, like a ``/dev/serial/by-id`` path, follows it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -328,10 +329,8 @@ class Pty:
 
     def write(self, data: bytes) -> None:
         """Write what fits; like a real device, bytes nobody reads are lost."""
-        try:
+        with contextlib.suppress(OSError):  # the pty's buffer is full or nobody has it open: the bytes are lost
             os.write(self.master, data)
-        except (BlockingIOError, OSError):
-            pass
 
     def read(self) -> bytes:
         try:

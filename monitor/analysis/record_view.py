@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devices.patient import observation_problem
+from devices.patient import observation_level, observation_problem
 from devices.screening import QUESTIONS
 from devices.vocabulary import PRIORITY_RANK, SCALES
 from monitor.analysis.summary import Episode, SessionRecord, Summary, describe
@@ -170,10 +170,12 @@ def observation_text(data: dict) -> str:
     """A charted observation in words: "Sedation: MOAA/S 2 (responds only to mild prodding or shaking)"; a stored
     row whose scale or level kapmon does not know says so."""
     scale, level = data.get("scale"), data.get("level")
-    if observation_problem(scale, level):
+    try:
+        whole = observation_level(scale, level)
+    except ValueError:
         return f"scale {scale!r} level {level!r} (not a level kapmon knows)"
     spec = SCALES[str(scale)]
-    text = spec.level_text(int(level))  # type: ignore[arg-type]
+    text = spec.level_text(whole)
     return text if spec.title == spec.label else f"{spec.title}: {text}"
 
 

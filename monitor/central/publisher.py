@@ -22,6 +22,7 @@ transition like any other) and, like an accepted ``sync``, also goes to the audi
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import queue
 import secrets
@@ -113,10 +114,8 @@ class Publisher:
             self.hub.listeners.remove(self._on_flush)
         if self.connected:
             info = self.client.publish(self.topic("status"), mt.encode(mt.status(False, time.time())), qos=1, retain=True)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):  # the connection is gone: nothing more can be said
                 info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()
 

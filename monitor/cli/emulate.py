@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        while not emulator.ended.wait(0.5):
-            pass
+        while not emulator.ended.wait(0.5):  # woken twice a second so that Ctrl-C is taken at once
+            continue
         print("kapmon emulate: end of data; the device stays connected and silent until Ctrl-C", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)

@@ -6,7 +6,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from devices.patient import observation_problem, weight_problem
+from devices.patient import observation_level, weight_problem
 from devices.vocabulary import ROUTES, SESSION_KINDS
 
 
@@ -37,9 +37,7 @@ class Observation:
     who: str = ""
 
     def __post_init__(self) -> None:
-        if problem := observation_problem(self.scale, self.level):
-            raise ValueError(problem)
-        object.__setattr__(self, "level", int(self.level))  # 2.0 from JSON is level 2, as a scale's words index it
+        object.__setattr__(self, "level", observation_level(self.scale, self.level))  # 2.0 from JSON is level 2
 
     def data(self) -> dict:
         """What the store keeps of it as an ``observation`` event (who is the event's own field)."""

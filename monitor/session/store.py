@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from devices.errors import KapmonError
+from devices.patient import observation_level
 from devices.reading import Reading, Samples
 from devices.vocabulary import NO_VALUE, OK, WAVEFORMS
 from monitor.rules.alarm_events import AlarmEvent
@@ -892,7 +893,8 @@ def observations_of(events: Iterable[StoredEvent]) -> list[Observation]:
         if e.kind != "observation":
             continue
         try:
-            out.append(Observation(e.t, str(e.data.get("scale")), e.data.get("level"), e.who or ""))  # type: ignore[arg-type]
+            scale = str(e.data.get("scale"))
+            out.append(Observation(e.t, scale, observation_level(scale, e.data.get("level")), e.who or ""))
         except (ValueError, TypeError):
             continue  # written by other code with an unknown scale or level: not an observation kapmon can judge
     return sorted(out, key=lambda o: o.t)
