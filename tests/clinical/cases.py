@@ -379,6 +379,20 @@ CASES: tuple[Case, ...] = (
                                                                  (70, (5, 0, 0, 0, 0)))
                             for scale, level in zip(("moaas", "breathing", "dissociation", "nausea", "anxiety"), levels)
                             if level is not None)),
+    Case("im-sedation-at-one-reading-a-minute",
+         "The sedation case from a monitor that sends one reading a minute (an ICU-style export), with the same "
+         "chartings, MOAA/S repeated at 30 min after the dose (charted twice at one round): the same sedation alarms "
+         "and hold at 30 min after the dose, no stale-data alarm, one HIGH episode.",
+         "moaas_deep with sparse vitals and a repeated charting; sampling-aware stale (design proposal)",
+         Expect(decisions=((39.9, "clear"), (40.1, "gated"), (55.1, "clear")),
+                raised=(("moaas_low", "medium", 40, 0), ("moaas_deep", "high", 40, 0)),
+                absent=("spo2_stale", "pr_stale", "moaas_overdue"), episodes={"moaas_deep": 1},
+                summary={"observations.moaas.worst": 2, "observations.moaas.count": 6, "rems.sedated": True}),
+         protocol="kap-im", minutes=84, every_s=60, doses=((10, 50, None),),
+         observations=((9, "moaas", 5), (9, "breathing", 0), (9, "dissociation", 0), (25, "moaas", 4),
+                       (25, "breathing", 0), (25, "dissociation", 1), (40, "moaas", 2), (40, "moaas", 2),
+                       (40, "breathing", 0), (40, "dissociation", 2), (55, "moaas", 4), (55, "breathing", 0),
+                       (55, "dissociation", 1), (70, "moaas", 5), (70, "breathing", 0), (70, "dissociation", 0))),
     Case("im-charting-overdue",
          "IM 50 mg at 10 min. The nurse charts every scale once before the dose and then nothing: MOAA/S, breathing "
          "and dissociation are overdue 20 min after the dose (every 15 min, 5 min grace), a LOW reminder each; "
