@@ -61,6 +61,7 @@ INSERT = f"INSERT INTO waveform_blocks ({COLUMNS}) VALUES ({','.join('?' * 15)})
 OUTLINE = "t0, rate_hz, n, lo, hi, no_value"  # what a block's outline needs: no samples
 
 Row = tuple[int, str, float, str, "float | None", str, str, str]  # (id, session_id, t, vital, value, unit, source, status)
+Encoded = tuple[int, "int | None", bytes, "float | None", "float | None"]  # (no_value, decimals, samples, lo, hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +117,6 @@ class Block:
 _COLUMNS_OF = attrgetter(*COLUMNS.split(", "))
 
 
-def _exact(values: np.ndarray) -> tuple[int | None, bytes]:
-    """``(decimals, samples)`` keeping ``values`` exactly in the fewest bytes (see the module's docstring)."""
-    if not np.isnan(values).any():
-        for decimals in range(MAX_DECIMALS + 1):
-            ints = np.round(values * 10**decimals)
-            largest = np.abs(ints).max()
-            if largest < 2**31 and ((ints / 10**decimals if decimals else ints) == values).all():
-                return decimals, ints.astype(INTS[2] if largest < 2**15 else INTS[4]).tobytes()
-    small = values.astype(F4)
-    return None, small.tobytes() if np.array_equal(small.astype(F8), values, equal_nan=True) else values.tobytes()
-
-
 def _grid(t0: float, n: int, rate_hz: float) -> np.ndarray:
     return t0 + np.arange(n) / rate_hz if n > 1 else np.array([t0])
 
@@ -152,26 +141,15 @@ def _times(t: np.ndarray, rate_hz: float | None = None) -> tuple[float, bytes | 
 
 def _block(first: Row, status: str, t0: float, rate: float, times: bytes | None, values: np.ndarray) -> Block:
     """The block of ``values`` (NaN: no value) whose first sample is ``first``, the others at ``rate`` or ``times``."""
-    no_value = int(np.isnan(values).sum())
-    decimals, samples = _exact(values)
-    valued = status if no_value < len(values) else NO_VALUE
+    return _assembled(first, status, t0, rate, times, len(values), _encoded_rows(values[np.newaxis])[0])
+
+
+def _assembled(first: Row, status: str, t0: float, rate: float, times: bytes | None, n: int, encoded: Encoded) -> Block:
+    """The block of ``n`` samples ``encoded`` (see ``_encoded_rows``) whose first sample is ``first``."""
+    no_value, decimals, samples, lo, hi = encoded
     ident, session_id, _, vital, _, unit, source, _ = first
-    return Block(
-        ident,
-        session_id,
-        vital,
-        unit,
-        source,
-        valued,
-        t0,
-        rate,
-        len(values),
-        no_value,
-        decimals,
-        samples,
-        times,
-        *extremes(values),
-    )
+    valued = status if no_value < n else NO_VALUE
+    return Block(ident, session_id, vital, unit, source, valued, t0, rate, n, no_value, decimals, samples, times, lo, hi)
 
 
 def arrays(found: Sequence[Block]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,7 +222,7 @@ def chunk_blocks(first_id: int, session_id: str, chunk: Samples) -> Iterator[Blo
     """The blocks holding ``chunk``, its first sample reading id ``first_id`` and the others the ids after it: one
     block when it spans less than ``MAX_BLOCK_S`` and holds at most ``MAX_BLOCK_N`` samples, else as many as it
     takes (the first on the chunk's own grid, the others with their times kept exactly as the chunk gives them)."""
-    per = min(MAX_BLOCK_N, math.ceil(MAX_BLOCK_S * chunk.rate_hz))
+    per = _per_block(chunk.rate_hz)
     n = len(chunk)
     t = chunk.times() if n > per else None
     for j in range(0, n, per):
@@ -257,17 +235,76 @@ def chunk_blocks(first_id: int, session_id: str, chunk: Samples) -> Iterator[Blo
         yield _block(first, chunk.status, t0, rate, times, chunk.values[j : j + k])
 
 
-def extremes(values: np.ndarray) -> tuple[float | None, float | None]:
-    """The lowest and highest of ``values`` (NaN: no value), ``(None, None)`` when none has one."""
-    if np.isnan(values).all():
-        return None, None
-    return float(np.nanmin(values)), float(np.nanmax(values))
+def _per_block(rate_hz: float) -> int:
+    """How many samples at ``rate_hz`` one block holds at most."""
+    return min(MAX_BLOCK_N, math.ceil(MAX_BLOCK_S * rate_hz))
+
+
+def chunks_blocks(session_id: str, placed: Sequence[tuple[int, Samples]]) -> list[Block]:
+    """The blocks holding every chunk of ``placed`` (``(first reading id, chunk)``), in the order given: what
+    ``chunk_blocks`` gives for each, with the chunks that fit one block each encoded together, a row of a
+    NumPy array per chunk, rather than one NumPy call after another per chunk (a second of 75 Hz pleth is one)."""
+    found: list[Block | None] = [None] * len(placed)
+    alike: dict[int, list[int]] = {}  # the chunks that fit one block each, by their number of samples
+    for k, (_, chunk) in enumerate(placed):
+        if len(chunk) <= _per_block(chunk.rate_hz):
+            alike.setdefault(len(chunk), []).append(k)
+    for n, ks in alike.items():
+        values = np.stack([placed[k][1].values for k in ks])
+        for k, encoded in zip(ks, _encoded_rows(values), strict=True):
+            ident, chunk = placed[k]
+            first: Row = (ident, session_id, chunk.t0, chunk.vital, None, chunk.unit, chunk.source, chunk.status)
+            found[k] = _assembled(first, chunk.status, chunk.t0, chunk.rate_hz if n > 1 else 0.0, None, n, encoded)
+    out: list[Block] = []
+    for k, b in enumerate(found):
+        if b is None:
+            out += chunk_blocks(placed[k][0], session_id, placed[k][1])
+        else:
+            out.append(b)
+    return out
+
+
+def _encoded_rows(values: np.ndarray) -> list[Encoded]:
+    """``(no_value, decimals, samples, lo, hi)`` of every row of ``values`` (NaN: no value): how many samples have
+    no value, the values kept exactly in the fewest bytes (see the module's docstring) and the lowest and highest
+    value (None when no sample has one). Rows are encoded each on its own, all of them in one pass."""
+    missing = np.isnan(values)
+    no_value = missing.sum(axis=1)
+    decimals: list[int | None] = [None] * len(values)
+    width = np.zeros(len(values), np.int64)  # 2 or 4: integer bytes a sample; 0: floats
+    ints_of: dict[int, np.ndarray] = {}
+    todo = no_value == 0
+    for d in range(MAX_DECIMALS + 1):
+        if not todo.any():
+            break
+        ints = np.round(values * 10**d)
+        largest = np.abs(ints).max(axis=1)
+        exact = todo & (largest < 2**31) & ((ints / 10**d if d else ints) == values).all(axis=1)
+        for k in np.flatnonzero(exact).tolist():
+            decimals[k] = d
+        width[exact] = np.where(largest[exact] < 2**15, 2, 4)
+        ints_of[d] = ints
+        todo &= ~exact
+    small = values.astype(F4)
+    fits = ((small.astype(F8) == values) | missing).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        lows = np.where(missing, np.inf, values).min(axis=1).tolist()
+        highs = np.where(missing, -np.inf, values).max(axis=1).tolist()
+    out: list[Encoded] = []
+    for k, kept in enumerate(decimals):
+        if kept is not None:
+            samples = ints_of[kept][k].astype(INTS[int(width[k])]).tobytes()
+        else:
+            samples = small[k].tobytes() if fits[k] else values[k].tobytes()
+        empty = no_value[k] == len(values[k])
+        out.append((int(no_value[k]), kept, samples, None if empty else lows[k], None if empty else highs[k]))
+    return out
 
 
 def with_extremes(v2: Sequence[Any]) -> Block:
     """A block of a version 2 store (its ``COLUMNS_V2``) with its lowest and highest value."""
     b = Block(*tuple(v2) + (None, None))
-    lo, hi = extremes(arrays([b])[1])
+    *_, lo, hi = _encoded_rows(arrays([b])[1][np.newaxis])[0]
     return replace(b, lo=lo, hi=hi)
 
 

@@ -811,10 +811,10 @@ def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequenc
     ident = next_reading_id(conn)
     numerics: list[tuple] = []
     waves: list[tuple] = []
-    found: list[Block] = []
+    chunks: list[tuple[int, Samples]] = []
     for r in readings:
         if isinstance(r, Samples):
-            found += blocks.chunk_blocks(ident, session_id, r)
+            chunks.append((ident, r))
             ident += len(r)
         else:
             (waves if r[1] in WAVEFORMS else numerics).append((ident, session_id, *r))
@@ -823,7 +823,7 @@ def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequenc
         conn.executemany(
             "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)", numerics
         )
-    found += blocks.pack(waves)
+    found = blocks.chunks_blocks(session_id, chunks) + list(blocks.pack(waves))
     if found:
         conn.executemany(blocks.INSERT, [b.row() for b in found])
     return ident - 1

@@ -11,7 +11,7 @@ import pytest
 from devices.reading import Condition, Reading, Samples, expand
 from devices.virtual.simulator import simulate
 from devices.vocabulary import WAVEFORMS
-from monitor.session.blocks import MAX_BLOCK_N, MAX_BLOCK_S, arrays, pack
+from monitor.session.blocks import MAX_BLOCK_N, MAX_BLOCK_S, arrays, chunk_blocks, chunks_blocks, pack
 from monitor.session.model import Session
 from monitor.session.store import SCHEMA_VERSION, Store, StoreError
 from tests.store_v1 import create_session_v1, create_v1, readings_v1, write_v1
@@ -340,6 +340,46 @@ def test_every_encoding_gives_back_exactly_what_was_packed():
     for b in packed.values():
         values = [v for _, _, v, _ in b.rows() if v is not None]
         assert (b.lo, b.hi) == (min(values), max(values))
+
+
+def test_chunks_encoded_together_are_the_blocks_each_gives_alone():
+    """A flush's chunks are encoded a NumPy row per chunk: each block is byte for byte the one the chunk gives
+    alone, whatever mix of encodings the chunks of one length need."""
+    rng = np.random.default_rng(5)
+    wave = rng.integers(0, 127, 75).astype(float)
+    partly = wave.copy()
+    partly[::7] = np.nan
+    values = [
+        wave,  # 7-bit samples: int16
+        wave * 1000,  # int16, then int32 as they grow
+        wave * 100_000,
+        wave / 10,  # one decimal
+        wave / 1000,  # three decimals
+        wave / 1000 + 0.0005,  # four decimals: float32 or float64
+        np.float32(rng.random(75)).astype(float),
+        rng.random(75),
+        partly,  # gaps: floats, no-value samples kept as NaN
+        np.full(75, np.nan),  # no value at all: no extremes
+        -wave,
+        wave * 2.0**33,  # beyond int32
+        np.where(wave > 60, -0.0, wave),
+    ]
+    chunks = [Samples(T0 + k, "pleth", 75.0, v, "au", "ox", "questionable" if k == 3 else "ok") for k, v in enumerate(values)]
+    chunks += [
+        Samples(T0 + 20, "pleth", 50.0, [7.0], "au", "one"),  # one sample: no rate
+        Samples(T0 + 21, "pleth", 75.0, rng.random(200), "au", "long"),  # longer than a block: split
+        Samples(T0 + 24, "pleth", 2000.0, rng.integers(-9, 9, 40).astype(float), "au", "fast"),
+    ]
+    placed, ident = [], 1
+    for chunk in chunks:
+        placed.append((ident, chunk))
+        ident += len(chunk)
+    alone = [b for ident, chunk in placed for b in chunk_blocks(ident, "s", chunk)]
+    together = chunks_blocks("s", placed)
+    assert [b.row() for b in together] == [b.row() for b in alone]
+    kept = {(b.decimals, len(b.samples) // b.n) for b in together}
+    assert kept >= {(0, 2), (0, 4), (1, 2), (3, 2), (None, 4), (None, 8)}  # the mix of encodings the check is about
+    assert sum(b.lo is None for b in together) == 1
 
 
 def on_disk(path) -> int:
