@@ -216,12 +216,14 @@ class AlarmEngine:
         # the end of a condition explaining the gap; a vital the protocol requires is watched from the start
         self._last_arrival: dict[str, float] = {}
         self._intervals: dict[str, deque[float]] = {}
+        self._disproves: dict[str, tuple[Plan, tuple[str, ...]]] = {}  # vital -> (plan, what its reading ends)
         self._measured: dict[str, float] = {}  # per vital: median of the last intervals, at most max_interval_s
         self._quiet_limits: dict[str, float] = {}  # per vital: ``_quiet_limit`` until its sampling interval changes
         self._stated = dict(sampling or {})
         self._last_nibp_t: float | None = None
         self._charted: dict[str, float] = {}  # scale -> when it was last charted
         self._doses: list[tuple[float, float | None]] = []
+        self._last_dose_start: float | None = None
         self._checkpoints_done: set[str] = set()
         self._builder = BaselineBuilder(proto.baseline)
         self._baseline: Baseline | None = None
@@ -259,7 +261,7 @@ class AlarmEngine:
     @property
     def last_dose_start(self) -> float | None:
         """When the latest dose was given (None before any)."""
-        return max((t for t, _ in self._doses), default=None)
+        return self._last_dose_start
 
     @property
     def last_dose_end(self) -> float | None:
@@ -313,6 +315,7 @@ class AlarmEngine:
         if not self._doses:
             self._baseline = self._builder.baseline()
         self._doses.append((t, end))
+        self._last_dose_start = t if self._last_dose_start is None else max(self._last_dose_start, t)
         self._timers_changed()
         return events
 
@@ -438,7 +441,9 @@ class AlarmEngine:
         last = self._last_arrival.get(r.vital)
         if last is not None and r.t > last:
             interval = r.t - last
-            seen = self._intervals.setdefault(r.vital, deque(maxlen=SAMPLING_HISTORY))
+            seen = self._intervals.get(r.vital)
+            if seen is None:
+                seen = self._intervals[r.vital] = deque(maxlen=SAMPLING_HISTORY)
             if len(seen) == SAMPLING_HISTORY and seen[0] == interval:
                 seen.append(interval)  # one interval out, the same one in: the same median
             else:
@@ -500,11 +505,7 @@ class AlarmEngine:
         conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
         if not self._alarms and not conditions:  # nothing to end
             return []
-        ended = [f"{r.vital}_stale", f"{r.vital}_check"]
-        if r.vital in NIBP_VITALS:
-            ended += ["nibp_overdue", "nibp_repeat", *(c.id for c in self.plan.checkpoints)]
-        if r.vital in SCALES:
-            ended.append(f"{r.vital}_overdue")
+        ended = list(self._disproved_by(r.vital))
         for key, cond in conditions.items():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)
@@ -517,6 +518,18 @@ class AlarmEngine:
             for k in ended
             if k in self._alarms
         ]
+
+    def _disproved_by(self, vital: str) -> tuple[str, ...]:
+        """The technical alarms a trusted reading of ``vital`` ends, under the plan in force."""
+        plan, keys = self._disproves.get(vital, (None, ()))
+        if plan is not self.plan:
+            keys = (f"{vital}_stale", f"{vital}_check")
+            if vital in NIBP_VITALS:
+                keys += ("nibp_overdue", "nibp_repeat", *(c.id for c in self.plan.checkpoints))
+            if vital in SCALES:
+                keys += (f"{vital}_overdue",)
+            self._disproves[vital] = (self.plan, keys)
+        return keys
 
     def _threshold(self, limit: Limit, t: float) -> float | None:
         """The absolute threshold of ``limit`` at ``t``, or None while it does not apply."""
@@ -533,16 +546,23 @@ class AlarmEngine:
         while any source breaches, and ends when every source that breached is back inside."""
         assert r.value is not None
         threshold = self._threshold(limit, r.t)
-        breaching = self._breaching.setdefault(limit.id, {})
+        breaching = self._breaching.get(limit.id)
         if threshold is None:
-            breaching.clear()
+            if breaching:
+                breaching.clear()
             return []
-        self._forget_silent(breaching, r)
         bad = violates(limit.comparison, r.value, threshold)
+        alarm = self._alarms.get(limit.id)
+        active = alarm is not None and alarm.condition_active
+        if not (bad or active or breaching):  # inside the limit with nothing under way: nothing changes
+            return []
+        if breaching is None:
+            breaching = self._breaching[limit.id] = {}
+        self._forget_silent(breaching, r)
         if bad and limit.repeat_nibp_min is not None:
             self._ask_repeat(limit, r, threshold)
-        alarm = self._alarms.get(limit.id)
-        if alarm is not None and alarm.condition_active:
+        if active:
+            assert alarm is not None
             if bad:
                 breaching.setdefault(r.source, r.t)  # no timer while the alarm's condition is active
                 alarm.value = r.value
