@@ -289,13 +289,25 @@ class Hub:
         self.backlog.hold(alarms=[o for o in outputs if isinstance(o, AlarmEvent)])
         self.backlog.write(self.store, self.session.id, self.view.saved)
 
-    def _record(self, outputs: list[Output]) -> list[AlarmEvent]:
-        """Store what the rules decided: alarm transitions and dosing changes; returns the transitions."""
+    def _entered(self, entries: list[tuple], judge: Callable[[], list[Output]], audit: Sequence[AlarmEvent] = ()) -> None:
+        """Store what a person entered (``entries``, after the ``audit`` rows that authorise it) in one write with
+        what the rules decide on it (``judge``), so that a recorder killed in between never keeps the one without
+        the other; when the rules fail on it, the entry is stored all the same."""
+        try:
+            outputs = judge()
+        except Exception:
+            self._save(events=entries, alarms=audit)
+            raise
+        self._record(outputs, entries, audit)
+
+    def _record(self, outputs: list[Output], entries: Sequence[tuple] = (), audit: Sequence[AlarmEvent] = ()) -> list[AlarmEvent]:
+        """Store what the rules decided: alarm transitions and dosing changes (with the ``entries`` and ``audit``
+        rows they follow, in the same write); returns the transitions."""
         alarms = [o for o in outputs if isinstance(o, AlarmEvent)]
         changes = [(o.t, "dosing", dosing_data(o.decision), None) for o in outputs if isinstance(o, DosingChange)]
         baselines = [(o.t, "baseline", baseline_data(o.baseline), None) for o in outputs if isinstance(o, BaselineSet)]
-        if alarms or changes or baselines:
-            self._save(events=baselines + changes, alarms=alarms)
+        if entries or audit or alarms or changes or baselines:
+            self._save(events=[*entries, *baselines, *changes], alarms=[*audit, *alarms])
         for o in outputs:
             if isinstance(o, DosingChange):
                 log.info("session %s: %s", self.session.id, o.decision.headline())
@@ -363,29 +375,16 @@ class Hub:
 
         def act() -> None:
             self._flush()
+            audit: list[AlarmEvent] = []
             if ordered_by is not None:
                 physician, reason = ordered_by
                 text = f"dose {dose.mg:g} mg outside the protocol's bounds ordered by {physician}: {reason}"
-                self._save(
-                    alarms=[
-                        AlarmEvent(
-                            dose.t,
-                            "overridden",
-                            "dose_bounds",
-                            HIGH,
-                            TECHNICAL,
-                            None,
-                            dose.mg,
-                            None,
-                            f"{self.rules.plan.name}: dose_bounds",
-                            text,
-                            physician,
-                        )
-                    ]
+                rule = f"{self.rules.plan.name}: dose_bounds"
+                audit.append(
+                    AlarmEvent(dose.t, "overridden", "dose_bounds", HIGH, TECHNICAL, None, dose.mg, None, rule, text, physician)
                 )
-            self._save(events=[(dose.t, "dose", dose_data(dose), who)])
             self.rules.add([dose])
-            self._record(self.rules.act(dose.t, lambda _engine: []))
+            self._entered([(dose.t, "dose", dose_data(dose), who)], lambda: self.rules.act(dose.t, lambda _engine: []), audit)
 
         self.command(act)
 
@@ -395,9 +394,9 @@ class Hub:
 
         def act() -> None:
             self._flush()
-            self._save(events=[(observation.t, "observation", observation.data(), observation.who or None)])
             self.rules.add([observation])
-            self._record(self.rules.act(observation.t, lambda _engine: []))
+            entry = (observation.t, "observation", observation.data(), observation.who or None)
+            self._entered([entry], lambda: self.rules.act(observation.t, lambda _engine: []))
 
         self.command(act)
 
@@ -477,8 +476,7 @@ class Hub:
         def act() -> Decision:
             self._flush()
             now = self.clock.now()
-            self._save(events=[(now, "screening", {"answers": answers}, who)])
-            self._record(self.rules.rescreen(answers, now))
+            self._entered([(now, "screening", {"answers": answers}, who)], lambda: self.rules.rescreen(answers, now))
             return self.rules.decision
 
         return self.command(act)

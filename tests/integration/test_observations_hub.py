@@ -104,3 +104,49 @@ def test_a_charting_marked_in_error_that_leaves_a_scale_overdue_records_the_remi
     raised = [a for _, a in store.alarm_events("s1") if a.alarm_id == "moaas_overdue" and a.event == "raised"]
     assert [a.t for a in raised] == [START + 1500]  # the history (review, summary, central station) has it too
     assert raised[0].message.endswith("observation entered in error by RN Li: charted for the wrong patient")
+
+
+def writes_during(store: Store, monkeypatch, act) -> list[tuple[list[str], list[str]]]:
+    """The store writes ``act`` makes: for each, the kinds of its events and the ids of its alarm transitions."""
+    made: list[tuple[list[str], list[str]]] = []
+    write = store.write
+
+    def recording(session_id, readings=(), events=(), alarms=()):
+        made.append(([e[1] for e in events], [f"{a.alarm_id} {a.event}" for a in alarms]))
+        return write(session_id, readings, events, alarms)
+
+    monkeypatch.setattr(store, "write", recording)
+    act()
+    monkeypatch.undo()
+    return made
+
+
+def test_an_entry_and_the_alarms_and_hold_it_causes_are_stored_in_one_write(tmp_path, monkeypatch):
+    """A recorder killed between storing a charting and storing what the rules decided on it would come back
+    with the alarm active (judged again from the record) but no "raised" row in the alarm log: both go in one
+    transaction, and so do a dose ordered outside the bounds, its audit row and its alarm."""
+    store, hub, clock = dosed_at_one_minute(tmp_path)
+    feed(hub, clock, range(60, 1860))
+    made = writes_during(store, monkeypatch, lambda: hub.observe(Observation(clock.t, "moaas", 2, "RN Li")))
+    ((kinds, alarms),) = [w for w in made if "observation" in w[0]]
+    assert kinds == ["observation", "dosing"]
+    assert {"moaas_deep raised", "moaas_low raised"} <= set(alarms)
+    made = writes_during(
+        store, monkeypatch, lambda: hub.add_dose(Dose(clock.t, "im", "ketamine", 900.0), "RN Li", ("Dr Ode", "research protocol"))
+    )
+    ((kinds, alarms),) = [w for w in made if "dose" in w[0]]
+    assert kinds[0] == "dose" and alarms[:2] == ["dose_bounds overridden", "dose_bounds raised"]
+
+
+def test_an_entry_is_stored_even_when_the_rules_fail_on_it(tmp_path, monkeypatch):
+    store, hub, clock = dosed_at_one_minute(tmp_path)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("rules broken")
+
+    monkeypatch.setattr(hub.rules, "act", broken)
+    try:
+        hub.observe(Observation(clock.t, "moaas", 4, "RN Li"))
+    except RuntimeError:
+        pass
+    assert [(o.scale, o.level) for o in store.observations("s1")] == [("moaas", 4)]
