@@ -91,6 +91,8 @@ ALLOWED: dict[str, str] = {
         "equivalent: the doses judge_recording builds only feed the engine, which ignores a dose's drug",
     "monitor/rules/session_rules.py::scripted_doses: d.get(\"route\") or route -> d.get('route') and route":
         "equivalent: the doses judge_recording builds only feed the engine, which ignores a dose's route",
+    "monitor/rules/session_rules.py::scripted_observations: o.get(\"who\") or \"\" -> o.get('who') and ''":
+        "equivalent: the observations judge_recording builds only feed the engine, which ignores who charted them",
     "monitor/rules/plan.py::_tighter: value < limit.threshold -> value <= limit.threshold":
         "irrelevant: an equal 'tightening' leaves the threshold as it is; only a 'X -> X' reason would be added",
     "monitor/rules/plan.py::_tighter: value > limit.threshold -> value >= limit.threshold":
