@@ -148,9 +148,8 @@ class SessionRules:
                 judge_at = None
             out += self._expire(x.t)
             if isinstance(x, Dose):
-                if judge_at is not None:  # the readings of this instant come before the dose
-                    out += self._decide(judge_at)
-                    judge_at = None
+                out += self._decide(x.t)  # what this instant brings (its readings, a BP going out of date) comes first
+                judge_at = None
                 first = self.engine.first_dose_t is None
                 events = self.engine.on_dose(x.t, mg=x.mg, end=x.end, route=x.route, drug=x.drug)
                 if first:

@@ -764,11 +764,6 @@ def test_a_gate_opening_after_the_bp_went_out_of_date_is_stamped_when_it_opened(
     assert changes[2:] == [(1800.0, ["predose_bp_missing"]), (2060.0, ["predose_bp_missing", "predose_spo2_gate"])]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (SessionRules._feed): a dose at the very second the pre-dose BP goes out of date is judged against the "
-    "decision before that second, so no dose_on_hold alarm",
-)
 def test_a_dose_the_second_the_bp_goes_out_of_date_is_given_on_hold():
     """120/78 at 0 s: dosing is gated at 1800 s (the BP 30 min old) and the record says so. A dose at 1800 s is given
     while gated, as one at 1801 s is: "dose given while DOSING ON HOLD" (HIGH), as for a cuff reading at the dose's
