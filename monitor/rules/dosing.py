@@ -218,7 +218,7 @@ def decide(
             Finding(
                 PREDOSE_BP,
                 GATE,
-                f"The latest BP is more than {route.predose_bp_max_age_min:g} min old: take a new pre-dose BP before dosing",
+                f"The latest BP is {route.predose_bp_max_age_min:g} min old or older: take a new pre-dose BP before dosing",
                 route.cited.source,
                 route.cited.verified,
             )
