@@ -17,7 +17,7 @@ mean slope of the two recording-only phases), printed in all and per viewer. Als
 p50/p95/max, bytes per tick and how far each hub's store lags its clock. With --trace the server runs
 tracemalloc and the run also prints its traced Python heap at each sample and the allocation sites that grew
 most between the second sample and the end of each phase (the heap's own growth, apart from SQLite's and
-the C allocator's).
+the C allocator's). Tracing slows the server: its recorders may then report the store busy for a while.
 """
 
 from __future__ import annotations

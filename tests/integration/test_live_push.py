@@ -300,7 +300,8 @@ def tick(s: Served, session_id: str, headers: dict[str, str]) -> dict:
     body = {"output": dep["output"], "outputs": outputs, "changedPropIds": ["tick.n_intervals"],
             "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
             "state": [{"id": "cursor", "property": "data", "value": {"session": session_id, "id": 0, "pleth": 0, "event": 0}}]}
-    return json.loads(fetch(s, "POST", "/_dash-update-component", json.dumps(body), {**headers, "Content-Type": "application/json"}))
+    posted = {**headers, "Content-Type": "application/json"}
+    return json.loads(fetch(s, "POST", "/_dash-update-component", json.dumps(body), posted))
 
 
 def fetch(s: Served, method: str, path: str, body: str | None, headers: dict[str, str]) -> bytes:
