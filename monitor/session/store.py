@@ -3,7 +3,9 @@
 Readings, session events (doses, notes, phases, device conditions) and alarm transitions are
 only ever inserted; triggers refuse updates and deletes. Numeric readings are rows; waveform samples
 (``devices.vocabulary.WAVEFORMS``) are kept in blocks (``monitor.session.blocks``) and read back as the
-same readings, with ids from the same sequence. Each thread gets its own connection.
+same readings, with ids from the same sequence. Each thread gets its own connection, closed once the thread
+has ended (when the next thread opens one), so a server that answers each connection in a new thread keeps
+as many connections open as it has threads, not one per request it ever answered.
 
 Schema version 3. An older store is brought to version 3 when it is opened for writing, in one transaction:
 a version 1 store's waveform rows (every sample a row of ``readings``) become blocks with the same ids, times,
@@ -258,6 +260,8 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
+        self._opened: dict[threading.Thread, sqlite3.Connection] = {}  # each thread's connection
+        self._opened_lock = threading.Lock()
         if read_only:
             self._check_version(self._conn())
             return
@@ -326,7 +330,19 @@ class Store:
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
+            self._adopt(conn)
         return conn
+
+    def _adopt(self, conn: sqlite3.Connection) -> None:
+        """Keep ``conn`` as this thread's connection and close those of threads that have ended (a thread's
+        connection is otherwise left to the garbage collector, which may keep it, its file handles and its page
+        cache long after: a connection is in a reference cycle with its statement cache)."""
+        with self._opened_lock:
+            ended = [thread for thread in self._opened if not thread.is_alive()]
+            gone = [self._opened.pop(thread) for thread in ended]
+            self._opened[threading.current_thread()] = conn
+        for old in gone:
+            old.close()  # its thread has ended: nothing else uses it
 
     def _init_schema(self) -> None:
         """Create the schema, or bring a version 1 or 2 store to this version, in one transaction (then give back the
@@ -382,6 +398,8 @@ class Store:
         """Close this thread's connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            with self._opened_lock:
+                self._opened.pop(threading.current_thread(), None)
             conn.close()
             self._local.conn = None
 

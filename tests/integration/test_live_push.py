@@ -4,6 +4,8 @@ open it, what it carries, and that a viewer that stalls or goes never holds up t
 from __future__ import annotations
 
 import base64
+import http.client
+import json
 import os
 import socket
 import threading
@@ -21,7 +23,7 @@ from monitor.auth.users import Users, add_user
 from monitor.session.hub import Hub
 from monitor.session.start import start_session
 from monitor.session.store import Store
-from tests.helpers import Idle, wait_for
+from tests.helpers import Idle, open_files, wait_for
 
 PASSWORD = "correct horse battery"
 
@@ -287,3 +289,45 @@ def test_viewers_that_come_and_go_leave_no_threads_behind(tmp_path):
             ws.close()
         wait_for(lambda: s.viewers.count == 0, 10, "every viewer's place")
         wait_for(lambda: threading.active_count() <= before + 2, 15, "the viewers' threads to end")
+
+
+def tick(s: Served, session_id: str, headers: dict[str, str]) -> dict:
+    """Post the live page's tick for ``session_id`` on a new connection (answered in a new server thread);
+    the response's cursor."""
+    deps = json.loads(fetch(s, "GET", "/_dash-dependencies", None, headers))
+    dep = next(d for d in deps if any(i["id"] == "tick" for i in d["inputs"]))
+    outputs = [dict(zip(("id", "property"), o.split("."))) for o in dep["output"].strip(".").split("...")]
+    body = {"output": dep["output"], "outputs": outputs, "changedPropIds": ["tick.n_intervals"],
+            "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
+            "state": [{"id": "cursor", "property": "data", "value": {"session": session_id, "id": 0, "pleth": 0, "event": 0}}]}
+    posted = {**headers, "Content-Type": "application/json"}
+    return json.loads(fetch(s, "POST", "/_dash-update-component", json.dumps(body), posted))
+
+
+def fetch(s: Served, method: str, path: str, body: str | None, headers: dict[str, str]) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    try:
+        conn.request(method, path, body, headers)
+        response = conn.getresponse()
+        assert response.status == 200, response.status
+        return response.read()
+    finally:
+        conn.close()
+
+
+def test_ticks_on_new_connections_leave_no_store_connections_behind(tmp_path):
+    # The threaded server answers each connection in a new thread, and the store gives each thread its own
+    # connection: pages that come and go must not leave one open (a file handle and a page cache) per request.
+    with served(tmp_path) as s:
+        hub = s.hubs[0]
+        seen = hub.view.news_count
+        add_hr(hub, 71)
+        news_past(hub, seen)  # stored: each tick reads it
+        headers = {"Host": s.host}
+        assert tick(s, hub.session.id, headers)["response"]["cursor"]["data"]["id"] > 0
+        before = open_files(s.store.path)
+        for _ in range(40):
+            tick(s, hub.session.id, headers)
+        # the last request thread's (closed when the next thread opens one) and one SQLite may keep open while
+        # other connections hold locks on the file
+        assert open_files(s.store.path) <= before + 2

@@ -1,4 +1,5 @@
 import sqlite3
+import threading
 
 import pytest
 
@@ -6,6 +7,7 @@ from devices.reading import no_value, reading
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.model import Dose, Session
 from monitor.session.store import SCHEMA_VERSION, Store, StoreError
+from tests.helpers import open_files
 
 
 def make_session(sid="s1", started=1000.0):
@@ -84,3 +86,44 @@ def test_a_failed_write_leaves_nothing_half_written(store):
     with pytest.raises(sqlite3.IntegrityError):
         store.write("nope", [reading(1.0, "hr", 60, "x")])  # unknown session: foreign key
     assert store.count_readings("s1") == 0
+
+
+def in_thread(work) -> None:
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+
+def test_the_connections_of_ended_threads_are_closed(tmp_path):
+    # A threaded web server answers each connection in a new thread: one connection per thread ever seen would
+    # keep a file handle and a page cache per request answered.
+    path = tmp_path / "k.db"
+    store = Store(path)
+    store.create_session(make_session())
+    for _ in range(100):
+        in_thread(store.sessions)
+    # this thread's, the last thread's (closed when the next thread opens one), and one SQLite may keep open
+    # while other connections in the process hold locks on the file
+    assert open_files(path) <= 3
+
+
+def test_a_running_thread_keeps_its_connection_while_others_come_and_go(store):
+    store.create_session(make_session())
+    inside, others_done = threading.Event(), threading.Event()
+    seen: list = []
+
+    def reader() -> None:
+        with store.snapshot():
+            seen.append(store.session("s1"))
+            inside.set()
+            others_done.wait(10)
+            seen.append(store.session("s1"))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert inside.wait(10)
+    for _ in range(5):
+        in_thread(store.sessions)
+    others_done.set()
+    thread.join()
+    assert seen == [make_session(), make_session()]
