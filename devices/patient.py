@@ -30,6 +30,29 @@ _LOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./-]*")
 # Who charted or gave something, as a sidecar or a page records it. Design proposal: as long as an account name
 # (monitor/auth/users.py NAME_MAX).
 WHO_MAX = 64
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # characters that are not text: escapes, line breaks, NUL
+
+
+def who_problem(who: object) -> str | None:
+    """Why ``who`` cannot name the person who charted or gave something (None: it can, or nobody is named)."""
+    if who is None:
+        return None
+    if not isinstance(who, str):
+        return f"{who!r} is not a name"
+    if not who.strip():
+        return "is blank (leave it out when nobody is named)"
+    if len(who) > WHO_MAX:
+        return f"is {len(who):,} characters long (at most {WHO_MAX})"
+    if CONTROL.search(who):
+        return "holds a control character (a line break, tab or escape): a name is one line of text"
+    return None
+
+
+def person(typed: str | None) -> str | None:
+    """A name typed on a page as it is recorded: one line, runs of spaces, tabs and line breaks as one space,
+    other control characters left out, at most ``WHO_MAX`` characters (None when nothing is left)."""
+    text = CONTROL.sub("", " ".join((typed or "").split()))[:WHO_MAX].strip()
+    return text or None
 
 
 def dose_problem(mg: object) -> str | None:

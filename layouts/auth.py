@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dash import Dash
 from flask import Response, g, has_request_context, request
 
+from devices.patient import person
 from monitor.auth.lockout import Lockout
 from monitor.auth.users import NAME_MAX, Users, UsersFile
 from monitor.session.store import Store
@@ -62,7 +63,7 @@ def acting_user(typed: str | None) -> str | None:
     user = signed_in_user()
     if user is not None:
         return user
-    return (typed or "").strip() or None
+    return person(typed)
 
 
 def _credentials() -> tuple[str, str] | None:

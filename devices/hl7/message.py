@@ -18,12 +18,12 @@ import hl7
 
 from devices.errors import DecodeError
 from devices.hl7.dtm import parse_dtm
+from devices.patient import CONTROL
 from devices.reading import Item
 
 MAX_MESSAGE_CHARS = 1 << 20  # design proposal: a PCD-01 message is a few kB; 1 MiB leaves room for large monitors
 DEVICE_ID_MAX = 64  # design proposal: an EUI-64 is 16 hex digits; vendors add a name
 DEVICE_ID = re.compile(r"[^A-Za-z0-9._:@-]")
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 TRAINING = {"T": "training", "D": "debugging"}  # MSH-11 processing ids that are not a patient's data
 KINDS = ("R01", "R40")
 PARSE_ERRORS = (hl7.HL7Exception, ValueError, IndexError, KeyError, AssertionError, TypeError, AttributeError)

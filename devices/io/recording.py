@@ -33,10 +33,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, model_validator
 
 from devices.errors import RecordingError, SidecarError
-from devices.patient import AGE_YEARS, WHO_MAX, dose_problem, lot_problem, observation_level, observation_problem, weight_problem
+from devices.patient import (
+    AGE_YEARS,
+    dose_problem,
+    lot_problem,
+    observation_level,
+    observation_problem,
+    weight_problem,
+    who_problem,
+)
 from devices.reading import Condition, Item, Reading, Samples, expand, last_time
 from devices.schema import FieldProblem, FileModel, check, json_lines, read_json, rule
 from devices.screening import ScreeningAnswers
@@ -502,7 +510,7 @@ class ObservationSchema(FileModel):
     t: Seconds
     scale: str
     level: object
-    who: Annotated[str | None, Field(max_length=WHO_MAX)] = None
+    who: Annotated[object, rule(who_problem)] = None
 
     @model_validator(mode="after")
     def _level(self) -> ObservationSchema:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
-from devices.patient import dose_problem, lot_problem, observation_problem
+from devices.patient import CONTROL, dose_problem, lot_problem, observation_problem
 from devices.vocabulary import (
     ALARM_EVENTS,
     ALARM_KINDS,
@@ -146,6 +146,14 @@ def text(d: Mapping, key: str, limit: int, optional: bool = False) -> str | None
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise MessageError(f"{key}: not a text of at most {limit} characters")
+    return value
+
+
+def who(d: Mapping) -> str | None:
+    """``who`` did something: a text of at most ``WHO_MAX`` characters on one line, or nobody (None)."""
+    value = text(d, "who", WHO_MAX, optional=True)
+    if value is not None and CONTROL.search(value):
+        raise MessageError("who: holds a control character (a name is one line of text)")
     return value
 
 
@@ -395,7 +403,7 @@ def event_values(d: Mapping, t: float) -> tuple:
             raise MessageError(f"dose {exc}") from None
     if kind == "observation" and (problem := observation_problem(data.get("scale"), data.get("level"))) is not None:
         raise MessageError(f"observation data: {problem}")
-    return kind, data, text(d, "who", WHO_MAX, optional=True)
+    return kind, data, who(d)
 
 
 def alarm_values(d: Mapping) -> tuple:
@@ -410,7 +418,7 @@ def alarm_values(d: Mapping) -> tuple:
         number(d, "limit", optional=True),
         text(d, "rule", TEXT_MAX),
         text(d, "message", TEXT_MAX),
-        text(d, "who", WHO_MAX, optional=True),
+        who(d),
         text(d, "source", SOURCE_MAX, optional=True),
     )
 

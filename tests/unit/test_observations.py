@@ -9,7 +9,7 @@ import pytest
 
 from devices.errors import SidecarError
 from devices.io.recording import FORMAT, validate_metadata
-from devices.patient import observation_problem
+from devices.patient import WHO_MAX, observation_problem, person, who_problem
 from devices.reading import reading
 from devices.vocabulary import MEASURES, SCALES, SCORE_UNIT
 from monitor.analysis.charted import UNSCHEDULED_HOLD_S, summarise_charted
@@ -211,11 +211,26 @@ def test_the_sidecar_carries_observations_and_refuses_bad_ones_naming_the_field(
     for bad, field in (({"t": 60, "scale": "moaas", "level": 6}, "observations[0].level"),
                        ({"t": 60, "scale": "sedation", "level": 1}, "observations[0].scale"),
                        ({"t": -1, "scale": "moaas", "level": 1}, "observations[0].t"),
-                       ({"t": 60, "scale": "moaas", "level": 1, "who": "x" * 65}, "observations[0].who")):
+                       ({"t": 60, "scale": "moaas", "level": 1, "who": "x" * 65}, "observations[0].who"),
+                       ({"t": 60, "scale": "moaas", "level": 1, "who": "  "}, "observations[0].who"),
+                       ({"t": 60, "scale": "moaas", "level": 1, "who": "RN\nDoses: none"}, "observations[0].who"),
+                       ({"t": 60, "scale": "moaas", "level": 1, "who": "RN \x1b[2J"}, "observations[0].who"),
+                       ({"t": 60, "scale": "moaas", "level": 1, "who": 7}, "observations[0].who")):
         with pytest.raises(SidecarError) as caught:
             validate_metadata({"format": FORMAT, "observations": [bad]}, "rec.json")
         assert caught.value.field == field, str(caught.value)
     assert json.dumps(meta)  # stays JSON
+
+
+def test_a_name_typed_on_a_page_is_recorded_as_one_line_of_text():
+    """What a page records of a typed name passes the sidecar's check, so an export of the session imports."""
+    assert person("  RN   Li\n") == "RN Li"
+    assert person("RN\tLi\r\nextra") == "RN Li extra"
+    assert person("RN \x1b[2JLi") == "RN [2JLi"
+    assert person(" \n\t ") is None and person(None) is None
+    assert len(person("x" * 500) or "") == WHO_MAX
+    for typed in ("  RN   Li\n", "RN \x1b[2JLi", "x" * 500, "Dr \x85O\u2028de"):
+        assert who_problem(person(typed)) is None, typed
 
 
 # ---------------------------------------------------------------- the summary
@@ -273,6 +288,17 @@ def test_a_whole_level_stored_as_a_float_is_a_level_everywhere(store):
     s = summarise(load_record(store, "s1"))
     rows = dict(next(rows for title, rows in describe(s, 0.0) if title == "Observations"))
     assert rows["Sedation (MOAA/S)"].startswith("deepest 2 (responds only to mild prodding or shaking) at T+1 min")
+
+
+@pytest.mark.parametrize("who", ["RN\nDoses: none", "RN \x1b[2J", "RN\x00"])
+def test_a_room_row_whose_who_is_not_one_line_of_text_is_refused(who):
+    from monitor.central.checks import MessageError, checked_row
+
+    for kind, row in (("events", [7, 60.0, "note", {"text": "ok"}, who]),
+                      ("alarms", [8, 60.0, "acknowledged", "hr_high", "medium", "physiological", "hr", 130.0, 120.0,
+                                  "kap-iv: hr_high", "HR 130 above 120", who, "ox"])):
+        with pytest.raises(MessageError, match="who: holds a control character"):
+            checked_row(kind, row, 100.0)
 
 
 @pytest.mark.parametrize("level", [1e308, -1e300, 1e20])
