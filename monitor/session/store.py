@@ -436,8 +436,7 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")  # the write lock first: the next reading id is read before inserting
         try:
             if readings:
-                rows = [r if isinstance(r, Samples) else (r.t, r.vital, r.value, r.unit, r.source, r.status) for r in readings]
-                last["readings"] = insert_readings(conn, session_id, rows)
+                last["readings"] = insert_readings(conn, session_id, readings)
             if events:
                 conn.executemany(
                     "INSERT INTO events (session_id, t, kind, data, who) VALUES (?,?,?,?,?)",
@@ -822,10 +821,10 @@ def next_reading_id(conn: sqlite3.Connection) -> int:
     return conn.execute(sql).fetchone()[0] + 1
 
 
-def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequence[ReadingRow | Samples]) -> int:
-    """Insert ``readings`` of one session (rows, and chunks of waveform samples) with consecutive ids in the
-    order given (a chunk takes one id per sample), numerics as rows and waveform samples in blocks, inside the
-    caller's write transaction; returns the id of the last."""
+def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequence[Reading | ReadingRow | Samples]) -> int:
+    """Insert ``readings`` of one session (readings or their rows, and chunks of waveform samples) with consecutive
+    ids in the order given (a chunk takes one id per sample), numerics as rows and waveform samples in blocks,
+    inside the caller's write transaction; returns the id of the last."""
     ident = next_reading_id(conn)
     numerics: list[tuple] = []
     waves: list[tuple] = []
@@ -834,9 +833,14 @@ def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequenc
         if isinstance(r, Samples):
             chunks.append((ident, r))
             ident += len(r)
-        else:
-            (waves if r[1] in WAVEFORMS else numerics).append((ident, session_id, *r))
-            ident += 1
+            continue
+        row = (
+            (ident, session_id, r.t, r.vital, r.value, r.unit, r.source, r.status)
+            if isinstance(r, Reading)
+            else (ident, session_id, *r)
+        )
+        (waves if row[3] in WAVEFORMS else numerics).append(row)
+        ident += 1
     if numerics:
         conn.executemany(
             "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)", numerics
