@@ -683,19 +683,23 @@ class Store:
         rows = (
             self._conn()
             .execute(
-                "SELECT id, t, value, status=?, source FROM readings WHERE session_id=? AND vital=? ORDER BY t, id",
+                "SELECT id, t, value, status=?, source FROM readings WHERE session_id=? AND vital=? ORDER BY id",
                 (OK, session_id, vital),
             )
             .fetchall()
         )
         ids, t, value, ok, source = zip(*rows) if rows else ((),) * 5
-        return (
+        columns = (
             np.array(ids, dtype=np.int64),
             np.array(t, dtype=float),
             np.array(value, dtype=float),
             np.array(ok, dtype=bool),
             np.array(source, dtype=object),
         )
+        if len(rows) > 1 and (np.diff(columns[1]) < 0).any():  # a late reading: in time order, id order at one time
+            order = np.argsort(columns[1], kind="stable")
+            return tuple(c[order] for c in columns)
+        return columns
 
     def series(self, session_id: str, vital: str) -> list[tuple[float, float | None]]:
         """``(t, value)`` of one vital in row order: the fast path for long waveforms (review, export)."""

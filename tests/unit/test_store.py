@@ -46,6 +46,22 @@ def test_many_sessions_in_one_file(store):
     assert [r.value for r in store.readings("a")] == [60.0]
 
 
+def test_a_numeric_vital_as_columns_is_in_time_order_then_id_order(store):
+    """A late reading (a hand-taken BP entered after the monitor's, a device that buffered) is stored after readings
+    taken later: the columns put it where its time is, and readings of one time in the order they were stored."""
+    store.create_session(make_session())
+    store.write("s1", [reading(1010.0, "hr", 70, "ox"), reading(1020.0, "hr", 71, "ox")])
+    store.write("s1", [reading(1005.0, "hr", 90, "manual"), reading(1020.0, "hr", 72, "ecg"), no_value(1015.0, "hr", "ox")])
+    store.write("s1", [reading(1012.0, "spo2", 97, "ox")])
+    ids, t, value, ok, source = store.numeric_columns("s1", "hr")
+    assert t.tolist() == [1005.0, 1010.0, 1015.0, 1020.0, 1020.0]
+    assert [None if v != v else v for v in value.tolist()] == [90.0, 70.0, None, 71.0, 72.0]
+    assert ok.tolist() == [True, True, False, True, True]
+    assert source.tolist() == ["manual", "ox", "ox", "ox", "ecg"]
+    assert ids[3] < ids[4]
+    assert [len(c) for c in store.numeric_columns("s1", "rr")] == [0] * 5
+
+
 def test_readings_are_append_only(tmp_path, store):
     store.create_session(make_session())
     store.write("s1", [reading(1.0, "hr", 60, "x")])
