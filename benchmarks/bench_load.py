@@ -1,6 +1,7 @@
 """Load and memory per viewer: 8 sessions streaming into one store while 8 viewers hold the live page open.
 
-    python benchmarks/bench_load.py [--seconds 40] [--warm 20] [--viewers 8] [--sessions 8] [--no-push] [--no-auth] [--trace]
+    python benchmarks/bench_load.py [--seconds 40] [--warm 20] [--viewers 8] [--sessions 8] [--rounds 8]
+                                    [--no-push] [--no-auth] [--trace] [--unbounded-arenas]
 
 A server process runs what ``kapmon`` runs (hubs + store + the Dash app on the threaded Flask server,
 loopback only, sign-in on unless --no-auth): 8 simulated sessions with 75 Hz pleth at 1x to 10x. This
@@ -18,6 +19,10 @@ p50/p95/max, bytes per tick and how far each hub's store lags its clock. With --
 tracemalloc and the run also prints its traced Python heap at each sample and the allocation sites that grew
 most between the second sample and the end of each phase (the heap's own growth, apart from SQLite's and
 the C allocator's). Tracing slows the server: its recorders may then report the store busy for a while.
+
+Then --rounds rounds of viewers (one a session) connecting, staying --round-seconds and leaving, with the server's
+memory after each: whether viewers coming and going leave it larger. The server bounds the C allocator's pools as
+kapmon's page server does (``monitor.cli.serving.bound_malloc_arenas``); --unbounded-arenas shows it without.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def free_port() -> int:
 # ---------------------------------------------------------------- the server process
 
 
-def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool) -> None:
+def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool, arenas: bool) -> None:
     import logging
     import tracemalloc
 
@@ -70,6 +75,7 @@ def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool) -
     from layouts.app import create_app
     from layouts.security import secure
     from monitor.auth.users import Users
+    from monitor.cli.serving import bound_malloc_arenas
     from monitor.session.start import start_session
     from monitor.session.store import Store
 
@@ -84,6 +90,8 @@ def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool) -
     app = create_app(store, hubs)
     secure(app, "127.0.0.1", port, None if users is None else Users.load(users), store)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if arenas:
+        bound_malloc_arenas()  # as kapmon's page server does
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps({"sessions": list(hubs)}), flush=True)
@@ -356,16 +364,21 @@ def main() -> None:
     ap.add_argument("--no-push", action="store_true", help="viewers only poll, with no push WebSocket")
     ap.add_argument("--no-auth", action="store_true", help="serve without sign-in")
     ap.add_argument("--trace", action="store_true", help="trace the server's Python heap (tracemalloc; slower)")
+    ap.add_argument("--rounds", type=int, default=8, help="then rounds of viewers connecting and leaving")
+    ap.add_argument("--round-seconds", type=float, default=10.0, help="how long the viewers of a round stay")
+    ap.add_argument("--unbounded-arenas", action="store_true",
+                    help="leave the C allocator's pools unbounded (kapmon bounds them: monitor.cli.serving.MALLOC_ARENAS)")
     ap.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)
     ap.add_argument("--users", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(Path(args.serve[0]), int(args.serve[1]), args.sessions, args.users, args.trace)
+        serve(Path(args.serve[0]), int(args.serve[1]), args.sessions, args.users, args.trace, not args.unbounded_arenas)
         return
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         cmd = [sys.executable, __file__, "--serve", str(Path(tmp) / "load.db"), str(port), "--sessions", str(args.sessions)]
         cmd += ["--trace"] if args.trace else []
+        cmd += ["--unbounded-arenas"] if args.unbounded_arenas else []
         headers: dict = {}
         if not args.no_auth:
             from monitor.auth.users import add_user
@@ -394,9 +407,30 @@ def main() -> None:
                 run_phase("phase 4, recording only (viewers gone)", server, page, sessions, 0, s, args.trace),
             ]
             attribute(phases)
+            reconnecting(server, page, sessions, n, args.rounds, args.round_seconds)
         finally:
             proc.stdin.close()
             proc.wait(15)
+
+
+def reconnecting(server: ServerProcess, page: Page, sessions: list[str], viewers: int, rounds: int, seconds: float) -> None:
+    """``rounds`` times, ``viewers`` pages (one a session, in turn) open for ``seconds`` and close: the server's
+    memory after each round shows whether viewers coming and going leave it larger."""
+    after = []
+    for _ in range(rounds):
+        pages = [Viewer(page, sessions[i % len(sessions)], time.monotonic() + seconds) for i in range(viewers)]
+        for v in pages:
+            v.start()
+        for v in pages:
+            v.join()
+        after.append(server.sample()[0])
+    steps = [b - a for a, b in zip(after, after[1:], strict=False)]
+    print(f"\nviewers reconnecting: {rounds} rounds of {viewers} viewers for {seconds:g} s each; server RSS MB after each:")
+    print("  " + " ".join(f"{x:.1f}" for x in after))
+    if steps:
+        half = steps[len(steps) // 2 :]
+        print(f"  growth a round: {statistics.mean(steps):+.2f} MB on average, {statistics.mean(half):+.2f} MB over the last"
+              f" {len(half)} rounds (recording's own growth included)")
 
 
 if __name__ == "__main__":
