@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from monitor.analysis.summary import SessionNotFound, describe, load_record, summarise, summary_json
 from monitor.cli.serving import add_store_argument, fail, read_store
+from monitor.exports.contents import impossible_events
 from monitor.session.store import StoreError
 
 
@@ -18,11 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        record = load_record(read_store(args.db), args.session)
+        store = read_store(args.db)
+        record = load_record(store, args.session)
     except SessionNotFound as exc:
         return fail("summary", exc.args[0])
     except StoreError as exc:
         return fail("summary", str(exc))
+    for line in impossible_events(store, args.session):
+        print(f"kapmon summary: {line}", file=sys.stderr)
     summary = summarise(record)
     if args.json:
         print(json.dumps(summary_json(record, summary)))

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from devices.errors import KapmonError
+from devices.io.recording import MAX_SPAN_S
 from devices.patient import observation_level
 from devices.reading import Reading, Samples
 from devices.vocabulary import NO_VALUE, OK, WAVEFORMS
@@ -164,6 +165,8 @@ STATEMENTS = (
     *OLDER_ROWS,
 )
 READING_COLUMNS = "id, t, vital, value, unit, source, status"
+# The times in one session: from its start to MAX_SPAN_S after it (parameters: the span, the session's id).
+IN_SESSION = "WITH span(lo, hi) AS (SELECT started, started + ? FROM sessions WHERE id=?)"
 WAVEFORM_SQL = f"vital IN ({','.join('?' * len(WAVEFORMS))})"
 
 
@@ -767,9 +770,10 @@ class Store:
         self, session_id: str, after_id: int = 0, kind: str | None = None, limit: int | None = None
     ) -> list[tuple[int, float, str, str, str | None]]:
         """Events after the cursor as stored, ``(id, t, kind, data, who)`` with ``data`` still JSON text, so a
-        reader can tell one unreadable row from the rest."""
-        sql = "SELECT id, t, kind, data, who FROM events WHERE session_id=? AND id>?"
-        params: list = [session_id, after_id]
+        reader can tell one unreadable row from the rest; an event whose time is not in the session (see
+        ``impossible_events``) is left out."""
+        sql = f"{IN_SESSION} SELECT id, t, kind, data, who FROM events, span WHERE session_id=? AND t BETWEEN lo AND hi AND id>?"
+        params: list = [MAX_SPAN_S, session_id, session_id, after_id]
         if kind is not None:
             sql += " AND kind=?"
             params.append(kind)
@@ -778,6 +782,12 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         return self._conn().execute(sql, params).fetchall()
+
+    def impossible_events(self, session_id: str) -> list[tuple[int, float, str]]:
+        """``(id, t, kind)`` of the session's events whose time is not in it (infinite, before its start or more than
+        ``MAX_SPAN_S`` after): only a hand-edited store holds one, and every reader leaves it out."""
+        sql = f"{IN_SESSION} SELECT id, t, kind FROM events, span WHERE session_id=? AND NOT t BETWEEN lo AND hi ORDER BY id"
+        return self._conn().execute(sql, (MAX_SPAN_S, session_id, session_id)).fetchall()
 
     def corrections(self, session_id: str) -> dict[int, StoredEvent]:
         """The entries marked "entered in error" (or undone): corrected event id -> the correction."""

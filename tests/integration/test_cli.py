@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from devices.reading import reading
 from devices.virtual.scenarios import SCENARIOS
 from monitor.cli.main import COMMANDS, MODULES, build_parser, main
 from monitor.session.model import Session
@@ -300,3 +301,27 @@ def test_review_of_a_missing_store_or_read_only_store_with_sign_in_is_refused(re
     add_user(users, "dr.m", "correct horse battery")
     assert main(["review", "--db", str(read_only_store), "--users", str(users)]) == 2
     assert "sign-ins could not be audited" in capsys.readouterr().err
+
+
+def test_an_event_whose_time_is_not_in_the_session_is_left_out_saying_so(tmp_path):
+    """A hand-edited store holds a note at an infinite time and one before the session started: the summary and
+    every export still come out, without them, and say once which they left out; an import of the CSV reads back."""
+    db = tmp_path / "k.db"
+    store = Store(db)
+    store.create_session(Session("s1", "P-1", 1000.0, "iv", 70.0, "kap-iv", "clinical", {}))
+    store.write("s1", [reading(1000.0 + i, "hr", 70, "ox") for i in range(120)], [(1010.0, "note", {"text": "calm"}, "RN")])
+    store.close()
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO events (session_id, t, kind, data, who) VALUES ('s1', ?, 'note', '{\"text\": \"x\"}', 'RN')",
+                         [(9e999,), (995.0,), (1000.0 + 15 * 86400,)])
+    assert [e.data["text"] for e in Store(db).events("s1")] == ["calm"]
+    summary = run_cli("summary", "s1", "--db", str(db))
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stderr.count("not in the session") == 3 and "its time inf" in summary.stderr
+    for fmt in ("csv", "report", "fhir", "parquet", "vital"):
+        out = tmp_path / f"s1.{fmt}"
+        done = run_cli("export", "s1", "--db", str(db), "--format", fmt, "--out", str(out))
+        assert done.returncode == 0 and out.exists(), (fmt, done.stderr)
+        assert done.stderr.count("not in the session") == 3, done.stderr
+    back = run_cli("import", str(tmp_path / "s1.csv"), "--db", str(tmp_path / "back.db"))
+    assert back.returncode == 0, back.stderr

@@ -132,7 +132,7 @@ def test_what_a_page_says_its_cards_showed_is_checked():
     assert controls.shown_cards(["sbp_critical"]) == {} and controls.shown_cards(None) == {}
 
 
-def test_undo_appends_a_correction_within_the_window_only(live):
+def test_undo_appends_a_correction_within_the_window_only(live, monkeypatch):
     store, hub = live()
     sid = hub.session.id
     hub.add_event("note", {"text": "Vomiting"}, "RN Li")
@@ -142,8 +142,10 @@ def test_undo_appends_a_correction_within_the_window_only(live):
     assert correction.data["corrects"] == event_id and correction.who == "RN Li"
     assert [e.id for e in store.events(sid, kind="note")] == [event_id]  # append-only: the note stays
     assert controls.undo_note(hub, store, event_id, "RN Li")[0] == "That note is already undone."
-    store.write(sid, events=[(hub.now() - controls.UNDO_S - 5, "note", {"text": "Anxiety"}, "RN Li")])
+    store.write(sid, events=[(hub.session.started, "note", {"text": "Anxiety"}, "RN Li")])
     old = controls.added_note(store, sid, "Anxiety", "RN Li")
+    later = hub.session.started + (controls.UNDO_S + 5) * hub.clock_speed  # a note taken 13 real seconds ago
+    monkeypatch.setattr(hub, "now", lambda: later)
     assert controls.undo_note(hub, store, old, "RN Li") == ("Too late to undo (more than 8 s): the note stands.", False)
     for bogus in (10**9, "1 OR 1=1", None, [event_id]):
         assert controls.undo_note(hub, store, bogus, "RN Li") == ("No such note to undo.", False)
