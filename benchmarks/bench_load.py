@@ -22,7 +22,7 @@ the C allocator's). Tracing slows the server: its recorders may then report the 
 
 Then --rounds rounds of viewers (one a session) connecting, staying --round-seconds and leaving, with the server's
 memory after each: whether viewers coming and going leave it larger. The server bounds the C allocator's pools as
-kapmon's page server does (``monitor.cli.serving.bound_malloc_arenas``); --unbounded-arenas shows it without.
+kapmon does (``monitor.cli.main.bound_malloc_arenas``); --unbounded-arenas shows it without.
 """
 
 from __future__ import annotations
@@ -75,10 +75,12 @@ def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool, a
     from layouts.app import create_app
     from layouts.security import secure
     from monitor.auth.users import Users
-    from monitor.cli.serving import bound_malloc_arenas
+    from monitor.cli.main import bound_malloc_arenas
     from monitor.session.start import start_session
     from monitor.session.store import Store
 
+    if arenas:
+        bound_malloc_arenas()  # as kapmon does before its threads start
     store = Store(db)
     hubs = {}
     for i in range(sessions):
@@ -90,8 +92,6 @@ def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool, a
     app = create_app(store, hubs)
     secure(app, "127.0.0.1", port, None if users is None else Users.load(users), store)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    if arenas:
-        bound_malloc_arenas()  # as kapmon's page server does
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps({"sessions": list(hubs)}), flush=True)
@@ -367,7 +367,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8, help="then rounds of viewers connecting and leaving")
     ap.add_argument("--round-seconds", type=float, default=10.0, help="how long the viewers of a round stay")
     ap.add_argument("--unbounded-arenas", action="store_true",
-                    help="leave the C allocator's pools unbounded (kapmon bounds them: monitor.cli.serving.MALLOC_ARENAS)")
+                    help="leave the C allocator's pools unbounded (kapmon bounds them: monitor.cli.main.MALLOC_ARENAS)")
     ap.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)
     ap.add_argument("--users", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()

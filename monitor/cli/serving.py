@@ -4,10 +4,8 @@ pages (for running sessions in ``demo``, ``monitor`` and ``replay``; for a store
 from __future__ import annotations
 
 import argparse
-import ctypes
 import errno
 import logging
-import os
 import signal
 import socket
 import sys
@@ -28,26 +26,6 @@ from monitor.training.library import SAMPLE_RECORDINGS
 # Playback speed of demo and replay when --speed is not given (times real time); a design proposal:
 # a two-hour session shows its course in twelve minutes, and the page can change it.
 DEFAULT_SPEED = 10.0
-
-
-# The C allocator's memory pools ("arenas"). The page server runs each connection in a thread of its own, and
-# glibc gives new threads pools of their own (up to 8 a core), each keeping what it once held: every round of viewers
-# connecting left the server ~3 MB larger, never given back. One pool, shared, keeps the server flat per viewer
-# (benchmarks/bench_load.py, with and without). Design proposal; MALLOC_ARENA_MAX in the environment overrides it.
-MALLOC_ARENAS = 1
-M_ARENA_MAX = -8  # glibc's mallopt parameter number
-
-
-def bound_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Keep the C allocator to ``arenas`` pools from now on (glibc; elsewhere, or when the environment sets
-    MALLOC_ARENA_MAX, nothing is done). Returns whether the bound was set."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows): its allocator, its own ways
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 def port_number(text: str) -> int:
@@ -225,7 +203,6 @@ def serve(
 
     host, port = listener.host, listener.port
     check_bind(host, users)
-    bound_malloc_arenas()
     app = create_app(store, hubs, recordings)
     secure(app, host, port, users, store, allow_hosts)
     if threading.current_thread() is threading.main_thread():

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-CALL = "from monitor.cli.serving import bound_malloc_arenas; print(bound_malloc_arenas())"
+CALL = "from monitor.cli.main import bound_malloc_arenas; print(bound_malloc_arenas())"
 
 
 def bounded(env: dict[str, str]) -> str:
