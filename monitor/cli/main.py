@@ -72,9 +72,9 @@ def chosen(argv: list[str]) -> list[str]:
 
 
 # The C allocator's memory pools ("arenas"). The page server runs each connection in a thread of its own, and
-# glibc gives new threads pools of their own (up to 8 a core), each keeping what it once held: every round of viewers
-# connecting left the server ~3 MB larger, never given back. One pool, shared, keeps the server flat per viewer
-# (benchmarks/bench_load.py, with and without). Design proposal; MALLOC_ARENA_MAX in the environment overrides it.
+# glibc gives new threads pools of their own (up to 8 a core), each keeping what it once held: 8 viewers connecting
+# cost the server 10-11 MB, and each later round of them 3-4 MB, never given back. One shared pool halves what viewers
+# cost (benchmarks/bench_load.py, with and without). Design proposal; MALLOC_ARENA_MAX in the environment overrides it.
 MALLOC_ARENAS = 1
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
