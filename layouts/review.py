@@ -496,8 +496,8 @@ def review_figure(record: SessionRecord, summary: Summary, series: dict[str, Tra
             fig.add_trace(
                 dict(
                     type="scattergl",
-                    x=x,
-                    y=y,
+                    x=np.array(x, dtype=float),  # arrays go to JSON in one piece (NaN as null), lists a value at a time
+                    y=np.array(y, dtype=float),
                     name=tr.label,
                     mode="lines+markers" if tr.markers else "lines",
                     connectgaps=False,

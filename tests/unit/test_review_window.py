@@ -167,11 +167,6 @@ def test_the_outline_keeps_every_blocks_extremes_and_gaps():
 # --------------------------------------------------------------------------------------------- the figure
 
 
-def pleth_trace(figure: dict) -> tuple[list, list]:
-    trace = next(d for d in figure["data"] if d["name"] == "Pleth")
-    return trace["x"], trace["y"]
-
-
 def test_the_figure_shows_the_datas_extremes_whole_and_after_a_zoom(recorded):
     ref = TimeRef(T0, "session start")
     series = review.load_series(recorded, "s", T0)
