@@ -117,6 +117,18 @@ class Block:
 _COLUMNS_OF = attrgetter(*COLUMNS.split(", "))
 
 
+def _exact(values: np.ndarray) -> tuple[int | None, bytes]:
+    """``(decimals, samples)`` keeping ``values`` exactly in the fewest bytes (see the module's docstring)."""
+    if not np.isnan(values).any():
+        for decimals in range(MAX_DECIMALS + 1):
+            ints = np.round(values * 10**decimals)
+            largest = np.abs(ints).max()
+            if largest < 2**31 and ((ints / 10**decimals if decimals else ints) == values).all():
+                return decimals, ints.astype(INTS[2] if largest < 2**15 else INTS[4]).tobytes()
+    small = values.astype(F4)
+    return None, small.tobytes() if np.array_equal(small.astype(F8), values, equal_nan=True) else values.tobytes()
+
+
 def _grid(t0: float, n: int, rate_hz: float) -> np.ndarray:
     return t0 + np.arange(n) / rate_hz if n > 1 else np.array([t0])
 
@@ -141,7 +153,8 @@ def _times(t: np.ndarray, rate_hz: float | None = None) -> tuple[float, bytes | 
 
 def _block(first: Row, status: str, t0: float, rate: float, times: bytes | None, values: np.ndarray) -> Block:
     """The block of ``values`` (NaN: no value) whose first sample is ``first``, the others at ``rate`` or ``times``."""
-    return _assembled(first, status, t0, rate, times, len(values), _encoded_rows(values[np.newaxis])[0])
+    no_value = int(np.isnan(values).sum())
+    return _assembled(first, status, t0, rate, times, len(values), (no_value, *_exact(values), *extremes(values)))
 
 
 def _assembled(first: Row, status: str, t0: float, rate: float, times: bytes | None, n: int, encoded: Encoded) -> Block:
@@ -267,44 +280,46 @@ def chunks_blocks(session_id: str, placed: Sequence[tuple[int, Samples]]) -> lis
 def _encoded_rows(values: np.ndarray) -> list[Encoded]:
     """``(no_value, decimals, samples, lo, hi)`` of every row of ``values`` (NaN: no value): how many samples have
     no value, the values kept exactly in the fewest bytes (see the module's docstring) and the lowest and highest
-    value (None when no sample has one). Rows are encoded each on its own, all of them in one pass."""
-    missing = np.isnan(values)
-    no_value = missing.sum(axis=1)
+    value (None when no sample has one): for each row exactly what ``_exact`` and ``extremes`` give for it alone,
+    all rows in one pass (for a flush's many chunks; one block's values go through ``_exact``, cheaper alone)."""
+    counts = np.isnan(values).sum(axis=1)
     decimals: list[int | None] = [None] * len(values)
-    width = np.zeros(len(values), np.int64)  # 2 or 4: integer bytes a sample; 0: floats
-    ints_of: dict[int, np.ndarray] = {}
-    todo = no_value == 0
+    samples: list[bytes] = [b""] * len(values)
+    todo = counts == 0  # rows that may be integers with decimals (a sample without a value needs floats)
     for d in range(MAX_DECIMALS + 1):
         if not todo.any():
             break
         ints = np.round(values * 10**d)
         largest = np.abs(ints).max(axis=1)
         exact = todo & (largest < 2**31) & ((ints / 10**d if d else ints) == values).all(axis=1)
-        for k in np.flatnonzero(exact).tolist():
-            decimals[k] = d
-        width[exact] = np.where(largest[exact] < 2**15, 2, 4)
-        ints_of[d] = ints
+        for width, rows in ((INTS[2], exact & (largest < 2**15)), (INTS[4], exact & (largest >= 2**15))):
+            for k, row in zip(np.flatnonzero(rows).tolist(), ints[rows].astype(width), strict=True):
+                decimals[k], samples[k] = d, row.tobytes()
         todo &= ~exact
-    small = values.astype(F4)
-    fits = ((small.astype(F8) == values) | missing).all(axis=1)
-    with np.errstate(invalid="ignore"):
-        lows = np.where(missing, np.inf, values).min(axis=1).tolist()
-        highs = np.where(missing, -np.inf, values).max(axis=1).tolist()
-    out: list[Encoded] = []
-    for k, kept in enumerate(decimals):
-        if kept is not None:
-            samples = ints_of[kept][k].astype(INTS[int(width[k])]).tobytes()
-        else:
-            samples = small[k].tobytes() if fits[k] else values[k].tobytes()
-        empty = no_value[k] == len(values[k])
-        out.append((int(no_value[k]), kept, samples, None if empty else lows[k], None if empty else highs[k]))
-    return out
+    floats = [k for k, d in enumerate(decimals) if d is None]
+    if floats:
+        small = values[floats].astype(F4)
+        fits = (np.isnan(small) | (small.astype(F8) == values[floats])).all(axis=1).tolist()
+        for j, k in enumerate(floats):
+            samples[k] = small[j].tobytes() if fits[j] else values[k].tobytes()
+    lows, highs = np.fmin.reduce(values, axis=1).tolist(), np.fmax.reduce(values, axis=1).tolist()  # NaN only if all are
+    return [
+        (n, d, raw, None if lo != lo else lo, None if hi != hi else hi)
+        for n, d, raw, lo, hi in zip(counts.tolist(), decimals, samples, lows, highs, strict=True)
+    ]
+
+
+def extremes(values: np.ndarray) -> tuple[float | None, float | None]:
+    """The lowest and highest of ``values`` (NaN: no value), ``(None, None)`` when none has one."""
+    if np.isnan(values).all():
+        return None, None
+    return float(np.nanmin(values)), float(np.nanmax(values))
 
 
 def with_extremes(v2: Sequence[Any]) -> Block:
     """A block of a version 2 store (its ``COLUMNS_V2``) with its lowest and highest value."""
     b = Block(*tuple(v2) + (None, None))
-    *_, lo, hi = _encoded_rows(arrays([b])[1][np.newaxis])[0]
+    lo, hi = extremes(arrays([b])[1])
     return replace(b, lo=lo, hi=hi)
 
 
