@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -222,11 +223,9 @@ class Viewer(threading.Thread):
             return None
 
         def read() -> None:
-            try:
+            with contextlib.suppress(ConnectionClosed):  # the server closed the channel: the page polls on
                 while ws.receive() is not None:
                     self.news.set()
-            except ConnectionClosed:
-                pass
 
         threading.Thread(target=read, daemon=True).start()
         return ws

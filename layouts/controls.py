@@ -20,14 +20,13 @@ from monitor.analysis.record_view import UNVERIFIED
 from monitor.auth.users import who_overrides
 from monitor.rules.alarm_groups import LABELS
 from monitor.rules.bedside import (
-    NAME_MAX,
     PREDISCHARGE_BP_S,
     dose_entry,
     manual_bp,
     mg_per_kg_text,
     physician_order,
     predischarge_bp_due,
-    typed_text,
+    typed_name,
 )
 from monitor.rules.dosing import BLOCKED, CLEAR
 from monitor.rules.holds import hold_text
@@ -303,7 +302,7 @@ def _who(value: object) -> str | None:
     user = signed_in_user()
     if user is not None:
         return user
-    return typed_text(value, "the Nurse box", NAME_MAX) or None
+    return typed_name(value, "the Nurse box")
 
 
 NEED_WHO = "Enter your initials in the Nurse box first."

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from devices.errors import KapmonError
+from devices.io.recording import span_text
 from devices.reading import Reading
 from devices.vocabulary import OK, PRIORITIES, PRIORITY_RANK, SCALES, WAVEFORMS
 from monitor.analysis.charted import ScaleSummary, after_dose, charted_answer, summarise_charted
@@ -116,6 +117,15 @@ def load_record(store: Store, session_id: str, vitals: Sequence[str] | None = No
         corrected,
         store.observations(session_id),
     )
+
+
+def events_left_out(store: Store, session_id: str) -> list[str]:
+    """One line per stored event whose time is not in the session (``Store.impossible_events``): every reader
+    leaves it out, and what shows a record says so."""
+    return [
+        f"stored {kind} event {i}: its time {t!r} is not in the session (from its start to {span_text()} after), left out"
+        for i, t, kind in store.impossible_events(session_id)
+    ]
 
 
 def read_readings(

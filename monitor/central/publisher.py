@@ -30,6 +30,7 @@ import threading
 import time
 from typing import Any
 
+from devices.patient import person
 from monitor.central import topics as mt
 from monitor.central.broker import KEEPALIVE_S, BrokerConfig, BrokerError, guarded, make_client
 from monitor.central.site_key import Verifier, sign
@@ -41,7 +42,6 @@ from monitor.session.live_view import LiveSnapshot
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5000  # rows per message when catching up
-WHO_MAX = 64
 
 
 class Publisher:
@@ -181,7 +181,7 @@ class Publisher:
                     "op": op,
                     "reason": reason,
                     "count": count,
-                    "claimed_who": str(cmd.get("who", ""))[:WHO_MAX],
+                    "claimed_who": person(str(cmd.get("who", ""))) or "",
                     "alarm_id": str(cmd.get("alarm_id", ""))[:64],
                 },
             )
@@ -305,7 +305,7 @@ class Publisher:
             log.warning("ignoring unknown command %r", op)
 
     def _acknowledge(self, cmd: dict) -> None:
-        who = str(cmd.get("who") or "").strip()[:WHO_MAX]
+        who = person(str(cmd.get("who") or "")) or ""  # one line, as every recorded name
         alarm_id = str(cmd.get("alarm_id") or "")
         if not who or not alarm_id:
             self._reply(cmd, False, "an acknowledgement needs an alarm and a name")

@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 
-from monitor.analysis.summary import SessionNotFound, describe, load_record, summarise, summary_json
+from monitor.analysis.summary import SessionNotFound, describe, events_left_out, load_record, summarise, summary_json
 from monitor.cli.serving import add_store_argument, fail, read_store
-from monitor.exports.contents import impossible_events
 from monitor.session.store import StoreError
 
 
@@ -26,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("summary", exc.args[0])
     except StoreError as exc:
         return fail("summary", str(exc))
-    for line in impossible_events(store, args.session):
+    for line in events_left_out(store, args.session):
         print(f"kapmon summary: {line}", file=sys.stderr)
     summary = summarise(record)
     if args.json:

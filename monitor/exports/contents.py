@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from devices.errors import KapmonError
-from devices.io.recording import FORMAT, RecordingError, span_text, validate_metadata
+from devices.io.recording import FORMAT, RecordingError, validate_metadata
 from devices.patient import WHO_MAX
 from devices.reading import Condition, Item, Reading
 from monitor.analysis.record_view import is_ended, reference
@@ -48,15 +48,6 @@ def session_items(store: Store, session_id: str) -> list[Item]:
         for e in store.events(session_id, kind="condition")
     ]
     return sorted(readings + conditions, key=lambda i: i.t)
-
-
-def impossible_events(store: Store, session_id: str) -> list[str]:
-    """One line per stored event whose time is not in the session (``Store.impossible_events``), which every
-    reader leaves out."""
-    return [
-        f"stored {kind} event {i}: its time {t!r} is not in the session (from its start to {span_text()} after), left out"
-        for i, t, kind in store.impossible_events(session_id)
-    ]
 
 
 def record_problems(record: SessionRecord) -> list[str]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from devices.io.recording import LONG
-from monitor.analysis.summary import load_record
-from monitor.exports.contents import ExportError, impossible_events, record_problems
+from monitor.analysis.summary import events_left_out, load_record
+from monitor.exports.contents import ExportError, record_problems
 from monitor.exports.csv import write_csv
 from monitor.exports.fhir import write_fhir
 from monitor.exports.parquet import write_parquet
@@ -23,7 +23,7 @@ SUFFIX = {"csv": ".csv", "parquet": ".parquet", "fhir": ".json", "report": ".htm
 
 def export_problems(store: Store, session_id: str) -> list[str]:
     """What every export of this session shows as invalid or leaves out, one line each (say it once)."""
-    return record_problems(load_record(store, session_id, vitals=())) + impossible_events(store, session_id)
+    return record_problems(load_record(store, session_id, vitals=())) + events_left_out(store, session_id)
 
 
 def export(store: Store, session_id: str, fmt: str, out: str | Path, *, form: str = LONG, interval_s: float = 0.0) -> Path:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from devices.patient import INFUSION_MAX_S
+from devices.patient import INFUSION_MAX_S, person
 from monitor.rules.protocol import Checkpoint, Plausible
 from monitor.session.dose_rows import check_dose, shown
 from monitor.session.model import Dose
@@ -107,10 +107,16 @@ def typed_text(value: object, what: str, limit: int) -> str:
     return value.strip()
 
 
+def typed_name(value: object, what: str) -> str | None:
+    """A person's name typed on a page as it is recorded (``devices.patient.person``: one line, no control
+    characters; None when blank); ``ValueError`` when it is not a text or longer than ``NAME_MAX``."""
+    return person(typed_text(value, what, NAME_MAX))
+
+
 def physician_order(physician: object, reason: object) -> tuple[str, str] | None:
     """A physician's order as typed (name, reason), or None when neither was given; ``ValueError`` when
     only one was, or either is not a short text."""
-    name = typed_text(physician, "the physician's name", NAME_MAX)
+    name = typed_name(physician, "the physician's name") or ""
     why = typed_text(reason, "the reason", REASON_MAX)
     if not name and not why:
         return None

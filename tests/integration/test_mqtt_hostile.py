@@ -277,3 +277,19 @@ def test_stored_oddities_never_stop_publishing(station, caplog):
     refusal = wait_for(lambda: station.central.room("clinic/room-1").refused and station.central.room("clinic/room-1"),
                        5, "the refused rows counted").refusal
     assert "row(s) refused" in refusal
+
+
+def test_a_signed_acknowledgement_whose_name_is_not_one_line_is_recorded_as_one_and_still_mirrored(station):
+    """A name with a line break and a terminal escape, sent by the site's own station (or typed there): the room
+    records it as one line of text, so the central station's check of the mirrored row takes it."""
+    station.hub.add_readings([reading(station.hub.now(), "spo2", 82, "ox-2")])  # a latching high alarm at once
+    wait_for(lambda: (r := station.central.room("clinic/room-1")) and r.highest_alarm(), 10, "the alarm")
+    topic, sid = "kapmon/clinic/room-1/cmd", station.sid
+    ack = mt.ack_command("r-9", sid, "spo2_critical", "RN\x1b[2J\nLee")
+    station.peer.publish(topic, sign(station.config.site_key, topic, ack, time.time()))
+    recorded = "RN[2J Lee (central station)"
+    wait_for(lambda: [a for _, a in station.bedside.alarm_events(sid) if a.event == "acknowledged" and a.who == recorded],
+             10, "the acknowledgement, its name on one line")
+    wait_for(lambda: [a for _, a in station.central_store.alarm_events(sid) if a.event == "acknowledged" and a.who == recorded],
+             10, "the mirrored acknowledgement")
+    assert station.central.room("clinic/room-1").refused == 0

@@ -4,6 +4,8 @@ session that carries on with the same charted state. The hub is driven by hand i
 
 from __future__ import annotations
 
+import pytest
+
 from devices.reading import reading
 from devices.screening import complete
 from monitor.rules.session_rules import SessionRules
@@ -145,8 +147,6 @@ def test_an_entry_is_stored_even_when_the_rules_fail_on_it(tmp_path, monkeypatch
         raise RuntimeError("rules broken")
 
     monkeypatch.setattr(hub.rules, "act", broken)
-    try:
+    with pytest.raises(RuntimeError, match="rules broken"):  # the fault is not hidden from the page
         hub.observe(Observation(clock.t, "moaas", 4, "RN Li"))
-    except RuntimeError:
-        pass
     assert [(o.scale, o.level) for o in store.observations("s1")] == [("moaas", 4)]

@@ -322,3 +322,19 @@ def test_a_scale_charted_once_reads_charted_1_time():
     [once] = summarise_charted([Observation(60.0, "nausea", 1)], 600.0, ())
     [(_, text)] = observation_rows([once], 0.0, None)
     assert text.endswith("charted 1 time"), text
+
+
+def test_a_name_in_the_nurse_box_or_a_physicians_order_is_recorded_as_one_line():
+    """Every name a page takes goes to the record as the sidecar takes it back: the Nurse box, a physician's order."""
+    from monitor.rules.bedside import physician_order, typed_name
+
+    assert typed_name("  RN\tLi\n", "the Nurse box") == "RN Li"
+    assert typed_name("RN \x1b[2JLi", "the Nurse box") == "RN [2JLi"
+    assert typed_name(" \n ", "the Nurse box") is None and typed_name(None, "the Nurse box") is None
+    assert physician_order("Dr\r\nOde", "research protocol") == ("Dr Ode", "research protocol")
+    with pytest.raises(ValueError, match="a physician's order needs"):
+        physician_order("\x00\n", "a reason")  # a name of control characters is no name
+    with pytest.raises(ValueError, match="at most 64"):
+        typed_name("x" * 65, "the Nurse box")
+    with pytest.raises(ValueError, match="is not a text"):
+        typed_name(["RN"], "the Nurse box")
