@@ -182,6 +182,21 @@ def limit_message(limit: Limit, value: float, threshold: float) -> str:
     return f"{label} {fmt(value)} \u2014 {WORDS[limit.comparison]} {fmt(threshold)}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Band:
+    """The values of a vital inside every limit on it, under one plan, baseline and side of the first dose:
+    ``low_ge <= x``, ``low_gt < x``, ``x <= high_le`` and ``x < high_lt`` (the limits "below", "at most", "above"
+    and "at least")."""
+
+    plan: Plan
+    baseline: Baseline | None
+    post_dose: bool
+    low_ge: float
+    low_gt: float
+    high_le: float
+    high_lt: float
+
+
 class AlarmEngine:
     """Turns a session's readings, conditions and doses into alarm transitions under one plan.
 
@@ -216,6 +231,7 @@ class AlarmEngine:
         # the end of a condition explaining the gap; a vital the protocol requires is watched from the start
         self._last_arrival: dict[str, float] = {}
         self._intervals: dict[str, deque[float]] = {}
+        self._bands: dict[str, _Band] = {}  # per vital: the values inside every limit on it while none is under way
         self._disproves: dict[str, tuple[Plan, tuple[str, ...]]] = {}  # vital -> (plan, what its reading ends)
         self._measured: dict[str, float] = {}  # per vital: median of the last intervals, at most max_interval_s
         self._quiet_limits: dict[str, float] = {}  # per vital: ``_quiet_limit`` until its sampling interval changes
@@ -430,11 +446,45 @@ class AlarmEngine:
             self._mark_checkpoints(r.t)
             if self.repeat_nibp is not None and r.t > self.repeat_nibp.after:
                 self.repeat_nibp = None
-        for limit in self._limits.get(r.vital, ()):
-            events += self._judge(limit, r)
+        limits = self._limits.get(r.vital)
+        if limits and not self._inside(r, self._bands.get(r.vital)):
+            for limit in limits:
+                events += self._judge(limit, r)
+            self._settle_band(r, limits)
         if not self._doses and not any(a.kind == PHYSIOLOGICAL and a.condition_active for a in self._alarms.values()):
             self._builder.add(r)
         return events
+
+    def _inside(self, r: Reading, band: _Band | None) -> bool:
+        """Whether ``r`` lies inside ``band``, drawn for its vital under the limits in force at ``r.t``: then judging
+        it against each limit changes nothing."""
+        if band is None or band.plan is not self.plan or band.baseline is not self._baseline:
+            return False
+        if band.post_dose != (bool(self._doses) and r.t >= self._doses[0][0]):
+            return False
+        x = r.value
+        assert x is not None
+        return band.low_ge <= x and band.low_gt < x and x <= band.high_le and x < band.high_lt
+
+    def _settle_band(self, r: Reading, limits: list[Limit]) -> None:
+        """After ``r`` was judged: while no limit on its vital is under way (no source breaching, no alarm whose
+        condition holds), the band of values inside every limit, for the readings after it; else none."""
+        for limit in limits:
+            alarm = self._alarms.get(limit.id)
+            if self._breaching.get(limit.id) or (alarm is not None and alarm.condition_active):
+                self._bands.pop(r.vital, None)
+                return
+        bounds = {"below": -math.inf, "at_most": -math.inf, "above": math.inf, "at_least": math.inf}
+        for limit in limits:
+            threshold = self._threshold(limit, r.t)
+            if threshold is not None:
+                side = limit.comparison if limit.comparison in bounds else "at_least"
+                pick = max if side in ("below", "at_most") else min
+                bounds[side] = pick(bounds[side], threshold)
+        post_dose = bool(self._doses) and r.t >= self._doses[0][0]
+        self._bands[r.vital] = _Band(
+            self.plan, self._baseline, post_dose, bounds["below"], bounds["at_most"], bounds["above"], bounds["at_least"]
+        )
 
     def _arrived(self, r: Reading) -> None:
         """Measure how often the source sends this vital (any status counts)."""
@@ -502,16 +552,18 @@ class AlarmEngine:
         """Technical alarms that a trusted reading disproves: stale, questionable, overdue, key BP, no-data conditions."""
         if self._pending_checks.pop(r.vital, None) is not None:  # the vital can go stale again
             self._timers_changed()
-        conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
+        conditions = self._condition_of or self._pending_conditions
         if not self._alarms and not conditions:  # nothing to end
             return []
-        ended = list(self._disproved_by(r.vital))
-        for key, cond in conditions.items():
+        ended = [k for k in self._disproved_by(r.vital) if k in self._alarms]
+        for key, cond in {**self._condition_of, **self._pending_conditions}.items() if conditions else ():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)
                 self._pending_conditions.pop(key, None)
                 self._spell(Condition(r.t, cond.condition, cond.source, active=False))
                 self._timers_changed()
+        if not ended:
+            return []
         label = LABELS.get(r.vital, r.vital)
         return [
             self._clear(self._alarms[k], r.t, f"{self._alarms[k].message}: {label} {fmt(r.value or 0)} received")

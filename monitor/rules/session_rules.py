@@ -104,29 +104,29 @@ class SessionRules:
 
     def advance(self, horizon: float) -> list[Output]:
         """Feed every input stamped before ``horizon``, then let time pass up to it."""
-        out = self._feed(lambda t: t < horizon)
+        out = self._feed(horizon, inclusive=False)
         return out + self._expire(horizon) + self._outputs(self.engine.tick(horizon))
 
     def finish(self, end: float) -> list[Output]:
         """Feed every input up to ``end`` (the end of the recording), then let time pass to it."""
-        out = self._feed(lambda t: t <= end)
+        out = self._feed(end)
         return out + self._expire(end) + self._outputs(self.engine.tick(end))
 
     def act(self, t: float, action: Callable[[AlarmEngine], list[AlarmEvent]]) -> list[Output]:
         """Apply an action (acknowledge, pause audio...) at ``t``, after every input up to ``t``."""
-        out = self._feed(lambda x: x <= t)
+        out = self._feed(t)
         return out + self._expire(t) + self._outputs(action(self.engine))
 
     def rescreen(self, answers: Mapping[str, object], t: float) -> list[Output]:
         """New screening answers (parsed) from ``t``: a new plan, the physicians' overrides kept."""
-        out = self._feed(lambda x: x <= t)
+        out = self._feed(t)
         plan = make_plan(self.plan.protocol, answers, self.plan.route.name, self.plan.overrides)
         out += self._outputs(self.engine.replan(plan, t))
         return out + self._decide(t)
 
     def override(self, finding_id: str, physician: str, reason: str, t: float) -> list[Output]:
         """A named physician lifts an open block or gate with a reason (``ValueError`` if it is not open)."""
-        out = self._feed(lambda x: x <= t)
+        out = self._feed(t)
         finding = next((f for f in self.decision.findings if f.id == finding_id), None)
         if finding is None:
             raise ValueError(f"{finding_id} is not an open block or gate")
@@ -135,18 +135,21 @@ class SessionRules:
 
     # ---------------------------------------------------------------- feeding
 
-    def _feed(self, due: Callable[[float], bool]) -> list[Output]:
-        """Feed buffered inputs while ``due(t)``; the dosing decision is judged once all inputs of an
-        instant are in (a cuff measurement's systolic and diastolic together)."""
+    def _feed(self, until: float, inclusive: bool = True) -> list[Output]:
+        """Feed buffered inputs stamped before ``until`` (or at it, when ``inclusive``); the dosing decision is
+        judged once all inputs of an instant are in (a cuff measurement's systolic and diastolic together)."""
         out = list(self._unreported)
         self._unreported.clear()
         judge_at: float | None = None
-        while self._queue and due(self._queue[0][0]):
-            x = heapq.heappop(self._queue)[3]
+        queue = self._queue
+        expires = bp_expires(self.plan, self._readings)
+        while queue and (queue[0][0] <= until if inclusive else queue[0][0] < until):
+            x = heapq.heappop(queue)[3]
             if judge_at is not None and x.t != judge_at:
                 out += self._decide(judge_at)
                 judge_at = None
-            out += self._expire(x.t)
+            if expires is not None and self._expired < expires < x.t:
+                out += self._expire(x.t)
             if isinstance(x, Dose):
                 out += self._decide(x.t)  # what this instant brings (its readings, a BP going out of date) comes first
                 judge_at = None
@@ -161,6 +164,7 @@ class SessionRules:
                 events = self.engine.on_item(x)
                 if isinstance(x, Reading) and x.vital in DECISION_VITALS:
                     self._readings.add(x, self.plan.protocol.gates, self.plan.screening.get("age"))
+                    expires = bp_expires(self.plan, self._readings)
                     judge_at = x.t
             if events:
                 out += self._outputs(events, instant=x.t)

@@ -15,6 +15,7 @@ store newer than this code is refused untouched.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -855,14 +856,36 @@ def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequenc
         )
         (waves if row[3] in WAVEFORMS else numerics).append(row)
         ident += 1
-    if numerics:
-        conn.executemany(
-            "INSERT INTO readings (id, session_id, t, vital, value, unit, source, status) VALUES (?,?,?,?,?,?,?,?)", numerics
-        )
+    insert_rows(conn, "readings (id, session_id, t, vital, value, unit, source, status)", numerics)
     found = blocks.chunks_blocks(session_id, chunks) + list(blocks.pack(waves))
-    if found:
-        conn.executemany(blocks.INSERT, [b.row() for b in found])
+    insert_rows(conn, f"waveform_blocks ({blocks.COLUMNS})", [b.row() for b in found])
     return ident - 1
+
+
+# The fewest parameters a statement may have in any SQLite build (SQLITE_MAX_VARIABLE_NUMBER before version 3.32).
+MAX_PARAMETERS = 999
+
+
+def insert_rows(conn: sqlite3.Connection, into: str, rows: Sequence[Sequence]) -> None:
+    """``INSERT INTO {into} VALUES`` each of ``rows`` (all of one width), as many rows a statement as SQLite takes:
+    a row then costs a quarter less than with a statement a row."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = MAX_PARAMETERS // width
+    full = len(rows) - len(rows) % per
+    if full:
+        flat = list(itertools.chain.from_iterable(itertools.islice(rows, full)))
+        step = per * width
+        conn.executemany(_values_sql(into, width, per), [flat[i : i + step] for i in range(0, len(flat), step)])
+    if full < len(rows):
+        conn.executemany(_values_sql(into, width, 1), rows[full:])
+
+
+@functools.cache
+def _values_sql(into: str, width: int, rows: int) -> str:
+    one = f"({','.join('?' * width)})"
+    return f"INSERT INTO {into} VALUES {','.join([one] * rows)}"
 
 
 def _waveform_rows_to_blocks(conn: sqlite3.Connection) -> None:

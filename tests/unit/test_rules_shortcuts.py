@@ -1,6 +1,7 @@
 """The rules' shortcuts change nothing they decide (hypothesis, differential).
 
-The alarm engine skips its scan of every timer while no timed transition can be due before an input, and the
+The alarm engine skips its scan of every timer while no timed transition can be due before an input and judges a
+reading inside every limit on its vital (none of them under way) without going through each limit, and the
 session's rules judge the dosing decision again only when what it reads has changed. Over random sessions
 (readings out of order, sampling that speeds up and slows down, questionable values, sensor-off spells, doses,
 charted observations, acknowledgements, audio pauses, overrides) the transitions, dosing changes and decision
@@ -26,11 +27,15 @@ PLANS = [make_plan(load("kap-iv"), SAMPLE_SCREENING), make_plan(load("kap-iv"), 
 
 
 class ScanningEngine(AlarmEngine):
-    """The engine scanning every timer on every input, as it did before the shortcut."""
+    """The engine scanning every timer on every input and judging every reading against each limit, as it did
+    before the shortcuts."""
 
     def _advance(self, now: float) -> list:
         self._no_timer_before = -math.inf
         return super()._advance(now)
+
+    def _inside(self, r, band) -> bool:
+        return False
 
 
 class DecidingRules(SessionRules):
