@@ -1,7 +1,7 @@
 """Load and memory per viewer: 8 sessions streaming into one store while 8 viewers hold the live page open.
 
     python benchmarks/bench_load.py [--seconds 40] [--warm 20] [--viewers 8] [--sessions 8] [--rounds 8]
-                                    [--no-push] [--no-auth] [--trace] [--unbounded-arenas]
+                                    [--no-push] [--no-auth] [--trace] [--unbounded-arenas] [--no-release]
 
 A server process runs what ``kapmon`` runs (hubs + store + the Dash app on the threaded Flask server,
 loopback only, sign-in on unless --no-auth): 8 simulated sessions with 75 Hz pleth at 1x to 10x. This
@@ -22,7 +22,9 @@ the C allocator's). Tracing slows the server: its recorders may then report the 
 
 Then --rounds rounds of viewers (one a session) connecting, staying --round-seconds and leaving, with the server's
 memory after each: whether viewers coming and going leave it larger. The server bounds the C allocator's pools as
-kapmon does (``monitor.cli.main.bound_malloc_arenas``); --unbounded-arenas shows it without.
+kapmon does (``monitor.allocator.bound_malloc_arenas``) and serves the pages as kapmon does (``PageServer``: what a
+connection's thread freed goes back to the system a few seconds after it ends); --unbounded-arenas shows it without
+the bound, --no-release without giving freed memory back.
 """
 
 from __future__ import annotations
@@ -64,19 +66,18 @@ def free_port() -> int:
 # ---------------------------------------------------------------- the server process
 
 
-def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool, arenas: bool) -> None:
+def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool, arenas: bool, release: bool) -> None:
     import logging
     import tracemalloc
 
     if trace:
         tracemalloc.start()
-    from werkzeug.serving import make_server
-
     from devices.registry import open_source
     from layouts.app import create_app
     from layouts.security import secure
     from monitor.auth.users import Users
-    from monitor.cli.main import bound_malloc_arenas
+    from monitor.allocator import Releaser, bound_malloc_arenas
+    from monitor.cli.serving import PageServer
     from monitor.session.start import start_session
     from monitor.session.store import Store
 
@@ -93,7 +94,7 @@ def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool, a
     app = create_app(store, hubs)
     secure(app, "127.0.0.1", port, None if users is None else Users.load(users), store)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    server = PageServer("127.0.0.1", port, app.server, releaser=None if release else Releaser(release=lambda: None))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps({"sessions": list(hubs)}), flush=True)
     marked = None
@@ -366,18 +367,22 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8, help="then rounds of viewers connecting and leaving")
     ap.add_argument("--round-seconds", type=float, default=10.0, help="how long the viewers of a round stay")
     ap.add_argument("--unbounded-arenas", action="store_true",
-                    help="leave the C allocator's pools unbounded (kapmon bounds them: monitor.cli.main.MALLOC_ARENAS)")
+                    help="leave the C allocator's pools unbounded (kapmon bounds them: monitor.allocator.MALLOC_ARENAS)")
+    ap.add_argument("--no-release", action="store_true",
+                    help="keep what connections freed in the server's heap (kapmon gives it back: monitor.allocator.Releaser)")
     ap.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)
     ap.add_argument("--users", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(Path(args.serve[0]), int(args.serve[1]), args.sessions, args.users, args.trace, not args.unbounded_arenas)
+        serve(Path(args.serve[0]), int(args.serve[1]), args.sessions, args.users, args.trace, not args.unbounded_arenas,
+              not args.no_release)
         return
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         cmd = [sys.executable, __file__, "--serve", str(Path(tmp) / "load.db"), str(port), "--sessions", str(args.sessions)]
         cmd += ["--trace"] if args.trace else []
         cmd += ["--unbounded-arenas"] if args.unbounded_arenas else []
+        cmd += ["--no-release"] if args.no_release else []
         headers: dict = {}
         if not args.no_auth:
             from monitor.auth.users import add_user
@@ -414,7 +419,10 @@ def main() -> None:
 
 def reconnecting(server: ServerProcess, page: Page, sessions: list[str], viewers: int, rounds: int, seconds: float) -> None:
     """``rounds`` times, ``viewers`` pages (one a session, in turn) open for ``seconds`` and close: the server's
-    memory after each round shows whether viewers coming and going leave it larger."""
+    memory after each round (once what they freed could go back: ``RELEASE_AFTER_S`` and a second) shows whether
+    viewers coming and going leave it larger."""
+    from monitor.allocator import RELEASE_AFTER_S
+
     after = []
     for _ in range(rounds):
         pages = [Viewer(page, sessions[i % len(sessions)], time.monotonic() + seconds) for i in range(viewers)]
@@ -422,9 +430,11 @@ def reconnecting(server: ServerProcess, page: Page, sessions: list[str], viewers
             v.start()
         for v in pages:
             v.join()
+        time.sleep(RELEASE_AFTER_S + 1)
         after.append(server.sample()[0])
     steps = [b - a for a, b in zip(after, after[1:], strict=False)]
-    print(f"\nviewers reconnecting: {rounds} rounds of {viewers} viewers for {seconds:g} s each; server RSS MB after each:")
+    print(f"\nviewers reconnecting: {rounds} rounds of {viewers} viewers for {seconds:g} s each; server RSS MB "
+          f"{RELEASE_AFTER_S + 1:g} s after each:")
     print("  " + " ".join(f"{x:.1f}" for x in after))
     if steps:
         half = steps[len(steps) // 2 :]

@@ -73,33 +73,44 @@ class ScaledClock:
             await asyncio.sleep(delay)
 
 
+# How long (wall time) a sleeper on a FastClock may go on before the other tasks of its event loop run (the hub's
+# flush, which stores what has arrived): a session runs at full speed without a turn of the loop per second of it.
+FAST_TURN_S = 0.002
+
+
 class FastClock:
     """Session time that jumps ahead as fast as it is asked to: runs a whole session at full speed.
 
     With several sleepers (a source and a dose schedule, say) time only moves to the earliest time
-    anyone waits for, so no sleeper is woken ahead of data that comes before it.
+    anyone waits for, so no sleeper is woken ahead of data that comes before it. A sleeper that may go on
+    lets the event loop's other tasks run every ``FAST_TURN_S`` of wall time.
     """
 
     def __init__(self, start: float) -> None:
         self.start = start
         self._now = start
         self._waiting: list[float] = []
+        self._turned = time.monotonic()
 
     def now(self) -> float:
         return self._now
 
     async def sleep_until(self, t: float) -> None:
-        if t <= self._now:
-            await asyncio.sleep(0)
-            return
-        self._waiting.append(t)
-        try:
-            while min(self._waiting) < t:
-                await asyncio.sleep(0)
-            self._now = max(self._now, t)
-        finally:
-            self._waiting.remove(t)
+        if t > self._now:
+            self._waiting.append(t)
+            try:
+                while min(self._waiting) < t:  # an earlier sleeper goes first
+                    await self._turn()
+                self._now = max(self._now, t)
+            finally:
+                self._waiting.remove(t)
+        if time.monotonic() - self._turned >= FAST_TURN_S:
+            await self._turn()
+
+    async def _turn(self) -> None:
+        """Let the event loop's other tasks run."""
         await asyncio.sleep(0)
+        self._turned = time.monotonic()
 
 
 class PlaybackClock:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import sys
 from collections.abc import Iterable
 from importlib import import_module
+
+from monitor.allocator import bound_malloc_arenas
 
 # Order here is the order in ``kapmon --help``; each subcommand is the module of that name (``import`` is a
 # Python keyword: see MODULES), imported only when that subcommand runs, so ``kapmon --help`` stays light.
@@ -69,27 +70,6 @@ def chosen(argv: list[str]) -> list[str]:
     """The subcommand named in ``argv`` (its first word that is not an option), as a list of at most one."""
     first = next((a for a in argv if not a.startswith("-")), None)
     return [first] if first in COMMANDS else []
-
-
-# The C allocator's memory pools ("arenas"). The page server runs each connection in a thread of its own, and
-# glibc gives new threads pools of their own (up to 8 a core), each keeping what it once held: 8 viewers connecting
-# cost the server 10-11 MB, and each later round of them 3-4 MB, never given back. One shared pool halves what viewers
-# cost (benchmarks/bench_load.py, with and without). Design proposal; MALLOC_ARENA_MAX in the environment overrides it.
-MALLOC_ARENAS = 1
-M_ARENA_MAX = -8  # glibc's mallopt parameter number
-
-
-def bound_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Keep the C allocator to ``arenas`` pools from now on (glibc; elsewhere, or when the environment sets
-    MALLOC_ARENA_MAX, nothing is done): called before any thread starts, as pools already made stay in use.
-    Returns whether the bound was set."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows): its allocator, its own ways
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 def main(argv: list[str] | None = None) -> int:

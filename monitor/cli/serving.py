@@ -13,9 +13,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from werkzeug.serving import LISTEN_QUEUE, get_sockaddr, make_server, select_address_family
+from werkzeug.serving import LISTEN_QUEUE, ThreadedWSGIServer, get_sockaddr, select_address_family
 
+from monitor.allocator import Releaser
 from monitor.auth.users import Users, UsersError
 from monitor.paths import default_db
 from monitor.session.hub import Hub
@@ -210,12 +212,25 @@ def serve(
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         app.enable_dev_tools(debug=False)  # as Dash's own run() does
-        server = make_server(host, port, app.server, threaded=True, fd=listener.sock.fileno())
+        server = PageServer(host, port, app.server, fd=listener.sock.fileno())
         print(f"kapmon: serving http://{host}:{port}{open_path}  (store: {store.path}; Ctrl-C to stop)", flush=True)
         server.serve_forever()  # until Ctrl-C or SIGTERM; it closes its socket then
     finally:
         for hub in hubs.values():
             hub.stop()
+
+
+class PageServer(ThreadedWSGIServer):
+    """The page server: each connection answered in a thread of its own; once a connection is done, the memory
+    its thread freed goes back to the system (``monitor.allocator``)."""
+
+    def __init__(self, *args: Any, releaser: Releaser | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.releaser = Releaser() if releaser is None else releaser
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        self.releaser.freed()
 
 
 def serve_session(store: Store, hub: Hub, listener: Listener, users: Users | None, args: argparse.Namespace) -> None:

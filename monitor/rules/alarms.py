@@ -555,7 +555,8 @@ class AlarmEngine:
         conditions = self._condition_of or self._pending_conditions
         if not self._alarms and not conditions:  # nothing to end
             return []
-        ended = [k for k in self._disproved_by(r.vital) if k in self._alarms]
+        disproved = self._disproved_by(r.vital)
+        ended = [] if self._alarms.keys().isdisjoint(disproved) else [k for k in disproved if k in self._alarms]
         for key, cond in {**self._condition_of, **self._pending_conditions}.items() if conditions else ():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)

@@ -19,7 +19,6 @@ Outputs are the engine's alarm transitions and every change of the dosing decisi
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -79,8 +78,7 @@ class SessionRules:
         self._holds: dict[str, Finding] = {}
         self._expired = -math.inf  # the last time a pre-dose BP went out of date
         self._held_changed_at: float | None = None
-        self._queue: list[tuple[float, int, int, Input]] = []
-        self._seq = 0
+        self._queue: list[Input] = []  # in the order they are fed (``_feed_order``), then as they were added
         self.decision = decide(plan, self._readings)
         self._decided_on = self._decision_inputs(None)
         self._unreported: list[Output] = [DosingChange(start, self.decision)]
@@ -98,9 +96,8 @@ class SessionRules:
     def add(self, inputs: Iterable[Input]) -> None:
         """Buffer readings, conditions, observations and doses; they are fed in time order by
         ``advance``/``finish``/``act``."""
-        for x in inputs:
-            self._seq += 1
-            heapq.heappush(self._queue, (x.t, 1 if isinstance(x, Dose) else 0, self._seq, x))
+        self._queue += inputs
+        self._queue.sort(key=_feed_order)  # stable, and in about linear time as most arrive in order
 
     def advance(self, horizon: float) -> list[Output]:
         """Feed every input stamped before ``horizon``, then let time pass up to it."""
@@ -141,35 +138,39 @@ class SessionRules:
         out = list(self._unreported)
         self._unreported.clear()
         judge_at: float | None = None
-        queue = self._queue
+        queue, fed = self._queue, 0
         expires = bp_expires(self.plan, self._readings)
-        while queue and (queue[0][0] <= until if inclusive else queue[0][0] < until):
-            x = heapq.heappop(queue)[3]
-            if judge_at is not None and x.t != judge_at:
-                out += self._decide(judge_at)
-                judge_at = None
-            if expires is not None and self._expired < expires < x.t:
-                out += self._expire(x.t)
-            if isinstance(x, Dose):
-                out += self._decide(x.t)  # what this instant brings (its readings, a BP going out of date) comes first
-                judge_at = None
-                first = self.engine.first_dose_t is None
-                events = self.engine.on_dose(x.t, mg=x.mg, end=x.end, route=x.route, drug=x.drug)
-                if first:
-                    out.append(BaselineSet(x.t, self.engine.baseline))
-                events += self._judge_dose(x)
-            elif isinstance(x, Observation):
-                events = self.engine.on_observation(x.t, x.scale, x.level)
-            else:
-                events = self.engine.on_item(x)
-                if isinstance(x, Reading) and x.vital in DECISION_VITALS:
-                    self._readings.add(x, self.plan.protocol.gates, self.plan.screening.get("age"))
-                    expires = bp_expires(self.plan, self._readings)
-                    judge_at = x.t
-            if events:
-                out += self._outputs(events, instant=x.t)
-            if self._held_changed_at is not None:
-                judge_at, self._held_changed_at = x.t, None
+        try:
+            while fed < len(queue) and (queue[fed].t <= until if inclusive else queue[fed].t < until):
+                x = queue[fed]
+                fed += 1
+                if judge_at is not None and x.t != judge_at:
+                    out += self._decide(judge_at)
+                    judge_at = None
+                if expires is not None and self._expired < expires < x.t:
+                    out += self._expire(x.t)
+                if isinstance(x, Dose):
+                    out += self._decide(x.t)  # what this instant brings (its readings, a BP going out of date) comes first
+                    judge_at = None
+                    first = self.engine.first_dose_t is None
+                    events = self.engine.on_dose(x.t, mg=x.mg, end=x.end, route=x.route, drug=x.drug)
+                    if first:
+                        out.append(BaselineSet(x.t, self.engine.baseline))
+                    events += self._judge_dose(x)
+                elif isinstance(x, Observation):
+                    events = self.engine.on_observation(x.t, x.scale, x.level)
+                else:
+                    events = self.engine.on_item(x)
+                    if isinstance(x, Reading) and x.vital in DECISION_VITALS:
+                        self._readings.add(x, self.plan.protocol.gates, self.plan.screening.get("age"))
+                        expires = bp_expires(self.plan, self._readings)
+                        judge_at = x.t
+                if events:
+                    out += self._outputs(events, instant=x.t)
+                if self._held_changed_at is not None:
+                    judge_at, self._held_changed_at = x.t, None
+        finally:
+            del queue[:fed]
         if judge_at is not None:
             out += self._decide(judge_at)
         return out
@@ -242,6 +243,11 @@ class SessionRules:
             return []
         self.decision = decision
         return [DosingChange(t, decision)]
+
+
+def _feed_order(x: Input) -> tuple[float, bool]:
+    """Inputs are fed in time order; at one instant readings, conditions and observations before doses."""
+    return x.t, isinstance(x, Dose)
 
 
 def scripted_doses(metadata: Mapping, start: float, route: str) -> list[Dose]:

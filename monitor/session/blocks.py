@@ -154,15 +154,16 @@ def _times(t: np.ndarray, rate_hz: float | None = None) -> tuple[float, bytes | 
 def _block(first: Row, status: str, t0: float, rate: float, times: bytes | None, values: np.ndarray) -> Block:
     """The block of ``values`` (NaN: no value) whose first sample is ``first``, the others at ``rate`` or ``times``."""
     no_value = int(np.isnan(values).sum())
-    return _assembled(first, status, t0, rate, times, len(values), (no_value, *_exact(values), *extremes(values)))
+    return Block(*_block_row(first, status, t0, rate, times, len(values), (no_value, *_exact(values), *extremes(values))))
 
 
-def _assembled(first: Row, status: str, t0: float, rate: float, times: bytes | None, n: int, encoded: Encoded) -> Block:
-    """The block of ``n`` samples ``encoded`` (see ``_encoded_rows``) whose first sample is ``first``."""
+def _block_row(first: Row, status: str, t0: float, rate: float, times: bytes | None, n: int, encoded: Encoded) -> tuple:
+    """The columns (``COLUMNS`` order) of the block of ``n`` samples ``encoded`` (see ``_encoded_rows``) whose first
+    sample is ``first``."""
     no_value, decimals, samples, lo, hi = encoded
     ident, session_id, _, vital, _, unit, source, _ = first
     valued = status if no_value < n else NO_VALUE
-    return Block(ident, session_id, vital, unit, source, valued, t0, rate, n, no_value, decimals, samples, times, lo, hi)
+    return ident, session_id, vital, unit, source, valued, t0, rate, n, no_value, decimals, samples, times, lo, hi
 
 
 def arrays(found: Sequence[Block]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -253,11 +254,12 @@ def _per_block(rate_hz: float) -> int:
     return min(MAX_BLOCK_N, math.ceil(MAX_BLOCK_S * rate_hz))
 
 
-def chunks_blocks(session_id: str, placed: Sequence[tuple[int, Samples]]) -> list[Block]:
-    """The blocks holding every chunk of ``placed`` (``(first reading id, chunk)``), in the order given: what
-    ``chunk_blocks`` gives for each, with the chunks that fit one block each encoded together, a row of a
-    NumPy array per chunk, rather than one NumPy call after another per chunk (a second of 75 Hz pleth is one)."""
-    found: list[Block | None] = [None] * len(placed)
+def chunks_rows(session_id: str, placed: Sequence[tuple[int, Samples]]) -> list[tuple]:
+    """The rows (``COLUMNS`` order) of the blocks holding every chunk of ``placed`` (``(first reading id, chunk)``),
+    in the order given: what ``chunk_blocks`` gives for each, with the chunks that fit one block each encoded
+    together, a row of a NumPy array per chunk, rather than one NumPy call after another per chunk (a second of
+    75 Hz pleth is one)."""
+    found: list[tuple | None] = [None] * len(placed)
     alike: dict[int, list[int]] = {}  # the chunks that fit one block each, by their number of samples
     for k, (_, chunk) in enumerate(placed):
         if len(chunk) <= _per_block(chunk.rate_hz):
@@ -267,13 +269,13 @@ def chunks_blocks(session_id: str, placed: Sequence[tuple[int, Samples]]) -> lis
         for k, encoded in zip(ks, _encoded_rows(values), strict=True):
             ident, chunk = placed[k]
             first: Row = (ident, session_id, chunk.t0, chunk.vital, None, chunk.unit, chunk.source, chunk.status)
-            found[k] = _assembled(first, chunk.status, chunk.t0, chunk.rate_hz if n > 1 else 0.0, None, n, encoded)
-    out: list[Block] = []
-    for k, b in enumerate(found):
-        if b is None:
-            out += chunk_blocks(placed[k][0], session_id, placed[k][1])
+            found[k] = _block_row(first, chunk.status, chunk.t0, chunk.rate_hz if n > 1 else 0.0, None, n, encoded)
+    out: list[tuple] = []
+    for k, row in enumerate(found):
+        if row is None:
+            out += (b.row() for b in chunk_blocks(placed[k][0], session_id, placed[k][1]))
         else:
-            out.append(b)
+            out.append(row)
     return out
 
 

@@ -857,8 +857,8 @@ def insert_readings(conn: sqlite3.Connection, session_id: str, readings: Sequenc
         (waves if row[3] in WAVEFORMS else numerics).append(row)
         ident += 1
     insert_rows(conn, "readings (id, session_id, t, vital, value, unit, source, status)", numerics)
-    found = blocks.chunks_blocks(session_id, chunks) + list(blocks.pack(waves))
-    insert_rows(conn, f"waveform_blocks ({blocks.COLUMNS})", [b.row() for b in found])
+    rows = blocks.chunks_rows(session_id, chunks) + [b.row() for b in blocks.pack(waves)]
+    insert_rows(conn, f"waveform_blocks ({blocks.COLUMNS})", rows)
     return ident - 1
 
 

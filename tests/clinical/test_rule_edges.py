@@ -77,6 +77,41 @@ def test_each_comparison_a_protocol_can_use_at_just_inside_and_just_outside():
     assert not recovered(at_most, 86, 85) and recovered(at_most, 88, 85)  # back by the 2 % hysteresis
 
 
+@pytest.mark.parametrize("comparison", ["below", "at_most", "above", "at_least"])
+def test_after_readings_inside_every_limit_the_first_at_or_beyond_a_limit_is_judged_by_it(comparison):
+    """Readings inside every limit on a vital are passed by one band of values; the first at the limit or beyond
+    it must alarm exactly as its comparison says, and the next inside it end the alarm, with none under way."""
+    cited = load("kap-iv").limits[0].cited
+    limit = Limit("rr_x", "rr", comparison, 20, MEDIUM, 0, 0, False, None, None, "any", cited)
+    quiet, at, beyond = (25, 20, 19) if comparison in ("below", "at_most") else (15, 20, 21)
+    for value in (at, beyond):
+        e = AlarmEngine(make_plan(replace(load("kap-iv"), limits=(limit,)), SAMPLE_SCREENING), 0.0)
+        events = feed(e, "rr", [quiet, quiet, quiet, value, quiet, quiet])
+        assert raised(events) == ([("rr_x", MEDIUM)] if violates(comparison, value, 20) else []), (comparison, value)
+        assert [ev.event for ev in events if ev.alarm_id == "rr_x"] == (["raised", "cleared"] if raised(events) else [])
+
+
+def test_a_limit_that_applies_from_the_first_dose_judges_the_next_reading_after_it():
+    """A limit for after the first dose (phase post_dose) on a vital the baseline does not take (temperature):
+    readings before the dose are inside every limit then in force; the first after the dose beyond the new limit
+    alarms, and one stamped before the dose but arriving after it does not."""
+    cited = load("kap-iv").limits[0].cited
+    limit = Limit("temp_x", "temp", "at_least", 38.0, MEDIUM, 0, 0, False, None, None, "post_dose", cited)
+    e = AlarmEngine(make_plan(replace(load("kap-iv"), limits=(limit,)), SAMPLE_SCREENING), 0.0)
+    assert feed(e, "temp", [38.5, 38.5, 38.5]) == []
+    e.on_dose(3.0, mg=35.0)
+    assert e.on_item(reading(2.5, "temp", 38.5, "probe")) == []  # late, from before the dose
+    assert raised(e.on_item(reading(4.0, "temp", 38.5, "probe"))) == [("temp_x", MEDIUM)]
+
+
+def test_a_vital_the_protocol_sets_no_limit_on_is_taken_quietly():
+    """A monitor sending respiration rate or temperature under a protocol with no limit on them: no alarm, and
+    the readings of the vitals with limits are judged as before."""
+    e = engine()
+    assert feed(e, "rr", [12, 40, 3]) == [] and feed(e, "temp", [36.5, 41.0], start=3) == []
+    assert raised(feed(e, "spo2", [97, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80, 80], start=5))
+
+
 # ------------------------------------------------------------------------------------ audio pause
 
 

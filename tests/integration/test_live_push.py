@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from werkzeug.serving import make_server
 
 from devices.reading import reading
 from layouts import push
 from layouts.app import create_app
 from layouts.security import secure
+from monitor.allocator import Releaser
 from monitor.auth.users import Users, add_user
+from monitor.cli.serving import PageServer
 from monitor.session.hub import Hub
 from monitor.session.start import start_session
 from monitor.session.store import Store
@@ -38,13 +39,15 @@ class Served:
 
 
 @contextmanager
-def served(tmp_path, users: Users | None = None, limit: int = push.MAX_VIEWERS, ping_s: float = push.PING_S) -> Iterator[Served]:
+def served(
+    tmp_path, users: Users | None = None, limit: int = push.MAX_VIEWERS, ping_s: float = push.PING_S, releaser: Releaser | None = None
+) -> Iterator[Served]:
     store = Store(tmp_path / "k.db")
     hubs = [start_session(store, [Idle()], patient=f"P-{n}", route="iv", weight_kg=70.0) for n in range(2)]
     live = {h.session.id: h for h in hubs}
     app = create_app(store, live, push=False)
     viewers = push.register(app, live, push.Viewers(limit), ping_s)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    server = PageServer("127.0.0.1", 0, app.server, releaser=releaser)
     secure(app, "127.0.0.1", server.server_port, users, store)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -313,6 +316,28 @@ def fetch(s: Served, method: str, path: str, body: str | None, headers: dict[str
         return response.read()
     finally:
         conn.close()
+
+
+class CountingReleaser(Releaser):
+    """Counts the connections that ended and the releases made."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.ended = 0
+        super().__init__(after_s=0.2, release=self.released.set)
+
+    def freed(self) -> None:
+        self.ended += 1
+        super().freed()
+
+
+def test_memory_freed_by_pages_that_came_and_went_goes_back_to_the_system(tmp_path):
+    releaser = CountingReleaser()
+    with served(tmp_path, releaser=releaser) as s:
+        for _ in range(10):  # a page's tick, each on a new connection
+            tick(s, s.hubs[0].session.id, {"Host": s.host})
+        assert releaser.released.wait(10)
+        wait_for(lambda: releaser.ended >= 10, 10, "every connection's end")
 
 
 def test_ticks_on_new_connections_leave_no_store_connections_behind(tmp_path):

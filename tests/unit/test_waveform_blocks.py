@@ -11,7 +11,7 @@ import pytest
 from devices.reading import Condition, Reading, Samples, expand
 from devices.virtual.simulator import simulate
 from devices.vocabulary import WAVEFORMS
-from monitor.session.blocks import MAX_BLOCK_N, MAX_BLOCK_S, arrays, chunk_blocks, chunks_blocks, pack
+from monitor.session.blocks import MAX_BLOCK_N, MAX_BLOCK_S, Block, arrays, chunk_blocks, chunks_rows, pack
 from monitor.session.model import Session
 from monitor.session.store import SCHEMA_VERSION, Store, StoreError
 from tests.store_v1 import create_session_v1, create_v1, readings_v1, write_v1
@@ -375,7 +375,7 @@ def test_chunks_encoded_together_are_the_blocks_each_gives_alone():
         placed.append((ident, chunk))
         ident += len(chunk)
     alone = [b for ident, chunk in placed for b in chunk_blocks(ident, "s", chunk)]
-    together = chunks_blocks("s", placed)
+    together = [Block(*row) for row in chunks_rows("s", placed)]
     assert [b.row() for b in together] == [b.row() for b in alone]
     kept = {(b.decimals, len(b.samples) // b.n) for b in together}
     assert kept >= {(0, 2), (0, 4), (1, 2), (3, 2), (None, 4), (None, 8)}  # the mix of encodings the check is about
