@@ -64,6 +64,17 @@ SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", 
 # Survivors judged equivalent, clinically irrelevant, or a question reported for the rules' owner to
 # decide: "file::function: original -> mutated" -> why (one line).
 ALLOWED: dict[str, str] = {
+    "monitor/rules/alarms.py::AlarmEngine._inside: band.low_ge <= x -> band.low_ge < x":
+        "equivalent: a value at the band's edge is then judged limit by limit, which finds it inside the limit",
+    "monitor/rules/alarms.py::AlarmEngine._inside: x <= band.high_le -> x < band.high_le":
+        "equivalent: a value at the band's edge is then judged limit by limit, which finds it inside the limit",
+    "monitor/rules/alarms.py::AlarmEngine._settle_band: r.t >= self._doses[0][0] -> r.t > self._doses[0][0]":
+        "equivalent: a band drawn at the dose instant, with the limits from the dose, is taken for one before it; "
+        "it is then the narrower band, so a reading before the dose inside it is inside the wider one",
+    "monitor/rules/session_rules.py::SessionRules._feed: self._expired < expires < x.t -> self._expired < expires <= x.t":
+        "equivalent: _expire checks again and does nothing for a BP going out of date at or after the input",
+    "monitor/rules/session_rules.py::SessionRules._feed: self._expired < expires < x.t -> self._expired <= expires < x.t":
+        "equivalent: _expire checks again and does nothing for an expiry already judged",
     "monitor/rules/alarms.py::whole: x >= 0 -> x > 0":
         "equivalent: at 0 both branches give 0",
     "lim.holds_dosing -> a.condition_active or (lim := self._limit_by_id.get(a.alarm_id)) or lim.holds_dosing":

@@ -91,17 +91,33 @@ def test_after_readings_inside_every_limit_the_first_at_or_beyond_a_limit_is_jud
         assert [ev.event for ev in events if ev.alarm_id == "rr_x"] == (["raised", "cleared"] if raised(events) else [])
 
 
-def test_a_limit_that_applies_from_the_first_dose_judges_the_next_reading_after_it():
-    """A limit for after the first dose (phase post_dose) on a vital the baseline does not take (temperature):
-    readings before the dose are inside every limit then in force; the first after the dose beyond the new limit
-    alarms, and one stamped before the dose but arriving after it does not."""
+def post_dose_temperature_engine() -> AlarmEngine:
+    """kap-iv with one limit, temperature at or above 38, from the first dose on (a vital the baseline leaves out)."""
     cited = load("kap-iv").limits[0].cited
     limit = Limit("temp_x", "temp", "at_least", 38.0, MEDIUM, 0, 0, False, None, None, "post_dose", cited)
-    e = AlarmEngine(make_plan(replace(load("kap-iv"), limits=(limit,)), SAMPLE_SCREENING), 0.0)
+    return AlarmEngine(make_plan(replace(load("kap-iv"), limits=(limit,)), SAMPLE_SCREENING), 0.0)
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_a_limit_that_applies_from_the_first_dose_judges_the_readings_after_it(baseline):
+    """Readings before the dose are inside every limit then in force; after the dose a late one stamped before it
+    is still judged without the new limit, and the first after it beyond the new limit alarms (with a baseline
+    frozen at the dose, from a pulse rate, or without one)."""
+    e = post_dose_temperature_engine()
+    if baseline:
+        feed(e, "pr", [70, 70, 70])
     assert feed(e, "temp", [38.5, 38.5, 38.5]) == []
     e.on_dose(3.0, mg=35.0)
     assert e.on_item(reading(2.5, "temp", 38.5, "probe")) == []  # late, from before the dose
     assert raised(e.on_item(reading(4.0, "temp", 38.5, "probe"))) == [("temp_x", MEDIUM)]
+
+
+def test_a_late_reading_stamped_at_the_dose_instant_is_judged_by_the_limits_from_the_dose():
+    """Fed after the dose, a reading stamped at its very instant is judged as the limits say from the dose on."""
+    e = post_dose_temperature_engine()
+    assert feed(e, "temp", [38.5, 38.5, 38.5]) == []
+    e.on_dose(3.0, mg=35.0)
+    assert raised(e.on_item(reading(3.0, "temp", 38.5, "probe"))) == [("temp_x", MEDIUM)]
 
 
 def test_a_vital_the_protocol_sets_no_limit_on_is_taken_quietly():
