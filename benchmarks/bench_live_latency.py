@@ -23,10 +23,10 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
-from werkzeug.serving import make_server
 
 from devices.reading import reading
 from layouts.app import create_app
+from monitor.cli.serving import PageServer
 from monitor.session.start import start_session
 from monitor.session.store import Store
 
@@ -68,7 +68,7 @@ def quiet_session(store: Store, name: str):
 
 def serve(app) -> tuple[str, object]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    server = PageServer("127.0.0.1", 0, app.server)  # as kapmon serves the pages
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server
 

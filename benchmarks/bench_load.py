@@ -70,19 +70,20 @@ def serve(db: Path, port: int, sessions: int, users: Path | None, trace: bool, a
     import logging
     import tracemalloc
 
+    from monitor.allocator import Releaser, bound_malloc_arenas
+
+    if arenas:
+        bound_malloc_arenas()  # as kapmon does, before anything starts a thread (numpy's math library starts some)
     if trace:
         tracemalloc.start()
     from devices.registry import open_source
     from layouts.app import create_app
     from layouts.security import secure
     from monitor.auth.users import Users
-    from monitor.allocator import Releaser, bound_malloc_arenas
     from monitor.cli.serving import PageServer
     from monitor.session.start import start_session
     from monitor.session.store import Store
 
-    if arenas:
-        bound_malloc_arenas()  # as kapmon does before its threads start
     store = Store(db)
     hubs = {}
     for i in range(sessions):
@@ -343,8 +344,9 @@ def report_ticks(pages: list[Viewer]) -> None:
               f"  bytes per tick: median {statistics.median(sizes):,.0f}")
 
 
-def attribute(phases: list[Phase]) -> None:
-    """Print each viewer phase's growth less the recording-only growth over the same time."""
+def attribute(phases: list[Phase]) -> float:
+    """Print each viewer phase's growth less the recording-only growth over the same time; returns the
+    recording-only growth, MB per second."""
     recording = [p for p in phases if not p.viewers]
     slope = statistics.fmean(p.slope for p in recording)
     print(f"\nrecording only: {', '.join(f'{p.slope * 60:+.2f}' for p in recording)} MB/min; mean {slope * 60:+.2f} MB/min")
@@ -353,6 +355,7 @@ def attribute(phases: list[Phase]) -> None:
             owed = p.growth - slope * (p.t[-1] - p.t[0])
             print(f"{p.name}: grew {p.growth:+.1f} MB; owed to its {p.viewers} viewers {owed:+.1f} MB"
                   f" = {owed / p.viewers:+.2f} MB per viewer over {p.t[-1]:.0f} s")
+    return slope
 
 
 def main() -> None:
@@ -410,20 +413,22 @@ def main() -> None:
                 run_phase("phase 3, one viewer per session", server, page, sessions, n, s, args.trace),
                 run_phase("phase 4, recording only (viewers gone)", server, page, sessions, 0, s, args.trace),
             ]
-            attribute(phases)
-            reconnecting(server, page, sessions, n, args.rounds, args.round_seconds)
+            slope = attribute(phases)
+            reconnecting(server, page, sessions, n, args.rounds, args.round_seconds, slope)
         finally:
             proc.stdin.close()
             proc.wait(15)
 
 
-def reconnecting(server: ServerProcess, page: Page, sessions: list[str], viewers: int, rounds: int, seconds: float) -> None:
+def reconnecting(
+    server: ServerProcess, page: Page, sessions: list[str], viewers: int, rounds: int, seconds: float, slope: float
+) -> None:
     """``rounds`` times, ``viewers`` pages (one a session, in turn) open for ``seconds`` and close: the server's
     memory after each round (once what they freed could go back: ``RELEASE_AFTER_S`` and a second) shows whether
-    viewers coming and going leave it larger."""
+    viewers coming and going leave it larger, beyond the recording's own growth (``slope``, MB a second)."""
     from monitor.allocator import RELEASE_AFTER_S
 
-    after = []
+    after, at = [], []
     for _ in range(rounds):
         pages = [Viewer(page, sessions[i % len(sessions)], time.monotonic() + seconds) for i in range(viewers)]
         for v in pages:
@@ -432,14 +437,17 @@ def reconnecting(server: ServerProcess, page: Page, sessions: list[str], viewers
             v.join()
         time.sleep(RELEASE_AFTER_S + 1)
         after.append(server.sample()[0])
+        at.append(time.monotonic())
     steps = [b - a for a, b in zip(after, after[1:], strict=False)]
+    owed = [step - slope * (t1 - t0) for step, t0, t1 in zip(steps, at, at[1:], strict=False)]
     print(f"\nviewers reconnecting: {rounds} rounds of {viewers} viewers for {seconds:g} s each; server RSS MB "
           f"{RELEASE_AFTER_S + 1:g} s after each:")
     print("  " + " ".join(f"{x:.1f}" for x in after))
     if steps:
-        half = steps[len(steps) // 2 :]
-        print(f"  growth a round: {statistics.mean(steps):+.2f} MB on average, {statistics.mean(half):+.2f} MB over the last"
-              f" {len(half)} rounds (recording's own growth included)")
+        half = len(steps) // 2
+        print(f"  growth a round: {statistics.mean(steps):+.2f} MB on average, {statistics.mean(steps[half:]):+.2f} MB over "
+              f"the last {len(steps) - half} rounds; less the recording's own growth: {statistics.mean(owed):+.2f} and "
+              f"{statistics.mean(owed[half:]):+.2f} MB")
 
 
 if __name__ == "__main__":
