@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from devices.reading import Reading, Samples
+from devices.reading import Reading, Samples, size
 from devices.vocabulary import WAVEFORMS
 from monitor.rules.alarm_groups import ActiveAlarm, AlarmGroup, group_alarms
 from monitor.rules.alarms import AlarmEngine, RepeatNibp
@@ -190,20 +190,14 @@ class LiveView:
     def saved(self, readings: Sequence[Reading | Samples], events: Sequence[tuple], written: Written) -> None:
         """Take what one write stored: ``readings`` and ``events`` ``(t, kind, data, who)`` in the order they
         were inserted, whose last rows got the ids in ``written``."""
-        ident = written.reading_id  # the id of the last, and so on backwards
-        newest: dict[str, tuple[int, Reading]] = {}  # per vital: its last reading and id
-        cuffs: list[float] = []
-        for r in reversed(readings):
-            if isinstance(r, Samples):
-                ident -= len(r)
-                continue
-            if r.vital not in WAVEFORMS:
-                if r.vital not in newest:
-                    newest[r.vital] = (ident, r)
+        ident = written.reading_id - sum(size(r) for r in readings)
+        newest: dict[str, tuple[int, Reading]] = {}  # per vital, in the order first seen: its last reading and id
+        for r in readings:
+            ident += size(r)
+            if isinstance(r, Reading) and r.vital not in WAVEFORMS:
+                newest[r.vital] = (ident, r)
                 if r.vital == CUFF and r.value is not None:
-                    cuffs.append(r.t)
-            ident -= 1
-        self._nibp += reversed(cuffs)
+                    self._nibp.append(r.t)
         for vital, (ident, r) in newest.items():
             self._latest[vital] = StoredReading(ident, r.t, r.vital, r.value, r.unit, r.source, r.status)
         self._reading_id = max(self._reading_id, written.reading_id)
