@@ -68,9 +68,6 @@ ALLOWED: dict[str, str] = {
         "equivalent: a value at the band's edge is then judged limit by limit, which finds it inside the limit",
     "monitor/rules/alarms.py::AlarmEngine._inside: x <= band.high_le -> x < band.high_le":
         "equivalent: a value at the band's edge is then judged limit by limit, which finds it inside the limit",
-    "monitor/rules/alarms.py::AlarmEngine._settle_band: r.t >= self._doses[0][0] -> r.t > self._doses[0][0]":
-        "equivalent: a band drawn at the dose instant, with the limits from the dose, is taken for one before it; "
-        "it is then the narrower band, so a reading before the dose inside it is inside the wider one",
     "monitor/rules/session_rules.py::SessionRules._feed: self._expired < expires < x.t -> self._expired < expires <= x.t":
         "equivalent: _expire checks again and does nothing for a BP going out of date at or after the input",
     "monitor/rules/session_rules.py::SessionRules._feed: self._expired < expires < x.t -> self._expired <= expires < x.t":
@@ -79,8 +76,6 @@ ALLOWED: dict[str, str] = {
         "equivalent: at 0 both branches give 0",
     "lim.holds_dosing -> a.condition_active or (lim := self._limit_by_id.get(a.alarm_id)) or lim.holds_dosing":
         "irrelevant: AlarmEngine.holding() is not called anywhere (holds are SessionRules._holds)",
-    "monitor/rules/alarms.py::AlarmEngine._threshold: t < self._doses[0][0] -> t <= self._doses[0][0]":
-        "equivalent: a reading at the dose instant is fed before the dose; a post-dose delay cannot fall due at it",
     "monitor/rules/alarms.py::AlarmEngine._ask_repeat: limit.repeat_nibp_min is not None and r.value is not None -> "
     "limit.repeat_nibp_min is not None or r.value is not None":
         "equivalent: an assertion of what the caller guarantees",

@@ -24,7 +24,7 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter number
 # How long after a connection ends its freed memory goes back to the system, and so the shortest time between
 # two releases: a release walks the whole heap under the allocator's lock (5-20 ms for 170-450 MB here), so
 # connections ending together are served by one. Design proposal: rounds of 8 viewers connecting and leaving
-# left the server 1.3-1.5 MB larger each without it (benchmarks/bench_load.py).
+# leave the server about 1.1 MB larger each without it and 0.5 MB with it (benchmarks/bench_load.py --no-release).
 RELEASE_AFTER_S = 5.0
 
 

@@ -460,7 +460,7 @@ class AlarmEngine:
         it against each limit changes nothing."""
         if band is None or band.plan is not self.plan or band.baseline is not self._baseline:
             return False
-        if band.post_dose != (bool(self._doses) and r.t >= self._doses[0][0]):
+        if band.post_dose != self._post_dose(r.t):
             return False
         x = r.value
         assert x is not None
@@ -478,13 +478,15 @@ class AlarmEngine:
         for limit in limits:
             threshold = self._threshold(limit, r.t)
             if threshold is not None:
-                side = limit.comparison if limit.comparison in bounds else "at_least"
-                pick = max if side in ("below", "at_most") else min
-                bounds[side] = pick(bounds[side], threshold)
-        post_dose = bool(self._doses) and r.t >= self._doses[0][0]
+                side = limit.comparison if limit.comparison in bounds else "at_least"  # a rise: see ``violates``
+                bounds[side] = (max if limit.low_side else min)(bounds[side], threshold)
         self._bands[r.vital] = _Band(
-            self.plan, self._baseline, post_dose, bounds["below"], bounds["at_most"], bounds["above"], bounds["at_least"]
+            self.plan, self._baseline, self._post_dose(r.t), *(bounds[side] for side in ("below", "at_most", "above", "at_least"))
         )
+
+    def _post_dose(self, t: float) -> bool:
+        """Whether ``t`` is at or after the first dose (the limits of phase ``post_dose`` apply)."""
+        return bool(self._doses) and t >= self._doses[0][0]
 
     def _arrived(self, r: Reading) -> None:
         """Measure how often the source sends this vital (any status counts)."""
@@ -552,12 +554,12 @@ class AlarmEngine:
         """Technical alarms that a trusted reading disproves: stale, questionable, overdue, key BP, no-data conditions."""
         if self._pending_checks.pop(r.vital, None) is not None:  # the vital can go stale again
             self._timers_changed()
-        conditions = self._condition_of or self._pending_conditions
+        conditions = {**self._condition_of, **self._pending_conditions} if self._condition_of or self._pending_conditions else {}
         if not self._alarms and not conditions:  # nothing to end
             return []
         disproved = self._disproved_by(r.vital)
         ended = [] if self._alarms.keys().isdisjoint(disproved) else [k for k in disproved if k in self._alarms]
-        for key, cond in {**self._condition_of, **self._pending_conditions}.items() if conditions else ():
+        for key, cond in conditions.items():
             if cond.condition in NO_DATA_CONDITIONS and (r.vital in cond.vitals if cond.vitals else r.source == cond.source):
                 ended.append(key)
                 self._pending_conditions.pop(key, None)
@@ -586,7 +588,7 @@ class AlarmEngine:
 
     def _threshold(self, limit: Limit, t: float) -> float | None:
         """The absolute threshold of ``limit`` at ``t``, or None while it does not apply."""
-        if limit.phase == "post_dose" and (not self._doses or t < self._doses[0][0]):
+        if limit.phase == "post_dose" and not self._post_dose(t):
             return None
         if not limit.relative:
             return limit.threshold
