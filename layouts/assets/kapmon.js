@@ -144,7 +144,7 @@
      drive the page through the push alone, instead of a poll landing beside each pushed tick (twice the work,
      and the later tick supersedes the one on its way). The poll's own period is back at the first poll's tick
      with no news before it, and as soon as the channel closes. */
-  const PUSHED_POLL_SLACK_MS = 250;  // design proposal: above the 0.2-s flush of a reading's arrival
+  const PUSHED_POLL_SLACK_MS = 250;  // design proposal: above the 0.2-s regular flush of the recorder
   function wake() {
     if (push.waking && Date.now() - push.waking < WAKE_WAIT_MS) { push.pending = true; return; }
     push.waking = Date.now();

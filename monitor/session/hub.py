@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.reading import Condition, Item, Reading, Samples, reading
-from devices.source import Clock, Source
+from devices.source import Clock, FastClock, Source
 from devices.vocabulary import HIGH, MEDIUM, TECHNICAL
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.rules.alarms import AlarmEngine
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0  # how often a running recorder writes its heartbeat into the store
 BUSY_WAIT_S = 0.2  # how long a store write may wait for another process's lock before it is held for later
+# A numeric reading or a device condition of a session running in real time is stored, judged and shown within
+# this long of arriving, instead of at the next regular flush (every ``flush_interval``); the readings arriving
+# meanwhile go in the same write. Waveform samples wait for the regular flush.
+PROMPT_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,9 @@ class Hub:
         self.finished = threading.Event()
         self.listeners: list[Callable[[list[Item], list[AlarmEvent]], None]] = []
         self._pending: list[Item] = []
+        # a session run at full speed (an import) has no one watching it as it goes: only the regular flushes
+        self.prompt_s = None if isinstance(clock, FastClock) else PROMPT_S
+        self._prompt: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
@@ -177,14 +184,18 @@ class Hub:
             self.finished.set()
 
     async def _pump(self, source: Source) -> None:
+        prompt = self.prompt_s is not None
         try:
             async for item in source.stream(self.clock):
                 self._pending.append(item)
+                if prompt and self._prompt is None and type(item) is not Samples:
+                    self._flush_soon()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source must never take the recorder down
             log.exception("source %s failed", source.uri)
             self._pending.append(Condition(self.clock.now(), "disconnected", source.uri, detail=f"source failed: {exc}"))
+            self._flush_soon()
         finally:
             self._running.discard(id(source))
 
@@ -213,9 +224,17 @@ class Hub:
             return self.clock.now()
         return max(m for m in marks if m is not None)
 
+    def _flush_soon(self) -> None:
+        """Flush within ``prompt_s`` (a session running in real time: see ``PROMPT_S``), unless one is due."""
+        if self.prompt_s is not None and self._prompt is None and self._loop is not None:
+            self._prompt = self._loop.call_later(self.prompt_s, self._flush)
+
     def _flush(self, end: float | None = None, finished: bool = False) -> None:
         """Store what arrived (or hold it while the store refuses writes), then let the rules judge it: up
         to the horizon, or (at the end) up to ``end``. Nothing here may stop the recorder."""
+        if self._prompt is not None:
+            self._prompt.cancel()  # this flush takes what it was due for
+            self._prompt = None
         try:
             self._flush_once(end, finished)
         except Exception:  # noqa: BLE001 - the recorder outlives any one bad flush; the fault is logged
@@ -455,7 +474,12 @@ class Hub:
 
     def add_readings(self, readings: list[Reading]) -> None:
         """Readings entered by hand (a cuff that is not connected); they flow like any other."""
-        self.call(lambda: self._pending.extend(readings))
+
+        def act() -> None:
+            self._pending.extend(readings)
+            self._flush_soon()
+
+        self.call(act)
 
     def add_manual_bp(self, sbp: float, dbp: float, mean: float, who: str) -> float:
         """A blood pressure taken by hand: its readings flow like a cuff's, and who took it is recorded.
@@ -464,6 +488,7 @@ class Hub:
         def act() -> float:
             now = self.clock.now()
             self._pending.extend(reading(now, v, x, "manual") for v, x in (("sbp", sbp), ("dbp", dbp), ("map", mean)))
+            self._flush_soon()
             self._save(events=[(now, "manual_nibp", {"sbp": sbp, "dbp": dbp, "map": mean}, who)])
             return now
 

@@ -1,9 +1,12 @@
+import asyncio
+import queue
 import time
 
+import numpy as np
 import pytest
 
-from devices.reading import Condition, no_value, reading
-from devices.source import FastClock, ScaledClock
+from devices.reading import Condition, Samples, no_value, reading
+from devices.source import FastClock, ScaledClock, WallClock
 from monitor.session.hub import Hub, Scheduled
 from monitor.rules.session_rules import SessionRules
 from monitor.session.start import build_plan
@@ -243,3 +246,71 @@ def test_a_dose_outside_the_bounds_on_a_physicians_order_is_audited_and_still_al
         assert any(a.alarm_id == "dose_bounds" and a.event == "raised" for a in events)
     finally:
         hub.stop()
+
+
+class Fed:
+    """A device whose items the test hands over, as a serial port delivers what arrives."""
+
+    uri = "test://fed"
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    async def stream(self, clock):
+        while True:
+            try:
+                yield self.queue.get_nowait()
+            except queue.Empty:
+                await asyncio.sleep(0.005)
+
+
+def fed_hub(tmp_path, fed: Fed) -> tuple[Store, Hub]:
+    """A session recorded in real time whose regular flush would come only after 10 minutes."""
+    store = Store(tmp_path / "k.db")
+    now = time.time()
+    session = Session("s1", "P-1", now, "iv", 70.0)
+    store.create_session(session)
+    rules = SessionRules(build_plan("kap-iv", "iv", {}), now)
+    return store, Hub(store, session, [fed], WallClock(), rules, flush_interval=600.0).start()
+
+
+def test_a_live_numeric_reading_is_stored_judged_and_shown_without_waiting_for_the_regular_flush(tmp_path):
+    """SpO2 80 from a device on a live session: stored, alarming and on the live read model at once; the
+    pleth samples that came before it wait for a numeric (or the regular flush) and go in the same write."""
+    fed = Fed()
+    store, hub = fed_hub(tmp_path, fed)
+    try:
+        published = hub.view.snapshot().version
+        fed.queue.put(Samples(time.time(), "pleth", 75.0, np.full(75, 50.0), "%", "ox"))
+        time.sleep(0.5)
+        assert hub.view.snapshot().version == published and store.count_readings("s1") == 0
+        fed.queue.put(reading(time.time(), "spo2", 80, "ox"))
+        snap = wait_for(lambda: (s := hub.view.snapshot()).latest.get("spo2") and s, 10, "SpO2 on the live view")
+        assert snap.latest["spo2"].value == 80
+        assert any(a.vital == "spo2" and a.priority == "high" for a in snap.alarms)
+        assert store.count_readings("s1") == 76  # the pleth samples went in the same write
+    finally:
+        hub.stop()
+
+
+def test_a_reading_entered_by_hand_and_a_failing_device_are_recorded_at_once(tmp_path):
+    class Failing(Fed):
+        async def stream(self, clock):
+            await clock.sleep_until(clock.now() + 0.2)
+            raise OSError("port gone")
+            yield  # an async generator
+
+    store, hub = fed_hub(tmp_path, Failing())
+    try:
+        hub.add_readings([reading(hub.now(), "hr", 72, "manual")])
+        wait_for(lambda: (r := store.latest("s1", "hr")) and r.value == 72, 10, "the HR entered by hand")
+        wait_for(lambda: store.events("s1", kind="condition"), 10, "the device's disconnection")
+        assert "port gone" in store.events("s1", kind="condition")[0].data["detail"]
+    finally:
+        hub.stop()
+
+
+def test_a_session_run_at_full_speed_flushes_only_at_its_regular_interval():
+    session = Session("s1", "P-1", START, "iv", 70.0)
+    rules = SessionRules(build_plan("kap-iv", "iv", {}), START)
+    assert Hub(Store(":memory:"), session, [], FastClock(START), rules).prompt_s is None
