@@ -616,12 +616,13 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
         return acting_on(live, cursor, who, 4, leave)
 
-    @app.callback(Output("override-finding", "options"), Input("cursor", "data"))
-    def on_findings(cursor: dict) -> list[dict]:
+    @app.callback(Output("override-finding", "options"), Input("cursor", "data"), State("override-finding", "options"))
+    def on_findings(cursor: dict, shown: object) -> object:
+        """The open blocks and gates as the live read model last published them; unchanged, nothing is sent."""
         hub = hub_of(cursor)
-        if hub is None:
-            return []
-        return [{"value": f.id, "label": f"{f.action.upper()} {f.id}: {f.text}"} for f in hub.outstanding()]
+        findings = hub.view.snapshot().decision.findings if hub is not None else ()
+        options = [{"value": f.id, "label": f"{f.action.upper()} {f.id}: {f.text}"} for f in findings]
+        return no_update if options == shown else options
 
     @app.callback(
         Output("override-result", "children"),

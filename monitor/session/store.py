@@ -55,6 +55,10 @@ CORRECTABLE = {  # entries that can be marked entered in error
     "observation": "observation",
 }
 MANUAL = "manual"  # the source of readings entered by hand
+BUSY_TIMEOUT_S = 10.0  # how long a connection waits for another's lock before failing (the recorder waits less)
+# Connections of ended threads kept for the next threads: a page server answers a burst of requests from a few
+# live pages in as many threads at once.
+IDLE_CONNECTIONS = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -182,6 +186,19 @@ class ReadOnlyStore(StoreError):
 READ_ONLY_COMMANDS = "sessions, export, summary, debrief and review"
 
 
+def reset(conn: sqlite3.Connection) -> sqlite3.Connection | None:
+    """``conn``, left by a thread that has ended, as a new thread would open it: no transaction under way and the
+    usual wait for locks; None (and closed) if it cannot be."""
+    try:
+        if conn.in_transaction:
+            conn.rollback()  # its thread ended before committing: what it wrote is not kept, as on a crash
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        return conn
+    except sqlite3.Error:
+        conn.close()
+        return None
+
+
 def read_only_reason(path: Path) -> str | None:
     """Why an existing store file cannot be written here, or ``None`` when it can. SQLite writes the
     file and, for its write-ahead log, files beside it: both must be writable."""
@@ -198,7 +215,7 @@ def read_only_reason(path: Path) -> str | None:
 def _open_uri(path: Path, mode: str) -> sqlite3.Connection:
     """Open ``path`` with SQLite URI parameters ``mode`` and read its schema (so a bad file fails here)."""
     conn = sqlite3.connect(
-        f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=10, isolation_level=None, check_same_thread=False
+        f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
     try:
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
@@ -265,6 +282,7 @@ class Store:
         self.read_only = read_only
         self._local = threading.local()
         self._opened: dict[threading.Thread, sqlite3.Connection] = {}  # each thread's connection
+        self._idle: list[sqlite3.Connection] = []  # connections of ended threads, for the next threads
         self._opened_lock = threading.Lock()
         if read_only:
             self._check_version(self._conn())
@@ -326,27 +344,40 @@ class Store:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if self.read_only:
-                conn = self._connect_read_only()
-            else:
-                conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn = self._adopt()
             self._local.conn = conn
-            self._adopt(conn)
         return conn
 
-    def _adopt(self, conn: sqlite3.Connection) -> None:
-        """Keep ``conn`` as this thread's connection and close those of threads that have ended (a thread's
-        connection is otherwise left to the garbage collector, which may keep it, its file handles and its page
-        cache long after: a connection is in a reference cycle with its statement cache)."""
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            conn = self._connect_read_only()
+        else:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _adopt(self) -> sqlite3.Connection:
+        """A connection for this thread: one a thread that has ended left (a threaded web server answers each
+        request in a new thread, and opening a connection costs more than most of its queries), else a new one.
+        Of the ended threads' connections at most ``IDLE_CONNECTIONS`` are kept; the others are closed (a
+        thread's connection is otherwise left to the garbage collector, which may keep it, its file handles and
+        its page cache long after: a connection is in a reference cycle with its statement cache)."""
         with self._opened_lock:
-            ended = [thread for thread in self._opened if not thread.is_alive()]
-            gone = [self._opened.pop(thread) for thread in ended]
-            self._opened[threading.current_thread()] = conn
+            for thread in [thread for thread in self._opened if not thread.is_alive()]:
+                self._idle.append(self._opened.pop(thread))
+            conn = None
+            while self._idle and conn is None:
+                conn = reset(self._idle.pop())
+            gone, self._idle = self._idle[:-IDLE_CONNECTIONS], self._idle[-IDLE_CONNECTIONS:]
         for old in gone:
             old.close()  # its thread has ended: nothing else uses it
+        if conn is None:
+            conn = self._open()
+        with self._opened_lock:
+            self._opened[threading.current_thread()] = conn
+        return conn
 
     def _init_schema(self) -> None:
         """Create the schema, or bring a version 1 or 2 store to this version, in one transaction (then give back the

@@ -6,7 +6,7 @@ import pytest
 from devices.reading import no_value, reading
 from monitor.rules.alarm_events import AlarmEvent
 from monitor.session.model import Dose, Session
-from monitor.session.store import SCHEMA_VERSION, Store, StoreError
+from monitor.session.store import BUSY_TIMEOUT_S, IDLE_CONNECTIONS, SCHEMA_VERSION, Store, StoreError
 from tests.helpers import open_files
 
 
@@ -110,7 +110,7 @@ def in_thread(work) -> None:
     thread.join()
 
 
-def test_the_connections_of_ended_threads_are_closed(tmp_path):
+def test_the_connections_of_ended_threads_are_reused_or_closed(tmp_path):
     # A threaded web server answers each connection in a new thread: one connection per thread ever seen would
     # keep a file handle and a page cache per request answered.
     path = tmp_path / "k.db"
@@ -118,9 +118,56 @@ def test_the_connections_of_ended_threads_are_closed(tmp_path):
     store.create_session(make_session())
     for _ in range(100):
         in_thread(store.sessions)
-    # this thread's, the last thread's (closed when the next thread opens one), and one SQLite may keep open
-    # while other connections in the process hold locks on the file
+    # this thread's, the one the threads pass on, and one SQLite may keep open while other connections in the
+    # process hold locks on the file
     assert open_files(path) <= 3
+
+
+def test_threads_in_turn_share_one_connection_and_many_at_once_keep_a_few(tmp_path):
+    store = Store(tmp_path / "k.db")
+    used: list[int] = []
+    for _ in range(5):
+        in_thread(lambda: used.append(id(store._conn())))
+    assert len(set(used)) == 1
+
+    def burst() -> None:
+        gate = threading.Barrier(12)
+        many = [threading.Thread(target=lambda: (store.sessions(), gate.wait(10))) for _ in range(12)]
+        for thread in many:
+            thread.start()
+        for thread in many:
+            thread.join()
+        in_thread(store.sessions)  # takes one of the twelve, keeps IDLE_CONNECTIONS and closes the rest
+
+    burst()
+    assert len(store._idle) == IDLE_CONNECTIONS
+    handles = open_files(tmp_path / "k.db")  # SQLite may keep a closed one's file open while others hold locks
+    for _ in range(5):
+        burst()
+    assert len(store._idle) == IDLE_CONNECTIONS and open_files(tmp_path / "k.db") <= handles
+
+
+def test_a_thread_that_ended_inside_a_write_leaves_no_lock_and_nothing_written(store):
+    store.create_session(make_session())
+
+    def dies_writing() -> None:
+        conn = store._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events (session_id, t, kind, data) VALUES ('s1', 1000.0, 'note', '{}')")
+
+    in_thread(dies_writing)
+    in_thread(lambda: store.write("s1", events=[(1001.0, "note", {"text": "next"}, "RN")]))
+    assert [e.t for e in store.events("s1")] == [1001.0]
+
+
+def test_a_connection_passed_on_waits_for_locks_as_long_as_a_new_one(store):
+    def recorder() -> None:
+        store.busy_timeout(0.2)  # the recorder's own, shorter wait
+
+    in_thread(recorder)
+    waits: list[int] = []
+    in_thread(lambda: waits.append(store._conn().execute("PRAGMA busy_timeout").fetchone()[0]))
+    assert waits == [int(BUSY_TIMEOUT_S * 1000)]
 
 
 def test_a_running_thread_keeps_its_connection_while_others_come_and_go(store):
