@@ -50,7 +50,7 @@ from monitor.rules.bedside import due_checks, next_nibp_due
 from monitor.session.hub import Hub
 from monitor.session.live_view import LiveSnapshot
 from monitor.session.liveness import LIVE, liveness
-from monitor.session.store import Store, StoredEvent, StoredReading
+from monitor.session.store import Store, StoredEvent, StoredReading, TrendRow
 
 TREND_VITALS = tuple(v for spec in TRENDS.values() for v in spec["vitals"])
 MAX_POINTS = 7200  # two hours of 1 Hz data per trace
@@ -347,8 +347,9 @@ def short(text: str, n: int = MARKER_TEXT) -> str:
     return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 
-def extend_trend(rows: list[StoredReading], events: list[StoredEvent], key: str, marks: int = 0) -> tuple | object:
-    """``extendData`` for one trend graph: new points per vital plus a marker line per dose or note.
+def extend_trend(rows: list[TrendRow], events: list[StoredEvent], key: str, marks: int = 0) -> tuple | object:
+    """``extendData`` for one trend graph: new points per vital (``rows``: ``(id, t, vital, value)``) plus a
+    marker line per dose or note.
 
     ``marks`` is how many markers the graph already has: each label steps down one of MARKER_LEVELS heights
     from the last, so doses and notes close in time do not print over each other."""
@@ -356,11 +357,11 @@ def extend_trend(rows: list[StoredReading], events: list[StoredEvent], key: str,
     vitals = spec["vitals"]
     xs: list[list] = [[] for _ in range(len(vitals) + 1)]
     ys: list[list] = [[] for _ in range(len(vitals) + 1)]
-    for r in rows:
-        if r.vital in vitals:
-            i = vitals.index(r.vital)
-            xs[i].append(clock_text(r.t))
-            ys[i].append(r.value)
+    for _id, t, vital, value in rows:
+        if vital in vitals:
+            i = vitals.index(vital)
+            xs[i].append(clock_text(t))
+            ys[i].append(value)
     lo, hi = spec["range"]
     texts: list = []
     hovers: list = []
@@ -559,14 +560,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return stalled(cursor, snap.flushed)  # the recorder has stopped flushing: say so, show nothing new
         events = store.events(session_id, min(cursor["dose"], cursor["event"]))
         m = moment(session_id, cursor, events, hub, snap)
-        fetched = store.readings(
-            session_id,
-            cursor["id"],
-            TREND_VITALS,
-            limit=MAX_ROWS_PER_TICK,
-            through_id=snap.reading_id if snap is not None else None,
+        fetched = store.trend_rows(
+            session_id, cursor["id"], TREND_VITALS, MAX_ROWS_PER_TICK, through_id=snap.reading_id if snap is not None else None
         )
-        rows = [r for r in fetched if r.t >= m.now - WINDOW_S]
+        rows = [r for r in fetched if r[1] >= m.now - WINDOW_S]
         doses = [e for e in events if e.kind == "dose" and e.id > cursor["dose"]]
         notes, event_cursor = settled_notes(events, cursor["event"], m.now, m.speed, snap is not None)
         marks = sorted(doses + notes, key=lambda e: e.t)
@@ -584,7 +581,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         fresh = listed != cursor.get("alarms")
         moved = {
             "session": session_id,
-            "id": fetched[-1].id if fetched else cursor["id"],
+            "id": fetched[-1][0] if fetched else cursor["id"],
             "pleth": pleth[-1].id if pleth else cursor["pleth"],
             "dose": max([e.id for e in events], default=cursor["dose"]),
             "event": event_cursor,

@@ -190,3 +190,18 @@ def test_a_running_thread_keeps_its_connection_while_others_come_and_go(store):
     others_done.set()
     thread.join()
     assert seen == [make_session(), make_session()]
+
+
+def test_trend_rows_are_the_numeric_readings_after_a_cursor_with_what_a_trend_draws(store):
+    store.create_session(make_session())
+    store.write("s1", [reading(1000.0 + i, v, 60 + i, "ox") for i in range(4) for v in ("hr", "spo2", "rr")])
+    store.write("s1", [no_value(1005.0, "hr", "ox"), reading(1005.0, "temp", 36.8, "probe")])
+    every = store.readings("s1")
+    rows = store.trend_rows("s1", 0, ("hr", "spo2"), 100)
+    assert rows == [(r.id, r.t, r.vital, r.value) for r in every if r.vital in ("hr", "spo2")]
+    assert rows[-1][2:] == ("hr", None)  # no value: a gap, never a number
+    cursor = rows[1][0]
+    assert store.trend_rows("s1", cursor, ("hr", "spo2"), 2) == rows[2:4]
+    assert store.trend_rows("s1", cursor, ("hr", "spo2"), 100, through_id=rows[4][0]) == rows[2:5]
+    with pytest.raises(ValueError, match="waveforms"):
+        store.trend_rows("s1", 0, ("hr", "pleth"), 100)
