@@ -186,13 +186,14 @@ class ReadOnlyStore(StoreError):
 READ_ONLY_COMMANDS = "sessions, export, summary, debrief and review"
 
 
-def reset(conn: sqlite3.Connection) -> sqlite3.Connection | None:
-    """``conn``, left by a thread that has ended, as a new thread would open it: no transaction under way and the
-    usual wait for locks; None (and closed) if it cannot be."""
+def reset(conn: sqlite3.Connection, waits_less: bool) -> sqlite3.Connection | None:
+    """``conn``, left by a thread that has ended, as a new thread would open it: no transaction under way and, if it
+    ``waits_less`` than usual for locks (a recorder's), the usual wait; None (and closed) if it cannot be."""
     try:
         if conn.in_transaction:
             conn.rollback()  # its thread ended before committing: what it wrote is not kept, as on a crash
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if waits_less:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         return conn
     except sqlite3.Error:
         conn.close()
@@ -286,6 +287,7 @@ class Store:
         self._local = threading.local()
         self._opened: dict[threading.Thread, sqlite3.Connection] = {}  # each thread's connection
         self._idle: list[sqlite3.Connection] = []  # connections of ended threads, for the next threads
+        self._waits_less: set[sqlite3.Connection] = set()  # connections given a wait for locks other than the usual
         self._opened_lock = threading.Lock()
         if read_only:
             self._check_version(self._conn())
@@ -367,17 +369,18 @@ class Store:
         Of the ended threads' connections at most ``IDLE_CONNECTIONS`` are kept; the others are closed (a
         thread's connection is otherwise left to the garbage collector, which may keep it, its file handles and
         its page cache long after: a connection is in a reference cycle with its statement cache)."""
-        with self._opened_lock:
-            for thread in [thread for thread in self._opened if not thread.is_alive()]:
-                self._idle.append(self._opened.pop(thread))
-            conn = None
-            while self._idle and conn is None:
-                conn = reset(self._idle.pop())
-            gone, self._idle = self._idle[:-IDLE_CONNECTIONS], self._idle[-IDLE_CONNECTIONS:]
-        for old in gone:
-            old.close()  # its thread has ended: nothing else uses it
-        if conn is None:
-            conn = self._open()
+        conn = None
+        while conn is None:
+            with self._opened_lock:
+                for thread in [thread for thread in self._opened if not thread.is_alive()]:
+                    self._idle.append(self._opened.pop(thread))
+                taken = self._idle.pop() if self._idle else None
+                gone, self._idle = self._idle[:-IDLE_CONNECTIONS], self._idle[-IDLE_CONNECTIONS:]
+                waits_less = taken in self._waits_less
+                self._waits_less -= {taken, *gone}
+            for old in gone:
+                old.close()  # its thread has ended: nothing else uses it
+            conn = self._open() if taken is None else reset(taken, waits_less)
         with self._opened_lock:
             self._opened[threading.current_thread()] = conn
         return conn
@@ -430,7 +433,10 @@ class Store:
 
     def busy_timeout(self, seconds: float) -> None:
         """How long this thread's writes wait for another connection's lock before failing."""
-        self._conn().execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        conn = self._conn()
+        conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        with self._opened_lock:
+            self._waits_less.add(conn)  # set back when a later thread takes it
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -438,6 +444,7 @@ class Store:
         if conn is not None:
             with self._opened_lock:
                 self._opened.pop(threading.current_thread(), None)
+                self._waits_less.discard(conn)
             conn.close()
             self._local.conn = None
 
