@@ -494,6 +494,13 @@ def new_cursor(session_id: str) -> dict:
     return {"session": session_id, **dict.fromkeys(CURSOR_IDS, 0)}
 
 
+def window_start(store: Store, session_id: str, now: float) -> int:
+    """Where a new page's trends start reading: before the first reading of the ``WINDOW_S`` they can show (a long
+    session's older readings are never sent), or at the start."""
+    first = store.first_reading_from(session_id, now - WINDOW_S)
+    return first - 1 if first else 0
+
+
 def read_cursor(sent: object) -> dict:
     """The cursor a page sent back, with every position a non-negative integer (anything else starts over:
     an old or tampered page never breaks the tick)."""
@@ -561,7 +568,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         events = store.events(session_id, min(cursor["dose"], cursor["event"]))
         m = moment(session_id, cursor, events, hub, snap)
         fetched = store.trend_rows(
-            session_id, cursor["id"], TREND_VITALS, MAX_ROWS_PER_TICK, through_id=snap.reading_id if snap is not None else None
+            session_id,
+            cursor["id"] or window_start(store, session_id, m.now),
+            TREND_VITALS,
+            MAX_ROWS_PER_TICK,
+            through_id=snap.reading_id if snap is not None else None,
         )
         rows = [r for r in fetched if r[1] >= m.now - WINDOW_S]
         doses = [e for e in events if e.kind == "dose" and e.id > cursor["dose"]]

@@ -583,6 +583,11 @@ class Store:
         merged = heapq.merge(numerics, samples, key=attrgetter("id"))
         return list(merged if limit is None else itertools.islice(merged, limit))
 
+    def first_reading_from(self, session_id: str, t: float) -> int | None:
+        """The row id of the session's first numeric reading taken at or after ``t`` (None if there is none): where a
+        new live page starts reading its trends' window."""
+        return self._conn().execute("SELECT MIN(id) FROM readings WHERE session_id=? AND t>=?", (session_id, t)).fetchone()[0]
+
     def trend_rows(
         self, session_id: str, after_id: int, vitals: Sequence[str], limit: int, through_id: int | None = None
     ) -> list[TrendRow]:

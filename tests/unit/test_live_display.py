@@ -9,8 +9,9 @@ from devices.reading import reading
 from devices.virtual.scenarios import screening
 from layouts import controls
 from layouts.components import COLOURS, DASHES, LABEL_PX, TREND_MARGIN, TREND_MIN_PX, TRENDS, spread, trend_figure
-from layouts.live import MARKER_TEXT, extend_trend, layout, settled_notes
+from layouts.live import MARKER_TEXT, TREND_VITALS, WINDOW_S, extend_trend, layout, settled_notes, window_start
 from monitor.session.start import build_plan, start_session
+from monitor.session.model import Session
 from monitor.session.store import Store, StoredEvent
 from tests.helpers import ListSource
 
@@ -198,3 +199,35 @@ def test_a_stale_or_tampered_cursor_never_breaks_the_tick(tmp_path, cursor):
     assert status == 200
     sent_back = body["response"]["cursor"]["data"]
     assert all(isinstance(sent_back[k], int) and sent_back[k] >= 0 for k in ("id", "pleth", "dose", "event", "marks"))
+
+
+
+START = 1_700_000_000.0
+NOW = START + 3 * 3600  # the end of a 3-hour session
+
+
+def long_session(tmp_path, late: list | None = None) -> Store:
+    """A reading of HR and SpO2 a minute for 3 hours, after ``late`` readings (stored first)."""
+    store = Store(tmp_path / "k.db")
+    store.create_session(Session("s1", "P-1", START, "iv", 70.0))
+    if late:
+        store.write("s1", late)
+    store.write("s1", [reading(START + m * 60, v, 60 + m % 30, "ox") for m in range(181) for v in ("hr", "spo2")])
+    return store
+
+
+def in_window(store: Store) -> list:
+    return [r for r in store.trend_rows("s1", 0, TREND_VITALS, 20_000) if r[1] >= NOW - WINDOW_S]
+
+
+def test_a_new_page_of_a_long_session_reads_its_trends_window_and_nothing_older(tmp_path):
+    store = long_session(tmp_path)
+    rows = store.trend_rows("s1", window_start(store, "s1", NOW), TREND_VITALS, 20_000)
+    assert rows == in_window(store) and len(rows) == 2 * 121  # the last 2 hours, not the first hour's 120 rows
+    assert window_start(store, "s1", START + 10) == 0  # a session shorter than the window: from the start
+
+
+def test_a_late_reading_inside_the_window_stored_before_older_ones_is_still_read(tmp_path):
+    store = long_session(tmp_path, late=[reading(NOW - 600, "hr", 140, "manual")])
+    rows = store.trend_rows("s1", window_start(store, "s1", NOW), TREND_VITALS, 20_000)
+    assert set(in_window(store)) <= set(rows) and (NOW - 600, "hr", 140.0) in {r[1:] for r in rows}
