@@ -184,11 +184,10 @@ class Hub:
             self.finished.set()
 
     async def _pump(self, source: Source) -> None:
-        prompt = self.prompt_s is not None
         try:
             async for item in source.stream(self.clock):
                 self._pending.append(item)
-                if prompt and self._prompt is None and type(item) is not Samples:
+                if type(item) is not Samples:
                     self._flush_soon()
         except asyncio.CancelledError:
             raise
@@ -563,10 +562,6 @@ class Hub:
     def decision(self) -> Decision:
         """The dosing decision now (screening, pre-dose readings, holds, overrides)."""
         return self.call(lambda: self.rules.decision)
-
-    def outstanding(self) -> list[Any]:
-        """The open blocks and gates of the dosing decision (those a physician may need to lift)."""
-        return list(self.decision().findings)
 
     def override(self, finding_id: str, physician: str, reason: str, *, verified: bool = False) -> AlarmEvent:
         """A named physician lifts a block or acknowledges a gate, with a reason; audited by the

@@ -186,7 +186,7 @@ class ReadOnlyStore(StoreError):
 READ_ONLY_COMMANDS = "sessions, export, summary, debrief and review"
 
 
-def reset(conn: sqlite3.Connection, waits_less: bool) -> sqlite3.Connection | None:
+def reset_connection(conn: sqlite3.Connection, waits_less: bool) -> sqlite3.Connection | None:
     """``conn``, left by a thread that has ended, as a new thread would open it: no transaction under way and, if it
     ``waits_less`` than usual for locks (a recorder's), the usual wait; None (and closed) if it cannot be."""
     try:
@@ -380,7 +380,7 @@ class Store:
                 self._waits_less -= {taken, *gone}
             for old in gone:
                 old.close()  # its thread has ended: nothing else uses it
-            conn = self._open() if taken is None else reset(taken, waits_less)
+            conn = self._open() if taken is None else reset_connection(taken, waits_less)
         with self._opened_lock:
             self._opened[threading.current_thread()] = conn
         return conn

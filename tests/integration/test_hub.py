@@ -1,5 +1,6 @@
 import asyncio
 import queue
+import sqlite3
 import time
 
 import numpy as np
@@ -314,3 +315,27 @@ def test_a_session_run_at_full_speed_flushes_only_at_its_regular_interval():
     session = Session("s1", "P-1", START, "iv", 70.0)
     rules = SessionRules(build_plan("kap-iv", "iv", {}), START)
     assert Hub(Store(":memory:"), session, [], FastClock(START), rules).prompt_s is None
+
+
+def test_a_live_reading_alarms_at_once_while_another_process_holds_the_store_and_is_stored_after(tmp_path):
+    """Another process holds the store's write lock: SpO2 80 still alarms at once and the page is told the
+    recording failed; the next reading after the lock is gone brings both into the store."""
+    fed = Fed()
+    store, hub = fed_hub(tmp_path, fed)
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        fed.queue.put(reading(time.time(), "spo2", 80, "ox"))
+        wait_for(
+            lambda: (s := hub.view.snapshot()).recording_failed and any(a.vital == "spo2" for a in s.alarms),
+            10,
+            "the SpO2 alarm and the failed recording on the live view",
+        )
+        assert store.count_readings("s1") == 0
+        other.execute("ROLLBACK")
+        fed.queue.put(reading(time.time(), "hr", 70, "ox"))
+        wait_for(lambda: store.count_readings("s1") == 2, 10, "both readings stored once the lock is gone")
+        assert hub.view.snapshot().recording_failed is None
+    finally:
+        other.close()
+        hub.stop()

@@ -125,7 +125,7 @@ class Viewer:
     def closed_by_server(self, timeout: float) -> bool:
         """Whether the server closes the channel within ``timeout`` (messages before that are read)."""
         while self.receive(timeout) is not None:
-            pass
+            continue  # a message before the close: read past it
         return not self.open
 
     def close(self) -> None:

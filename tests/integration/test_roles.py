@@ -135,7 +135,7 @@ def recorded(store, hub) -> tuple[list, list]:
 
 
 def open_ids(hub) -> set[str]:
-    return {f.id for f in hub.outstanding()}
+    return {f.id for f in hub.decision().findings}
 
 
 def test_without_sign_in_the_typed_name_is_kept_and_marked_unverified(blocked):
