@@ -1,8 +1,9 @@
 """The live page of one session: big numerics, alarms, pleth, trends fed by deltas, the session panel.
 
 Each tick (every second, and at once when the session's push channel says it has news: ``layouts.push``)
-sends only what is new since the client's cursor: trend points and events as
-``extendData``, pleth samples likewise, and small fixed-size tiles, banner and panel; the alarm cards and
+sends only what is new since the client's cursor: trend points and events as arrays of numbers (the page's
+``trendsFed`` hands them to each graph as ``extendData``, times written as plotly's date text), pleth samples
+as ``extendData``, and small fixed-size tiles, banner and panel; the alarm cards and
 the status panel only when they change. Once the session has ended and the page has caught up, the tick
 stops.
 
@@ -28,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import numpy as np
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
 from devices.vocabulary import FRESH_S, PRIORITY_MARK, PRIORITY_RANK
@@ -50,7 +52,7 @@ from monitor.rules.bedside import due_checks, next_nibp_due
 from monitor.session.hub import Hub
 from monitor.session.live_view import LiveSnapshot
 from monitor.session.liveness import LIVE, liveness
-from monitor.session.store import Store, StoredEvent, StoredReading, TrendRow
+from monitor.session.store import Store, StoredEvent, StoredReading, TrendColumns
 
 TREND_VITALS = tuple(v for spec in TRENDS.values() for v in spec["vitals"])
 MAX_POINTS = 7200  # two hours of 1 Hz data per trace
@@ -96,6 +98,7 @@ def layout(session_id: str, hub: Hub | None, store: Store, push: bool = True) ->
         children=[
             dcc.Store(id="cursor", data=new_cursor(session_id)),
             dcc.Store(id="audio"),
+            dcc.Store(id="trend-feed"),
             dcc.Store(id="alarm-shown", data={}),
             dcc.Interval(id="tick", interval=TICK_MS),
             dcc.Store(id="push-url", data=push_path(session_id) if here and push else None),
@@ -347,38 +350,54 @@ def short(text: str, n: int = MARKER_TEXT) -> str:
     return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 
-def extend_trend(rows: list[TrendRow], events: list[StoredEvent], key: str, marks: int = 0) -> tuple | object:
-    """``extendData`` for one trend graph: new points per vital (``rows``: ``(id, t, vital, value)``) plus a
-    marker line per dose or note.
+def wall_ms(t: np.ndarray) -> np.ndarray:
+    """Epoch seconds as the server's local wall-clock time in milliseconds, counted as if UTC: the page writes
+    them as plotly's date text (``clockText(ms, 0)``), so a trend shows the same clock as the tiles whatever the
+    browser's time zone. One offset for the batch unless it spans a change of the zone's offset (a trend batch
+    covers at most two hours, so at most one change)."""
+    if not len(t):
+        return t
+    first, last = (time.localtime(float(x)).tm_gmtoff for x in (t.min(), t.max()))
+    if first == last:
+        return (t + first) * 1000
+    return np.array([(x + time.localtime(x).tm_gmtoff) * 1000 for x in t.tolist()])
+
+
+def extend_trend(points: TrendColumns, events: list[StoredEvent], key: str, marks: int = 0) -> list | None:
+    """``extendData`` for one trend graph, times as ``wall_ms`` (None: nothing new): the new points of each of
+    its vitals plus a marker line per dose or note.
 
     ``marks`` is how many markers the graph already has: each label steps down one of MARKER_LEVELS heights
     from the last, so doses and notes close in time do not print over each other."""
     spec = TRENDS[key]
     vitals = spec["vitals"]
-    xs: list[list] = [[] for _ in range(len(vitals) + 1)]
-    ys: list[list] = [[] for _ in range(len(vitals) + 1)]
-    for _id, t, vital, value in rows:
-        if vital in vitals:
-            i = vitals.index(vital)
-            xs[i].append(clock_text(t))
-            ys[i].append(value)
+    xs: list = [wall_ms(points.points[v][0]) for v in vitals]
+    ys: list = [points.points[v][1] for v in vitals]
     lo, hi = spec["range"]
+    mark_x: list = []
+    mark_y: list = []
     texts: list = []
     hovers: list = []
     for n, e in enumerate(events, start=marks):
-        x = clock_text(e.t)
+        x = float(wall_ms(np.array([e.t]))[0])
         label = event_label(e)
-        xs[-1] += [x, x, None]
-        ys[-1] += [lo, hi - (hi - lo) * (0.06 + 0.1 * (n % MARKER_LEVELS)), None]
+        mark_x += [x, x, None]
+        mark_y += [lo, hi - (hi - lo) * (0.06 + 0.1 * (n % MARKER_LEVELS)), None]
         texts += ["", short(label) if key == "bp" else "", ""]
         hovers += [label, label, ""]
-    if not any(xs):
-        return no_update
-    data: dict = {"x": xs, "y": ys}
+    if not mark_x and not any(len(x) for x in xs):
+        return None
+    data: dict = {"x": [*xs, mark_x], "y": [*ys, mark_y]}
     if events:  # labels only on the marker trace (the last one)
         blank: list[list] = [[] for _ in vitals]
         data |= {"text": [*blank, texts], "hovertext": [*blank, hovers]}
-    return data, list(range(len(vitals) + 1)), MAX_POINTS
+    return [data, list(range(len(vitals) + 1)), MAX_POINTS]
+
+
+def trend_feed(points: TrendColumns, events: list[StoredEvent], marks: int) -> list | object:
+    """What the page's ``trendsFed`` hands each trend graph as ``extendData`` (no_update: nothing new)."""
+    feed = [extend_trend(points, events, key, marks) for key in TRENDS]
+    return feed if any(feed) else no_update
 
 
 def extend_pleth(rows: list[StoredReading]) -> tuple | object:
@@ -541,7 +560,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "plan": Output("plan-box", "children"),
             "tiles": [Output(f"tile-{t.key}", "children") for t in TILES],
             "tile_classes": [Output(f"tile-{t.key}", "className") for t in TILES],
-            "trends": [Output(f"trend-{key}", "extendData") for key in TRENDS],
+            "trends": Output("trend-feed", "data"),
             "pleth": Output("pleth", "extendData"),
             "pleth_hidden": Output("pleth-box", "hidden"),
             "cards": Output("alarm-list", "children"),
@@ -567,14 +586,14 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return stalled(cursor, snap.flushed)  # the recorder has stopped flushing: say so, show nothing new
         events = store.events(session_id, min(cursor["dose"], cursor["event"]))
         m = moment(session_id, cursor, events, hub, snap)
-        fetched = store.trend_rows(
+        fetched = store.trend_columns(
             session_id,
             cursor["id"] or window_start(store, session_id, m.now),
             TREND_VITALS,
             MAX_ROWS_PER_TICK,
             through_id=snap.reading_id if snap is not None else None,
+            since=m.now - WINDOW_S,
         )
-        rows = [r for r in fetched if r[1] >= m.now - WINDOW_S]
         doses = [e for e in events if e.kind == "dose" and e.id > cursor["dose"]]
         notes, event_cursor = settled_notes(events, cursor["event"], m.now, m.speed, snap is not None)
         marks = sorted(doses + notes, key=lambda e: e.t)
@@ -592,7 +611,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         fresh = listed != cursor.get("alarms")
         moved = {
             "session": session_id,
-            "id": fetched[-1][0] if fetched else cursor["id"],
+            "id": fetched.last_id or cursor["id"],
             "pleth": pleth[-1].id if pleth else cursor["pleth"],
             "dose": max([e.id for e in events], default=cursor["dose"]),
             "event": event_cursor,
@@ -641,7 +660,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "plan": plan_update(snap, cursor, moved),
             "tiles": [t.children for t in tiles],
             "tile_classes": [getattr(t, "className", "") for t in tiles],
-            "trends": [extend_trend(rows, marks, key, cursor["marks"]) for key in TRENDS],
+            "trends": trend_feed(fetched, marks, cursor["marks"]),
             "pleth": extend_pleth(pleth),
             "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
             "cards": alarm_cards.cards(groups, NO_ALARMS[page_state]) if fresh else no_update,
@@ -650,7 +669,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "status": changed(status, cursor, "status_digest", moved),
             "audio": audio_state(snap, m.now, m.speed),
             "page_class": f"live-page live-{page_state}",
-            "stop": m.ended_at is not None and len(fetched) < MAX_ROWS_PER_TICK,
+            "stop": m.ended_at is not None and fetched.count < MAX_ROWS_PER_TICK,
             "cursor": moved,
         }
 
@@ -683,7 +702,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         keep.update(
             tiles=[no_update] * len(TILES),
             tile_classes=[no_update] * len(TILES),
-            trends=[no_update] * len(TRENDS),
+            trends=no_update,
             cursor={**cursor, "served": time.time(), "recorder": flushed},
         )
         return keep
@@ -702,7 +721,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "plan": no_update,
             "tiles": [""] * len(TILES),
             "tile_classes": ["tile"] * len(TILES),
-            "trends": [no_update] * len(TRENDS),
+            "trends": no_update,
             "pleth": no_update,
             "pleth_hidden": True,
             "cards": [],
@@ -723,6 +742,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Input("window", "value"),
         State("tick", "n_intervals"),
         State("tick", "interval"),
+    )
+    app.clientside_callback(
+        ClientsideFunction("kapmon", "trendsFed"),
+        [Output(f"trend-{key}", "extendData") for key in TRENDS],
+        Input("trend-feed", "data"),
     )
     app.clientside_callback(
         ClientsideFunction("kapmon", "pushTo"),

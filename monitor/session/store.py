@@ -23,9 +23,11 @@ import logging
 import os
 import sqlite3
 import threading
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from math import nan
 from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -248,7 +250,14 @@ class Written:
     event_id: int = 0
 
 
-TrendRow = tuple[int, float, str, float | None]  # id, t, vital, value: a reading as a live page's trends draw it
+@dataclass(frozen=True, slots=True)
+class TrendColumns:
+    """Readings as a live page's trends draw them: per vital, times (epoch s) and values (NaN: no value),
+    oldest first. ``last_id``: the row id of the last reading read (None: none); ``count``: how many."""
+
+    last_id: int | None
+    count: int
+    points: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 class StoredReading(NamedTuple):
@@ -588,20 +597,39 @@ class Store:
         new live page starts reading its trends' window."""
         return self._conn().execute("SELECT MIN(id) FROM readings WHERE session_id=? AND t>=?", (session_id, t)).fetchone()[0]
 
-    def trend_rows(
-        self, session_id: str, after_id: int, vitals: Sequence[str], limit: int, through_id: int | None = None
-    ) -> list[TrendRow]:
-        """``(id, t, vital, value)`` of the numeric ``vitals``' readings after the cursor ``after_id`` (and up to
-        ``through_id``), oldest first, at most ``limit``: what a live page's trends draw, without the columns they
-        do not show (a page's first read takes thousands, and a row without them costs half the memory)."""
+    def trend_columns(
+        self,
+        session_id: str,
+        after_id: int,
+        vitals: Sequence[str],
+        limit: int,
+        through_id: int | None = None,
+        since: float = float("-inf"),
+    ) -> TrendColumns:
+        """The numeric ``vitals``' readings after the cursor ``after_id`` (and up to ``through_id``) taken at or
+        after ``since``, oldest first, at most ``limit``: what a live page's trends draw, as a time and a value
+        array per vital (a reading without a value: NaN, which the page draws as a gap).
+
+        Rows are read one at a time into the arrays: a page's first read takes up to 20,000, and holding a
+        Python object per row until the last made every new page's first tick peak at several MB of short-lived
+        objects, memory Python's allocator then kept."""
         if any(v in WAVEFORMS for v in vitals):
             raise ValueError(f"trend rows are numeric readings; {sorted(set(vitals) & set(WAVEFORMS))} are waveforms")
-        where, params = f"session_id=? AND id>? AND vital IN ({','.join('?' * len(vitals))})", [session_id, after_id, *vitals]
+        where = f"session_id=? AND id>? AND t>=? AND vital IN ({','.join('?' * len(vitals))})"
+        params: list = [session_id, after_id, since, *vitals]
         if through_id is not None:
             where += " AND id<=?"
             params.append(through_id)
-        sql = f"SELECT id, t, vital, value FROM readings WHERE {where} ORDER BY id LIMIT ?"
-        return self._conn().execute(sql, [*params, limit]).fetchall()
+        times = {v: array("d") for v in vitals}
+        values = {v: array("d") for v in vitals}
+        last, count = None, 0
+        for row_id, t, vital, value in self._conn().execute(
+            f"SELECT id, t, vital, value FROM readings WHERE {where} ORDER BY id LIMIT ?", [*params, limit]
+        ):
+            times[vital].append(t)
+            values[vital].append(nan if value is None else value)
+            last, count = row_id, count + 1
+        return TrendColumns(last, count, {v: (np.frombuffer(times[v]), np.frombuffer(values[v])) for v in vitals})
 
     def _blocks_after(self, session_id: str, after_id: int, through_id: int | None, vitals: Sequence[str]) -> Iterator[Block]:
         """The session's blocks of ``vitals`` with a sample after ``after_id`` (and starting by ``through_id``), by id."""

@@ -3,16 +3,33 @@ plan as a short list, and the nurse's actions against a real hub."""
 
 from __future__ import annotations
 
+import json
+import math
+import time
+
+import numpy as np
 import pytest
+from dash import no_update
+from plotly.io.json import to_json_plotly
 
 from devices.reading import reading
 from devices.virtual.scenarios import screening
 from layouts import controls
-from layouts.components import COLOURS, DASHES, LABEL_PX, TREND_MARGIN, TREND_MIN_PX, TRENDS, spread, trend_figure
-from layouts.live import MARKER_TEXT, TREND_VITALS, WINDOW_S, extend_trend, layout, settled_notes, window_start
-from monitor.session.start import build_plan, start_session
+from layouts.components import COLOURS, DASHES, LABEL_PX, TREND_MARGIN, TREND_MIN_PX, TRENDS, clock_text, spread, trend_figure
+from layouts.live import (
+    MARKER_TEXT,
+    MAX_POINTS,
+    TREND_VITALS,
+    WINDOW_S,
+    extend_trend,
+    layout,
+    settled_notes,
+    trend_feed,
+    window_start,
+)
 from monitor.session.model import Session
-from monitor.session.store import Store, StoredEvent
+from monitor.session.start import build_plan, start_session
+from monitor.session.store import Store, StoredEvent, TrendColumns
 from tests.helpers import ListSource
 
 T0 = 1_800_000_000.0
@@ -48,6 +65,65 @@ def test_hr_and_pr_share_limit_lines_but_not_colours():
     assert fig.layout.xaxis.tickformat == "%H:%M"  # never milliseconds
 
 
+def points(rows: list[tuple[float, str, float]]) -> TrendColumns:
+    """Trend points as the store reads them, from ``(t, vital, value)`` (value NaN: no value)."""
+    return TrendColumns(
+        len(rows) or None,
+        len(rows),
+        {v: (np.array([t for t, w, _ in rows if w == v]), np.array([x for _, w, x in rows if w == v])) for v in TREND_VITALS},
+    )
+
+
+def as_page_writes(ms: float) -> str:
+    """A ``wall_ms`` time as the page writes it for plotly (``clockText(ms, 0)``), to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+@pytest.fixture
+def zone(monkeypatch):
+    """The server's time zone for one test."""
+
+    def use(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield use
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("name", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_trend_times_read_as_the_clock_the_tiles_show_in_the_servers_zone(zone, name):
+    zone(name)
+    data, traces, most = extend_trend(points([(T0, "hr", 72.0), (T0 + 1.5, "pr", 71.0), (T0 + 2, "hr", 73.0)]), [], "hr")
+    assert [as_page_writes(x) for x in data["x"][0]] == [clock_text(T0)[:19], clock_text(T0 + 2)[:19]]
+    assert [as_page_writes(x) for x in data["x"][1]] == [clock_text(T0 + 1.5)[:19]]
+    assert list(data["y"][0]) == [72.0, 73.0] and traces == [0, 1, 2] and most == MAX_POINTS
+
+
+def test_a_batch_across_a_change_of_summer_time_keeps_each_point_at_its_own_clock(zone):
+    zone("Europe/London")
+    change = time.mktime((2026, 3, 29, 2, 0, 0, 0, 0, 1))  # 01:00 GMT becomes 02:00 BST
+    times = [change - 1800, change - 1, change, change + 1800]
+    data, _, _ = extend_trend(points([(t, "spo2", 97.0) for t in times]), [], "spo2")
+    assert [as_page_writes(x)[11:] for x in data["x"][0]] == ["00:30:00", "00:59:59", "02:00:00", "02:30:00"]
+    assert [as_page_writes(x) for x in data["x"][0]] == [clock_text(t)[:19] for t in times]
+
+
+def test_a_reading_without_a_value_reaches_the_page_as_a_gap_whichever_json_engine(zone):
+    zone("UTC")
+    feed = trend_feed(points([(T0, "hr", 72.0), (T0 + 1, "hr", math.nan), (T0 + 2, "hr", 74.0)]), [], 0)
+    for engine in ("json", "orjson"):
+        sent = json.loads(to_json_plotly(feed, engine=engine))
+        by_graph = dict(zip(TRENDS, sent, strict=True))
+        assert by_graph["hr"][0]["y"][0] == [72.0, None, 74.0] and by_graph["hr"][0]["x"][0][0] == T0 * 1000
+        assert by_graph["bp"] is None and by_graph["spo2"] is None  # graphs with nothing new get nothing
+
+
+def test_nothing_new_sends_nothing():
+    assert trend_feed(points([]), [], 0) is no_update
+
+
 def note(i: int, t: float, text: str = "Nausea", kind: str = "note", **data) -> StoredEvent:
     return StoredEvent(i, t, kind, {"text": text, **data}, "RN Li")
 
@@ -55,14 +131,14 @@ def note(i: int, t: float, text: str = "Nausea", kind: str = "note", **data) -> 
 def test_markers_close_in_time_step_their_labels_and_keep_the_whole_text_on_hover():
     long = "patient reports a mild headache and asks for the lights down"
     events = [note(1, T0, "Nausea"), note(2, T0 + 5, long), note(3, T0 + 9, "Anxiety")]
-    data, traces, _ = extend_trend([], events, "bp", marks=0)
+    data, traces, _ = extend_trend(points([]), events, "bp", marks=0)
     tops = data["y"][-1][1::3]
     assert len(set(tops)) == 3  # three heights: neighbours do not overprint
     labels = [t for t in data["text"][-1] if t]
     assert labels[1].endswith("\u2026") and len(labels[1]) == MARKER_TEXT
     assert long in data["hovertext"][-1]
     assert traces == [0, 1, 2, 3] and all(len(t) == 0 for t in data["text"][:-1])
-    again, _, _ = extend_trend([], events[:1], "bp", marks=3)  # the level continues from the marks drawn
+    again, _, _ = extend_trend(points([]), events[:1], "bp", marks=3)  # the level continues from the marks drawn
     assert again["y"][-1][1] == tops[0] - 0.1 * (220 - 40) * 3
 
 
@@ -216,18 +292,24 @@ def long_session(tmp_path, late: list | None = None) -> Store:
     return store
 
 
-def in_window(store: Store) -> list:
-    return [r for r in store.trend_rows("s1", 0, TREND_VITALS, 20_000) if r[1] >= NOW - WINDOW_S]
+def trends_read(store: Store, after_id: int) -> tuple[dict, int]:
+    """What a page's tick reads from ``after_id`` for its 2-hour window: each vital's times and values, and the count."""
+    read = store.trend_columns("s1", after_id, TREND_VITALS, 20_000, since=NOW - WINDOW_S)
+    return {v: (list(t), list(x)) for v, (t, x) in read.points.items()}, read.count
 
 
 def test_a_new_page_of_a_long_session_reads_its_trends_window_and_nothing_older(tmp_path):
     store = long_session(tmp_path)
-    rows = store.trend_rows("s1", window_start(store, "s1", NOW), TREND_VITALS, 20_000)
-    assert rows == in_window(store) and len(rows) == 2 * 121  # the last 2 hours, not the first hour's 120 rows
+    first = min(r.id for r in store.readings("s1") if r.t >= NOW - WINDOW_S)
+    assert window_start(store, "s1", NOW) == first - 1  # the first hour's 120 rows are not even scanned
+    read = trends_read(store, window_start(store, "s1", NOW))
+    assert read == trends_read(store, 0) and read[1] == 2 * 121  # the last 2 hours
+    assert read[0]["hr"][0][0] == NOW - WINDOW_S
     assert window_start(store, "s1", START + 10) == 0  # a session shorter than the window: from the start
 
 
 def test_a_late_reading_inside_the_window_stored_before_older_ones_is_still_read(tmp_path):
     store = long_session(tmp_path, late=[reading(NOW - 600, "hr", 140, "manual")])
-    rows = store.trend_rows("s1", window_start(store, "s1", NOW), TREND_VITALS, 20_000)
-    assert set(in_window(store)) <= set(rows) and (NOW - 600, "hr", 140.0) in {r[1:] for r in rows}
+    read = trends_read(store, window_start(store, "s1", NOW))
+    assert read == trends_read(store, 0) and read[1] == 2 * 121 + 1
+    assert (NOW - 600, 140.0) in zip(*read[0]["hr"])

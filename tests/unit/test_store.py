@@ -1,3 +1,4 @@
+import math
 import sqlite3
 import threading
 
@@ -192,16 +193,25 @@ def test_a_running_thread_keeps_its_connection_while_others_come_and_go(store):
     assert seen == [make_session(), make_session()]
 
 
-def test_trend_rows_are_the_numeric_readings_after_a_cursor_with_what_a_trend_draws(store):
+def test_trend_columns_are_the_numeric_readings_after_a_cursor_as_the_arrays_a_trend_draws(store):
     store.create_session(make_session())
     store.write("s1", [reading(1000.0 + i, v, 60 + i, "ox") for i in range(4) for v in ("hr", "spo2", "rr")])
     store.write("s1", [no_value(1005.0, "hr", "ox"), reading(1005.0, "temp", 36.8, "probe")])
-    every = store.readings("s1")
-    rows = store.trend_rows("s1", 0, ("hr", "spo2"), 100)
-    assert rows == [(r.id, r.t, r.vital, r.value) for r in every if r.vital in ("hr", "spo2")]
-    assert rows[-1][2:] == ("hr", None)  # no value: a gap, never a number
-    cursor = rows[1][0]
-    assert store.trend_rows("s1", cursor, ("hr", "spo2"), 2) == rows[2:4]
-    assert store.trend_rows("s1", cursor, ("hr", "spo2"), 100, through_id=rows[4][0]) == rows[2:5]
+    every = [r for r in store.readings("s1") if r.vital in ("hr", "spo2")]
+    read = store.trend_columns("s1", 0, ("hr", "spo2"), 100)
+    assert read.count == len(every) == 9 and read.last_id == every[-1].id
+    times, values = read.points["hr"]
+    assert list(times) == [r.t for r in every if r.vital == "hr"]
+    assert list(values[:-1]) == [60.0, 61.0, 62.0, 63.0] and math.isnan(values[-1])  # no value: a gap, never a number
+    assert list(read.points["spo2"][1]) == [60.0, 61.0, 62.0, 63.0]
+    cursor = every[1].id
+    two = store.trend_columns("s1", cursor, ("hr", "spo2"), 2)
+    assert (two.count, two.last_id) == (2, every[3].id)
+    upto = store.trend_columns("s1", cursor, ("hr", "spo2"), 100, through_id=every[4].id)
+    assert (upto.count, upto.last_id) == (3, every[4].id)
+    recent = store.trend_columns("s1", 0, ("hr", "spo2"), 100, since=1002.0)
+    assert list(recent.points["spo2"][0]) == [1002.0, 1003.0] and recent.count == 5
+    nothing = store.trend_columns("s1", every[-1].id, ("hr",), 100)
+    assert (nothing.count, nothing.last_id, len(nothing.points["hr"][0])) == (0, None, 0)
     with pytest.raises(ValueError, match="waveforms"):
-        store.trend_rows("s1", 0, ("hr", "pleth"), 100)
+        store.trend_columns("s1", 0, ("hr", "pleth"), 100)
