@@ -9,6 +9,7 @@ samples); numerics are dropped only beyond ``max_numerics``, and their gap is re
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class Backlog:
     alarms: list[AlarmEvent] = field(default_factory=list)
     gaps: dict[str, Gap] = field(default_factory=dict)
     failure: str | None = None  # why the last write failed (None: the store is accepting writes)
+    failing_since: float | None = None  # when (time.monotonic) the writes began to fail
+    busy: bool = False  # every write since then failed only on another writer's lock
     waveform_samples: int = 0  # how many samples ``waveform`` holds (a chunk holds many)
 
     def __len__(self) -> int:
@@ -93,6 +96,9 @@ class Backlog:
             written = store.write(session_id, readings, events, self.alarms)
         except (sqlite3.Error, OSError) as exc:
             self.failure = str(exc) or type(exc).__name__
+            if self.failing_since is None:
+                self.failing_since, self.busy = time.monotonic(), True
+            self.busy = self.busy and lock_wait(exc)
             # beyond the bounds: the oldest waveform first, then numerics, each gap noted
             self.waveform_samples = self._trim(self.waveform, self.max_waveform, self.waveform_samples)
             self._trim(self.numerics, self.max_numerics, len(self.numerics))
@@ -103,7 +109,20 @@ class Backlog:
         self.events.clear()
         self.alarms.clear()
         self.gaps.clear()
-        self.failure = None
+        self.failure, self.failing_since, self.busy = None, None, False
         if saved is not None:
             saved(readings, events, written)
         return True
+
+    def alarming(self, grace_s: float) -> bool:
+        """Whether the store's refusal is to be told now: at once for a full disk or any other error, and after
+        ``grace_s`` when every write has failed only on another writer's lock (contention that may well pass)."""
+        if self.failing_since is None:
+            return False
+        return not self.busy or time.monotonic() - self.failing_since >= grace_s
+
+
+def lock_wait(exc: BaseException) -> bool:
+    """Whether a write failed because another connection held the store's lock (SQLITE_BUSY or SQLITE_LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

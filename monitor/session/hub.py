@@ -37,12 +37,17 @@ from monitor.session.backlog import Backlog
 from monitor.session.live_view import LiveView
 from monitor.session.model import Dose, Observation, Session
 from monitor.session.resume import restore_rules
-from monitor.session.store import CORRECTABLE, CORRECTION, Store, dose_data
+from monitor.session.store import BUSY_TIMEOUT_S, CORRECTABLE, CORRECTION, Store, dose_data
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0  # how often a running recorder writes its heartbeat into the store
 BUSY_WAIT_S = 0.2  # how long a store write may wait for another process's lock before it is held for later
+# The recording-failed alarm waits this long while the store refuses writes only because another writer holds
+# its lock (contention, e.g. several sessions and a busy machine; the data is held meanwhile); a full disk or any
+# other error alarms at once. Design proposal, after the shortest technical alarm delay of the monitors in
+# clinical-reference.md (Mindray SpO2 technical alarm delay 5 s [V] Mindray-EPM10M).
+LOCK_GRACE_S = 5.0
 # A numeric reading or a device condition of a session running in real time is stored, judged and shown within
 # this long of arriving, instead of at the next regular flush (every ``flush_interval``); the readings arriving
 # meanwhile go in the same write. Waveform samples wait for the regular flush.
@@ -107,6 +112,7 @@ class Hub:
         self._running: set[int] = set()
         self._cuff_asked_after: float | None = None
         self.backlog = Backlog()
+        self._recording_alarmed = False  # whether the recording-failed alarm has been raised (and not yet cleared)
         self.last_flush = time.time()  # wall clock of the last flush: a page can tell a recorder that stopped
         self.flush_interval = flush_interval
         self.finished = threading.Event()
@@ -172,6 +178,7 @@ class Hub:
             await asyncio.gather(all_done, *pumps, script, stop, return_exceptions=True)
             stopped = self._stop.is_set()
             end = self._end_time(stopped)
+            self.store.busy_timeout(BUSY_TIMEOUT_S)  # nothing left to stall: the last write waits out a lock
             self._flush(end=end, finished=not stopped)
             self._save(events=[(end, "end", {}, None)])
             if len(self.backlog):
@@ -290,13 +297,17 @@ class Hub:
         self, readings: Sequence[Reading | Samples] = (), events: Sequence[tuple] = (), alarms: Sequence[AlarmEvent] = ()
     ) -> None:
         """Store now, or hold until the store accepts writes again; a HIGH technical alarm says when
-        recording fails and when it has resumed (everything held written)."""
-        failing = self.backlog.failure is not None
+        recording fails (after ``LOCK_GRACE_S`` while only another writer's lock stands in the way) and when it
+        has resumed (everything held written)."""
         self.backlog.hold(readings, events, alarms)
-        if self.backlog.write(self.store, self.session.id, self.view.saved) == failing:
-            self._recording_changed(ok=failing)
+        stored = self.backlog.write(self.store, self.session.id, self.view.saved)
+        if stored and self._recording_alarmed:
+            self._recording_changed(ok=True)
+        elif not stored and not self._recording_alarmed and self.backlog.alarming(LOCK_GRACE_S):
+            self._recording_changed(ok=False)
 
     def _recording_changed(self, ok: bool) -> None:
+        self._recording_alarmed = not ok
         now = self.clock.now()
         detail = self.backlog.failure or ""
         if ok:

@@ -17,7 +17,7 @@ from devices.reading import reading
 from devices.virtual.simulator import SimSource
 from devices.source import FastClock, ScaledClock
 from monitor.session.backlog import Backlog
-from monitor.session.hub import Hub
+from monitor.session.hub import LOCK_GRACE_S, Hub
 from monitor.session.start import build_plan
 from monitor.session.model import Session
 from monitor.rules.session_rules import SessionRules
@@ -102,7 +102,7 @@ def test_another_process_holding_the_write_lock_does_not_stall_or_lose_anything(
     flushes_before = hub.last_flush
     wait_for(  # the recorder keeps flushing (into memory) instead of waiting, and says it cannot save
         lambda: hub.last_flush > flushes_before and any(a.alarm_id == "recording_failed" for a in hub.engine.active()),
-        10,
+        LOCK_GRACE_S + 15,
         "the recording-failed alarm while flushing goes on",
     )
     shown = hub.view.snapshot()  # what the live page reads: the failure, a live heartbeat, nothing unsaved
@@ -112,6 +112,60 @@ def test_another_process_holding_the_write_lock_does_not_stall_or_lose_anything(
     other.close()
     assert hub.finished.wait(15)
     assert numerics(store.readings("s1"), START) == numerics(items)
+
+
+def test_another_writer_holding_the_lock_briefly_is_contention_no_alarm_and_nothing_lost(tmp_path, store):
+    """Several sessions on a busy machine: another connection holds the write lock for a second. The recorder
+    holds what it cannot write, raises no recording-failed alarm (held shorter than LOCK_GRACE_S), and writes
+    everything once the lock is gone."""
+    items = [reading(float(t), "spo2", 97, "ox") for t in range(200)]
+    hub = hub_over(store, items, ScaledClock(START, 50.0))
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    hub.start()
+    wait_for(lambda: store.count_readings("s1") > 0, 10, "the first readings stored")
+    other.execute("BEGIN IMMEDIATE")
+    wait_for(lambda: hub.backlog.failure is not None, 10, "a write refused on the lock")
+    refused = time.monotonic()
+    while time.monotonic() - refused < 1.0:  # the lock stays held for a second, the recorder flushing meanwhile
+        assert not any(a.alarm_id == "recording_failed" for a in hub.engine.active())
+        time.sleep(0.05)
+    other.execute("ROLLBACK")
+    other.close()
+    assert hub.finished.wait(15)
+    assert numerics(store.readings("s1"), START) == numerics(items)
+    assert not [a for _, a in store.alarm_events("s1") if a.alarm_id == "recording_failed"]
+
+
+def test_a_lock_that_outlasts_the_grace_alarms_and_a_full_disk_alarms_at_once(tmp_path):
+    store = FlakyStore(tmp_path / "k.db")
+    store.create_session(Session("s1", "P-1", START, "iv", 70.0))
+    backlog = Backlog()
+    backlog.hold([reading(START, "spo2", 97, "ox")])
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    store.busy_timeout(0.01)
+    assert not backlog.write(store, "s1") and backlog.busy
+    assert not backlog.alarming(LOCK_GRACE_S) and backlog.alarming(0.0)  # told once the lock outlasts the grace
+    store.full = True
+    assert not backlog.write(store, "s1") and not backlog.busy and backlog.alarming(LOCK_GRACE_S)  # at once
+    store.full = False
+    other.execute("ROLLBACK")
+    assert backlog.write(store, "s1") and not backlog.alarming(0.0) and backlog.failing_since is None
+    assert store.count_readings("s1") == 1
+    store.full = True
+    backlog.hold([reading(START + 1, "spo2", 96, "ox")])
+    assert not backlog.write(store, "s1") and backlog.alarming(LOCK_GRACE_S)  # a full disk alone: at once
+
+
+def test_a_session_ending_while_another_writer_holds_the_lock_waits_for_it_and_keeps_everything(tmp_path, store):
+    items = [reading(float(t), "spo2", 97, "ox") for t in range(20)]
+    hub = hub_over(store, items, ScaledClock(START, 50.0))
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(2.0, lambda: (other.execute("ROLLBACK"), other.close())).start()
+    hub.run()  # the source ends while the lock is held
+    assert numerics(store.readings("s1"), START) == numerics(items) and store.events("s1", kind="end")
+    assert not len(hub.backlog) and not [a for _, a in store.alarm_events("s1") if a.alarm_id == "recording_failed"]
 
 
 needs_mount = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a small tmpfs needs root")
