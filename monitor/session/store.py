@@ -773,15 +773,22 @@ class Store:
     def numeric_columns(self, session_id: str, vital: str) -> tuple[np.ndarray, ...]:
         """One numeric vital's readings as arrays in time order (id order at one time): row id, time, value (NaN:
         no value), status ok, source; for reading tens of thousands without an object each."""
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT id, t, value, status=?, source FROM readings WHERE session_id=? AND vital=? ORDER BY id",
-                (OK, session_id, vital),
-            )
-            .fetchall()
+        ids: list[int] = []
+        t: list[float] = []
+        value: list[float | None] = []
+        ok: list[int] = []
+        source: list[str] = []
+        add_id, add_t, add_value, add_ok, add_source = ids.append, t.append, value.append, ok.append, source.append
+        found = self._conn().execute(
+            "SELECT id, t, value, status=?, source FROM readings WHERE session_id=? AND vital=? ORDER BY id",
+            (OK, session_id, vital),
         )
-        ids, t, value, ok, source = zip(*rows) if rows else ((),) * 5
+        for row_id, row_t, row_value, row_ok, row_source in found:  # into columns, with no list of rows to transpose
+            add_id(row_id)
+            add_t(row_t)
+            add_value(row_value)
+            add_ok(row_ok)
+            add_source(row_source)
         columns = (
             np.array(ids, dtype=np.int64),
             np.array(t, dtype=float),
@@ -789,7 +796,7 @@ class Store:
             np.array(ok, dtype=bool),
             np.array(source, dtype=object),
         )
-        if len(rows) > 1 and (np.diff(columns[1]) < 0).any():  # a late reading: in time order, id order at one time
+        if len(ids) > 1 and (np.diff(columns[1]) < 0).any():  # a late reading: in time order, id order at one time
             order = np.argsort(columns[1], kind="stable")
             return tuple(c[order] for c in columns)
         return columns
