@@ -113,6 +113,7 @@ class Hub:
         self._cuff_asked_after: float | None = None
         self.backlog = Backlog()
         self._recording_alarmed = False  # whether the recording-failed alarm has been raised (and not yet cleared)
+        self._closing = False  # the session has ended: its last writes are under way
         self.last_flush = time.time()  # wall clock of the last flush: a page can tell a recorder that stopped
         self.flush_interval = flush_interval
         self.finished = threading.Event()
@@ -120,6 +121,8 @@ class Hub:
         self._pending: list[Item] = []
         # a session run at full speed (an import) has no one watching it as it goes: only the regular flushes
         self.prompt_s = None if isinstance(clock, FastClock) else PROMPT_S
+        # and its recording-failed alarm is stamped when the store first refused, not seconds of real time later
+        self._lock_grace_s = 0.0 if isinstance(clock, FastClock) else LOCK_GRACE_S
         self._prompt: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -137,12 +140,21 @@ class Hub:
         self._ready.wait(5)
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the sources, write what is pending and end the thread."""
+    def stop(self, timeout: float = BUSY_TIMEOUT_S + 5.0) -> None:
+        """Stop the sources, write what is pending and end the thread (its last write may wait up to
+        ``BUSY_TIMEOUT_S`` for another writer's lock); says so in the log if it has not ended by ``timeout``."""
         if self._loop is not None and self._stop is not None and not self.finished.is_set():
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error(
+                    "session %s: the recorder has not finished its last write after %g s; %d items still held (%s)",
+                    self.session.id,
+                    timeout,
+                    len(self.backlog),
+                    self.backlog.failure,
+                )
 
     def run(self) -> None:
         """Run in the calling thread until every source has ended (finite sources only)."""
@@ -178,6 +190,7 @@ class Hub:
             await asyncio.gather(all_done, *pumps, script, stop, return_exceptions=True)
             stopped = self._stop.is_set()
             end = self._end_time(stopped)
+            self._closing = True
             self.store.busy_timeout(BUSY_TIMEOUT_S)  # nothing left to stall: the last write waits out a lock
             self._flush(end=end, finished=not stopped)
             self._save(events=[(end, "end", {}, None)])
@@ -301,9 +314,11 @@ class Hub:
         has resumed (everything held written)."""
         self.backlog.hold(readings, events, alarms)
         stored = self.backlog.write(self.store, self.session.id, self.view.saved)
+        if not stored and self._closing:
+            self.store.busy_timeout(BUSY_WAIT_S)  # the last writes wait out a lock once, not once each
         if stored and self._recording_alarmed:
             self._recording_changed(ok=True)
-        elif not stored and not self._recording_alarmed and self.backlog.alarming(LOCK_GRACE_S):
+        elif not stored and not self._recording_alarmed and self.backlog.alarming(self._lock_grace_s):
             self._recording_changed(ok=False)
 
     def _recording_changed(self, ok: bool) -> None:

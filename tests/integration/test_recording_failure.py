@@ -168,6 +168,63 @@ def test_a_session_ending_while_another_writer_holds_the_lock_waits_for_it_and_k
     assert not len(hub.backlog) and not [a for _, a in store.alarm_events("s1") if a.alarm_id == "recording_failed"]
 
 
+def test_stopping_while_another_writer_holds_the_lock_waits_for_it_and_keeps_everything(tmp_path, store):
+    """The nurse ends the session while another connection holds the store's write lock for 3 s more: stop()
+    returns once the recorder has written everything, the end included."""
+    items = [reading(float(t), "spo2", 97, "ox") for t in range(600)]
+    hub = hub_over(store, items, ScaledClock(START, 1.0))
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None, check_same_thread=False)
+    hub.start()
+    wait_for(lambda: store.count_readings("s1") > 0, 10, "the first readings stored")
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(3.0, lambda: (other.execute("ROLLBACK"), other.close())).start()
+    hub.stop()
+    assert hub.finished.is_set() and not len(hub.backlog)
+    shown = hub.view.snapshot().latest["spo2"]
+    assert store.events("s1", kind="end") and store.latest("s1", "spo2").t == shown.t
+
+
+def test_a_lock_that_outlasts_the_end_is_waited_for_once_and_what_is_held_is_logged(tmp_path, store, monkeypatch, caplog):
+    monkeypatch.setattr("monitor.session.hub.BUSY_TIMEOUT_S", 1.0)
+    items = [reading(float(t), "spo2", 97, "ox") for t in range(600)]
+    hub = hub_over(store, items, ScaledClock(START, 1.0))
+    waits: list[float] = []
+    write = store.write
+
+    def timed_write(*args, **kwargs):
+        began = time.monotonic()
+        try:
+            return write(*args, **kwargs)
+        finally:
+            waits.append(time.monotonic() - began)
+
+    monkeypatch.setattr(store, "write", timed_write)
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    hub.start()
+    wait_for(lambda: store.count_readings("s1") > 0, 10, "the first readings stored")
+    other.execute("BEGIN IMMEDIATE")  # and never lets go
+    wait_for(lambda: hub.backlog.failure is not None, 10, "a write refused on the lock")
+    waits.clear()
+    hub.stop()
+    other.execute("ROLLBACK")
+    other.close()
+    assert hub.finished.is_set() and len(hub.backlog) > 0 and "could not be saved" in caplog.text
+    assert sum(w >= 0.9 for w in waits) == 1 and len(waits) >= 2  # the first of the last writes waited, the rest did not
+
+
+def test_an_import_while_another_writer_holds_the_lock_alarms_when_it_first_failed_and_loses_nothing(tmp_path, store):
+    """Nobody watches an import as it runs: the record says when recording first failed, not seconds later."""
+    items = [reading(float(t), "spo2", 97, "ox") for t in range(3600)]
+    hub = hub_over(store, items, FastClock(START))
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(1.0, lambda: (other.execute("ROLLBACK"), other.close())).start()
+    hub.run()
+    assert numerics(store.readings("s1"), START) == numerics(items)
+    raised = [(t, a) for t, a in store.alarm_events("s1") if a.alarm_id == "recording_failed" and a.event == "raised"]
+    assert raised and raised[0][0] - START < 60  # stamped at the first flush that failed, a minute of session at most
+
+
 needs_mount = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a small tmpfs needs root")
 
 
