@@ -1,9 +1,8 @@
 """The live page of one session: big numerics, alarms, pleth, trends fed by deltas, the session panel.
 
 Each tick (every second, and at once when the session's push channel says it has news: ``layouts.push``)
-sends only what is new since the client's cursor: trend points and events as arrays of numbers (the page's
-``trendsFed`` hands them to each graph as ``extendData``, times written as plotly's date text), pleth samples
-as ``extendData``, and small fixed-size tiles, banner and panel; the alarm cards and
+sends only what is new since the client's cursor: trend points and events as
+``extendData``, pleth samples likewise, and small fixed-size tiles, banner and panel; the alarm cards and
 the status panel only when they change. Once the session has ended and the page has caught up, the tick
 stops.
 
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import numpy as np
+import orjson
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
 from devices.vocabulary import FRESH_S, PRIORITY_MARK, PRIORITY_RANK
@@ -98,7 +98,6 @@ def layout(session_id: str, hub: Hub | None, store: Store, push: bool = True) ->
         children=[
             dcc.Store(id="cursor", data=new_cursor(session_id)),
             dcc.Store(id="audio"),
-            dcc.Store(id="trend-feed"),
             dcc.Store(id="alarm-shown", data={}),
             dcc.Interval(id="tick", interval=TICK_MS),
             dcc.Store(id="push-url", data=push_path(session_id) if here and push else None),
@@ -350,54 +349,57 @@ def short(text: str, n: int = MARKER_TEXT) -> str:
     return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 
-def wall_ms(t: np.ndarray) -> np.ndarray:
-    """Epoch seconds as the server's local wall-clock time in milliseconds, counted as if UTC: the page writes
-    them as plotly's date text (``clockText(ms, 0)``), so a trend shows the same clock as the tiles whatever the
-    browser's time zone. One offset for the batch unless it spans a change of the zone's offset (a trend batch
-    covers at most two hours, so at most one change)."""
+def date_texts(t: np.ndarray) -> orjson.Fragment:
+    """Epoch seconds as a JSON array of plotly's date text in the server's local time, as ``clock_text`` writes
+    one (so a trend reads the same clock as the tiles whatever the browser's time zone), built in arrays:
+    a page's first tick has up to 20,000, and a Python string each was memory the server kept after the page
+    left. One offset from UTC for the batch unless it spans a change of it (a trend batch covers at most two
+    hours, so at most one change). Dash encodes its answers with orjson, which writes a fragment as it is."""
     if not len(t):
-        return t
-    first, last = (time.localtime(float(x)).tm_gmtoff for x in (t.min(), t.max()))
-    if first == last:
-        return (t + first) * 1000
-    return np.array([(x + time.localtime(x).tm_gmtoff) * 1000 for x in t.tolist()])
+        return orjson.Fragment(b"[]")
+    whole = np.floor(t)
+    offsets = {time.localtime(float(x)).tm_gmtoff for x in (whole.min(), whole.max())}
+    offset = offsets.pop() if len(offsets) == 1 else np.array([time.localtime(x).tm_gmtoff for x in whole.tolist()])
+    ms = (whole.astype(np.int64) + offset) * 1000 + np.floor((t - whole) * 1000).astype(np.int64)
+    text = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").astype("S23").view(np.uint8).reshape(-1, 23)
+    quoted = np.empty((len(t), 26), dtype=np.uint8)
+    quoted[:, 0] = quoted[:, 24] = ord('"')
+    quoted[:, 1:24] = text
+    quoted[:, 11] = ord(" ")  # 2026-11-30T07:48:18.123 -> 2026-11-30 07:48:18.123
+    quoted[:, 25] = ord(",")
+    return orjson.Fragment(b"[" + quoted.tobytes()[:-1] + b"]")
 
 
-def extend_trend(points: TrendColumns, events: list[StoredEvent], key: str, marks: int = 0) -> list | None:
-    """``extendData`` for one trend graph, times as ``wall_ms`` (None: nothing new): the new points of each of
-    its vitals plus a marker line per dose or note.
+def extend_trend(points: TrendColumns, events: list[StoredEvent], key: str, marks: int = 0) -> tuple | object:
+    """``extendData`` for one trend graph: the new points of each of its vitals (times as ``date_texts``) plus a
+    marker line per dose or note.
 
     ``marks`` is how many markers the graph already has: each label steps down one of MARKER_LEVELS heights
     from the last, so doses and notes close in time do not print over each other."""
     spec = TRENDS[key]
     vitals = spec["vitals"]
-    xs: list = [wall_ms(points.points[v][0]) for v in vitals]
-    ys: list = [points.points[v][1] for v in vitals]
+    if not events and not any(len(points.points[v][0]) for v in vitals):
+        return no_update
     lo, hi = spec["range"]
     mark_x: list = []
     mark_y: list = []
     texts: list = []
     hovers: list = []
     for n, e in enumerate(events, start=marks):
-        x = float(wall_ms(np.array([e.t]))[0])
+        x = clock_text(e.t)
         label = event_label(e)
         mark_x += [x, x, None]
         mark_y += [lo, hi - (hi - lo) * (0.06 + 0.1 * (n % MARKER_LEVELS)), None]
         texts += ["", short(label) if key == "bp" else "", ""]
         hovers += [label, label, ""]
-    if not mark_x and not any(len(x) for x in xs):
-        return None
-    data: dict = {"x": [*xs, mark_x], "y": [*ys, mark_y]}
+    data: dict = {
+        "x": [*(date_texts(points.points[v][0]) for v in vitals), mark_x],
+        "y": [*(points.points[v][1] for v in vitals), mark_y],
+    }
     if events:  # labels only on the marker trace (the last one)
         blank: list[list] = [[] for _ in vitals]
         data |= {"text": [*blank, texts], "hovertext": [*blank, hovers]}
-    return [data, list(range(len(vitals) + 1)), MAX_POINTS]
-
-
-def trend_feed(points: TrendColumns, events: list[StoredEvent], marks: int) -> list | object:
-    """What the page's ``trendsFed`` hands each trend graph as ``extendData`` (no_update: nothing new)."""
-    feed = [extend_trend(points, events, key, marks) for key in TRENDS]
-    return feed if any(feed) else no_update
+    return data, list(range(len(vitals) + 1)), MAX_POINTS
 
 
 def extend_pleth(rows: list[StoredReading]) -> tuple | object:
@@ -560,7 +562,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "plan": Output("plan-box", "children"),
             "tiles": [Output(f"tile-{t.key}", "children") for t in TILES],
             "tile_classes": [Output(f"tile-{t.key}", "className") for t in TILES],
-            "trends": Output("trend-feed", "data"),
+            "trends": [Output(f"trend-{key}", "extendData") for key in TRENDS],
             "pleth": Output("pleth", "extendData"),
             "pleth_hidden": Output("pleth-box", "hidden"),
             "cards": Output("alarm-list", "children"),
@@ -660,7 +662,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "plan": plan_update(snap, cursor, moved),
             "tiles": [t.children for t in tiles],
             "tile_classes": [getattr(t, "className", "") for t in tiles],
-            "trends": trend_feed(fetched, marks, cursor["marks"]),
+            "trends": [extend_trend(fetched, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth),
             "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
             "cards": alarm_cards.cards(groups, NO_ALARMS[page_state]) if fresh else no_update,
@@ -702,7 +704,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         keep.update(
             tiles=[no_update] * len(TILES),
             tile_classes=[no_update] * len(TILES),
-            trends=no_update,
+            trends=[no_update] * len(TRENDS),
             cursor={**cursor, "served": time.time(), "recorder": flushed},
         )
         return keep
@@ -721,7 +723,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "plan": no_update,
             "tiles": [""] * len(TILES),
             "tile_classes": ["tile"] * len(TILES),
-            "trends": no_update,
+            "trends": [no_update] * len(TRENDS),
             "pleth": no_update,
             "pleth_hidden": True,
             "cards": [],
@@ -742,11 +744,6 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Input("window", "value"),
         State("tick", "n_intervals"),
         State("tick", "interval"),
-    )
-    app.clientside_callback(
-        ClientsideFunction("kapmon", "trendsFed"),
-        [Output(f"trend-{key}", "extendData") for key in TRENDS],
-        Input("trend-feed", "data"),
     )
     app.clientside_callback(
         ClientsideFunction("kapmon", "pushTo"),

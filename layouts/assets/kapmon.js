@@ -214,21 +214,6 @@
           : "clock time (no dose yet)";
         return [waiting ? "trends trends-waiting" : "trends", waiting ? "" : ref];
       },
-      /* The tick's new trend points, one entry a graph (null: nothing new), with their times as numbers (the
-         server's wall-clock milliseconds counted as if UTC): each graph's extendData with the times as plotly's
-         date text, so the axis reads the server's clock whatever the browser's time zone. */
-      trendsFed: function (feed) {
-        const none = window.dash_clientside.no_update;
-        return (feed || []).map(function (entry) {
-          if (!entry) return none;
-          const data = Object.assign({}, entry[0], {
-            x: entry[0].x.map(function (xs) {
-              return xs.map(function (ms) { return ms === null ? null : clockText(ms, 0); });
-            }),
-          });
-          return [data, entry[1], entry[2]];
-        });
-      },
       /* The page's push channel: the address to open (none for a session not recorded by this server). */
       pushTo: function (url) {
         if (url !== push.url) { stopPush(); push.url = url || null; if (push.url) connect(); }

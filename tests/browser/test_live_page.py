@@ -8,14 +8,14 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from layouts.app import create_app
-from layouts.components import TRENDS
+from layouts.components import TRENDS, clock_text
 from monitor.cli.demo import start_demo
 from devices.reading import Condition, reading
 from devices.virtual.scenarios import screening
 from monitor.session.start import start_session
 from monitor.session.model import Dose
 from monitor.session.store import Store
-from tests.helpers import ListSource, wait_for
+from tests.helpers import Idle, ListSource, wait_for
 
 
 
@@ -410,6 +410,32 @@ def test_an_ended_session_looks_ended(dash_duo, ended):
     wait_for(lambda: time.time() - stopped > 5 and not dash_duo.find_element("#nodata").is_displayed(), 10,
              "five quiet seconds")
     assert not dash_duo.find_element("#nodata").is_displayed()
+
+
+def test_a_page_opened_on_a_session_under_way_draws_every_reading_of_its_trend_window(dash_duo, tmp_path):
+    """A nurse opens the live page of a session an hour under way (its first hour stored by another recorder):
+    the HR and SpO2 trends show every reading of that hour (the page's first tick reads them all) as well as
+    what comes after the page opened."""
+    store = Store(tmp_path / "k.db")
+    live = [reading(float(t), v, 72, "ox") for t in range(600) for v in ("hr", "spo2")]
+    hub = start_session(store, [ListSource(live), Idle()], patient="U-1", route="iv", weight_kg=70.0,
+                        screening=screening(age=45))
+    try:
+        start = hub.session.started
+        store.write(hub.session.id, [reading(start - 3600 + t, v, 60 + t % 11, "ox") for t in range(0, 3600, 2)
+                                     for v in ("hr", "spo2")])
+        wait_for(lambda: hub.view.snapshot().reading_id > 3600, 10, "a live reading stored after the first hour")
+        dash_duo.start_server(create_app(store, {hub.session.id: hub}))
+        dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+        points = ("return ['hr', 'spo2'].map(k => { const gd = document.querySelector('#trend-' + k + ' .js-plotly-plot');"
+                  " return gd && gd.data ? gd.data[0].x.filter(x => x !== null && x < '" + clock_text(start) + "').length : 0; })")
+        wait_for(lambda: dash_duo.driver.execute_script(points) == [1800, 1800], 15, "the first hour's 1800 HR and SpO2 points")
+        first = dash_duo.driver.execute_script("return document.querySelector('#trend-hr .js-plotly-plot').data[0].x[0]")
+        assert first == clock_text(start - 3600)  # the oldest point at its own time, as the page's clock reads it
+        wait_for(lambda: dash_duo.driver.execute_script(
+            "return document.querySelector('#trend-hr .js-plotly-plot').data[0].x.length") > 1805, 15, "live points after it")
+    finally:
+        hub.stop()
 
 
 # --- several processes on one store -------------------------------------------------------------------------

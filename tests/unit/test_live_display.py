@@ -24,7 +24,6 @@ from layouts.live import (
     extend_trend,
     layout,
     settled_notes,
-    trend_feed,
     window_start,
 )
 from monitor.session.model import Session
@@ -74,9 +73,9 @@ def points(rows: list[tuple[float, str, float]]) -> TrendColumns:
     )
 
 
-def as_page_writes(ms: float) -> str:
-    """A ``wall_ms`` time as the page writes it for plotly (``clockText(ms, 0)``), to the second."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+def sent(value: object) -> object:
+    """What the page receives: a callback answer as Dash encodes it (plotly's encoder, orjson)."""
+    return json.loads(to_json_plotly(value))
 
 
 @pytest.fixture
@@ -93,35 +92,30 @@ def zone(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["UTC", "America/New_York", "Asia/Kolkata"])
-def test_trend_times_read_as_the_clock_the_tiles_show_in_the_servers_zone(zone, name):
+def test_trend_times_are_the_clock_the_tiles_show_in_the_servers_zone(zone, name):
     zone(name)
-    data, traces, most = extend_trend(points([(T0, "hr", 72.0), (T0 + 1.5, "pr", 71.0), (T0 + 2, "hr", 73.0)]), [], "hr")
-    assert [as_page_writes(x) for x in data["x"][0]] == [clock_text(T0)[:19], clock_text(T0 + 2)[:19]]
-    assert [as_page_writes(x) for x in data["x"][1]] == [clock_text(T0 + 1.5)[:19]]
-    assert list(data["y"][0]) == [72.0, 73.0] and traces == [0, 1, 2] and most == MAX_POINTS
+    times = [T0, T0 + 0.999, T0 + 2.5, T0 + 86_399.001]
+    data, traces, most = sent(extend_trend(points([(t, "hr", 72.0 + i) for i, t in enumerate(times)]), [], "hr"))
+    assert data["x"][0] == [clock_text(t) for t in times] and data["x"][1] == []  # to the millisecond
+    assert data["y"][0] == [72.0, 73.0, 74.0, 75.0] and traces == [0, 1, 2] and most == MAX_POINTS
 
 
 def test_a_batch_across_a_change_of_summer_time_keeps_each_point_at_its_own_clock(zone):
     zone("Europe/London")
     change = time.mktime((2026, 3, 29, 2, 0, 0, 0, 0, 1))  # 01:00 GMT becomes 02:00 BST
     times = [change - 1800, change - 1, change, change + 1800]
-    data, _, _ = extend_trend(points([(t, "spo2", 97.0) for t in times]), [], "spo2")
-    assert [as_page_writes(x)[11:] for x in data["x"][0]] == ["00:30:00", "00:59:59", "02:00:00", "02:30:00"]
-    assert [as_page_writes(x) for x in data["x"][0]] == [clock_text(t)[:19] for t in times]
+    data, _, _ = sent(extend_trend(points([(t, "spo2", 97.0) for t in times]), [], "spo2"))
+    assert [x[11:19] for x in data["x"][0]] == ["00:30:00", "00:59:59", "02:00:00", "02:30:00"]
+    assert data["x"][0] == [clock_text(t) for t in times]
 
 
-def test_a_reading_without_a_value_reaches_the_page_as_a_gap_whichever_json_engine(zone):
+def test_a_reading_without_a_value_reaches_the_page_as_a_gap_and_graphs_with_nothing_new_get_nothing(zone):
     zone("UTC")
-    feed = trend_feed(points([(T0, "hr", 72.0), (T0 + 1, "hr", math.nan), (T0 + 2, "hr", 74.0)]), [], 0)
-    for engine in ("json", "orjson"):
-        sent = json.loads(to_json_plotly(feed, engine=engine))
-        by_graph = dict(zip(TRENDS, sent, strict=True))
-        assert by_graph["hr"][0]["y"][0] == [72.0, None, 74.0] and by_graph["hr"][0]["x"][0][0] == T0 * 1000
-        assert by_graph["bp"] is None and by_graph["spo2"] is None  # graphs with nothing new get nothing
-
-
-def test_nothing_new_sends_nothing():
-    assert trend_feed(points([]), [], 0) is no_update
+    new = points([(T0, "hr", 72.0), (T0 + 1, "hr", math.nan), (T0 + 2, "hr", 74.0)])
+    data, _, _ = sent(extend_trend(new, [], "hr"))
+    assert data["y"][0] == [72.0, None, 74.0] and data["x"][0][0] == "2027-01-15 08:00:00.000"
+    assert extend_trend(new, [], "bp") is no_update and extend_trend(new, [], "spo2") is no_update
+    assert extend_trend(points([]), [], "hr") is no_update
 
 
 def note(i: int, t: float, text: str = "Nausea", kind: str = "note", **data) -> StoredEvent:
@@ -131,14 +125,14 @@ def note(i: int, t: float, text: str = "Nausea", kind: str = "note", **data) -> 
 def test_markers_close_in_time_step_their_labels_and_keep_the_whole_text_on_hover():
     long = "patient reports a mild headache and asks for the lights down"
     events = [note(1, T0, "Nausea"), note(2, T0 + 5, long), note(3, T0 + 9, "Anxiety")]
-    data, traces, _ = extend_trend(points([]), events, "bp", marks=0)
+    data, traces, _ = sent(extend_trend(points([]), events, "bp", marks=0))
     tops = data["y"][-1][1::3]
     assert len(set(tops)) == 3  # three heights: neighbours do not overprint
     labels = [t for t in data["text"][-1] if t]
     assert labels[1].endswith("\u2026") and len(labels[1]) == MARKER_TEXT
     assert long in data["hovertext"][-1]
     assert traces == [0, 1, 2, 3] and all(len(t) == 0 for t in data["text"][:-1])
-    again, _, _ = extend_trend(points([]), events[:1], "bp", marks=3)  # the level continues from the marks drawn
+    again, _, _ = sent(extend_trend(points([]), events[:1], "bp", marks=3))  # the level continues from the marks drawn
     assert again["y"][-1][1] == tops[0] - 0.1 * (220 - 40) * 3
 
 
