@@ -2,16 +2,19 @@
 Chromium. Then the same with 8 sessions open in 8 tabs of one browser. Each is measured twice in the same run:
 poll only (the anchor: the page's 1-s tick, the push channel off) and with the push channel (layouts.push).
 
-    python benchmarks/bench_live_latency.py [--samples 30] [--windows]
+    python benchmarks/bench_live_latency.py [--samples 30] [--windows] [--settle S]
 
 Prints p50/p95 latency (ms) for one tab and for 8 tabs (or, with --windows, 8 windows: Chromium throttles
-timers in background tabs), and the server process CPU while they are open, for each way.
+timers in background tabs), and the server process CPU while they are open, for each way. Each sample is
+injected 1.6 s after the last, just after the pages are read; with --settle the next waits S to 2S seconds more,
+so that readings land at any moment of the pages' 1-s poll, as a device's do.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import random
 import resource
 import shutil
 import statistics
@@ -73,8 +76,9 @@ def serve(app) -> tuple[str, object]:
     return f"http://127.0.0.1:{server.server_port}", server
 
 
-def measure(driver, tabs: list[tuple[str, object]], samples: int) -> list[float]:
-    """Inject a new HR into every tab's session, then read when each tab showed it."""
+def measure(driver, tabs: list[tuple[str, object]], samples: int, settle_s: float = 0.0) -> list[float]:
+    """Inject a new HR into every tab's session, then read when each tab showed it; then wait ``settle_s`` to
+    twice that before the next sample."""
     latencies = []
     for i in range(samples):
         value = 100 + i % 60
@@ -90,6 +94,7 @@ def measure(driver, tabs: list[tuple[str, object]], samples: int) -> list[float]
             if shown:
                 latencies.append(shown[0] - injected[handle] * 1000)
             driver.execute_script("window.kapmonSeen = [];")
+        time.sleep(settle_s * (1 + random.random()))
     return latencies
 
 
@@ -119,7 +124,7 @@ def summary(name: str, latencies: list[float], expected: int) -> None:
           f" p95 {qs[18]:.0f} ms")
 
 
-def run(store: Store, hubs: list, push: bool, samples: int, kind: str) -> None:
+def run(store: Store, hubs: list, push: bool, samples: int, kind: str, settle_s: float = 0.0) -> None:
     """Open one session's page, measure; open the other seven, measure; print latencies and server CPU."""
     way = "push" if push else "poll only (anchor)"
     live = {h.session.id: h for h in hubs}
@@ -127,12 +132,12 @@ def run(store: Store, hubs: list, push: bool, samples: int, kind: str) -> None:
     driver = browser()
     try:
         tabs = open_tabs(driver, url, hubs[:1])
-        summary(f"{way:>18}, 1 session, 1 tab", measure(driver, tabs, samples), samples)
+        summary(f"{way:>18}, 1 session, 1 tab", measure(driver, tabs, samples, settle_s), samples)
         tabs += open_tabs(driver, url, hubs[1:], kind)
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.time()
         rounds = max(6, samples // 4)
-        latencies = measure(driver, tabs, rounds)
+        latencies = measure(driver, tabs, rounds, settle_s)
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         wall = time.time() - t0
         summary(f"{way:>18}, 8 sessions, 8 {kind}s", latencies, 8 * rounds)
@@ -147,6 +152,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=30)
     ap.add_argument("--windows", action="store_true", help="open 8 windows instead of 8 tabs")
+    ap.add_argument("--settle", type=float, default=0.0, help="seconds (to 2x) between reading the pages and the next sample")
     args = ap.parse_args()
     kind = "window" if args.windows else "tab"
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +160,7 @@ def main() -> None:
         hubs = [quiet_session(store, f"BENCH-{n}") for n in range(8)]
         try:
             for push in (False, True):
-                run(store, hubs, push, args.samples, kind)
+                run(store, hubs, push, args.samples, kind, args.settle)
         finally:
             for hub in hubs:
                 hub.stop()
