@@ -31,6 +31,8 @@ class Reading:
     status: str = OK
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.t):
+            raise ValueError(f"a reading's time must be a finite number of epoch seconds, not {self.t!r}")
         if self.vital not in VITALS:
             raise ValueError(f"unknown vital {self.vital!r}")
         if self.status not in STATUSES:

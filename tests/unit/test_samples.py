@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from devices.io.recording import Recording
-from devices.reading import MAX_SAMPLES, Condition, Reading, Samples, chunks, expand, reading, size
+from devices.reading import MAX_SAMPLES, Condition, Reading, Samples, chunks, expand, no_value, reading, size
 from devices.source import FastClock
 from devices.virtual.perturb import Overlay, Perturbation
 from devices.virtual.replay import ReplaySource
@@ -184,3 +184,12 @@ def test_a_replay_gives_chunks_holding_every_sample_of_the_recording():
     got = asyncio.run(drained(ReplaySource(recording), FastClock(T0)))
     assert sum(isinstance(i, Samples) for i in got) == 30
     assert list(expand(got)) == recording.items_from(T0)
+
+
+@pytest.mark.parametrize("t", [math.inf, -math.inf, math.nan])
+def test_a_reading_at_no_time_is_refused_with_what_was_wrong(t):
+    """A device's wrong clock must not reach the record as a time no page can draw."""
+    with pytest.raises(ValueError, match="finite number of epoch seconds"):
+        reading(t, "hr", 70, "ox")
+    with pytest.raises(ValueError, match="finite number of epoch seconds"):
+        no_value(t, "spo2", "ox")
