@@ -59,6 +59,7 @@ MAX_POINTS = 7200  # two hours of 1 Hz data per trace
 PLETH_POINTS = 750  # ten seconds at 75 Hz
 WINDOW_S = 7200
 MAX_ROWS_PER_TICK = 20000
+LAST_DRAWABLE_S = 253_402_214_400.0  # 9999-12-31 UTC: a day before the year 10000, which has no four-digit year
 TICK_MS = 1000  # the poll: every page ticks this often, pushed or not
 RECORDER_STALE_S = 3.0  # a recorder that has not flushed for this long (it flushes every 0.2 s) has stopped
 MARKER_LEVELS = 4  # dose and note labels step down through this many heights, so neighbours do not overprint
@@ -353,21 +354,32 @@ def date_texts(t: np.ndarray) -> orjson.Fragment:
     """Epoch seconds as a JSON array of plotly's date text in the server's local time, as ``clock_text`` writes
     one (so a trend reads the same clock as the tiles whatever the browser's time zone), built in arrays:
     a page's first tick has up to 20,000, and a Python string each was memory the server kept after the page
-    left. One offset from UTC for the batch unless it spans a change of it (a trend batch covers at most two
-    hours, so at most one change). Dash encodes its answers with orjson, which writes a fragment as it is."""
+    left. A time no date text can say (a device's wrong clock: before 1970, from 9999-12-31 on) is a gap
+    (null). Dash encodes its answers with orjson, which writes a fragment as it is."""
+    drawable = (t >= 0) & (t < LAST_DRAWABLE_S)
+    rows = quoted_dates(t[drawable])
+    if drawable.all():
+        return orjson.Fragment(b"[" + rows.tobytes()[:-1] + b"]")
+    texts = iter(rows)
+    return orjson.Fragment(b"[" + b",".join(next(texts)[:-1].tobytes() if ok else b"null" for ok in drawable) + b"]")
+
+
+def quoted_dates(t: np.ndarray) -> np.ndarray:
+    """One row of bytes per time: its date text in quotes and a comma (``"2026-11-30 07:48:18.123",``). One
+    offset from UTC for them all unless they span a change of it (a trend batch covers at most two hours)."""
+    quoted = np.empty((len(t), 26), dtype=np.uint8)
     if not len(t):
-        return orjson.Fragment(b"[]")
+        return quoted
     whole = np.floor(t)
     offsets = {time.localtime(float(x)).tm_gmtoff for x in (whole.min(), whole.max())}
     offset = offsets.pop() if len(offsets) == 1 else np.array([time.localtime(x).tm_gmtoff for x in whole.tolist()])
     ms = (whole.astype(np.int64) + offset) * 1000 + np.floor((t - whole) * 1000).astype(np.int64)
     text = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").astype("S23").view(np.uint8).reshape(-1, 23)
-    quoted = np.empty((len(t), 26), dtype=np.uint8)
     quoted[:, 0] = quoted[:, 24] = ord('"')
     quoted[:, 1:24] = text
     quoted[:, 11] = ord(" ")  # 2026-11-30T07:48:18.123 -> 2026-11-30 07:48:18.123
     quoted[:, 25] = ord(",")
-    return orjson.Fragment(b"[" + quoted.tobytes()[:-1] + b"]")
+    return quoted
 
 
 def extend_trend(points: TrendColumns, events: list[StoredEvent], key: str, marks: int = 0) -> tuple | object:

@@ -118,6 +118,32 @@ def test_a_reading_without_a_value_reaches_the_page_as_a_gap_and_graphs_with_not
     assert extend_trend(points([]), [], "hr") is no_update
 
 
+def test_a_time_no_date_can_say_is_a_gap_and_the_other_points_are_drawn(zone):
+    """A device with a wrong clock: a reading stamped before 1970, in the year 33,658, or at infinity. The page
+    draws the other points and leaves those out, and the answer is still valid JSON."""
+    zone("UTC")
+    bad = [(T0 + 1, "hr", 71.0), (-5.0, "hr", 60.0), (1e12, "hr", 61.0), (math.inf, "hr", 62.0), (1e308, "hr", 63.0)]
+    data, _, _ = sent(extend_trend(points([(T0, "hr", 70.0), *bad, (T0 + 2, "hr", 72.0)]), [], "hr"))
+    assert data["x"][0] == [clock_text(T0), clock_text(T0 + 1), None, None, None, None, clock_text(T0 + 2)]
+    assert data["y"][0][:2] == [70.0, 71.0] and len(data["y"][0]) == 7
+
+
+def test_a_live_session_with_a_reading_from_a_wrong_clock_still_ticks(tmp_path):
+    from layouts.app import create_app
+
+    store = Store(tmp_path / "c.db")
+    hub = start_session(store, [ListSource([])], patient="C-1", route="iv", weight_kg=70.0, screening=screening(age=45))
+    try:
+        now = hub.now()
+        hub.add_readings([reading(now, "hr", 70, "ox"), reading(1e12, "hr", 71, "ox")])
+        status, body = tick(create_app(store, {hub.session.id: hub}), {"session": hub.session.id})
+        assert status == 200
+        hr = next(d for d in body["response"]["trend-hr"]["extendData"] if isinstance(d, dict))
+        assert hr["x"][0] == [clock_text(now), None] and hr["y"][0] == [70.0, 71.0]
+    finally:
+        hub.stop()
+
+
 def note(i: int, t: float, text: str = "Nausea", kind: str = "note", **data) -> StoredEvent:
     return StoredEvent(i, t, kind, {"text": text, **data}, "RN Li")
 
