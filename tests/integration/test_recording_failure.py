@@ -4,6 +4,7 @@ written once the store accepts writes again, numerics first to keep (waveform is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -243,13 +244,10 @@ def test_a_full_disk_for_ten_seconds_loses_no_numeric_reading(tmp_path):
         hub.start()
         time.sleep(2)
         filler = disk / "filler"
-        with filler.open("wb") as fh:  # fill the disk
-            try:
-                while True:
-                    fh.write(b"\0" * 65536)
-                    fh.flush()
-            except OSError:
-                pass
+        with filler.open("wb") as fh, contextlib.suppress(OSError):  # fill the disk, until it says it is full
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
         deadline = time.time() + 10
         while time.time() < deadline and not any(a.alarm_id == "recording_failed" for a in hub.engine.active()):
             time.sleep(0.1)
