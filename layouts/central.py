@@ -16,14 +16,14 @@ import logging
 import math
 import time
 
-from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 
 from devices.reading import in_physical_range
 from devices.vocabulary import FRESH_DEFAULT_S, FRESH_S, PRIORITY_MARK, PRIORITY_RANK, SCALES
 from layouts import live as live_page
 from layouts import review as review_page
-from layouts.components import COLOURS, age_text, clock_text, elapsed_text, wildcards
+from layouts.components import COLOURS, age_text, clock_text, elapsed_text, pressed_button, relay_presses, wildcards
 from layouts.controls import feedback
 from layouts.observations import scale_alarm
 from monitor.central.checks import RoomChart
@@ -68,6 +68,7 @@ def layout() -> html.Div:
         children=[
             dcc.Interval(id="c-tick", interval=1000),
             dcc.Store(id="c-audio"),
+            dcc.Store(id="c-ack-pressed"),
             html.Header(
                 className="topbar",
                 children=[
@@ -334,16 +335,19 @@ def register_ack(app: Dash, central: Central, button_type: str, who_id: str, res
 
     @app.callback(
         Output(result_id, "children"),
-        Input({"type": button_type, "room": ALL, "alarm": ALL}, "n_clicks"),
+        Input(f"{button_type}-pressed", "data"),
         State(who_id, "value"),
         prevent_initial_call=True,
     )
-    def on_ack(_clicks: list, who: str | None):
-        trigger = ctx.triggered_id
-        if not trigger or not any(t.get("value") for t in ctx.triggered):
+    def on_ack(pressed: object, who: str | None):
+        button = pressed_button(pressed)
+        if button is None:
             return no_update
-        ok, message = central.acknowledge(trigger["room"], trigger["alarm"], who or "")
-        return f"{trigger['room']}: {message}" if ok else f"{trigger['room']}: not acknowledged: {message}"
+        room, alarm = str(button.get("room")), str(button.get("alarm"))
+        ok, message = central.acknowledge(room, alarm, who or "")
+        return f"{room}: {message}" if ok else f"{room}: not acknowledged: {message}"
+
+    relay_presses(app, {"type": button_type, "room": ALL, "alarm": ALL}, f"{button_type}-pressed")  # redrawn each second
 
 
 def register(app: Dash, central: Central) -> None:
@@ -404,7 +408,12 @@ def central_view(session_id: str, store) -> html.Div:
                 children=[
                     html.Section(
                         className="cv-alarms",
-                        children=[html.H2("Alarms"), html.Div(id="cv-alarm-list"), feedback("cv-ack-result")],
+                        children=[
+                            html.H2("Alarms"),
+                            html.Div(id="cv-alarm-list"),
+                            feedback("cv-ack-result"),
+                            dcc.Store(id="cv-ack-pressed"),
+                        ],
                     ),
                     html.Section(className="cv-limits", children=[html.H2("Limits"), html.Div(id="cv-limit-list")]),
                 ],

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import plotly.graph_objects as go
-from dash import html
+from dash import ClientsideFunction, Dash, Input, Output, html
 
 from devices.vocabulary import PRIORITY_COLOUR, PRIORITY_MARK
 from monitor.rules.alarm_groups import most_urgent
@@ -36,6 +36,25 @@ def wildcards(props: Mapping[str, str]) -> dict[str, Any]:
     """``data-*`` and ``aria-*`` attributes to pass as a component's ``**kwargs``: Dash takes them there, but
     its generated signatures type each named prop, so a plain ``dict[str, str]`` would be checked against those."""
     return dict(props)
+
+
+def relay_presses(app: Dash, buttons: Mapping[str, object], store_id: str) -> None:
+    """Hand presses of the ``buttons`` (a pattern-matching id) on through the ``dcc.Store`` ``store_id``, as
+    ``{"id": the button's id, "at": ms}``. Server callbacks for buttons in a list the server redraws listen
+    on that store: a redraw fires a callback on the buttons themselves again, and the answer still on its
+    way is dropped (kapmon.js: ``pressed``)."""
+    app.clientside_callback(
+        ClientsideFunction("kapmon", "pressed"),
+        Output(store_id, "data"),
+        Input(dict(buttons), "n_clicks"),
+        prevent_initial_call=True,
+    )
+
+
+def pressed_button(data: object) -> dict[str, Any] | None:
+    """The id of the button whose press ``relay_presses`` handed on, or None for anything else."""
+    button = data.get("id") if isinstance(data, dict) else None
+    return button if isinstance(button, dict) else None
 
 
 def clock_text(t: float) -> str:

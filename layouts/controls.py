@@ -15,7 +15,7 @@ from dash.development.base_component import Component
 from devices.patient import LOT_MAX
 from devices.vocabulary import default_drug
 from layouts.auth import signed_in_role, signed_in_user
-from layouts.components import SYMBOLS, TRENDS, clock_text, wildcards
+from layouts.components import SYMBOLS, TRENDS, clock_text, pressed_button, relay_presses, wildcards
 from monitor.analysis.record_view import UNVERIFIED
 from monitor.auth.users import who_overrides
 from monitor.rules.alarm_groups import LABELS
@@ -528,7 +528,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
 
     @app.callback(
         Output("ack-result", "children"),
-        Input({"type": "ack", "group": ALL}, "n_clicks"),
+        Input("ack-pressed", "data"),
         Input("ack-all", "n_clicks"),
         Input("pause-audio", "n_clicks"),
         State("alarm-shown", "data"),
@@ -536,7 +536,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         State("who", "value"),
         prevent_initial_call=True,
     )
-    def on_alarm_action(_cards: list[int], _all: int, _pause: int, shown: dict | None, cursor: dict, who: str | None) -> object:
+    def on_alarm_action(pressed: object, _all: int, _pause: int, shown: dict | None, cursor: dict, who: str | None) -> object:
         if not clicked():
             return no_update
         trigger = callback_context.triggered_id
@@ -546,8 +546,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         if trigger == "ack-all":
             ids = [i for group in cards.values() for i in group]
         else:
-            ids = cards.get(str(trigger.get("group")), [])
+            card = pressed_button(pressed) or {}
+            ids = cards.get(str(card.get("group")), [])
         return act(cursor, who, lambda hub, name: acknowledge(hub, ids, name))
+
+    relay_presses(app, {"type": "ack", "group": ALL}, "ack-pressed")  # the cards are redrawn as alarms change
 
     @app.callback(Output("dose-mgkg", "children"), Input("dose-mg", "value"), State("cursor", "data"))
     def on_mg(mg: object, cursor: dict) -> str:

@@ -11,7 +11,7 @@ from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, n
 
 from devices.patient import observation_problem
 from devices.vocabulary import SCALES
-from layouts.components import clock_text, wildcards
+from layouts.components import clock_text, pressed_button, relay_presses, wildcards
 from layouts.controls import acting_on, clicked, feedback, field, said
 from monitor.analysis.record_view import bp_text
 from monitor.rules.bedside import REASON_MAX, typed_text
@@ -80,6 +80,7 @@ def section() -> html.Div:
             html.H3("Recent entries"),
             html.Div(id="entries", className="entry-list"),
             dcc.Store(id="error-chosen"),
+            dcc.Store(id="error-pressed"),
             html.Div(
                 id="error-form",
                 className="order",
@@ -140,22 +141,22 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         Output("error-chosen", "data"),
         Output("error-form", "hidden"),
         Output("error-prompt", "children"),
-        Input({"type": "error-pick", "event": ALL}, "n_clicks"),
+        Input("error-pressed", "data"),
         Input("error-cancel", "n_clicks"),
         State("cursor", "data"),
         prevent_initial_call=True,
     )
-    def on_pick(_picks: list, _cancel: int, cursor: dict) -> tuple:
+    def on_pick(pressed: object, _cancel: int, cursor: dict) -> tuple:
         if not clicked():
             return no_update, no_update, no_update
-        trigger = callback_context.triggered_id
+        button = pressed_button(pressed) if callback_context.triggered_id == "error-pressed" else None
         session = cursor.get("session") if isinstance(cursor, dict) else None
-        entry = (
-            chosen_entry(store, session, trigger.get("event")) if isinstance(trigger, dict) and isinstance(session, str) else None
-        )
+        entry = chosen_entry(store, session, button.get("event")) if button is not None and isinstance(session, str) else None
         if entry is None:
             return None, True, ""
         return entry.id, False, f"Mark entered in error: {entry_text(entry)}"
+
+    relay_presses(app, {"type": "error-pick", "event": ALL}, "error-pressed")  # the entries are redrawn as they change
 
     @app.callback(
         Output("error-result", "children"),

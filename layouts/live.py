@@ -100,6 +100,7 @@ def layout(session_id: str, hub: Hub | None, store: Store, push: bool = True) ->
             dcc.Store(id="cursor", data=new_cursor(session_id)),
             dcc.Store(id="audio"),
             dcc.Store(id="alarm-shown", data={}),
+            dcc.Store(id="ack-pressed"),
             dcc.Interval(id="tick", interval=TICK_MS),
             dcc.Store(id="push-url", data=push_path(session_id) if here and push else None),
             dcc.Store(id="push-state"),

@@ -228,6 +228,17 @@
         if (age < STALE_AFTER_S) return ["NO DATA: the recorder has stopped (" + Math.floor(recorderLag) + " s)", "nodata", "live live-stale"];
         return ["NO DATA " + Math.floor(age) + " s", "nodata", "live live-stale"];
       },
+      /* A press of a button drawn in a list the server redraws (alarm cards, rooms, entries), handed on
+         through a store of its own as {id: the button's id, at: ms}. A server callback listening on the
+         buttons themselves is fired again by every redraw, and Dash then drops its answer on the way (the
+         nurse's "Acknowledged" never shows); one listening on the store is not. Drawing a button is no
+         press: it fires with no clicks. */
+      pressed: function () {
+        const ctx = window.dash_clientside.callback_context;
+        const hit = (ctx.triggered || []).find(function (t) { return t.value; });
+        if (!hit) return window.dash_clientside.no_update;
+        return { id: JSON.parse(hit.prop_id.slice(0, hit.prop_id.lastIndexOf("."))), at: Date.now() };
+      },
       audio: function (state, clicks) {
         const ctx = window.dash_clientside.callback_context;
         const clicked = ctx && ctx.triggered && ctx.triggered.some(function (t) { return t.prop_id.startsWith("start-audio"); });

@@ -1,10 +1,12 @@
 """The live page in headless Chromium, driven by the demo's simulated session."""
 
 import re
+import threading
 import time
 from contextlib import contextmanager
 
 import pytest
+from flask import Response, request
 from selenium.webdriver.common.by import By
 
 from layouts.app import create_app
@@ -314,6 +316,36 @@ def test_one_reading_is_one_card_acknowledged_together_then_acknowledge_all(dash
     wait_for(lambda: all(c["disabled"] for c in cards(dash_duo)), 5, "every card acknowledged")
     assert "acknowledged" in text(dash_duo, "#banner")
     assert dash_duo.get_logs() == []
+
+
+def test_an_acknowledgement_answered_after_the_cards_are_redrawn_still_says_so(dash_duo, busy):
+    """The server holds the answer to an Acknowledge for 2 s; meanwhile the acknowledgement itself redraws the
+    card. The nurse is still told what was acknowledged (a callback on the cards' buttons was fired again by
+    the redraw, and the answer on its way was dropped: the alarms were acknowledged and the page said nothing)."""
+    store, hub = busy
+    app = create_app(store, {hub.session.id: hub})
+    hold, holding = threading.Event(), threading.Event()
+
+    @app.server.after_request
+    def slow_ack(response: Response) -> Response:
+        if hold.is_set() and b"ack-result.children" in request.get_data():
+            hold.clear()
+            holding.set()
+            time.sleep(2.0)
+        return response
+
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
+    dash_duo.find_element("#who").send_keys("RN Li")
+    inject_bp(hub, 196, 104)
+    wait_for(lambda: any(c["group"] == "physiological:nibp" for c in cards(dash_duo)), 15, "the NIBP card")
+    hold.set()
+    dash_duo.find_element("#alarm-list [data-group='physiological:nibp'] button.ack").click()
+    assert holding.wait(10), "no acknowledgement reached the server"
+    wait_for(lambda: next(c for c in cards(dash_duo) if c["group"] == "physiological:nibp")["disabled"], 10,
+             "the card redrawn as acknowledged while the answer is held")
+    dash_duo.wait_for_contains_text("#ack-result", "Acknowledged 4 alarms by RN Li", timeout=10)
+    assert len(acks(store, hub)) == 4
 
 
 # --- one screen at 1920x1080 and at a 1280x800 bedside laptop -----------------------------------------------

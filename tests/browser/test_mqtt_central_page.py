@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from argparse import Namespace
 
 import pytest
+from flask import Response, request
 
 from devices.reading import reading
 from monitor.central.broker import config_from_args
@@ -112,6 +114,35 @@ def test_rooms_sorted_by_urgency_acknowledge_and_offline(dash_duo, station):
     # Click-through to the central view of the mirrored session.
     dash_duo.find_element("[data-room='clinic/room-b'] .c-live").click()
     dash_duo.wait_for_contains_text("#patient", "P-1", timeout=10)
+
+
+def test_an_acknowledgement_answered_after_the_rooms_are_redrawn_still_says_so(dash_duo, station):
+    """The rooms are redrawn every second. With the answer to an Acknowledge held 2.5 s on the server, the
+    nurse is still told it reached the bedside (a callback on the rooms' buttons was fired again by each
+    redraw, and the answer on its way was dropped)."""
+    central, (hub_a, hub_b), _ = station
+    app = create_central_app(central)
+    hold, holding = threading.Event(), threading.Event()
+
+    @app.server.after_request
+    def slow_ack(response: Response) -> Response:
+        if hold.is_set() and b"c-ack-result.children" in request.get_data():
+            hold.clear()
+            holding.set()
+            time.sleep(2.5)
+        return response
+
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(dash_duo.server_url)
+    hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox-2")])
+    wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "high"]], 30, "room B first and high")
+    dash_duo.find_element("#c-who").send_keys("RN Ko")
+    hold.set()
+    dash_duo.find_element("[data-room='clinic/room-b'] .c-ack").click()
+    assert holding.wait(10), "no acknowledgement reached the server"
+    dash_duo.wait_for_contains_text("#c-ack-result", "acknowledged by RN Ko", timeout=10)
+    assert any(a.event == "acknowledged" and a.who == "RN Ko (central station)"
+               for _, a in hub_b.store.alarm_events(hub_b.session.id))
 
 
 def test_offline_room_keeps_its_high_alarm_and_the_central_view_shows_alarms_and_limits(dash_duo, station):
