@@ -74,7 +74,7 @@ def test_news_while_a_polls_tick_is_on_its_way_wakes_a_tick_at_once(dash_duo, se
     own at once (numbered after the poll's), instead of the news waiting for the next poll (1.25 s on)."""
     store, hub = session
     app = create_app(store, {hub.session.id: hub})
-    hold, holding = threading.Event(), threading.Event()
+    hold, holding, released = threading.Event(), threading.Event(), threading.Event()
 
     @app.server.after_request
     def slow_tick(response: Response) -> Response:
@@ -82,6 +82,7 @@ def test_news_while_a_polls_tick_is_on_its_way_wakes_a_tick_at_once(dash_duo, se
             hold.clear()
             holding.set()
             time.sleep(2.0)
+            released.set()
         return response
 
     dash_duo.start_server(app)
@@ -96,6 +97,7 @@ def test_news_while_a_polls_tick_is_on_its_way_wakes_a_tick_at_once(dash_duo, se
     assert news, "no news came through the push"
     asked = [t - news[0] for t in ticks if t >= news[0]]
     assert asked and asked[0] < 1000, f"the tick after the news started {asked[:1]} ms after it"
+    assert released.wait(10)  # the held answer goes before the server stops
 
 
 WATCH = """
