@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dash import ALL, Dash, Input, Output, State, callback_context, dcc, html, no_update
 
 from devices.vocabulary import PHYSIOLOGICAL, PRIORITY_MARK, PRIORITY_RANK, SCALES
-from layouts.components import clock_text, wildcards
+from layouts.components import clock_text, pressed_button, relay_presses, wildcards
 from layouts.controls import CHECK_THEN_RECORD, acting_on, clicked, feedback, live_hub, said
 from monitor.rules.alarm_groups import ActiveAlarm
 from monitor.rules.observations import DUE, NOT_DUE, OVERDUE, next_due
@@ -125,6 +125,7 @@ def section() -> html.Section:
         children=[
             html.Div(id="obs-buttons", className="obs-buttons"),
             dcc.Store(id="obs-shown"),
+            dcc.Store(id="obs-pressed"),
             html.Div(id="obs-chooser", className="obs-chooser", hidden=True),
             feedback("obs-result"),
         ],
@@ -221,25 +222,27 @@ def register(app: Dash, live: Mapping[str, Hub]) -> None:
         Output("obs-chooser", "children"),
         Output("obs-chooser", "hidden"),
         Output("obs-result", "children"),
-        Input({"type": "obs-scale", "scale": ALL}, "n_clicks"),
+        Input("obs-pressed", "data"),
         Input({"type": "obs-cancel", "scale": ALL}, "n_clicks"),
         State("cursor", "data"),
         prevent_initial_call=True,
     )
-    def on_scale(_scales: list, _cancel: list, cursor: dict) -> tuple:
+    def on_scale(pressed: object, _cancel: list, cursor: dict) -> tuple:
         if not clicked():
             return no_update, no_update, no_update
-        trigger = callback_context.triggered_id
-        if trigger.get("type") == "obs-cancel":
-            return [], True, ""
+        button = pressed_button(pressed) if callback_context.triggered_id == "obs-pressed" else None
+        if button is None:
+            return [], True, ""  # Cancel
         hub = live_hub(live, cursor)
         if hub is None:
             return [], True, said("This session is not live.", False)
         try:
-            scale = charted_scale(hub.view.snapshot().plan.protocol.observations, trigger.get("scale"))
+            scale = charted_scale(hub.view.snapshot().plan.protocol.observations, button.get("scale"))
         except ValueError as exc:
             return [], True, said(f"Not charted: {exc}.", False)
         return chooser(scale), False, ""
+
+    relay_presses(app, {"type": "obs-scale", "scale": ALL}, "obs-pressed")  # the buttons are redrawn as charts fall due
 
     @app.callback(
         Output("obs-result", "children", allow_duplicate=True),
