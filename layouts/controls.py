@@ -515,6 +515,13 @@ def undo_note(hub: Hub, store: Store, event_id: object, who: str) -> tuple[str, 
     return f"Note \u201c{note.data.get('text', '')}\u201d undone by {who}", True
 
 
+def finding_options(snap: LiveSnapshot | None) -> list[dict[str, str]]:
+    """The physician's override choices: the open blocks and gates as the live read model last published them
+    (drawn by the page's tick; none for a session not recorded here)."""
+    findings = snap.decision.findings if snap is not None else ()
+    return [{"value": f.id, "label": f"{f.action.upper()} {f.id}: {f.text}"} for f in findings]
+
+
 def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
     """Callbacks for the nurse's actions on the live page."""
 
@@ -618,14 +625,6 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return said(text, False), False if ask else no_update, no_update, no_update
 
         return acting_on(live, cursor, who, 4, leave)
-
-    @app.callback(Output("override-finding", "options"), Input("cursor", "data"), State("override-finding", "options"))
-    def on_findings(cursor: dict, shown: object) -> object:
-        """The open blocks and gates as the live read model last published them; unchanged, nothing is sent."""
-        hub = hub_of(cursor)
-        findings = hub.view.snapshot().decision.findings if hub is not None else ()
-        options = [{"value": f.id, "label": f"{f.action.upper()} {f.id}: {f.text}"} for f in findings]
-        return no_update if options == shown else options
 
     @app.callback(
         Output("override-result", "children"),

@@ -582,6 +582,8 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "shown": Output("alarm-shown", "data"),
             "ack_all_off": Output("ack-all", "disabled"),
             "status": Output("status", "children"),
+            "findings": Output("override-finding", "options"),
+            "observations": Output("obs-buttons", "children"),
             "audio": Output("audio", "data"),
             "page_class": Output("live-page", "className"),
             "stop": Output("tick", "disabled"),
@@ -662,29 +664,38 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         hold, hold_class, hold_title = hold_banner.hold_banner(*(snap.decision, snap.plan) if snap else (None, None))
         entries = corrections.listing(list(snap.entries)) if snap is not None else []
         weight = f"{session.weight_kg:g} kg" if session.weight_kg else "weight ?"
+
+        def once(value: object, key: str) -> object:
+            """``value`` unless the page shows it already: an output sent redraws what it names in every page."""
+            return changed(value, cursor, key, moved)
+
         return {
-            "patient": f"{session.patient} · {session.route.upper()} · {weight}",
-            "phase": phase,
+            "patient": once(f"{session.patient} · {session.route.upper()} · {weight}", "patient_digest"),
+            "phase": once(phase, "phase_digest"),
             "clock": clock,
-            "banner": banner[0],
-            "banner_class": banner[1],
+            "banner": once(banner[0], "banner_digest"),
+            "banner_class": once(banner[1], "banner_class_digest"),
             "hold": changed(hold, cursor, "hold_digest", moved),
             "hold_class": changed(hold_class, cursor, "hold_class_digest", moved),
             "hold_title": changed(hold_title, cursor, "hold_title_digest", moved),
             "entries": changed(entries, cursor, "entries_digest", moved),
             "plan": plan_update(snap, cursor, moved),
-            "tiles": [t.children for t in tiles],
-            "tile_classes": [getattr(t, "className", "") for t in tiles],
+            "tiles": [once(t.children, f"tile_{spec.key}_digest") for t, spec in zip(tiles, TILES, strict=True)],
+            "tile_classes": [
+                once(getattr(t, "className", ""), f"tile_class_{spec.key}_digest") for t, spec in zip(tiles, TILES, strict=True)
+            ],
             "trends": [extend_trend(fetched, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth),
-            "pleth_hidden": m.ended_at is not None or not (pleth or cursor["pleth"]),
+            "pleth_hidden": once(m.ended_at is not None or not (pleth or cursor["pleth"]), "pleth_hidden_digest"),
             "cards": alarm_cards.cards(groups, NO_ALARMS[page_state]) if fresh else no_update,
             "shown": alarm_cards.shown(groups) if fresh else no_update,
             "ack_all_off": not any(g.unacknowledged for g in groups) if fresh else no_update,
             "status": changed(status, cursor, "status_digest", moved),
-            "audio": audio_state(snap, m.now, m.speed),
-            "page_class": f"live-page live-{page_state}",
-            "stop": m.ended_at is not None and fetched.count < MAX_ROWS_PER_TICK,
+            "findings": once(controls.finding_options(snap), "findings_digest"),
+            "observations": once(observations.shown_buttons(snap, m.now), "observations_digest"),
+            "audio": once(audio_state(snap, m.now, m.speed), "audio_digest"),
+            "page_class": once(f"live-page live-{page_state}", "page_class_digest"),
+            "stop": once(m.ended_at is not None and fetched.count < MAX_ROWS_PER_TICK, "stop_digest"),
             "cursor": moved,
         }
 
@@ -709,6 +720,8 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
                 "shown",
                 "ack_all_off",
                 "status",
+                "findings",
+                "observations",
                 "audio",
                 "page_class",
                 "stop",
@@ -743,6 +756,8 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "shown": {},
             "ack_all_off": True,
             "status": [],
+            "findings": [],
+            "observations": [],
             "audio": no_update,
             "page_class": "live-page live-remote",
             "stop": True,

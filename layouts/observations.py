@@ -9,7 +9,6 @@ show changes (compared as plain data, so an unchanged tick builds no component).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -118,13 +117,17 @@ def scale_alarm(alarms: Sequence[ActiveAlarm], scale: str) -> str | None:
     return max(found, key=PRIORITY_RANK.__getitem__) if found else None
 
 
+def shown_buttons(snap: LiveSnapshot | None, now: float) -> list:
+    """The buttons as the page's tick draws them (none for a session not recorded here)."""
+    return [] if snap is None else buttons(button_views(snap, now))
+
+
 def section() -> html.Section:
     """The observations panel as the page first draws it: the buttons come with the first tick."""
     return html.Section(
         className="obs",
         children=[
             html.Div(id="obs-buttons", className="obs-buttons"),
-            dcc.Store(id="obs-shown"),
             dcc.Store(id="obs-pressed"),
             html.Div(id="obs-chooser", className="obs-chooser", hidden=True),
             feedback("obs-result"),
@@ -202,21 +205,7 @@ def chart(hub: Hub, who: str, scale: object, level: object) -> tuple[str, bool]:
 
 
 def register(app: Dash, live: Mapping[str, Hub]) -> None:
-    """Draw the buttons each tick (when they change), open a scale's levels, chart the level chosen."""
-
-    @app.callback(
-        Output("obs-buttons", "children"),
-        Output("obs-shown", "data"),
-        Input("cursor", "data"),
-        State("obs-shown", "data"),
-    )
-    def on_cursor(cursor: dict, shown: object) -> tuple:
-        hub = live_hub(live, cursor)
-        views = button_views(hub.view.snapshot(), hub.now()) if hub is not None else None
-        digest = hashlib.blake2b(repr(views).encode(), digest_size=8).hexdigest()
-        if digest == shown:
-            return no_update, no_update
-        return ([] if views is None else buttons(views)), digest
+    """Open a scale's levels, chart the level chosen (the page's tick draws the buttons: ``shown_buttons``)."""
 
     @app.callback(
         Output("obs-chooser", "children"),

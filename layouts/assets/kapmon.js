@@ -196,6 +196,16 @@
     };
   }
 
+  /* What the NO DATA line says, its class and the page's: data older than STALE_AFTER_S, or a recorder that has
+     stopped flushing, is NO DATA. */
+  function staleness() {
+    if (lastUpdate === null || ended) return ["", "nodata nodata-hidden", "live"];
+    const age = (Date.now() - lastUpdate) / 1000;
+    if (age < STALE_AFTER_S && recorderLag < STALE_AFTER_S) return ["", "nodata nodata-hidden", "live"];
+    if (age < STALE_AFTER_S) return ["NO DATA: the recorder has stopped (" + Math.floor(recorderLag) + " s)", "nodata", "live live-stale"];
+    return ["NO DATA " + Math.floor(age) + " s", "nodata", "live live-stale"];
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     kapmon: {
       /* Every successful tick changes the cursor: remember when, keep the trend window, and say what the
@@ -212,7 +222,10 @@
         const ref = cursor && cursor.dose_ms
           ? "T+ = minutes since first dose (T+0 at " + clockText(cursor.dose_ms, cursor.tz_ms || 0).slice(11, 19) + ")"
           : "clock time (no dose yet)";
-        return [waiting ? "trends trends-waiting" : "trends", waiting ? "" : ref];
+        const want = [waiting ? "trends trends-waiting" : "trends", waiting ? "" : ref];
+        const box = document.getElementById("trends"), label = document.getElementById("time-ref");
+        const same = box && label && box.className === want[0] && label.textContent === want[1];
+        return same ? [window.dash_clientside.no_update, window.dash_clientside.no_update] : want;  // nothing to redraw
       },
       /* The page's push channel: the address to open (none for a session not recorded by this server). */
       pushTo: function (url) {
@@ -222,11 +235,10 @@
       /* Runs in the browser every second, even when the server is gone. */
       watchdog: function (_n) {
         if (wanted && setWindow(wanted[0], wanted[1])) wanted = null;
-        if (lastUpdate === null || ended) return ["", "nodata nodata-hidden", "live"];
-        const age = (Date.now() - lastUpdate) / 1000;
-        if (age < STALE_AFTER_S && recorderLag < STALE_AFTER_S) return ["", "nodata nodata-hidden", "live"];
-        if (age < STALE_AFTER_S) return ["NO DATA: the recorder has stopped (" + Math.floor(recorderLag) + " s)", "nodata", "live live-stale"];
-        return ["NO DATA " + Math.floor(age) + " s", "nodata", "live live-stale"];
+        const want = staleness();
+        const box = document.getElementById("nodata"), root = document.getElementById("live-root");
+        const same = box && root && box.textContent === want[0] && box.className === want[1] && root.className === want[2];
+        return same ? want.map(function () { return window.dash_clientside.no_update; }) : want;  // nothing to redraw
       },
       /* A press of a button drawn in a list the server redraws (alarm cards, rooms, entries), handed on
          through a store of its own as {id: the button's id, at: ms}. A server callback listening on the
