@@ -141,21 +141,13 @@ def limit_lines(fig: go.Figure, key: str, limits: Sequence) -> None:
     at = spread([threshold for threshold, _, _ in labels], LABEL_PX * (hi - lo) / plot_px)
     for (threshold, text, colour), y in zip(labels, at):
         fig.add_hline(y=threshold, line={"color": colour, "width": 1, "dash": "dash"})
+        leader = (
+            {"showarrow": True, "ax": 10, "ay": y, "ayref": "y", "arrowhead": 0, "arrowwidth": 1, "arrowcolor": colour}
+            if y != threshold
+            else {"showarrow": False, "xshift": 10}  # beside its line: plotly measures every leader at every redraw
+        )
         fig.add_annotation(
-            x=1,
-            xref="paper",
-            y=threshold,
-            yref="y",
-            ax=10,
-            ay=y,
-            ayref="y",
-            text=text,
-            xanchor="left",
-            showarrow=True,
-            arrowhead=0,
-            arrowwidth=1,
-            arrowcolor=colour,
-            font={"size": 12, "color": colour},
+            x=1, xref="paper", y=threshold, yref="y", text=text, xanchor="left", font={"size": 12, "color": colour}, **leader
         )
 
 

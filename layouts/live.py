@@ -104,7 +104,6 @@ def layout(session_id: str, hub: Hub | None, store: Store, push: bool = True) ->
             dcc.Interval(id="tick", interval=TICK_MS),
             dcc.Store(id="push-url", data=push_path(session_id) if here and push else None),
             dcc.Store(id="push-state"),
-            dcc.Interval(id="watch", interval=1000),
             html.Div(id="nodata", className="nodata nodata-hidden", role="alert", **wildcards({"aria-live": "assertive"})),
             html.Div(
                 id="live-page",
@@ -777,13 +776,6 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
         ClientsideFunction("kapmon", "pushTo"),
         Output("push-state", "data"),
         Input("push-url", "data"),
-    )
-    app.clientside_callback(
-        ClientsideFunction("kapmon", "watchdog"),
-        Output("nodata", "children"),
-        Output("nodata", "className"),
-        Output("live-root", "className"),
-        Input("watch", "n_intervals"),
     )
     app.clientside_callback(
         ClientsideFunction("kapmon", "audio"),

@@ -206,6 +206,20 @@
     return ["NO DATA " + Math.floor(age) + " s", "nodata", "live live-stale"];
   }
 
+  /* The freshness watchdog: a browser timer, every second, even when the server is gone. It changes the page
+     only when what it says changes (a timer of Dash's own would run a callback through the whole page every
+     second). */
+  setInterval(function () {
+    const box = document.getElementById("nodata"), root = document.getElementById("live-root");
+    if (!box || !root) return;  // not a live page
+    if (wanted && setWindow(wanted[0], wanted[1])) wanted = null;
+    const want = staleness();
+    if (box.textContent !== want[0] || box.className !== want[1]) {
+      window.dash_clientside.set_props("nodata", { children: want[0], className: want[1] });
+    }
+    if (root.className !== want[2]) window.dash_clientside.set_props("live-root", { className: want[2] });
+  }, 1000);
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     kapmon: {
       /* Every successful tick changes the cursor: remember when, keep the trend window, and say what the
@@ -231,14 +245,6 @@
       pushTo: function (url) {
         if (url !== push.url) { stopPush(); push.url = url || null; if (push.url) connect(); }
         return push.state;
-      },
-      /* Runs in the browser every second, even when the server is gone. */
-      watchdog: function (_n) {
-        if (wanted && setWindow(wanted[0], wanted[1])) wanted = null;
-        const want = staleness();
-        const box = document.getElementById("nodata"), root = document.getElementById("live-root");
-        const same = box && root && box.textContent === want[0] && box.className === want[1] && root.className === want[2];
-        return same ? want.map(function () { return window.dash_clientside.no_update; }) : want;  // nothing to redraw
       },
       /* A press of a button drawn in a list the server redraws (alarm cards, rooms, entries), handed on
          through a store of its own as {id: the button's id, at: ms}. A server callback listening on the

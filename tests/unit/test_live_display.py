@@ -49,7 +49,7 @@ def test_limit_labels_never_overprint_on_the_smallest_trend(key):
     fig = trend_figure(key, build_plan("kap-iv", "iv", {}).limits)
     lo, hi = TRENDS[key]["range"]
     px_per_unit = (TREND_MIN_PX - TREND_MARGIN["t"] - TREND_MARGIN["b"]) / (hi - lo)
-    labels = sorted(a.ay for a in fig.layout.annotations)
+    labels = sorted(a.ay if a.showarrow else a.y for a in fig.layout.annotations)  # beside its line, or led to it
     assert labels, "no limit labels drawn"
     assert all((b - a) * px_per_unit >= LABEL_PX - 1e-6 for a, b in zip(labels, labels[1:]))
 
@@ -62,6 +62,16 @@ def test_hr_and_pr_share_limit_lines_but_not_colours():
     assert hr.line.color != pr.line.color and COLOURS["hr"] != COLOURS["pr"]
     assert pr.line.dash == DASHES["pr"] != hr.line.dash
     assert fig.layout.xaxis.tickformat == "%H:%M"  # never milliseconds
+
+
+def test_a_label_beside_its_line_has_no_leader_and_a_moved_one_has():
+    limits = build_plan("kap-iv", "iv", {}).limits
+    labels = [a for key in ("bp", "hr") for a in trend_figure(key, limits).layout.annotations]
+    beside = [a for a in labels if not a.showarrow]
+    led = [a for a in labels if a.showarrow]
+    assert beside and led  # the BP limits crowd and are moved apart; HR's have room
+    assert all(a.xshift == 10 for a in beside)
+    assert all(a.ay != a.y and a.ax == 10 for a in led)
 
 
 def points(rows: list[tuple[float, str, float]]) -> TrendColumns:
