@@ -86,6 +86,30 @@ TILES = (
 )
 
 
+@dataclass(frozen=True)
+class TileView:
+    """What a tile shows: its worst alarm, value (in its colour, or grey once ended), second line, age and class."""
+
+    alarm: str
+    value: str
+    style: dict[str, str] | None
+    sub: str
+    age: str
+    className: str
+
+
+# Where each field of a TileView goes in the tile the page draws once (``tile_box``): the tick sets text, never
+# new components (each new component is one more update of the whole page).
+TILE_PARTS = (
+    ("alarm", "alarm-{}", "children"),
+    ("value", "value-{}", "children"),
+    ("style", "value-{}", "style"),
+    ("sub", "sub-{}", "children"),
+    ("age", "age-{}", "children"),
+    ("className", "tile-{}", "className"),
+)
+
+
 def layout(session_id: str, hub: Hub | None, store: Store, push: bool = True) -> html.Div:
     """The live page skeleton; the tick callback fills it. With ``push``, a session recorded here also
     ticks as soon as its push channel (``layouts.push``) says it has news."""
@@ -151,12 +175,7 @@ def layout(session_id: str, hub: Hub | None, store: Store, push: bool = True) ->
                                 children=[
                                     html.Div(
                                         className="tiles",
-                                        children=[
-                                            html.Div(
-                                                waiting_tile(t), id=f"tile-{t.key}", className=f"tile tile-{t.key} tile-waiting"
-                                            )
-                                            for t in TILES
-                                        ],
+                                        children=[tile_box(t) for t in TILES],
                                     ),
                                     observations.section(),
                                     html.Div(
@@ -264,16 +283,25 @@ def hold_div(snap: LiveSnapshot | None) -> html.Div:
     return html.Div(children, id="hold", className=class_name, title=title, role="status", **wildcards({"aria-live": "polite"}))
 
 
-def waiting_tile(spec: TileSpec) -> list:
-    """A tile before the first update: its name and that it waits, never an empty box."""
-    return [
-        html.Div(
-            [html.Span(spec.label, className="tile-label"), html.Span(spec.unit, className="tile-unit")], className="tile-head"
-        ),
-        html.Div("---", className="tile-value", id=f"value-{spec.key}"),
-        html.Div("", className="tile-sub"),
-        html.Div("waiting for data", className="tile-age"),
-    ]
+def tile_box(spec: TileSpec) -> html.Div:
+    """A tile as the page first draws it: its name and that it waits, never an empty box."""
+    return html.Div(
+        id=f"tile-{spec.key}",
+        className=f"tile tile-{spec.key} tile-waiting",
+        children=[
+            html.Div(
+                [
+                    html.Span(spec.label, className="tile-label"),
+                    html.Span(spec.unit, className="tile-unit"),
+                    html.Span(id=f"alarm-{spec.key}", className="tile-alarm"),
+                ],
+                className="tile-head",
+            ),
+            html.Div("---", className="tile-value", id=f"value-{spec.key}"),
+            html.Div("", className="tile-sub", id=f"sub-{spec.key}"),
+            html.Div("waiting for data", className="tile-age", id=f"age-{spec.key}"),
+        ],
+    )
 
 
 def tile(
@@ -283,7 +311,7 @@ def tile(
     alarms: Sequence[ActiveAlarm],
     speed: float = 1.0,
     ended: bool = False,
-) -> html.Div:
+) -> TileView:
     """One numeric tile: value, unit, age and source, coloured (and labelled) by its worst alarm.
 
     A value is stale when older than its freshness limit in real seconds (a replay at 60x ages 60x faster).
@@ -311,27 +339,22 @@ def tile(
         classes.append("tile-stale")
     if ended:
         classes.append("tile-ended")
-    return html.Div(
+    return TileView(
+        alarm=f"{PRIORITY_MARK[worst.priority]} {worst.message}" if worst else "",
+        value=value,
+        style=None if ended else {"color": COLOURS.get(spec.vitals[0], "")},
+        sub=sub,
+        age=("STALE · " if stale and main is not None else "") + status,
         className=" ".join(classes),
-        children=[
-            html.Div(
-                [
-                    html.Span(spec.label, className="tile-label"),
-                    html.Span(spec.unit, className="tile-unit"),
-                    html.Span(f"{PRIORITY_MARK[worst.priority]} {worst.message}" if worst else "", className="tile-alarm"),
-                ],
-                className="tile-head",
-            ),
-            html.Div(
-                value,
-                className="tile-value",
-                id=f"value-{spec.key}",
-                style=None if ended else {"color": COLOURS.get(spec.vitals[0])},
-            ),
-            html.Div(sub, className="tile-sub"),
-            html.Div(("STALE · " if stale and main is not None else "") + status, className="tile-age"),
-        ],
     )
+
+
+NO_SESSION_TILE = TileView("", "---", None, "", "no session", "tile")
+
+
+def tile_outputs() -> list[Output]:
+    """Every part of every tile the tick may set, in ``TILE_PARTS`` order tile by tile."""
+    return [Output(target.format(t.key), prop) for t in TILES for _, target, prop in TILE_PARTS]
 
 
 def _num(r: StoredReading | None) -> str:
@@ -572,8 +595,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "hold_title": Output("hold", "title"),
             "entries": Output("entries", "children"),
             "plan": Output("plan-box", "children"),
-            "tiles": [Output(f"tile-{t.key}", "children") for t in TILES],
-            "tile_classes": [Output(f"tile-{t.key}", "className") for t in TILES],
+            "tiles": tile_outputs(),
             "trends": [Output(f"trend-{key}", "extendData") for key in TRENDS],
             "pleth": Output("pleth", "extendData"),
             "pleth_hidden": Output("pleth-box", "hidden"),
@@ -679,9 +701,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "hold_title": changed(hold_title, cursor, "hold_title_digest", moved),
             "entries": changed(entries, cursor, "entries_digest", moved),
             "plan": plan_update(snap, cursor, moved),
-            "tiles": [once(t.children, f"tile_{spec.key}_digest") for t, spec in zip(tiles, TILES, strict=True)],
-            "tile_classes": [
-                once(getattr(t, "className", ""), f"tile_class_{spec.key}_digest") for t, spec in zip(tiles, TILES, strict=True)
+            "tiles": [
+                once(getattr(view, part), f"{target.format(spec.key)}.{prop}")
+                for view, spec in zip(tiles, TILES, strict=True)
+                for part, target, prop in TILE_PARTS
             ],
             "trends": [extend_trend(fetched, marks, key, cursor["marks"]) for key in TRENDS],
             "pleth": extend_pleth(pleth),
@@ -727,8 +750,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             )
         }
         keep.update(
-            tiles=[no_update] * len(TILES),
-            tile_classes=[no_update] * len(TILES),
+            tiles=[no_update] * len(TILES) * len(TILE_PARTS),
             trends=[no_update] * len(TRENDS),
             cursor={**cursor, "served": time.time(), "recorder": flushed},
         )
@@ -746,8 +768,7 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "hold_title": "",
             "entries": [],
             "plan": no_update,
-            "tiles": [""] * len(TILES),
-            "tile_classes": ["tile"] * len(TILES),
+            "tiles": [getattr(NO_SESSION_TILE, part) for _spec in TILES for part, _target, _prop in TILE_PARTS],
             "trends": [no_update] * len(TRENDS),
             "pleth": no_update,
             "pleth_hidden": True,
