@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -690,6 +690,10 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             """``value`` unless the page shows it already: an output sent redraws what it names in every page."""
             return changed(value, cursor, key, moved)
 
+        def drawn_if_changed(basis: object, key: str, draw: Callable[[], object]) -> object:
+            """``draw()`` when what it is drawn from (``basis``) changed; its components are not built otherwise."""
+            return no_update if changed(basis, cursor, key, moved) is no_update else draw()
+
         return {
             "patient": once(f"{session.patient} · {session.route.upper()} · {weight}", "patient_digest"),
             "phase": once(phase, "phase_digest"),
@@ -714,7 +718,11 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "ack_all_off": not any(g.unacknowledged for g in groups) if fresh else no_update,
             "status": changed(status, cursor, "status_digest", moved),
             "findings": once(controls.finding_options(snap), "findings_digest"),
-            "observations": once(observations.shown_buttons(snap, m.now), "observations_digest"),
+            "observations": drawn_if_changed(
+                views := observations.button_views(snap, m.now) if snap is not None else None,
+                "observations_digest",
+                lambda: [] if views is None else observations.buttons(views),
+            ),
             "audio": once(audio_state(snap, m.now, m.speed), "audio_digest"),
             "page_class": once(f"live-page live-{page_state}", "page_class_digest"),
             "stop": once(m.ended_at is not None and fetched.count < MAX_ROWS_PER_TICK, "stop_digest"),

@@ -117,11 +117,6 @@ def scale_alarm(alarms: Sequence[ActiveAlarm], scale: str) -> str | None:
     return max(found, key=PRIORITY_RANK.__getitem__) if found else None
 
 
-def shown_buttons(snap: LiveSnapshot | None, now: float) -> list:
-    """The buttons as the page's tick draws them (none for a session not recorded here)."""
-    return [] if snap is None else buttons(button_views(snap, now))
-
-
 def section() -> html.Section:
     """The observations panel as the page first draws it: the buttons come with the first tick."""
     return html.Section(
@@ -205,7 +200,7 @@ def chart(hub: Hub, who: str, scale: object, level: object) -> tuple[str, bool]:
 
 
 def register(app: Dash, live: Mapping[str, Hub]) -> None:
-    """Open a scale's levels, chart the level chosen (the page's tick draws the buttons: ``shown_buttons``)."""
+    """Open a scale's levels, chart the level chosen (the page's tick draws the buttons: ``button_views``, ``buttons``)."""
 
     @app.callback(
         Output("obs-chooser", "children"),
