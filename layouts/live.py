@@ -61,6 +61,11 @@ WINDOW_S = 7200
 MAX_ROWS_PER_TICK = 20000
 LAST_DRAWABLE_S = 253_402_214_400.0  # 9999-12-31 UTC: a day before the year 10000, which has no four-digit year
 TICK_MS = 1000  # the poll: every page ticks this often, pushed or not
+# Design proposal: trends take new points at most this often (session seconds), a dose or note at once. Every
+# new point redraws the whole graph in the browser; in 5 s a point moves 3 px on a 30-min window 1000 px wide,
+# and the tiles show each reading as it comes.
+TREND_EVERY_S = 5.0
+NO_TREND_POINTS = TrendColumns(None, 0, {v: (np.empty(0), np.empty(0)) for v in TREND_VITALS})
 RECORDER_STALE_S = 3.0  # a recorder that has not flushed for this long (it flushes every 0.2 s) has stopped
 MARKER_LEVELS = 4  # dose and note labels step down through this many heights, so neighbours do not overprint
 MARKER_TEXT = 24  # characters of a note shown on the trend; the whole note is in its hover text
@@ -405,6 +410,16 @@ def quoted_dates(t: np.ndarray) -> np.ndarray:
     return quoted
 
 
+def trends_due(cursor: dict, marks: int, ended: bool, now: float) -> bool:
+    """Whether a tick sends the trends their new points: a page's first tick, one with ``marks`` (doses and notes
+    to mark), an ended session's, one still catching up (the last read a whole batch), and otherwise once
+    ``TREND_EVERY_S`` session seconds have passed since the last (``now``: the session's clock; or it went back)."""
+    last = cursor.get("trends_at")
+    if not cursor["id"] or marks or ended or cursor.get("trends_behind") is True or not isinstance(last, int | float):
+        return True
+    return not 0 <= now - last < TREND_EVERY_S
+
+
 def extend_trend(points: TrendColumns, events: list[StoredEvent], key: str, marks: int = 0) -> tuple | object:
     """``extendData`` for one trend graph: the new points of each of its vitals (times as ``date_texts``) plus a
     marker line per dose or note.
@@ -624,17 +639,22 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             return stalled(cursor, snap.flushed)  # the recorder has stopped flushing: say so, show nothing new
         events = store.events(session_id, min(cursor["dose"], cursor["event"]))
         m = moment(session_id, cursor, events, hub, snap)
-        fetched = store.trend_columns(
-            session_id,
-            cursor["id"] or window_start(store, session_id, m.now),
-            TREND_VITALS,
-            MAX_ROWS_PER_TICK,
-            through_id=snap.reading_id if snap is not None else None,
-            since=m.now - WINDOW_S,
-        )
         doses = [e for e in events if e.kind == "dose" and e.id > cursor["dose"]]
         notes, event_cursor = settled_notes(events, cursor["event"], m.now, m.speed, snap is not None)
         marks = sorted(doses + notes, key=lambda e: e.t)
+        due = trends_due(cursor, len(marks), m.ended_at is not None, m.now)
+        fetched = (
+            store.trend_columns(
+                session_id,
+                cursor["id"] or window_start(store, session_id, m.now),
+                TREND_VITALS,
+                MAX_ROWS_PER_TICK,
+                through_id=snap.reading_id if snap is not None else None,
+                since=m.now - WINDOW_S,
+            )
+            if due
+            else NO_TREND_POINTS
+        )
         pleth = store.recent(session_id, "pleth", cursor["pleth"], PLETH_POINTS) if m.ended_at is None else []
         if snap is not None:
             latest: Mapping[str, StoredReading | None] = snap.latest
@@ -659,6 +679,8 @@ def register(app: Dash, store: Store, live: Mapping[str, Hub]) -> None:
             "tz_ms": time.localtime(m.now).tm_gmtoff * 1000,
             "ended": m.ended_at,
             "served": time.time(),
+            "trends_at": m.now if due else cursor.get("trends_at"),
+            "trends_behind": fetched.count >= MAX_ROWS_PER_TICK,
             "recorder": snap.flushed if snap is not None else None,
             "alarms": listed,
         }

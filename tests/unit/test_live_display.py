@@ -19,9 +19,11 @@ from layouts.components import COLOURS, DASHES, LABEL_PX, TREND_MARGIN, TREND_MI
 from layouts.live import (
     MARKER_TEXT,
     MAX_POINTS,
+    TREND_EVERY_S,
     TREND_VITALS,
     WINDOW_S,
     extend_trend,
+    trends_due,
     layout,
     settled_notes,
     window_start,
@@ -29,7 +31,7 @@ from layouts.live import (
 from monitor.session.model import Session
 from monitor.session.start import build_plan, start_session
 from monitor.session.store import Store, StoredEvent, TrendColumns
-from tests.helpers import ListSource
+from tests.helpers import Idle, ListSource, wait_for
 
 T0 = 1_800_000_000.0
 
@@ -343,3 +345,82 @@ def test_a_late_reading_inside_the_window_stored_before_older_ones_is_still_read
     read = trends_read(store, window_start(store, "s1", NOW))
     assert read == trends_read(store, 0) and read[1] == 2 * 121 + 1
     assert (NOW - 600, 140.0) in zip(*read[0]["hr"])
+
+
+# --- how often the trends take new points ----------------------------------------------------------------------
+
+SENT = {"session": "s", "id": 40, "trends_at": 1000.0, "trends_behind": False}
+
+
+@pytest.mark.parametrize("after, due", [(TREND_EVERY_S - 0.001, False), (TREND_EVERY_S, True), (TREND_EVERY_S + 0.001, True),
+                                        (0.0, False), (-0.001, True)])
+def test_trends_take_new_points_every_few_seconds_of_session_time(after, due):
+    """Each new point redraws the graph in every page: points wait TREND_EVERY_S session seconds (a clock that
+    went back does not hold them)."""
+    assert trends_due(SENT, 0, False, 1000.0 + after) is due
+
+
+@pytest.mark.parametrize("change", [
+    {"id": 0},  # a page's first tick
+    {"trends_at": None},  # a cursor from before, or tampered with
+    {"trends_at": "soon"},
+    {"trends_behind": True},  # still catching up on a long session
+])
+def test_trends_are_sent_at_once_to_a_page_that_has_not_all_of_them(change):
+    assert trends_due({**SENT, **change}, 0, False, 1000.5)
+
+
+def test_a_dose_or_note_and_an_ended_session_go_to_the_trends_at_once():
+    assert trends_due(SENT, 1, False, 1000.5)  # the marker goes with the points up to it
+    assert trends_due(SENT, 0, True, 1000.5)
+    assert not trends_due(SENT, 0, False, 1000.5)
+
+
+def test_points_between_trend_updates_wait_for_the_next_and_none_is_lost(tmp_path):
+    """In session time: a page's first tick draws the HR so far; a reading 2 s later shows on the tile and waits
+    for the trend; a dose goes to the trend at once, with the points before it; 5 s on, the rest come."""
+    from layouts.app import create_app
+    from monitor.session.model import Dose
+
+    store = Store(tmp_path / "c.db")
+    hub = start_session(store, [Idle()], patient="C-1", route="iv", weight_kg=70.0, screening=screening(age=45),
+                        playback=True, kind="training")  # a clock the test moves
+    try:
+        app = create_app(store, {hub.session.id: hub})
+        hub.clock.pause()  # session time moves only when the test says
+        start = hub.now()
+
+        def hr_points(body: dict) -> list:
+            update = body["response"].get("trend-hr", {}).get("extendData")
+            data = next((d for d in update if isinstance(d, dict)), None) if isinstance(update, list) else None
+            return data["y"][0] if data else []
+
+        def at(t: float, value: float | None = None) -> None:
+            hub.clock.skip_to(start + t)
+            if value is not None:
+                hub.add_readings([reading(hub.now(), "hr", value, "ox")])
+                wait_for(lambda: hub.view.snapshot().latest.get("hr") and hub.view.snapshot().latest["hr"].value == value,
+                         5, "the reading published")
+
+        at(1, 70)
+        _, body = tick(app, {"session": hub.session.id})
+        assert hr_points(body) == [70.0]
+        cursor = body["response"]["cursor"]["data"]
+        at(3, 71)
+        _, body = tick(app, cursor)
+        assert hr_points(body) == [] and body["response"]["value-hr"]["children"] == "71"  # the tile at once
+        cursor = body["response"]["cursor"]["data"]
+        at(4, 72)
+        hub.add_dose(Dose(hub.now(), "iv", "ketamine", 35.0, end=hub.now() + 2400), "RN Li")
+        _, body = tick(app, cursor)
+        assert hr_points(body) == [71.0, 72.0]  # a dose goes to the trends at once, with the points before it
+        cursor = body["response"]["cursor"]["data"]
+        at(6, 73)
+        _, body = tick(app, cursor)
+        assert hr_points(body) == []
+        cursor = body["response"]["cursor"]["data"]
+        at(4 + TREND_EVERY_S, 74)
+        _, body = tick(app, cursor)
+        assert hr_points(body) == [73.0, 74.0]
+    finally:
+        hub.stop()
