@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -76,6 +77,29 @@ def _id_text(component_id: object) -> str:
 
         return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
     return str(component_id)
+
+
+class HeldAnswer:
+    """A busy server, as a page sees it: once ``arm``ed, the server holds its next answer to a callback whose
+    request names ``marker`` (e.g. ``b"ack-result.children"``) for ``seconds``. ``holding`` is set when it starts
+    to hold, ``released`` when it lets go (wait for it before the server stops)."""
+
+    def __init__(self, app, marker: bytes, seconds: float) -> None:
+        from flask import request
+
+        self.armed, self.holding, self.released = threading.Event(), threading.Event(), threading.Event()
+
+        @app.server.after_request
+        def hold(response):
+            if self.armed.is_set() and marker in request.get_data():
+                self.armed.clear()
+                self.holding.set()
+                time.sleep(seconds)
+                self.released.set()
+            return response
+
+    def arm(self) -> None:
+        self.armed.set()
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:

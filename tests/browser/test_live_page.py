@@ -1,12 +1,10 @@
 """The live page in headless Chromium, driven by the demo's simulated session."""
 
 import re
-import threading
 import time
 from contextlib import contextmanager
 
 import pytest
-from flask import Response, request
 from selenium.webdriver.common.by import By
 
 from layouts.app import create_app
@@ -17,7 +15,7 @@ from devices.virtual.scenarios import screening
 from monitor.session.start import start_session
 from monitor.session.model import Dose
 from monitor.session.store import Store
-from tests.helpers import Idle, ListSource, wait_for
+from tests.helpers import HeldAnswer, Idle, ListSource, wait_for
 
 
 
@@ -324,24 +322,15 @@ def test_an_acknowledgement_answered_after_the_cards_are_redrawn_still_says_so(d
     the redraw, and the answer on its way was dropped: the alarms were acknowledged and the page said nothing)."""
     store, hub = busy
     app = create_app(store, {hub.session.id: hub})
-    hold, holding = threading.Event(), threading.Event()
-
-    @app.server.after_request
-    def slow_ack(response: Response) -> Response:
-        if hold.is_set() and b"ack-result.children" in request.get_data():
-            hold.clear()
-            holding.set()
-            time.sleep(2.0)
-        return response
-
+    held = HeldAnswer(app, b"ack-result.children", 2.0)
     dash_duo.start_server(app)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
     dash_duo.find_element("#who").send_keys("RN Li")
     inject_bp(hub, 196, 104)
     wait_for(lambda: any(c["group"] == "physiological:nibp" for c in cards(dash_duo)), 15, "the NIBP card")
-    hold.set()
+    held.arm()
     dash_duo.find_element("#alarm-list [data-group='physiological:nibp'] button.ack").click()
-    assert holding.wait(10), "no acknowledgement reached the server"
+    assert held.holding.wait(10), "no acknowledgement reached the server"
     wait_for(lambda: next(c for c in cards(dash_duo) if c["group"] == "physiological:nibp")["disabled"], 10,
              "the card redrawn as acknowledged while the answer is held")
     dash_duo.wait_for_contains_text("#ack-result", "Acknowledged 4 alarms by RN Li", timeout=10)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from argparse import Namespace
 
 import pytest
-from flask import Response, request
 
 from devices.reading import reading
 from monitor.central.broker import config_from_args
 from monitor.session.start import start_session
 from monitor.session.store import Store
-from tests.helpers import ListSource
+from tests.helpers import HeldAnswer, ListSource
 from tests.mqtt_broker import MOSQUITTO, SKIP_REASON, Broker, site_key_home  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(MOSQUITTO is None, reason=SKIP_REASON)]
@@ -122,24 +120,15 @@ def test_an_acknowledgement_answered_after_the_rooms_are_redrawn_still_says_so(d
     redraw, and the answer on its way was dropped)."""
     central, (hub_a, hub_b), _ = station
     app = create_central_app(central)
-    hold, holding = threading.Event(), threading.Event()
-
-    @app.server.after_request
-    def slow_ack(response: Response) -> Response:
-        if hold.is_set() and b"c-ack-result.children" in request.get_data():
-            hold.clear()
-            holding.set()
-            time.sleep(2.5)
-        return response
-
+    held = HeldAnswer(app, b"c-ack-result.children", 2.5)
     dash_duo.start_server(app)
     dash_duo.wait_for_page(dash_duo.server_url)
     hub_b.add_readings([reading(hub_b.now(), "spo2", 82, "ox-2")])
     wait(lambda: rooms(dash_duo)[:1] == [["clinic/room-b", "high"]], 30, "room B first and high")
     dash_duo.find_element("#c-who").send_keys("RN Ko")
-    hold.set()
+    held.arm()
     dash_duo.find_element("[data-room='clinic/room-b'] .c-ack").click()
-    assert holding.wait(10), "no acknowledgement reached the server"
+    assert held.holding.wait(10), "no acknowledgement reached the server"
     dash_duo.wait_for_contains_text("#c-ack-result", "acknowledged by RN Ko", timeout=10)
     assert any(a.event == "acknowledged" and a.who == "RN Ko (central station)"
                for _, a in hub_b.store.alarm_events(hub_b.session.id))

@@ -1,8 +1,6 @@
 """The live page's push channel in headless Chromium: a reading reaches the tile through the push alone (the
 1-s poll set to an hour), and with the channel refused the page still updates by polling."""
 
-import threading
-import time
 
 import pytest
 from flask import Response, request
@@ -12,7 +10,7 @@ from layouts import live
 from layouts.app import create_app
 from monitor.session.start import start_session
 from monitor.session.store import Store
-from tests.helpers import Idle, wait_for
+from tests.helpers import HeldAnswer, Idle, wait_for
 
 
 @pytest.fixture
@@ -74,30 +72,21 @@ def test_news_while_a_polls_tick_is_on_its_way_wakes_a_tick_at_once(dash_duo, se
     own at once (numbered after the poll's), instead of the news waiting for the next poll (1.25 s on)."""
     store, hub = session
     app = create_app(store, {hub.session.id: hub})
-    hold, holding, released = threading.Event(), threading.Event(), threading.Event()
-
-    @app.server.after_request
-    def slow_tick(response: Response) -> Response:
-        if hold.is_set() and b"tick.n_intervals" in request.get_data():
-            hold.clear()
-            holding.set()
-            time.sleep(2.0)
-            released.set()
-        return response
+    held = HeldAnswer(app, b"tick.n_intervals", 2.0)
 
     dash_duo.start_server(app)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/live/{hub.session.id}")
     wait_for(lambda: channel(dash_duo) == "open", 20, "the push channel to open")
     dash_duo.driver.execute_script(WATCH)
-    hold.set()
-    assert holding.wait(10), "no poll's tick came"
+    held.arm()
+    assert held.holding.wait(10), "no poll's tick came"
     hub.add_readings([reading(hub.now(), "hr", 131, "test")])
     dash_duo.wait_for_text_to_equal("#value-hr", "131", timeout=20)
     news, ticks = dash_duo.driver.execute_script("return [window.watchedNews, window.watchedTicks];")
     assert news, "no news came through the push"
     asked = [t - news[0] for t in ticks if t >= news[0]]
     assert asked and asked[0] < 1000, f"the tick after the news started {asked[:1]} ms after it"
-    assert released.wait(10)  # the held answer goes before the server stops
+    assert held.released.wait(10)  # the held answer goes before the server stops
 
 
 WATCH = """
